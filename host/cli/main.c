@@ -1,0 +1,815 @@
+/* clopt command-line tool: turns flags and files into library calls and prints results.
+ * Exit status: 0 stopped normally, 2 bad usage or input, 3 diverged, 1 other failures. */
+#include "clopt.h"
+#include "npy.h"
+#include "numparse.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_USAGE 2
+#define EXIT_DIVERGED 3
+#define MAX_PARAMS 32
+#define IO_CHUNK ((size_t)1 << 22)
+#define PROGRESS_SECONDS 2.0
+
+static const char usage_text[] =
+    "usage: clopt COMMAND [OPTIONS]\n"
+    "\n"
+    "Gradient-based minimisation on OpenCL devices (GPUs, or PoCL on the CPU).\n"
+    "\n"
+    "commands:\n"
+    "  devices              list every OpenCL platform and device\n"
+    "  run [OPTIONS]        minimise an objective (default: sphere on the default device)\n"
+    "  help                 show this text\n"
+    "\n"
+    "run options:\n"
+    "  --objective NAME|FILE.cl  sphere (default), ellipsoid, or an objective file\n"
+    "  --param KEY=VALUE         objective parameter, repeatable (ellipsoid: cond=1e6)\n"
+    "  --dim N                   number of parameters (1000000, 1e6, 2^20); default 1e6,\n"
+    "                            or the length of an --init FILE.npy\n"
+    "  --init SPEC               random (= normal), normal[:SIGMA], uniform[:A] (U[-A,A)),\n"
+    "                            zeros, const:V, or FILE.npy (1-D float32/float64)\n"
+    "  --seed S                  seed of the random initialisation (default 0)\n"
+    "  --optimizer NAME          gd (default)\n"
+    "  --lr X                    learning rate (default 0.1)\n"
+    "  --iters N                 iteration limit (default 1000)\n"
+    "  --gtol X                  stop when ||g|| <= X\n"
+    "  --ftol X                  stop when the relative loss change between two loss\n"
+    "                            evaluations is <= X\n"
+    "  --target X                stop when the loss is <= X\n"
+    "  --loss-every K            evaluate loss and ||g|| every K iterations (default 1)\n"
+    "  --precision float|double  arithmetic precision (default float)\n"
+    "  --out FILE.npy            write the final theta\n"
+    "  --trace FILE.csv          write iteration,loss,grad_norm,lr,seconds per evaluation\n"
+    "  --json FILE|-             write a machine-readable summary ('-': stdout)\n"
+    "  --device INDEX|NAME       device index or name substring (also CLOPT_DEVICE)\n"
+    "  --tune KEY=VAL,...        kernel knobs: wg, epw, vw, layout=contig|strided,\n"
+    "                            partials=item|group\n"
+    "  --max-shard-bytes B       cap each device buffer at B bytes (default: device max)\n"
+    "  --kernel-dir DIR          load kernels from DIR (also CLOPT_KERNEL_DIR)\n"
+    "  --quiet                   print no progress and no summary\n"
+    "  -h, --help                show this text\n"
+    "\n"
+    "exit status: 0 converged or iteration limit, 2 bad usage or input, 3 diverged\n"
+    "(theta is the last finite iterate), 1 any other failure.\n";
+
+static void print_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void print_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("clopt: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int exit_code_for(int status, int user_objective)
+{
+    switch (status) {
+    case CLOPT_ERR_INVALID_ARG:
+    case CLOPT_ERR_BAD_FILE:
+    case CLOPT_ERR_UNSUPPORTED:
+        return EXIT_USAGE;
+    case CLOPT_ERR_IO:
+    case CLOPT_ERR_BUILD:
+        /* The user's own kernel file missing or not compiling is bad input. */
+        return user_objective ? EXIT_USAGE : EXIT_FAILURE;
+    case CLOPT_ERR_DIVERGED:
+        return EXIT_DIVERGED;
+    default:
+        return status >= 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    }
+}
+
+static const char *kind_name(enum clopt_device_kind kind)
+{
+    return kind == CLOPT_DEVICE_GPU ? "GPU" : kind == CLOPT_DEVICE_CPU ? "CPU" : "other";
+}
+
+static int cmd_devices(void)
+{
+    struct clopt_device_info *infos = NULL;
+    size_t n = 0;
+    int status = clopt_list_devices(&infos, &n);
+    if (status == CLOPT_ERR_NO_DEVICE) {
+        print_error("no OpenCL device found: install a driver, or PoCL for the CPU "
+                    "(apt-get install pocl-opencl-icd)");
+        return EXIT_FAILURE;
+    }
+    if (status != CLOPT_OK) {
+        print_error("listing devices failed: %s", clopt_strerror(status));
+        return EXIT_FAILURE;
+    }
+    printf("%-5s %-5s %-40s %-28s %10s %10s %4s\n", "index", "type", "name", "platform",
+           "memory", "max alloc", "fp64");
+    for (size_t i = 0; i < n; ++i)
+        printf("%-5zu %-5s %-40s %-28s %6.1f GiB %6.1f GiB %4s\n", infos[i].index,
+               kind_name(infos[i].kind), infos[i].name, infos[i].platform,
+               (double)infos[i].global_mem_bytes / (1 << 30),
+               (double)infos[i].max_alloc_bytes / (1 << 30), infos[i].has_fp64 ? "yes" : "no");
+    free(infos);
+    return EXIT_SUCCESS;
+}
+
+struct run_args {
+    struct clopt_options opts;
+    struct clopt_param params[MAX_PARAMS];
+    int dim_given;
+    const char *init_file;
+    const char *out_path;
+    const char *trace_path;
+    const char *json_path;
+    const char *device;
+    const char *kernel_dir;
+    int quiet;
+};
+
+struct progress_state {
+    FILE *trace;
+    int quiet;
+    double last_print;
+    int trace_failed;
+};
+
+static int on_progress(void *user, const struct clopt_progress *p)
+{
+    struct progress_state *ps = user;
+    if (ps->trace && fprintf(ps->trace, "%llu,%.17g,%.17g,%.17g,%.6f\n",
+                             (unsigned long long)p->iteration, p->loss, p->grad_norm, p->lr,
+                             p->seconds) < 0)
+        ps->trace_failed = 1;
+    if (!ps->quiet && p->seconds - ps->last_print >= PROGRESS_SECONDS) {
+        fprintf(stderr, "clopt: iteration %llu  loss %.6e  |g| %.6e  (%.1f s)\n",
+                (unsigned long long)p->iteration, p->loss, p->grad_norm, p->seconds);
+        ps->last_print = p->seconds;
+    }
+    return 0;
+}
+
+static int parse_double_flag(const char *flag, const char *text, double *value)
+{
+    const char *why;
+    if (clopt_parse_double(text, value, &why)) {
+        print_error("%s '%s': %s", flag, text, why);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_count_flag(const char *flag, const char *text, uint64_t max, uint64_t *value)
+{
+    const char *why;
+    if (clopt_parse_count(text, max, value, &why)) {
+        print_error("%s '%s': %s (need a whole number <= %llu, e.g. 1000000, 1e6 or 2^20)",
+                    flag, text, why, (unsigned long long)max);
+        return -1;
+    }
+    return 0;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static int parse_init(struct run_args *a, const char *spec)
+{
+    struct clopt_options *o = &a->opts;
+    const char *colon = strchr(spec, ':');
+    size_t head = colon ? (size_t)(colon - spec) : strlen(spec);
+    double value = 1.0;
+    if (ends_with(spec, ".npy")) {
+        a->init_file = spec;
+        o->init = CLOPT_INIT_NONE;
+        return 0;
+    }
+    if (colon && parse_double_flag("--init", colon + 1, &value))
+        return -1;
+    if ((head == 6 && !strncmp(spec, "random", 6)) || (head == 6 && !strncmp(spec, "normal", 6)))
+        o->init = CLOPT_INIT_NORMAL;
+    else if (head == 7 && !strncmp(spec, "uniform", 7))
+        o->init = CLOPT_INIT_UNIFORM;
+    else if (!colon && !strcmp(spec, "zeros")) {
+        o->init = CLOPT_INIT_CONST;
+        value = 0.0;
+    } else if (colon && head == 5 && !strncmp(spec, "const", 5))
+        o->init = CLOPT_INIT_CONST;
+    else {
+        print_error("--init '%s': use random, normal[:SIGMA], uniform[:A], zeros, const:V or "
+                    "FILE.npy",
+                    spec);
+        return -1;
+    }
+    if (o->init != CLOPT_INIT_CONST && !(value > 0)) {
+        print_error("--init '%s': the scale must be > 0", spec);
+        return -1;
+    }
+    o->init_value = value;
+    a->init_file = NULL;
+    return 0;
+}
+
+static int parse_tune(struct clopt_knobs *k, const char *spec)
+{
+    char *copy = strdup(spec);
+    if (!copy) {
+        print_error("out of memory");
+        return -1;
+    }
+    int rc = 0;
+    char *save = NULL;
+    for (char *item = strtok_r(copy, ",", &save); item && !rc;
+         item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        if (!eq) {
+            print_error("--tune '%s': need KEY=VALUE", item);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        const char *key = item, *val = eq + 1;
+        uint64_t v = 0;
+        if (!strcmp(key, "layout")) {
+            if (!strcmp(val, "contig") || !strcmp(val, "1"))
+                k->layout = 1;
+            else if (!strcmp(val, "strided") || !strcmp(val, "2"))
+                k->layout = 2;
+            else {
+                print_error("--tune layout=%s: use contig or strided", val);
+                rc = -1;
+            }
+        } else if (!strcmp(key, "partials")) {
+            if (!strcmp(val, "item"))
+                k->group_partials = 1;
+            else if (!strcmp(val, "group"))
+                k->group_partials = 2;
+            else {
+                print_error("--tune partials=%s: use item or group", val);
+                rc = -1;
+            }
+        } else if (!strcmp(key, "wg") || !strcmp(key, "epw") || !strcmp(key, "vw")) {
+            if (parse_count_flag("--tune", val, (uint64_t)1 << 20, &v) || v == 0) {
+                if (v == 0)
+                    print_error("--tune %s=%s: must be at least 1", key, val);
+                rc = -1;
+            } else if (!strcmp(key, "wg"))
+                k->work_group = (size_t)v;
+            else if (!strcmp(key, "epw"))
+                k->elems_per_item = (size_t)v;
+            else
+                k->vector_width = (size_t)v;
+        } else {
+            print_error("--tune: unknown knob '%s' (knobs: wg, epw, vw, layout, partials)", key);
+            rc = -1;
+        }
+    }
+    free(copy);
+    return rc;
+}
+
+enum {
+    OPT_OBJECTIVE = 256,
+    OPT_PARAM,
+    OPT_DIM,
+    OPT_INIT,
+    OPT_SEED,
+    OPT_OPTIMIZER,
+    OPT_LR,
+    OPT_ITERS,
+    OPT_GTOL,
+    OPT_FTOL,
+    OPT_TARGET,
+    OPT_LOSS_EVERY,
+    OPT_PRECISION,
+    OPT_OUT,
+    OPT_TRACE,
+    OPT_JSON,
+    OPT_DEVICE,
+    OPT_TUNE,
+    OPT_MAX_SHARD,
+    OPT_KERNEL_DIR,
+    OPT_QUIET,
+};
+
+static const struct option run_options[] = {
+    {"objective", required_argument, NULL, OPT_OBJECTIVE},
+    {"param", required_argument, NULL, OPT_PARAM},
+    {"dim", required_argument, NULL, OPT_DIM},
+    {"init", required_argument, NULL, OPT_INIT},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
+    {"lr", required_argument, NULL, OPT_LR},
+    {"iters", required_argument, NULL, OPT_ITERS},
+    {"gtol", required_argument, NULL, OPT_GTOL},
+    {"ftol", required_argument, NULL, OPT_FTOL},
+    {"target", required_argument, NULL, OPT_TARGET},
+    {"loss-every", required_argument, NULL, OPT_LOSS_EVERY},
+    {"precision", required_argument, NULL, OPT_PRECISION},
+    {"out", required_argument, NULL, OPT_OUT},
+    {"trace", required_argument, NULL, OPT_TRACE},
+    {"json", required_argument, NULL, OPT_JSON},
+    {"device", required_argument, NULL, OPT_DEVICE},
+    {"tune", required_argument, NULL, OPT_TUNE},
+    {"max-shard-bytes", required_argument, NULL, OPT_MAX_SHARD},
+    {"kernel-dir", required_argument, NULL, OPT_KERNEL_DIR},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Returns 0, EXIT_USAGE on a bad flag, or -1 after printing help. */
+static int parse_run_args(int argc, char **argv, struct run_args *a)
+{
+    struct clopt_options *o = &a->opts;
+    clopt_options_init(o);
+    o->params = a->params;
+    a->device = getenv("CLOPT_DEVICE");
+    a->kernel_dir = getenv("CLOPT_KERNEL_DIR");
+    const uint64_t max_dim = (uint64_t)1 << 48;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", run_options, NULL)) != -1) {
+        uint64_t v;
+        double d;
+        switch (c) {
+        case OPT_OBJECTIVE:
+            o->objective = optarg;
+            break;
+        case OPT_PARAM: {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg) {
+                print_error("--param '%s': need KEY=VALUE", optarg);
+                return EXIT_USAGE;
+            }
+            if (o->n_params == MAX_PARAMS) {
+                print_error("--param: at most %d parameters", MAX_PARAMS);
+                return EXIT_USAGE;
+            }
+            *eq = '\0';
+            a->params[o->n_params].key = optarg;
+            a->params[o->n_params].value = eq + 1;
+            ++o->n_params;
+            break;
+        }
+        case OPT_DIM:
+            if (parse_count_flag("--dim", optarg, max_dim, &v))
+                return EXIT_USAGE;
+            if (v == 0) {
+                print_error("--dim '%s': must be at least 1", optarg);
+                return EXIT_USAGE;
+            }
+            o->dim = (size_t)v;
+            a->dim_given = 1;
+            break;
+        case OPT_INIT:
+            if (parse_init(a, optarg))
+                return EXIT_USAGE;
+            break;
+        case OPT_SEED:
+            if (parse_count_flag("--seed", optarg, UINT64_MAX, &o->seed))
+                return EXIT_USAGE;
+            break;
+        case OPT_OPTIMIZER:
+            o->optimizer = optarg;
+            break;
+        case OPT_LR:
+            if (parse_double_flag("--lr", optarg, &d))
+                return EXIT_USAGE;
+            if (d < 0) {
+                print_error("--lr '%s': must be >= 0", optarg);
+                return EXIT_USAGE;
+            }
+            o->lr = d;
+            break;
+        case OPT_ITERS:
+            if (parse_count_flag("--iters", optarg, (uint64_t)1 << 62, &o->max_iters))
+                return EXIT_USAGE;
+            break;
+        case OPT_GTOL:
+        case OPT_FTOL:
+            if (parse_double_flag(c == OPT_GTOL ? "--gtol" : "--ftol", optarg, &d))
+                return EXIT_USAGE;
+            if (d < 0) {
+                print_error("%s '%s': must be >= 0", c == OPT_GTOL ? "--gtol" : "--ftol",
+                            optarg);
+                return EXIT_USAGE;
+            }
+            *(c == OPT_GTOL ? &o->gtol : &o->ftol) = d;
+            break;
+        case OPT_TARGET:
+            if (parse_double_flag("--target", optarg, &o->target))
+                return EXIT_USAGE;
+            break;
+        case OPT_LOSS_EVERY:
+            if (parse_count_flag("--loss-every", optarg, (uint64_t)1 << 62, &o->loss_every))
+                return EXIT_USAGE;
+            if (o->loss_every == 0) {
+                print_error("--loss-every '%s': must be at least 1", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_PRECISION:
+            if (!strcmp(optarg, "float"))
+                o->precision = CLOPT_FLOAT;
+            else if (!strcmp(optarg, "double"))
+                o->precision = CLOPT_DOUBLE;
+            else {
+                print_error("--precision '%s': use float or double", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_OUT:
+            a->out_path = optarg;
+            break;
+        case OPT_TRACE:
+            a->trace_path = optarg;
+            break;
+        case OPT_JSON:
+            a->json_path = optarg;
+            break;
+        case OPT_DEVICE:
+            a->device = optarg;
+            break;
+        case OPT_TUNE:
+            if (parse_tune(&o->knobs, optarg))
+                return EXIT_USAGE;
+            break;
+        case OPT_MAX_SHARD:
+            if (parse_count_flag("--max-shard-bytes", optarg, (uint64_t)1 << 62, &v))
+                return EXIT_USAGE;
+            o->max_shard_bytes = (size_t)v;
+            break;
+        case OPT_KERNEL_DIR:
+            a->kernel_dir = optarg;
+            break;
+        case OPT_QUIET:
+            a->quiet = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return -1;
+        case ':':
+            print_error("option '%s' needs a value (see clopt --help)", argv[optind - 1]);
+            return EXIT_USAGE;
+        default:
+            print_error("unknown option '%s' (see clopt --help)", argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        print_error("unexpected argument '%s' (see clopt --help)", argv[optind]);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Opens an .npy and checks it against --dim; fills the dimension when it was not given. */
+static int open_init_file(struct run_args *a, FILE **file, struct clopt_npy_info *info)
+{
+    char err[256];
+    *file = fopen(a->init_file, "rb");
+    if (!*file) {
+        print_error("cannot open --init file '%s': %s", a->init_file, strerror(errno));
+        return EXIT_USAGE;
+    }
+    int status = clopt_npy_read_header(*file, info, err, sizeof err);
+    if (status != CLOPT_OK) {
+        print_error("--init file '%s': %s", a->init_file, err);
+        return EXIT_USAGE;
+    }
+    if (info->count > ((uint64_t)1 << 48)) {
+        print_error("--init file '%s': %llu elements is more than clopt supports",
+                    a->init_file, (unsigned long long)info->count);
+        return EXIT_USAGE;
+    }
+    if (a->dim_given && info->count != a->opts.dim) {
+        print_error("--init file '%s' holds %llu elements but --dim is %zu", a->init_file,
+                    (unsigned long long)info->count, a->opts.dim);
+        return EXIT_USAGE;
+    }
+    a->opts.dim = (size_t)info->count;
+    return 0;
+}
+
+static int load_init_file(struct clopt_solver *solver, struct clopt_context *ctx, FILE *file,
+                          const struct clopt_npy_info *info, const char *path)
+{
+    const size_t item = info->dtype == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    void *buffer = malloc(IO_CHUNK * item);
+    int rc = 0;
+    if (!buffer) {
+        print_error("out of host memory reading '%s'", path);
+        return EXIT_FAILURE;
+    }
+    for (uint64_t done = 0; done < info->count && !rc;) {
+        size_t n = info->count - done < IO_CHUNK ? (size_t)(info->count - done) : IO_CHUNK;
+        if (fread(buffer, item, n, file) != n) {
+            print_error("--init file '%s': read failed after %llu elements", path,
+                        (unsigned long long)done);
+            rc = EXIT_USAGE;
+            break;
+        }
+        int status = clopt_solver_write_theta(solver, buffer, info->dtype, (size_t)done, n);
+        if (status != CLOPT_OK) {
+            print_error("%s", clopt_errmsg(ctx));
+            rc = exit_code_for(status, 0);
+        }
+        done += n;
+    }
+    free(buffer);
+    return rc;
+}
+
+/* Writes theta to path through a temporary file and a rename, so an existing file is
+ * never left half-written. */
+static int write_theta_file(struct clopt_solver *solver, struct clopt_context *ctx,
+                            const char *path, enum clopt_precision precision, size_t n)
+{
+    const size_t item = precision == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    size_t tmp_len = strlen(path) + 16;
+    char *tmp = malloc(tmp_len);
+    void *buffer = malloc(IO_CHUNK * item);
+    FILE *f = NULL;
+    int rc = 0;
+    char err[256];
+    if (!tmp || !buffer) {
+        print_error("out of host memory writing '%s'", path);
+        rc = EXIT_FAILURE;
+        goto cleanup;
+    }
+    snprintf(tmp, tmp_len, "%s.tmp%ld", path, (long)getpid());
+    f = fopen(tmp, "wb");
+    if (!f) {
+        print_error("cannot create '%s': %s", tmp, strerror(errno));
+        rc = EXIT_FAILURE;
+        goto cleanup;
+    }
+    if (clopt_npy_write_header(f, precision, n, err, sizeof err) != CLOPT_OK) {
+        print_error("writing '%s': %s", tmp, err);
+        rc = EXIT_FAILURE;
+        goto cleanup;
+    }
+    for (size_t done = 0; done < n;) {
+        size_t chunk = n - done < IO_CHUNK ? n - done : IO_CHUNK;
+        int status = clopt_solver_read_theta(solver, buffer, precision, done, chunk);
+        if (status != CLOPT_OK) {
+            print_error("%s", clopt_errmsg(ctx));
+            rc = EXIT_FAILURE;
+            goto cleanup;
+        }
+        if (fwrite(buffer, item, chunk, f) != chunk) {
+            print_error("writing '%s': %s", tmp, strerror(errno));
+            rc = EXIT_FAILURE;
+            goto cleanup;
+        }
+        done += chunk;
+    }
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        print_error("writing '%s': %s", tmp, strerror(errno));
+        rc = EXIT_FAILURE;
+        goto cleanup;
+    }
+    int close_rc = fclose(f);
+    f = NULL;
+    if (close_rc != 0 || rename(tmp, path) != 0) {
+        print_error("cannot write '%s': %s", path, strerror(errno));
+        rc = EXIT_FAILURE;
+    }
+cleanup:
+    if (f)
+        fclose(f);
+    if (rc && tmp)
+        remove(tmp);
+    free(tmp);
+    free(buffer);
+    return rc;
+}
+
+static const char *stop_name(int status)
+{
+    switch (status) {
+    case CLOPT_STOP_MAX_ITERS:
+        return "max_iters";
+    case CLOPT_STOP_GTOL:
+        return "gtol";
+    case CLOPT_STOP_FTOL:
+        return "ftol";
+    case CLOPT_STOP_TARGET:
+        return "target";
+    case CLOPT_STOP_CANCELLED:
+        return "cancelled";
+    case CLOPT_ERR_DIVERGED:
+        return "diverged";
+    default:
+        return "error";
+    }
+}
+
+static int write_json(const char *path, const struct run_args *a,
+                      const struct clopt_device_info *dev, const struct clopt_result *r,
+                      int status)
+{
+    cJSON *root = cJSON_CreateObject();
+    char *text = NULL;
+    int rc = 0;
+    if (!root) {
+        print_error("out of memory");
+        return EXIT_FAILURE;
+    }
+    const struct clopt_options *o = &a->opts;
+    int ok = cJSON_AddStringToObject(root, "objective", o->objective) &&
+             cJSON_AddStringToObject(root, "optimizer", o->optimizer) &&
+             cJSON_AddNumberToObject(root, "n", (double)o->dim) &&
+             cJSON_AddStringToObject(root, "precision",
+                                     o->precision == CLOPT_DOUBLE ? "double" : "float") &&
+             cJSON_AddStringToObject(root, "device", dev->name) &&
+             cJSON_AddStringToObject(root, "platform", dev->platform) &&
+             cJSON_AddNumberToObject(root, "iterations", (double)r->iterations) &&
+             cJSON_AddNumberToObject(root, "loss", r->loss) &&
+             cJSON_AddNumberToObject(root, "grad_norm", r->grad_norm) &&
+             cJSON_AddStringToObject(root, "stop_reason", stop_name(status)) &&
+             cJSON_AddNumberToObject(root, "seconds", r->seconds) &&
+             cJSON_AddNumberToObject(root, "bytes_per_iteration", r->bytes_per_iter) &&
+             cJSON_AddNumberToObject(root, "gbytes_per_second", r->gbytes_per_second) &&
+             cJSON_AddNumberToObject(root, "shards", (double)r->shards);
+    if (ok && status == CLOPT_ERR_DIVERGED)
+        ok = cJSON_AddNumberToObject(root, "diverged_at", (double)r->diverged_at) != NULL;
+    text = ok ? cJSON_Print(root) : NULL;
+    if (!text) {
+        print_error("out of memory formatting JSON");
+        rc = EXIT_FAILURE;
+        goto cleanup;
+    }
+    if (!strcmp(path, "-")) {
+        puts(text);
+    } else {
+        FILE *f = fopen(path, "w");
+        if (!f || fprintf(f, "%s\n", text) < 0 || fclose(f) != 0) {
+            print_error("cannot write --json file '%s': %s", path, strerror(errno));
+            rc = EXIT_FAILURE;
+        }
+    }
+cleanup:
+    free(text);
+    cJSON_Delete(root);
+    return rc;
+}
+
+static void print_summary(const struct run_args *a, const struct clopt_device_info *dev,
+                          const struct clopt_result *r, int status)
+{
+    const struct clopt_options *o = &a->opts;
+    printf("objective   %s\n", o->objective);
+    printf("optimizer   %s (lr %g)\n", o->optimizer, o->lr);
+    printf("n           %zu (%s, %zu shard%s)\n", o->dim,
+           o->precision == CLOPT_DOUBLE ? "double" : "float", r->shards,
+           r->shards == 1 ? "" : "s");
+    printf("device      %s (%s)\n", dev->name, dev->platform);
+    printf("iterations  %llu\n", (unsigned long long)r->iterations);
+    printf("loss        %.9e\n", r->loss);
+    printf("grad norm   %.9e\n", r->grad_norm);
+    printf("stop        %s%s\n", stop_name(status),
+           status == CLOPT_ERR_DIVERGED ? " (theta is the last finite iterate)" : "");
+    printf("seconds     %.3f\n", r->seconds);
+    printf("bandwidth   %.2f GB/s (%.0f bytes per iteration)\n", r->gbytes_per_second,
+           r->bytes_per_iter);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    struct run_args a;
+    memset(&a, 0, sizeof a);
+    int rc = parse_run_args(argc, argv, &a);
+    if (rc)
+        return rc < 0 ? EXIT_SUCCESS : rc;
+    struct clopt_context *ctx = NULL;
+    struct clopt_solver *solver = NULL;
+    FILE *init_file = NULL, *trace = NULL;
+    struct clopt_npy_info info;
+    struct progress_state ps = {.quiet = a.quiet, .last_print = 0};
+    const int user_objective = ends_with(a.opts.objective, ".cl");
+    if (a.init_file && (rc = open_init_file(&a, &init_file, &info)) != 0)
+        goto cleanup;
+    struct clopt_context_options copts;
+    clopt_context_options_init(&copts);
+    copts.device = a.device;
+    copts.kernel_dir = a.kernel_dir;
+    int status = clopt_context_create(&ctx, &copts);
+    if (status != CLOPT_OK) {
+        print_error("%s", ctx ? clopt_errmsg(ctx) : clopt_strerror(status));
+        rc = EXIT_FAILURE;
+        goto cleanup;
+    }
+    if (a.trace_path) {
+        trace = fopen(a.trace_path, "w");
+        if (!trace || fprintf(trace, "iteration,loss,grad_norm,lr,seconds\n") < 0) {
+            print_error("cannot write --trace file '%s': %s", a.trace_path, strerror(errno));
+            rc = EXIT_FAILURE;
+            goto cleanup;
+        }
+    }
+    ps.trace = trace;
+    a.opts.progress = on_progress;
+    a.opts.progress_user = &ps;
+    status = clopt_solver_create(&solver, ctx, &a.opts);
+    if (status != CLOPT_OK) {
+        print_error("%s", clopt_errmsg(ctx));
+        rc = exit_code_for(status, user_objective);
+        goto cleanup;
+    }
+    if (init_file && (rc = load_init_file(solver, ctx, init_file, &info, a.init_file)) != 0)
+        goto cleanup;
+    if (!a.quiet)
+        fprintf(stderr, "clopt: %s, %s, n = %zu on %s\n", a.opts.objective, a.opts.optimizer,
+                a.opts.dim, clopt_context_device(ctx)->name);
+    struct clopt_result result;
+    const double started = now_seconds();
+    ps.last_print = 0;
+    (void)started;
+    status = clopt_solver_run(solver, &result);
+    if (status < 0 && status != CLOPT_ERR_DIVERGED) {
+        print_error("%s", clopt_errmsg(ctx));
+        rc = exit_code_for(status, user_objective);
+        goto cleanup;
+    }
+    if (status == CLOPT_ERR_DIVERGED)
+        print_error("%s", clopt_errmsg(ctx));
+    rc = exit_code_for(status, user_objective);
+    /* Output files first: a full disk must not be hidden behind a printed summary. */
+    if (a.out_path) {
+        int out_rc = write_theta_file(solver, ctx, a.out_path, a.opts.precision, a.opts.dim);
+        if (out_rc)
+            rc = out_rc;
+    }
+    if (trace) {
+        int failed = ps.trace_failed || fclose(trace) != 0;
+        trace = NULL;
+        if (failed) {
+            print_error("writing --trace file '%s' failed", a.trace_path);
+            rc = EXIT_FAILURE;
+        }
+    }
+    if (a.json_path) {
+        int json_rc =
+            write_json(a.json_path, &a, clopt_context_device(ctx), &result, status);
+        if (json_rc)
+            rc = json_rc;
+    }
+    if (!a.quiet && !(a.json_path && !strcmp(a.json_path, "-")))
+        print_summary(&a, clopt_context_device(ctx), &result, status);
+cleanup:
+    if (init_file)
+        fclose(init_file);
+    if (trace)
+        fclose(trace);
+    clopt_solver_destroy(solver);
+    clopt_context_destroy(ctx);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        fputs(usage_text, stdout);
+        return EXIT_SUCCESS;
+    }
+    if (!strcmp(cmd, "--version")) {
+        puts("clopt 0.1.0");
+        return EXIT_SUCCESS;
+    }
+    if (!strcmp(cmd, "devices")) {
+        if (argc > 2) {
+            print_error("'devices' takes no arguments");
+            return EXIT_USAGE;
+        }
+        return cmd_devices();
+    }
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc - 1, argv + 1);
+    print_error("unknown command '%s': use devices, run or help", cmd);
+    return EXIT_USAGE;
+}

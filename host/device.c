@@ -1,0 +1,307 @@
+/* Device discovery and the clopt context (device, OpenCL context, in-order queue). */
+#include "internal.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void copy_info_string(cl_device_id device, cl_device_info what, char *dst, size_t size)
+{
+    dst[0] = '\0';
+    if (clGetDeviceInfo(device, what, size, dst, NULL) != CL_SUCCESS)
+        snprintf(dst, size, "?");
+    dst[size - 1] = '\0';
+}
+
+int clopt_device_query(cl_device_id device, struct clopt_device_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->index = SIZE_MAX;
+    cl_platform_id platform;
+    cl_device_type type;
+    cl_ulong global_mem, max_alloc;
+    cl_uint units;
+    cl_device_fp_config fp64 = 0;
+    cl_int err = clGetDeviceInfo(device, CL_DEVICE_PLATFORM, sizeof platform, &platform, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof global_mem,
+                              &global_mem, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc,
+                              &max_alloc, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL);
+    if (err != CL_SUCCESS)
+        return CLOPT_ERR_OPENCL;
+    /* Absent on devices without doubles: an error here simply means no fp64. */
+    if (clGetDeviceInfo(device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64, NULL) !=
+        CL_SUCCESS)
+        fp64 = 0;
+    if (clGetPlatformInfo(platform, CL_PLATFORM_NAME, sizeof info->platform, info->platform,
+                          NULL) != CL_SUCCESS)
+        snprintf(info->platform, sizeof info->platform, "?");
+    info->platform[sizeof info->platform - 1] = '\0';
+    copy_info_string(device, CL_DEVICE_NAME, info->name, sizeof info->name);
+    copy_info_string(device, CL_DRIVER_VERSION, info->driver_version,
+                     sizeof info->driver_version);
+    info->kind = (type & CL_DEVICE_TYPE_GPU)   ? CLOPT_DEVICE_GPU
+                 : (type & CL_DEVICE_TYPE_CPU) ? CLOPT_DEVICE_CPU
+                                               : CLOPT_DEVICE_OTHER;
+    info->global_mem_bytes = global_mem;
+    info->max_alloc_bytes = max_alloc;
+    info->compute_units = units;
+    info->has_fp64 = fp64 != 0;
+    return CLOPT_OK;
+}
+
+/* Every device id of every platform, in platform order. */
+static int enumerate(cl_device_id **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    cl_uint n_platforms = 0;
+    cl_int err = clGetPlatformIDs(0, NULL, &n_platforms);
+    if (err != CL_SUCCESS || n_platforms == 0)
+        return CLOPT_ERR_NO_DEVICE;
+    int status = CLOPT_OK;
+    cl_platform_id *platforms = calloc(n_platforms, sizeof *platforms);
+    cl_device_id *devices = NULL;
+    size_t total = 0;
+    if (!platforms) {
+        status = CLOPT_ERR_OUT_OF_MEMORY;
+        goto cleanup;
+    }
+    if (clGetPlatformIDs(n_platforms, platforms, NULL) != CL_SUCCESS) {
+        status = CLOPT_ERR_NO_DEVICE;
+        goto cleanup;
+    }
+    for (cl_uint p = 0; p < n_platforms; ++p) {
+        cl_uint n = 0;
+        if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, 0, NULL, &n) != CL_SUCCESS || !n)
+            continue;
+        cl_device_id *grown = realloc(devices, (total + n) * sizeof *devices);
+        if (!grown) {
+            status = CLOPT_ERR_OUT_OF_MEMORY;
+            goto cleanup;
+        }
+        devices = grown;
+        if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, n, devices + total, NULL) ==
+            CL_SUCCESS)
+            total += n;
+    }
+    if (total == 0)
+        status = CLOPT_ERR_NO_DEVICE;
+cleanup:
+    free(platforms);
+    if (status != CLOPT_OK) {
+        free(devices);
+        return status;
+    }
+    *out = devices;
+    *count = total;
+    return CLOPT_OK;
+}
+
+int clopt_list_devices(struct clopt_device_info **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    cl_device_id *ids = NULL;
+    size_t n = 0;
+    int status = enumerate(&ids, &n);
+    if (status != CLOPT_OK)
+        return status;
+    struct clopt_device_info *infos = calloc(n, sizeof *infos);
+    if (!infos) {
+        free(ids);
+        return CLOPT_ERR_OUT_OF_MEMORY;
+    }
+    for (size_t i = 0; i < n; ++i) {
+        if (clopt_device_query(ids[i], &infos[i]) != CLOPT_OK)
+            snprintf(infos[i].name, sizeof infos[i].name, "(device does not answer queries)");
+        infos[i].index = i;
+    }
+    free(ids);
+    *out = infos;
+    *count = n;
+    return CLOPT_OK;
+}
+
+static int contains_ignoring_case(const char *haystack, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *haystack; ++haystack) {
+        size_t i = 0;
+        while (i < n && haystack[i] &&
+               tolower((unsigned char)haystack[i]) == tolower((unsigned char)needle[i]))
+            ++i;
+        if (i == n)
+            return 1;
+    }
+    return n == 0;
+}
+
+/* Index of the device matching spec (see clopt_context_options.device), or SIZE_MAX. */
+static size_t pick_device(const struct clopt_device_info *infos, size_t n, const char *spec)
+{
+    if (spec && *spec) {
+        char *end;
+        unsigned long long index = strtoull(spec, &end, 10);
+        if (*end == '\0' && isdigit((unsigned char)spec[0]))
+            return index < n ? (size_t)index : SIZE_MAX;
+        for (size_t i = 0; i < n; ++i)
+            if (contains_ignoring_case(infos[i].name, spec) ||
+                contains_ignoring_case(infos[i].platform, spec))
+                return i;
+        return SIZE_MAX;
+    }
+    const enum clopt_device_kind preference[] = {CLOPT_DEVICE_GPU, CLOPT_DEVICE_CPU,
+                                                 CLOPT_DEVICE_OTHER};
+    for (size_t k = 0; k < sizeof preference / sizeof *preference; ++k)
+        for (size_t i = 0; i < n; ++i)
+            if (infos[i].kind == preference[k])
+                return i;
+    return SIZE_MAX;
+}
+
+void clopt_context_options_init(struct clopt_context_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+}
+
+static struct clopt_context *context_alloc(const char *kernel_dir)
+{
+    struct clopt_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return NULL;
+    if (kernel_dir && *kernel_dir) {
+        ctx->kernel_dir = clopt_format("%s", kernel_dir);
+        if (!ctx->kernel_dir) {
+            free(ctx);
+            return NULL;
+        }
+    }
+    return ctx;
+}
+
+int clopt_context_create(struct clopt_context **out, const struct clopt_context_options *opts)
+{
+    struct clopt_context_options defaults;
+    if (!opts) {
+        clopt_context_options_init(&defaults);
+        opts = &defaults;
+    }
+    struct clopt_context *ctx = context_alloc(opts->kernel_dir);
+    *out = ctx;
+    if (!ctx)
+        return CLOPT_ERR_OUT_OF_MEMORY;
+
+    cl_device_id *ids = NULL;
+    size_t n = 0;
+    struct clopt_device_info *infos = NULL;
+    int status = enumerate(&ids, &n);
+    if (status == CLOPT_ERR_NO_DEVICE) {
+        status = clopt_fail(ctx, status,
+                            "no OpenCL device found: install a driver, or PoCL for the CPU "
+                            "(apt-get install pocl-opencl-icd)");
+        goto cleanup;
+    }
+    if (status != CLOPT_OK) {
+        status = clopt_fail(ctx, status, "listing OpenCL devices failed");
+        goto cleanup;
+    }
+    infos = calloc(n, sizeof *infos);
+    if (!infos) {
+        status = clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; ++i) {
+        if (clopt_device_query(ids[i], &infos[i]) != CLOPT_OK)
+            infos[i].kind = 0; /* never picked by default */
+        infos[i].index = i;
+    }
+    size_t chosen = pick_device(infos, n, opts->device);
+    if (chosen == SIZE_MAX) {
+        status = clopt_fail(ctx, CLOPT_ERR_NO_DEVICE,
+                            "no OpenCL device matches '%s': run 'clopt devices' for the list",
+                            opts->device ? opts->device : "");
+        goto cleanup;
+    }
+    ctx->device = ids[chosen];
+    ctx->info = infos[chosen];
+    cl_int err;
+    ctx->context = clCreateContext(NULL, 1, &ctx->device, NULL, NULL, &err);
+    if (err != CL_SUCCESS) {
+        ctx->context = NULL;
+        status = clopt_fail_cl(ctx, err, "clCreateContext");
+        goto cleanup;
+    }
+    /* Profiling is on so that benchmarks can time kernels with events. */
+    ctx->queue =
+        clCreateCommandQueue(ctx->context, ctx->device, CL_QUEUE_PROFILING_ENABLE, &err);
+    if (err != CL_SUCCESS) {
+        ctx->queue = NULL;
+        status = clopt_fail_cl(ctx, err, "clCreateCommandQueue");
+        goto cleanup;
+    }
+cleanup:
+    free(ids);
+    free(infos);
+    return status;
+}
+
+int clopt_context_create_from_cl(struct clopt_context **out, cl_context context,
+                                 cl_command_queue queue, const char *kernel_dir)
+{
+    struct clopt_context *ctx = context_alloc(kernel_dir);
+    *out = ctx;
+    if (!ctx)
+        return CLOPT_ERR_OUT_OF_MEMORY;
+    if (!context || !queue)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "a cl_context and a queue are needed");
+    cl_command_queue_properties props;
+    cl_int err = clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof ctx->device,
+                                       &ctx->device, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(ctx, err, "clGetCommandQueueInfo(CL_QUEUE_DEVICE)");
+    err = clGetCommandQueueInfo(queue, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(ctx, err, "clGetCommandQueueInfo(CL_QUEUE_PROPERTIES)");
+    if (props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "the queue is out-of-order; clopt needs an in-order queue");
+    if (clopt_device_query(ctx->device, &ctx->info) != CLOPT_OK)
+        return clopt_fail(ctx, CLOPT_ERR_OPENCL, "the queue's device does not answer queries");
+    /* Our own references, released in destroy; the caller's stay the caller's. */
+    err = clRetainContext(context);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(ctx, err, "clRetainContext");
+    ctx->context = context;
+    err = clRetainCommandQueue(queue);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(ctx, err, "clRetainCommandQueue");
+    ctx->queue = queue;
+    return CLOPT_OK;
+}
+
+void clopt_context_destroy(struct clopt_context *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->queue)
+        clReleaseCommandQueue(ctx->queue);
+    if (ctx->context)
+        clReleaseContext(ctx->context);
+    free(ctx->kernel_dir);
+    free(ctx->errmsg);
+    free(ctx);
+}
+
+const struct clopt_device_info *clopt_context_device(const struct clopt_context *ctx)
+{
+    return &ctx->info;
+}

@@ -1,0 +1,84 @@
+/* Library internals shared between host/ files; not installed. */
+#ifndef CLOPT_INTERNAL_H
+#define CLOPT_INTERNAL_H
+
+#include "clopt.h"
+
+#include <stdarg.h>
+
+struct clopt_context {
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue;
+    struct clopt_device_info info;
+    char *kernel_dir; /* NULL: embedded kernels */
+    char *errmsg;     /* last failure, heap-allocated */
+};
+
+/* Records a message on ctx and returns status, so failures read
+ * `return clopt_fail(ctx, CLOPT_ERR_..., "...", ...);`. */
+int clopt_fail(struct clopt_context *ctx, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Turns a failed OpenCL call into a status (out-of-memory codes map to
+ * CLOPT_ERR_OUT_OF_MEMORY) and a message naming the call and the error. */
+int clopt_fail_cl(struct clopt_context *ctx, cl_int err, const char *call);
+
+/* The name of an OpenCL error code, e.g. "CL_OUT_OF_RESOURCES". */
+const char *clopt_cl_error_name(cl_int err);
+
+/* Formats into a new heap string; NULL on failure. */
+char *clopt_vformat(const char *fmt, va_list ap);
+char *clopt_format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Fills info for one device; index is left as SIZE_MAX for the caller to set. */
+int clopt_device_query(cl_device_id device, struct clopt_device_info *info);
+
+/* A kernel source by file name, from ctx->kernel_dir or the embedded copies. *text is
+ * heap-allocated (NUL-terminated). */
+int clopt_kernel_source(struct clopt_context *ctx, const char *name, char **text,
+                        size_t *length);
+
+/* Reads a whole file; CLOPT_ERR_IO with a message on failure. */
+int clopt_read_file(struct clopt_context *ctx, const char *path, char **text, size_t *length);
+
+/* Builds a program from the named parts (each preceded by a #line directive naming its
+ * file, so compiler messages point at the right file and line). user_objective, when
+ * not NULL, is a path read from disk in place of parts[objective_index]. A failed build
+ * returns CLOPT_ERR_BUILD with the compiler log in the message. */
+struct clopt_program_part {
+    const char *name; /* embedded/kernel-dir name, or a path when from_path */
+    int from_path;
+};
+int clopt_build_program(struct clopt_context *ctx, const struct clopt_program_part *parts,
+                        size_t n_parts, const char *options, cl_program *out);
+
+/* Objective and optimizer tables. */
+struct clopt_param_spec {
+    const char *key;
+    double default_value;
+    double min_value;
+    double max_value;
+    const char *help;
+};
+
+struct clopt_objective_type {
+    const char *name;
+    const char *file;
+    const char *formula;
+    const char *minimum; /* where and what, in words */
+    struct clopt_param_spec params[4];
+    size_t n_params;
+};
+
+struct clopt_optimizer_type {
+    const char *name;
+    const char *file;
+    size_t n_state; /* state vectors, each as large as theta */
+    const char *summary;
+};
+
+const struct clopt_objective_type *clopt_find_objective(const char *name);
+const struct clopt_optimizer_type *clopt_find_optimizer(const char *name);
+
+#endif /* CLOPT_INTERNAL_H */

@@ -1,0 +1,925 @@
+/* The solver: theta in shards, the fused step kernels, and the iteration loop. */
+#include "internal.h"
+
+#include <ctype.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_STATE 3
+/* Loss read-backs are looked at a fixed number of iterations after they were queued, so
+ * the device always has queued work and the stopping decision (hence theta) does not
+ * depend on timing. Small problems get a longer lag because launches dominate there. */
+#define LAG_MIN 2
+#define LAG_MAX 64
+#define LAG_ELEMS ((size_t)1 << 24)
+/* At most THROTTLE_EVERY * THROTTLE_SLOTS iterations are in flight, which bounds the
+ * queue's memory when loss read-backs are rare. */
+#define THROTTLE_EVERY 32
+#define THROTTLE_SLOTS 8
+#define CONVERT_CHUNK ((size_t)1 << 20)
+
+struct shard {
+    cl_mem theta;
+    cl_mem state[MAX_STATE];
+    size_t offset; /* global index of the first element */
+    size_t count;
+    size_t global_size;  /* work-items launched */
+    size_t partial_base; /* first partial slot */
+};
+
+struct pending_loss {
+    uint64_t iteration;
+    cl_event done;
+    double host[2]; /* large enough for two acc_t of either width */
+};
+
+struct clopt_solver {
+    struct clopt_context *ctx;
+    const struct clopt_objective_type *objective; /* NULL for a user file */
+    const struct clopt_optimizer_type *optimizer;
+    struct clopt_options opts; /* pointer fields are not kept */
+    size_t n;
+    size_t elem_size; /* sizeof(real) */
+    size_t acc_size;  /* sizeof(acc_t) */
+    struct clopt_knobs knobs;
+    size_t reduce_group;
+    size_t lag;
+    size_t n_shards;
+    struct shard *shards;
+    size_t n_partials;
+    cl_mem partials;
+    cl_mem result;
+    cl_program program;
+    cl_kernel k_step, k_step_loss, k_eval, k_reduce, k_init;
+    int theta_generated; /* theta holds exactly what the init kernel produced */
+};
+
+void clopt_options_init(struct clopt_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->objective = "sphere";
+    opts->dim = 1000000;
+    opts->precision = CLOPT_FLOAT;
+    opts->optimizer = "gd";
+    opts->lr = 0.1;
+    opts->max_iters = 1000;
+    opts->gtol = NAN;
+    opts->ftol = NAN;
+    opts->target = NAN;
+    opts->loss_every = 1;
+    opts->init = CLOPT_INIT_NORMAL;
+    opts->init_value = 1.0;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int is_power_of_two(size_t x)
+{
+    return x && !(x & (x - 1));
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static double gib(double bytes)
+{
+    return bytes / (1024.0 * 1024.0 * 1024.0);
+}
+
+/* Parses a whole string as a finite double in the C locale's format. */
+static int parse_param_value(const char *text, double *value)
+{
+    if (!text || !*text || isspace((unsigned char)text[0]))
+        return 0;
+    char *end;
+    *value = strtod(text, &end);
+    return *end == '\0' && isfinite(*value);
+}
+
+/* Appends " -DCLOPT_PARAM_KEY=value" for every parameter, checking them against the
+ * objective's table when it is a built-in. */
+static int param_defines(struct clopt_context *ctx, const struct clopt_objective_type *obj,
+                         const struct clopt_options *opts, char **defines)
+{
+    char *text = clopt_format("%s", "");
+    if (!text)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (size_t i = 0; i < opts->n_params; ++i) {
+        const struct clopt_param *p = &opts->params[i];
+        double value;
+        if (!p->key || !*p->key || strlen(p->key) > 64) {
+            free(text);
+            return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--param needs KEY=VALUE");
+        }
+        for (const char *c = p->key; *c; ++c)
+            if (!isalnum((unsigned char)*c) && *c != '_') {
+                free(text);
+                return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                                  "--param key '%s' may hold only letters, digits and '_'",
+                                  p->key);
+            }
+        if (!parse_param_value(p->value, &value)) {
+            free(text);
+            return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                              "--param %s=%s: the value must be a finite number", p->key,
+                              p->value ? p->value : "");
+        }
+        if (obj) {
+            const struct clopt_param_spec *spec = NULL;
+            for (size_t k = 0; k < obj->n_params; ++k)
+                if (strcmp(obj->params[k].key, p->key) == 0)
+                    spec = &obj->params[k];
+            if (!spec) {
+                free(text);
+                return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                                  "objective '%s' has no parameter '%s'%s", obj->name, p->key,
+                                  obj->n_params ? " (see clopt objectives)" : "");
+            }
+            if (!(value >= spec->min_value && value <= spec->max_value)) {
+                free(text);
+                return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                                  "--param %s=%s is out of range [%g, %g]", p->key, p->value,
+                                  spec->min_value, spec->max_value);
+            }
+        }
+        char upper[65];
+        size_t k = 0;
+        for (; p->key[k]; ++k)
+            upper[k] = (char)toupper((unsigned char)p->key[k]);
+        upper[k] = '\0';
+        char *grown = clopt_format("%s -DCLOPT_PARAM_%s=%.17g", text, upper, value);
+        free(text);
+        if (!grown)
+            return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+        text = grown;
+    }
+    *defines = text;
+    return CLOPT_OK;
+}
+
+static int validate_options(struct clopt_context *ctx, const struct clopt_options *o)
+{
+    if (!o->objective || !*o->objective)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "no objective given");
+    if (!ends_with(o->objective, ".cl") && !clopt_find_objective(o->objective))
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "unknown objective '%s': use sphere, ellipsoid or a file ending in "
+                          ".cl",
+                          o->objective);
+    if (!o->optimizer || !clopt_find_optimizer(o->optimizer))
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "unknown optimizer '%s': use gd",
+                          o->optimizer ? o->optimizer : "");
+    if (o->dim == 0)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--dim must be at least 1");
+    if (!(o->lr >= 0) || !isfinite(o->lr))
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "--lr must be a finite number >= 0 (got %g)", o->lr);
+    if (o->precision != CLOPT_FLOAT && o->precision != CLOPT_DOUBLE)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "precision must be float or double");
+    if (o->precision == CLOPT_DOUBLE && !ctx->info.has_fp64)
+        return clopt_fail(ctx, CLOPT_ERR_UNSUPPORTED,
+                          "device '%s' has no double precision (cl_khr_fp64): use "
+                          "--precision float or another device",
+                          ctx->info.name);
+    if (o->loss_every == 0)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--loss-every must be at least 1");
+    if (o->gtol < 0 || isinf(o->gtol))
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--gtol must be a finite number >= 0");
+    if (o->ftol < 0 || isinf(o->ftol))
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--ftol must be a finite number >= 0");
+    if (isinf(o->target))
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--target must be finite");
+    if (o->init != CLOPT_INIT_NORMAL && o->init != CLOPT_INIT_UNIFORM &&
+        o->init != CLOPT_INIT_CONST && o->init != CLOPT_INIT_NONE)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "unknown init kind");
+    if (!isfinite(o->init_value))
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "the init value must be finite");
+    if (o->n_params && !o->params)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "n_params > 0 but params is NULL");
+    return CLOPT_OK;
+}
+
+/* Fills knob defaults for the device type and checks the caller's choices. */
+static int resolve_knobs(struct clopt_solver *s, size_t max_group)
+{
+    struct clopt_context *ctx = s->ctx;
+    struct clopt_knobs k = s->opts.knobs;
+    const int cpu = ctx->info.kind == CLOPT_DEVICE_CPU;
+    /* CPU runtimes (PoCL) turn barriers into loops over work-items: long contiguous chunks,
+     * lane accumulators and per-work-item partials. GPUs want adjacent work-items on
+     * adjacent elements and a local tree. See shared/PERF-NOTES.md. */
+    if (!k.work_group)
+        k.work_group = cpu ? 16 : 256;
+    if (!k.elems_per_item)
+        k.elems_per_item = cpu ? 4096 : 16;
+    if (!k.vector_width)
+        k.vector_width = cpu ? 8 : 1;
+    if (!k.layout)
+        k.layout = cpu ? 1 : 2;
+    if (!k.group_partials)
+        k.group_partials = cpu ? 1 : 2;
+    if (k.work_group > max_group)
+        k.work_group = s->opts.knobs.work_group ? k.work_group : max_group;
+    if (!is_power_of_two(k.work_group) || k.work_group > max_group)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "work-group size %zu must be a power of two <= %zu (the device's "
+                          "maximum)",
+                          k.work_group, max_group);
+    if (!is_power_of_two(k.elems_per_item) || k.elems_per_item > ((size_t)1 << 20))
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "elements per work-item %zu must be a power of two <= 2^20",
+                          k.elems_per_item);
+    if (!is_power_of_two(k.vector_width) || k.vector_width > 16 ||
+        k.vector_width > k.elems_per_item)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "vector width %zu must be 1, 2, 4, 8 or 16 and at most the elements "
+                          "per work-item (%zu)",
+                          k.vector_width, k.elems_per_item);
+    if (k.layout != 1 && k.layout != 2)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "layout must be 1 (contiguous) or 2 (strided)");
+    if (k.group_partials != 1 && k.group_partials != 2)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "partials must be 1 (per work-item) or 2 (per work-group)");
+    s->knobs = k;
+    s->reduce_group = cpu ? 1 : (max_group < 256 ? max_group : 256);
+    return CLOPT_OK;
+}
+
+/* Splits theta into shards of whole tiles, within the device's max allocation and the
+ * caller's cap, and checks the whole need against the device's memory. */
+static int plan_shards(struct clopt_solver *s)
+{
+    struct clopt_context *ctx = s->ctx;
+    const size_t tile = s->knobs.work_group * s->knobs.elems_per_item;
+    size_t cap = (size_t)ctx->info.max_alloc_bytes;
+    if (s->opts.max_shard_bytes && s->opts.max_shard_bytes < cap)
+        cap = s->opts.max_shard_bytes;
+    const size_t tiles_per_shard = cap / s->elem_size / tile;
+    if (tiles_per_shard == 0)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "a shard of %zu bytes cannot hold one tile of %zu elements (%zu "
+                          "bytes): raise --max-shard-bytes or lower wg/epw",
+                          cap, tile, tile * s->elem_size);
+    const size_t per_shard = tiles_per_shard * tile;
+    s->n_shards = (s->n + per_shard - 1) / per_shard;
+    s->shards = calloc(s->n_shards, sizeof *s->shards);
+    if (!s->shards)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    const size_t partial_span =
+        s->knobs.group_partials == 2 ? tile : s->knobs.elems_per_item; /* elems per slot */
+    size_t partials = 0;
+    for (size_t i = 0; i < s->n_shards; ++i) {
+        struct shard *sh = &s->shards[i];
+        sh->offset = i * per_shard;
+        sh->count = i + 1 < s->n_shards ? per_shard : s->n - sh->offset;
+        sh->global_size = (sh->count + tile - 1) / tile * s->knobs.work_group;
+        sh->partial_base = sh->offset / partial_span;
+        partials = sh->partial_base + (s->knobs.group_partials == 2
+                                           ? sh->global_size / s->knobs.work_group
+                                           : sh->global_size);
+    }
+    s->n_partials = partials;
+    const double need = (double)s->n * (double)s->elem_size *
+                            (double)(1 + s->optimizer->n_state) +
+                        (double)partials * 2.0 * (double)s->acc_size;
+    if (need > (double)ctx->info.global_mem_bytes)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY,
+                          "needs %.2f GiB, device '%s' has %.2f GiB: lower --dim, use "
+                          "--precision float, or pick a larger device%s",
+                          gib(need), ctx->info.name, gib((double)ctx->info.global_mem_bytes),
+                          ctx->info.kind == CLOPT_DEVICE_CPU
+                              ? " (PoCL: raise POCL_MEMORY_LIMIT, in GB)"
+                              : "");
+    return CLOPT_OK;
+}
+
+static int build(struct clopt_solver *s)
+{
+    struct clopt_context *ctx = s->ctx;
+    char *defines = NULL, *options = NULL;
+    int status = param_defines(ctx, s->objective, &s->opts, &defines);
+    if (status != CLOPT_OK)
+        return status;
+    options = clopt_format(
+        "-cl-std=CL1.2 -DCLOPT_HAS_FP64=%d -DCLOPT_DOUBLE=%d -DCLOPT_N=%zuUL -DCLOPT_WG=%zu "
+        "-DCLOPT_EPW=%zu -DCLOPT_VW=%zu -DCLOPT_LAYOUT=%d -DCLOPT_GROUP_PARTIALS=%d "
+        "-DCLOPT_RWG=%zu%s",
+        ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, s->n,
+        s->knobs.work_group, s->knobs.elems_per_item, s->knobs.vector_width, s->knobs.layout,
+        s->knobs.group_partials == 2, s->reduce_group, defines);
+    free(defines);
+    if (!options)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    const struct clopt_program_part parts[] = {
+        {"common.cl", 0},
+        {s->objective ? s->objective->file : s->opts.objective, s->objective == NULL},
+        {s->optimizer->file, 0},
+        {"step.cl", 0},
+        {"reduce.cl", 0},
+        {"init.cl", 0},
+    };
+    status = clopt_build_program(ctx, parts, sizeof parts / sizeof *parts, options, &s->program);
+    free(options);
+    if (status != CLOPT_OK)
+        return status;
+    struct {
+        cl_kernel *kernel;
+        const char *name;
+    } kernels[] = {{&s->k_step, "clopt_step"},
+                   {&s->k_step_loss, "clopt_step_loss"},
+                   {&s->k_eval, "clopt_eval"},
+                   {&s->k_reduce, "clopt_reduce"},
+                   {&s->k_init, "clopt_init"}};
+    for (size_t i = 0; i < sizeof kernels / sizeof *kernels; ++i) {
+        cl_int err;
+        *kernels[i].kernel = clCreateKernel(s->program, kernels[i].name, &err);
+        if (err != CL_SUCCESS) {
+            *kernels[i].kernel = NULL;
+            return clopt_fail_cl(ctx, err, kernels[i].name);
+        }
+    }
+    return CLOPT_OK;
+}
+
+static int allocate(struct clopt_solver *s)
+{
+    struct clopt_context *ctx = s->ctx;
+    cl_int err;
+    for (size_t i = 0; i < s->n_shards; ++i) {
+        struct shard *sh = &s->shards[i];
+        sh->theta = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, sh->count * s->elem_size,
+                                   NULL, &err);
+        if (err != CL_SUCCESS) {
+            sh->theta = NULL;
+            return clopt_fail_cl(ctx, err, "clCreateBuffer(theta)");
+        }
+        for (size_t k = 0; k < s->optimizer->n_state; ++k) {
+            sh->state[k] = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE,
+                                          sh->count * s->elem_size, NULL, &err);
+            if (err != CL_SUCCESS) {
+                sh->state[k] = NULL;
+                return clopt_fail_cl(ctx, err, "clCreateBuffer(optimizer state)");
+            }
+        }
+    }
+    s->partials = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE,
+                                 s->n_partials * 2 * s->acc_size, NULL, &err);
+    if (err != CL_SUCCESS) {
+        s->partials = NULL;
+        return clopt_fail_cl(ctx, err, "clCreateBuffer(partials)");
+    }
+    s->result = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, 2 * s->acc_size, NULL, &err);
+    if (err != CL_SUCCESS) {
+        s->result = NULL;
+        return clopt_fail_cl(ctx, err, "clCreateBuffer(result)");
+    }
+    return CLOPT_OK;
+}
+
+/* A real-typed kernel argument holds either a float or a double. */
+union real_arg {
+    float f;
+    double d;
+};
+
+static union real_arg real_value(const struct clopt_solver *s, double x)
+{
+    union real_arg r;
+    if (s->elem_size == sizeof(double))
+        r.d = x;
+    else
+        r.f = (float)x;
+    return r;
+}
+
+static int set_arg(struct clopt_context *ctx, cl_kernel kernel, cl_uint index, size_t size,
+                   const void *value)
+{
+    cl_int err = clSetKernelArg(kernel, index, size, value);
+    return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(ctx, err, "clSetKernelArg");
+}
+
+static int init_theta(struct clopt_solver *s)
+{
+    struct clopt_context *ctx = s->ctx;
+    const cl_uint kinds[] = {[CLOPT_INIT_NORMAL] = 0,
+                             [CLOPT_INIT_UNIFORM] = 1,
+                             [CLOPT_INIT_CONST] = 2,
+                             [CLOPT_INIT_NONE] = 2};
+    const cl_uint kind = kinds[s->opts.init];
+    const union real_arg value =
+        real_value(s, s->opts.init == CLOPT_INIT_NONE ? 0.0 : s->opts.init_value);
+    const cl_uint seed_lo = (cl_uint)s->opts.seed, seed_hi = (cl_uint)(s->opts.seed >> 32);
+    const size_t block = 256;
+    for (size_t i = 0; i < s->n_shards; ++i) {
+        struct shard *sh = &s->shards[i];
+        cl_ulong count = sh->count, offset = sh->offset;
+        int status = set_arg(ctx, s->k_init, 0, sizeof(cl_mem), &sh->theta);
+        if (!status)
+            status = set_arg(ctx, s->k_init, 1, sizeof count, &count);
+        if (!status)
+            status = set_arg(ctx, s->k_init, 2, sizeof offset, &offset);
+        if (!status)
+            status = set_arg(ctx, s->k_init, 3, sizeof kind, &kind);
+        if (!status)
+            status = set_arg(ctx, s->k_init, 4, s->elem_size, &value);
+        if (!status)
+            status = set_arg(ctx, s->k_init, 5, sizeof seed_lo, &seed_lo);
+        if (!status)
+            status = set_arg(ctx, s->k_init, 6, sizeof seed_hi, &seed_hi);
+        if (status)
+            return status;
+        const size_t global = (sh->count + block - 1) / block * block;
+        cl_int err = clEnqueueNDRangeKernel(ctx->queue, s->k_init, 1, NULL, &global, NULL, 0,
+                                            NULL, NULL);
+        if (err != CL_SUCCESS)
+            return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_init)");
+    }
+    cl_int err = clFinish(ctx->queue);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(ctx, err, "clFinish(clopt_init)");
+    s->theta_generated = s->opts.init != CLOPT_INIT_NONE;
+    return CLOPT_OK;
+}
+
+int clopt_solver_create(struct clopt_solver **out, struct clopt_context *ctx,
+                        const struct clopt_options *opts)
+{
+    *out = NULL;
+    if (!ctx)
+        return CLOPT_ERR_INVALID_ARG;
+    struct clopt_options defaults;
+    if (!opts) {
+        clopt_options_init(&defaults);
+        opts = &defaults;
+    }
+    int status = validate_options(ctx, opts);
+    if (status != CLOPT_OK)
+        return status;
+    struct clopt_solver *s = calloc(1, sizeof *s);
+    if (!s)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    s->ctx = ctx;
+    s->opts = *opts;
+    s->objective = ends_with(opts->objective, ".cl") ? NULL : clopt_find_objective(opts->objective);
+    s->optimizer = clopt_find_optimizer(opts->optimizer);
+    s->n = opts->dim;
+    s->elem_size = opts->precision == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    s->acc_size = ctx->info.has_fp64 ? sizeof(double) : sizeof(float);
+    size_t lag = (LAG_ELEMS + s->n - 1) / s->n;
+    s->lag = lag < LAG_MIN ? LAG_MIN : lag > LAG_MAX ? LAG_MAX : lag;
+
+    size_t max_group = 0;
+    cl_int err = clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_group,
+                                 &max_group, NULL);
+    if (err != CL_SUCCESS) {
+        status = clopt_fail_cl(ctx, err, "clGetDeviceInfo(CL_DEVICE_MAX_WORK_GROUP_SIZE)");
+        goto cleanup;
+    }
+    status = resolve_knobs(s, max_group);
+    if (status == CLOPT_OK)
+        status = plan_shards(s);
+    if (status == CLOPT_OK)
+        status = build(s);
+    if (status == CLOPT_OK)
+        status = allocate(s);
+    if (status == CLOPT_OK)
+        status = init_theta(s);
+cleanup:
+    /* Pointers into the caller's memory are not kept past this call. */
+    s->opts.params = NULL;
+    s->opts.n_params = 0;
+    s->opts.objective = NULL;
+    s->opts.optimizer = NULL;
+    if (status != CLOPT_OK) {
+        clopt_solver_destroy(s);
+        return status;
+    }
+    *out = s;
+    return CLOPT_OK;
+}
+
+void clopt_solver_destroy(struct clopt_solver *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; s->shards && i < s->n_shards; ++i) {
+        if (s->shards[i].theta)
+            clReleaseMemObject(s->shards[i].theta);
+        for (size_t k = 0; k < MAX_STATE; ++k)
+            if (s->shards[i].state[k])
+                clReleaseMemObject(s->shards[i].state[k]);
+    }
+    free(s->shards);
+    if (s->partials)
+        clReleaseMemObject(s->partials);
+    if (s->result)
+        clReleaseMemObject(s->result);
+    cl_kernel kernels[] = {s->k_step, s->k_step_loss, s->k_eval, s->k_reduce, s->k_init};
+    for (size_t i = 0; i < sizeof kernels / sizeof *kernels; ++i)
+        if (kernels[i])
+            clReleaseKernel(kernels[i]);
+    if (s->program)
+        clReleaseProgram(s->program);
+    free(s);
+}
+
+/* Copies between host memory of one precision and theta, shard by shard. */
+static int transfer_theta(struct clopt_solver *s, void *host, enum clopt_precision host_prec,
+                          size_t offset, size_t count, int to_device)
+{
+    struct clopt_context *ctx = s->ctx;
+    if (!host && count)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "NULL host buffer");
+    if (host_prec != CLOPT_FLOAT && host_prec != CLOPT_DOUBLE)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "unknown precision");
+    if (offset > s->n || count > s->n - offset)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "range [%zu, %zu + %zu) lies outside theta of %zu elements", offset,
+                          offset, count, s->n);
+    const size_t host_size = host_prec == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    const int convert = host_size != s->elem_size;
+    void *scratch = NULL;
+    int status = CLOPT_OK;
+    if (convert) {
+        scratch = malloc(CONVERT_CHUNK * s->elem_size);
+        if (!scratch)
+            return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    for (size_t i = 0; i < s->n_shards && count; ++i) {
+        const struct shard *sh = &s->shards[i];
+        if (offset >= sh->offset + sh->count || offset + count <= sh->offset)
+            continue;
+        size_t done = 0;
+        while (offset + done < sh->offset + sh->count && done < count) {
+            size_t in_shard = sh->offset + sh->count - (offset + done);
+            size_t n = count - done < in_shard ? count - done : in_shard;
+            if (convert && n > CONVERT_CHUNK)
+                n = CONVERT_CHUNK;
+            char *h = (char *)host + done * host_size;
+            const size_t dev_off = (offset + done - sh->offset) * s->elem_size;
+            void *staging = convert ? scratch : h;
+            if (to_device && convert)
+                for (size_t k = 0; k < n; ++k) {
+                    if (s->elem_size == sizeof(float))
+                        ((float *)scratch)[k] = (float)((const double *)(const void *)h)[k];
+                    else
+                        ((double *)scratch)[k] = ((const float *)(const void *)h)[k];
+                }
+            cl_int err =
+                to_device ? clEnqueueWriteBuffer(ctx->queue, sh->theta, CL_TRUE, dev_off,
+                                                 n * s->elem_size, staging, 0, NULL, NULL)
+                          : clEnqueueReadBuffer(ctx->queue, sh->theta, CL_TRUE, dev_off,
+                                                n * s->elem_size, staging, 0, NULL, NULL);
+            if (err != CL_SUCCESS) {
+                status = clopt_fail_cl(ctx, err, to_device ? "clEnqueueWriteBuffer(theta)"
+                                                           : "clEnqueueReadBuffer(theta)");
+                goto cleanup;
+            }
+            if (!to_device && convert)
+                for (size_t k = 0; k < n; ++k) {
+                    if (s->elem_size == sizeof(float))
+                        ((double *)(void *)h)[k] = ((const float *)scratch)[k];
+                    else
+                        ((float *)(void *)h)[k] = (float)((const double *)scratch)[k];
+                }
+            done += n;
+        }
+        offset += done;
+        count -= done;
+        host = (char *)host + done * host_size;
+    }
+cleanup:
+    free(scratch);
+    return status;
+}
+
+int clopt_solver_write_theta(struct clopt_solver *s, const void *src,
+                             enum clopt_precision src_precision, size_t offset, size_t count)
+{
+    int status = transfer_theta(s, (void *)(uintptr_t)src, src_precision, offset, count, 1);
+    if (status == CLOPT_OK)
+        s->theta_generated = 0;
+    return status;
+}
+
+int clopt_solver_read_theta(struct clopt_solver *s, void *dst,
+                            enum clopt_precision dst_precision, size_t offset, size_t count)
+{
+    return transfer_theta(s, dst, dst_precision, offset, count, 0);
+}
+
+/* Queues one step (or evaluation) kernel over every shard. */
+static int enqueue_step(struct clopt_solver *s, cl_kernel kernel, double lr, cl_event *last)
+{
+    struct clopt_context *ctx = s->ctx;
+    const union real_arg h0 = real_value(s, lr), zero = real_value(s, 0.0);
+    for (size_t i = 0; i < s->n_shards; ++i) {
+        struct shard *sh = &s->shards[i];
+        const cl_ulong count = sh->count, offset = sh->offset, base = sh->partial_base;
+        int status = set_arg(ctx, kernel, 0, sizeof(cl_mem), &sh->theta);
+        for (cl_uint k = 0; k < MAX_STATE && !status; ++k)
+            status = set_arg(ctx, kernel, 1 + k, sizeof(cl_mem), &sh->state[k]);
+        if (!status)
+            status = set_arg(ctx, kernel, 4, sizeof count, &count);
+        if (!status)
+            status = set_arg(ctx, kernel, 5, sizeof offset, &offset);
+        if (!status)
+            status = set_arg(ctx, kernel, 6, sizeof(cl_mem), &s->partials);
+        if (!status)
+            status = set_arg(ctx, kernel, 7, sizeof base, &base);
+        if (!status)
+            status = set_arg(ctx, kernel, 8, s->elem_size, &h0);
+        for (cl_uint k = 9; k < 12 && !status; ++k)
+            status = set_arg(ctx, kernel, k, s->elem_size, &zero);
+        if (status)
+            return status;
+        const size_t local = s->knobs.work_group;
+        cl_event *event = last && i + 1 == s->n_shards ? last : NULL;
+        cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &sh->global_size,
+                                            &local, 0, NULL, event);
+        if (err != CL_SUCCESS)
+            return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(step)");
+    }
+    return CLOPT_OK;
+}
+
+/* Queues the reduction and a non-blocking read of its two values into host. */
+static int enqueue_reduce(struct clopt_solver *s, void *host, cl_event *done)
+{
+    struct clopt_context *ctx = s->ctx;
+    const cl_ulong count = s->n_partials;
+    int status = set_arg(ctx, s->k_reduce, 0, sizeof(cl_mem), &s->partials);
+    if (!status)
+        status = set_arg(ctx, s->k_reduce, 1, sizeof count, &count);
+    if (!status)
+        status = set_arg(ctx, s->k_reduce, 2, sizeof(cl_mem), &s->result);
+    if (status)
+        return status;
+    const size_t size = s->reduce_group;
+    cl_int err =
+        clEnqueueNDRangeKernel(ctx->queue, s->k_reduce, 1, NULL, &size, &size, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_reduce)");
+    err = clEnqueueReadBuffer(ctx->queue, s->result, done ? CL_FALSE : CL_TRUE, 0,
+                              2 * s->acc_size, host, 0, NULL, done);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(ctx, err, "clEnqueueReadBuffer(loss)");
+    return CLOPT_OK;
+}
+
+static void read_pair(const struct clopt_solver *s, const void *host, double *loss,
+                      double *grad_norm)
+{
+    double f, g2;
+    if (s->acc_size == sizeof(double)) {
+        f = ((const double *)host)[0];
+        g2 = ((const double *)host)[1];
+    } else {
+        f = ((const float *)host)[0];
+        g2 = ((const float *)host)[1];
+    }
+    *loss = f;
+    *grad_norm = sqrt(g2);
+}
+
+int clopt_solver_evaluate(struct clopt_solver *s, double *loss, double *grad_norm)
+{
+    double host[2];
+    int status = enqueue_step(s, s->k_eval, 0.0, NULL);
+    if (status == CLOPT_OK)
+        status = enqueue_reduce(s, host, NULL);
+    if (status != CLOPT_OK)
+        return status;
+    read_pair(s, host, loss, grad_norm);
+    return CLOPT_OK;
+}
+
+/* State of one run of the loop, kept together so results can be looked at in order. */
+struct run_state {
+    int decided;           /* a stop reason is known; no more iterations are queued */
+    int reason;            /* the stop reason once decided */
+    int diverged;
+    uint64_t diverged_at;
+    int have_good;         /* some loss was seen finite */
+    uint64_t last_good;    /* its iteration */
+    double prev_loss;
+    double start;
+};
+
+static void look_at(struct clopt_solver *s, struct run_state *rs, const struct pending_loss *p)
+{
+    double loss, grad_norm;
+    read_pair(s, p->host, &loss, &grad_norm);
+    if (rs->diverged)
+        return;
+    if (!isfinite(loss) || !isfinite(grad_norm)) {
+        rs->diverged = 1;
+        rs->diverged_at = p->iteration;
+        rs->decided = 1;
+        return;
+    }
+    rs->have_good = 1;
+    rs->last_good = p->iteration;
+    if (s->opts.progress) {
+        const struct clopt_progress progress = {
+            .iteration = p->iteration,
+            .loss = loss,
+            .grad_norm = grad_norm,
+            .lr = s->opts.lr,
+            .seconds = now_seconds() - rs->start,
+        };
+        if (s->opts.progress(s->opts.progress_user, &progress) && !rs->decided) {
+            rs->decided = 1;
+            rs->reason = CLOPT_STOP_CANCELLED;
+        }
+    }
+    if (!rs->decided) {
+        const double scale = fmax(fmax(fabs(rs->prev_loss), fabs(loss)), DBL_MIN);
+        int reason = 0;
+        if (grad_norm <= s->opts.gtol)
+            reason = CLOPT_STOP_GTOL;
+        else if (loss <= s->opts.target)
+            reason = CLOPT_STOP_TARGET;
+        else if (isfinite(rs->prev_loss) && fabs(rs->prev_loss - loss) <= s->opts.ftol * scale)
+            reason = CLOPT_STOP_FTOL;
+        if (reason) {
+            rs->decided = 1;
+            rs->reason = reason;
+        }
+    }
+    rs->prev_loss = loss;
+}
+
+static int wait_event(struct clopt_context *ctx, cl_event *event)
+{
+    cl_int err = clWaitForEvents(1, event);
+    clReleaseEvent(*event);
+    *event = NULL;
+    return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(ctx, err, "clWaitForEvents");
+}
+
+/* Puts theta back to where the run started and replays `iterations` steps, so that a
+ * diverged run ends on its last finite iterate without keeping a copy on the device:
+ * the kernels are deterministic, so the replay reproduces it bit for bit. */
+static int replay(struct clopt_solver *s, const void *origin, uint64_t iterations)
+{
+    int status = origin ? clopt_solver_write_theta(s, origin, s->opts.precision, 0, s->n)
+                        : init_theta(s);
+    for (uint64_t t = 0; t < iterations && status == CLOPT_OK; ++t) {
+        const int with_loss = t % s->opts.loss_every == 0;
+        status = enqueue_step(s, with_loss ? s->k_step_loss : s->k_step, s->opts.lr, NULL);
+        if (status == CLOPT_OK && t % THROTTLE_EVERY == 0) {
+            cl_int err = clFinish(s->ctx->queue);
+            if (err != CL_SUCCESS)
+                status = clopt_fail_cl(s->ctx, err, "clFinish(replay)");
+        }
+    }
+    return status;
+}
+
+int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
+{
+    struct clopt_context *ctx = s->ctx;
+    memset(res, 0, sizeof *res);
+    res->shards = s->n_shards;
+    res->bytes_per_iter =
+        (double)s->n * (double)s->elem_size * 2.0 * (double)(1 + s->optimizer->n_state);
+    int status = CLOPT_OK;
+    void *origin = NULL;
+    struct pending_loss ring[LAG_MAX + 2];
+    size_t head = 0, pending = 0;
+    const size_t ring_size = sizeof ring / sizeof *ring;
+    cl_event throttle[THROTTLE_SLOTS] = {0};
+    size_t throttle_next = 0;
+    memset(ring, 0, sizeof ring);
+    struct run_state rs = {.reason = CLOPT_STOP_MAX_ITERS, .prev_loss = NAN};
+
+    if (!s->theta_generated) {
+        /* theta came from the caller: keep it, in case the run diverges and must be
+         * replayed. Without the memory for it, a divergence keeps the last theta. */
+        origin = malloc(s->n * s->elem_size);
+        if (origin) {
+            status = clopt_solver_read_theta(s, origin, s->opts.precision, 0, s->n);
+            if (status != CLOPT_OK)
+                goto cleanup;
+        }
+    }
+
+    rs.start = now_seconds();
+    uint64_t t = 0;
+    for (; t < s->opts.max_iters; ++t) {
+        while (pending && ring[head].iteration + s->lag <= t) {
+            status = wait_event(ctx, &ring[head].done);
+            if (status != CLOPT_OK)
+                goto cleanup;
+            look_at(s, &rs, &ring[head]);
+            head = (head + 1) % ring_size;
+            --pending;
+        }
+        if (rs.decided)
+            break;
+        const int with_loss = t % s->opts.loss_every == 0;
+        const int throttle_now = t % THROTTLE_EVERY == 0;
+        cl_event *marker = NULL;
+        if (throttle_now) {
+            if (throttle[throttle_next]) {
+                status = wait_event(ctx, &throttle[throttle_next]);
+                if (status != CLOPT_OK)
+                    goto cleanup;
+            }
+            marker = &throttle[throttle_next];
+            throttle_next = (throttle_next + 1) % THROTTLE_SLOTS;
+        }
+        status = enqueue_step(s, with_loss ? s->k_step_loss : s->k_step, s->opts.lr, marker);
+        if (status != CLOPT_OK)
+            goto cleanup;
+        if (with_loss) {
+            struct pending_loss *p = &ring[(head + pending) % ring_size];
+            p->iteration = t;
+            status = enqueue_reduce(s, p->host, &p->done);
+            if (status != CLOPT_OK)
+                goto cleanup;
+            ++pending;
+        }
+        if (throttle_now) {
+            cl_int err = clFlush(ctx->queue);
+            if (err != CL_SUCCESS) {
+                status = clopt_fail_cl(ctx, err, "clFlush");
+                goto cleanup;
+            }
+        }
+    }
+    res->iterations = t;
+    while (pending) {
+        status = wait_event(ctx, &ring[head].done);
+        if (status != CLOPT_OK)
+            goto cleanup;
+        look_at(s, &rs, &ring[head]);
+        head = (head + 1) % ring_size;
+        --pending;
+    }
+    cl_int err = clFinish(ctx->queue);
+    if (err != CL_SUCCESS) {
+        status = clopt_fail_cl(ctx, err, "clFinish");
+        goto cleanup;
+    }
+    res->seconds = now_seconds() - rs.start;
+    if (res->seconds > 0)
+        res->gbytes_per_second =
+            res->bytes_per_iter * (double)res->iterations / res->seconds / 1e9;
+    if (rs.diverged) {
+        if (!s->theta_generated && !origin) {
+            status = clopt_fail(ctx, CLOPT_ERR_DIVERGED,
+                                "loss became NaN/Inf at iteration %llu; there was no host "
+                                "memory to keep the start point, so theta is the diverged one",
+                                (unsigned long long)rs.diverged_at);
+            res->diverged_at = rs.diverged_at;
+            goto cleanup;
+        }
+        const uint64_t keep = rs.have_good ? rs.last_good : 0;
+        status = replay(s, origin, keep);
+        if (status != CLOPT_OK)
+            goto cleanup;
+        res->iterations = keep;
+        res->diverged_at = rs.diverged_at;
+    }
+    status = clopt_solver_evaluate(s, &res->loss, &res->grad_norm);
+    if (status != CLOPT_OK)
+        goto cleanup;
+    if (rs.diverged)
+        status = clopt_fail(ctx, CLOPT_ERR_DIVERGED,
+                            "loss became NaN/Inf at iteration %llu (lower --lr?); theta is the "
+                            "last iterate seen finite, iteration %llu",
+                            (unsigned long long)rs.diverged_at,
+                            (unsigned long long)res->iterations);
+    else
+        status = rs.reason;
+cleanup:
+    if (status < 0)
+        clFinish(ctx->queue); /* no read may still target ring memory after we return */
+    s->theta_generated = s->theta_generated && res->iterations == 0;
+    for (size_t i = 0; i < pending; ++i) {
+        struct pending_loss *p = &ring[(head + i) % ring_size];
+        if (p->done)
+            clReleaseEvent(p->done);
+    }
+    for (size_t i = 0; i < THROTTLE_SLOTS; ++i)
+        if (throttle[i])
+            clReleaseEvent(throttle[i]);
+    free(origin);
+    return status;
+}

@@ -1,0 +1,200 @@
+/* clopt: gradient-based optimisation on OpenCL devices.
+ *
+ * The library never prints and never exits. Every function that can fail returns an
+ * int status from enum clopt_status; after a failure, clopt_errmsg() on the context
+ * gives a one-line message that names the cause and, where there is one, the fix. */
+#ifndef CLOPT_H
+#define CLOPT_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 0 is success, positive values are stop reasons of clopt_solver_run(), negative values
+ * are errors. */
+enum clopt_status {
+    CLOPT_OK = 0,
+    CLOPT_STOP_MAX_ITERS = 1,   /* the iteration limit was reached */
+    CLOPT_STOP_GTOL = 2,        /* ||g|| <= gtol */
+    CLOPT_STOP_FTOL = 3,        /* |L_prev - L| <= ftol * max(|L_prev|, |L|, tiny) */
+    CLOPT_STOP_TARGET = 4,      /* loss <= target */
+    CLOPT_STOP_CANCELLED = 5,   /* the progress callback returned non-zero */
+    CLOPT_ERR_INVALID_ARG = -1, /* a bad option or argument: the caller's input is wrong */
+    CLOPT_ERR_BAD_FILE = -2,    /* an input file is malformed or does not fit */
+    CLOPT_ERR_IO = -3,          /* a file could not be read or written */
+    CLOPT_ERR_NO_DEVICE = -4,   /* no OpenCL platform/device, or the named one is absent */
+    CLOPT_ERR_UNSUPPORTED = -5, /* the device lacks a needed feature (e.g. fp64) */
+    CLOPT_ERR_OUT_OF_MEMORY = -6, /* host or device memory is insufficient */
+    CLOPT_ERR_BUILD = -7,       /* a kernel failed to compile; the message holds the log */
+    CLOPT_ERR_OPENCL = -8,      /* an OpenCL call failed */
+    CLOPT_ERR_DIVERGED = -9,    /* loss or ||g|| became NaN/Inf; the last finite theta is kept */
+};
+
+/* A static string describing a status; never NULL. */
+const char *clopt_strerror(int status);
+
+enum clopt_precision { CLOPT_FLOAT = 0, CLOPT_DOUBLE = 1 };
+
+enum clopt_device_kind { CLOPT_DEVICE_CPU = 1, CLOPT_DEVICE_GPU = 2, CLOPT_DEVICE_OTHER = 3 };
+
+struct clopt_device_info {
+    size_t index;                /* the index accepted by clopt_context_options.device */
+    char platform[128];
+    char name[128];
+    char driver_version[64];
+    enum clopt_device_kind kind;
+    uint64_t global_mem_bytes;
+    uint64_t max_alloc_bytes;
+    unsigned compute_units;
+    int has_fp64;                /* non-zero when cl_khr_fp64 (or OpenCL >= 1.2 double) works */
+};
+
+/* Lists every device of every platform. *out is allocated; release with free(). On no
+ * device, returns CLOPT_ERR_NO_DEVICE with *count = 0. */
+int clopt_list_devices(struct clopt_device_info **out, size_t *count);
+
+struct clopt_context;
+
+struct clopt_context_options {
+    /* Device selection: a decimal index from clopt_list_devices(), or a case-insensitive
+     * substring of the device or platform name. NULL or "" picks the first GPU, else the
+     * first CPU device, else the first device. */
+    const char *device;
+    /* A directory to load kernels from instead of the copies embedded at build time.
+     * NULL uses the embedded ones. */
+    const char *kernel_dir;
+};
+
+void clopt_context_options_init(struct clopt_context_options *opts);
+
+/* Creates a context on a device of the caller's choice (opts may be NULL). *out is set
+ * even on failure (except CLOPT_ERR_OUT_OF_MEMORY for the handle itself) so that
+ * clopt_errmsg() can explain; destroy it either way. */
+int clopt_context_create(struct clopt_context **out, const struct clopt_context_options *opts);
+
+/* Uses the caller's context and in-order queue; clopt retains neither beyond its own
+ * reference counts and never releases the caller's references. */
+int clopt_context_create_from_cl(struct clopt_context **out, cl_context context,
+                                 cl_command_queue queue, const char *kernel_dir);
+
+void clopt_context_destroy(struct clopt_context *ctx);
+
+/* The message of the last failure on this context (or on a solver made from it). */
+const char *clopt_errmsg(const struct clopt_context *ctx);
+
+/* The device the context runs on. */
+const struct clopt_device_info *clopt_context_device(const struct clopt_context *ctx);
+
+enum clopt_init_kind {
+    CLOPT_INIT_NORMAL = 0, /* theta_i ~ N(0, scale^2) from Philox4x32-10(seed, i) */
+    CLOPT_INIT_UNIFORM,    /* theta_i ~ U[-scale, scale) from Philox4x32-10(seed, i) */
+    CLOPT_INIT_CONST,      /* theta_i = value */
+    CLOPT_INIT_NONE,       /* leave theta for clopt_solver_write_theta() (starts at 0) */
+};
+
+/* Kernel knobs. Zero in any field means "the default for this device type". */
+struct clopt_knobs {
+    size_t work_group;       /* work-items per group (power of two, 1..device max) */
+    size_t elems_per_item;   /* elements per work-item and iteration (power of two) */
+    size_t vector_width;     /* independent accumulator lanes: 1, 2, 4, 8 or 16, at most
+                                elems_per_item */
+    int layout;              /* 1 = contiguous chunk per work-item (CPU), 2 = strided
+                                across the group (GPU) */
+    int group_partials;      /* 1 = one partial per work-item (no barrier, CPU),
+                                2 = local-memory tree, one partial per group (GPU) */
+};
+
+struct clopt_param {
+    const char *key;   /* e.g. "cond" */
+    const char *value; /* the value as text, e.g. "1e6" */
+};
+
+struct clopt_progress {
+    uint64_t iteration;  /* t: the loss below is L(theta_t), before update t */
+    double loss;
+    double grad_norm;    /* ||grad L(theta_t)|| */
+    double lr;
+    double seconds;      /* since the run started */
+};
+
+/* Return non-zero to cancel the run (clopt_solver_run then returns CLOPT_STOP_CANCELLED). */
+typedef int (*clopt_progress_fn)(void *user, const struct clopt_progress *progress);
+
+struct clopt_options {
+    const char *objective;          /* built-in name or a path ending in ".cl"; default
+                                       "sphere" */
+    const struct clopt_param *params; /* objective parameters; count in n_params */
+    size_t n_params;
+    size_t dim;                     /* number of parameters, >= 1; default 1000000 */
+    enum clopt_precision precision; /* default CLOPT_FLOAT */
+    const char *optimizer;          /* "gd" (default) */
+    double lr;                      /* step size, >= 0, finite; default 0.1 */
+    uint64_t max_iters;             /* iteration limit; default 1000 */
+    double gtol;                    /* stop when ||g|| <= gtol; NaN (default) disables */
+    double ftol;                    /* stop on relative loss change <= ftol; NaN disables */
+    double target;                  /* stop when loss <= target; NaN disables */
+    uint64_t loss_every;            /* reduce loss and ||g|| every K iterations, >= 1;
+                                       default 1 */
+    size_t max_shard_bytes;         /* cap per buffer below the device's max allocation;
+                                       0 (default) = no cap */
+    enum clopt_init_kind init;      /* default CLOPT_INIT_NORMAL */
+    double init_value;              /* the constant (CONST) or scale (NORMAL, UNIFORM);
+                                       default 1 */
+    uint64_t seed;                  /* default 0 */
+    struct clopt_knobs knobs;
+    clopt_progress_fn progress;     /* called with each loss read back; may be NULL */
+    void *progress_user;
+};
+
+void clopt_options_init(struct clopt_options *opts);
+
+struct clopt_result {
+    uint64_t iterations;      /* updates applied to theta */
+    double loss;              /* L(theta_final) */
+    double grad_norm;         /* ||grad L(theta_final)|| */
+    double seconds;           /* wall time of the iteration loop */
+    double bytes_per_iter;    /* bytes one iteration must move (theta and state) */
+    double gbytes_per_second; /* bytes_per_iter * iterations / seconds / 1e9 */
+    uint64_t diverged_at;     /* first iteration seen with a non-finite loss, when
+                                 CLOPT_ERR_DIVERGED */
+    size_t shards;            /* buffers theta is split into */
+};
+
+struct clopt_solver;
+
+/* Validates options, builds kernels, allocates theta (sharded) and initialises it. On
+ * failure *out is NULL and clopt_errmsg(ctx) explains. */
+int clopt_solver_create(struct clopt_solver **out, struct clopt_context *ctx,
+                        const struct clopt_options *opts);
+
+void clopt_solver_destroy(struct clopt_solver *solver);
+
+/* Copies count elements of theta starting at offset from (to) host memory of the given
+ * precision, converting when it differs from the solver's. */
+int clopt_solver_write_theta(struct clopt_solver *solver, const void *src,
+                             enum clopt_precision src_precision, size_t offset, size_t count);
+int clopt_solver_read_theta(struct clopt_solver *solver, void *dst,
+                            enum clopt_precision dst_precision, size_t offset, size_t count);
+
+/* Runs the iteration loop. Returns a stop reason (> 0) or an error (< 0); result is
+ * filled in both cases as far as it is known. On CLOPT_ERR_DIVERGED, theta holds the last
+ * iterate whose loss was seen finite. */
+int clopt_solver_run(struct clopt_solver *solver, struct clopt_result *result);
+
+/* Loss and ||g|| at the current theta, without updating it. */
+int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, double *grad_norm);
+
+/* Names of the built-in objectives and optimizers, NULL-terminated. */
+const char *const *clopt_objective_names(void);
+const char *const *clopt_optimizer_names(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CLOPT_H */

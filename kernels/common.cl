@@ -1,0 +1,49 @@
+/* Types and helpers shared by every clopt kernel. The host puts this file first in each
+ * program; the knobs below are overridden with -D. */
+#ifndef CLOPT_COMMON_CL
+#define CLOPT_COMMON_CL
+
+#ifndef CLOPT_HAS_FP64
+#define CLOPT_HAS_FP64 0
+#endif
+#ifndef CLOPT_DOUBLE
+#define CLOPT_DOUBLE 0
+#endif
+#if CLOPT_HAS_FP64
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#endif
+
+#ifndef CLOPT_REAL_DEFINED
+#define CLOPT_REAL_DEFINED
+#if CLOPT_DOUBLE
+typedef double real;
+#else
+typedef float real;
+#endif
+#endif
+
+/* Loss partials: double wherever the device has it, because float sums of 1e8 terms
+ * stall; otherwise float with a compensation term (Kahan). */
+#if CLOPT_HAS_FP64
+typedef double acc_t;
+#define CLOPT_ACC_KAHAN 0
+#else
+typedef float acc_t;
+#define CLOPT_ACC_KAHAN 1
+#endif
+
+/* Adds x to the running sum *s with compensation *c (unused when acc_t is double). */
+inline void clopt_acc_add(acc_t *s, acc_t *c, acc_t x)
+{
+#if CLOPT_ACC_KAHAN
+    acc_t y = x - *c;
+    acc_t t = *s + y;
+    *c = (t - *s) - y;
+    *s = t;
+#else
+    (void)c;
+    *s += x;
+#endif
+}
+
+#endif /* CLOPT_COMMON_CL */

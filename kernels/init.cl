@@ -1,0 +1,65 @@
+/* Initial theta from a counter-based generator: element i draws from Philox4x32-10 with
+ * counter (i, 0) and key = seed, so theta_0 does not depend on shards, knobs or launch
+ * shape. Uniform values are exact in any precision; normal values go through log and
+ * cospi, computed in double where the device has it, so devices agree to rounding. */
+#ifndef CLOPT_COMMON_CL
+#ifndef CLOPT_REAL_DEFINED
+#define CLOPT_REAL_DEFINED
+typedef float real;
+#endif
+#define CLOPT_HAS_FP64 0
+#define CLOPT_DOUBLE 0
+#endif
+
+#define CLOPT_INIT_NORMAL 0
+#define CLOPT_INIT_UNIFORM 1
+#define CLOPT_INIT_CONST 2
+
+inline uint4 clopt_philox4x32_10(uint4 ctr, uint2 key)
+{
+    for (int round = 0; round < 10; ++round) {
+        if (round > 0) {
+            key.x += 0x9E3779B9u;
+            key.y += 0xBB67AE85u;
+        }
+        const uint hi0 = mul_hi(0xD2511F53u, ctr.x), lo0 = 0xD2511F53u * ctr.x;
+        const uint hi1 = mul_hi(0xCD9E8D57u, ctr.z), lo1 = 0xCD9E8D57u * ctr.z;
+        ctr = (uint4)(hi1 ^ ctr.y ^ key.x, lo1, hi0 ^ ctr.w ^ key.y, lo0);
+    }
+    return ctr;
+}
+
+__kernel void clopt_init(__global real *theta, ulong n_shard, ulong offset, uint kind,
+                         real value, uint seed_lo, uint seed_hi)
+{
+    const ulong j = get_global_id(0);
+    if (j >= n_shard)
+        return;
+    const ulong i = offset + j;
+    if (kind == CLOPT_INIT_CONST) {
+        theta[j] = value;
+        return;
+    }
+    const uint4 r = clopt_philox4x32_10((uint4)((uint)i, (uint)(i >> 32), 0u, 0u),
+                                        (uint2)(seed_lo, seed_hi));
+    if (kind == CLOPT_INIT_UNIFORM) {
+#if CLOPT_DOUBLE
+        /* 53 random bits: u in [0, 1), 2u - 1 exact. */
+        const double u = (double)(((ulong)r.x << 21) ^ (ulong)(r.y >> 11)) * 0x1p-53;
+#else
+        const float u = (float)(r.x >> 8) * 0x1p-24f;
+#endif
+        theta[j] = value * ((real)2 * (real)u - (real)1);
+        return;
+    }
+    /* Box-Muller on (0, 1] x [0, 1). */
+#if CLOPT_HAS_FP64
+    const double u1 = ((double)r.x + 1.0) * 0x1p-32;
+    const double u2 = (double)r.y * 0x1p-32;
+    theta[j] = value * (real)(sqrt(-2.0 * log(u1)) * cospi(2.0 * u2));
+#else
+    const float u1 = ((float)(r.x >> 8) + 1.0f) * 0x1p-24f;
+    const float u2 = (float)(r.y >> 8) * 0x1p-24f;
+    theta[j] = value * (real)(sqrt(-2.0f * log(u1)) * cospi(2.0f * u2));
+#endif
+}
