@@ -103,7 +103,12 @@ inline void clopt_step_body(__global real *theta, __global real *s0, __global re
 #if CLOPT_LAYOUT == 1
     const ulong begin = (ulong)get_global_id(0) * CLOPT_EPW;
     if (begin + CLOPT_EPW <= n_shard) {
-        /* The hot path: no bounds checks, lanes unrolled so the compiler can vectorise. */
+        /* The hot path: no bounds checks, the lanes unrolled into one vector operation
+         * each. Vectorising the outer loop as well would treat the lanes as an
+         * interleaved access group and drown the loop in shuffles (seen on PoCL). */
+#ifdef __clang__
+#pragma clang loop vectorize(disable)
+#endif
         for (uint k = 0; k < CLOPT_EPW; k += CLOPT_VW) {
 #pragma unroll
             for (uint l = 0; l < CLOPT_VW; ++l)
@@ -111,25 +116,37 @@ inline void clopt_step_body(__global real *theta, __global real *s0, __global re
                               l, with_loss, with_update, h0, h1, h2, h3);
         }
     } else {
-        for (uint k = 0; k < CLOPT_EPW; ++k)
-            if (begin + k < n_shard)
-                clopt_element(theta, s0, s1, s2, begin + k, offset + begin + k, &acc,
-                              k % CLOPT_VW, with_loss, with_update, h0, h1, h2, h3);
+        /* Lanes stay compile-time indices here too, so the accumulators live in
+         * registers rather than in a stack array. */
+        for (uint k = 0; k < CLOPT_EPW; k += CLOPT_VW) {
+#pragma unroll
+            for (uint l = 0; l < CLOPT_VW; ++l)
+                if (begin + k + l < n_shard)
+                    clopt_element(theta, s0, s1, s2, begin + k + l, offset + begin + k + l,
+                                  &acc, l, with_loss, with_update, h0, h1, h2, h3);
+        }
     }
 #else
     const ulong block = (ulong)get_group_id(0) * ((ulong)CLOPT_WG * CLOPT_EPW);
     const ulong first = block + get_local_id(0);
     if (block + (ulong)CLOPT_WG * CLOPT_EPW <= n_shard) {
-        for (uint k = 0; k < CLOPT_EPW; ++k)
-            clopt_element(theta, s0, s1, s2, first + (ulong)k * CLOPT_WG,
-                          offset + first + (ulong)k * CLOPT_WG, &acc, k % CLOPT_VW,
-                          with_loss, with_update, h0, h1, h2, h3);
+        for (uint k = 0; k < CLOPT_EPW; k += CLOPT_VW) {
+#pragma unroll
+            for (uint l = 0; l < CLOPT_VW; ++l) {
+                const ulong j = first + (ulong)(k + l) * CLOPT_WG;
+                clopt_element(theta, s0, s1, s2, j, offset + j, &acc, l, with_loss,
+                              with_update, h0, h1, h2, h3);
+            }
+        }
     } else {
-        for (uint k = 0; k < CLOPT_EPW; ++k) {
-            const ulong j = first + (ulong)k * CLOPT_WG;
-            if (j < n_shard)
-                clopt_element(theta, s0, s1, s2, j, offset + j, &acc, k % CLOPT_VW,
-                              with_loss, with_update, h0, h1, h2, h3);
+        for (uint k = 0; k < CLOPT_EPW; k += CLOPT_VW) {
+#pragma unroll
+            for (uint l = 0; l < CLOPT_VW; ++l) {
+                const ulong j = first + (ulong)(k + l) * CLOPT_WG;
+                if (j < n_shard)
+                    clopt_element(theta, s0, s1, s2, j, offset + j, &acc, l, with_loss,
+                                  with_update, h0, h1, h2, h3);
+            }
         }
     }
 #endif
