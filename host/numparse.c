@@ -60,7 +60,11 @@ static int parse_factor(const char **p, uint64_t max, uint64_t *value, const cha
     if (*s == '^') {
         ++s;
         uint64_t exponent;
-        if (parse_digits(&s, 4096, &exponent) || pow_checked(mantissa, exponent, max, value)) {
+        if (parse_digits(&s, 4096, &exponent)) {
+            *why = "bad exponent";
+            return -1;
+        }
+        if (pow_checked(mantissa, exponent, max, value)) {
             *why = "too large";
             return -1;
         }

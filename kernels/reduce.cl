@@ -27,10 +27,10 @@ __kernel void clopt_reduce(__global const acc_t *partials, ulong count, __global
     local_f[lid] = f;
     local_g2[lid] = g2;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint half = CLOPT_RWG / 2; half > 0; half /= 2) {
-        if (lid < half) {
-            local_f[lid] += local_f[lid + half];
-            local_g2[lid] += local_g2[lid + half];
+    for (uint stride = CLOPT_RWG / 2; stride > 0; stride /= 2) {
+        if (lid < stride) {
+            local_f[lid] += local_f[lid + stride];
+            local_g2[lid] += local_g2[lid + stride];
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }

@@ -91,7 +91,9 @@ inline void clopt_element(__global real *theta, __global real *s0, __global real
 inline void clopt_step_body(__global real *theta, __global real *s0, __global real *s1,
                             __global real *s2, ulong n_shard, ulong offset,
                             __global acc_t *partials, ulong partial_base, real h0, real h1,
-                            real h2, real h3, const bool with_loss, const bool with_update)
+                            real h2, real h3, __local acc_t *local_f,
+                            __local acc_t *local_g2, const bool with_loss,
+                            const bool with_update)
 {
     struct clopt_lanes acc;
     for (uint l = 0; l < CLOPT_VW; ++l) {
@@ -160,15 +162,14 @@ inline void clopt_step_body(__global real *theta, __global real *s0, __global re
         g2 += acc.g2[l] - acc.g2c[l];
     }
 #if CLOPT_GROUP_PARTIALS
-    __local acc_t local_f[CLOPT_WG], local_g2[CLOPT_WG];
     const uint lid = get_local_id(0);
     local_f[lid] = f;
     local_g2[lid] = g2;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint half = CLOPT_WG / 2; half > 0; half /= 2) {
-        if (lid < half) {
-            local_f[lid] += local_f[lid + half];
-            local_g2[lid] += local_g2[lid + half];
+    for (uint stride = CLOPT_WG / 2; stride > 0; stride /= 2) {
+        if (lid < stride) {
+            local_f[lid] += local_f[lid + stride];
+            local_g2[lid] += local_g2[lid + stride];
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
@@ -178,6 +179,8 @@ inline void clopt_step_body(__global real *theta, __global real *s0, __global re
         partials[2 * p + 1] = local_g2[0];
     }
 #else
+    (void)local_f;
+    (void)local_g2;
     const ulong p = partial_base + get_global_id(0);
     partials[2 * p] = f;
     partials[2 * p + 1] = g2;
@@ -189,23 +192,34 @@ inline void clopt_step_body(__global real *theta, __global real *s0, __global re
         ulong n_shard, ulong offset, __global acc_t *partials, ulong partial_base, real h0,  \
         real h1, real h2, real h3
 
+/* OpenCL allows __local variables only at kernel scope: each kernel declares the tree's
+ * scratch and hands it down. */
+#if CLOPT_GROUP_PARTIALS
+#define CLOPT_LOCAL_SCRATCH __local acc_t local_f[CLOPT_WG], local_g2[CLOPT_WG]
+#else
+#define CLOPT_LOCAL_SCRATCH __local acc_t *local_f = 0, *local_g2 = 0
+#endif
+
 /* One update, no loss: the iterations between loss evaluations. */
 __kernel void clopt_step(CLOPT_STEP_PARAMS)
 {
+    CLOPT_LOCAL_SCRATCH;
     clopt_step_body(theta, s0, s1, s2, n_shard, offset, partials, partial_base, h0, h1, h2,
-                    h3, false, true);
+                    h3, local_f, local_g2, false, true);
 }
 
 /* One update with L(theta_t) and ||g_t||^2 partials of the values before the update. */
 __kernel void clopt_step_loss(CLOPT_STEP_PARAMS)
 {
+    CLOPT_LOCAL_SCRATCH;
     clopt_step_body(theta, s0, s1, s2, n_shard, offset, partials, partial_base, h0, h1, h2,
-                    h3, true, true);
+                    h3, local_f, local_g2, true, true);
 }
 
 /* Loss partials only; theta is not written. */
 __kernel void clopt_eval(CLOPT_STEP_PARAMS)
 {
+    CLOPT_LOCAL_SCRATCH;
     clopt_step_body(theta, s0, s1, s2, n_shard, offset, partials, partial_base, h0, h1, h2,
-                    h3, true, false);
+                    h3, local_f, local_g2, true, false);
 }

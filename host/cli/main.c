@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define EXIT_USAGE 2
@@ -73,12 +72,6 @@ static void print_error(const char *fmt, ...)
     va_end(ap);
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int exit_code_for(int status, int user_objective)
 {
@@ -716,7 +709,9 @@ static int cmd_run(int argc, char **argv)
     int status = clopt_context_create(&ctx, &copts);
     if (status != CLOPT_OK) {
         print_error("%s", ctx ? clopt_errmsg(ctx) : clopt_strerror(status));
-        rc = EXIT_FAILURE;
+        /* A --device that matches nothing is a usage error; no device at all is not. */
+        rc = status == CLOPT_ERR_NO_DEVICE && a.device && *a.device ? EXIT_USAGE
+                                                                     : EXIT_FAILURE;
         goto cleanup;
     }
     if (a.trace_path) {
@@ -742,9 +737,6 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "clopt: %s, %s, n = %zu on %s\n", a.opts.objective, a.opts.optimizer,
                 a.opts.dim, clopt_context_device(ctx)->name);
     struct clopt_result result;
-    const double started = now_seconds();
-    ps.last_print = 0;
-    (void)started;
     status = clopt_solver_run(solver, &result);
     if (status < 0 && status != CLOPT_ERR_DIVERGED) {
         print_error("%s", clopt_errmsg(ctx));

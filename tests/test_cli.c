@@ -1,0 +1,279 @@
+/* The clopt command line: outputs, exit codes and one-line errors. */
+#include "testutil.h"
+
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_USAGE 2
+#define EXIT_DIVERGED 3
+
+static char *dir;
+
+static void setup(void)
+{
+    dir = temp_dir();
+}
+
+static void teardown(void)
+{
+    remove_tree(dir);
+    free(dir);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown);
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s missing", path);
+    static char buffer[1 << 16];
+    size_t n = fread(buffer, 1, sizeof buffer - 1, f);
+    buffer[n] = '\0';
+    fclose(f);
+    return strdup(buffer);
+}
+
+Test(cli, help_lists_the_run_options)
+{
+    const char *args[] = {"--help", NULL};
+    struct cli_result r = cli_run(args);
+    cr_expect_eq(r.exit_code, 0);
+    const char *needed[] = {"--objective", "--dim", "--init", "--lr", "--iters", "--gtol",
+                            "--ftol", "--target", "--loss-every", "--out", "--trace", "--json",
+                            "--device", "--precision", "--tune", "--max-shard-bytes",
+                            "--kernel-dir", "exit status"};
+    for (size_t i = 0; i < sizeof needed / sizeof *needed; ++i)
+        cr_expect(strstr(r.out, needed[i]) != NULL, "help lacks %s", needed[i]);
+    cli_result_free(&r);
+    const char *run_help[] = {"run", "--help", NULL};
+    r = cli_run(run_help);
+    cr_expect_eq(r.exit_code, 0);
+    cr_expect(strstr(r.out, "--objective") != NULL);
+    cli_result_free(&r);
+}
+
+Test(cli, devices_lists_at_least_one_device)
+{
+    const char *args[] = {"devices", NULL};
+    struct cli_result r = cli_run(args);
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "fp64") != NULL);
+    cr_expect_geq(count_lines(r.out), 2);
+    cli_result_free(&r);
+}
+
+Test(cli, run_writes_npy_json_and_trace)
+{
+    char *out = path_in(dir, "theta.npy"), *json = path_in(dir, "run.json"),
+         *trace = path_in(dir, "trace.csv");
+    const char *args[] = {"run",  "--dim",   "1000", "--iters", "10",  "--lr",   "0.25",
+                          "--init", "const:2", "--out", out,    "--json", json, "--trace",
+                          trace,  "--quiet", NULL};
+    struct cli_result r = cli_run(args);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect_eq(r.err[0], '\0', "quiet run printed: %s", r.err);
+    size_t n;
+    int is_double;
+    double *theta = read_npy_as_double(out, &n, &is_double);
+    cr_assert_eq(n, 1000);
+    cr_expect_eq(is_double, 0);
+    for (size_t i = 0; i < n; ++i)
+        cr_assert_eq(theta[i], 2.0 / 1024.0, "theta[%zu] = %g", i, theta[i]); /* halved 10x */
+    free(theta);
+
+    char *text = read_text(json);
+    cJSON *root = cJSON_Parse(text);
+    cr_assert_not_null(root, "bad JSON: %s", text);
+    const char *keys[] = {"objective", "optimizer", "n", "device", "iterations", "loss",
+                          "grad_norm", "stop_reason", "seconds", "gbytes_per_second"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; ++i)
+        cr_expect_not_null(cJSON_GetObjectItem(root, keys[i]), "JSON lacks %s", keys[i]);
+    cr_expect_eq(cJSON_GetObjectItem(root, "iterations")->valuedouble, 10);
+    cr_expect_str_eq(cJSON_GetObjectItem(root, "stop_reason")->valuestring, "max_iters");
+    cr_expect_eq(cJSON_GetObjectItem(root, "loss")->valuedouble,
+                 1000.0 * pow(2.0 / 1024.0, 2));
+    cJSON_Delete(root);
+    free(text);
+
+    text = read_text(trace);
+    cr_expect_eq(strncmp(text, "iteration,loss,grad_norm,lr,seconds\n", 36), 0);
+    cr_expect_eq(count_lines(text), 11, "trace:\n%s", text);
+    cr_expect(strstr(text, "\n0,4000,") != NULL, "first loss should be 1000 * 2^2:\n%s", text);
+    free(text);
+    cli_result_free(&r);
+    free(out);
+    free(json);
+    free(trace);
+}
+
+Test(cli, summary_names_the_essentials)
+{
+    const char *args[] = {"run", "--dim", "2^10", "--iters", "3", NULL};
+    struct cli_result r = cli_run(args);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    const char *needed[] = {"objective", "sphere", "optimizer", "gd", "1024", "device",
+                            "iterations  3", "loss", "grad norm", "stop", "seconds",
+                            "GB/s"};
+    for (size_t i = 0; i < sizeof needed / sizeof *needed; ++i)
+        cr_expect(strstr(r.out, needed[i]) != NULL, "summary lacks '%s':\n%s", needed[i],
+                  r.out);
+    cli_result_free(&r);
+}
+
+Test(cli, npy_init_sets_dimension_and_values)
+{
+    for (int dbl = 0; dbl < 2; ++dbl) {
+        const size_t n = 93;
+        double values[93];
+        float values_f[93];
+        for (size_t i = 0; i < n; ++i) {
+            values[i] = (double)i - 40.0;
+            values_f[i] = (float)values[i];
+        }
+        char *in = path_in(dir, "init.npy"), *out = path_in(dir, "out.npy");
+        write_npy(in, dbl ? (const void *)values : (const void *)values_f, n, dbl);
+        const char *args[] = {"run",   "--init",      in,       "--iters", "1", "--lr", "0.25",
+                              "--out", out,           "--precision",
+                              dbl ? "double" : "float", "--quiet", NULL};
+        struct cli_result r = cli_run(args);
+        cr_assert_eq(r.exit_code, 0, "%s", r.err);
+        size_t got;
+        int is_double;
+        double *theta = read_npy_as_double(out, &got, &is_double);
+        cr_assert_eq(got, n);
+        cr_expect_eq(is_double, dbl);
+        for (size_t i = 0; i < n; ++i)
+            cr_assert_eq(theta[i], 0.5 * values[i]);
+        free(theta);
+        cli_result_free(&r);
+        free(in);
+        free(out);
+    }
+}
+
+Test(cli, divergence_exits_3_and_keeps_finite_theta)
+{
+    char *out = path_in(dir, "theta.npy");
+    const char *args[] = {"run", "--dim", "100", "--lr", "1.5", "--init", "const:1", "--iters",
+                          "1000", "--out", out, NULL};
+    struct cli_result r = cli_run(args);
+    cr_expect_eq(r.exit_code, EXIT_DIVERGED, "%s", r.err);
+    cr_expect(strstr(r.err, "NaN/Inf") != NULL, "%s", r.err);
+    cr_expect(strstr(r.out, "diverged") != NULL, "%s", r.out);
+    size_t n;
+    int is_double;
+    double *theta = read_npy_as_double(out, &n, &is_double);
+    for (size_t i = 0; i < n; ++i)
+        cr_assert(isfinite(theta[i]) && fabs(theta[i]) > 1e18, "theta[%zu] = %g", i, theta[i]);
+    free(theta);
+    cli_result_free(&r);
+    free(out);
+}
+
+struct bad_case {
+    const char *args[12];
+    const char *pattern;
+};
+
+Test(cli, bad_input_exits_2_with_one_line)
+{
+    char *malformed = path_in(dir, "bad.npy"), *ints = path_in(dir, "ints.npy"),
+         *broken = path_in(dir, "broken.cl"), *small = path_in(dir, "small.npy");
+    FILE *f = fopen(malformed, "wb");
+    cr_assert_not_null(f);
+    fputs("not a numpy file at all", f);
+    fclose(f);
+    f = fopen(ints, "wb");
+    cr_assert_not_null(f);
+    const char header[] = "\x93NUMPY\x01\x00\x76\x00{'descr': '<i4', 'fortran_order': False, "
+                          "'shape': (2,), }";
+    fwrite(header, 1, sizeof header - 1, f);
+    for (size_t i = sizeof header - 1; i < 128 - 1; ++i)
+        fputc(' ', f);
+    fputc('\n', f);
+    fwrite("\0\0\0\0\0\0\0\0", 1, 8, f);
+    fclose(f);
+    const float two[2] = {1, 2};
+    write_npy(small, two, 2, 0);
+    f = fopen(broken, "w");
+    cr_assert_not_null(f);
+    fputs("real clopt_fdf(real x, ulong i, real *g) { return x +; }\n", f);
+    fclose(f);
+    const struct bad_case cases[] = {
+        {{"run", "--objective", "nosuch"}, "unknown objective"},
+        {{"run", "--dim", "0"}, "at least 1"},
+        {{"run", "--dim", "-5"}, "negative"},
+        {{"run", "--dim", "1e30"}, "too large"},
+        {{"run", "--dim", "12abc"}, "--dim"},
+        {{"run", "--lr", "-1"}, ">= 0"},
+        {{"run", "--lr", "nan"}, "--lr"},
+        {{"run", "--lr", "abc"}, "--lr"},
+        {{"run", "--iters", "1.5"}, "whole"},
+        {{"run", "--iters"}, "needs a value"},
+        {{"run", "--gtol", "-1"}, "--gtol"},
+        {{"run", "--target", "inf"}, "--target"},
+        {{"run", "--loss-every", "0"}, "at least 1"},
+        {{"run", "--precision", "half"}, "float or double"},
+        {{"run", "--init", "bogus"}, "--init"},
+        {{"run", "--init", "uniform:-1"}, "> 0"},
+        {{"run", "--init", malformed}, "magic"},
+        {{"run", "--init", ints}, "dtype"},
+        {{"run", "--init", small, "--dim", "3"}, "holds 2 elements"},
+        {{"run", "--init", "/nonexistent/x.npy"}, "cannot open"},
+        {{"run", "--objective", "ellipsoid", "--param", "cond=abc"}, "finite number"},
+        {{"run", "--objective", "ellipsoid", "--param", "cond=0.5"}, "out of range"},
+        {{"run", "--param", "nosuch=1"}, "no parameter"},
+        {{"run", "--param", "noequals"}, "KEY=VALUE"},
+        {{"run", "--tune", "wg=3"}, "power of two"},
+        {{"run", "--tune", "bogus=1"}, "unknown knob"},
+        {{"run", "--tune", "layout=diagonal"}, "contig or strided"},
+        {{"run", "--max-shard-bytes", "16"}, "tile"},
+        {{"run", "--optimizer", "nosuch"}, "unknown optimizer"},
+        {{"run", "--device", "no-such-device-name"}, "no OpenCL device matches"},
+        {{"run", "--frobnicate"}, "unknown option"},
+        {{"run", "stray"}, "unexpected argument"},
+        {{"frobnicate"}, "unknown command"},
+        {{"devices", "extra"}, "no arguments"},
+        {{"run", "--objective", "/nonexistent/obj.cl"}, "cannot open"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; ++i) {
+        struct cli_result r = cli_run(cases[i].args);
+        cr_expect_eq(r.exit_code, EXIT_USAGE, "case %zu (%s %s): exit %d, stderr: %s", i,
+                     cases[i].args[1], cases[i].args[2] ? cases[i].args[2] : "", r.exit_code,
+                     r.err);
+        cr_expect_eq(count_lines(r.err), 1, "case %zu: stderr has %zu lines:\n%s", i,
+                     count_lines(r.err), r.err);
+        cr_expect(strstr(r.err, cases[i].pattern) != NULL, "case %zu: '%s' not in: %s", i,
+                  cases[i].pattern, r.err);
+        cr_expect(strncmp(r.err, "clopt: error: ", 14) == 0, "case %zu: %s", i, r.err);
+        cli_result_free(&r);
+    }
+    /* A user kernel that does not compile: status 2, and the log names the file. */
+    const char *args[] = {"run", "--objective", broken, NULL};
+    struct cli_result r = cli_run(args);
+    cr_expect_eq(r.exit_code, EXIT_USAGE, "%s", r.err);
+    cr_expect(strstr(r.err, "broken.cl:1:") != NULL, "%s", r.err);
+    cli_result_free(&r);
+    free(malformed);
+    free(ints);
+    free(broken);
+    free(small);
+}
+
+Test(cli, kernel_dir_overrides_the_embedded_kernels)
+{
+    const char *missing[] = {"run", "--dim", "10", "--kernel-dir", "/nonexistent", NULL};
+    struct cli_result r = cli_run(missing);
+    cr_expect_neq(r.exit_code, 0);
+    cr_expect(strstr(r.err, "kernel directory") != NULL, "%s", r.err);
+    cli_result_free(&r);
+    const char *good[] = {"run", "--dim", "10", "--iters", "2", "--kernel-dir",
+                          CLOPT_SOURCE_DIR "/kernels", "--quiet", NULL};
+    r = cli_run(good);
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    cli_result_free(&r);
+}

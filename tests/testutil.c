@@ -1,0 +1,199 @@
+#include "testutil.h"
+#include "npy.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_ARGS 64
+
+static char *slurp_fd(int fd)
+{
+    size_t used = 0, capacity = 4096;
+    char *text = malloc(capacity);
+    cr_assert_not_null(text);
+    for (;;) {
+        if (used + 1 >= capacity) {
+            capacity *= 2;
+            text = realloc(text, capacity);
+            cr_assert_not_null(text);
+        }
+        ssize_t n = read(fd, text + used, capacity - used - 1);
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+    }
+    text[used] = '\0';
+    return text;
+}
+
+struct cli_result cli_run(const char *const *args)
+{
+    const char *argv[MAX_ARGS + 2];
+    size_t argc = 0;
+    argv[argc++] = CLOPT_EXE;
+    for (; args && args[argc - 1] && argc <= MAX_ARGS; ++argc)
+        argv[argc] = args[argc - 1];
+    argv[argc] = NULL;
+    /* Files, not pipes: the child may write more than a pipe holds before we read. */
+    FILE *out = tmpfile(), *err = tmpfile();
+    cr_assert(out && err);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        dup2(fileno(out), STDOUT_FILENO);
+        dup2(fileno(err), STDERR_FILENO);
+        int null_in = open("/dev/null", O_RDONLY);
+        if (null_in >= 0)
+            dup2(null_in, STDIN_FILENO);
+        execv(CLOPT_EXE, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    cr_assert(waitpid(pid, &status, 0) == pid);
+    struct cli_result r;
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    rewind(out);
+    rewind(err);
+    r.out = slurp_fd(fileno(out));
+    r.err = slurp_fd(fileno(err));
+    fclose(out);
+    fclose(err);
+    return r;
+}
+
+void cli_result_free(struct cli_result *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
+size_t count_lines(const char *text)
+{
+    size_t lines = 0;
+    const char *p = text;
+    for (; *p; ++p)
+        if (*p == '\n')
+            ++lines;
+    if (p != text && p[-1] != '\n')
+        ++lines;
+    return lines;
+}
+
+char *temp_dir(void)
+{
+    char *dir = strdup("/tmp/clopt-test-XXXXXX");
+    cr_assert_not_null(dir);
+    cr_assert_not_null(mkdtemp(dir));
+    return dir;
+}
+
+char *path_in(const char *dir, const char *name)
+{
+    size_t size = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(size);
+    cr_assert_not_null(path);
+    snprintf(path, size, "%s/%s", dir, name);
+    return path;
+}
+
+void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char *p = path_in(dir, e->d_name);
+        unlink(p);
+        free(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+void write_npy(const char *path, const void *data, size_t count, int is_double)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot create %s", path);
+    char err[256];
+    cr_assert_eq(clopt_npy_write_header(f, is_double ? CLOPT_DOUBLE : CLOPT_FLOAT, count, err,
+                                        sizeof err),
+                 CLOPT_OK, "%s", err);
+    size_t item = is_double ? sizeof(double) : sizeof(float);
+    cr_assert_eq(fwrite(data, item, count, f), count);
+    cr_assert_eq(fclose(f), 0);
+}
+
+double *read_npy_as_double(const char *path, size_t *count, int *is_double)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    struct clopt_npy_info info;
+    char err[256];
+    cr_assert_eq(clopt_npy_read_header(f, &info, err, sizeof err), CLOPT_OK, "%s", err);
+    double *values = malloc(info.count * sizeof *values);
+    cr_assert_not_null(values);
+    for (uint64_t i = 0; i < info.count; ++i) {
+        if (info.dtype == CLOPT_DOUBLE) {
+            cr_assert_eq(fread(&values[i], sizeof(double), 1, f), 1);
+        } else {
+            float v;
+            cr_assert_eq(fread(&v, sizeof v, 1, f), 1);
+            values[i] = v;
+        }
+    }
+    fclose(f);
+    *count = info.count;
+    *is_double = info.dtype == CLOPT_DOUBLE;
+    return values;
+}
+
+void philox4x32_10(const uint32_t ctr_in[4], const uint32_t key_in[2], uint32_t out[4])
+{
+    uint32_t c[4] = {ctr_in[0], ctr_in[1], ctr_in[2], ctr_in[3]};
+    uint32_t k[2] = {key_in[0], key_in[1]};
+    for (int round = 0; round < 10; ++round) {
+        if (round > 0) {
+            k[0] += 0x9E3779B9u;
+            k[1] += 0xBB67AE85u;
+        }
+        const uint64_t p0 = (uint64_t)0xD2511F53u * c[0];
+        const uint64_t p1 = (uint64_t)0xCD9E8D57u * c[2];
+        const uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
+        const uint32_t hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
+        const uint32_t n0 = hi1 ^ c[1] ^ k[0], n2 = hi0 ^ c[3] ^ k[1];
+        c[0] = n0;
+        c[1] = lo1;
+        c[2] = n2;
+        c[3] = lo0;
+    }
+    memcpy(out, c, sizeof c);
+}
+
+int close_enough(double a, double b, double rtol, double atol)
+{
+    if (isnan(a) || isnan(b))
+        return 0;
+    return fabs(a - b) <= atol + rtol * fabs(b);
+}
+
+struct clopt_context *test_context(void)
+{
+    struct clopt_context *ctx = NULL;
+    int status = clopt_context_create(&ctx, NULL);
+    cr_assert_eq(status, CLOPT_OK, "no OpenCL device for the tests: %s", clopt_errmsg(ctx));
+    return ctx;
+}

@@ -1,0 +1,44 @@
+/* Helpers shared by the test programs: running the CLI, temporary files, the host
+ * Philox reference and tolerance checks. */
+#ifndef CLOPT_TESTUTIL_H
+#define CLOPT_TESTUTIL_H
+
+#include "clopt.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cli_result {
+    int exit_code;  /* -1 when the process did not exit normally */
+    char *out;      /* captured stdout, NUL-terminated */
+    char *err;      /* captured stderr, NUL-terminated */
+};
+
+/* Runs the clopt executable with the given arguments (argv[0] is supplied). */
+struct cli_result cli_run(const char *const *args);
+void cli_result_free(struct cli_result *r);
+
+/* Number of lines in text (a final line without '\n' counts). */
+size_t count_lines(const char *text);
+
+/* A fresh directory under /tmp; path_in() joins a name onto it (static buffer per call
+ * slot is avoided: the caller owns the returned string). */
+char *temp_dir(void);
+char *path_in(const char *dir, const char *name);
+void remove_tree(const char *dir);
+
+/* Writes a 1-D .npy file of float32 (is_double = 0) or float64 values. */
+void write_npy(const char *path, const void *data, size_t count, int is_double);
+/* Reads a 1-D .npy written by clopt; returns a malloc'd array of doubles. */
+double *read_npy_as_double(const char *path, size_t *count, int *is_double);
+
+/* Philox4x32-10, the generator of clopt_init. */
+void philox4x32_10(const uint32_t ctr_in[4], const uint32_t key_in[2], uint32_t out[4]);
+
+/* |a - b| <= atol + rtol * |b|, and neither is NaN. */
+int close_enough(double a, double b, double rtol, double atol);
+
+/* A context on the default device; aborts the test on failure. */
+struct clopt_context *test_context(void);
+
+#endif
