@@ -103,6 +103,9 @@ struct clopt_knobs {
     size_t elems_per_item;   /* elements per work-item and iteration (power of two) */
     size_t vector_width;     /* independent accumulator lanes: 1, 2, 4, 8 or 16, at most
                                 elems_per_item */
+    size_t loss_block;       /* loss terms each lane sums in working precision before
+                                adding them to its double (or compensated) sum: 1 adds
+                                every term directly; power of two, <= 1024 */
     int layout;              /* 1 = contiguous chunk per work-item (CPU), 2 = strided
                                 across the group (GPU) */
     int group_partials;      /* 1 = one partial per work-item (no barrier, CPU),

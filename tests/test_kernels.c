@@ -183,6 +183,12 @@ Test(kernels, every_layout_and_partial_scheme_matches_reference)
          .vector_width = 16},
         {.layout = 1, .group_partials = 1, .work_group = 1, .elems_per_item = 1,
          .vector_width = 1},
+        {.layout = 1, .group_partials = 1, .work_group = 4, .elems_per_item = 256,
+         .vector_width = 16, .loss_block = 1},
+        {.layout = 1, .group_partials = 1, .work_group = 2, .elems_per_item = 64,
+         .vector_width = 2, .loss_block = 1024},
+        {.layout = 2, .group_partials = 2, .work_group = 16, .elems_per_item = 32,
+         .vector_width = 8, .loss_block = 4},
     };
     const size_t sizes[] = {7, 93, 4096 + 5};
     for (size_t v = 0; v < sizeof variants / sizeof *variants; ++v)

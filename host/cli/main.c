@@ -51,7 +51,9 @@ static const char usage_text[] =
     "  --trace FILE.csv          write iteration,loss,grad_norm,lr,seconds per evaluation\n"
     "  --json FILE|-             write a machine-readable summary ('-': stdout)\n"
     "  --device INDEX|NAME       device index or name substring (also CLOPT_DEVICE)\n"
-    "  --tune KEY=VAL,...        kernel knobs: wg, epw, vw, layout=contig|strided,\n"
+    "  --tune KEY=VAL,...        kernel knobs: wg (work-group size), epw (elements per\n"
+    "                            work-item), vw (lanes), fblock (loss terms per lane\n"
+    "                            summed before widening), layout=contig|strided,\n"
     "                            partials=item|group\n"
     "  --max-shard-bytes B       cap each device buffer at B bytes (default: device max)\n"
     "  --kernel-dir DIR          load kernels from DIR (also CLOPT_KERNEL_DIR)\n"
@@ -258,7 +260,8 @@ static int parse_tune(struct clopt_knobs *k, const char *spec)
                 print_error("--tune partials=%s: use item or group", val);
                 rc = -1;
             }
-        } else if (!strcmp(key, "wg") || !strcmp(key, "epw") || !strcmp(key, "vw")) {
+        } else if (!strcmp(key, "wg") || !strcmp(key, "epw") || !strcmp(key, "vw") ||
+                   !strcmp(key, "fblock")) {
             if (parse_count_flag("--tune", val, (uint64_t)1 << 20, &v) || v == 0) {
                 if (v == 0)
                     print_error("--tune %s=%s: must be at least 1", key, val);
@@ -267,10 +270,13 @@ static int parse_tune(struct clopt_knobs *k, const char *spec)
                 k->work_group = (size_t)v;
             else if (!strcmp(key, "epw"))
                 k->elems_per_item = (size_t)v;
+            else if (!strcmp(key, "fblock"))
+                k->loss_block = (size_t)v;
             else
                 k->vector_width = (size_t)v;
         } else {
-            print_error("--tune: unknown knob '%s' (knobs: wg, epw, vw, layout, partials)", key);
+            print_error("--tune: unknown knob '%s' (knobs: wg, epw, vw, fblock, layout, partials)",
+                        key);
             rc = -1;
         }
     }

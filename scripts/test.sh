@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what is missing, then builds from scratch and runs every test twice: a release
+# build with warnings as errors, and an AddressSanitizer + UBSan build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+jobs=$(nproc)
+rm -rf build/test build/sanitize
+cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Release -DCLOPT_WERROR=ON >/dev/null
+cmake --build build/test -j"$jobs"
+ctest --test-dir build/test --output-on-failure
+cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DCLOPT_WERROR=ON -DCLOPT_SANITIZE=ON \
+  -DCLOPT_BUILD_BENCH=OFF >/dev/null
+cmake --build build/sanitize -j"$jobs"
+ctest --test-dir build/sanitize --output-on-failure
