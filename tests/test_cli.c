@@ -277,3 +277,22 @@ Test(cli, kernel_dir_overrides_the_embedded_kernels)
     cr_expect_eq(r.exit_code, 0, "%s", r.err);
     cli_result_free(&r);
 }
+
+Test(cli, user_objective_file_with_a_parameter_runs)
+{
+    char *out = path_in(dir, "theta.npy");
+    const char *args[] = {"run", "--objective", CLOPT_SOURCE_DIR "/examples/quartic.cl",
+                          "--param", "a=3", "--dim", "100", "--init", "const:1", "--lr",
+                          "0.01", "--iters", "1", "--out", out, "--quiet", NULL};
+    struct cli_result r = cli_run(args);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    size_t n;
+    int is_double;
+    double *theta = read_npy_as_double(out, &n, &is_double);
+    /* One step from 1 towards 3: 1 - 0.01 * 4 * (1 - 3)^3 = 1.32. */
+    for (size_t i = 0; i < n; ++i)
+        cr_assert(close_enough(theta[i], 1.32, 1e-6, 0), "theta[%zu] = %.9g", i, theta[i]);
+    free(theta);
+    cli_result_free(&r);
+    free(out);
+}
