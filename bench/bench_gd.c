@@ -133,8 +133,8 @@ int main(int argc, char **argv)
     printf("device      %s (%s)\n", dev->name, dev->platform);
     printf("problem     sphere, gd, n = %llu, %s, loss every %llu, %llu iterations per "
            "round\n",
-           (unsigned long long)dim, is_double ? "double" : "float",
-           (unsigned long long)loss_every, (unsigned long long)iters);
+           (unsigned long long)dim, is_double ? "double" : "float", (unsigned long long)loss_every,
+           (unsigned long long)iters);
     printf("reference   in-place scale a[i] = s*a[i], C + OpenMP, %d threads, best of 5, "
            "default flags and -march=native\n",
            omp_get_max_threads());

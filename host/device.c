@@ -28,26 +28,24 @@ int clopt_device_query(cl_device_id device, struct clopt_device_info *info)
     if (err == CL_SUCCESS)
         err = clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     if (err == CL_SUCCESS)
-        err = clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof global_mem,
-                              &global_mem, NULL);
+        err = clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof global_mem, &global_mem,
+                              NULL);
     if (err == CL_SUCCESS)
-        err = clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc,
-                              &max_alloc, NULL);
+        err = clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc,
+                              NULL);
     if (err == CL_SUCCESS)
         err = clGetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL);
     if (err != CL_SUCCESS)
         return CLOPT_ERR_OPENCL;
     /* Absent on devices without doubles: an error here simply means no fp64. */
-    if (clGetDeviceInfo(device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64, NULL) !=
-        CL_SUCCESS)
+    if (clGetDeviceInfo(device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64, NULL) != CL_SUCCESS)
         fp64 = 0;
     if (clGetPlatformInfo(platform, CL_PLATFORM_NAME, sizeof info->platform, info->platform,
                           NULL) != CL_SUCCESS)
         snprintf(info->platform, sizeof info->platform, "?");
     info->platform[sizeof info->platform - 1] = '\0';
     copy_info_string(device, CL_DEVICE_NAME, info->name, sizeof info->name);
-    copy_info_string(device, CL_DRIVER_VERSION, info->driver_version,
-                     sizeof info->driver_version);
+    copy_info_string(device, CL_DRIVER_VERSION, info->driver_version, sizeof info->driver_version);
     info->kind = (type & CL_DEVICE_TYPE_GPU)   ? CLOPT_DEVICE_GPU
                  : (type & CL_DEVICE_TYPE_CPU) ? CLOPT_DEVICE_CPU
                                                : CLOPT_DEVICE_OTHER;
@@ -241,8 +239,7 @@ int clopt_context_create(struct clopt_context **out, const struct clopt_context_
         goto cleanup;
     }
     /* Profiling is on so that benchmarks can time kernels with events. */
-    ctx->queue =
-        clCreateCommandQueue(ctx->context, ctx->device, CL_QUEUE_PROFILING_ENABLE, &err);
+    ctx->queue = clCreateCommandQueue(ctx->context, ctx->device, CL_QUEUE_PROFILING_ENABLE, &err);
     if (err != CL_SUCCESS) {
         ctx->queue = NULL;
         status = clopt_fail_cl(ctx, err, "clCreateCommandQueue");
@@ -264,8 +261,8 @@ int clopt_context_create_from_cl(struct clopt_context **out, cl_context context,
     if (!context || !queue)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "a cl_context and a queue are needed");
     cl_command_queue_properties props;
-    cl_int err = clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof ctx->device,
-                                       &ctx->device, NULL);
+    cl_int err =
+        clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof ctx->device, &ctx->device, NULL);
     if (err != CL_SUCCESS)
         return clopt_fail_cl(ctx, err, "clGetCommandQueueInfo(CL_QUEUE_DEVICE)");
     err = clGetCommandQueueInfo(queue, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL);

@@ -36,8 +36,7 @@ int clopt_device_query(cl_device_id device, struct clopt_device_info *info);
 
 /* A kernel source by file name, from ctx->kernel_dir or the embedded copies. *text is
  * heap-allocated (NUL-terminated). */
-int clopt_kernel_source(struct clopt_context *ctx, const char *name, char **text,
-                        size_t *length);
+int clopt_kernel_source(struct clopt_context *ctx, const char *name, char **text, size_t *length);
 
 /* Reads a whole file; CLOPT_ERR_IO with a message on failure. */
 int clopt_read_file(struct clopt_context *ctx, const char *path, char **text, size_t *length);

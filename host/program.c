@@ -23,8 +23,7 @@ int clopt_read_file(struct clopt_context *ctx, const char *path, char **text, si
     if (!f)
         return clopt_fail(ctx, CLOPT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     if (fseeko(f, 0, SEEK_END) != 0) {
-        status = clopt_fail(ctx, CLOPT_ERR_IO, "cannot seek in '%s': %s", path,
-                            strerror(errno));
+        status = clopt_fail(ctx, CLOPT_ERR_IO, "cannot seek in '%s': %s", path, strerror(errno));
         goto cleanup;
     }
     off_t size = ftello(f);
@@ -34,8 +33,7 @@ int clopt_read_file(struct clopt_context *ctx, const char *path, char **text, si
     }
     buffer = malloc((size_t)size + 1);
     if (!buffer) {
-        status = clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory reading '%s'",
-                            path);
+        status = clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory reading '%s'", path);
         goto cleanup;
     }
     if (fread(buffer, 1, (size_t)size, f) != (size_t)size) {
@@ -52,8 +50,7 @@ cleanup:
     return status;
 }
 
-int clopt_kernel_source(struct clopt_context *ctx, const char *name, char **text,
-                        size_t *length)
+int clopt_kernel_source(struct clopt_context *ctx, const char *name, char **text, size_t *length)
 {
     if (ctx->kernel_dir) {
         char *path = clopt_format("%s/%s", ctx->kernel_dir, name);
@@ -108,15 +105,13 @@ int clopt_build_program(struct clopt_context *ctx, const struct clopt_program_pa
     size_t used = 0, capacity = 0, length = 0;
     cl_program program = NULL;
     for (size_t i = 0; i < n_parts; ++i) {
-        status = parts[i].from_path
-                     ? clopt_read_file(ctx, parts[i].name, &text, &length)
-                     : clopt_kernel_source(ctx, parts[i].name, &text, &length);
+        status = parts[i].from_path ? clopt_read_file(ctx, parts[i].name, &text, &length)
+                                    : clopt_kernel_source(ctx, parts[i].name, &text, &length);
         if (status != CLOPT_OK)
             goto cleanup;
         if (strchr(parts[i].name, '"') || strchr(parts[i].name, '\n')) {
             status = clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                                "kernel file name '%s' contains a quote or newline",
-                                parts[i].name);
+                                "kernel file name '%s' contains a quote or newline", parts[i].name);
             goto cleanup;
         }
         char *line = clopt_format("#line 1 \"%s\"\n", parts[i].name);
@@ -145,13 +140,11 @@ int clopt_build_program(struct clopt_context *ctx, const struct clopt_program_pa
         clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &log_size);
         log = calloc(log_size + 1, 1);
         if (log)
-            clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, log_size, log,
-                                  NULL);
+            clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, log_size, log, NULL);
         size_t n = log ? strlen(log) : 0;
         while (n > 0 && (log[n - 1] == '\n' || log[n - 1] == ' '))
             log[--n] = '\0';
-        status = clopt_fail(ctx, CLOPT_ERR_BUILD,
-                            "kernel build failed (%s, options: %s):\n%s",
+        status = clopt_fail(ctx, CLOPT_ERR_BUILD, "kernel build failed (%s, options: %s):\n%s",
                             clopt_cl_error_name(err), options, log ? log : "(no log)");
         goto cleanup;
     }

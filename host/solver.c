@@ -127,8 +127,7 @@ static int param_defines(struct clopt_context *ctx, const struct clopt_objective
             if (!isalnum((unsigned char)*c) && *c != '_') {
                 free(text);
                 return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                                  "--param key '%s' may hold only letters, digits and '_'",
-                                  p->key);
+                                  "--param key '%s' may hold only letters, digits and '_'", p->key);
             }
         if (!parse_param_value(p->value, &value)) {
             free(text);
@@ -184,8 +183,8 @@ static int validate_options(struct clopt_context *ctx, const struct clopt_option
     if (o->dim == 0)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--dim must be at least 1");
     if (!(o->lr >= 0) || !isfinite(o->lr))
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "--lr must be a finite number >= 0 (got %g)", o->lr);
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--lr must be a finite number >= 0 (got %g)",
+                          o->lr);
     if (o->precision != CLOPT_FLOAT && o->precision != CLOPT_DOUBLE)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "precision must be float or double");
     if (o->precision == CLOPT_DOUBLE && !ctx->info.has_fp64)
@@ -294,22 +293,20 @@ static int plan_shards(struct clopt_solver *s)
         sh->count = i + 1 < s->n_shards ? per_shard : s->n - sh->offset;
         sh->global_size = (sh->count + tile - 1) / tile * s->knobs.work_group;
         sh->partial_base = sh->offset / partial_span;
-        partials = sh->partial_base + (s->knobs.group_partials == 2
-                                           ? sh->global_size / s->knobs.work_group
-                                           : sh->global_size);
+        partials =
+            sh->partial_base + (s->knobs.group_partials == 2 ? sh->global_size / s->knobs.work_group
+                                                             : sh->global_size);
     }
     s->n_partials = partials;
-    const double need = (double)s->n * (double)s->elem_size *
-                            (double)(1 + s->optimizer->n_state) +
+    const double need = (double)s->n * (double)s->elem_size * (double)(1 + s->optimizer->n_state) +
                         (double)partials * 2.0 * (double)s->acc_size;
     if (need > (double)ctx->info.global_mem_bytes)
-        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY,
-                          "needs %.2f GiB, device '%s' has %.2f GiB: lower --dim, use "
-                          "--precision float, or pick a larger device%s",
-                          gib(need), ctx->info.name, gib((double)ctx->info.global_mem_bytes),
-                          ctx->info.kind == CLOPT_DEVICE_CPU
-                              ? " (PoCL: raise POCL_MEMORY_LIMIT, in GB)"
-                              : "");
+        return clopt_fail(
+            ctx, CLOPT_ERR_OUT_OF_MEMORY,
+            "needs %.2f GiB, device '%s' has %.2f GiB: lower --dim, use "
+            "--precision float, or pick a larger device%s",
+            gib(need), ctx->info.name, gib((double)ctx->info.global_mem_bytes),
+            ctx->info.kind == CLOPT_DEVICE_CPU ? " (PoCL: raise POCL_MEMORY_LIMIT, in GB)" : "");
     return CLOPT_OK;
 }
 
@@ -324,9 +321,8 @@ static int build(struct clopt_solver *s)
         "-cl-std=CL1.2 -DCLOPT_HAS_FP64=%d -DCLOPT_DOUBLE=%d -DCLOPT_N=%zuUL -DCLOPT_WG=%zu "
         "-DCLOPT_EPW=%zu -DCLOPT_VW=%zu -DCLOPT_FBLOCK=%zu -DCLOPT_LAYOUT=%d "
         "-DCLOPT_GROUP_PARTIALS=%d -DCLOPT_RWG=%zu%s",
-        ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, s->n,
-        s->knobs.work_group, s->knobs.elems_per_item, s->knobs.vector_width,
-        s->knobs.loss_block, s->knobs.layout,
+        ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, s->n, s->knobs.work_group,
+        s->knobs.elems_per_item, s->knobs.vector_width, s->knobs.loss_block, s->knobs.layout,
         s->knobs.group_partials == 2, s->reduce_group, defines);
     free(defines);
     if (!options)
@@ -368,23 +364,23 @@ static int allocate(struct clopt_solver *s)
     cl_int err;
     for (size_t i = 0; i < s->n_shards; ++i) {
         struct shard *sh = &s->shards[i];
-        sh->theta = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, sh->count * s->elem_size,
-                                   NULL, &err);
+        sh->theta =
+            clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, sh->count * s->elem_size, NULL, &err);
         if (err != CL_SUCCESS) {
             sh->theta = NULL;
             return clopt_fail_cl(ctx, err, "clCreateBuffer(theta)");
         }
         for (size_t k = 0; k < s->optimizer->n_state; ++k) {
-            sh->state[k] = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE,
-                                          sh->count * s->elem_size, NULL, &err);
+            sh->state[k] = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, sh->count * s->elem_size,
+                                          NULL, &err);
             if (err != CL_SUCCESS) {
                 sh->state[k] = NULL;
                 return clopt_fail_cl(ctx, err, "clCreateBuffer(optimizer state)");
             }
         }
     }
-    s->partials = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE,
-                                 s->n_partials * 2 * s->acc_size, NULL, &err);
+    s->partials = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, s->n_partials * 2 * s->acc_size,
+                                 NULL, &err);
     if (err != CL_SUCCESS) {
         s->partials = NULL;
         return clopt_fail_cl(ctx, err, "clCreateBuffer(partials)");
@@ -451,8 +447,8 @@ static int init_theta(struct clopt_solver *s)
         if (status)
             return status;
         const size_t global = (sh->count + block - 1) / block * block;
-        cl_int err = clEnqueueNDRangeKernel(ctx->queue, s->k_init, 1, NULL, &global, NULL, 0,
-                                            NULL, NULL);
+        cl_int err =
+            clEnqueueNDRangeKernel(ctx->queue, s->k_init, 1, NULL, &global, NULL, 0, NULL, NULL);
         if (err != CL_SUCCESS)
             return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_init)");
     }
@@ -587,14 +583,14 @@ static int transfer_theta(struct clopt_solver *s, void *host, enum clopt_precisi
                     else
                         ((double *)scratch)[k] = ((const float *)(const void *)h)[k];
                 }
-            cl_int err =
-                to_device ? clEnqueueWriteBuffer(ctx->queue, sh->theta, CL_TRUE, dev_off,
-                                                 n * s->elem_size, staging, 0, NULL, NULL)
-                          : clEnqueueReadBuffer(ctx->queue, sh->theta, CL_TRUE, dev_off,
-                                                n * s->elem_size, staging, 0, NULL, NULL);
+            cl_int err = to_device ? clEnqueueWriteBuffer(ctx->queue, sh->theta, CL_TRUE, dev_off,
+                                                          n * s->elem_size, staging, 0, NULL, NULL)
+                                   : clEnqueueReadBuffer(ctx->queue, sh->theta, CL_TRUE, dev_off,
+                                                         n * s->elem_size, staging, 0, NULL, NULL);
             if (err != CL_SUCCESS) {
-                status = clopt_fail_cl(ctx, err, to_device ? "clEnqueueWriteBuffer(theta)"
-                                                           : "clEnqueueReadBuffer(theta)");
+                status = clopt_fail_cl(ctx, err,
+                                       to_device ? "clEnqueueWriteBuffer(theta)"
+                                                 : "clEnqueueReadBuffer(theta)");
                 goto cleanup;
             }
             if (!to_device && convert)
@@ -624,8 +620,8 @@ int clopt_solver_write_theta(struct clopt_solver *s, const void *src,
     return status;
 }
 
-int clopt_solver_read_theta(struct clopt_solver *s, void *dst,
-                            enum clopt_precision dst_precision, size_t offset, size_t count)
+int clopt_solver_read_theta(struct clopt_solver *s, void *dst, enum clopt_precision dst_precision,
+                            size_t offset, size_t count)
 {
     return transfer_theta(s, dst, dst_precision, offset, count, 0);
 }
@@ -657,8 +653,8 @@ static int enqueue_step(struct clopt_solver *s, cl_kernel kernel, double lr, cl_
             return status;
         const size_t local = s->knobs.work_group;
         cl_event *event = last && i + 1 == s->n_shards ? last : NULL;
-        cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &sh->global_size,
-                                            &local, 0, NULL, event);
+        cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &sh->global_size, &local,
+                                            0, NULL, event);
         if (err != CL_SUCCESS)
             return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(step)");
     }
@@ -682,8 +678,8 @@ static int enqueue_reduce(struct clopt_solver *s, void *host, cl_event *done)
         clEnqueueNDRangeKernel(ctx->queue, s->k_reduce, 1, NULL, &size, &size, 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_reduce)");
-    err = clEnqueueReadBuffer(ctx->queue, s->result, done ? CL_FALSE : CL_TRUE, 0,
-                              2 * s->acc_size, host, 0, NULL, done);
+    err = clEnqueueReadBuffer(ctx->queue, s->result, done ? CL_FALSE : CL_TRUE, 0, 2 * s->acc_size,
+                              host, 0, NULL, done);
     if (err != CL_SUCCESS)
         return clopt_fail_cl(ctx, err, "clEnqueueReadBuffer(loss)");
     return CLOPT_OK;
@@ -718,12 +714,12 @@ int clopt_solver_evaluate(struct clopt_solver *s, double *loss, double *grad_nor
 
 /* State of one run of the loop, kept together so results can be looked at in order. */
 struct run_state {
-    int decided;           /* a stop reason is known; no more iterations are queued */
-    int reason;            /* the stop reason once decided */
+    int decided; /* a stop reason is known; no more iterations are queued */
+    int reason;  /* the stop reason once decided */
     int diverged;
     uint64_t diverged_at;
-    int have_good;         /* some loss was seen finite */
-    uint64_t last_good;    /* its iteration */
+    int have_good;      /* some loss was seen finite */
+    uint64_t last_good; /* its iteration */
     double prev_loss;
     double start;
 };
@@ -785,8 +781,8 @@ static int wait_event(struct clopt_context *ctx, cl_event *event)
  * the kernels are deterministic, so the replay reproduces it bit for bit. */
 static int replay(struct clopt_solver *s, const void *origin, uint64_t iterations)
 {
-    int status = origin ? clopt_solver_write_theta(s, origin, s->opts.precision, 0, s->n)
-                        : init_theta(s);
+    int status =
+        origin ? clopt_solver_write_theta(s, origin, s->opts.precision, 0, s->n) : init_theta(s);
     for (uint64_t t = 0; t < iterations && status == CLOPT_OK; ++t) {
         const int with_loss = t % s->opts.loss_every == 0;
         status = enqueue_step(s, with_loss ? s->k_step_loss : s->k_step, s->opts.lr, NULL);
@@ -887,8 +883,7 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
     }
     res->seconds = now_seconds() - rs.start;
     if (res->seconds > 0)
-        res->gbytes_per_second =
-            res->bytes_per_iter * (double)res->iterations / res->seconds / 1e9;
+        res->gbytes_per_second = res->bytes_per_iter * (double)res->iterations / res->seconds / 1e9;
     if (rs.diverged) {
         if (!s->theta_generated && !origin) {
             status = clopt_fail(ctx, CLOPT_ERR_DIVERGED,
@@ -909,11 +904,11 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
     if (status != CLOPT_OK)
         goto cleanup;
     if (rs.diverged)
-        status = clopt_fail(ctx, CLOPT_ERR_DIVERGED,
-                            "loss became NaN/Inf at iteration %llu (lower --lr?); theta is the "
-                            "last iterate seen finite, iteration %llu",
-                            (unsigned long long)rs.diverged_at,
-                            (unsigned long long)res->iterations);
+        status =
+            clopt_fail(ctx, CLOPT_ERR_DIVERGED,
+                       "loss became NaN/Inf at iteration %llu (lower --lr?); theta is the "
+                       "last iterate seen finite, iteration %llu",
+                       (unsigned long long)rs.diverged_at, (unsigned long long)res->iterations);
     else
         status = rs.reason;
 cleanup:

@@ -39,8 +39,8 @@ const char *clopt_strerror(int status)
 const char *clopt_cl_error_name(cl_int err)
 {
     switch (err) {
-#define CASE(code)                                                                          \
-    case code:                                                                              \
+#define CASE(code)                                                                                 \
+    case code:                                                                                     \
         return #code
         CASE(CL_SUCCESS);
         CASE(CL_DEVICE_NOT_FOUND);
@@ -154,8 +154,8 @@ int clopt_fail_cl(struct clopt_context *ctx, cl_int err, const char *call)
                           "%s failed: %s (%d): the device ran out of memory; try a smaller "
                           "--dim or another device",
                           call, clopt_cl_error_name(err), err);
-    return clopt_fail(ctx, CLOPT_ERR_OPENCL, "%s failed: %s (%d)", call,
-                      clopt_cl_error_name(err), err);
+    return clopt_fail(ctx, CLOPT_ERR_OPENCL, "%s failed: %s (%d)", call, clopt_cl_error_name(err),
+                      err);
 }
 
 const char *clopt_errmsg(const struct clopt_context *ctx)

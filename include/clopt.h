@@ -19,20 +19,20 @@ extern "C" {
  * are errors. */
 enum clopt_status {
     CLOPT_OK = 0,
-    CLOPT_STOP_MAX_ITERS = 1,   /* the iteration limit was reached */
-    CLOPT_STOP_GTOL = 2,        /* ||g|| <= gtol */
-    CLOPT_STOP_FTOL = 3,        /* |L_prev - L| <= ftol * max(|L_prev|, |L|, tiny) */
-    CLOPT_STOP_TARGET = 4,      /* loss <= target */
-    CLOPT_STOP_CANCELLED = 5,   /* the progress callback returned non-zero */
-    CLOPT_ERR_INVALID_ARG = -1, /* a bad option or argument: the caller's input is wrong */
-    CLOPT_ERR_BAD_FILE = -2,    /* an input file is malformed or does not fit */
-    CLOPT_ERR_IO = -3,          /* a file could not be read or written */
-    CLOPT_ERR_NO_DEVICE = -4,   /* no OpenCL platform/device, or the named one is absent */
-    CLOPT_ERR_UNSUPPORTED = -5, /* the device lacks a needed feature (e.g. fp64) */
+    CLOPT_STOP_MAX_ITERS = 1,     /* the iteration limit was reached */
+    CLOPT_STOP_GTOL = 2,          /* ||g|| <= gtol */
+    CLOPT_STOP_FTOL = 3,          /* |L_prev - L| <= ftol * max(|L_prev|, |L|, tiny) */
+    CLOPT_STOP_TARGET = 4,        /* loss <= target */
+    CLOPT_STOP_CANCELLED = 5,     /* the progress callback returned non-zero */
+    CLOPT_ERR_INVALID_ARG = -1,   /* a bad option or argument: the caller's input is wrong */
+    CLOPT_ERR_BAD_FILE = -2,      /* an input file is malformed or does not fit */
+    CLOPT_ERR_IO = -3,            /* a file could not be read or written */
+    CLOPT_ERR_NO_DEVICE = -4,     /* no OpenCL platform/device, or the named one is absent */
+    CLOPT_ERR_UNSUPPORTED = -5,   /* the device lacks a needed feature (e.g. fp64) */
     CLOPT_ERR_OUT_OF_MEMORY = -6, /* host or device memory is insufficient */
-    CLOPT_ERR_BUILD = -7,       /* a kernel failed to compile; the message holds the log */
-    CLOPT_ERR_OPENCL = -8,      /* an OpenCL call failed */
-    CLOPT_ERR_DIVERGED = -9,    /* loss or ||g|| became NaN/Inf; the last finite theta is kept */
+    CLOPT_ERR_BUILD = -7,         /* a kernel failed to compile; the message holds the log */
+    CLOPT_ERR_OPENCL = -8,        /* an OpenCL call failed */
+    CLOPT_ERR_DIVERGED = -9,      /* loss or ||g|| became NaN/Inf; the last finite theta is kept */
 };
 
 /* A static string describing a status; never NULL. */
@@ -43,7 +43,7 @@ enum clopt_precision { CLOPT_FLOAT = 0, CLOPT_DOUBLE = 1 };
 enum clopt_device_kind { CLOPT_DEVICE_CPU = 1, CLOPT_DEVICE_GPU = 2, CLOPT_DEVICE_OTHER = 3 };
 
 struct clopt_device_info {
-    size_t index;                /* the index accepted by clopt_context_options.device */
+    size_t index; /* the index accepted by clopt_context_options.device */
     char platform[128];
     char name[128];
     char driver_version[64];
@@ -51,7 +51,7 @@ struct clopt_device_info {
     uint64_t global_mem_bytes;
     uint64_t max_alloc_bytes;
     unsigned compute_units;
-    int has_fp64;                /* non-zero when cl_khr_fp64 (or OpenCL >= 1.2 double) works */
+    int has_fp64; /* non-zero when cl_khr_fp64 (or OpenCL >= 1.2 double) works */
 };
 
 /* Lists every device of every platform. *out is allocated; release with free(). On no
@@ -99,17 +99,17 @@ enum clopt_init_kind {
 
 /* Kernel knobs. Zero in any field means "the default for this device type". */
 struct clopt_knobs {
-    size_t work_group;       /* work-items per group (power of two, 1..device max) */
-    size_t elems_per_item;   /* elements per work-item and iteration (power of two) */
-    size_t vector_width;     /* independent accumulator lanes: 1, 2, 4, 8 or 16, at most
-                                elems_per_item */
-    size_t loss_block;       /* loss terms each lane sums in working precision before
-                                adding them to its double (or compensated) sum: 1 adds
-                                every term directly; power of two, <= 1024 */
-    int layout;              /* 1 = contiguous chunk per work-item (CPU), 2 = strided
-                                across the group (GPU) */
-    int group_partials;      /* 1 = one partial per work-item (no barrier, CPU),
-                                2 = local-memory tree, one partial per group (GPU) */
+    size_t work_group;     /* work-items per group (power of two, 1..device max) */
+    size_t elems_per_item; /* elements per work-item and iteration (power of two) */
+    size_t vector_width;   /* independent accumulator lanes: 1, 2, 4, 8 or 16, at most
+                              elems_per_item */
+    size_t loss_block;     /* loss terms each lane sums in working precision before
+                              adding them to its double (or compensated) sum: 1 adds
+                              every term directly; power of two, <= 1024 */
+    int layout;            /* 1 = contiguous chunk per work-item (CPU), 2 = strided
+                              across the group (GPU) */
+    int group_partials;    /* 1 = one partial per work-item (no barrier, CPU),
+                              2 = local-memory tree, one partial per group (GPU) */
 };
 
 struct clopt_param {
@@ -118,19 +118,19 @@ struct clopt_param {
 };
 
 struct clopt_progress {
-    uint64_t iteration;  /* t: the loss below is L(theta_t), before update t */
+    uint64_t iteration; /* t: the loss below is L(theta_t), before update t */
     double loss;
-    double grad_norm;    /* ||grad L(theta_t)|| */
+    double grad_norm; /* ||grad L(theta_t)|| */
     double lr;
-    double seconds;      /* since the run started */
+    double seconds; /* since the run started */
 };
 
 /* Return non-zero to cancel the run (clopt_solver_run then returns CLOPT_STOP_CANCELLED). */
 typedef int (*clopt_progress_fn)(void *user, const struct clopt_progress *progress);
 
 struct clopt_options {
-    const char *objective;          /* built-in name or a path ending in ".cl"; default
-                                       "sphere" */
+    const char *objective;            /* built-in name or a path ending in ".cl"; default
+                                         "sphere" */
     const struct clopt_param *params; /* objective parameters; count in n_params */
     size_t n_params;
     size_t dim;                     /* number of parameters, >= 1; default 1000000 */
@@ -150,7 +150,7 @@ struct clopt_options {
                                        default 1 */
     uint64_t seed;                  /* default 0 */
     struct clopt_knobs knobs;
-    clopt_progress_fn progress;     /* called with each loss read back; may be NULL */
+    clopt_progress_fn progress; /* called with each loss read back; may be NULL */
     void *progress_user;
 };
 

@@ -29,8 +29,8 @@ inline uint4 clopt_philox4x32_10(uint4 ctr, uint2 key)
     return ctr;
 }
 
-__kernel void clopt_init(__global real *theta, ulong n_shard, ulong offset, uint kind,
-                         real value, uint seed_lo, uint seed_hi)
+__kernel void clopt_init(__global real *theta, ulong n_shard, ulong offset, uint kind, real value,
+                         uint seed_lo, uint seed_hi)
 {
     const ulong j = get_global_id(0);
     if (j >= n_shard)
@@ -40,8 +40,8 @@ __kernel void clopt_init(__global real *theta, ulong n_shard, ulong offset, uint
         theta[j] = value;
         return;
     }
-    const uint4 r = clopt_philox4x32_10((uint4)((uint)i, (uint)(i >> 32), 0u, 0u),
-                                        (uint2)(seed_lo, seed_hi));
+    const uint4 r =
+        clopt_philox4x32_10((uint4)((uint)i, (uint)(i >> 32), 0u, 0u), (uint2)(seed_lo, seed_hi));
     if (kind == CLOPT_INIT_UNIFORM) {
 #if CLOPT_DOUBLE
         /* 53 random bits: u in [0, 1), 2u - 1 exact. */

@@ -6,8 +6,8 @@ typedef float real;
 
 #define CLOPT_UPDATE_NSTATE 0
 
-inline void clopt_update(real *x, real g, real *s0, real *s1, real *s2, real h0, real h1,
-                         real h2, real h3)
+inline void clopt_update(real *x, real g, real *s0, real *s1, real *s2, real h0, real h1, real h2,
+                         real h3)
 {
     (void)s0;
     (void)s1;

@@ -42,9 +42,10 @@ Test(cli, help_lists_the_run_options)
     const char *args[] = {"--help", NULL};
     struct cli_result r = cli_run(args);
     cr_expect_eq(r.exit_code, 0);
-    const char *needed[] = {"--objective", "--dim", "--init", "--lr", "--iters", "--gtol",
-                            "--ftol", "--target", "--loss-every", "--out", "--trace", "--json",
-                            "--device", "--precision", "--tune", "--max-shard-bytes",
+    const char *needed[] = {"--objective",  "--dim",       "--init",  "--lr",
+                            "--iters",      "--gtol",      "--ftol",  "--target",
+                            "--loss-every", "--out",       "--trace", "--json",
+                            "--device",     "--precision", "--tune",  "--max-shard-bytes",
                             "--kernel-dir", "exit status"};
     for (size_t i = 0; i < sizeof needed / sizeof *needed; ++i)
         cr_expect(strstr(r.out, needed[i]) != NULL, "help lacks %s", needed[i]);
@@ -70,9 +71,9 @@ Test(cli, run_writes_npy_json_and_trace)
 {
     char *out = path_in(dir, "theta.npy"), *json = path_in(dir, "run.json"),
          *trace = path_in(dir, "trace.csv");
-    const char *args[] = {"run",  "--dim",   "1000", "--iters", "10",  "--lr",   "0.25",
-                          "--init", "const:2", "--out", out,    "--json", json, "--trace",
-                          trace,  "--quiet", NULL};
+    const char *args[] = {"run",  "--dim",   "1000",    "--iters", "10", "--lr",
+                          "0.25", "--init",  "const:2", "--out",   out,  "--json",
+                          json,   "--trace", trace,     "--quiet", NULL};
     struct cli_result r = cli_run(args);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     cr_expect_eq(r.err[0], '\0', "quiet run printed: %s", r.err);
@@ -88,14 +89,13 @@ Test(cli, run_writes_npy_json_and_trace)
     char *text = read_text(json);
     cJSON *root = cJSON_Parse(text);
     cr_assert_not_null(root, "bad JSON: %s", text);
-    const char *keys[] = {"objective", "optimizer", "n", "device", "iterations", "loss",
-                          "grad_norm", "stop_reason", "seconds", "gbytes_per_second"};
+    const char *keys[] = {"objective", "optimizer", "n",           "device",  "iterations",
+                          "loss",      "grad_norm", "stop_reason", "seconds", "gbytes_per_second"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; ++i)
         cr_expect_not_null(cJSON_GetObjectItem(root, keys[i]), "JSON lacks %s", keys[i]);
     cr_expect_eq(cJSON_GetObjectItem(root, "iterations")->valuedouble, 10);
     cr_expect_str_eq(cJSON_GetObjectItem(root, "stop_reason")->valuestring, "max_iters");
-    cr_expect_eq(cJSON_GetObjectItem(root, "loss")->valuedouble,
-                 1000.0 * pow(2.0 / 1024.0, 2));
+    cr_expect_eq(cJSON_GetObjectItem(root, "loss")->valuedouble, 1000.0 * pow(2.0 / 1024.0, 2));
     cJSON_Delete(root);
     free(text);
 
@@ -115,12 +115,10 @@ Test(cli, summary_names_the_essentials)
     const char *args[] = {"run", "--dim", "2^10", "--iters", "3", NULL};
     struct cli_result r = cli_run(args);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
-    const char *needed[] = {"objective", "sphere", "optimizer", "gd", "1024", "device",
-                            "iterations  3", "loss", "grad norm", "stop", "seconds",
-                            "GB/s"};
+    const char *needed[] = {"objective",     "sphere", "optimizer", "gd",   "1024",    "device",
+                            "iterations  3", "loss",   "grad norm", "stop", "seconds", "GB/s"};
     for (size_t i = 0; i < sizeof needed / sizeof *needed; ++i)
-        cr_expect(strstr(r.out, needed[i]) != NULL, "summary lacks '%s':\n%s", needed[i],
-                  r.out);
+        cr_expect(strstr(r.out, needed[i]) != NULL, "summary lacks '%s':\n%s", needed[i], r.out);
     cli_result_free(&r);
 }
 
@@ -136,9 +134,19 @@ Test(cli, npy_init_sets_dimension_and_values)
         }
         char *in = path_in(dir, "init.npy"), *out = path_in(dir, "out.npy");
         write_npy(in, dbl ? (const void *)values : (const void *)values_f, n, dbl);
-        const char *args[] = {"run",   "--init",      in,       "--iters", "1", "--lr", "0.25",
-                              "--out", out,           "--precision",
-                              dbl ? "double" : "float", "--quiet", NULL};
+        const char *args[] = {"run",
+                              "--init",
+                              in,
+                              "--iters",
+                              "1",
+                              "--lr",
+                              "0.25",
+                              "--out",
+                              out,
+                              "--precision",
+                              dbl ? "double" : "float",
+                              "--quiet",
+                              NULL};
         struct cli_result r = cli_run(args);
         cr_assert_eq(r.exit_code, 0, "%s", r.err);
         size_t got;
@@ -158,8 +166,8 @@ Test(cli, npy_init_sets_dimension_and_values)
 Test(cli, divergence_exits_3_and_keeps_finite_theta)
 {
     char *out = path_in(dir, "theta.npy");
-    const char *args[] = {"run", "--dim", "100", "--lr", "1.5", "--init", "const:1", "--iters",
-                          "1000", "--out", out, NULL};
+    const char *args[] = {"run",     "--dim",   "100",  "--lr",  "1.5", "--init",
+                          "const:1", "--iters", "1000", "--out", out,   NULL};
     struct cli_result r = cli_run(args);
     cr_expect_eq(r.exit_code, EXIT_DIVERGED, "%s", r.err);
     cr_expect(strstr(r.err, "NaN/Inf") != NULL, "%s", r.err);
@@ -271,8 +279,9 @@ Test(cli, kernel_dir_overrides_the_embedded_kernels)
     cr_expect_neq(r.exit_code, 0);
     cr_expect(strstr(r.err, "kernel directory") != NULL, "%s", r.err);
     cli_result_free(&r);
-    const char *good[] = {"run", "--dim", "10", "--iters", "2", "--kernel-dir",
-                          CLOPT_SOURCE_DIR "/kernels", "--quiet", NULL};
+    const char *good[] = {
+        "run",     "--dim", "10", "--iters", "2", "--kernel-dir", CLOPT_SOURCE_DIR "/kernels",
+        "--quiet", NULL};
     r = cli_run(good);
     cr_expect_eq(r.exit_code, 0, "%s", r.err);
     cli_result_free(&r);
@@ -281,9 +290,12 @@ Test(cli, kernel_dir_overrides_the_embedded_kernels)
 Test(cli, user_objective_file_with_a_parameter_runs)
 {
     char *out = path_in(dir, "theta.npy");
-    const char *args[] = {"run", "--objective", CLOPT_SOURCE_DIR "/examples/quartic.cl",
-                          "--param", "a=3", "--dim", "100", "--init", "const:1", "--lr",
-                          "0.01", "--iters", "1", "--out", out, "--quiet", NULL};
+    const char *args[] = {"run",     "--objective", CLOPT_SOURCE_DIR "/examples/quartic.cl",
+                          "--param", "a=3",         "--dim",
+                          "100",     "--init",      "const:1",
+                          "--lr",    "0.01",        "--iters",
+                          "1",       "--out",       out,
+                          "--quiet", NULL};
     struct cli_result r = cli_run(args);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     size_t n;

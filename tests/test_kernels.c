@@ -117,21 +117,20 @@ static void check_one_step(const struct step_case *c)
         g2_0 += g * g;
         const double expected = theta0[i] - LR * g;
         if (!close_enough(theta1[i], expected, rtol, atol) && bad++ < 5)
-            cr_log_error("%s n=%zu: theta1[%zu] = %.17g, expected %.17g", c->objective, c->n,
-                         i, theta1[i], expected);
+            cr_log_error("%s n=%zu: theta1[%zu] = %.17g, expected %.17g", c->objective, c->n, i,
+                         theta1[i], expected);
         loss1 += reference_fdf(c->objective, theta1[i], i, c->n, &g);
         g2_1 += g * g;
     }
     cr_expect_eq(bad, 0, "%zu of %zu elements differ", bad, c->n);
     const double lrtol = dbl ? DOUBLE_RTOL : LOSS_RTOL_FLOAT;
     cr_expect_eq(cap.calls, 1);
-    cr_expect(close_enough(cap.loss0, loss0, lrtol, 0), "loss0 %.17g vs %.17g", cap.loss0,
-              loss0);
-    cr_expect(close_enough(cap.gnorm0, sqrt(g2_0), lrtol, 0), "|g0| %.17g vs %.17g",
-              cap.gnorm0, sqrt(g2_0));
+    cr_expect(close_enough(cap.loss0, loss0, lrtol, 0), "loss0 %.17g vs %.17g", cap.loss0, loss0);
+    cr_expect(close_enough(cap.gnorm0, sqrt(g2_0), lrtol, 0), "|g0| %.17g vs %.17g", cap.gnorm0,
+              sqrt(g2_0));
     cr_expect(close_enough(r.loss, loss1, lrtol, 0), "loss1 %.17g vs %.17g", r.loss, loss1);
-    cr_expect(close_enough(r.grad_norm, sqrt(g2_1), lrtol, 0), "|g1| %.17g vs %.17g",
-              r.grad_norm, sqrt(g2_1));
+    cr_expect(close_enough(r.grad_norm, sqrt(g2_1), lrtol, 0), "|g1| %.17g vs %.17g", r.grad_norm,
+              sqrt(g2_1));
     clopt_solver_destroy(s);
     free(theta0);
     free(theta1);
@@ -162,33 +161,49 @@ Test(kernels, many_shards_match_reference)
                                 .max_shard_bytes = 1u << 20,
                                 .min_shards = 5};
     check_one_step(&c);
-    const struct step_case small = {.objective = "sphere",
-                                    .n = 93,
-                                    .precision = CLOPT_DOUBLE,
-                                    .knobs = {.work_group = 2, .elems_per_item = 4,
-                                              .vector_width = 2},
-                                    .max_shard_bytes = 2 * 4 * sizeof(double) * 2,
-                                    .min_shards = 5};
+    const struct step_case small = {
+        .objective = "sphere",
+        .n = 93,
+        .precision = CLOPT_DOUBLE,
+        .knobs = {.work_group = 2, .elems_per_item = 4, .vector_width = 2},
+        .max_shard_bytes = 2 * 4 * sizeof(double) * 2,
+        .min_shards = 5};
     check_one_step(&small);
 }
 
 Test(kernels, every_layout_and_partial_scheme_matches_reference)
 {
     const struct clopt_knobs variants[] = {
-        {.layout = 2, .group_partials = 2, .work_group = 64, .elems_per_item = 16,
+        {.layout = 2,
+         .group_partials = 2,
+         .work_group = 64,
+         .elems_per_item = 16,
          .vector_width = 1},
-        {.layout = 2, .group_partials = 1, .work_group = 8, .elems_per_item = 4,
-         .vector_width = 4},
-        {.layout = 1, .group_partials = 2, .work_group = 32, .elems_per_item = 64,
+        {.layout = 2, .group_partials = 1, .work_group = 8, .elems_per_item = 4, .vector_width = 4},
+        {.layout = 1,
+         .group_partials = 2,
+         .work_group = 32,
+         .elems_per_item = 64,
          .vector_width = 16},
-        {.layout = 1, .group_partials = 1, .work_group = 1, .elems_per_item = 1,
-         .vector_width = 1},
-        {.layout = 1, .group_partials = 1, .work_group = 4, .elems_per_item = 256,
-         .vector_width = 16, .loss_block = 1},
-        {.layout = 1, .group_partials = 1, .work_group = 2, .elems_per_item = 64,
-         .vector_width = 2, .loss_block = 1024},
-        {.layout = 2, .group_partials = 2, .work_group = 16, .elems_per_item = 32,
-         .vector_width = 8, .loss_block = 4},
+        {.layout = 1, .group_partials = 1, .work_group = 1, .elems_per_item = 1, .vector_width = 1},
+        {.layout = 1,
+         .group_partials = 1,
+         .work_group = 4,
+         .elems_per_item = 256,
+         .vector_width = 16,
+         .loss_block = 1},
+        {.layout = 1,
+         .group_partials = 1,
+         .work_group = 2,
+         .elems_per_item = 64,
+         .vector_width = 2,
+         .loss_block = 1024},
+        {.layout = 2,
+         .group_partials = 2,
+         .work_group = 16,
+         .elems_per_item = 32,
+         .vector_width = 8,
+         .loss_block = 4},
     };
     const size_t sizes[] = {7, 93, 4096 + 5};
     for (size_t v = 0; v < sizeof variants / sizeof *variants; ++v)
@@ -269,8 +284,8 @@ Test(kernels, normal_init_matches_box_muller_and_has_unit_variance)
         philox4x32_10(ctr, key, r);
         const double u1 = ((double)r[0] + 1.0) * 0x1p-32, u2 = (double)r[1] * 0x1p-32;
         const double expected = sqrt(-2.0 * log(u1)) * cos(2.0 * 3.14159265358979323846 * u2);
-        cr_assert(close_enough(theta[i], expected, 1e-6, 1e-6), "theta0[%zu] = %.9g vs %.9g",
-                  i, theta[i], expected);
+        cr_assert(close_enough(theta[i], expected, 1e-6, 1e-6), "theta0[%zu] = %.9g vs %.9g", i,
+                  theta[i], expected);
         sum += theta[i];
         sum2 += theta[i] * theta[i];
     }
@@ -285,8 +300,11 @@ Test(kernels, init_does_not_depend_on_shards_or_knobs)
 {
     const size_t n = (1u << 20) + 3;
     const struct clopt_knobs none = {0};
-    const struct clopt_knobs gpu_like = {.layout = 2, .group_partials = 2, .work_group = 64,
-                                         .elems_per_item = 16, .vector_width = 1};
+    const struct clopt_knobs gpu_like = {.layout = 2,
+                                         .group_partials = 2,
+                                         .work_group = 64,
+                                         .elems_per_item = 16,
+                                         .vector_width = 1};
     double *a = init_theta(CLOPT_INIT_NORMAL, CLOPT_FLOAT, n, 0, none);
     double *b = init_theta(CLOPT_INIT_NORMAL, CLOPT_FLOAT, n, 1u << 20, none);
     double *c = init_theta(CLOPT_INIT_NORMAL, CLOPT_FLOAT, n, 0, gpu_like);

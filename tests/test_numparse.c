@@ -14,18 +14,17 @@ struct count_case {
 Test(numparse, counts_in_every_accepted_form)
 {
     const struct count_case cases[] = {
-        {"0", 0},          {"1", 1},          {"1000000", 1000000}, {"1e6", 1000000},
-        {"1E6", 1000000},  {"1e+6", 1000000}, {"2^20", 1048576},    {"3*2^20", 3145728},
-        {"2.5e3", 2500},   {"1.50e2", 150},   {"120e-1", 12},       {"2^0", 1},
-        {"1e0", 1},        {"0^0", 1},        {"2^48", LIMIT_2_48}, {"1048576*1", 1048576},
+        {"0", 0},         {"1", 1},          {"1000000", 1000000}, {"1e6", 1000000},
+        {"1E6", 1000000}, {"1e+6", 1000000}, {"2^20", 1048576},    {"3*2^20", 3145728},
+        {"2.5e3", 2500},  {"1.50e2", 150},   {"120e-1", 12},       {"2^0", 1},
+        {"1e0", 1},       {"0^0", 1},        {"2^48", LIMIT_2_48}, {"1048576*1", 1048576},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; ++i) {
         uint64_t v = 12345;
         const char *why = NULL;
         cr_expect_eq(clopt_parse_count(cases[i].text, LIMIT_2_48, &v, &why), 0, "'%s': %s",
                      cases[i].text, why);
-        cr_expect_eq(v, cases[i].expected, "'%s' gave %llu", cases[i].text,
-                     (unsigned long long)v);
+        cr_expect_eq(v, cases[i].expected, "'%s' gave %llu", cases[i].text, (unsigned long long)v);
     }
 }
 
@@ -60,8 +59,8 @@ Test(numparse, counts_rejected_with_a_reason)
         const char *why = NULL;
         cr_expect_eq(clopt_parse_count(cases[i].text, LIMIT_2_48, &v, &why), -1,
                      "'%s' was accepted as %llu", cases[i].text, (unsigned long long)v);
-        cr_expect(why && strstr(why, cases[i].why), "'%s': reason '%s', wanted '%s'",
-                  cases[i].text, why ? why : "(null)", cases[i].why);
+        cr_expect(why && strstr(why, cases[i].why), "'%s': reason '%s', wanted '%s'", cases[i].text,
+                  why ? why : "(null)", cases[i].why);
     }
 }
 
@@ -75,9 +74,9 @@ Test(numparse, doubles_in_decimal_notation_only)
     cr_expect_eq(v, -1e-3);
     cr_expect_eq(clopt_parse_double("3", &v, &why), 0);
     cr_expect_eq(v, 3.0);
-    const char *bad[] = {"", "nan", "inf", "-inf", "0x1p3", "1,5", "1e999", " 1", "1 ", "abc",
-                         "1e", "--1", "1.2.3"};
+    const char *bad[] = {"",   "nan", "inf", "-inf", "0x1p3", "1,5",  "1e999",
+                         " 1", "1 ",  "abc", "1e",   "--1",   "1.2.3"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; ++i)
-        cr_expect_eq(clopt_parse_double(bad[i], &v, &why), -1, "'%s' was accepted as %g",
-                     bad[i], v);
+        cr_expect_eq(clopt_parse_double(bad[i], &v, &why), -1, "'%s' was accepted as %g", bad[i],
+                     v);
 }

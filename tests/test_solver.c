@@ -272,9 +272,9 @@ Test(solver, runs_on_the_callers_context_and_leaves_it_alive)
     cl_command_queue queue = clCreateCommandQueue(cl, device, 0, &err);
     cr_assert_eq(err, CL_SUCCESS);
     cl_uint context_refs = 0, queue_refs = 0, refs = 0;
-    cr_assert_eq(clGetContextInfo(cl, CL_CONTEXT_REFERENCE_COUNT, sizeof context_refs,
-                                  &context_refs, NULL),
-                 CL_SUCCESS);
+    cr_assert_eq(
+        clGetContextInfo(cl, CL_CONTEXT_REFERENCE_COUNT, sizeof context_refs, &context_refs, NULL),
+        CL_SUCCESS);
     cr_assert_eq(clGetCommandQueueInfo(queue, CL_QUEUE_REFERENCE_COUNT, sizeof queue_refs,
                                        &queue_refs, NULL),
                  CL_SUCCESS);
@@ -297,8 +297,7 @@ Test(solver, runs_on_the_callers_context_and_leaves_it_alive)
                  CL_SUCCESS);
     cr_expect_eq(refs, context_refs, "clopt left %u references on the caller's context, not %u",
                  refs, context_refs);
-    cr_assert_eq(clGetCommandQueueInfo(queue, CL_QUEUE_REFERENCE_COUNT, sizeof refs, &refs,
-                                       NULL),
+    cr_assert_eq(clGetCommandQueueInfo(queue, CL_QUEUE_REFERENCE_COUNT, sizeof refs, &refs, NULL),
                  CL_SUCCESS);
     cr_expect_eq(refs, queue_refs);
     clReleaseCommandQueue(queue);

@@ -129,9 +129,9 @@ void write_npy(const char *path, const void *data, size_t count, int is_double)
     FILE *f = fopen(path, "wb");
     cr_assert_not_null(f, "cannot create %s", path);
     char err[256];
-    cr_assert_eq(clopt_npy_write_header(f, is_double ? CLOPT_DOUBLE : CLOPT_FLOAT, count, err,
-                                        sizeof err),
-                 CLOPT_OK, "%s", err);
+    cr_assert_eq(
+        clopt_npy_write_header(f, is_double ? CLOPT_DOUBLE : CLOPT_FLOAT, count, err, sizeof err),
+        CLOPT_OK, "%s", err);
     size_t item = is_double ? sizeof(double) : sizeof(float);
     cr_assert_eq(fwrite(data, item, count, f), count);
     cr_assert_eq(fclose(f), 0);

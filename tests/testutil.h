@@ -9,9 +9,9 @@
 #include <stdint.h>
 
 struct cli_result {
-    int exit_code;  /* -1 when the process did not exit normally */
-    char *out;      /* captured stdout, NUL-terminated */
-    char *err;      /* captured stderr, NUL-terminated */
+    int exit_code; /* -1 when the process did not exit normally */
+    char *out;     /* captured stdout, NUL-terminated */
+    char *err;     /* captured stderr, NUL-terminated */
 };
 
 /* Runs the clopt executable with the given arguments (argv[0] is supplied). */

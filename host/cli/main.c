@@ -74,7 +74,6 @@ static void print_error(const char *fmt, ...)
     va_end(ap);
 }
 
-
 static int exit_code_for(int status, int user_objective)
 {
     switch (status) {
@@ -112,8 +111,8 @@ static int cmd_devices(void)
         print_error("listing devices failed: %s", clopt_strerror(status));
         return EXIT_FAILURE;
     }
-    printf("%-5s %-5s %-40s %-28s %10s %10s %4s\n", "index", "type", "name", "platform",
-           "memory", "max alloc", "fp64");
+    printf("%-5s %-5s %-40s %-28s %10s %10s %4s\n", "index", "type", "name", "platform", "memory",
+           "max alloc", "fp64");
     for (size_t i = 0; i < n; ++i)
         printf("%-5zu %-5s %-40s %-28s %6.1f GiB %6.1f GiB %4s\n", infos[i].index,
                kind_name(infos[i].kind), infos[i].name, infos[i].platform,
@@ -146,9 +145,9 @@ struct progress_state {
 static int on_progress(void *user, const struct clopt_progress *p)
 {
     struct progress_state *ps = user;
-    if (ps->trace && fprintf(ps->trace, "%llu,%.17g,%.17g,%.17g,%.6f\n",
-                             (unsigned long long)p->iteration, p->loss, p->grad_norm, p->lr,
-                             p->seconds) < 0)
+    if (ps->trace &&
+        fprintf(ps->trace, "%llu,%.17g,%.17g,%.17g,%.6f\n", (unsigned long long)p->iteration,
+                p->loss, p->grad_norm, p->lr, p->seconds) < 0)
         ps->trace_failed = 1;
     if (!ps->quiet && p->seconds - ps->last_print >= PROGRESS_SECONDS) {
         fprintf(stderr, "clopt: iteration %llu  loss %.6e  |g| %.6e  (%.1f s)\n",
@@ -172,8 +171,8 @@ static int parse_count_flag(const char *flag, const char *text, uint64_t max, ui
 {
     const char *why;
     if (clopt_parse_count(text, max, value, &why)) {
-        print_error("%s '%s': %s (need a whole number <= %llu, e.g. 1000000, 1e6 or 2^20)",
-                    flag, text, why, (unsigned long long)max);
+        print_error("%s '%s': %s (need a whole number <= %llu, e.g. 1000000, 1e6 or 2^20)", flag,
+                    text, why, (unsigned long long)max);
         return -1;
     }
     return 0;
@@ -231,8 +230,7 @@ static int parse_tune(struct clopt_knobs *k, const char *spec)
     }
     int rc = 0;
     char *save = NULL;
-    for (char *item = strtok_r(copy, ",", &save); item && !rc;
-         item = strtok_r(NULL, ",", &save)) {
+    for (char *item = strtok_r(copy, ",", &save); item && !rc; item = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(item, '=');
         if (!eq) {
             print_error("--tune '%s': need KEY=VALUE", item);
@@ -408,8 +406,7 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
             if (parse_double_flag(c == OPT_GTOL ? "--gtol" : "--ftol", optarg, &d))
                 return EXIT_USAGE;
             if (d < 0) {
-                print_error("%s '%s': must be >= 0", c == OPT_GTOL ? "--gtol" : "--ftol",
-                            optarg);
+                print_error("%s '%s': must be >= 0", c == OPT_GTOL ? "--gtol" : "--ftol", optarg);
                 return EXIT_USAGE;
             }
             *(c == OPT_GTOL ? &o->gtol : &o->ftol) = d;
@@ -496,8 +493,8 @@ static int open_init_file(struct run_args *a, FILE **file, struct clopt_npy_info
         return EXIT_USAGE;
     }
     if (info->count > ((uint64_t)1 << 48)) {
-        print_error("--init file '%s': %llu elements is more than clopt supports",
-                    a->init_file, (unsigned long long)info->count);
+        print_error("--init file '%s': %llu elements is more than clopt supports", a->init_file,
+                    (unsigned long long)info->count);
         return EXIT_USAGE;
     }
     if (a->dim_given && info->count != a->opts.dim) {
@@ -624,8 +621,7 @@ static const char *stop_name(int status)
 }
 
 static int write_json(const char *path, const struct run_args *a,
-                      const struct clopt_device_info *dev, const struct clopt_result *r,
-                      int status)
+                      const struct clopt_device_info *dev, const struct clopt_result *r, int status)
 {
     cJSON *root = cJSON_CreateObject();
     char *text = NULL;
@@ -680,8 +676,7 @@ static void print_summary(const struct run_args *a, const struct clopt_device_in
     printf("objective   %s\n", o->objective);
     printf("optimizer   %s (lr %g)\n", o->optimizer, o->lr);
     printf("n           %zu (%s, %zu shard%s)\n", o->dim,
-           o->precision == CLOPT_DOUBLE ? "double" : "float", r->shards,
-           r->shards == 1 ? "" : "s");
+           o->precision == CLOPT_DOUBLE ? "double" : "float", r->shards, r->shards == 1 ? "" : "s");
     printf("device      %s (%s)\n", dev->name, dev->platform);
     printf("iterations  %llu\n", (unsigned long long)r->iterations);
     printf("loss        %.9e\n", r->loss);
@@ -716,8 +711,7 @@ static int cmd_run(int argc, char **argv)
     if (status != CLOPT_OK) {
         print_error("%s", ctx ? clopt_errmsg(ctx) : clopt_strerror(status));
         /* A --device that matches nothing is a usage error; no device at all is not. */
-        rc = status == CLOPT_ERR_NO_DEVICE && a.device && *a.device ? EXIT_USAGE
-                                                                     : EXIT_FAILURE;
+        rc = status == CLOPT_ERR_NO_DEVICE && a.device && *a.device ? EXIT_USAGE : EXIT_FAILURE;
         goto cleanup;
     }
     if (a.trace_path) {
@@ -767,8 +761,7 @@ static int cmd_run(int argc, char **argv)
         }
     }
     if (a.json_path) {
-        int json_rc =
-            write_json(a.json_path, &a, clopt_context_device(ctx), &result, status);
+        int json_rc = write_json(a.json_path, &a, clopt_context_device(ctx), &result, status);
         if (json_rc)
             rc = json_rc;
     }
