@@ -308,3 +308,19 @@ Test(cli, user_objective_file_with_a_parameter_runs)
     cli_result_free(&r);
     free(out);
 }
+
+Test(cli, no_opencl_platform_says_how_to_install_pocl)
+{
+    /* An empty vendor directory leaves the ICD loader with no platform at all. */
+    const char *devices[] = {"devices", NULL};
+    struct cli_result r = cli_run_env(devices, "OCL_ICD_VENDORS", dir);
+    cr_expect_eq(r.exit_code, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "pocl-opencl-icd") != NULL, "%s", r.err);
+    cr_expect_eq(count_lines(r.err), 1, "%s", r.err);
+    cli_result_free(&r);
+    const char *run[] = {"run", "--dim", "10", NULL};
+    r = cli_run_env(run, "OCL_ICD_VENDORS", dir);
+    cr_expect_eq(r.exit_code, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "pocl-opencl-icd") != NULL, "%s", r.err);
+    cli_result_free(&r);
+}

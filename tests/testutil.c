@@ -36,6 +36,11 @@ static char *slurp_fd(int fd)
 
 struct cli_result cli_run(const char *const *args)
 {
+    return cli_run_env(args, NULL, NULL);
+}
+
+struct cli_result cli_run_env(const char *const *args, const char *name, const char *value)
+{
     const char *argv[MAX_ARGS + 2];
     size_t argc = 0;
     argv[argc++] = CLOPT_EXE;
@@ -55,6 +60,8 @@ struct cli_result cli_run(const char *const *args)
         int null_in = open("/dev/null", O_RDONLY);
         if (null_in >= 0)
             dup2(null_in, STDIN_FILENO);
+        if (name)
+            setenv(name, value, 1);
         execv(CLOPT_EXE, (char *const *)argv);
         _exit(127);
     }

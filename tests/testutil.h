@@ -16,6 +16,8 @@ struct cli_result {
 
 /* Runs the clopt executable with the given arguments (argv[0] is supplied). */
 struct cli_result cli_run(const char *const *args);
+/* The same with name=value set in the child's environment (name NULL: nothing). */
+struct cli_result cli_run_env(const char *const *args, const char *name, const char *value);
 void cli_result_free(struct cli_result *r);
 
 /* Number of lines in text (a final line without '\n' counts). */
