@@ -53,7 +53,7 @@ static int parse_factor(const char **p, uint64_t max, uint64_t *value, const cha
 {
     const char *s = *p;
     uint64_t mantissa = 0;
-    if (parse_digits(&s, UINT64_MAX / 10, &mantissa)) {
+    if (parse_digits(&s, UINT64_MAX, &mantissa)) {
         *why = isdigit((unsigned char)*s) ? "too large" : "not a number";
         return -1;
     }

@@ -46,7 +46,6 @@ struct clopt_solver {
     size_t elem_size; /* sizeof(real) */
     size_t acc_size;  /* sizeof(acc_t) */
     struct clopt_knobs knobs;
-    size_t reduce_group;
     size_t lag;
     size_t n_shards;
     struct shard *shards;
@@ -158,7 +157,9 @@ static int param_defines(struct clopt_context *ctx, const struct clopt_objective
         for (; p->key[k]; ++k)
             upper[k] = (char)toupper((unsigned char)p->key[k]);
         upper[k] = '\0';
-        char *grown = clopt_format("%s -DCLOPT_PARAM_%s=%.17g", text, upper, value);
+        /* Always a floating literal (1 / CLOPT_PARAM_A must not divide integers); a double
+         * literal: objectives cast it to real. */
+        char *grown = clopt_format("%s -DCLOPT_PARAM_%s=%.17e", text, upper, value);
         free(text);
         if (!grown)
             return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -211,20 +212,37 @@ static int validate_options(struct clopt_context *ctx, const struct clopt_option
 }
 
 /* Fills knob defaults for the device type and checks the caller's choices. */
+/* The largest power of two <= x (x >= 1). */
+static size_t floor_power_of_two(size_t x)
+{
+    size_t p = 1;
+    while (p <= x / 2)
+        p *= 2;
+    return p;
+}
+
+/* Fills knob defaults for the device type and checks the caller's choices. */
 static int resolve_knobs(struct clopt_solver *s, size_t max_group)
 {
     struct clopt_context *ctx = s->ctx;
     struct clopt_knobs k = s->opts.knobs;
     const int cpu = ctx->info.kind == CLOPT_DEVICE_CPU;
+    const size_t group_limit = floor_power_of_two(max_group);
     /* CPU runtimes (PoCL) turn barriers into loops over work-items: long contiguous chunks,
      * lane accumulators and per-work-item partials. GPUs want adjacent work-items on
      * adjacent elements and a local tree. See shared/PERF-NOTES.md. */
-    if (!k.work_group)
+    if (!k.work_group) {
         k.work_group = cpu ? 16 : 256;
+        if (k.work_group > group_limit)
+            k.work_group = group_limit;
+    }
     if (!k.elems_per_item)
         k.elems_per_item = cpu ? 4096 : 16;
-    if (!k.vector_width)
+    if (!k.vector_width) {
         k.vector_width = cpu ? 16 : 1;
+        if (k.vector_width > k.elems_per_item)
+            k.vector_width = k.elems_per_item;
+    }
     /* Converting each loss term to double costs a CPU as much as the update itself; blocks
      * of 16 keep the worst-case relative error of a block below 1e-6. */
     if (!k.loss_block)
@@ -233,13 +251,20 @@ static int resolve_knobs(struct clopt_solver *s, size_t max_group)
         k.layout = cpu ? 1 : 2;
     if (!k.group_partials)
         k.group_partials = cpu ? 1 : 2;
-    if (k.work_group > max_group)
-        k.work_group = s->opts.knobs.work_group ? k.work_group : max_group;
+    if (!k.reduce_group) {
+        k.reduce_group = cpu ? 1 : 256;
+        if (k.reduce_group > group_limit)
+            k.reduce_group = group_limit;
+    }
     if (!is_power_of_two(k.work_group) || k.work_group > max_group)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
                           "work-group size %zu must be a power of two <= %zu (the device's "
                           "maximum)",
-                          k.work_group, max_group);
+                          k.work_group, group_limit);
+    if (!is_power_of_two(k.reduce_group) || k.reduce_group > max_group)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "reduction work-group size %zu must be a power of two <= %zu",
+                          k.reduce_group, group_limit);
     if (!is_power_of_two(k.elems_per_item) || k.elems_per_item > ((size_t)1 << 20))
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
                           "elements per work-item %zu must be a power of two <= 2^20",
@@ -259,13 +284,19 @@ static int resolve_knobs(struct clopt_solver *s, size_t max_group)
     if (k.group_partials != 1 && k.group_partials != 2)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
                           "partials must be 1 (per work-item) or 2 (per work-group)");
+    if (k.accumulate != 0 && k.accumulate != 1 && k.accumulate != 2)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "accumulate must be 1 (double) or 2 (compensated float)");
+    if (k.accumulate == 1 && !ctx->info.has_fp64)
+        return clopt_fail(ctx, CLOPT_ERR_UNSUPPORTED,
+                          "device '%s' has no fp64 for double accumulators: use acc=kahan",
+                          ctx->info.name);
+    if (!k.accumulate)
+        k.accumulate = ctx->info.has_fp64 ? 1 : 2;
     s->knobs = k;
-    s->reduce_group = cpu ? 1 : (max_group < 256 ? max_group : 256);
     return CLOPT_OK;
 }
 
-/* Splits theta into shards of whole tiles, within the device's max allocation and the
- * caller's cap, and checks the whole need against the device's memory. */
 static int plan_shards(struct clopt_solver *s)
 {
     struct clopt_context *ctx = s->ctx;
@@ -280,26 +311,13 @@ static int plan_shards(struct clopt_solver *s)
                           "bytes): raise --max-shard-bytes or lower wg/epw",
                           cap, tile, tile * s->elem_size);
     const size_t per_shard = tiles_per_shard * tile;
-    s->n_shards = (s->n + per_shard - 1) / per_shard;
-    s->shards = calloc(s->n_shards, sizeof *s->shards);
-    if (!s->shards)
-        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
-    const size_t partial_span =
-        s->knobs.group_partials == 2 ? tile : s->knobs.elems_per_item; /* elems per slot */
-    size_t partials = 0;
-    for (size_t i = 0; i < s->n_shards; ++i) {
-        struct shard *sh = &s->shards[i];
-        sh->offset = i * per_shard;
-        sh->count = i + 1 < s->n_shards ? per_shard : s->n - sh->offset;
-        sh->global_size = (sh->count + tile - 1) / tile * s->knobs.work_group;
-        sh->partial_base = sh->offset / partial_span;
-        partials =
-            sh->partial_base + (s->knobs.group_partials == 2 ? sh->global_size / s->knobs.work_group
-                                                             : sh->global_size);
-    }
-    s->n_partials = partials;
-    const double need = (double)s->n * (double)s->elem_size * (double)(1 + s->optimizer->n_state) +
-                        (double)partials * 2.0 * (double)s->acc_size;
+    /* Every shard but the last is whole tiles, so the slots are numbered as for one shard. */
+    const size_t tiles = s->n / tile + (s->n % tile != 0);
+    const size_t slots_per_tile = s->knobs.group_partials == 2 ? 1 : s->knobs.work_group;
+    s->n_partials = tiles * slots_per_tile;
+    const double partial_bytes = (double)s->n_partials * 2.0 * (double)s->acc_size;
+    const double need =
+        (double)s->n * (double)s->elem_size * (double)(1 + s->optimizer->n_state) + partial_bytes;
     if (need > (double)ctx->info.global_mem_bytes)
         return clopt_fail(
             ctx, CLOPT_ERR_OUT_OF_MEMORY,
@@ -307,6 +325,23 @@ static int plan_shards(struct clopt_solver *s)
             "--precision float, or pick a larger device%s",
             gib(need), ctx->info.name, gib((double)ctx->info.global_mem_bytes),
             ctx->info.kind == CLOPT_DEVICE_CPU ? " (PoCL: raise POCL_MEMORY_LIMIT, in GB)" : "");
+    if (partial_bytes > (double)ctx->info.max_alloc_bytes)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "the loss partials (%.2f GiB) exceed the device's largest buffer: "
+                          "raise epw or wg, or use partials=group",
+                          gib(partial_bytes));
+    s->n_shards = (s->n + per_shard - 1) / per_shard;
+    s->shards = calloc(s->n_shards, sizeof *s->shards);
+    if (!s->shards)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory for %zu shards",
+                          s->n_shards);
+    for (size_t i = 0; i < s->n_shards; ++i) {
+        struct shard *sh = &s->shards[i];
+        sh->offset = i * per_shard;
+        sh->count = i + 1 < s->n_shards ? per_shard : s->n - sh->offset;
+        sh->global_size = (sh->count + tile - 1) / tile * s->knobs.work_group;
+        sh->partial_base = sh->offset / tile * slots_per_tile;
+    }
     return CLOPT_OK;
 }
 
@@ -320,10 +355,10 @@ static int build(struct clopt_solver *s)
     options = clopt_format(
         "-cl-std=CL1.2 -DCLOPT_HAS_FP64=%d -DCLOPT_DOUBLE=%d -DCLOPT_N=%zuUL -DCLOPT_WG=%zu "
         "-DCLOPT_EPW=%zu -DCLOPT_VW=%zu -DCLOPT_FBLOCK=%zu -DCLOPT_LAYOUT=%d "
-        "-DCLOPT_GROUP_PARTIALS=%d -DCLOPT_RWG=%zu%s",
+        "-DCLOPT_GROUP_PARTIALS=%d -DCLOPT_RWG=%zu -DCLOPT_ACC_KAHAN=%d%s",
         ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, s->n, s->knobs.work_group,
         s->knobs.elems_per_item, s->knobs.vector_width, s->knobs.loss_block, s->knobs.layout,
-        s->knobs.group_partials == 2, s->reduce_group, defines);
+        s->knobs.group_partials == 2, s->knobs.reduce_group, s->knobs.accumulate == 2, defines);
     free(defines);
     if (!options)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -354,6 +389,21 @@ static int build(struct clopt_solver *s)
             *kernels[i].kernel = NULL;
             return clopt_fail_cl(ctx, err, kernels[i].name);
         }
+        /* A kernel's own limit (registers, local memory) can be below the device's. */
+        size_t limit = 0;
+        err = clGetKernelWorkGroupInfo(*kernels[i].kernel, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                       sizeof limit, &limit, NULL);
+        if (err != CL_SUCCESS)
+            return clopt_fail_cl(ctx, err, "clGetKernelWorkGroupInfo");
+        const int is_reduce = kernels[i].kernel == &s->k_reduce;
+        const size_t wanted = is_reduce                         ? s->knobs.reduce_group
+                              : kernels[i].kernel == &s->k_init ? 1
+                                                                : s->knobs.work_group;
+        if (wanted > limit)
+            return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                              "kernel %s allows work-groups of at most %zu on this device, not "
+                              "%zu: set a smaller --tune %s",
+                              kernels[i].name, limit, wanted, is_reduce ? "rwg" : "wg");
     }
     return CLOPT_OK;
 }
@@ -416,6 +466,21 @@ static int set_arg(struct clopt_context *ctx, cl_kernel kernel, cl_uint index, s
     return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(ctx, err, "clSetKernelArg");
 }
 
+/* Optimizer state starts at zero (velocity, moments). */
+static int reset_state(struct clopt_solver *s)
+{
+    const cl_uchar zero = 0;
+    for (size_t i = 0; i < s->n_shards; ++i)
+        for (size_t k = 0; k < s->optimizer->n_state; ++k) {
+            cl_int err =
+                clEnqueueFillBuffer(s->ctx->queue, s->shards[i].state[k], &zero, sizeof zero, 0,
+                                    s->shards[i].count * s->elem_size, 0, NULL, NULL);
+            if (err != CL_SUCCESS)
+                return clopt_fail_cl(s->ctx, err, "clEnqueueFillBuffer(optimizer state)");
+        }
+    return CLOPT_OK;
+}
+
 static int init_theta(struct clopt_solver *s)
 {
     struct clopt_context *ctx = s->ctx;
@@ -452,6 +517,9 @@ static int init_theta(struct clopt_solver *s)
         if (err != CL_SUCCESS)
             return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_init)");
     }
+    int status = reset_state(s);
+    if (status != CLOPT_OK)
+        return status;
     cl_int err = clFinish(ctx->queue);
     if (err != CL_SUCCESS)
         return clopt_fail_cl(ctx, err, "clFinish(clopt_init)");
@@ -482,7 +550,6 @@ int clopt_solver_create(struct clopt_solver **out, struct clopt_context *ctx,
     s->optimizer = clopt_find_optimizer(opts->optimizer);
     s->n = opts->dim;
     s->elem_size = opts->precision == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
-    s->acc_size = ctx->info.has_fp64 ? sizeof(double) : sizeof(float);
     size_t lag = (LAG_ELEMS + s->n - 1) / s->n;
     s->lag = lag < LAG_MIN ? LAG_MIN : lag > LAG_MAX ? LAG_MAX : lag;
 
@@ -494,6 +561,7 @@ int clopt_solver_create(struct clopt_solver **out, struct clopt_context *ctx,
         goto cleanup;
     }
     status = resolve_knobs(s, max_group);
+    s->acc_size = s->knobs.accumulate == 1 ? sizeof(double) : sizeof(float);
     if (status == CLOPT_OK)
         status = plan_shards(s);
     if (status == CLOPT_OK)
@@ -673,7 +741,7 @@ static int enqueue_reduce(struct clopt_solver *s, void *host, cl_event *done)
         status = set_arg(ctx, s->k_reduce, 2, sizeof(cl_mem), &s->result);
     if (status)
         return status;
-    const size_t size = s->reduce_group;
+    const size_t size = s->knobs.reduce_group;
     cl_int err =
         clEnqueueNDRangeKernel(ctx->queue, s->k_reduce, 1, NULL, &size, &size, 0, NULL, NULL);
     if (err != CL_SUCCESS)
@@ -783,6 +851,8 @@ static int replay(struct clopt_solver *s, const void *origin, uint64_t iteration
 {
     int status =
         origin ? clopt_solver_write_theta(s, origin, s->opts.precision, 0, s->n) : init_theta(s);
+    if (status == CLOPT_OK && origin)
+        status = reset_state(s);
     for (uint64_t t = 0; t < iterations && status == CLOPT_OK; ++t) {
         const int with_loss = t % s->opts.loss_every == 0;
         status = enqueue_step(s, with_loss ? s->k_step_loss : s->k_step, s->opts.lr, NULL);
@@ -812,7 +882,9 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
     memset(ring, 0, sizeof ring);
     struct run_state rs = {.reason = CLOPT_STOP_MAX_ITERS, .prev_loss = NAN};
 
-    if (!s->theta_generated) {
+    const int origin_generated = s->theta_generated;
+    int stepped = 0; /* some step was queued: theta is no longer theta_0 */
+    if (!origin_generated) {
         /* theta came from the caller: keep it, in case the run diverges and must be
          * replayed. Without the memory for it, a divergence keeps the last theta. */
         origin = malloc(s->n * s->elem_size);
@@ -848,6 +920,7 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
             marker = &throttle[throttle_next];
             throttle_next = (throttle_next + 1) % THROTTLE_SLOTS;
         }
+        stepped = 1;
         status = enqueue_step(s, with_loss ? s->k_step_loss : s->k_step, s->opts.lr, marker);
         if (status != CLOPT_OK)
             goto cleanup;
@@ -884,13 +957,24 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
     res->seconds = now_seconds() - rs.start;
     if (res->seconds > 0)
         res->gbytes_per_second = res->bytes_per_iter * (double)res->iterations / res->seconds / 1e9;
+    /* The final loss is also the last look at theta: a run can blow up after its last
+     * loss evaluation (--loss-every larger than the remaining iterations). */
+    if (!rs.diverged) {
+        status = clopt_solver_evaluate(s, &res->loss, &res->grad_norm);
+        if (status != CLOPT_OK)
+            goto cleanup;
+        if (!isfinite(res->loss) || !isfinite(res->grad_norm)) {
+            rs.diverged = 1;
+            rs.diverged_at = res->iterations;
+        }
+    }
     if (rs.diverged) {
-        if (!s->theta_generated && !origin) {
+        res->diverged_at = rs.diverged_at;
+        if (!origin_generated && !origin) {
             status = clopt_fail(ctx, CLOPT_ERR_DIVERGED,
                                 "loss became NaN/Inf at iteration %llu; there was no host "
                                 "memory to keep the start point, so theta is the diverged one",
                                 (unsigned long long)rs.diverged_at);
-            res->diverged_at = rs.diverged_at;
             goto cleanup;
         }
         const uint64_t keep = rs.have_good ? rs.last_good : 0;
@@ -898,23 +982,29 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
         if (status != CLOPT_OK)
             goto cleanup;
         res->iterations = keep;
-        res->diverged_at = rs.diverged_at;
-    }
-    status = clopt_solver_evaluate(s, &res->loss, &res->grad_norm);
-    if (status != CLOPT_OK)
+        status = clopt_solver_evaluate(s, &res->loss, &res->grad_norm);
+        if (status != CLOPT_OK)
+            goto cleanup;
+        if (rs.have_good)
+            status =
+                clopt_fail(ctx, CLOPT_ERR_DIVERGED,
+                           "loss became NaN/Inf by iteration %llu (lower --lr?); theta is "
+                           "the last iterate seen finite, iteration %llu",
+                           (unsigned long long)rs.diverged_at, (unsigned long long)res->iterations);
+        else
+            status = clopt_fail(ctx, CLOPT_ERR_DIVERGED,
+                                "the loss is NaN/Inf at the start point already (by iteration "
+                                "%llu): check the initial theta and the objective; theta is "
+                                "the start point",
+                                (unsigned long long)rs.diverged_at);
         goto cleanup;
-    if (rs.diverged)
-        status =
-            clopt_fail(ctx, CLOPT_ERR_DIVERGED,
-                       "loss became NaN/Inf at iteration %llu (lower --lr?); theta is the "
-                       "last iterate seen finite, iteration %llu",
-                       (unsigned long long)rs.diverged_at, (unsigned long long)res->iterations);
-    else
-        status = rs.reason;
+    }
+    status = rs.reason;
 cleanup:
     if (status < 0)
         clFinish(ctx->queue); /* no read may still target ring memory after we return */
-    s->theta_generated = s->theta_generated && res->iterations == 0;
+    /* After a replay from the generator, theta is generated again only if no step stuck. */
+    s->theta_generated = origin_generated && !stepped;
     for (size_t i = 0; i < pending; ++i) {
         struct pending_loss *p = &ring[(head + i) % ring_size];
         if (p->done)

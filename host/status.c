@@ -147,8 +147,14 @@ int clopt_fail(struct clopt_context *ctx, int status, const char *fmt, ...)
 
 int clopt_fail_cl(struct clopt_context *ctx, cl_int err, const char *call)
 {
-    const int out_of_memory = err == CL_OUT_OF_RESOURCES || err == CL_OUT_OF_HOST_MEMORY ||
-                              err == CL_MEM_OBJECT_ALLOCATION_FAILURE;
+    if (err == CL_OUT_OF_RESOURCES)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY,
+                          "%s failed: CL_OUT_OF_RESOURCES (%d): the device ran out of memory, "
+                          "or of registers or local memory for this launch; try a smaller "
+                          "--dim or a smaller --tune wg",
+                          call, err);
+    const int out_of_memory =
+        err == CL_OUT_OF_HOST_MEMORY || err == CL_MEM_OBJECT_ALLOCATION_FAILURE;
     if (out_of_memory)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY,
                           "%s failed: %s (%d): the device ran out of memory; try a smaller "

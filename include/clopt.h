@@ -110,6 +110,10 @@ struct clopt_knobs {
                               across the group (GPU) */
     int group_partials;    /* 1 = one partial per work-item (no barrier, CPU),
                               2 = local-memory tree, one partial per group (GPU) */
+    size_t reduce_group;   /* work-items of the reduction kernel's single group (power
+                              of two): 1 on CPUs, 256 on GPUs */
+    int accumulate;        /* loss accumulators: 1 = double (default with fp64),
+                              2 = float with Kahan compensation (default without) */
 };
 
 struct clopt_param {

@@ -24,12 +24,13 @@ typedef float real;
 
 /* Loss partials: double wherever the device has it, because float sums of 1e8 terms
  * stall; otherwise float with a compensation term (Kahan). */
-#if CLOPT_HAS_FP64
-typedef double acc_t;
-#define CLOPT_ACC_KAHAN 0
-#else
+#ifndef CLOPT_ACC_KAHAN
+#define CLOPT_ACC_KAHAN (!CLOPT_HAS_FP64)
+#endif
+#if CLOPT_ACC_KAHAN
 typedef float acc_t;
-#define CLOPT_ACC_KAHAN 1
+#else
+typedef double acc_t;
 #endif
 
 /* Adds x to the running sum *s with compensation *c (unused when acc_t is double). */

@@ -324,3 +324,29 @@ Test(cli, no_opencl_platform_says_how_to_install_pocl)
     cr_expect(strstr(r.err, "pocl-opencl-icd") != NULL, "%s", r.err);
     cli_result_free(&r);
 }
+
+Test(cli, params_reach_user_objectives_as_floating_literals)
+{
+    /* 1 / CLOPT_PARAM_A must not be integer division when a = 2. */
+    char *path = path_in(dir, "scaled.cl");
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("real clopt_fdf(real x, ulong i, real *g)\n"
+          "{\n"
+          "    *g = x * (real)(1 / CLOPT_PARAM_A);\n"
+          "    return x * x * (real)(1 / CLOPT_PARAM_A);\n"
+          "}\n",
+          f);
+    fclose(f);
+    const char *args[] = {"run",   "--objective", path,     "--param", "a=2",
+                          "--dim", "10",          "--init", "const:1", "--iters",
+                          "0",     "--json",      "-",      "--quiet", NULL};
+    struct cli_result r = cli_run(args);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cJSON *root = cJSON_Parse(r.out);
+    cr_assert_not_null(root, "%s", r.out);
+    cr_expect_eq(cJSON_GetObjectItem(root, "loss")->valuedouble, 5.0);
+    cJSON_Delete(root);
+    cli_result_free(&r);
+    free(path);
+}

@@ -33,6 +33,17 @@ struct reject_case {
     const char *why;
 };
 
+Test(numparse, the_whole_uint64_range_parses)
+{
+    uint64_t v = 0;
+    const char *why = NULL;
+    cr_expect_eq(clopt_parse_count("18446744073709551615", UINT64_MAX, &v, &why), 0, "%s", why);
+    cr_expect_eq(v, UINT64_MAX);
+    cr_expect_eq(clopt_parse_count("18446744073709551616", UINT64_MAX, &v, &why), -1);
+    cr_expect_eq(clopt_parse_count("1844674407370955161e1", UINT64_MAX, &v, &why), 0);
+    cr_expect_eq(v, 18446744073709551610ull);
+}
+
 Test(numparse, counts_rejected_with_a_reason)
 {
     const struct reject_case cases[] = {

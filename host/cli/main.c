@@ -54,7 +54,8 @@ static const char usage_text[] =
     "  --tune KEY=VAL,...        kernel knobs: wg (work-group size), epw (elements per\n"
     "                            work-item), vw (lanes), fblock (loss terms per lane\n"
     "                            summed before widening), layout=contig|strided,\n"
-    "                            partials=item|group\n"
+    "                            partials=item|group, rwg (reduction group size),\n"
+    "                            acc=double|kahan (loss accumulators)\n"
     "  --max-shard-bytes B       cap each device buffer at B bytes (default: device max)\n"
     "  --kernel-dir DIR          load kernels from DIR (also CLOPT_KERNEL_DIR)\n"
     "  --quiet                   print no progress and no summary\n"
@@ -258,8 +259,17 @@ static int parse_tune(struct clopt_knobs *k, const char *spec)
                 print_error("--tune partials=%s: use item or group", val);
                 rc = -1;
             }
+        } else if (!strcmp(key, "acc")) {
+            if (!strcmp(val, "double"))
+                k->accumulate = 1;
+            else if (!strcmp(val, "kahan"))
+                k->accumulate = 2;
+            else {
+                print_error("--tune acc=%s: use double or kahan", val);
+                rc = -1;
+            }
         } else if (!strcmp(key, "wg") || !strcmp(key, "epw") || !strcmp(key, "vw") ||
-                   !strcmp(key, "fblock")) {
+                   !strcmp(key, "fblock") || !strcmp(key, "rwg")) {
             if (parse_count_flag("--tune", val, (uint64_t)1 << 20, &v) || v == 0) {
                 if (v == 0)
                     print_error("--tune %s=%s: must be at least 1", key, val);
@@ -270,10 +280,13 @@ static int parse_tune(struct clopt_knobs *k, const char *spec)
                 k->elems_per_item = (size_t)v;
             else if (!strcmp(key, "fblock"))
                 k->loss_block = (size_t)v;
+            else if (!strcmp(key, "rwg"))
+                k->reduce_group = (size_t)v;
             else
                 k->vector_width = (size_t)v;
         } else {
-            print_error("--tune: unknown knob '%s' (knobs: wg, epw, vw, fblock, layout, partials)",
+            print_error("--tune: unknown knob '%s' (knobs: wg, epw, vw, fblock, layout, partials, "
+                        "rwg, acc)",
                         key);
             rc = -1;
         }
@@ -700,7 +713,8 @@ static int cmd_run(int argc, char **argv)
     FILE *init_file = NULL, *trace = NULL;
     struct clopt_npy_info info;
     struct progress_state ps = {.quiet = a.quiet, .last_print = 0};
-    const int user_objective = ends_with(a.opts.objective, ".cl");
+    /* Files the user named (an objective, a kernel directory) failing is bad input. */
+    const int user_objective = ends_with(a.opts.objective, ".cl") || a.kernel_dir;
     if (a.init_file && (rc = open_init_file(&a, &init_file, &info)) != 0)
         goto cleanup;
     struct clopt_context_options copts;
