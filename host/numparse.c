@@ -154,7 +154,7 @@ int clopt_parse_count(const char *text, uint64_t max, uint64_t *value, const cha
 
 int clopt_parse_double(const char *text, double *value, const char **why)
 {
-    *why = "not a number";
+    *why = "not a finite decimal number";
     if (!text || !*text || isspace((unsigned char)*text))
         return -1;
     /* Only decimal notation: strtod would also take "nan", "inf" and hex floats. */

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DCLOPT_BUILD_TESTS=OFF >/dev/null
-cmake --build build/release -j"$(nproc)" --target clopt >/dev/null
-./build/release/clopt devices
-exec ./build/release/clopt run "$@"
+cmake -S . -B build/run -DCMAKE_BUILD_TYPE=Release -DCLOPT_BUILD_TESTS=OFF >/dev/null
+cmake --build build/run -j"$(nproc)" --target clopt >/dev/null
+./build/run/clopt devices
+exec ./build/run/clopt run "$@"

@@ -89,8 +89,9 @@ Test(cli, run_writes_npy_json_and_trace)
     char *text = read_text(json);
     cJSON *root = cJSON_Parse(text);
     cr_assert_not_null(root, "bad JSON: %s", text);
-    const char *keys[] = {"objective", "optimizer", "n",           "device",  "iterations",
-                          "loss",      "grad_norm", "stop_reason", "seconds", "gbytes_per_second"};
+    const char *keys[] = {"objective",        "optimizer", "lr",        "n",           "device",
+                          "iterations",       "loss",      "grad_norm", "stop_reason", "seconds",
+                          "gbytes_per_second"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; ++i)
         cr_expect_not_null(cJSON_GetObjectItem(root, keys[i]), "JSON lacks %s", keys[i]);
     cr_expect_eq(cJSON_GetObjectItem(root, "iterations")->valuedouble, 10);
@@ -101,7 +102,9 @@ Test(cli, run_writes_npy_json_and_trace)
 
     text = read_text(trace);
     cr_expect_eq(strncmp(text, "iteration,loss,grad_norm,lr,seconds\n", 36), 0);
-    cr_expect_eq(count_lines(text), 11, "trace:\n%s", text);
+    /* A row per iteration 0..9 and one for the final theta. */
+    cr_expect_eq(count_lines(text), 12, "trace:\n%s", text);
+    cr_expect(strstr(text, "\n10,") != NULL, "no final row:\n%s", text);
     cr_expect(strstr(text, "\n0,4000,") != NULL, "first loss should be 1000 * 2^2:\n%s", text);
     free(text);
     cli_result_free(&r);
@@ -207,6 +210,16 @@ Test(cli, bad_input_exits_2_with_one_line)
     fclose(f);
     const float two[2] = {1, 2};
     write_npy(small, two, 2, 0);
+    char *nan_file = path_in(dir, "nan.npy"), *huge_file = path_in(dir, "huge.npy"),
+         *nofdf = path_in(dir, "nofdf.cl");
+    const float with_nan[3] = {1, NAN, 2};
+    write_npy(nan_file, with_nan, 3, 0);
+    const double too_big_for_float[2] = {1, 1e300};
+    write_npy(huge_file, too_big_for_float, 2, 1);
+    f = fopen(nofdf, "w");
+    cr_assert_not_null(f);
+    fputs("real f(real x) { return x; }\n", f);
+    fclose(f);
     f = fopen(broken, "w");
     cr_assert_not_null(f);
     fputs("real clopt_fdf(real x, ulong i, real *g) { return x +; }\n", f);
@@ -247,6 +260,17 @@ Test(cli, bad_input_exits_2_with_one_line)
         {{"frobnicate"}, "unknown command"},
         {{"devices", "extra"}, "no arguments"},
         {{"run", "--objective", "/nonexistent/obj.cl"}, "cannot open"},
+        {{"run", "--objective", nofdf}, "defines no clopt_fdf"},
+        {{"run", "--init", nan_file}, "element 1 is nan"},
+        {{"run", "--init", huge_file}, "not a finite float"},
+        {{"run", "--out", "/nonexistent/x.npy"}, "does not exist"},
+        {{"run", "--json", dir}, "not a directory"},
+        {{"run", "--trace", "/nonexistent/t.csv"}, "does not exist"},
+        {{"run", "--objective", "ellipsoid", "--param", "cond=2", "--param", "cond=3"},
+         "given twice"},
+        {{"run", "--tune", "epw="}, "--tune"},
+        {{"run", "--init", "normal:nan"}, "normal:nan"},
+        {{"run", "--lr", "inf"}, "finite"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; ++i) {
         struct cli_result r = cli_run(cases[i].args);
@@ -270,6 +294,9 @@ Test(cli, bad_input_exits_2_with_one_line)
     free(ints);
     free(broken);
     free(small);
+    free(nan_file);
+    free(huge_file);
+    free(nofdf);
 }
 
 Test(cli, kernel_dir_overrides_the_embedded_kernels)

@@ -6,12 +6,14 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define EXIT_USAGE 2
@@ -28,7 +30,7 @@ static const char usage_text[] =
     "commands:\n"
     "  devices              list every OpenCL platform and device\n"
     "  run [OPTIONS]        minimise an objective (default: sphere on the default device)\n"
-    "  help                 show this text\n"
+    "  help                 show this text (also --help; --version prints the version)\n"
     "\n"
     "run options:\n"
     "  --objective NAME|FILE.cl  sphere (default), ellipsoid, or an objective file\n"
@@ -56,7 +58,8 @@ static const char usage_text[] =
     "                            summed before widening), layout=contig|strided,\n"
     "                            partials=item|group, rwg (reduction group size),\n"
     "                            acc=double|kahan (loss accumulators)\n"
-    "  --max-shard-bytes B       cap each device buffer at B bytes (default: device max)\n"
+    "  --max-shard-bytes B       cap each buffer of theta at B bytes (default or 0: the\n"
+    "                            device's largest allocation)\n"
     "  --kernel-dir DIR          load kernels from DIR (also CLOPT_KERNEL_DIR)\n"
     "  --quiet                   print no progress and no summary\n"
     "  -h, --help                show this text\n"
@@ -112,12 +115,20 @@ static int cmd_devices(void)
         print_error("listing devices failed: %s", clopt_strerror(status));
         return EXIT_FAILURE;
     }
-    printf("%-5s %-5s %-40s %-28s %10s %10s %4s\n", "index", "type", "name", "platform", "memory",
-           "max alloc", "fp64");
+    /* Columns as wide as the longest name, so long device names keep the table aligned. */
+    int name_width = 4, platform_width = 8;
+    for (size_t i = 0; i < n; ++i) {
+        if ((int)strlen(infos[i].name) > name_width)
+            name_width = (int)strlen(infos[i].name);
+        if ((int)strlen(infos[i].platform) > platform_width)
+            platform_width = (int)strlen(infos[i].platform);
+    }
+    printf("%-5s %-5s %-*s  %-*s  %10s  %10s  %4s\n", "index", "type", name_width, "name",
+           platform_width, "platform", "memory", "max alloc", "fp64");
     for (size_t i = 0; i < n; ++i)
-        printf("%-5zu %-5s %-40s %-28s %6.1f GiB %6.1f GiB %4s\n", infos[i].index,
-               kind_name(infos[i].kind), infos[i].name, infos[i].platform,
-               (double)infos[i].global_mem_bytes / (1 << 30),
+        printf("%-5zu %-5s %-*s  %-*s  %6.1f GiB  %6.1f GiB  %4s\n", infos[i].index,
+               kind_name(infos[i].kind), name_width, infos[i].name, platform_width,
+               infos[i].platform, (double)infos[i].global_mem_bytes / (1 << 30),
                (double)infos[i].max_alloc_bytes / (1 << 30), infos[i].has_fp64 ? "yes" : "no");
     free(infos);
     return EXIT_SUCCESS;
@@ -141,6 +152,8 @@ struct progress_state {
     int quiet;
     double last_print;
     int trace_failed;
+    int traced;           /* some row was written */
+    uint64_t last_traced; /* its iteration */
 };
 
 static int on_progress(void *user, const struct clopt_progress *p)
@@ -150,6 +163,8 @@ static int on_progress(void *user, const struct clopt_progress *p)
         fprintf(ps->trace, "%llu,%.17g,%.17g,%.17g,%.6f\n", (unsigned long long)p->iteration,
                 p->loss, p->grad_norm, p->lr, p->seconds) < 0)
         ps->trace_failed = 1;
+    ps->traced = 1;
+    ps->last_traced = p->iteration;
     if (!ps->quiet && p->seconds - ps->last_print >= PROGRESS_SECONDS) {
         fprintf(stderr, "clopt: iteration %llu  loss %.6e  |g| %.6e  (%.1f s)\n",
                 (unsigned long long)p->iteration, p->loss, p->grad_norm, p->seconds);
@@ -196,8 +211,11 @@ static int parse_init(struct run_args *a, const char *spec)
         o->init = CLOPT_INIT_NONE;
         return 0;
     }
-    if (colon && parse_double_flag("--init", colon + 1, &value))
+    const char *why;
+    if (colon && clopt_parse_double(colon + 1, &value, &why)) {
+        print_error("--init '%s': %s after ':'", spec, why);
         return -1;
+    }
     if ((head == 6 && !strncmp(spec, "random", 6)) || (head == 6 && !strncmp(spec, "normal", 6)))
         o->init = CLOPT_INIT_NORMAL;
     else if (head == 7 && !strncmp(spec, "uniform", 7))
@@ -270,9 +288,10 @@ static int parse_tune(struct clopt_knobs *k, const char *spec)
             }
         } else if (!strcmp(key, "wg") || !strcmp(key, "epw") || !strcmp(key, "vw") ||
                    !strcmp(key, "fblock") || !strcmp(key, "rwg")) {
-            if (parse_count_flag("--tune", val, (uint64_t)1 << 20, &v) || v == 0) {
-                if (v == 0)
-                    print_error("--tune %s=%s: must be at least 1", key, val);
+            if (parse_count_flag("--tune", val, (uint64_t)1 << 20, &v)) {
+                rc = -1;
+            } else if (v == 0) {
+                print_error("--tune %s=%s: must be at least 1", key, val);
                 rc = -1;
             } else if (!strcmp(key, "wg"))
                 k->work_group = (size_t)v;
@@ -491,6 +510,37 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
     return 0;
 }
 
+/* Fails early, before any work, when an output file could not be written: its directory
+ * is missing or read-only, or the path is a directory. */
+static int check_output_path(const char *flag, const char *path)
+{
+    struct stat st;
+    if (!strcmp(path, "-"))
+        return 0;
+    if (!*path || (stat(path, &st) == 0 && S_ISDIR(st.st_mode))) {
+        print_error("%s '%s': a file name is needed, not a directory", flag, path);
+        return EXIT_USAGE;
+    }
+    char *dir = strdup(path);
+    if (!dir) {
+        print_error("out of memory");
+        return EXIT_FAILURE;
+    }
+    char *slash = strrchr(dir, '/');
+    const char *parent = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
+    int rc = 0;
+    if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        print_error("%s '%s': directory '%s' does not exist", flag, path, parent);
+        rc = EXIT_USAGE;
+    } else if (access(parent, W_OK | X_OK) != 0) {
+        print_error("%s '%s': cannot write in directory '%s': %s", flag, path, parent,
+                    strerror(errno));
+        rc = EXIT_USAGE;
+    }
+    free(dir);
+    return rc;
+}
+
 /* Opens an .npy and checks it against --dim; fills the dimension when it was not given. */
 static int open_init_file(struct run_args *a, FILE **file, struct clopt_npy_info *info)
 {
@@ -519,8 +569,23 @@ static int open_init_file(struct run_args *a, FILE **file, struct clopt_npy_info
     return 0;
 }
 
+/* Index of the first value that is not finite, or that overflows the run's precision;
+ * n when all are fine. */
+static size_t first_bad_value(const void *values, enum clopt_precision dtype, size_t n,
+                              enum clopt_precision precision)
+{
+    for (size_t k = 0; k < n; ++k) {
+        const double v =
+            dtype == CLOPT_DOUBLE ? ((const double *)values)[k] : ((const float *)values)[k];
+        if (!isfinite(v) || (precision == CLOPT_FLOAT && fabs(v) > FLT_MAX))
+            return k;
+    }
+    return n;
+}
+
 static int load_init_file(struct clopt_solver *solver, struct clopt_context *ctx, FILE *file,
-                          const struct clopt_npy_info *info, const char *path)
+                          const struct clopt_npy_info *info, const char *path,
+                          enum clopt_precision precision)
 {
     const size_t item = info->dtype == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
     void *buffer = malloc(IO_CHUNK * item);
@@ -534,6 +599,16 @@ static int load_init_file(struct clopt_solver *solver, struct clopt_context *ctx
         if (fread(buffer, item, n, file) != n) {
             print_error("--init file '%s': read failed after %llu elements", path,
                         (unsigned long long)done);
+            rc = EXIT_USAGE;
+            break;
+        }
+        const size_t bad = first_bad_value(buffer, info->dtype, n, precision);
+        if (bad < n) {
+            const double v = info->dtype == CLOPT_DOUBLE ? ((const double *)buffer)[bad]
+                                                         : ((const float *)buffer)[bad];
+            print_error("--init file '%s': element %llu is %g, which is not a finite %s", path,
+                        (unsigned long long)(done + bad), v,
+                        precision == CLOPT_DOUBLE ? "double" : "float");
             rc = EXIT_USAGE;
             break;
         }
@@ -568,12 +643,12 @@ static int write_theta_file(struct clopt_solver *solver, struct clopt_context *c
     snprintf(tmp, tmp_len, "%s.tmp%ld", path, (long)getpid());
     f = fopen(tmp, "wb");
     if (!f) {
-        print_error("cannot create '%s': %s", tmp, strerror(errno));
+        print_error("cannot write --out '%s': %s", path, strerror(errno));
         rc = EXIT_FAILURE;
         goto cleanup;
     }
     if (clopt_npy_write_header(f, precision, n, err, sizeof err) != CLOPT_OK) {
-        print_error("writing '%s': %s", tmp, err);
+        print_error("writing --out '%s': %s", path, err);
         rc = EXIT_FAILURE;
         goto cleanup;
     }
@@ -586,14 +661,14 @@ static int write_theta_file(struct clopt_solver *solver, struct clopt_context *c
             goto cleanup;
         }
         if (fwrite(buffer, item, chunk, f) != chunk) {
-            print_error("writing '%s': %s", tmp, strerror(errno));
+            print_error("writing --out '%s': %s", path, strerror(errno));
             rc = EXIT_FAILURE;
             goto cleanup;
         }
         done += chunk;
     }
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        print_error("writing '%s': %s", tmp, strerror(errno));
+        print_error("writing --out '%s': %s", path, strerror(errno));
         rc = EXIT_FAILURE;
         goto cleanup;
     }
@@ -646,6 +721,7 @@ static int write_json(const char *path, const struct run_args *a,
     const struct clopt_options *o = &a->opts;
     int ok = cJSON_AddStringToObject(root, "objective", o->objective) &&
              cJSON_AddStringToObject(root, "optimizer", o->optimizer) &&
+             cJSON_AddNumberToObject(root, "lr", o->lr) &&
              cJSON_AddNumberToObject(root, "n", (double)o->dim) &&
              cJSON_AddStringToObject(root, "precision",
                                      o->precision == CLOPT_DOUBLE ? "double" : "float") &&
@@ -717,6 +793,10 @@ static int cmd_run(int argc, char **argv)
     const int user_objective = ends_with(a.opts.objective, ".cl") || a.kernel_dir;
     if (a.init_file && (rc = open_init_file(&a, &init_file, &info)) != 0)
         goto cleanup;
+    if ((a.out_path && (rc = check_output_path("--out", a.out_path)) != 0) ||
+        (a.json_path && (rc = check_output_path("--json", a.json_path)) != 0) ||
+        (a.trace_path && (rc = check_output_path("--trace", a.trace_path)) != 0))
+        goto cleanup;
     struct clopt_context_options copts;
     clopt_context_options_init(&copts);
     copts.device = a.device;
@@ -745,7 +825,8 @@ static int cmd_run(int argc, char **argv)
         rc = exit_code_for(status, user_objective);
         goto cleanup;
     }
-    if (init_file && (rc = load_init_file(solver, ctx, init_file, &info, a.init_file)) != 0)
+    if (init_file &&
+        (rc = load_init_file(solver, ctx, init_file, &info, a.init_file, a.opts.precision)) != 0)
         goto cleanup;
     if (!a.quiet)
         fprintf(stderr, "clopt: %s, %s, n = %zu on %s\n", a.opts.objective, a.opts.optimizer,
@@ -767,6 +848,16 @@ static int cmd_run(int argc, char **argv)
             rc = out_rc;
     }
     if (trace) {
+        /* The trace ends with the final theta, as the summary does. */
+        if (!ps.traced || ps.last_traced != result.iterations) {
+            const struct clopt_progress last = {.iteration = result.iterations,
+                                                .loss = result.loss,
+                                                .grad_norm = result.grad_norm,
+                                                .lr = a.opts.lr,
+                                                .seconds = result.seconds};
+            ps.quiet = 1;
+            on_progress(&ps, &last);
+        }
         int failed = ps.trace_failed || fclose(trace) != 0;
         trace = NULL;
         if (failed) {
@@ -807,6 +898,10 @@ int main(int argc, char **argv)
         return EXIT_SUCCESS;
     }
     if (!strcmp(cmd, "devices")) {
+        if (argc == 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+            fputs(usage_text, stdout);
+            return EXIT_SUCCESS;
+        }
         if (argc > 2) {
             print_error("'devices' takes no arguments");
             return EXIT_USAGE;
