@@ -70,11 +70,29 @@ struct clopt_objective_type {
     size_t n_params;
 };
 
+/* Hyper-parameters resolved for one step; `step` counts from 1 as in torch.optim. */
+struct clopt_hyper_in {
+    double lr; /* after the schedule */
+    uint64_t step;
+    double weight_decay, momentum, dampening, beta1, beta2, eps, alpha;
+};
+
+#define CLOPT_HYPER_SLOTS 8
+
 struct clopt_optimizer_type {
     const char *name;
     const char *file;
-    size_t n_state; /* state vectors, each as large as theta */
     const char *summary;
+    double default_lr, default_eps, default_weight_decay, default_momentum;
+    /* State vectors (each as large as theta) for these options. */
+    size_t (*n_state)(const struct clopt_options *o);
+    /* Extra -D flags for these options, e.g. " -DCLOPT_NESTEROV=1" (static string). */
+    const char *(*defines)(const struct clopt_options *o);
+    /* The kernel's h0..h7 for one step. */
+    void (*hyper)(const struct clopt_hyper_in *in, double h[CLOPT_HYPER_SLOTS]);
+    /* Optimizer-specific checks beyond the common ranges; NULL when none. Returns a static
+     * message, or NULL when the options are fine. */
+    const char *(*check)(const struct clopt_options *o);
 };
 
 const struct clopt_objective_type *clopt_find_objective(const char *name);

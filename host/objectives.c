@@ -1,5 +1,4 @@
-/* The built-in objectives and update rules: adding one is a table entry plus a kernel
- * file. */
+/* The built-in objectives: adding one is a table entry plus a kernel file. */
 #include "internal.h"
 
 #include <string.h>
@@ -26,15 +25,6 @@ static const struct clopt_objective_type objectives[] = {
     },
 };
 
-static const struct clopt_optimizer_type optimizers[] = {
-    {
-        .name = "gd",
-        .file = "upd_gd.cl",
-        .n_state = 0,
-        .summary = "theta <- theta - lr * g",
-    },
-};
-
 const struct clopt_objective_type *clopt_find_objective(const char *name)
 {
     for (size_t i = 0; i < sizeof objectives / sizeof *objectives; ++i)
@@ -43,22 +33,8 @@ const struct clopt_objective_type *clopt_find_objective(const char *name)
     return NULL;
 }
 
-const struct clopt_optimizer_type *clopt_find_optimizer(const char *name)
-{
-    for (size_t i = 0; i < sizeof optimizers / sizeof *optimizers; ++i)
-        if (strcmp(optimizers[i].name, name) == 0)
-            return &optimizers[i];
-    return NULL;
-}
-
 const char *const *clopt_objective_names(void)
 {
     static const char *const names[] = {"sphere", "ellipsoid", NULL};
-    return names;
-}
-
-const char *const *clopt_optimizer_names(void)
-{
-    static const char *const names[] = {"gd", NULL};
     return names;
 }

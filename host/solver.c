@@ -1,5 +1,6 @@
 /* The solver: theta in shards, the fused step kernels, and the iteration loop. */
 #include "internal.h"
+#include "schedule.h"
 
 #include <ctype.h>
 #include <float.h>
@@ -55,7 +56,11 @@ struct clopt_solver {
     cl_mem result;
     cl_program program;
     cl_kernel k_step, k_step_loss, k_eval, k_reduce, k_init;
-    int theta_generated; /* theta holds exactly what the init kernel produced */
+    int theta_generated;         /* theta holds exactly what the init kernel produced */
+    size_t n_state;              /* optimizer state vectors */
+    struct clopt_hyper_in hyper; /* resolved hyper-parameters; lr is the base rate */
+    struct clopt_schedule schedule;
+    uint64_t step; /* steps applied over all runs */
 };
 
 static int warm_up(struct clopt_solver *s);
@@ -67,7 +72,14 @@ void clopt_options_init(struct clopt_options *opts)
     opts->dim = 1000000;
     opts->precision = CLOPT_FLOAT;
     opts->optimizer = "gd";
-    opts->lr = 0.1;
+    opts->lr = NAN;
+    opts->momentum = NAN;
+    opts->dampening = 0;
+    opts->beta1 = 0.9;
+    opts->beta2 = 0.999;
+    opts->eps = NAN;
+    opts->weight_decay = NAN;
+    opts->alpha = 0.99;
     opts->max_iters = 1000;
     opts->gtol = NAN;
     opts->ftol = NAN;
@@ -187,13 +199,40 @@ static int validate_options(struct clopt_context *ctx, const struct clopt_option
                           ".cl",
                           o->objective);
     if (!o->optimizer || !clopt_find_optimizer(o->optimizer))
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "unknown optimizer '%s': use gd",
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "unknown optimizer '%s': use gd, momentum, nesterov, adam, adamw, "
+                          "rmsprop or adagrad",
                           o->optimizer ? o->optimizer : "");
     if (o->dim == 0)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--dim must be at least 1");
-    if (!(o->lr >= 0) || !isfinite(o->lr))
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--lr must be a finite number >= 0 (got %g)",
-                          o->lr);
+    /* NaN means "the optimizer's default" where nan_ok; any other value must be in range. */
+    const struct {
+        const char *flag;
+        double value, low, high;
+        int low_open, high_open, nan_ok;
+    } ranges[] = {
+        {"--lr", o->lr, 0, INFINITY, 0, 1, 1},
+        {"--momentum", o->momentum, 0, 1, 0, 1, 1},
+        {"--dampening", o->dampening, 0, 1, 0, 0, 0},
+        {"--beta1", o->beta1, 0, 1, 0, 1, 0},
+        {"--beta2", o->beta2, 0, 1, 0, 1, 0},
+        {"--eps", o->eps, 0, INFINITY, 1, 1, 1},
+        {"--weight-decay", o->weight_decay, 0, INFINITY, 0, 1, 1},
+        {"--alpha", o->alpha, 0, 1, 0, 1, 0},
+        {"--clip-value", o->clip_value, 0, INFINITY, 0, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof *ranges; ++i) {
+        const double v = ranges[i].value;
+        if (isnan(v) && ranges[i].nan_ok)
+            continue;
+        const int ok = !isnan(v) && (ranges[i].low_open ? v > ranges[i].low : v >= ranges[i].low) &&
+                       (ranges[i].high_open ? v < ranges[i].high : v <= ranges[i].high);
+        if (!ok)
+            return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                              "%s %g is out of range: need a value in %c%g, %g%c", ranges[i].flag,
+                              v, ranges[i].low_open ? '(' : '[', ranges[i].low, ranges[i].high,
+                              ranges[i].high_open ? ')' : ']');
+    }
     if (o->precision != CLOPT_FLOAT && o->precision != CLOPT_DOUBLE)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "precision must be float or double");
     if (o->precision == CLOPT_DOUBLE && !ctx->info.has_fp64)
@@ -219,7 +258,48 @@ static int validate_options(struct clopt_context *ctx, const struct clopt_option
     return CLOPT_OK;
 }
 
-/* Fills knob defaults for the device type and checks the caller's choices. */
+/* Fills the optimizer's defaults, checks what only it can, and parses the schedule. */
+static int resolve_hyper(struct clopt_solver *s)
+{
+    struct clopt_options *o = &s->opts;
+    const struct clopt_optimizer_type *opt = s->optimizer;
+    if (isnan(o->lr))
+        o->lr = opt->default_lr;
+    if (isnan(o->eps))
+        o->eps = opt->default_eps;
+    if (isnan(o->weight_decay))
+        o->weight_decay = opt->default_weight_decay;
+    if (isnan(o->momentum))
+        o->momentum = opt->default_momentum;
+    const char *problem = opt->check ? opt->check(o) : NULL;
+    if (problem)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG, "%s", problem);
+    const char *why = NULL;
+    if (clopt_schedule_parse(o->schedule, &s->schedule, &why))
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG, "--schedule '%s': %s", o->schedule, why);
+    s->hyper = (struct clopt_hyper_in){.lr = o->lr,
+                                       .weight_decay = o->weight_decay,
+                                       .momentum = o->momentum,
+                                       .dampening = o->dampening,
+                                       .beta1 = o->beta1,
+                                       .beta2 = o->beta2,
+                                       .eps = o->eps,
+                                       .alpha = o->alpha};
+    s->n_state = opt->n_state(o);
+    return CLOPT_OK;
+}
+
+/* The kernel's hyper-parameters for global step `step` (0-based). */
+static void hyper_for_step(const struct clopt_solver *s, uint64_t step, double h[CLOPT_HYPER_SLOTS])
+{
+    struct clopt_hyper_in in = s->hyper;
+    in.lr = clopt_schedule_lr(&s->schedule, s->hyper.lr, step);
+    in.step = step + 1;
+    for (size_t i = 0; i < CLOPT_HYPER_SLOTS; ++i)
+        h[i] = 0;
+    s->optimizer->hyper(&in, h);
+}
+
 /* The largest power of two <= x (x >= 1). */
 static size_t floor_power_of_two(size_t x)
 {
@@ -325,7 +405,7 @@ static int plan_shards(struct clopt_solver *s)
     s->n_partials = tiles * slots_per_tile;
     const double partial_bytes = (double)s->n_partials * 2.0 * (double)s->acc_size;
     const double need =
-        (double)s->n * (double)s->elem_size * (double)(1 + s->optimizer->n_state) + partial_bytes;
+        (double)s->n * (double)s->elem_size * (double)(1 + s->n_state) + partial_bytes;
     if (need > (double)ctx->info.global_mem_bytes)
         return clopt_fail(
             ctx, CLOPT_ERR_OUT_OF_MEMORY,
@@ -384,14 +464,19 @@ static int build(struct clopt_solver *s)
     int status = param_defines(ctx, s->objective, &s->opts, &defines);
     if (status != CLOPT_OK)
         return status;
-    options = clopt_format("-cl-std=CL1.2 -cl-denorms-are-zero -DCLOPT_HAS_FP64=%d "
-                           "-DCLOPT_DOUBLE=%d -DCLOPT_N=%zuUL -DCLOPT_WG=%zu "
-                           "-DCLOPT_EPW=%zu -DCLOPT_VW=%zu -DCLOPT_FBLOCK=%zu -DCLOPT_LAYOUT=%d "
-                           "-DCLOPT_GROUP_PARTIALS=%d -DCLOPT_RWG=%zu -DCLOPT_ACC_KAHAN=%d%s",
-                           ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, s->n,
-                           s->knobs.work_group, s->knobs.elems_per_item, s->knobs.vector_width,
-                           s->knobs.loss_block, s->knobs.layout, s->knobs.group_partials == 2,
-                           s->knobs.reduce_group, s->knobs.accumulate == 2, defines);
+    char clip[64] = "";
+    if (s->opts.clip_value > 0)
+        snprintf(clip, sizeof clip, " -DCLOPT_CLIP_VALUE=%.17e", s->opts.clip_value);
+    options = clopt_format(
+        "-cl-std=CL1.2 -cl-denorms-are-zero -DCLOPT_HAS_FP64=%d -DCLOPT_DOUBLE=%d -DCLOPT_N=%zuUL "
+        "-DCLOPT_WG=%zu -DCLOPT_EPW=%zu -DCLOPT_VW=%zu -DCLOPT_FBLOCK=%zu -DCLOPT_LAYOUT=%d "
+        "-DCLOPT_GROUP_PARTIALS=%d -DCLOPT_RWG=%zu -DCLOPT_ACC_KAHAN=%d -DCLOPT_WD=%d "
+        "-DCLOPT_MAXIMIZE=%d%s%s%s",
+        ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, s->n, s->knobs.work_group,
+        s->knobs.elems_per_item, s->knobs.vector_width, s->knobs.loss_block, s->knobs.layout,
+        s->knobs.group_partials == 2, s->knobs.reduce_group, s->knobs.accumulate == 2,
+        s->opts.weight_decay > 0, s->opts.maximize != 0, s->optimizer->defines(&s->opts), clip,
+        defines);
     free(defines);
     if (!options)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -453,7 +538,7 @@ static int allocate(struct clopt_solver *s)
             sh->theta = NULL;
             return clopt_fail_cl(ctx, err, "clCreateBuffer(theta)");
         }
-        for (size_t k = 0; k < s->optimizer->n_state; ++k) {
+        for (size_t k = 0; k < s->n_state; ++k) {
             sh->state[k] = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, sh->count * s->elem_size,
                                           NULL, &err);
             if (err != CL_SUCCESS) {
@@ -504,7 +589,7 @@ static int reset_state(struct clopt_solver *s)
 {
     const cl_uchar zero = 0;
     for (size_t i = 0; i < s->n_shards; ++i)
-        for (size_t k = 0; k < s->optimizer->n_state; ++k) {
+        for (size_t k = 0; k < s->n_state; ++k) {
             cl_int err =
                 clEnqueueFillBuffer(s->ctx->queue, s->shards[i].state[k], &zero, sizeof zero, 0,
                                     s->shards[i].count * s->elem_size, 0, NULL, NULL);
@@ -583,6 +668,9 @@ int clopt_solver_create(struct clopt_solver **out, struct clopt_context *ctx,
     s->optimizer = clopt_find_optimizer(opts->optimizer);
     s->n = opts->dim;
     s->elem_size = opts->precision == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    status = resolve_hyper(s);
+    if (status != CLOPT_OK)
+        goto cleanup;
     size_t lag = (LAG_ELEMS + s->n - 1) / s->n;
     s->lag = lag < LAG_MIN ? LAG_MIN : lag > LAG_MAX ? LAG_MAX : lag;
 
@@ -611,6 +699,7 @@ cleanup:
     s->opts.n_params = 0;
     s->opts.objective = NULL;
     s->opts.optimizer = NULL;
+    s->opts.schedule = NULL;
     if (status != CLOPT_OK) {
         clopt_solver_destroy(s);
         return status;
@@ -645,9 +734,14 @@ void clopt_solver_destroy(struct clopt_solver *s)
 }
 
 /* Copies between host memory of one precision and theta, shard by shard. */
-static int transfer_theta(struct clopt_solver *s, void *host, enum clopt_precision host_prec,
-                          size_t offset, size_t count, int to_device)
+/* Which vector: 0 is theta, k + 1 is optimizer state k. */
+static int transfer(struct clopt_solver *s, size_t which, void *host,
+                    enum clopt_precision host_prec, size_t offset, size_t count, int to_device)
 {
+    if (which > s->n_state)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "state vector %zu does not exist: optimizer '%s' keeps %zu", which - 1,
+                          s->optimizer->name, s->n_state);
     struct clopt_context *ctx = s->ctx;
     if (!host && count)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "NULL host buffer");
@@ -686,10 +780,13 @@ static int transfer_theta(struct clopt_solver *s, void *host, enum clopt_precisi
                     else
                         ((double *)scratch)[k] = ((const float *)(const void *)h)[k];
                 }
-            cl_int err = to_device ? clEnqueueWriteBuffer(ctx->queue, sh->theta, CL_TRUE, dev_off,
-                                                          n * s->elem_size, staging, 0, NULL, NULL)
-                                   : clEnqueueReadBuffer(ctx->queue, sh->theta, CL_TRUE, dev_off,
-                                                         n * s->elem_size, staging, 0, NULL, NULL);
+            cl_int err =
+                to_device ? clEnqueueWriteBuffer(ctx->queue,
+                                                 which ? sh->state[which - 1] : sh->theta, CL_TRUE,
+                                                 dev_off, n * s->elem_size, staging, 0, NULL, NULL)
+                          : clEnqueueReadBuffer(ctx->queue,
+                                                which ? sh->state[which - 1] : sh->theta, CL_TRUE,
+                                                dev_off, n * s->elem_size, staging, 0, NULL, NULL);
             if (err != CL_SUCCESS) {
                 status = clopt_fail_cl(ctx, err,
                                        to_device ? "clEnqueueWriteBuffer(theta)"
@@ -717,24 +814,51 @@ cleanup:
 int clopt_solver_write_theta(struct clopt_solver *s, const void *src,
                              enum clopt_precision src_precision, size_t offset, size_t count)
 {
-    int status = transfer_theta(s, (void *)(uintptr_t)src, src_precision, offset, count, 1);
+    int status = transfer(s, 0, (void *)(uintptr_t)src, src_precision, offset, count, 1);
     if (status == CLOPT_OK)
         s->theta_generated = 0;
+    return status;
+}
+
+size_t clopt_solver_state_count(const struct clopt_solver *s)
+{
+    return s->n_state;
+}
+
+uint64_t clopt_solver_steps(const struct clopt_solver *s)
+{
+    return s->step;
+}
+
+int clopt_solver_read_state(struct clopt_solver *s, size_t index, void *dst,
+                            enum clopt_precision dst_precision, size_t offset, size_t count)
+{
+    return transfer(s, index + 1, dst, dst_precision, offset, count, 0);
+}
+
+int clopt_solver_write_state(struct clopt_solver *s, size_t index, const void *src,
+                             enum clopt_precision src_precision, size_t offset, size_t count)
+{
+    int status = transfer(s, index + 1, (void *)(uintptr_t)src, src_precision, offset, count, 1);
+    if (status == CLOPT_OK)
+        s->theta_generated = 0; /* a replay must start from this state, not from zero */
     return status;
 }
 
 int clopt_solver_read_theta(struct clopt_solver *s, void *dst, enum clopt_precision dst_precision,
                             size_t offset, size_t count)
 {
-    return transfer_theta(s, dst, dst_precision, offset, count, 0);
+    return transfer(s, 0, dst, dst_precision, offset, count, 0);
 }
 
 /* Queues one step (or evaluation) kernel over every shard. */
-static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel, double lr, cl_event *last,
-                            int dry)
+static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
+                            const double hyper[CLOPT_HYPER_SLOTS], cl_event *last, int dry)
 {
     struct clopt_context *ctx = s->ctx;
-    const union real_arg h0 = real_value(s, lr), zero = real_value(s, 0.0);
+    union real_arg h[CLOPT_HYPER_SLOTS];
+    for (size_t k = 0; k < CLOPT_HYPER_SLOTS; ++k)
+        h[k] = real_value(s, hyper ? hyper[k] : 0.0);
     for (size_t i = 0; i < s->n_shards; ++i) {
         struct shard *sh = &s->shards[i];
         /* A dry launch has the real shape but no elements: only the partials are written. */
@@ -750,10 +874,8 @@ static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel, double lr,
             status = set_arg(ctx, kernel, 6, sizeof(cl_mem), &s->partials);
         if (!status)
             status = set_arg(ctx, kernel, 7, sizeof base, &base);
-        if (!status)
-            status = set_arg(ctx, kernel, 8, s->elem_size, &h0);
-        for (cl_uint k = 9; k < 12 && !status; ++k)
-            status = set_arg(ctx, kernel, k, s->elem_size, &zero);
+        for (cl_uint k = 0; k < CLOPT_HYPER_SLOTS && !status; ++k)
+            status = set_arg(ctx, kernel, 8 + k, s->elem_size, &h[k]);
         if (status)
             return status;
         const size_t local = s->knobs.work_group;
@@ -766,9 +888,15 @@ static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel, double lr,
     return CLOPT_OK;
 }
 
-static int enqueue_step(struct clopt_solver *s, cl_kernel kernel, double lr, cl_event *last)
+/* Queues global step s->step (with the loss partials when with_loss) and counts it. */
+static int enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last)
 {
-    return enqueue_launches(s, kernel, lr, last, 0);
+    double h[CLOPT_HYPER_SLOTS];
+    hyper_for_step(s, s->step, h);
+    int status = enqueue_launches(s, with_loss ? s->k_step_loss : s->k_step, h, last, 0);
+    if (status == CLOPT_OK)
+        ++s->step;
+    return status;
 }
 
 /* Queues the reduction and a non-blocking read of its two values into host. */
@@ -817,7 +945,7 @@ static int warm_up(struct clopt_solver *s)
     double host[2];
     const cl_kernel kernels[] = {s->k_step, s->k_step_loss, s->k_eval};
     for (size_t i = 0; i < sizeof kernels / sizeof *kernels; ++i) {
-        int status = enqueue_launches(s, kernels[i], 0.0, NULL, 1);
+        int status = enqueue_launches(s, kernels[i], NULL, NULL, 1);
         if (status != CLOPT_OK)
             return status;
     }
@@ -827,7 +955,7 @@ static int warm_up(struct clopt_solver *s)
 int clopt_solver_evaluate(struct clopt_solver *s, double *loss, double *grad_norm)
 {
     double host[2];
-    int status = enqueue_step(s, s->k_eval, 0.0, NULL);
+    int status = enqueue_launches(s, s->k_eval, NULL, NULL, 0);
     if (status == CLOPT_OK)
         status = enqueue_reduce(s, host, NULL);
     if (status != CLOPT_OK)
@@ -846,6 +974,7 @@ struct run_state {
     uint64_t last_good; /* its iteration */
     double prev_loss;
     double start;
+    uint64_t start_step; /* the solver's step count when the run began */
 };
 
 static void look_at(struct clopt_solver *s, struct run_state *rs, const struct pending_loss *p)
@@ -867,7 +996,7 @@ static void look_at(struct clopt_solver *s, struct run_state *rs, const struct p
             .iteration = p->iteration,
             .loss = loss,
             .grad_norm = grad_norm,
-            .lr = s->opts.lr,
+            .lr = clopt_schedule_lr(&s->schedule, s->hyper.lr, rs->start_step + p->iteration),
             .seconds = now_seconds() - rs->start,
         };
         if (s->opts.progress(s->opts.progress_user, &progress) && !rs->decided) {
@@ -900,18 +1029,49 @@ static int wait_event(struct clopt_context *ctx, cl_event *event)
     return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(ctx, err, "clWaitForEvents");
 }
 
+/* theta and the optimizer state, one after the other, in the run's precision. */
+static int snapshot(struct clopt_solver *s, char **out)
+{
+    const size_t bytes = s->n * s->elem_size;
+    *out = NULL;
+    if (s->n_state + 1 > SIZE_MAX / bytes)
+        return CLOPT_OK;
+    char *copy = malloc(bytes * (s->n_state + 1));
+    if (!copy)
+        return CLOPT_OK; /* no copy: a divergence then keeps the last theta */
+    for (size_t k = 0; k <= s->n_state; ++k) {
+        int status = transfer(s, k, copy + k * bytes, s->opts.precision, 0, s->n, 0);
+        if (status != CLOPT_OK) {
+            free(copy);
+            return status;
+        }
+    }
+    *out = copy;
+    return CLOPT_OK;
+}
+
+static int restore(struct clopt_solver *s, const char *copy)
+{
+    const size_t bytes = s->n * s->elem_size;
+    for (size_t k = 0; k <= s->n_state; ++k) {
+        int status =
+            transfer(s, k, (void *)(uintptr_t)(copy + k * bytes), s->opts.precision, 0, s->n, 1);
+        if (status != CLOPT_OK)
+            return status;
+    }
+    return CLOPT_OK;
+}
+
 /* Puts theta back to where the run started and replays `iterations` steps, so that a
  * diverged run ends on its last finite iterate without keeping a copy on the device:
  * the kernels are deterministic, so the replay reproduces it bit for bit. */
-static int replay(struct clopt_solver *s, const void *origin, uint64_t iterations)
+static int replay(struct clopt_solver *s, const char *origin, uint64_t start_step,
+                  uint64_t iterations)
 {
-    int status =
-        origin ? clopt_solver_write_theta(s, origin, s->opts.precision, 0, s->n) : init_theta(s);
-    if (status == CLOPT_OK && origin)
-        status = reset_state(s);
+    int status = origin ? restore(s, origin) : init_theta(s);
+    s->step = start_step;
     for (uint64_t t = 0; t < iterations && status == CLOPT_OK; ++t) {
-        const int with_loss = t % s->opts.loss_every == 0;
-        status = enqueue_step(s, with_loss ? s->k_step_loss : s->k_step, s->opts.lr, NULL);
+        status = enqueue_step(s, t % s->opts.loss_every == 0, NULL);
         if (status == CLOPT_OK && t % THROTTLE_EVERY == 0) {
             cl_int err = clFinish(s->ctx->queue);
             if (err != CL_SUCCESS)
@@ -926,29 +1086,27 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
     struct clopt_context *ctx = s->ctx;
     memset(res, 0, sizeof *res);
     res->shards = s->n_shards;
-    res->bytes_per_iter =
-        (double)s->n * (double)s->elem_size * 2.0 * (double)(1 + s->optimizer->n_state);
+    res->bytes_per_element = (double)s->elem_size * 2.0 * (double)(1 + s->n_state);
+    res->bytes_per_iter = (double)s->n * res->bytes_per_element;
+    res->lr = s->hyper.lr;
     int status = CLOPT_OK;
-    void *origin = NULL;
+    char *origin = NULL;
     struct pending_loss ring[LAG_MAX + 2];
     size_t head = 0, pending = 0;
     const size_t ring_size = sizeof ring / sizeof *ring;
     cl_event throttle[THROTTLE_SLOTS] = {0};
     size_t throttle_next = 0;
     memset(ring, 0, sizeof ring);
-    struct run_state rs = {.reason = CLOPT_STOP_MAX_ITERS, .prev_loss = NAN};
+    struct run_state rs = {.reason = CLOPT_STOP_MAX_ITERS, .prev_loss = NAN, .start_step = s->step};
 
     const int origin_generated = s->theta_generated;
     int stepped = 0; /* some step was queued: theta is no longer theta_0 */
     if (!origin_generated) {
-        /* theta came from the caller: keep it, in case the run diverges and must be
-         * replayed. Without the memory for it, a divergence keeps the last theta. */
-        origin = malloc(s->n * s->elem_size);
-        if (origin) {
-            status = clopt_solver_read_theta(s, origin, s->opts.precision, 0, s->n);
-            if (status != CLOPT_OK)
-                goto cleanup;
-        }
+        /* theta (and state) came from the caller or an earlier run: keep them, in case the
+         * run diverges and must be replayed. */
+        status = snapshot(s, &origin);
+        if (status != CLOPT_OK)
+            goto cleanup;
     }
 
     rs.start = now_seconds();
@@ -977,7 +1135,7 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
             throttle_next = (throttle_next + 1) % THROTTLE_SLOTS;
         }
         stepped = 1;
-        status = enqueue_step(s, with_loss ? s->k_step_loss : s->k_step, s->opts.lr, marker);
+        status = enqueue_step(s, with_loss, marker);
         if (status != CLOPT_OK)
             goto cleanup;
         if (with_loss) {
@@ -1034,7 +1192,7 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
             goto cleanup;
         }
         const uint64_t keep = rs.have_good ? rs.last_good : 0;
-        status = replay(s, origin, keep);
+        status = replay(s, origin, rs.start_step, keep);
         if (status != CLOPT_OK)
             goto cleanup;
         res->iterations = keep;

@@ -139,8 +139,26 @@ struct clopt_options {
     size_t n_params;
     size_t dim;                     /* number of parameters, >= 1; default 1000000 */
     enum clopt_precision precision; /* default CLOPT_FLOAT */
-    const char *optimizer;          /* "gd" (default) */
-    double lr;                      /* step size, >= 0, finite; default 0.1 */
+    const char *optimizer;          /* gd (default), momentum, nesterov, adam, adamw, rmsprop,
+                                       adagrad: the torch.optim definitions */
+    double lr;                      /* step size, >= 0, finite; NaN (default) = the
+                                       optimizer's: 0.1 gd/momentum/nesterov, 1e-3 adam/adamw,
+                                       1e-2 rmsprop/adagrad */
+    double momentum;                /* momentum/nesterov/rmsprop, in [0, 1); NaN (default) =
+                                       0.9 for momentum/nesterov, 0 for rmsprop */
+    double dampening;               /* momentum, in [0, 1]; default 0 */
+    double beta1, beta2;            /* adam/adamw, in [0, 1); defaults 0.9, 0.999 */
+    double eps;                     /* adam/adamw/rmsprop/adagrad, > 0; NaN (default) = 1e-8,
+                                       adagrad 1e-10 */
+    double weight_decay;            /* >= 0; NaN (default) = 0, adamw 1e-2 */
+    double alpha;                   /* rmsprop smoothing, in [0, 1); default 0.99 */
+    int amsgrad;                    /* adam/adamw: keep the maximum second moment */
+    int maximize;                   /* ascend: the update uses -g */
+    double clip_value;              /* > 0: clamp each gradient element to [-c, c] before the
+                                       update (fused); 0 (default) disables */
+    const char *schedule;           /* learning-rate schedule: NULL or "constant",
+                                       "step:EVERY:GAMMA", "exp:GAMMA",
+                                       "cosine:T_MAX[:ETA_MIN]", "warmup:STEPS[+OTHER]" */
     uint64_t max_iters;             /* iteration limit; default 1000 */
     double gtol;                    /* stop when ||g|| <= gtol; NaN (default) disables */
     double ftol;                    /* stop on relative loss change <= ftol; NaN disables */
@@ -166,6 +184,8 @@ struct clopt_result {
     double grad_norm;         /* ||grad L(theta_final)|| */
     double seconds;           /* wall time of the iteration loop */
     double bytes_per_iter;    /* bytes one iteration must move (theta and state) */
+    double bytes_per_element; /* the same per element: 8 for gd in float, 24 for adam */
+    double lr;                /* the base learning rate used (after optimizer defaults) */
     double gbytes_per_second; /* bytes_per_iter * iterations / seconds / 1e9 */
     uint64_t diverged_at;     /* first iteration seen with a non-finite loss, when
                                  CLOPT_ERR_DIVERGED */
@@ -192,6 +212,18 @@ int clopt_solver_read_theta(struct clopt_solver *solver, void *dst,
  * filled in both cases as far as it is known. On CLOPT_ERR_DIVERGED, theta holds the last
  * iterate whose loss was seen finite. */
 int clopt_solver_run(struct clopt_solver *solver, struct clopt_result *result);
+
+/* Optimizer state vector `index` (0-based; see clopt_solver_state_count), like
+ * clopt_solver_read_theta. Momentum: 0 = velocity; adam/adamw: 0 = m, 1 = v, 2 = max v;
+ * rmsprop: 0 = mean square, 1 = velocity; adagrad: 0 = sum of squares. */
+size_t clopt_solver_state_count(const struct clopt_solver *solver);
+int clopt_solver_read_state(struct clopt_solver *solver, size_t index, void *dst,
+                            enum clopt_precision dst_precision, size_t offset, size_t count);
+int clopt_solver_write_state(struct clopt_solver *solver, size_t index, const void *src,
+                             enum clopt_precision src_precision, size_t offset, size_t count);
+
+/* Steps applied so far over all runs of this solver (the `t` of bias corrections). */
+uint64_t clopt_solver_steps(const struct clopt_solver *solver);
 
 /* Loss and ||g|| at the current theta, without updating it. */
 int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, double *grad_norm);

@@ -21,6 +21,10 @@
 #ifndef CLOPT_LAYOUT
 #define CLOPT_LAYOUT 1
 #endif
+/* Ascend instead of descend (the update sees -g). */
+#ifndef CLOPT_MAXIMIZE
+#define CLOPT_MAXIMIZE 0
+#endif
 /* 0: one partial per work-item; 1: local tree, one partial per work-group. */
 #ifndef CLOPT_GROUP_PARTIALS
 #define CLOPT_GROUP_PARTIALS 0
@@ -40,8 +44,8 @@ void clopt_acc_add(acc_t *s, acc_t *c, acc_t x);
 #endif
 #ifndef CLOPT_UPDATE_NSTATE
 #define CLOPT_UPDATE_NSTATE 0
-void clopt_update(real *x, real g, real *s0, real *s1, real *s2, real h0, real h1, real h2,
-                  real h3);
+void clopt_update(real *x, real g, real *s0, real *s1, real *s2, real h0, real h1, real h2, real h3,
+                  real h4, real h5, real h6, real h7);
 #endif
 #ifndef CLOPT_OBJECTIVE_SEPARABLE
 real clopt_fdf(real x, ulong i, real *g);
@@ -65,7 +69,7 @@ struct clopt_lanes {
 CLOPT_INLINE void clopt_element(__global real *theta, __global real *s0, __global real *s1,
                                 __global real *s2, ulong j, ulong global_index, real *f_out,
                                 real *g_out, const bool with_update, real h0, real h1, real h2,
-                                real h3)
+                                real h3, real h4, real h5, real h6, real h7)
 {
     real x = theta[j];
     real g;
@@ -82,7 +86,16 @@ CLOPT_INLINE void clopt_element(__global real *theta, __global real *s0, __globa
 #if CLOPT_UPDATE_NSTATE > 2
         c = s2[j];
 #endif
-        clopt_update(&x, g, &a, &b, &c, h0, h1, h2, h3);
+        /* The update sees the clipped (and, to maximise, negated) gradient; the loss
+         * partials keep the objective's own. */
+        real step_g = g;
+#ifdef CLOPT_CLIP_VALUE
+        step_g = clamp(step_g, (real)-CLOPT_CLIP_VALUE, (real)CLOPT_CLIP_VALUE);
+#endif
+#if CLOPT_MAXIMIZE
+        step_g = -step_g;
+#endif
+        clopt_update(&x, step_g, &a, &b, &c, h0, h1, h2, h3, h4, h5, h6, h7);
         theta[j] = x;
 #if CLOPT_UPDATE_NSTATE > 0
         s0[j] = a;
@@ -108,8 +121,8 @@ CLOPT_INLINE void clopt_element(__global real *theta, __global real *s0, __globa
 CLOPT_INLINE void clopt_sweep(__global real *theta, __global real *s0, __global real *s1,
                               __global real *s2, ulong n_shard, ulong offset, ulong base,
                               ulong stride, struct clopt_lanes *acc, real h0, real h1, real h2,
-                              real h3, const bool full, const bool with_loss,
-                              const bool with_update)
+                              real h3, real h4, real h5, real h6, real h7, const bool full,
+                              const bool with_loss, const bool with_update)
 {
 #ifdef __clang__
 #pragma clang loop vectorize(disable)
@@ -133,8 +146,8 @@ CLOPT_INLINE void clopt_sweep(__global real *theta, __global real *s0, __global 
                 if (!full && j >= n_shard)
                     continue;
                 real f, g;
-                clopt_element(theta, s0, s1, s2, j, offset + j, &f, &g, with_update, h0, h1, h2,
-                              h3);
+                clopt_element(theta, s0, s1, s2, j, offset + j, &f, &g, with_update, h0, h1, h2, h3,
+                              h4, h5, h6, h7);
                 if (!with_loss)
                     continue;
 #if CLOPT_FBLOCK > 1
@@ -159,7 +172,8 @@ CLOPT_INLINE void clopt_sweep(__global real *theta, __global real *s0, __global 
 CLOPT_INLINE void clopt_step_body(__global real *theta, __global real *s0, __global real *s1,
                                   __global real *s2, ulong n_shard, ulong offset,
                                   __global acc_t *partials, ulong partial_base, real h0, real h1,
-                                  real h2, real h3, __local acc_t *local_f, __local acc_t *local_g2,
+                                  real h2, real h3, real h4, real h5, real h6, real h7,
+                                  __local acc_t *local_f, __local acc_t *local_g2,
                                   const bool with_loss, const bool with_update)
 {
     struct clopt_lanes acc;
@@ -180,11 +194,11 @@ CLOPT_INLINE void clopt_step_body(__global real *theta, __global real *s0, __glo
     const bool full = block + (ulong)CLOPT_WG * CLOPT_EPW <= n_shard;
 #endif
     if (full)
-        clopt_sweep(theta, s0, s1, s2, n_shard, offset, base, stride, &acc, h0, h1, h2, h3, true,
-                    with_loss, with_update);
+        clopt_sweep(theta, s0, s1, s2, n_shard, offset, base, stride, &acc, h0, h1, h2, h3, h4, h5,
+                    h6, h7, true, with_loss, with_update);
     else
-        clopt_sweep(theta, s0, s1, s2, n_shard, offset, base, stride, &acc, h0, h1, h2, h3, false,
-                    with_loss, with_update);
+        clopt_sweep(theta, s0, s1, s2, n_shard, offset, base, stride, &acc, h0, h1, h2, h3, h4, h5,
+                    h6, h7, false, with_loss, with_update);
     if (!with_loss)
         return;
 
@@ -223,7 +237,7 @@ CLOPT_INLINE void clopt_step_body(__global real *theta, __global real *s0, __glo
 #define CLOPT_STEP_PARAMS                                                                          \
     __global real *theta, __global real *s0, __global real *s1, __global real *s2, ulong n_shard,  \
         ulong offset, __global acc_t *partials, ulong partial_base, real h0, real h1, real h2,     \
-        real h3
+        real h3, real h4, real h5, real h6, real h7
 
 /* OpenCL allows __local variables only at kernel scope: each kernel declares the tree's
  * scratch and hands it down. */
@@ -237,22 +251,22 @@ CLOPT_INLINE void clopt_step_body(__global real *theta, __global real *s0, __glo
 __kernel void clopt_step(CLOPT_STEP_PARAMS)
 {
     CLOPT_LOCAL_SCRATCH;
-    clopt_step_body(theta, s0, s1, s2, n_shard, offset, partials, partial_base, h0, h1, h2, h3,
-                    local_f, local_g2, false, true);
+    clopt_step_body(theta, s0, s1, s2, n_shard, offset, partials, partial_base, h0, h1, h2, h3, h4,
+                    h5, h6, h7, local_f, local_g2, false, true);
 }
 
 /* One update with L(theta_t) and ||g_t||^2 partials of the values before the update. */
 __kernel void clopt_step_loss(CLOPT_STEP_PARAMS)
 {
     CLOPT_LOCAL_SCRATCH;
-    clopt_step_body(theta, s0, s1, s2, n_shard, offset, partials, partial_base, h0, h1, h2, h3,
-                    local_f, local_g2, true, true);
+    clopt_step_body(theta, s0, s1, s2, n_shard, offset, partials, partial_base, h0, h1, h2, h3, h4,
+                    h5, h6, h7, local_f, local_g2, true, true);
 }
 
 /* Loss partials only; theta is not written. */
 __kernel void clopt_eval(CLOPT_STEP_PARAMS)
 {
     CLOPT_LOCAL_SCRATCH;
-    clopt_step_body(theta, s0, s1, s2, n_shard, offset, partials, partial_base, h0, h1, h2, h3,
-                    local_f, local_g2, true, false);
+    clopt_step_body(theta, s0, s1, s2, n_shard, offset, partials, partial_base, h0, h1, h2, h3, h4,
+                    h5, h6, h7, local_f, local_g2, true, false);
 }

@@ -1,19 +1,23 @@
-/* Plain gradient descent: theta <- theta - lr * g. h0 is the learning rate. */
+/* Plain gradient descent (torch.optim.SGD without momentum): theta <- theta - lr * g.
+ * h0 = learning rate, h1 = weight decay (L2, added to g when CLOPT_WD). */
 #ifndef CLOPT_REAL_DEFINED
 #define CLOPT_REAL_DEFINED
 typedef float real;
+#endif
+#ifndef CLOPT_WD
+#define CLOPT_WD 0
 #endif
 
 #define CLOPT_UPDATE_NSTATE 0
 
 inline void clopt_update(real *x, real g, real *s0, real *s1, real *s2, real h0, real h1, real h2,
-                         real h3)
+                         real h3, real h4, real h5, real h6, real h7)
 {
-    (void)s0;
-    (void)s1;
-    (void)s2;
+    (void)s0, (void)s1, (void)s2, (void)h2, (void)h3, (void)h4, (void)h5, (void)h6, (void)h7;
+#if CLOPT_WD
+    g += h1 * *x;
+#else
     (void)h1;
-    (void)h2;
-    (void)h3;
+#endif
     *x -= h0 * g;
 }

@@ -40,8 +40,23 @@ static const char usage_text[] =
     "  --init SPEC               random (= normal), normal[:SIGMA], uniform[:A] (U[-A,A)),\n"
     "                            zeros, const:V, or FILE.npy (1-D float32/float64)\n"
     "  --seed S                  seed of the random initialisation (default 0)\n"
-    "  --optimizer NAME          gd (default)\n"
-    "  --lr X                    learning rate (default 0.1)\n"
+    "  --optimizer NAME          gd (default), momentum, nesterov, adam, adamw, rmsprop,\n"
+    "                            adagrad (the torch.optim definitions)\n"
+    "  --lr X                    learning rate (default 0.1; adam/adamw 1e-3;\n"
+    "                            rmsprop/adagrad 1e-2)\n"
+    "  --momentum X              momentum/nesterov (default 0.9), rmsprop (default 0), [0,1)\n"
+    "  --dampening X             momentum dampening, [0,1] (default 0)\n"
+    "  --beta1 X  --beta2 X      adam/adamw moment decay rates, [0,1) (0.9, 0.999)\n"
+    "  --eps X                   adam/adamw/rmsprop/adagrad denominator term, > 0\n"
+    "                            (default 1e-8; adagrad 1e-10)\n"
+    "  --weight-decay X          L2 added to g (adamw: decoupled), >= 0 (default 0;\n"
+    "                            adamw 1e-2)\n"
+    "  --alpha X                 rmsprop smoothing, [0,1) (default 0.99)\n"
+    "  --amsgrad                 adam/adamw: use the maximum second moment\n"
+    "  --maximize                ascend the objective instead\n"
+    "  --schedule SPEC           constant, step:EVERY:GAMMA, exp:GAMMA,\n"
+    "                            cosine:T_MAX[:ETA_MIN], warmup:STEPS[+OTHER]\n"
+    "  --clip-value X            clamp each gradient element to [-X, X] (fused)\n"
     "  --iters N                 iteration limit (default 1000)\n"
     "  --gtol X                  stop when ||g|| <= X\n"
     "  --ftol X                  stop when the relative loss change between two loss\n"
@@ -336,6 +351,17 @@ enum {
     OPT_MAX_SHARD,
     OPT_KERNEL_DIR,
     OPT_QUIET,
+    OPT_MOMENTUM,
+    OPT_DAMPENING,
+    OPT_BETA1,
+    OPT_BETA2,
+    OPT_EPS,
+    OPT_WEIGHT_DECAY,
+    OPT_ALPHA,
+    OPT_AMSGRAD,
+    OPT_MAXIMIZE,
+    OPT_SCHEDULE,
+    OPT_CLIP_VALUE,
 };
 
 static const struct option run_options[] = {
@@ -360,6 +386,17 @@ static const struct option run_options[] = {
     {"max-shard-bytes", required_argument, NULL, OPT_MAX_SHARD},
     {"kernel-dir", required_argument, NULL, OPT_KERNEL_DIR},
     {"quiet", no_argument, NULL, OPT_QUIET},
+    {"momentum", required_argument, NULL, OPT_MOMENTUM},
+    {"dampening", required_argument, NULL, OPT_DAMPENING},
+    {"beta1", required_argument, NULL, OPT_BETA1},
+    {"beta2", required_argument, NULL, OPT_BETA2},
+    {"eps", required_argument, NULL, OPT_EPS},
+    {"weight-decay", required_argument, NULL, OPT_WEIGHT_DECAY},
+    {"alpha", required_argument, NULL, OPT_ALPHA},
+    {"amsgrad", no_argument, NULL, OPT_AMSGRAD},
+    {"maximize", no_argument, NULL, OPT_MAXIMIZE},
+    {"schedule", required_argument, NULL, OPT_SCHEDULE},
+    {"clip-value", required_argument, NULL, OPT_CLIP_VALUE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -428,6 +465,38 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
                 return EXIT_USAGE;
             }
             o->lr = d;
+            break;
+        case OPT_MOMENTUM:
+        case OPT_DAMPENING:
+        case OPT_BETA1:
+        case OPT_BETA2:
+        case OPT_EPS:
+        case OPT_WEIGHT_DECAY:
+        case OPT_ALPHA:
+        case OPT_CLIP_VALUE: {
+            /* Ranges are the library's to check: it names the flag and the valid range. */
+            const char *flag = argv[optind - 1];
+            if (parse_double_flag(flag, optarg, &d))
+                return EXIT_USAGE;
+            double *field = c == OPT_MOMENTUM       ? &o->momentum
+                            : c == OPT_DAMPENING    ? &o->dampening
+                            : c == OPT_BETA1        ? &o->beta1
+                            : c == OPT_BETA2        ? &o->beta2
+                            : c == OPT_EPS          ? &o->eps
+                            : c == OPT_WEIGHT_DECAY ? &o->weight_decay
+                            : c == OPT_ALPHA        ? &o->alpha
+                                                    : &o->clip_value;
+            *field = d;
+            break;
+        }
+        case OPT_AMSGRAD:
+            o->amsgrad = 1;
+            break;
+        case OPT_MAXIMIZE:
+            o->maximize = 1;
+            break;
+        case OPT_SCHEDULE:
+            o->schedule = optarg;
             break;
         case OPT_ITERS:
             if (parse_count_flag("--iters", optarg, (uint64_t)1 << 62, &o->max_iters))
@@ -721,7 +790,7 @@ static int write_json(const char *path, const struct run_args *a,
     const struct clopt_options *o = &a->opts;
     int ok = cJSON_AddStringToObject(root, "objective", o->objective) &&
              cJSON_AddStringToObject(root, "optimizer", o->optimizer) &&
-             cJSON_AddNumberToObject(root, "lr", o->lr) &&
+             cJSON_AddNumberToObject(root, "lr", r->lr) &&
              cJSON_AddNumberToObject(root, "n", (double)o->dim) &&
              cJSON_AddStringToObject(root, "precision",
                                      o->precision == CLOPT_DOUBLE ? "double" : "float") &&
@@ -733,6 +802,7 @@ static int write_json(const char *path, const struct run_args *a,
              cJSON_AddStringToObject(root, "stop_reason", stop_name(status)) &&
              cJSON_AddNumberToObject(root, "seconds", r->seconds) &&
              cJSON_AddNumberToObject(root, "bytes_per_iteration", r->bytes_per_iter) &&
+             cJSON_AddNumberToObject(root, "bytes_per_element", r->bytes_per_element) &&
              cJSON_AddNumberToObject(root, "gbytes_per_second", r->gbytes_per_second) &&
              cJSON_AddNumberToObject(root, "shards", (double)r->shards);
     if (ok && status == CLOPT_ERR_DIVERGED)
@@ -763,7 +833,7 @@ static void print_summary(const struct run_args *a, const struct clopt_device_in
 {
     const struct clopt_options *o = &a->opts;
     printf("objective   %s\n", o->objective);
-    printf("optimizer   %s (lr %g)\n", o->optimizer, o->lr);
+    printf("optimizer   %s (lr %g%s)\n", o->optimizer, r->lr, o->schedule ? ", scheduled" : "");
     printf("n           %zu (%s, %zu shard%s)\n", o->dim,
            o->precision == CLOPT_DOUBLE ? "double" : "float", r->shards, r->shards == 1 ? "" : "s");
     printf("device      %s (%s)\n", dev->name, dev->platform);
@@ -773,8 +843,8 @@ static void print_summary(const struct run_args *a, const struct clopt_device_in
     printf("stop        %s%s\n", stop_name(status),
            status == CLOPT_ERR_DIVERGED ? " (theta is the last finite iterate)" : "");
     printf("seconds     %.3f\n", r->seconds);
-    printf("bandwidth   %.2f GB/s (%.0f bytes per iteration)\n", r->gbytes_per_second,
-           r->bytes_per_iter);
+    printf("bandwidth   %.2f GB/s (%.0f bytes per element and iteration)\n", r->gbytes_per_second,
+           r->bytes_per_element);
 }
 
 static int cmd_run(int argc, char **argv)
@@ -853,7 +923,7 @@ static int cmd_run(int argc, char **argv)
             const struct clopt_progress last = {.iteration = result.iterations,
                                                 .loss = result.loss,
                                                 .grad_norm = result.grad_norm,
-                                                .lr = a.opts.lr,
+                                                .lr = result.lr,
                                                 .seconds = result.seconds};
             ps.quiet = 1;
             on_progress(&ps, &last);

@@ -1,0 +1,205 @@
+/* The update rules, as torch.optim defines them: each is this table entry plus a kernel
+ * file (kernels/upd_*.cl). Step-dependent values (the scheduled learning rate, Adam's bias
+ * corrections) are computed here per step and passed as kernel arguments, so a kernel
+ * never changes during a run. */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+static size_t no_state(const struct clopt_options *o)
+{
+    (void)o;
+    return 0;
+}
+
+static size_t one_state(const struct clopt_options *o)
+{
+    (void)o;
+    return 1;
+}
+
+static size_t adam_state(const struct clopt_options *o)
+{
+    return o->amsgrad ? 3 : 2;
+}
+
+static size_t rmsprop_state(const struct clopt_options *o)
+{
+    return o->momentum > 0 ? 2 : 1;
+}
+
+static const char *no_defines(const struct clopt_options *o)
+{
+    (void)o;
+    return "";
+}
+
+static const char *nesterov_defines(const struct clopt_options *o)
+{
+    (void)o;
+    return " -DCLOPT_NESTEROV=1";
+}
+
+static const char *adam_defines(const struct clopt_options *o)
+{
+    return o->amsgrad ? " -DCLOPT_AMSGRAD=1" : "";
+}
+
+static const char *adamw_defines(const struct clopt_options *o)
+{
+    return o->amsgrad ? " -DCLOPT_DECOUPLED=1 -DCLOPT_AMSGRAD=1" : " -DCLOPT_DECOUPLED=1";
+}
+
+static const char *rmsprop_defines(const struct clopt_options *o)
+{
+    return o->momentum > 0 ? " -DCLOPT_RMS_MOMENTUM=1" : "";
+}
+
+static void gd_hyper(const struct clopt_hyper_in *in, double h[CLOPT_HYPER_SLOTS])
+{
+    h[0] = in->lr;
+    h[1] = in->weight_decay;
+}
+
+static void momentum_hyper(const struct clopt_hyper_in *in, double h[CLOPT_HYPER_SLOTS])
+{
+    h[0] = in->lr;
+    h[1] = in->weight_decay;
+    h[2] = in->momentum;
+    h[3] = in->dampening;
+    h[4] = in->step == 1; /* torch starts the buffer at g, undamped */
+}
+
+static void adam_hyper(const struct clopt_hyper_in *in, double h[CLOPT_HYPER_SLOTS])
+{
+    const double bc1 = 1.0 - pow(in->beta1, (double)in->step);
+    const double bc2 = 1.0 - pow(in->beta2, (double)in->step);
+    h[0] = in->lr;
+    h[1] = in->weight_decay;
+    h[2] = in->beta1;
+    h[3] = in->beta2;
+    h[4] = in->eps;
+    h[5] = in->lr / bc1;
+    h[6] = 1.0 / sqrt(bc2);
+}
+
+static void rmsprop_hyper(const struct clopt_hyper_in *in, double h[CLOPT_HYPER_SLOTS])
+{
+    h[0] = in->lr;
+    h[1] = in->weight_decay;
+    h[2] = in->alpha;
+    h[3] = in->eps;
+    h[4] = in->momentum;
+}
+
+static void adagrad_hyper(const struct clopt_hyper_in *in, double h[CLOPT_HYPER_SLOTS])
+{
+    h[0] = in->lr;
+    h[1] = in->weight_decay;
+    h[2] = in->eps;
+}
+
+static const char *momentum_check(const struct clopt_options *o)
+{
+    return o->momentum > 0 ? NULL : "--momentum must be > 0 for this optimizer";
+}
+
+static const char *nesterov_check(const struct clopt_options *o)
+{
+    if (!(o->momentum > 0))
+        return "nesterov needs --momentum > 0";
+    if (o->dampening != 0)
+        return "nesterov needs --dampening 0 (as torch.optim.SGD)";
+    return NULL;
+}
+
+static const struct clopt_optimizer_type optimizers[] = {
+    {.name = "gd",
+     .file = "upd_gd.cl",
+     .summary = "theta -= lr g",
+     .default_lr = 0.1,
+     .default_eps = 1e-8,
+     .default_weight_decay = 0,
+     .default_momentum = 0,
+     .n_state = no_state,
+     .defines = no_defines,
+     .hyper = gd_hyper},
+    {.name = "momentum",
+     .file = "upd_momentum.cl",
+     .summary = "b = mu b + (1 - dampening) g; theta -= lr b",
+     .default_lr = 0.1,
+     .default_eps = 1e-8,
+     .default_weight_decay = 0,
+     .default_momentum = 0.9,
+     .n_state = one_state,
+     .defines = no_defines,
+     .hyper = momentum_hyper,
+     .check = momentum_check},
+    {.name = "nesterov",
+     .file = "upd_momentum.cl",
+     .summary = "b = mu b + g; theta -= lr (g + mu b)",
+     .default_lr = 0.1,
+     .default_eps = 1e-8,
+     .default_weight_decay = 0,
+     .default_momentum = 0.9,
+     .n_state = one_state,
+     .defines = nesterov_defines,
+     .hyper = momentum_hyper,
+     .check = nesterov_check},
+    {.name = "adam",
+     .file = "upd_adam.cl",
+     .summary = "Adam (L2 weight decay added to g)",
+     .default_lr = 1e-3,
+     .default_eps = 1e-8,
+     .default_weight_decay = 0,
+     .default_momentum = 0,
+     .n_state = adam_state,
+     .defines = adam_defines,
+     .hyper = adam_hyper},
+    {.name = "adamw",
+     .file = "upd_adam.cl",
+     .summary = "Adam with decoupled weight decay",
+     .default_lr = 1e-3,
+     .default_eps = 1e-8,
+     .default_weight_decay = 1e-2,
+     .default_momentum = 0,
+     .n_state = adam_state,
+     .defines = adamw_defines,
+     .hyper = adam_hyper},
+    {.name = "rmsprop",
+     .file = "upd_rmsprop.cl",
+     .summary = "v = alpha v + (1 - alpha) g^2; theta -= lr g / (sqrt(v) + eps)",
+     .default_lr = 1e-2,
+     .default_eps = 1e-8,
+     .default_weight_decay = 0,
+     .default_momentum = 0,
+     .n_state = rmsprop_state,
+     .defines = rmsprop_defines,
+     .hyper = rmsprop_hyper},
+    {.name = "adagrad",
+     .file = "upd_adagrad.cl",
+     .summary = "sum += g^2; theta -= lr g / (sqrt(sum) + eps)",
+     .default_lr = 1e-2,
+     .default_eps = 1e-10,
+     .default_weight_decay = 0,
+     .default_momentum = 0,
+     .n_state = one_state,
+     .defines = no_defines,
+     .hyper = adagrad_hyper},
+};
+
+const struct clopt_optimizer_type *clopt_find_optimizer(const char *name)
+{
+    for (size_t i = 0; i < sizeof optimizers / sizeof *optimizers; ++i)
+        if (strcmp(optimizers[i].name, name) == 0)
+            return &optimizers[i];
+    return NULL;
+}
+
+const char *const *clopt_optimizer_names(void)
+{
+    static const char *const names[] = {"gd",    "momentum", "nesterov", "adam",
+                                        "adamw", "rmsprop",  "adagrad",  NULL};
+    return names;
+}
