@@ -67,21 +67,23 @@ static void momentum_hyper(const struct clopt_hyper_in *in, double h[CLOPT_HYPER
     h[0] = in->lr;
     h[1] = in->weight_decay;
     h[2] = in->momentum;
-    h[3] = in->dampening;
-    h[4] = in->step == 1; /* torch starts the buffer at g, undamped */
+    h[3] = 1.0 - in->dampening; /* in double: 1 - x rounds badly once x is a float */
+    h[4] = in->step == 1;       /* torch starts the buffer at g, undamped */
 }
 
 static void adam_hyper(const struct clopt_hyper_in *in, double h[CLOPT_HYPER_SLOTS])
 {
     const double bc1 = 1.0 - pow(in->beta1, (double)in->step);
     const double bc2 = 1.0 - pow(in->beta2, (double)in->step);
-    h[0] = in->lr;
-    h[1] = in->weight_decay;
-    h[2] = in->beta1;
+    /* 1 - beta in double, as torch does: 1 - 0.999f would be off by 1.3e-5. */
+    h[0] = in->weight_decay;
+    h[1] = 1.0 - in->lr * in->weight_decay; /* AdamW's decoupled decay factor */
+    h[2] = 1.0 - in->beta1;
     h[3] = in->beta2;
-    h[4] = in->eps;
+    h[4] = 1.0 - in->beta2;
     h[5] = in->lr / bc1;
     h[6] = 1.0 / sqrt(bc2);
+    h[7] = in->eps;
 }
 
 static void rmsprop_hyper(const struct clopt_hyper_in *in, double h[CLOPT_HYPER_SLOTS])
@@ -91,6 +93,7 @@ static void rmsprop_hyper(const struct clopt_hyper_in *in, double h[CLOPT_HYPER_
     h[2] = in->alpha;
     h[3] = in->eps;
     h[4] = in->momentum;
+    h[5] = 1.0 - in->alpha;
 }
 
 static void adagrad_hyper(const struct clopt_hyper_in *in, double h[CLOPT_HYPER_SLOTS])

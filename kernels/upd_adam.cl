@@ -3,8 +3,8 @@
  * with bc_k = 1 - beta_k^t computed on the host. Weight decay is added to g (Adam) or, with
  * CLOPT_DECOUPLED, applied as theta <- theta (1 - lr wd) first (AdamW). CLOPT_AMSGRAD keeps
  * vmax = max(vmax, v) and uses it in place of v.
- * s0 = m, s1 = v, s2 = vmax. h0 = lr, h1 = wd, h2 = beta1, h3 = beta2, h4 = eps,
- * h5 = lr / bc1, h6 = 1 / sqrt(bc2). */
+ * s0 = m, s1 = v, s2 = vmax. h0 = wd, h1 = 1 - lr wd, h2 = 1 - beta1, h3 = beta2,
+ * h4 = 1 - beta2, h5 = lr / bc1, h6 = 1 / sqrt(bc2), h7 = eps (1 - x computed in double). */
 #ifndef CLOPT_REAL_DEFINED
 #define CLOPT_REAL_DEFINED
 typedef float real;
@@ -28,16 +28,17 @@ typedef float real;
 inline void clopt_update(real *x, real g, real *s0, real *s1, real *s2, real h0, real h1, real h2,
                          real h3, real h4, real h5, real h6, real h7)
 {
-    (void)h7;
 #if CLOPT_WD && CLOPT_DECOUPLED
-    *x *= 1 - h0 * h1;
+    (void)h0;
+    *x *= h1;
 #elif CLOPT_WD
-    g += h1 * *x;
+    (void)h1;
+    g += h0 * *x;
 #else
     (void)h0, (void)h1;
 #endif
-    const real m = *s0 + (1 - h2) * (g - *s0);
-    const real v = h3 * *s1 + (1 - h3) * g * g;
+    const real m = *s0 + h2 * (g - *s0);
+    const real v = h3 * *s1 + h4 * g * g;
     *s0 = m;
     *s1 = v;
 #if CLOPT_AMSGRAD
@@ -47,5 +48,5 @@ inline void clopt_update(real *x, real g, real *s0, real *s1, real *s2, real h0,
     (void)s2;
     const real vmax = v;
 #endif
-    *x -= h5 * m / (sqrt(vmax) * h6 + h4);
+    *x -= h5 * m / (sqrt(vmax) * h6 + h7);
 }

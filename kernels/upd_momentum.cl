@@ -1,6 +1,6 @@
 /* SGD with momentum, as torch.optim.SGD: b <- g on the first step, else
  * b <- mu * b + (1 - dampening) * g; the step is b, or g + mu * b with CLOPT_NESTEROV.
- * s0 = b. h0 = lr, h1 = weight decay, h2 = mu, h3 = dampening, h4 = 1 on the first step. */
+ * s0 = b. h0 = lr, h1 = weight decay, h2 = mu, h3 = 1 - dampening, h4 = 1 on the first step. */
 #ifndef CLOPT_REAL_DEFINED
 #define CLOPT_REAL_DEFINED
 typedef float real;
@@ -23,7 +23,7 @@ inline void clopt_update(real *x, real g, real *s0, real *s1, real *s2, real h0,
 #else
     (void)h1;
 #endif
-    const real b = h4 != 0 ? g : h2 * *s0 + (1 - h3) * g;
+    const real b = h4 != 0 ? g : h2 * *s0 + h3 * g;
     *s0 = b;
 #if CLOPT_NESTEROV
     *x -= h0 * (g + h2 * b);

@@ -1,0 +1,368 @@
+/* Every optimizer against a double-precision CPU reference of the torch.optim formulas,
+ * step by step with theta and every state vector compared; and every optimizer reaching
+ * the minimum of the sphere and of a well-conditioned ellipsoid. */
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STEPS 12
+#define COND 10.0
+#define FLOAT_RTOL 1e-5
+#define FLOAT_ATOL 1e-6
+#define DOUBLE_RTOL 1e-12
+#define DOUBLE_ATOL 1e-14
+#define MAX_STATE 3
+
+static struct clopt_context *ctx;
+
+static void setup(void)
+{
+    ctx = test_context();
+}
+
+static void teardown(void)
+{
+    clopt_context_destroy(ctx);
+}
+
+TestSuite(optimizers, .init = setup, .fini = teardown);
+
+struct config {
+    const char *optimizer;
+    double lr, momentum, dampening, beta1, beta2, eps, weight_decay, alpha, clip;
+    int amsgrad, maximize;
+    const char *schedule; /* only "step:3:0.5" is modelled by the reference */
+};
+
+static double scheduled_lr(const struct config *c, uint64_t t)
+{
+    if (c->schedule && !strcmp(c->schedule, "step:3:0.5"))
+        return c->lr * pow(0.5, (double)(t / 3));
+    return c->lr;
+}
+
+/* One torch.optim step in double; t counts from 1; s holds the state vectors' values. */
+static void reference_step(const struct config *c, uint64_t t, double *x, double s[MAX_STATE],
+                           double g)
+{
+    const double lr = scheduled_lr(c, t - 1);
+    if (c->clip > 0)
+        g = fmin(fmax(g, -c->clip), c->clip);
+    if (c->maximize)
+        g = -g;
+    const char *o = c->optimizer;
+    if (!strcmp(o, "adamw"))
+        *x *= 1 - lr * c->weight_decay;
+    else
+        g += c->weight_decay * *x;
+    if (!strcmp(o, "gd")) {
+        *x -= lr * g;
+    } else if (!strcmp(o, "momentum") || !strcmp(o, "nesterov")) {
+        s[0] = t == 1 ? g : c->momentum * s[0] + (1 - c->dampening) * g;
+        *x -= lr * (!strcmp(o, "nesterov") ? g + c->momentum * s[0] : s[0]);
+    } else if (!strcmp(o, "adam") || !strcmp(o, "adamw")) {
+        s[0] = s[0] + (1 - c->beta1) * (g - s[0]);
+        s[1] = c->beta2 * s[1] + (1 - c->beta2) * g * g;
+        double v = s[1];
+        if (c->amsgrad) {
+            s[2] = fmax(s[2], s[1]);
+            v = s[2];
+        }
+        const double bc1 = 1 - pow(c->beta1, (double)t), bc2 = 1 - pow(c->beta2, (double)t);
+        *x -= lr / bc1 * s[0] / (sqrt(v) / sqrt(bc2) + c->eps);
+    } else if (!strcmp(o, "rmsprop")) {
+        s[0] = c->alpha * s[0] + (1 - c->alpha) * g * g;
+        const double avg = sqrt(s[0]) + c->eps;
+        if (c->momentum > 0) {
+            s[1] = c->momentum * s[1] + g / avg;
+            *x -= lr * s[1];
+        } else {
+            *x -= lr * g / avg;
+        }
+    } else if (!strcmp(o, "adagrad")) {
+        s[0] += g * g;
+        *x -= lr * g / (sqrt(s[0]) + c->eps);
+    } else {
+        cr_assert_fail("no reference for %s", o);
+    }
+}
+
+static double gradient(const char *objective, double x, size_t i, size_t n)
+{
+    const double c =
+        !strcmp(objective, "ellipsoid") && n > 1 ? pow(COND, (double)i / (double)(n - 1)) : 1.0;
+    return 2.0 * c * x;
+}
+
+static void fill_options(struct clopt_options *o, const struct config *c)
+{
+    clopt_options_init(o);
+    o->optimizer = c->optimizer;
+    o->lr = c->lr;
+    o->momentum = c->momentum;
+    o->dampening = c->dampening;
+    o->beta1 = c->beta1;
+    o->beta2 = c->beta2;
+    o->eps = c->eps;
+    o->weight_decay = c->weight_decay;
+    o->alpha = c->alpha;
+    o->clip_value = c->clip;
+    o->amsgrad = c->amsgrad;
+    o->maximize = c->maximize;
+    o->schedule = c->schedule;
+}
+
+/* STEPS single-step runs; before each, the reference takes the device's theta and state,
+ * and after it both are compared element by element. */
+static void check_against_reference(const struct config *c, const char *objective, size_t n,
+                                    enum clopt_precision precision, size_t max_shard_bytes)
+{
+    struct clopt_param cond = {"cond", "10"};
+    struct clopt_options o;
+    fill_options(&o, c);
+    o.objective = objective;
+    if (!strcmp(objective, "ellipsoid")) {
+        o.params = &cond;
+        o.n_params = 1;
+    }
+    o.dim = n;
+    o.precision = precision;
+    o.max_iters = 1;
+    o.seed = 11;
+    o.max_shard_bytes = max_shard_bytes;
+    struct clopt_solver *s = NULL;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s: %s", c->optimizer,
+                 clopt_errmsg(ctx));
+    const size_t n_state = clopt_solver_state_count(s);
+    cr_assert_leq(n_state, MAX_STATE);
+    double *before = malloc((1 + MAX_STATE) * n * sizeof *before);
+    double *after = malloc((1 + MAX_STATE) * n * sizeof *after);
+    cr_assert(before && after);
+    const int dbl = precision == CLOPT_DOUBLE;
+    const double rtol = dbl ? DOUBLE_RTOL : FLOAT_RTOL, atol = dbl ? DOUBLE_ATOL : FLOAT_ATOL;
+    for (uint64_t t = 1; t <= STEPS; ++t) {
+        cr_assert_eq(clopt_solver_read_theta(s, before, CLOPT_DOUBLE, 0, n), CLOPT_OK);
+        for (size_t k = 0; k < n_state; ++k)
+            cr_assert_eq(clopt_solver_read_state(s, k, before + (k + 1) * n, CLOPT_DOUBLE, 0, n),
+                         CLOPT_OK);
+        struct clopt_result r;
+        cr_assert_eq(clopt_solver_run(s, &r), CLOPT_STOP_MAX_ITERS, "%s", clopt_errmsg(ctx));
+        cr_assert_eq(clopt_solver_steps(s), t);
+        cr_assert_eq(clopt_solver_read_theta(s, after, CLOPT_DOUBLE, 0, n), CLOPT_OK);
+        for (size_t k = 0; k < n_state; ++k)
+            cr_assert_eq(clopt_solver_read_state(s, k, after + (k + 1) * n, CLOPT_DOUBLE, 0, n),
+                         CLOPT_OK);
+        size_t bad = 0;
+        for (size_t i = 0; i < n; ++i) {
+            double x = before[i], state[MAX_STATE] = {0};
+            for (size_t k = 0; k < n_state; ++k)
+                state[k] = before[(k + 1) * n + i];
+            const double g = gradient(objective, before[i], i, n);
+            reference_step(c, t, &x, state, g);
+            /* Errors scale with the inputs of the step, not only with its result: when
+             * b = mu b + g nearly cancels, the float coefficient of the ellipsoid (exact to
+             * ~1e-7) leaves an error of that size relative to g, not to b. */
+            double scale = fmax(fabs(before[i]), fabs(g));
+            for (size_t k = 0; k < n_state; ++k)
+                scale = fmax(scale, fabs(before[(k + 1) * n + i]));
+            const double tol_abs = atol + rtol * scale;
+            if (!close_enough(after[i], x, rtol, tol_abs) && bad++ < 3)
+                cr_log_error("%s %s n=%zu step %llu: theta[%zu] = %.17g, expected %.17g",
+                             c->optimizer, objective, n, (unsigned long long)t, i, after[i], x);
+            for (size_t k = 0; k < n_state; ++k)
+                if (!close_enough(after[(k + 1) * n + i], state[k], rtol, tol_abs) && bad++ < 3)
+                    cr_log_error("%s %s step %llu: state %zu [%zu] = %.17g, expected %.17g",
+                                 c->optimizer, objective, (unsigned long long)t, k, i,
+                                 after[(k + 1) * n + i], state[k]);
+        }
+        cr_assert_eq(bad, 0, "%s on %s (%s, n = %zu): %zu mismatches at step %llu", c->optimizer,
+                     objective, dbl ? "double" : "float", n, bad, (unsigned long long)t);
+    }
+    free(before);
+    free(after);
+    clopt_solver_destroy(s);
+}
+
+/* NAN fields take the optimizer's defaults, as in clopt_options_init. */
+static const struct config configs[] = {
+    {"gd", 0.1, NAN, 0, 0.9, 0.999, NAN, NAN, 0.99, 0, 0, 0, NULL},
+    {"gd", 0.1, NAN, 0, 0.9, 0.999, NAN, 0.05, 0.99, 0.5, 0, 1, "step:3:0.5"},
+    {"momentum", 0.05, 0.9, 0.1, 0.9, 0.999, NAN, 0.01, 0.99, 0, 0, 0, NULL},
+    {"nesterov", 0.05, 0.8, 0, 0.9, 0.999, NAN, NAN, 0.99, 0, 0, 0, NULL},
+    {"adam", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0, 0.99, 0, 0, 0, NULL},
+    {"adam", 0.01, NAN, 0, 0.8, 0.99, 1e-6, 0.01, 0.99, 0, 1, 0, "step:3:0.5"},
+    {"adamw", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0.05, 0.99, 0, 0, 0, NULL},
+    {"adamw", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0.05, 0.99, 0, 1, 0, NULL},
+    {"rmsprop", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0, 0.9, 0, 0, 0, NULL},
+    {"rmsprop", 0.01, 0.5, 0, 0.9, 0.999, 1e-8, 0.01, 0.99, 0, 0, 0, NULL},
+    {"adagrad", 0.1, NAN, 0, 0.9, 0.999, 1e-10, 0, 0.99, 0, 0, 0, NULL},
+};
+
+/* The defaults the reference needs where a config leaves NAN. */
+static struct config resolved(const struct config *c)
+{
+    struct config r = *c;
+    const int sgd = !strcmp(c->optimizer, "momentum") || !strcmp(c->optimizer, "nesterov");
+    if (isnan(r.momentum))
+        r.momentum = sgd ? 0.9 : 0;
+    if (isnan(r.eps))
+        r.eps = !strcmp(c->optimizer, "adagrad") ? 1e-10 : 1e-8;
+    if (isnan(r.weight_decay))
+        r.weight_decay = !strcmp(c->optimizer, "adamw") ? 1e-2 : 0;
+    return r;
+}
+
+Test(optimizers, every_optimizer_matches_reference_step_by_step)
+{
+    const char *objectives[] = {"sphere", "ellipsoid"};
+    for (size_t i = 0; i < sizeof configs / sizeof *configs; ++i) {
+        const struct config c = resolved(&configs[i]);
+        for (size_t ob = 0; ob < 2; ++ob)
+            for (int p = 0; p < 2; ++p)
+                check_against_reference(&c, objectives[ob], 93, p ? CLOPT_DOUBLE : CLOPT_FLOAT, 0);
+    }
+}
+
+Test(optimizers, stateful_optimizers_match_reference_on_many_shards)
+{
+    /* Odd size over 5 shards of 4 tiles (CPU tiles: 16 x 4096 elements). */
+    const size_t n = 4 * 65536 * 4 + 4101;
+    const char *names[] = {"momentum", "adam", "rmsprop"};
+    for (size_t i = 0; i < sizeof configs / sizeof *configs; ++i)
+        for (size_t k = 0; k < sizeof names / sizeof *names; ++k)
+            if (!strcmp(configs[i].optimizer, names[k]) && configs[i].momentum != 0.5) {
+                const struct config c = resolved(&configs[i]);
+                check_against_reference(&c, "ellipsoid", n, CLOPT_FLOAT, 4 * 65536 * 4);
+                break;
+            }
+}
+
+struct convergence {
+    const char *optimizer;
+    double lr, momentum;
+    const char *schedule;
+    uint64_t budget; /* iterations; the README's table lists these */
+};
+
+Test(optimizers, every_optimizer_reaches_the_minimum)
+{
+    const struct convergence cases[] = {
+        {"gd", 0.04, NAN, NULL, 300},         {"momentum", 0.02, 0.5, NULL, 300},
+        {"nesterov", 0.02, 0.5, NULL, 300},   {"adam", 0.1, NAN, "exp:0.99", 400},
+        {"adamw", 0.1, NAN, "exp:0.99", 400}, {"rmsprop", 0.02, NAN, "exp:0.997", 700},
+        {"adagrad", 0.5, NAN, NULL, 300},
+    };
+    struct clopt_param cond = {"cond", "10"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; ++i)
+        for (int ob = 0; ob < 2; ++ob) {
+            struct clopt_options o;
+            clopt_options_init(&o);
+            o.optimizer = cases[i].optimizer;
+            o.lr = cases[i].lr;
+            o.momentum = cases[i].momentum;
+            o.schedule = cases[i].schedule;
+            o.dim = 1000;
+            o.seed = 3;
+            o.max_iters = 0;
+            if (ob) {
+                o.objective = "ellipsoid";
+                o.params = &cond;
+                o.n_params = 1;
+            }
+            struct clopt_solver *s = NULL;
+            cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+            double initial, grad_norm;
+            cr_assert_eq(clopt_solver_evaluate(s, &initial, &grad_norm), CLOPT_OK);
+            clopt_solver_destroy(s);
+            o.max_iters = cases[i].budget;
+            cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+            struct clopt_result r;
+            cr_assert_eq(clopt_solver_run(s, &r), CLOPT_STOP_MAX_ITERS, "%s", clopt_errmsg(ctx));
+            cr_expect_leq(r.loss, 1e-8 * initial, "%s on %s: loss %g after %llu iterations from %g",
+                          cases[i].optimizer, ob ? "ellipsoid" : "sphere", r.loss,
+                          (unsigned long long)r.iterations, initial);
+            clopt_solver_destroy(s);
+        }
+}
+
+Test(optimizers, hyper_parameters_are_range_checked)
+{
+    const struct {
+        const char *optimizer;
+        const char *field;
+        double value;
+        const char *message;
+    } cases[] = {
+        {"adam", "beta1", 1.0, "--beta1"},
+        {"adam", "beta2", -0.1, "--beta2"},
+        {"adam", "eps", 0.0, "--eps"},
+        {"gd", "lr", -1.0, "--lr"},
+        {"momentum", "momentum", 1.0, "--momentum"},
+        {"momentum", "momentum", 0.0, "> 0"},
+        {"rmsprop", "alpha", 1.0, "--alpha"},
+        {"sgd", "lr", 0.1, "unknown optimizer"},
+        {"adamw", "weight_decay", -1, "--weight-decay"},
+        {"nesterov", "dampening", 0.5, "dampening 0"},
+        {"gd", "clip", -1, "--clip-value"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; ++i) {
+        struct clopt_options o;
+        clopt_options_init(&o);
+        o.optimizer = cases[i].optimizer;
+        o.dim = 10;
+        const char *f = cases[i].field;
+        double *field = !strcmp(f, "beta1")       ? &o.beta1
+                        : !strcmp(f, "beta2")     ? &o.beta2
+                        : !strcmp(f, "eps")       ? &o.eps
+                        : !strcmp(f, "lr")        ? &o.lr
+                        : !strcmp(f, "momentum")  ? &o.momentum
+                        : !strcmp(f, "alpha")     ? &o.alpha
+                        : !strcmp(f, "clip")      ? &o.clip_value
+                        : !strcmp(f, "dampening") ? &o.dampening
+                                                  : &o.weight_decay;
+        *field = cases[i].value;
+        struct clopt_solver *s = NULL;
+        cr_expect_eq(clopt_solver_create(&s, ctx, &o), CLOPT_ERR_INVALID_ARG, "case %zu", i);
+        cr_expect(strstr(clopt_errmsg(ctx), cases[i].message) != NULL, "case %zu: %s", i,
+                  clopt_errmsg(ctx));
+        clopt_solver_destroy(s);
+    }
+    struct clopt_options o;
+    clopt_options_init(&o);
+    o.dim = 10;
+    o.schedule = "cosine:0";
+    struct clopt_solver *s = NULL;
+    cr_expect_eq(clopt_solver_create(&s, ctx, &o), CLOPT_ERR_INVALID_ARG);
+    cr_expect(strstr(clopt_errmsg(ctx), "--schedule") != NULL, "%s", clopt_errmsg(ctx));
+}
+
+Test(optimizers, divergence_replay_restores_optimizer_state)
+{
+    /* Momentum with a huge step diverges; the kept theta must be the one a direct run of
+     * that many iterations gives, which needs the velocity replayed too. */
+    struct clopt_options o;
+    clopt_options_init(&o);
+    o.optimizer = "momentum";
+    o.lr = 2.0;
+    o.dim = 100;
+    o.max_iters = 1000;
+    o.init = CLOPT_INIT_CONST;
+    o.init_value = 1.0;
+    struct clopt_solver *s = NULL;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    struct clopt_result r;
+    cr_assert_eq(clopt_solver_run(s, &r), CLOPT_ERR_DIVERGED);
+    float kept[100], direct[100];
+    cr_assert_eq(clopt_solver_read_theta(s, kept, CLOPT_FLOAT, 0, 100), CLOPT_OK);
+    clopt_solver_destroy(s);
+    o.max_iters = r.iterations;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    struct clopt_result r2;
+    cr_assert_eq(clopt_solver_run(s, &r2), CLOPT_STOP_MAX_ITERS);
+    cr_assert_eq(clopt_solver_read_theta(s, direct, CLOPT_FLOAT, 0, 100), CLOPT_OK);
+    cr_expect_eq(memcmp(kept, direct, sizeof kept), 0);
+    clopt_solver_destroy(s);
+}
