@@ -31,6 +31,11 @@ static int parse_main(const char *spec, struct clopt_schedule *out, const char *
         }
         return 0;
     }
+    if (strcmp(kind, "step") && strcmp(kind, "exp") && strcmp(kind, "cosine")) {
+        *why = "unknown schedule: use constant, step:EVERY:GAMMA, exp:GAMMA, "
+               "cosine:T_MAX[:ETA_MIN] or warmup:STEPS[+OTHER]";
+        return -1;
+    }
     if (!rest) {
         *why = "needs values after ':' (step:EVERY:GAMMA, exp:GAMMA, cosine:T_MAX[:ETA_MIN])";
         return -1;

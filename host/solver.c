@@ -220,6 +220,7 @@ static int validate_options(struct clopt_context *ctx, const struct clopt_option
         {"--weight-decay", o->weight_decay, 0, INFINITY, 0, 1, 1},
         {"--alpha", o->alpha, 0, 1, 0, 1, 0},
         {"--clip-value", o->clip_value, 0, INFINITY, 0, 1, 0},
+        {"--clip-norm", o->clip_norm, 0, INFINITY, 0, 1, 0},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof *ranges; ++i) {
         const double v = ranges[i].value;
@@ -464,9 +465,12 @@ static int build(struct clopt_solver *s)
     int status = param_defines(ctx, s->objective, &s->opts, &defines);
     if (status != CLOPT_OK)
         return status;
-    char clip[64] = "";
+    char clip[128] = "";
     if (s->opts.clip_value > 0)
         snprintf(clip, sizeof clip, " -DCLOPT_CLIP_VALUE=%.17e", s->opts.clip_value);
+    if (s->opts.clip_norm > 0)
+        snprintf(clip + strlen(clip), sizeof clip - strlen(clip), " -DCLOPT_CLIP_NORM=%.17e",
+                 s->opts.clip_norm);
     options = clopt_format(
         "-cl-std=CL1.2 -cl-denorms-are-zero -DCLOPT_HAS_FP64=%d -DCLOPT_DOUBLE=%d -DCLOPT_N=%zuUL "
         "-DCLOPT_WG=%zu -DCLOPT_EPW=%zu -DCLOPT_VW=%zu -DCLOPT_FBLOCK=%zu -DCLOPT_LAYOUT=%d "
@@ -876,6 +880,8 @@ static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
             status = set_arg(ctx, kernel, 7, sizeof base, &base);
         for (cl_uint k = 0; k < CLOPT_HYPER_SLOTS && !status; ++k)
             status = set_arg(ctx, kernel, 8 + k, s->elem_size, &h[k]);
+        if (!status)
+            status = set_arg(ctx, kernel, 8 + CLOPT_HYPER_SLOTS, sizeof(cl_mem), &s->result);
         if (status)
             return status;
         const size_t local = s->knobs.work_group;
@@ -888,11 +894,26 @@ static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
     return CLOPT_OK;
 }
 
-/* Queues global step s->step (with the loss partials when with_loss) and counts it. */
+static int enqueue_reduce(struct clopt_solver *s, void *host, cl_event *done);
+
+/* Queues global step s->step (with the loss partials when with_loss) and counts it. With
+ * global-norm clipping the step needs ||g|| first: a pass that only reads theta reduces the
+ * loss and ||g||^2 into the result buffer, and the update pass reads the norm from there,
+ * all on the device. That pass also serves as the iteration's loss evaluation. */
 static int enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last)
 {
     double h[CLOPT_HYPER_SLOTS];
     hyper_for_step(s, s->step, h);
+    if (s->opts.clip_norm > 0) {
+        int status = enqueue_launches(s, s->k_eval, NULL, NULL, 0);
+        if (status == CLOPT_OK)
+            status = enqueue_reduce(s, NULL, NULL);
+        if (status == CLOPT_OK)
+            status = enqueue_launches(s, s->k_step, h, last, 0);
+        if (status == CLOPT_OK)
+            ++s->step;
+        return status;
+    }
     int status = enqueue_launches(s, with_loss ? s->k_step_loss : s->k_step, h, last, 0);
     if (status == CLOPT_OK)
         ++s->step;
@@ -916,6 +937,8 @@ static int enqueue_reduce(struct clopt_solver *s, void *host, cl_event *done)
         clEnqueueNDRangeKernel(ctx->queue, s->k_reduce, 1, NULL, &size, &size, 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_reduce)");
+    if (!host)
+        return CLOPT_OK; /* the result stays on the device (clip-norm reads it there) */
     err = clEnqueueReadBuffer(ctx->queue, s->result, done ? CL_FALSE : CL_TRUE, 0, 2 * s->acc_size,
                               host, 0, NULL, done);
     if (err != CL_SUCCESS)
@@ -1086,7 +1109,10 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
     struct clopt_context *ctx = s->ctx;
     memset(res, 0, sizeof *res);
     res->shards = s->n_shards;
-    res->bytes_per_element = (double)s->elem_size * 2.0 * (double)(1 + s->n_state);
+    /* theta and each state vector are read and written once; a norm pass for global
+     * clipping reads theta once more. */
+    res->bytes_per_element = (double)s->elem_size *
+                             (2.0 * (double)(1 + s->n_state) + (s->opts.clip_norm > 0 ? 1.0 : 0.0));
     res->bytes_per_iter = (double)s->n * res->bytes_per_element;
     res->lr = s->hyper.lr;
     int status = CLOPT_OK;

@@ -156,6 +156,9 @@ struct clopt_options {
     int maximize;                   /* ascend: the update uses -g */
     double clip_value;              /* > 0: clamp each gradient element to [-c, c] before the
                                        update (fused); 0 (default) disables */
+    double clip_norm;               /* > 0: scale g by min(1, c / (||g|| + 1e-6)) as torch's
+                                       clip_grad_norm_; costs a second read of theta per
+                                       iteration (a norm pass before the update); 0 disables */
     const char *schedule;           /* learning-rate schedule: NULL or "constant",
                                        "step:EVERY:GAMMA", "exp:GAMMA",
                                        "cosine:T_MAX[:ETA_MIN]", "warmup:STEPS[+OTHER]" */

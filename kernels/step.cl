@@ -69,7 +69,7 @@ struct clopt_lanes {
 CLOPT_INLINE void clopt_element(__global real *theta, __global real *s0, __global real *s1,
                                 __global real *s2, ulong j, ulong global_index, real *f_out,
                                 real *g_out, const bool with_update, real h0, real h1, real h2,
-                                real h3, real h4, real h5, real h6, real h7)
+                                real h3, real h4, real h5, real h6, real h7, real gscale)
 {
     real x = theta[j];
     real g;
@@ -88,7 +88,7 @@ CLOPT_INLINE void clopt_element(__global real *theta, __global real *s0, __globa
 #endif
         /* The update sees the clipped (and, to maximise, negated) gradient; the loss
          * partials keep the objective's own. */
-        real step_g = g;
+        real step_g = g * gscale;
 #ifdef CLOPT_CLIP_VALUE
         step_g = clamp(step_g, (real)-CLOPT_CLIP_VALUE, (real)CLOPT_CLIP_VALUE);
 #endif
@@ -121,8 +121,8 @@ CLOPT_INLINE void clopt_element(__global real *theta, __global real *s0, __globa
 CLOPT_INLINE void clopt_sweep(__global real *theta, __global real *s0, __global real *s1,
                               __global real *s2, ulong n_shard, ulong offset, ulong base,
                               ulong stride, struct clopt_lanes *acc, real h0, real h1, real h2,
-                              real h3, real h4, real h5, real h6, real h7, const bool full,
-                              const bool with_loss, const bool with_update)
+                              real h3, real h4, real h5, real h6, real h7, real gscale,
+                              const bool full, const bool with_loss, const bool with_update)
 {
 #ifdef __clang__
 #pragma clang loop vectorize(disable)
@@ -147,7 +147,7 @@ CLOPT_INLINE void clopt_sweep(__global real *theta, __global real *s0, __global 
                     continue;
                 real f, g;
                 clopt_element(theta, s0, s1, s2, j, offset + j, &f, &g, with_update, h0, h1, h2, h3,
-                              h4, h5, h6, h7);
+                              h4, h5, h6, h7, gscale);
                 if (!with_loss)
                     continue;
 #if CLOPT_FBLOCK > 1
@@ -172,7 +172,7 @@ CLOPT_INLINE void clopt_sweep(__global real *theta, __global real *s0, __global 
 CLOPT_INLINE void clopt_step_body(__global real *theta, __global real *s0, __global real *s1,
                                   __global real *s2, ulong n_shard, ulong offset,
                                   __global acc_t *partials, ulong partial_base, real h0, real h1,
-                                  real h2, real h3, real h4, real h5, real h6, real h7,
+                                  real h2, real h3, real h4, real h5, real h6, real h7, real gscale,
                                   __local acc_t *local_f, __local acc_t *local_g2,
                                   const bool with_loss, const bool with_update)
 {
@@ -195,10 +195,10 @@ CLOPT_INLINE void clopt_step_body(__global real *theta, __global real *s0, __glo
 #endif
     if (full)
         clopt_sweep(theta, s0, s1, s2, n_shard, offset, base, stride, &acc, h0, h1, h2, h3, h4, h5,
-                    h6, h7, true, with_loss, with_update);
+                    h6, h7, gscale, true, with_loss, with_update);
     else
         clopt_sweep(theta, s0, s1, s2, n_shard, offset, base, stride, &acc, h0, h1, h2, h3, h4, h5,
-                    h6, h7, false, with_loss, with_update);
+                    h6, h7, gscale, false, with_loss, with_update);
     if (!with_loss)
         return;
 
@@ -237,7 +237,7 @@ CLOPT_INLINE void clopt_step_body(__global real *theta, __global real *s0, __glo
 #define CLOPT_STEP_PARAMS                                                                          \
     __global real *theta, __global real *s0, __global real *s1, __global real *s2, ulong n_shard,  \
         ulong offset, __global acc_t *partials, ulong partial_base, real h0, real h1, real h2,     \
-        real h3, real h4, real h5, real h6, real h7
+        real h3, real h4, real h5, real h6, real h7, __global const acc_t *grad_sq
 
 /* OpenCL allows __local variables only at kernel scope: each kernel declares the tree's
  * scratch and hands it down. */
@@ -247,26 +247,40 @@ CLOPT_INLINE void clopt_step_body(__global real *theta, __global real *s0, __glo
 #define CLOPT_LOCAL_SCRATCH __local acc_t *local_f = 0, *local_g2 = 0
 #endif
 
+/* Global-norm clipping: grad_sq[1] holds ||g||^2 from a pass over theta just before this
+ * one; the scale is torch's clip_grad_norm_: min(1, c / (||g|| + 1e-6)). */
+#ifdef CLOPT_CLIP_NORM
+#define CLOPT_GRAD_SCALE                                                                           \
+    const real gscale = fmin((real)1, (real)CLOPT_CLIP_NORM / (sqrt((real)grad_sq[1]) + (real)1e-6))
+#else
+#define CLOPT_GRAD_SCALE                                                                           \
+    const real gscale = 1;                                                                         \
+    (void)grad_sq
+#endif
+
 /* One update, no loss: the iterations between loss evaluations. */
 __kernel void clopt_step(CLOPT_STEP_PARAMS)
 {
     CLOPT_LOCAL_SCRATCH;
+    CLOPT_GRAD_SCALE;
     clopt_step_body(theta, s0, s1, s2, n_shard, offset, partials, partial_base, h0, h1, h2, h3, h4,
-                    h5, h6, h7, local_f, local_g2, false, true);
+                    h5, h6, h7, gscale, local_f, local_g2, false, true);
 }
 
 /* One update with L(theta_t) and ||g_t||^2 partials of the values before the update. */
 __kernel void clopt_step_loss(CLOPT_STEP_PARAMS)
 {
     CLOPT_LOCAL_SCRATCH;
+    CLOPT_GRAD_SCALE;
     clopt_step_body(theta, s0, s1, s2, n_shard, offset, partials, partial_base, h0, h1, h2, h3, h4,
-                    h5, h6, h7, local_f, local_g2, true, true);
+                    h5, h6, h7, gscale, local_f, local_g2, true, true);
 }
 
 /* Loss partials only; theta is not written. */
 __kernel void clopt_eval(CLOPT_STEP_PARAMS)
 {
     CLOPT_LOCAL_SCRATCH;
+    CLOPT_GRAD_SCALE;
     clopt_step_body(theta, s0, s1, s2, n_shard, offset, partials, partial_base, h0, h1, h2, h3, h4,
-                    h5, h6, h7, local_f, local_g2, true, false);
+                    h5, h6, h7, gscale, local_f, local_g2, true, false);
 }

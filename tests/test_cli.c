@@ -271,6 +271,17 @@ Test(cli, bad_input_exits_2_with_one_line)
         {{"run", "--tune", "epw="}, "--tune"},
         {{"run", "--init", "normal:nan"}, "normal:nan"},
         {{"run", "--lr", "inf"}, "finite"},
+        {{"run", "--optimizer", "adam", "--beta1", "1"}, "--beta1 1 is out of range"},
+        {{"run", "--optimizer", "adam", "--beta2", "-0.5"}, "--beta2"},
+        {{"run", "--optimizer", "adam", "--eps", "0"}, "--eps"},
+        {{"run", "--optimizer", "rmsprop", "--alpha", "2"}, "--alpha"},
+        {{"run", "--optimizer", "momentum", "--momentum", "0"}, "--momentum must be > 0"},
+        {{"run", "--optimizer", "nesterov", "--dampening", "0.5"}, "dampening 0"},
+        {{"run", "--weight-decay", "-1"}, "--weight-decay"},
+        {{"run", "--clip-norm", "-2"}, "--clip-norm"},
+        {{"run", "--schedule", "cosine"}, "--schedule"},
+        {{"run", "--schedule", "step:0:0.5"}, "EVERY"},
+        {{"run", "--schedule", "warmup:10+bogus"}, "unknown schedule"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; ++i) {
         struct cli_result r = cli_run(cases[i].args);
@@ -376,4 +387,26 @@ Test(cli, params_reach_user_objectives_as_floating_literals)
     cJSON_Delete(root);
     cli_result_free(&r);
     free(path);
+}
+
+Test(cli, every_optimizer_runs_and_reports_its_traffic)
+{
+    const struct {
+        const char *name;
+        double bytes_per_element;
+    } cases[] = {{"gd", 8},     {"momentum", 16}, {"nesterov", 16}, {"adam", 24},
+                 {"adamw", 24}, {"rmsprop", 16},  {"adagrad", 16}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; ++i) {
+        const char *args[] = {"run", "--optimizer", cases[i].name, "--dim",   "1000", "--iters",
+                              "20",  "--json",      "-",           "--quiet", NULL};
+        struct cli_result r = cli_run(args);
+        cr_assert_eq(r.exit_code, 0, "%s: %s", cases[i].name, r.err);
+        cJSON *root = cJSON_Parse(r.out);
+        cr_assert_not_null(root, "%s", r.out);
+        cr_expect_str_eq(cJSON_GetObjectItem(root, "optimizer")->valuestring, cases[i].name);
+        cr_expect_eq(cJSON_GetObjectItem(root, "bytes_per_element")->valuedouble,
+                     cases[i].bytes_per_element, "%s", cases[i].name);
+        cJSON_Delete(root);
+        cli_result_free(&r);
+    }
 }

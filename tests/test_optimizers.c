@@ -1,6 +1,7 @@
 /* Every optimizer against a double-precision CPU reference of the torch.optim formulas,
  * step by step with theta and every state vector compared; and every optimizer reaching
  * the minimum of the sphere and of a well-conditioned ellipsoid. */
+#include "schedule.h"
 #include "testutil.h"
 
 #include <criterion/criterion.h>
@@ -35,6 +36,7 @@ struct config {
     double lr, momentum, dampening, beta1, beta2, eps, weight_decay, alpha, clip;
     int amsgrad, maximize;
     const char *schedule; /* only "step:3:0.5" is modelled by the reference */
+    double clip_norm;
 };
 
 static double scheduled_lr(const struct config *c, uint64_t t)
@@ -113,6 +115,7 @@ static void fill_options(struct clopt_options *o, const struct config *c)
     o->amsgrad = c->amsgrad;
     o->maximize = c->maximize;
     o->schedule = c->schedule;
+    o->clip_norm = c->clip_norm;
 }
 
 /* STEPS single-step runs; before each, the reference takes the device's theta and state,
@@ -155,13 +158,21 @@ static void check_against_reference(const struct config *c, const char *objectiv
         for (size_t k = 0; k < n_state; ++k)
             cr_assert_eq(clopt_solver_read_state(s, k, after + (k + 1) * n, CLOPT_DOUBLE, 0, n),
                          CLOPT_OK);
+        /* Global-norm clipping scales every element by one factor from all of g. */
+        double norm2 = 0;
+        for (size_t i = 0; i < n; ++i) {
+            const double g = gradient(objective, before[i], i, n);
+            norm2 += g * g;
+        }
+        const double clip_scale =
+            c->clip_norm > 0 ? fmin(1.0, c->clip_norm / (sqrt(norm2) + 1e-6)) : 1.0;
         size_t bad = 0;
         for (size_t i = 0; i < n; ++i) {
             double x = before[i], state[MAX_STATE] = {0};
             for (size_t k = 0; k < n_state; ++k)
                 state[k] = before[(k + 1) * n + i];
             const double g = gradient(objective, before[i], i, n);
-            reference_step(c, t, &x, state, g);
+            reference_step(c, t, &x, state, g * clip_scale);
             /* Errors scale with the inputs of the step, not only with its result: when
              * b = mu b + g nearly cancels, the float coefficient of the ellipsoid (exact to
              * ~1e-7) leaves an error of that size relative to g, not to b. */
@@ -188,17 +199,19 @@ static void check_against_reference(const struct config *c, const char *objectiv
 
 /* NAN fields take the optimizer's defaults, as in clopt_options_init. */
 static const struct config configs[] = {
-    {"gd", 0.1, NAN, 0, 0.9, 0.999, NAN, NAN, 0.99, 0, 0, 0, NULL},
-    {"gd", 0.1, NAN, 0, 0.9, 0.999, NAN, 0.05, 0.99, 0.5, 0, 1, "step:3:0.5"},
-    {"momentum", 0.05, 0.9, 0.1, 0.9, 0.999, NAN, 0.01, 0.99, 0, 0, 0, NULL},
-    {"nesterov", 0.05, 0.8, 0, 0.9, 0.999, NAN, NAN, 0.99, 0, 0, 0, NULL},
-    {"adam", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0, 0.99, 0, 0, 0, NULL},
-    {"adam", 0.01, NAN, 0, 0.8, 0.99, 1e-6, 0.01, 0.99, 0, 1, 0, "step:3:0.5"},
-    {"adamw", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0.05, 0.99, 0, 0, 0, NULL},
-    {"adamw", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0.05, 0.99, 0, 1, 0, NULL},
-    {"rmsprop", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0, 0.9, 0, 0, 0, NULL},
-    {"rmsprop", 0.01, 0.5, 0, 0.9, 0.999, 1e-8, 0.01, 0.99, 0, 0, 0, NULL},
-    {"adagrad", 0.1, NAN, 0, 0.9, 0.999, 1e-10, 0, 0.99, 0, 0, 0, NULL},
+    {"gd", 0.1, NAN, 0, 0.9, 0.999, NAN, NAN, 0.99, 0, 0, 0, NULL, 0},
+    {"gd", 0.1, NAN, 0, 0.9, 0.999, NAN, 0.05, 0.99, 0.5, 0, 1, "step:3:0.5", 0},
+    {"momentum", 0.05, 0.9, 0.1, 0.9, 0.999, NAN, 0.01, 0.99, 0, 0, 0, NULL, 0},
+    {"nesterov", 0.05, 0.8, 0, 0.9, 0.999, NAN, NAN, 0.99, 0, 0, 0, NULL, 0},
+    {"adam", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0, 0.99, 0, 0, 0, NULL, 0},
+    {"adam", 0.01, NAN, 0, 0.8, 0.99, 1e-6, 0.01, 0.99, 0, 1, 0, "step:3:0.5", 0},
+    {"adamw", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0.05, 0.99, 0, 0, 0, NULL, 0},
+    {"adamw", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0.05, 0.99, 0, 1, 0, NULL, 0},
+    {"rmsprop", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0, 0.9, 0, 0, 0, NULL, 0},
+    {"rmsprop", 0.01, 0.5, 0, 0.9, 0.999, 1e-8, 0.01, 0.99, 0, 0, 0, NULL, 0},
+    {"adagrad", 0.1, NAN, 0, 0.9, 0.999, 1e-10, 0, 0.99, 0, 0, 0, NULL, 0},
+    {"adam", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0, 0.99, 0, 0, 0, NULL, 1.0},
+    {"momentum", 0.05, 0.9, 0, 0.9, 0.999, NAN, 0, 0.99, 0, 0, 0, NULL, 0.5},
 };
 
 /* The defaults the reference needs where a config leaves NAN. */
@@ -365,4 +378,32 @@ Test(optimizers, divergence_replay_restores_optimizer_state)
     cr_assert_eq(clopt_solver_read_theta(s, direct, CLOPT_FLOAT, 0, 100), CLOPT_OK);
     cr_expect_eq(memcmp(kept, direct, sizeof kept), 0);
     clopt_solver_destroy(s);
+}
+
+Test(optimizers, schedules_follow_their_formulas)
+{
+    struct clopt_schedule sch;
+    const char *why = NULL;
+    const double pi = 3.14159265358979323846;
+    cr_assert_eq(clopt_schedule_parse("step:3:0.5", &sch, &why), 0, "%s", why);
+    cr_expect_eq(clopt_schedule_lr(&sch, 1.0, 2), 1.0);
+    cr_expect_eq(clopt_schedule_lr(&sch, 1.0, 3), 0.5);
+    cr_expect_eq(clopt_schedule_lr(&sch, 1.0, 7), 0.25);
+    cr_assert_eq(clopt_schedule_parse("exp:0.9", &sch, &why), 0, "%s", why);
+    cr_expect(close_enough(clopt_schedule_lr(&sch, 2.0, 5), 2.0 * pow(0.9, 5), 1e-15, 0));
+    cr_assert_eq(clopt_schedule_parse("cosine:10:0.1", &sch, &why), 0, "%s", why);
+    cr_expect(close_enough(clopt_schedule_lr(&sch, 1.0, 0), 1.0, 1e-15, 0));
+    cr_expect(close_enough(clopt_schedule_lr(&sch, 1.0, 5), 0.1 + 0.9 * 0.5, 1e-15, 0));
+    cr_expect(close_enough(clopt_schedule_lr(&sch, 1.0, 10), 0.1, 1e-15, 0));
+    cr_assert_eq(clopt_schedule_parse("warmup:4+cosine:10", &sch, &why), 0, "%s", why);
+    cr_expect(close_enough(clopt_schedule_lr(&sch, 1.0, 0), 0.25, 1e-15, 0));
+    cr_expect(close_enough(clopt_schedule_lr(&sch, 1.0, 3), 1.0, 1e-15, 0));
+    cr_expect(
+        close_enough(clopt_schedule_lr(&sch, 1.0, 4 + 3), 0.5 * (1 + cos(pi * 3 / 10)), 1e-15, 0));
+    cr_assert_eq(clopt_schedule_parse(NULL, &sch, &why), 0);
+    cr_expect_eq(clopt_schedule_lr(&sch, 0.3, 1000), 0.3);
+    const char *bad[] = {"step:3",     "exp:-1", "cosine:0", "warmup:0", "warmup:3+warmup:2",
+                         "constant:1", "linear"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; ++i)
+        cr_expect_eq(clopt_schedule_parse(bad[i], &sch, &why), -1, "'%s' accepted", bad[i]);
 }

@@ -57,6 +57,8 @@ static const char usage_text[] =
     "  --schedule SPEC           constant, step:EVERY:GAMMA, exp:GAMMA,\n"
     "                            cosine:T_MAX[:ETA_MIN], warmup:STEPS[+OTHER]\n"
     "  --clip-value X            clamp each gradient element to [-X, X] (fused)\n"
+    "  --clip-norm X             scale g so that ||g|| <= X (torch clip_grad_norm_); adds\n"
+    "                            a norm pass: one more read of theta per iteration\n"
     "  --iters N                 iteration limit (default 1000)\n"
     "  --gtol X                  stop when ||g|| <= X\n"
     "  --ftol X                  stop when the relative loss change between two loss\n"
@@ -362,6 +364,7 @@ enum {
     OPT_MAXIMIZE,
     OPT_SCHEDULE,
     OPT_CLIP_VALUE,
+    OPT_CLIP_NORM,
 };
 
 static const struct option run_options[] = {
@@ -397,6 +400,7 @@ static const struct option run_options[] = {
     {"maximize", no_argument, NULL, OPT_MAXIMIZE},
     {"schedule", required_argument, NULL, OPT_SCHEDULE},
     {"clip-value", required_argument, NULL, OPT_CLIP_VALUE},
+    {"clip-norm", required_argument, NULL, OPT_CLIP_NORM},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -473,7 +477,8 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
         case OPT_EPS:
         case OPT_WEIGHT_DECAY:
         case OPT_ALPHA:
-        case OPT_CLIP_VALUE: {
+        case OPT_CLIP_VALUE:
+        case OPT_CLIP_NORM: {
             /* Ranges are the library's to check: it names the flag and the valid range. */
             const char *flag = argv[optind - 1];
             if (parse_double_flag(flag, optarg, &d))
@@ -485,7 +490,8 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
                             : c == OPT_EPS          ? &o->eps
                             : c == OPT_WEIGHT_DECAY ? &o->weight_decay
                             : c == OPT_ALPHA        ? &o->alpha
-                                                    : &o->clip_value;
+                            : c == OPT_CLIP_VALUE   ? &o->clip_value
+                                                    : &o->clip_norm;
             *field = d;
             break;
         }
