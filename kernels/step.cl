@@ -65,48 +65,27 @@ struct clopt_lanes {
     acc_t f[CLOPT_VW], fc[CLOPT_VW], g2[CLOPT_VW], g2c[CLOPT_VW];
 };
 
-/* Loads one element (and its optimizer state), computes f and g, and applies the update. */
-CLOPT_INLINE void clopt_element(__global real *theta, __global real *s0, __global real *s1,
-                                __global real *s2, ulong j, ulong global_index, real *f_out,
+/* Computes f and g of one element held in registers and applies the update to it and its
+ * optimizer state. */
+CLOPT_INLINE void clopt_element(real *x, real *a, real *b, real *c, ulong global_index, real *f_out,
                                 real *g_out, const bool with_update, real h0, real h1, real h2,
                                 real h3, real h4, real h5, real h6, real h7, real gscale)
 {
-    real x = theta[j];
     real g;
-    *f_out = clopt_fdf(x, global_index, &g);
+    *f_out = clopt_fdf(*x, global_index, &g);
     *g_out = g;
-    if (with_update) {
-        real a = 0, b = 0, c = 0;
-#if CLOPT_UPDATE_NSTATE > 0
-        a = s0[j];
-#endif
-#if CLOPT_UPDATE_NSTATE > 1
-        b = s1[j];
-#endif
-#if CLOPT_UPDATE_NSTATE > 2
-        c = s2[j];
-#endif
-        /* The update sees the clipped (and, to maximise, negated) gradient; the loss
-         * partials keep the objective's own. */
-        real step_g = g * gscale;
+    if (!with_update)
+        return;
+    /* The update sees the clipped (and, to maximise, negated) gradient; the loss partials
+     * keep the objective's own. */
+    real step_g = g * gscale;
 #ifdef CLOPT_CLIP_VALUE
-        step_g = clamp(step_g, (real)-CLOPT_CLIP_VALUE, (real)CLOPT_CLIP_VALUE);
+    step_g = clamp(step_g, (real)-CLOPT_CLIP_VALUE, (real)CLOPT_CLIP_VALUE);
 #endif
 #if CLOPT_MAXIMIZE
-        step_g = -step_g;
+    step_g = -step_g;
 #endif
-        clopt_update(&x, step_g, &a, &b, &c, h0, h1, h2, h3, h4, h5, h6, h7);
-        theta[j] = x;
-#if CLOPT_UPDATE_NSTATE > 0
-        s0[j] = a;
-#endif
-#if CLOPT_UPDATE_NSTATE > 1
-        s1[j] = b;
-#endif
-#if CLOPT_UPDATE_NSTATE > 2
-        s2[j] = c;
-#endif
-    }
+    clopt_update(x, step_g, a, b, c, h0, h1, h2, h3, h4, h5, h6, h7);
 }
 
 /* Elements of one block: each lane sums CLOPT_FBLOCK terms in `real` before adding them to
@@ -118,11 +97,12 @@ CLOPT_INLINE void clopt_element(__global real *theta, __global real *s0, __globa
 
 /* Visits the work-item's CLOPT_EPW elements base + k * stride in blocks, lane l taking
  * k = l (mod CLOPT_VW). `full` (a constant after inlining) drops the bounds checks. */
-CLOPT_INLINE void clopt_sweep(__global real *theta, __global real *s0, __global real *s1,
-                              __global real *s2, ulong n_shard, ulong offset, ulong base,
-                              ulong stride, struct clopt_lanes *acc, real h0, real h1, real h2,
-                              real h3, real h4, real h5, real h6, real h7, real gscale,
-                              const bool full, const bool with_loss, const bool with_update)
+CLOPT_INLINE void clopt_sweep(__global real *restrict theta, __global real *restrict s0,
+                              __global real *restrict s1, __global real *restrict s2, ulong n_shard,
+                              ulong offset, ulong base, ulong stride, struct clopt_lanes *acc,
+                              real h0, real h1, real h2, real h3, real h4, real h5, real h6,
+                              real h7, real gscale, const bool full, const bool with_loss,
+                              const bool with_update)
 {
 #ifdef __clang__
 #pragma clang loop vectorize(disable)
@@ -140,22 +120,48 @@ CLOPT_INLINE void clopt_sweep(__global real *theta, __global real *s0, __global 
 #pragma clang loop vectorize(disable)
 #endif
         for (uint k = b; k < b + CLOPT_BLOCK; k += CLOPT_VW) {
+            /* All loads of a lane group, then the arithmetic, then all stores: in this
+             * order the compiler needs no proof that theta and the state buffers do not
+             * alias to turn each phase into vector operations (PoCL drops `restrict`, and
+             * element-by-element order left every optimizer with state scalar). */
+            real x[CLOPT_VW], sa[CLOPT_VW], sb[CLOPT_VW], sc[CLOPT_VW], f[CLOPT_VW], g[CLOPT_VW];
+            bool in_range[CLOPT_VW];
 #pragma unroll
             for (uint l = 0; l < CLOPT_VW; ++l) {
                 const ulong j = base + (ulong)(k + l) * stride;
-                if (!full && j >= n_shard)
+                in_range[l] = full || j < n_shard;
+                x[l] = in_range[l] ? theta[j] : 0;
+                sa[l] = CLOPT_UPDATE_NSTATE > 0 && with_update && in_range[l] ? s0[j] : 0;
+                sb[l] = CLOPT_UPDATE_NSTATE > 1 && with_update && in_range[l] ? s1[j] : 0;
+                sc[l] = CLOPT_UPDATE_NSTATE > 2 && with_update && in_range[l] ? s2[j] : 0;
+            }
+#pragma unroll
+            for (uint l = 0; l < CLOPT_VW; ++l)
+                clopt_element(&x[l], &sa[l], &sb[l], &sc[l],
+                              offset + base + (ulong)(k + l) * stride, &f[l], &g[l], with_update,
+                              h0, h1, h2, h3, h4, h5, h6, h7, gscale);
+#pragma unroll
+            for (uint l = 0; l < CLOPT_VW; ++l) {
+                const ulong j = base + (ulong)(k + l) * stride;
+                if (!in_range[l])
                     continue;
-                real f, g;
-                clopt_element(theta, s0, s1, s2, j, offset + j, &f, &g, with_update, h0, h1, h2, h3,
-                              h4, h5, h6, h7, gscale);
+                if (with_update) {
+                    theta[j] = x[l];
+                    if (CLOPT_UPDATE_NSTATE > 0)
+                        s0[j] = sa[l];
+                    if (CLOPT_UPDATE_NSTATE > 1)
+                        s1[j] = sb[l];
+                    if (CLOPT_UPDATE_NSTATE > 2)
+                        s2[j] = sc[l];
+                }
                 if (!with_loss)
                     continue;
 #if CLOPT_FBLOCK > 1
-                block_f[l] += f;
-                block_g2[l] += g * g;
+                block_f[l] += f[l];
+                block_g2[l] += g[l] * g[l];
 #else
-                clopt_acc_add(&acc->f[l], &acc->fc[l], (acc_t)f);
-                clopt_acc_add(&acc->g2[l], &acc->g2c[l], (acc_t)g * (acc_t)g);
+                clopt_acc_add(&acc->f[l], &acc->fc[l], (acc_t)f[l]);
+                clopt_acc_add(&acc->g2[l], &acc->g2c[l], (acc_t)g[l] * (acc_t)g[l]);
 #endif
             }
         }
@@ -169,12 +175,13 @@ CLOPT_INLINE void clopt_sweep(__global real *theta, __global real *s0, __global 
     }
 }
 
-CLOPT_INLINE void clopt_step_body(__global real *theta, __global real *s0, __global real *s1,
-                                  __global real *s2, ulong n_shard, ulong offset,
-                                  __global acc_t *partials, ulong partial_base, real h0, real h1,
-                                  real h2, real h3, real h4, real h5, real h6, real h7, real gscale,
-                                  __local acc_t *local_f, __local acc_t *local_g2,
-                                  const bool with_loss, const bool with_update)
+CLOPT_INLINE void clopt_step_body(__global real *restrict theta, __global real *restrict s0,
+                                  __global real *restrict s1, __global real *restrict s2,
+                                  ulong n_shard, ulong offset, __global acc_t *partials,
+                                  ulong partial_base, real h0, real h1, real h2, real h3, real h4,
+                                  real h5, real h6, real h7, real gscale, __local acc_t *local_f,
+                                  __local acc_t *local_g2, const bool with_loss,
+                                  const bool with_update)
 {
     struct clopt_lanes acc;
     for (uint l = 0; l < CLOPT_VW; ++l) {
@@ -235,9 +242,10 @@ CLOPT_INLINE void clopt_step_body(__global real *theta, __global real *s0, __glo
 }
 
 #define CLOPT_STEP_PARAMS                                                                          \
-    __global real *theta, __global real *s0, __global real *s1, __global real *s2, ulong n_shard,  \
-        ulong offset, __global acc_t *partials, ulong partial_base, real h0, real h1, real h2,     \
-        real h3, real h4, real h5, real h6, real h7, __global const acc_t *grad_sq
+    __global real *restrict theta, __global real *restrict s0, __global real *restrict s1,         \
+        __global real *restrict s2, ulong n_shard, ulong offset, __global acc_t *partials,         \
+        ulong partial_base, real h0, real h1, real h2, real h3, real h4, real h5, real h6,         \
+        real h7, __global const acc_t *grad_sq
 
 /* OpenCL allows __local variables only at kernel scope: each kernel declares the tree's
  * scratch and hands it down. */

@@ -1,4 +1,5 @@
-/* Fused GD step bandwidth against a STREAM-style in-place scale, both measured in this run.
+/* Fused step bandwidth of each optimizer against a STREAM-style in-place scale, all
+ * measured in this run.
  *
  * An optimizer step reads and writes theta in place, so the reference is the best
  * bandwidth of a C + OpenMP loop `a[i] = s * a[i]` (8 bytes per float element, all cores)
@@ -6,8 +7,8 @@
  * alternate the references and clopt so that all see the same machine; the report gives
  * the best reference, clopt's median and best, and their ratio.
  *
- * usage: clopt_bench_gd [--dim N] [--iters I] [--rounds R] [--device D] [--loss-every K]
- *                       [--precision float|double] */
+ * usage: clopt_bench_step [--dim N] [--iters I] [--rounds R] [--device D] [--loss-every K]
+ *                         [--precision float|double] [--optimizers gd,adam,...|all] */
 #include "clopt.h"
 #include "numparse.h"
 
@@ -39,7 +40,7 @@ static int arg_count(const char *flag, const char *text, uint64_t *value)
 {
     const char *why;
     if (!text || clopt_parse_count(text, (uint64_t)1 << 40, value, &why)) {
-        fprintf(stderr, "clopt_bench_gd: %s '%s': %s\n", flag, text ? text : "", why);
+        fprintf(stderr, "clopt_bench_step: %s '%s': %s\n", flag, text ? text : "", why);
         return -1;
     }
     return 0;
@@ -56,6 +57,7 @@ int main(int argc, char **argv)
     uint64_t dim = 100000000, iters = 50, rounds = 3, loss_every = 1;
     const char *device = getenv("CLOPT_DEVICE");
     int is_double = 0;
+    const char *optimizers = "gd";
     for (int i = 1; i < argc; ++i) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
@@ -71,16 +73,19 @@ int main(int argc, char **argv)
             device = v, ++i;
         else if (!strcmp(argv[i], "--precision") && v)
             is_double = !strcmp(v, "double"), ++i;
+        else if (!strcmp(argv[i], "--optimizers") && v)
+            optimizers = v, ++i;
         else {
-            fprintf(stderr, "usage: clopt_bench_gd [--dim N] [--iters I] [--rounds R] "
-                            "[--device D] [--loss-every K] [--precision float|double]\n");
+            fprintf(stderr, "usage: clopt_bench_step [--dim N] [--iters I] [--rounds R] "
+                            "[--device D] [--loss-every K] [--precision float|double] "
+                            "[--optimizers gd,adam,...|all]\n");
             return 2;
         }
         if (bad)
             return 2;
     }
     if (!dim || !iters || !loss_every || !rounds || rounds > MAX_ROUNDS) {
-        fprintf(stderr, "clopt_bench_gd: dim, iters, loss-every >= 1; 1 <= rounds <= %d\n",
+        fprintf(stderr, "clopt_bench_step: dim, iters, loss-every >= 1; 1 <= rounds <= %d\n",
                 MAX_ROUNDS);
         return 2;
     }
@@ -92,7 +97,7 @@ int main(int argc, char **argv)
     void *stream = malloc((size_t)dim * elem);
     double portable_gbs[MAX_ROUNDS], native_gbs[MAX_ROUNDS], clopt_gbs[MAX_ROUNDS];
     if (!stream) {
-        fprintf(stderr, "clopt_bench_gd: cannot allocate %llu elements on the host\n",
+        fprintf(stderr, "clopt_bench_step: cannot allocate %llu elements on the host\n",
                 (unsigned long long)dim);
         goto cleanup;
     }
@@ -113,59 +118,72 @@ int main(int argc, char **argv)
     copts.device = device;
     int status = clopt_context_create(&ctx, &copts);
     if (status != CLOPT_OK) {
-        fprintf(stderr, "clopt_bench_gd: %s\n", ctx ? clopt_errmsg(ctx) : "out of memory");
-        goto cleanup;
-    }
-    struct clopt_options opts;
-    clopt_options_init(&opts);
-    opts.dim = (size_t)dim;
-    opts.max_iters = iters;
-    opts.loss_every = loss_every;
-    opts.init = CLOPT_INIT_CONST;
-    opts.lr = 1e-3; /* keeps theta well away from zero and denormals for the whole run */
-    opts.precision = is_double ? CLOPT_DOUBLE : CLOPT_FLOAT;
-    status = clopt_solver_create(&solver, ctx, &opts);
-    if (status != CLOPT_OK) {
-        fprintf(stderr, "clopt_bench_gd: %s\n", clopt_errmsg(ctx));
+        fprintf(stderr, "clopt_bench_step: %s\n", ctx ? clopt_errmsg(ctx) : "out of memory");
         goto cleanup;
     }
     const struct clopt_device_info *dev = clopt_context_device(ctx);
     printf("device      %s (%s)\n", dev->name, dev->platform);
-    printf("problem     sphere, gd, n = %llu, %s, loss every %llu, %llu iterations per "
-           "round\n",
+    printf("problem     sphere, n = %llu, %s, loss every %llu, %llu iterations per round\n",
            (unsigned long long)dim, is_double ? "double" : "float", (unsigned long long)loss_every,
            (unsigned long long)iters);
     printf("reference   in-place scale a[i] = s*a[i], C + OpenMP, %d threads, best of 5, "
            "default flags and -march=native\n",
            omp_get_max_threads());
-    printf("%-6s %14s %14s %14s\n", "round", "plain GB/s", "native GB/s", "clopt GB/s");
-
-    /* One warm-up run: kernel compilation on first launch is not bandwidth. */
-    struct clopt_result result;
-    status = clopt_solver_run(solver, &result);
-    for (uint64_t r = 0; r < rounds && status >= 0; ++r) {
-        portable_gbs[r] = stream_scale_portable(stream, (size_t)dim, is_double);
-        native_gbs[r] = stream_scale_native(stream, (size_t)dim, is_double);
+    char list[256];
+    snprintf(list, sizeof list, "%s",
+             strcmp(optimizers, "all") ? optimizers
+                                       : "gd,momentum,nesterov,adam,adamw,rmsprop,adagrad");
+    char summary[2048] = "";
+    char *save = NULL;
+    for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        struct clopt_options opts;
+        clopt_options_init(&opts);
+        opts.optimizer = name;
+        opts.dim = (size_t)dim;
+        opts.max_iters = iters;
+        opts.loss_every = loss_every;
+        opts.init = CLOPT_INIT_CONST;
+        opts.lr = 1e-4; /* keeps theta well away from zero and denormals for the whole run */
+        opts.precision = is_double ? CLOPT_DOUBLE : CLOPT_FLOAT;
+        status = clopt_solver_create(&solver, ctx, &opts);
+        if (status != CLOPT_OK) {
+            fprintf(stderr, "clopt_bench_step: %s: %s\n", name, clopt_errmsg(ctx));
+            goto cleanup;
+        }
+        printf("\n%s\n%-6s %14s %14s %14s\n", name, "round", "plain GB/s", "native GB/s",
+               "clopt GB/s");
+        /* One warm-up run first: it settles caches and page mappings. */
+        struct clopt_result result;
         status = clopt_solver_run(solver, &result);
-        clopt_gbs[r] = result.gbytes_per_second;
-        printf("%-6llu %14.2f %14.2f %14.2f\n", (unsigned long long)r, portable_gbs[r],
-               native_gbs[r], clopt_gbs[r]);
+        for (uint64_t r = 0; r < rounds && status >= 0; ++r) {
+            portable_gbs[r] = stream_scale_portable(stream, (size_t)dim, is_double);
+            native_gbs[r] = stream_scale_native(stream, (size_t)dim, is_double);
+            status = clopt_solver_run(solver, &result);
+            clopt_gbs[r] = result.gbytes_per_second;
+            printf("%-6llu %14.2f %14.2f %14.2f\n", (unsigned long long)r, portable_gbs[r],
+                   native_gbs[r], clopt_gbs[r]);
+        }
+        if (status < 0) {
+            fprintf(stderr, "clopt_bench_step: %s: %s\n", name, clopt_errmsg(ctx));
+            goto cleanup;
+        }
+        clopt_solver_destroy(solver);
+        solver = NULL;
+        double stream_best = 0, clopt_best = 0;
+        for (uint64_t r = 0; r < rounds; ++r) {
+            stream_best = fmax(stream_best, fmax(portable_gbs[r], native_gbs[r]));
+            clopt_best = fmax(clopt_best, clopt_gbs[r]);
+        }
+        const double clopt_median = median(clopt_gbs, (int)rounds);
+        size_t used = strlen(summary);
+        snprintf(summary + used, sizeof summary - used, "%-9s %6.0f %12.2f %12.2f %14.2f %8.3f\n",
+                 name, result.bytes_per_element, clopt_median, clopt_best, stream_best,
+                 clopt_median / stream_best);
     }
-    if (status < 0) {
-        fprintf(stderr, "clopt_bench_gd: %s\n", clopt_errmsg(ctx));
-        goto cleanup;
-    }
-    double stream_best = 0, clopt_best = 0;
-    for (uint64_t r = 0; r < rounds; ++r) {
-        stream_best = fmax(stream_best, fmax(portable_gbs[r], native_gbs[r]));
-        clopt_best = fmax(clopt_best, clopt_gbs[r]);
-    }
-    const double clopt_median = median(clopt_gbs, (int)rounds);
-    printf("stream best %.2f GB/s\n", stream_best);
-    printf("clopt       median %.2f GB/s, best %.2f GB/s (%.0f bytes per iteration)\n",
-           clopt_median, clopt_best, result.bytes_per_iter);
-    printf("ratio       %.3f (clopt median / stream best), %.3f (best / best)\n",
-           clopt_median / stream_best, clopt_best / stream_best);
+    printf("\n%-9s %6s %12s %12s %14s %8s\n", "optimizer", "B/elem", "median GB/s", "best GB/s",
+           "stream GB/s", "ratio");
+    fputs(summary, stdout);
+    printf("ratio = clopt median / best STREAM-style in-place scale of the same rounds\n");
     rc = 0;
 cleanup:
     clopt_solver_destroy(solver);
