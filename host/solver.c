@@ -1044,6 +1044,24 @@ static void look_at(struct clopt_solver *s, struct run_state *rs, const struct p
     rs->prev_loss = loss;
 }
 
+static int wait_event(struct clopt_context *ctx, cl_event *event);
+
+/* Looks, in order, at the pending loss read-backs due by iteration `now` (queued at least
+ * s->lag iterations earlier; UINT64_MAX takes them all), waiting for each. */
+static int look_at_due(struct clopt_solver *s, struct run_state *rs, struct pending_loss *ring,
+                       size_t ring_size, size_t *head, size_t *pending, uint64_t now)
+{
+    while (*pending && (now == UINT64_MAX || ring[*head].iteration + s->lag <= now)) {
+        int status = wait_event(s->ctx, &ring[*head].done);
+        if (status != CLOPT_OK)
+            return status;
+        look_at(s, rs, &ring[*head]);
+        *head = (*head + 1) % ring_size;
+        --*pending;
+    }
+    return CLOPT_OK;
+}
+
 static int wait_event(struct clopt_context *ctx, cl_event *event)
 {
     cl_int err = clWaitForEvents(1, event);
@@ -1138,14 +1156,9 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
     rs.start = now_seconds();
     uint64_t t = 0;
     for (; t < s->opts.max_iters; ++t) {
-        while (pending && ring[head].iteration + s->lag <= t) {
-            status = wait_event(ctx, &ring[head].done);
-            if (status != CLOPT_OK)
-                goto cleanup;
-            look_at(s, &rs, &ring[head]);
-            head = (head + 1) % ring_size;
-            --pending;
-        }
+        status = look_at_due(s, &rs, ring, ring_size, &head, &pending, t);
+        if (status != CLOPT_OK)
+            goto cleanup;
         if (rs.decided)
             break;
         const int with_loss = t % s->opts.loss_every == 0;
@@ -1181,14 +1194,9 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
         }
     }
     res->iterations = t;
-    while (pending) {
-        status = wait_event(ctx, &ring[head].done);
-        if (status != CLOPT_OK)
-            goto cleanup;
-        look_at(s, &rs, &ring[head]);
-        head = (head + 1) % ring_size;
-        --pending;
-    }
+    status = look_at_due(s, &rs, ring, ring_size, &head, &pending, UINT64_MAX);
+    if (status != CLOPT_OK)
+        goto cleanup;
     cl_int err = clFinish(ctx->queue);
     if (err != CL_SUCCESS) {
         status = clopt_fail_cl(ctx, err, "clFinish");
