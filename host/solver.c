@@ -921,6 +921,14 @@ static int enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last)
 }
 
 /* Queues the reduction and a non-blocking read of its two values into host. */
+/* Reads the result buffer's loss and ||g||^2 into host (non-blocking when done is given). */
+static int enqueue_read_result(struct clopt_solver *s, void *host, cl_event *done)
+{
+    cl_int err = clEnqueueReadBuffer(s->ctx->queue, s->result, done ? CL_FALSE : CL_TRUE, 0,
+                                     2 * s->acc_size, host, 0, NULL, done);
+    return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(s->ctx, err, "clEnqueueReadBuffer(loss)");
+}
+
 static int enqueue_reduce(struct clopt_solver *s, void *host, cl_event *done)
 {
     struct clopt_context *ctx = s->ctx;
@@ -937,13 +945,8 @@ static int enqueue_reduce(struct clopt_solver *s, void *host, cl_event *done)
         clEnqueueNDRangeKernel(ctx->queue, s->k_reduce, 1, NULL, &size, &size, 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_reduce)");
-    if (!host)
-        return CLOPT_OK; /* the result stays on the device (clip-norm reads it there) */
-    err = clEnqueueReadBuffer(ctx->queue, s->result, done ? CL_FALSE : CL_TRUE, 0, 2 * s->acc_size,
-                              host, 0, NULL, done);
-    if (err != CL_SUCCESS)
-        return clopt_fail_cl(ctx, err, "clEnqueueReadBuffer(loss)");
-    return CLOPT_OK;
+    /* Without host the result stays on the device (clip-norm reads it there). */
+    return host ? enqueue_read_result(s, host, done) : CLOPT_OK;
 }
 
 static void read_pair(const struct clopt_solver *s, const void *host, double *loss,
@@ -1180,7 +1183,10 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
         if (with_loss) {
             struct pending_loss *p = &ring[(head + pending) % ring_size];
             p->iteration = t;
-            status = enqueue_reduce(s, p->host, &p->done);
+            /* With clip-norm the step's norm pass already reduced L(theta_t) into the
+             * result buffer, and the update pass did not overwrite it. */
+            status = s->opts.clip_norm > 0 ? enqueue_read_result(s, p->host, &p->done)
+                                           : enqueue_reduce(s, p->host, &p->done);
             if (status != CLOPT_OK)
                 goto cleanup;
             ++pending;

@@ -407,3 +407,40 @@ Test(optimizers, schedules_follow_their_formulas)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; ++i)
         cr_expect_eq(clopt_schedule_parse(bad[i], &sch, &why), -1, "'%s' accepted", bad[i]);
 }
+
+static int record_losses(void *user, const struct clopt_progress *p)
+{
+    double *losses = user;
+    if (p->iteration < 4)
+        losses[p->iteration] = p->loss;
+    return 0;
+}
+
+Test(optimizers, clip_norm_reports_the_loss_of_each_iterate)
+{
+    /* theta = 1 everywhere: ||g|| = 2 sqrt(n) and clipping to 1 moves every element by
+     * lr / sqrt(n) per step, so L(theta_t) = n (1 - t lr / sqrt(n))^2. */
+    const size_t n = 1000;
+    const double lr = 0.5;
+    double losses[4] = {NAN, NAN, NAN, NAN};
+    struct clopt_options o;
+    clopt_options_init(&o);
+    o.dim = n;
+    o.init = CLOPT_INIT_CONST;
+    o.init_value = 1.0;
+    o.lr = lr;
+    o.clip_norm = 1.0;
+    o.max_iters = 4;
+    o.progress = record_losses;
+    o.progress_user = losses;
+    struct clopt_solver *s = NULL;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    struct clopt_result r;
+    cr_assert_eq(clopt_solver_run(s, &r), CLOPT_STOP_MAX_ITERS, "%s", clopt_errmsg(ctx));
+    for (int t = 0; t < 4; ++t) {
+        const double x = 1.0 - t * lr / sqrt((double)n);
+        cr_expect(close_enough(losses[t], (double)n * x * x, 1e-6, 0), "t = %d: %.17g vs %.17g", t,
+                  losses[t], (double)n * x * x);
+    }
+    clopt_solver_destroy(s);
+}
