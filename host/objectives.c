@@ -1,6 +1,7 @@
 /* The built-in objectives: adding one is a table entry plus a kernel file. */
 #include "internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const struct clopt_objective_type objectives[] = {
@@ -23,6 +24,25 @@ static const struct clopt_objective_type objectives[] = {
                     .help = "condition number of the Hessian"}},
         .n_params = 1,
     },
+    {
+        .name = "rastrigin",
+        .file = "obj_rastrigin.cl",
+        .formula = "sum_i a + theta_i^2 - a cos(2 pi theta_i)",
+        .minimum = "0 at theta = 0 (a local minimum near every integer point)",
+        .params = {{.key = "a",
+                    .default_value = 10,
+                    .min_value = 0,
+                    .max_value = 1e6,
+                    .help = "amplitude of the cosine term"}},
+        .n_params = 1,
+    },
+    {
+        .name = "styblinski_tang",
+        .file = "obj_styblinski_tang.cl",
+        .formula = "sum_i (theta_i^4 - 16 theta_i^2 + 5 theta_i) / 2",
+        .minimum = "-39.16616570377142 n at theta_i = -2.903534027771178",
+        .n_params = 0,
+    },
 };
 
 const struct clopt_objective_type *clopt_find_objective(const char *name)
@@ -35,6 +55,28 @@ const struct clopt_objective_type *clopt_find_objective(const char *name)
 
 const char *const *clopt_objective_names(void)
 {
-    static const char *const names[] = {"sphere", "ellipsoid", NULL};
+    static const char *const names[] = {"sphere", "ellipsoid", "rastrigin", "styblinski_tang",
+                                        NULL};
     return names;
+}
+
+int clopt_objective_describe(const char *name, const char **formula, const char **minimum,
+                             char *params, size_t params_size)
+{
+    const struct clopt_objective_type *o = clopt_find_objective(name);
+    if (!o)
+        return CLOPT_ERR_INVALID_ARG;
+    *formula = o->formula;
+    *minimum = o->minimum;
+    size_t used = 0;
+    params[0] = '\0';
+    for (size_t i = 0; i < o->n_params && used < params_size; ++i) {
+        int n = snprintf(params + used, params_size - used, "%s%s=%g (%s, in [%g, %g])",
+                         i ? "; " : "", o->params[i].key, o->params[i].default_value,
+                         o->params[i].help, o->params[i].min_value, o->params[i].max_value);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    return CLOPT_OK;
 }

@@ -195,8 +195,8 @@ static int validate_options(struct clopt_context *ctx, const struct clopt_option
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "no objective given");
     if (!ends_with(o->objective, ".cl") && !clopt_find_objective(o->objective))
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "unknown objective '%s': use sphere, ellipsoid or a file ending in "
-                          ".cl",
+                          "unknown objective '%s': use sphere, ellipsoid, rastrigin, "
+                          "styblinski_tang (see clopt objectives) or a file ending in .cl",
                           o->objective);
     if (!o->optimizer || !clopt_find_optimizer(o->optimizer))
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,

@@ -233,6 +233,10 @@ int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, double *gra
 
 /* Names of the built-in objectives and optimizers, NULL-terminated. */
 const char *const *clopt_objective_names(void);
+/* A built-in objective's formula, known minimum and parameters (as text, with defaults and
+ * ranges, into params). CLOPT_ERR_INVALID_ARG for an unknown name. */
+int clopt_objective_describe(const char *name, const char **formula, const char **minimum,
+                             char *params, size_t params_size);
 const char *const *clopt_optimizer_names(void);
 
 #ifdef __cplusplus

@@ -410,3 +410,15 @@ Test(cli, every_optimizer_runs_and_reports_its_traffic)
         cli_result_free(&r);
     }
 }
+
+Test(cli, objectives_lists_formula_minimum_and_parameters)
+{
+    const char *args[] = {"objectives", NULL};
+    struct cli_result r = cli_run(args);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    const char *needed[] = {"sphere",          "ellipsoid",          "cond=",  "rastrigin",
+                            "styblinski_tang", "-39.16616570377142", "minimum"};
+    for (size_t i = 0; i < sizeof needed / sizeof *needed; ++i)
+        cr_expect(strstr(r.out, needed[i]) != NULL, "no '%s' in:\n%s", needed[i], r.out);
+    cli_result_free(&r);
+}

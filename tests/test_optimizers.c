@@ -444,3 +444,33 @@ Test(optimizers, clip_norm_reports_the_loss_of_each_iterate)
     }
     clopt_solver_destroy(s);
 }
+
+Test(optimizers, multimodal_objectives_reach_their_known_minima)
+{
+    /* From inside the global minimum's basin, gradient descent finds it within 300 steps:
+     * Styblinski-Tang from -3 (minimum -39.16616570377142 per element at -2.9035...),
+     * Rastrigin from U[-0.4, 0.4) (minimum 0 at 0). */
+    struct clopt_options o;
+    clopt_options_init(&o);
+    o.dim = 1000;
+    o.max_iters = 300;
+    o.objective = "styblinski_tang";
+    o.init = CLOPT_INIT_CONST;
+    o.init_value = -3.0;
+    o.lr = 0.01;
+    o.precision = CLOPT_DOUBLE;
+    struct clopt_solver *s = NULL;
+    struct clopt_result r;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_assert_eq(clopt_solver_run(s, &r), CLOPT_STOP_MAX_ITERS);
+    cr_expect(close_enough(r.loss, -39.16616570377142 * 1000, 1e-9, 0), "loss %.17g", r.loss);
+    clopt_solver_destroy(s);
+    o.objective = "rastrigin";
+    o.init = CLOPT_INIT_UNIFORM;
+    o.init_value = 0.4;
+    o.lr = 0.004;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_assert_eq(clopt_solver_run(s, &r), CLOPT_STOP_MAX_ITERS);
+    cr_expect_leq(r.loss, 1e-10, "loss %g", r.loss);
+    clopt_solver_destroy(s);
+}

@@ -29,6 +29,7 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  devices              list every OpenCL platform and device\n"
+    "  objectives           list the built-in objectives: formula, parameters, minimum\n"
     "  run [OPTIONS]        minimise an objective (default: sphere on the default device)\n"
     "  help                 show this text (also --help; --version prints the version)\n"
     "\n"
@@ -986,6 +987,21 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "run"))
         return cmd_run(argc - 1, argv + 1);
-    print_error("unknown command '%s': use devices, run or help", cmd);
+    if (!strcmp(cmd, "objectives")) {
+        if (argc > 2) {
+            print_error("'objectives' takes no arguments");
+            return EXIT_USAGE;
+        }
+        for (const char *const *name = clopt_objective_names(); *name; ++name) {
+            const char *formula, *minimum;
+            char params[512];
+            if (clopt_objective_describe(*name, &formula, &minimum, params, sizeof params))
+                continue;
+            printf("%s\n  L(theta) = %s\n  minimum:   %s\n  params:    %s\n", *name, formula,
+                   minimum, *params ? params : "none");
+        }
+        return EXIT_SUCCESS;
+    }
+    print_error("unknown command '%s': use devices, objectives, run or help", cmd);
     return EXIT_USAGE;
 }
