@@ -74,6 +74,7 @@ struct clopt_objective_type {
 struct clopt_hyper_in {
     double lr; /* after the schedule */
     uint64_t step;
+    int fresh_state; /* the state vectors hold no history yet (torch's "buffer is None") */
     double weight_decay, momentum, dampening, beta1, beta2, eps, alpha;
 };
 

@@ -68,7 +68,7 @@ static void momentum_hyper(const struct clopt_hyper_in *in, double h[CLOPT_HYPER
     h[1] = in->weight_decay;
     h[2] = in->momentum;
     h[3] = 1.0 - in->dampening; /* in double: 1 - x rounds badly once x is a float */
-    h[4] = in->step == 1;       /* torch starts the buffer at g, undamped */
+    h[4] = in->fresh_state;     /* torch starts the buffer at g, undamped */
 }
 
 static void adam_hyper(const struct clopt_hyper_in *in, double h[CLOPT_HYPER_SLOTS])

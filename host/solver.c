@@ -60,7 +60,8 @@ struct clopt_solver {
     size_t n_state;              /* optimizer state vectors */
     struct clopt_hyper_in hyper; /* resolved hyper-parameters; lr is the base rate */
     struct clopt_schedule schedule;
-    uint64_t step; /* steps applied over all runs */
+    uint64_t step;   /* steps applied over all runs */
+    int fresh_state; /* optimizer state is all zero, never stepped nor written */
 };
 
 static int warm_up(struct clopt_solver *s);
@@ -296,6 +297,7 @@ static void hyper_for_step(const struct clopt_solver *s, uint64_t step, double h
     struct clopt_hyper_in in = s->hyper;
     in.lr = clopt_schedule_lr(&s->schedule, s->hyper.lr, step);
     in.step = step + 1;
+    in.fresh_state = s->fresh_state;
     for (size_t i = 0; i < CLOPT_HYPER_SLOTS; ++i)
         h[i] = 0;
     s->optimizer->hyper(&in, h);
@@ -600,6 +602,7 @@ static int reset_state(struct clopt_solver *s)
             if (err != CL_SUCCESS)
                 return clopt_fail_cl(s->ctx, err, "clEnqueueFillBuffer(optimizer state)");
         }
+    s->fresh_state = 1;
     return CLOPT_OK;
 }
 
@@ -844,9 +847,16 @@ int clopt_solver_write_state(struct clopt_solver *s, size_t index, const void *s
                              enum clopt_precision src_precision, size_t offset, size_t count)
 {
     int status = transfer(s, index + 1, (void *)(uintptr_t)src, src_precision, offset, count, 1);
-    if (status == CLOPT_OK)
+    if (status == CLOPT_OK) {
         s->theta_generated = 0; /* a replay must start from this state, not from zero */
+        s->fresh_state = 0;     /* a written velocity is history to continue from */
+    }
     return status;
+}
+
+void clopt_solver_set_steps(struct clopt_solver *s, uint64_t steps)
+{
+    s->step = steps;
 }
 
 int clopt_solver_read_theta(struct clopt_solver *s, void *dst, enum clopt_precision dst_precision,
@@ -910,13 +920,17 @@ static int enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last)
             status = enqueue_reduce(s, NULL, NULL);
         if (status == CLOPT_OK)
             status = enqueue_launches(s, s->k_step, h, last, 0);
-        if (status == CLOPT_OK)
+        if (status == CLOPT_OK) {
             ++s->step;
+            s->fresh_state = 0;
+        }
         return status;
     }
     int status = enqueue_launches(s, with_loss ? s->k_step_loss : s->k_step, h, last, 0);
-    if (status == CLOPT_OK)
+    if (status == CLOPT_OK) {
         ++s->step;
+        s->fresh_state = 0;
+    }
     return status;
 }
 
@@ -1001,6 +1015,7 @@ struct run_state {
     double prev_loss;
     double start;
     uint64_t start_step; /* the solver's step count when the run began */
+    int start_fresh;     /* and whether its state was fresh */
 };
 
 static void look_at(struct clopt_solver *s, struct run_state *rs, const struct pending_loss *p)
@@ -1035,7 +1050,7 @@ static void look_at(struct clopt_solver *s, struct run_state *rs, const struct p
         int reason = 0;
         if (grad_norm <= s->opts.gtol)
             reason = CLOPT_STOP_GTOL;
-        else if (loss <= s->opts.target)
+        else if (s->opts.maximize ? loss >= s->opts.target : loss <= s->opts.target)
             reason = CLOPT_STOP_TARGET;
         else if (isfinite(rs->prev_loss) && fabs(rs->prev_loss - loss) <= s->opts.ftol * scale)
             reason = CLOPT_STOP_FTOL;
@@ -1109,11 +1124,12 @@ static int restore(struct clopt_solver *s, const char *copy)
 /* Puts theta back to where the run started and replays `iterations` steps, so that a
  * diverged run ends on its last finite iterate without keeping a copy on the device:
  * the kernels are deterministic, so the replay reproduces it bit for bit. */
-static int replay(struct clopt_solver *s, const char *origin, uint64_t start_step,
+static int replay(struct clopt_solver *s, const char *origin, uint64_t start_step, int start_fresh,
                   uint64_t iterations)
 {
     int status = origin ? restore(s, origin) : init_theta(s);
     s->step = start_step;
+    s->fresh_state = start_fresh;
     for (uint64_t t = 0; t < iterations && status == CLOPT_OK; ++t) {
         status = enqueue_step(s, t % s->opts.loss_every == 0, NULL);
         if (status == CLOPT_OK && t % THROTTLE_EVERY == 0) {
@@ -1144,7 +1160,10 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
     cl_event throttle[THROTTLE_SLOTS] = {0};
     size_t throttle_next = 0;
     memset(ring, 0, sizeof ring);
-    struct run_state rs = {.reason = CLOPT_STOP_MAX_ITERS, .prev_loss = NAN, .start_step = s->step};
+    struct run_state rs = {.reason = CLOPT_STOP_MAX_ITERS,
+                           .prev_loss = NAN,
+                           .start_step = s->step,
+                           .start_fresh = s->fresh_state};
 
     const int origin_generated = s->theta_generated;
     int stepped = 0; /* some step was queued: theta is no longer theta_0 */
@@ -1232,7 +1251,7 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
             goto cleanup;
         }
         const uint64_t keep = rs.have_good ? rs.last_good : 0;
-        status = replay(s, origin, rs.start_step, keep);
+        status = replay(s, origin, rs.start_step, rs.start_fresh, keep);
         if (status != CLOPT_OK)
             goto cleanup;
         res->iterations = keep;

@@ -165,7 +165,8 @@ struct clopt_options {
     uint64_t max_iters;             /* iteration limit; default 1000 */
     double gtol;                    /* stop when ||g|| <= gtol; NaN (default) disables */
     double ftol;                    /* stop on relative loss change <= ftol; NaN disables */
-    double target;                  /* stop when loss <= target; NaN disables */
+    double target;                  /* stop when loss <= target (>= with maximize); NaN
+                                       disables */
     uint64_t loss_every;            /* reduce loss and ||g|| every K iterations, >= 1;
                                        default 1 */
     size_t max_shard_bytes;         /* cap per buffer below the device's max allocation;
@@ -227,6 +228,8 @@ int clopt_solver_write_state(struct clopt_solver *solver, size_t index, const vo
 
 /* Steps applied so far over all runs of this solver (the `t` of bias corrections). */
 uint64_t clopt_solver_steps(const struct clopt_solver *solver);
+/* Sets that count, e.g. when resuming with state written by clopt_solver_write_state. */
+void clopt_solver_set_steps(struct clopt_solver *solver, uint64_t steps);
 
 /* Loss and ||g|| at the current theta, without updating it. */
 int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, double *grad_norm);

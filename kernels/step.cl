@@ -259,7 +259,8 @@ CLOPT_INLINE void clopt_step_body(__global real *restrict theta, __global real *
  * one; the scale is torch's clip_grad_norm_: min(1, c / (||g|| + 1e-6)). */
 #ifdef CLOPT_CLIP_NORM
 #define CLOPT_GRAD_SCALE                                                                           \
-    const real gscale = fmin((real)1, (real)CLOPT_CLIP_NORM / (sqrt((real)grad_sq[1]) + (real)1e-6))
+    const real gscale =                                                                            \
+        (real)fmin((acc_t)1, (acc_t)CLOPT_CLIP_NORM / (sqrt(grad_sq[1]) + (acc_t)1e-6))
 #else
 #define CLOPT_GRAD_SCALE                                                                           \
     const real gscale = 1;                                                                         \
