@@ -99,13 +99,20 @@ Test(solver, sphere_follows_its_closed_form)
     }
 }
 
-Test(solver, two_runs_are_bit_identical)
+/* Ten steps on an ellipsoid of odd size 2^20 + 3, the case the determinism tests share. */
+static struct clopt_options odd_ellipsoid_options(void)
 {
+    static const struct clopt_param cond = {"cond", "10"};
     struct clopt_options o = base_options((1u << 20) + 3, 10, 0.05);
     o.objective = "ellipsoid";
-    struct clopt_param cond = {"cond", "10"};
     o.params = &cond;
     o.n_params = 1;
+    return o;
+}
+
+Test(solver, two_runs_are_bit_identical)
+{
+    struct clopt_options o = odd_ellipsoid_options();
     struct trace t1 = {0}, t2 = {0};
     struct clopt_result r1, r2;
     int s1, s2;
@@ -126,12 +133,8 @@ Test(solver, two_runs_are_bit_identical)
 Test(solver, one_shard_and_five_shards_are_bit_identical)
 {
     for (int p = 0; p < 2; ++p) {
-        struct clopt_options o = base_options((1u << 20) + 3, 10, 0.05);
+        struct clopt_options o = odd_ellipsoid_options();
         o.precision = p ? CLOPT_DOUBLE : CLOPT_FLOAT;
-        o.objective = "ellipsoid";
-        struct clopt_param cond = {"cond", "10"};
-        o.params = &cond;
-        o.n_params = 1;
         struct trace t1 = {0}, t5 = {0};
         struct clopt_result r1, r5;
         int s1, s5;
