@@ -59,6 +59,7 @@ struct clopt_param_spec {
     double min_value;
     double max_value;
     const char *help;
+    int is_file; /* the value is a path (of a data vector), not a number */
 };
 
 struct clopt_objective_type {
@@ -68,6 +69,9 @@ struct clopt_objective_type {
     const char *minimum; /* where and what, in words */
     struct clopt_param_spec params[4];
     size_t n_params;
+    size_t stencil_radius;  /* 0: separable */
+    int uses_dim;           /* the kernel reads CLOPT_N (a user's file always gets it) */
+    const char *data_param; /* the file parameter holding a data vector, or NULL */
 };
 
 /* Hyper-parameters resolved for one step; `step` counts from 1 as in torch.optim. */
@@ -97,6 +101,16 @@ struct clopt_optimizer_type {
 };
 
 const struct clopt_objective_type *clopt_find_objective(const char *name);
+
+/* " -DCLOPT_PARAM_KEY=value" for every numeric parameter (a new heap string), checking
+ * them against the objective's table when obj is a built-in. */
+int clopt_param_defines(struct clopt_context *ctx, const struct clopt_objective_type *obj,
+                        const struct clopt_options *opts, char **defines);
+
+/* A user's objective file must at least name a function of the contract (saying so beats
+ * the linker's "cannot find symbol"), and a stencil must declare its radius, which sizes
+ * the halos before anything is built. *radius is 0 for a separable objective. */
+int clopt_inspect_user_objective(struct clopt_context *ctx, const char *path, size_t *radius);
 const struct clopt_optimizer_type *clopt_find_optimizer(const char *name);
 
 #endif /* CLOPT_INTERNAL_H */

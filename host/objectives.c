@@ -23,6 +23,7 @@ static const struct clopt_objective_type objectives[] = {
                     .max_value = 1e30,
                     .help = "condition number of the Hessian"}},
         .n_params = 1,
+        .uses_dim = 1,
     },
     {
         .name = "rastrigin",
@@ -43,6 +44,54 @@ static const struct clopt_objective_type objectives[] = {
         .minimum = "-39.16616570377142 n at theta_i = -2.903534027771178",
         .n_params = 0,
     },
+    {
+        .name = "double_well",
+        .file = "obj_double_well.cl",
+        .formula = "sum_i (theta_i^2 - 1)^2",
+        .minimum = "0 at every theta with theta_i = +-1 (non-convex: a saddle where some "
+                   "theta_i = 0)",
+        .n_params = 0,
+    },
+    {
+        .name = "shifted_sphere",
+        .file = "obj_shifted_sphere.cl",
+        .formula = "sum_i (theta_i - t_i)^2",
+        .minimum = "0 at theta = t",
+        .params = {{.key = "target",
+                    .help = "FILE.npy of n float32/float64 values: the minimiser t (required)",
+                    .is_file = 1}},
+        .n_params = 1,
+        .data_param = "target",
+    },
+    {
+        .name = "rosenbrock",
+        .file = "obj_rosenbrock.cl",
+        .formula = "sum_{i<n-1} 100 (theta_{i+1} - theta_i^2)^2 + (1 - theta_i)^2 (chained; "
+                   "stencil radius 1)",
+        .minimum = "0 at theta = 1 (n >= 2)",
+        .n_params = 0,
+        .stencil_radius = 1,
+    },
+    {
+        .name = "laplacian",
+        .file = "obj_laplacian.cl",
+        .formula = "1/2 sum_{i=0}^{n} (theta_i - theta_{i-1})^2, theta_{-1} = left, theta_n = "
+                   "right (stencil radius 1)",
+        .minimum = "(right - left)^2 / (2 (n + 1)) at theta_i = left + (right - left) (i + 1) / "
+                   "(n + 1)",
+        .params = {{.key = "left",
+                    .default_value = 0,
+                    .min_value = -1e30,
+                    .max_value = 1e30,
+                    .help = "theta_{-1}, the fixed left end"},
+                   {.key = "right",
+                    .default_value = 1,
+                    .min_value = -1e30,
+                    .max_value = 1e30,
+                    .help = "theta_n, the fixed right end"}},
+        .n_params = 2,
+        .stencil_radius = 1,
+    },
 };
 
 const struct clopt_objective_type *clopt_find_objective(const char *name)
@@ -55,8 +104,9 @@ const struct clopt_objective_type *clopt_find_objective(const char *name)
 
 const char *const *clopt_objective_names(void)
 {
-    static const char *const names[] = {"sphere", "ellipsoid", "rastrigin", "styblinski_tang",
-                                        NULL};
+    static const char *const names[] = {"sphere",          "ellipsoid",   "rastrigin",
+                                        "styblinski_tang", "double_well", "shifted_sphere",
+                                        "rosenbrock",      "laplacian",   NULL};
     return names;
 }
 
@@ -71,9 +121,12 @@ int clopt_objective_describe(const char *name, const char **formula, const char 
     size_t used = 0;
     params[0] = '\0';
     for (size_t i = 0; i < o->n_params && used < params_size; ++i) {
-        int n = snprintf(params + used, params_size - used, "%s%s=%g (%s, in [%g, %g])",
-                         i ? "; " : "", o->params[i].key, o->params[i].default_value,
-                         o->params[i].help, o->params[i].min_value, o->params[i].max_value);
+        const struct clopt_param_spec *p = &o->params[i];
+        int n = p->is_file ? snprintf(params + used, params_size - used, "%s%s=%s", i ? "; " : "",
+                                      p->key, p->help)
+                           : snprintf(params + used, params_size - used,
+                                      "%s%s=%g (%s, in [%g, %g])", i ? "; " : "", p->key,
+                                      p->default_value, p->help, p->min_value, p->max_value);
         if (n < 0)
             break;
         used += (size_t)n;

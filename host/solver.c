@@ -1,8 +1,10 @@
 /* The solver: theta in shards, the fused step kernels, and the iteration loop. */
 #include "internal.h"
+#include "npy.h"
 #include "schedule.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -23,9 +25,15 @@
 #define THROTTLE_EVERY 32
 #define THROTTLE_SLOTS 8
 #define CONVERT_CHUNK ((size_t)1 << 20)
+#define MAX_STENCIL_RADIUS 16
+/* transfer()'s `which` for the objective's data vector (0 is theta, 1.. the state). */
+#define WHICH_DATA (MAX_STATE + 1)
 
 struct shard {
-    cl_mem theta;
+    /* Stencil objectives: theta and theta_next hold halo elements on both sides and trade
+     * places after every update (ping-pong); separable ones update theta in place. */
+    cl_mem theta, theta_next;
+    cl_mem data; /* the objective's data vector (shifted_sphere's target), or NULL */
     cl_mem state[MAX_STATE];
     size_t offset; /* global index of the first element */
     size_t count;
@@ -58,6 +66,8 @@ struct clopt_solver {
     cl_kernel k_step, k_step_loss, k_eval, k_reduce, k_init;
     int theta_generated;         /* theta holds exactly what the init kernel produced */
     size_t n_state;              /* optimizer state vectors */
+    size_t halo;                 /* stencil radius: neighbours kept on each side of a shard */
+    char *data_path;             /* file of the objective's data vector, or NULL */
     struct clopt_hyper_in hyper; /* resolved hyper-parameters; lr is the base rate */
     struct clopt_schedule schedule;
     uint64_t step;   /* steps applied over all runs */
@@ -65,6 +75,7 @@ struct clopt_solver {
 };
 
 static int warm_up(struct clopt_solver *s);
+static int load_data(struct clopt_solver *s);
 
 void clopt_options_init(struct clopt_options *opts)
 {
@@ -123,10 +134,8 @@ static int parse_param_value(const char *text, double *value)
     return *end == '\0' && isfinite(*value);
 }
 
-/* Appends " -DCLOPT_PARAM_KEY=value" for every parameter, checking them against the
- * objective's table when it is a built-in. */
-static int param_defines(struct clopt_context *ctx, const struct clopt_objective_type *obj,
-                         const struct clopt_options *opts, char **defines)
+int clopt_param_defines(struct clopt_context *ctx, const struct clopt_objective_type *obj,
+                        const struct clopt_options *opts, char **defines)
 {
     char *text = clopt_format("%s", "");
     if (!text)
@@ -149,14 +158,8 @@ static int param_defines(struct clopt_context *ctx, const struct clopt_objective
                 free(text);
                 return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--param %s is given twice", p->key);
             }
-        if (!parse_param_value(p->value, &value)) {
-            free(text);
-            return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                              "--param %s=%s: the value must be a finite number", p->key,
-                              p->value ? p->value : "");
-        }
+        const struct clopt_param_spec *spec = NULL;
         if (obj) {
-            const struct clopt_param_spec *spec = NULL;
             for (size_t k = 0; k < obj->n_params; ++k)
                 if (strcmp(obj->params[k].key, p->key) == 0)
                     spec = &obj->params[k];
@@ -166,6 +169,23 @@ static int param_defines(struct clopt_context *ctx, const struct clopt_objective
                                   "objective '%s' has no parameter '%s'%s", obj->name, p->key,
                                   obj->n_params ? " (see clopt objectives)" : "");
             }
+        }
+        if (spec && spec->is_file) {
+            /* A data file: read by load_data(), not a define. */
+            if (!p->value || !*p->value) {
+                free(text);
+                return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--param %s= needs a file name",
+                                  p->key);
+            }
+            continue;
+        }
+        if (!parse_param_value(p->value, &value)) {
+            free(text);
+            return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                              "--param %s=%s: the value must be a finite number", p->key,
+                              p->value ? p->value : "");
+        }
+        if (spec) {
             if (!(value >= spec->min_value && value <= spec->max_value)) {
                 free(text);
                 return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
@@ -197,7 +217,8 @@ static int validate_options(struct clopt_context *ctx, const struct clopt_option
     if (!ends_with(o->objective, ".cl") && !clopt_find_objective(o->objective))
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
                           "unknown objective '%s': use sphere, ellipsoid, rastrigin, "
-                          "styblinski_tang (see clopt objectives) or a file ending in .cl",
+                          "styblinski_tang, double_well, shifted_sphere, rosenbrock, laplacian "
+                          "(see clopt objectives) or a file ending in .cl",
                           o->objective);
     if (!o->optimizer || !clopt_find_optimizer(o->optimizer))
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
@@ -395,7 +416,8 @@ static int plan_shards(struct clopt_solver *s)
     size_t cap = (size_t)ctx->info.max_alloc_bytes;
     if (s->opts.max_shard_bytes && s->opts.max_shard_bytes < cap)
         cap = s->opts.max_shard_bytes;
-    const size_t tiles_per_shard = cap / s->elem_size / tile;
+    const size_t cap_elems = cap / s->elem_size;
+    const size_t tiles_per_shard = cap_elems > 2 * s->halo ? (cap_elems - 2 * s->halo) / tile : 0;
     if (tiles_per_shard == 0)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
                           "a shard of %zu bytes cannot hold one tile of %zu elements (%zu "
@@ -407,8 +429,10 @@ static int plan_shards(struct clopt_solver *s)
     const size_t slots_per_tile = s->knobs.group_partials == 2 ? 1 : s->knobs.work_group;
     s->n_partials = tiles * slots_per_tile;
     const double partial_bytes = (double)s->n_partials * 2.0 * (double)s->acc_size;
-    const double need =
-        (double)s->n * (double)s->elem_size * (double)(1 + s->n_state) + partial_bytes;
+    /* theta, its ping-pong partner for stencils, the state and a data vector. */
+    const double vectors =
+        1.0 + (s->halo ? 1.0 : 0.0) + (double)s->n_state + (s->data_path ? 1.0 : 0.0);
+    const double need = (double)s->n * (double)s->elem_size * vectors + partial_bytes;
     if (need > (double)ctx->info.global_mem_bytes)
         return clopt_fail(
             ctx, CLOPT_ERR_OUT_OF_MEMORY,
@@ -434,39 +458,114 @@ static int plan_shards(struct clopt_solver *s)
         sh->global_size = (sh->count + tile - 1) / tile * s->knobs.work_group;
         sh->partial_base = sh->offset / tile * slots_per_tile;
     }
+    /* A halo comes from the one neighbouring shard. */
+    if (s->n_shards > 1 && s->shards[s->n_shards - 1].count < s->halo)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "the last shard holds %zu elements, fewer than the stencil radius %zu: "
+                          "change --dim or --max-shard-bytes",
+                          s->shards[s->n_shards - 1].count, s->halo);
     return CLOPT_OK;
 }
 
-/* A user's objective file must at least name the function of the contract; saying so
- * beats the linker's "cannot find symbol". */
-static int check_user_objective(struct clopt_context *ctx, const char *path)
+/* The radius R of "#define CLOPT_STENCIL_RADIUS R" on a line of text; 0 when no line
+ * has that form. */
+static size_t declared_radius(const char *text)
+{
+    for (const char *line = text; line && *line;
+         line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        const char *c = line;
+        while (*c == ' ' || *c == '\t')
+            ++c;
+        if (*c++ != '#')
+            continue;
+        while (*c == ' ' || *c == '\t')
+            ++c;
+        if (strncmp(c, "define", 6) != 0)
+            continue;
+        c += 6;
+        if (*c != ' ' && *c != '\t')
+            continue;
+        while (*c == ' ' || *c == '\t')
+            ++c;
+        const char name[] = "CLOPT_STENCIL_RADIUS";
+        if (strncmp(c, name, sizeof name - 1) != 0)
+            continue;
+        c += sizeof name - 1;
+        if (*c != ' ' && *c != '\t')
+            continue;
+        while (*c == ' ' || *c == '\t')
+            ++c;
+        size_t radius = 0;
+        int digits = 0;
+        while (isdigit((unsigned char)*c) && radius <= MAX_STENCIL_RADIUS) {
+            radius = radius * 10 + (size_t)(*c++ - '0');
+            ++digits;
+        }
+        if (digits && !isalnum((unsigned char)*c) && *c != '_' && *c != '.')
+            return radius;
+    }
+    return 0;
+}
+
+int clopt_inspect_user_objective(struct clopt_context *ctx, const char *path, size_t *radius)
 {
     char *text = NULL;
     size_t length = 0;
+    *radius = 0;
     int status = clopt_read_file(ctx, path, &text, &length);
     if (status != CLOPT_OK)
         return status;
-    if (!strstr(text, "clopt_fdf"))
+    if (strstr(text, "clopt_fdf_stencil")) {
+        *radius = declared_radius(text);
+        if (*radius < 1 || *radius > MAX_STENCIL_RADIUS)
+            status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
+                                "objective file '%s' defines clopt_fdf_stencil but no line "
+                                "'#define CLOPT_STENCIL_RADIUS R' with R from 1 to %d (see README)",
+                                path, MAX_STENCIL_RADIUS);
+    } else if (!strstr(text, "clopt_fdf")) {
         status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
                             "objective file '%s' defines no clopt_fdf: it must define "
-                            "real clopt_fdf(real x, ulong i, real *g) (see README)",
+                            "real clopt_fdf(real x, ulong i, real *g) or clopt_fdf_stencil "
+                            "(see README)",
                             path);
+    }
     free(text);
     return status;
+}
+
+/* The objective's shape: stencil radius, and the file of its data vector if it has one. */
+static int resolve_objective(struct clopt_solver *s)
+{
+    const struct clopt_objective_type *obj = s->objective;
+    if (!obj)
+        return clopt_inspect_user_objective(s->ctx, s->opts.objective, &s->halo);
+    s->halo = obj->stencil_radius;
+    if (!obj->data_param)
+        return CLOPT_OK;
+    for (size_t i = 0; i < s->opts.n_params; ++i)
+        if (s->opts.params[i].key && !strcmp(s->opts.params[i].key, obj->data_param) &&
+            s->opts.params[i].value && *s->opts.params[i].value) {
+            s->data_path = clopt_format("%s", s->opts.params[i].value);
+            return s->data_path ? CLOPT_OK
+                                : clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+        }
+    return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                      "objective '%s' needs --param %s=FILE.npy (n float32/float64 values)",
+                      obj->name, obj->data_param);
 }
 
 static int build(struct clopt_solver *s)
 {
     struct clopt_context *ctx = s->ctx;
     char *defines = NULL, *options = NULL;
-    if (!s->objective) {
-        int status = check_user_objective(ctx, s->opts.objective);
-        if (status != CLOPT_OK)
-            return status;
-    }
-    int status = param_defines(ctx, s->objective, &s->opts, &defines);
+    int status = clopt_param_defines(ctx, s->objective, &s->opts, &defines);
     if (status != CLOPT_OK)
         return status;
+    /* The dimension is a kernel argument; only objectives that fold it into constants get
+     * it as a define as well (which costs a build per size). */
+    char dim_define[48] = "";
+    if (!s->objective || s->objective->uses_dim)
+        snprintf(dim_define, sizeof dim_define, " -DCLOPT_N=%zuUL", s->n);
     char clip[128] = "";
     if (s->opts.clip_value > 0)
         snprintf(clip, sizeof clip, " -DCLOPT_CLIP_VALUE=%.17e", s->opts.clip_value);
@@ -474,15 +573,15 @@ static int build(struct clopt_solver *s)
         snprintf(clip + strlen(clip), sizeof clip - strlen(clip), " -DCLOPT_CLIP_NORM=%.17e",
                  s->opts.clip_norm);
     options = clopt_format(
-        "-cl-std=CL1.2 -cl-denorms-are-zero -DCLOPT_HAS_FP64=%d -DCLOPT_DOUBLE=%d -DCLOPT_N=%zuUL "
+        "-cl-std=CL1.2 -cl-denorms-are-zero -DCLOPT_HAS_FP64=%d -DCLOPT_DOUBLE=%d%s "
         "-DCLOPT_WG=%zu -DCLOPT_EPW=%zu -DCLOPT_VW=%zu -DCLOPT_FBLOCK=%zu -DCLOPT_LAYOUT=%d "
         "-DCLOPT_GROUP_PARTIALS=%d -DCLOPT_RWG=%zu -DCLOPT_ACC_KAHAN=%d -DCLOPT_WD=%d "
-        "-DCLOPT_MAXIMIZE=%d%s%s%s",
-        ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, s->n, s->knobs.work_group,
-        s->knobs.elems_per_item, s->knobs.vector_width, s->knobs.loss_block, s->knobs.layout,
-        s->knobs.group_partials == 2, s->knobs.reduce_group, s->knobs.accumulate == 2,
-        s->opts.weight_decay > 0, s->opts.maximize != 0, s->optimizer->defines(&s->opts), clip,
-        defines);
+        "-DCLOPT_MAXIMIZE=%d -DCLOPT_HOST_HALO=%zu%s%s%s",
+        ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, dim_define,
+        s->knobs.work_group, s->knobs.elems_per_item, s->knobs.vector_width, s->knobs.loss_block,
+        s->knobs.layout, s->knobs.group_partials == 2, s->knobs.reduce_group,
+        s->knobs.accumulate == 2, s->opts.weight_decay > 0, s->opts.maximize != 0, s->halo,
+        s->optimizer->defines(&s->opts), clip, defines);
     free(defines);
     if (!options)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -538,11 +637,37 @@ static int allocate(struct clopt_solver *s)
     cl_int err;
     for (size_t i = 0; i < s->n_shards; ++i) {
         struct shard *sh = &s->shards[i];
-        sh->theta =
-            clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, sh->count * s->elem_size, NULL, &err);
+        const size_t theta_bytes = (sh->count + 2 * s->halo) * s->elem_size;
+        sh->theta = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, theta_bytes, NULL, &err);
         if (err != CL_SUCCESS) {
             sh->theta = NULL;
             return clopt_fail_cl(ctx, err, "clCreateBuffer(theta)");
+        }
+        if (s->halo) {
+            sh->theta_next =
+                clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, theta_bytes, NULL, &err);
+            if (err != CL_SUCCESS) {
+                sh->theta_next = NULL;
+                return clopt_fail_cl(ctx, err,
+                                     "clCreateBuffer(theta, second copy for the stencil)");
+            }
+            /* The halos beyond both ends of theta are never written: keep them at zero. */
+            const cl_uchar zero = 0;
+            cl_mem both[2] = {sh->theta, sh->theta_next};
+            for (size_t k = 0; k < 2; ++k) {
+                err = clEnqueueFillBuffer(ctx->queue, both[k], &zero, sizeof zero, 0, theta_bytes,
+                                          0, NULL, NULL);
+                if (err != CL_SUCCESS)
+                    return clopt_fail_cl(ctx, err, "clEnqueueFillBuffer(theta halo)");
+            }
+        }
+        if (s->data_path) {
+            sh->data = clCreateBuffer(ctx->context, CL_MEM_READ_ONLY, sh->count * s->elem_size,
+                                      NULL, &err);
+            if (err != CL_SUCCESS) {
+                sh->data = NULL;
+                return clopt_fail_cl(ctx, err, "clCreateBuffer(objective data)");
+            }
         }
         for (size_t k = 0; k < s->n_state; ++k) {
             sh->state[k] = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, sh->count * s->elem_size,
@@ -634,6 +759,9 @@ static int init_theta(struct clopt_solver *s)
             status = set_arg(ctx, s->k_init, 5, sizeof seed_lo, &seed_lo);
         if (!status)
             status = set_arg(ctx, s->k_init, 6, sizeof seed_hi, &seed_hi);
+        const cl_ulong halo = s->halo;
+        if (!status)
+            status = set_arg(ctx, s->k_init, 7, sizeof halo, &halo);
         if (status)
             return status;
         const size_t global = (sh->count + block - 1) / block * block;
@@ -691,11 +819,15 @@ int clopt_solver_create(struct clopt_solver **out, struct clopt_context *ctx,
     status = resolve_knobs(s, max_group);
     s->acc_size = s->knobs.accumulate == 1 ? sizeof(double) : sizeof(float);
     if (status == CLOPT_OK)
+        status = resolve_objective(s);
+    if (status == CLOPT_OK)
         status = plan_shards(s);
     if (status == CLOPT_OK)
         status = build(s);
     if (status == CLOPT_OK)
         status = allocate(s);
+    if (status == CLOPT_OK && s->data_path)
+        status = load_data(s);
     if (status == CLOPT_OK)
         status = init_theta(s);
     if (status == CLOPT_OK)
@@ -720,13 +852,16 @@ void clopt_solver_destroy(struct clopt_solver *s)
     if (!s)
         return;
     for (size_t i = 0; s->shards && i < s->n_shards; ++i) {
-        if (s->shards[i].theta)
-            clReleaseMemObject(s->shards[i].theta);
+        cl_mem vectors[] = {s->shards[i].theta, s->shards[i].theta_next, s->shards[i].data};
+        for (size_t k = 0; k < sizeof vectors / sizeof *vectors; ++k)
+            if (vectors[k])
+                clReleaseMemObject(vectors[k]);
         for (size_t k = 0; k < MAX_STATE; ++k)
             if (s->shards[i].state[k])
                 clReleaseMemObject(s->shards[i].state[k]);
     }
     free(s->shards);
+    free(s->data_path);
     if (s->partials)
         clReleaseMemObject(s->partials);
     if (s->result)
@@ -745,7 +880,7 @@ void clopt_solver_destroy(struct clopt_solver *s)
 static int transfer(struct clopt_solver *s, size_t which, void *host,
                     enum clopt_precision host_prec, size_t offset, size_t count, int to_device)
 {
-    if (which > s->n_state)
+    if (which > s->n_state && !(which == WHICH_DATA && s->data_path))
         return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
                           "state vector %zu does not exist: optimizer '%s' keeps %zu", which - 1,
                           s->optimizer->name, s->n_state);
@@ -778,7 +913,12 @@ static int transfer(struct clopt_solver *s, size_t which, void *host,
             if (convert && n > CONVERT_CHUNK)
                 n = CONVERT_CHUNK;
             char *h = (char *)host + done * host_size;
-            const size_t dev_off = (offset + done - sh->offset) * s->elem_size;
+            /* theta of a stencil objective starts after its halo. */
+            const size_t dev_off =
+                (offset + done - sh->offset + (which == 0 ? s->halo : 0)) * s->elem_size;
+            cl_mem buffer = which == 0            ? sh->theta
+                            : which == WHICH_DATA ? sh->data
+                                                  : sh->state[which - 1];
             void *staging = convert ? scratch : h;
             if (to_device && convert)
                 for (size_t k = 0; k < n; ++k) {
@@ -787,13 +927,10 @@ static int transfer(struct clopt_solver *s, size_t which, void *host,
                     else
                         ((double *)scratch)[k] = ((const float *)(const void *)h)[k];
                 }
-            cl_int err =
-                to_device ? clEnqueueWriteBuffer(ctx->queue,
-                                                 which ? sh->state[which - 1] : sh->theta, CL_TRUE,
-                                                 dev_off, n * s->elem_size, staging, 0, NULL, NULL)
-                          : clEnqueueReadBuffer(ctx->queue,
-                                                which ? sh->state[which - 1] : sh->theta, CL_TRUE,
-                                                dev_off, n * s->elem_size, staging, 0, NULL, NULL);
+            cl_int err = to_device ? clEnqueueWriteBuffer(ctx->queue, buffer, CL_TRUE, dev_off,
+                                                          n * s->elem_size, staging, 0, NULL, NULL)
+                                   : clEnqueueReadBuffer(ctx->queue, buffer, CL_TRUE, dev_off,
+                                                         n * s->elem_size, staging, 0, NULL, NULL);
             if (err != CL_SUCCESS) {
                 status = clopt_fail_cl(ctx, err,
                                        to_device ? "clEnqueueWriteBuffer(theta)"
@@ -815,6 +952,66 @@ static int transfer(struct clopt_solver *s, size_t which, void *host,
     }
 cleanup:
     free(scratch);
+    return status;
+}
+
+/* Reads the objective's data vector from its .npy file into the data shards. */
+static int load_data(struct clopt_solver *s)
+{
+    struct clopt_context *ctx = s->ctx;
+    char err[256];
+    struct clopt_npy_info info;
+    void *buffer = NULL;
+    FILE *f = fopen(s->data_path, "rb");
+    if (!f)
+        return clopt_fail(ctx, CLOPT_ERR_BAD_FILE, "cannot open --param %s file '%s': %s",
+                          s->objective->data_param, s->data_path, strerror(errno));
+    int status = clopt_npy_read_header(f, &info, err, sizeof err);
+    if (status != CLOPT_OK) {
+        status =
+            clopt_fail(ctx, status == CLOPT_ERR_IO ? CLOPT_ERR_IO : CLOPT_ERR_BAD_FILE,
+                       "--param %s file '%s': %s", s->objective->data_param, s->data_path, err);
+        goto cleanup;
+    }
+    if (info.count != s->n) {
+        status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
+                            "--param %s file '%s' holds %llu values but theta has %zu (--dim)",
+                            s->objective->data_param, s->data_path, (unsigned long long)info.count,
+                            s->n);
+        goto cleanup;
+    }
+    const size_t item = info.dtype == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    buffer = malloc(CONVERT_CHUNK * item);
+    if (!buffer) {
+        status = clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto cleanup;
+    }
+    for (size_t done = 0; done < s->n;) {
+        const size_t chunk = s->n - done < CONVERT_CHUNK ? s->n - done : CONVERT_CHUNK;
+        if (fread(buffer, item, chunk, f) != chunk) {
+            status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE, "--param %s file '%s': read failed",
+                                s->objective->data_param, s->data_path);
+            goto cleanup;
+        }
+        for (size_t k = 0; k < chunk; ++k) {
+            const double v = info.dtype == CLOPT_DOUBLE ? ((const double *)buffer)[k]
+                                                        : ((const float *)buffer)[k];
+            if (!isfinite(v) || (s->elem_size == sizeof(float) && fabs(v) > FLT_MAX)) {
+                status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
+                                    "--param %s file '%s': value %zu is %g, not a finite %s",
+                                    s->objective->data_param, s->data_path, done + k, v,
+                                    s->elem_size == sizeof(float) ? "float" : "double");
+                goto cleanup;
+            }
+        }
+        status = transfer(s, WHICH_DATA, buffer, info.dtype, done, chunk, 1);
+        if (status != CLOPT_OK)
+            goto cleanup;
+        done += chunk;
+    }
+cleanup:
+    free(buffer);
+    fclose(f);
     return status;
 }
 
@@ -865,6 +1062,26 @@ int clopt_solver_read_theta(struct clopt_solver *s, void *dst, enum clopt_precis
     return transfer(s, 0, dst, dst_precision, offset, count, 0);
 }
 
+/* Copies the elements next to each shard boundary into the neighbouring shard's halo, on
+ * the device. Halos beyond the ends of theta stay zero. */
+static int exchange_halos(struct clopt_solver *s)
+{
+    const size_t width = s->halo * s->elem_size;
+    for (size_t i = 0; i + 1 < s->n_shards; ++i) {
+        const struct shard *left = &s->shards[i], *right = &s->shards[i + 1];
+        /* The last `halo` elements of left (buffer positions count .. count + halo) go in
+         * front of right; the first ones of right (halo .. 2 halo) go behind left. */
+        cl_int err = clEnqueueCopyBuffer(s->ctx->queue, left->theta, right->theta,
+                                         left->count * s->elem_size, 0, width, 0, NULL, NULL);
+        if (err == CL_SUCCESS)
+            err = clEnqueueCopyBuffer(s->ctx->queue, right->theta, left->theta, width,
+                                      (s->halo + left->count) * s->elem_size, width, 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            return clopt_fail_cl(s->ctx, err, "clEnqueueCopyBuffer(halo)");
+    }
+    return CLOPT_OK;
+}
+
 /* Queues one step (or evaluation) kernel over every shard. */
 static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
                             const double hyper[CLOPT_HYPER_SLOTS], cl_event *last, int dry)
@@ -873,11 +1090,20 @@ static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
     union real_arg h[CLOPT_HYPER_SLOTS];
     for (size_t k = 0; k < CLOPT_HYPER_SLOTS; ++k)
         h[k] = real_value(s, hyper ? hyper[k] : 0.0);
+    if (s->halo && !dry) {
+        int status = exchange_halos(s);
+        if (status != CLOPT_OK)
+            return status;
+    }
     for (size_t i = 0; i < s->n_shards; ++i) {
         struct shard *sh = &s->shards[i];
         /* A dry launch has the real shape but no elements: only the partials are written. */
         const cl_ulong count = dry ? 0 : sh->count, offset = sh->offset, base = sh->partial_base;
-        int status = set_arg(ctx, kernel, 0, sizeof(cl_mem), &sh->theta);
+        /* A stencil reads theta and writes its partner; the data argument is unused (any
+         * buffer) unless the objective has data. */
+        cl_mem destination = s->halo ? sh->theta_next : sh->theta;
+        cl_mem data = sh->data ? sh->data : sh->theta;
+        int status = set_arg(ctx, kernel, 0, sizeof(cl_mem), &destination);
         for (cl_uint k = 0; k < MAX_STATE && !status; ++k)
             status = set_arg(ctx, kernel, 1 + k, sizeof(cl_mem), &sh->state[k]);
         if (!status)
@@ -892,6 +1118,13 @@ static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
             status = set_arg(ctx, kernel, 8 + k, s->elem_size, &h[k]);
         if (!status)
             status = set_arg(ctx, kernel, 8 + CLOPT_HYPER_SLOTS, sizeof(cl_mem), &s->result);
+        if (!status)
+            status = set_arg(ctx, kernel, 9 + CLOPT_HYPER_SLOTS, sizeof(cl_mem), &sh->theta);
+        if (!status)
+            status = set_arg(ctx, kernel, 10 + CLOPT_HYPER_SLOTS, sizeof(cl_mem), &data);
+        const cl_ulong n_total = s->n;
+        if (!status)
+            status = set_arg(ctx, kernel, 11 + CLOPT_HYPER_SLOTS, sizeof n_total, &n_total);
         if (status)
             return status;
         const size_t local = s->knobs.work_group;
@@ -901,6 +1134,13 @@ static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
         if (err != CL_SUCCESS)
             return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(step)");
     }
+    /* The updated stencil iterate is in the partners now. */
+    if (s->halo && !dry && kernel != s->k_eval)
+        for (size_t i = 0; i < s->n_shards; ++i) {
+            cl_mem t = s->shards[i].theta;
+            s->shards[i].theta = s->shards[i].theta_next;
+            s->shards[i].theta_next = t;
+        }
     return CLOPT_OK;
 }
 
@@ -1147,9 +1387,10 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
     memset(res, 0, sizeof *res);
     res->shards = s->n_shards;
     /* theta and each state vector are read and written once; a norm pass for global
-     * clipping reads theta once more. */
-    res->bytes_per_element = (double)s->elem_size *
-                             (2.0 * (double)(1 + s->n_state) + (s->opts.clip_norm > 0 ? 1.0 : 0.0));
+     * clipping reads theta once more, and an objective's data vector is read once. */
+    res->bytes_per_element =
+        (double)s->elem_size * (2.0 * (double)(1 + s->n_state) +
+                                (s->opts.clip_norm > 0 ? 1.0 : 0.0) + (s->data_path ? 1.0 : 0.0));
     res->bytes_per_iter = (double)s->n * res->bytes_per_element;
     res->lr = s->hyper.lr;
     int status = CLOPT_OK;

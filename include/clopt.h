@@ -234,6 +234,39 @@ void clopt_solver_set_steps(struct clopt_solver *solver, uint64_t steps);
 /* Loss and ||g|| at the current theta, without updating it. */
 int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, double *grad_norm);
 
+/* Gradient check: compares an objective's in-kernel gradient at sampled elements with a
+ * fourth-order central difference of the loss terms that depend on that element, at a
+ * random point, in double (float on devices without fp64). */
+struct clopt_check_options {
+    const char *objective; /* built-in name or a path ending in ".cl"; default "sphere" */
+    const struct clopt_param *params; /* numeric parameters; a data file parameter is not
+                                         needed (data values are drawn like theta) */
+    size_t n_params;
+    size_t dim;                /* n, >= 1; default 1000 */
+    size_t samples;            /* elements checked (all when >= dim), 1..2^24; default 1000 */
+    enum clopt_init_kind init; /* the point: NORMAL (default), UNIFORM or CONST */
+    double init_value;         /* its scale or value; default 1 */
+    uint64_t seed;             /* default 0 */
+};
+
+void clopt_check_options_init(struct clopt_check_options *opts);
+
+struct clopt_check_result {
+    size_t checked;                 /* elements compared */
+    enum clopt_precision precision; /* of the arithmetic */
+    double floor;                   /* errors are |g - d| / max(|g|, |d|, floor (1 + |f|)), f
+                                       the loss terms involved: 1e-4 in double, 1e-2 in float */
+    double worst_error;             /* the largest such error (Inf where g or d is not finite) */
+    size_t worst_index;             /* the element where it occurs */
+    double gradient;                /* the objective's gradient there */
+    double finite_difference;       /* and the finite difference d */
+};
+
+/* Runs the check. A wrong gradient shows as a worst_error far above 1e-6 (double) or 1e-2
+ * (float); the caller decides the tolerance. */
+int clopt_check_gradient(struct clopt_context *ctx, const struct clopt_check_options *opts,
+                         struct clopt_check_result *result);
+
 /* Names of the built-in objectives and optimizers, NULL-terminated. */
 const char *const *clopt_objective_names(void);
 /* A built-in objective's formula, known minimum and parameters (as text, with defaults and

@@ -29,9 +29,11 @@ inline uint4 clopt_philox4x32_10(uint4 ctr, uint2 key)
     return ctr;
 }
 
+/* theta[halo + j] is element offset + j: stencil objectives keep halo neighbours in front. */
 __kernel void clopt_init(__global real *theta, ulong n_shard, ulong offset, uint kind, real value,
-                         uint seed_lo, uint seed_hi)
+                         uint seed_lo, uint seed_hi, ulong halo)
 {
+    theta += halo;
     const ulong j = get_global_id(0);
     if (j >= n_shard)
         return;

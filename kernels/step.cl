@@ -47,8 +47,26 @@ void clopt_acc_add(acc_t *s, acc_t *c, acc_t x);
 void clopt_update(real *x, real g, real *s0, real *s1, real *s2, real h0, real h1, real h2, real h3,
                   real h4, real h5, real h6, real h7);
 #endif
-#ifndef CLOPT_OBJECTIVE_SEPARABLE
+/* The objective's kind: separable clopt_fdf (the default, so a user file needs no marker),
+ * clopt_fdf_data with one value of a data vector per element, or clopt_fdf_stencil. */
+#if !defined(CLOPT_OBJECTIVE_SEPARABLE) && !defined(CLOPT_OBJECTIVE_DATA) &&                       \
+    !defined(CLOPT_STENCIL_RADIUS)
 real clopt_fdf(real x, ulong i, real *g);
+#endif
+/* A stencil objective reads theta from `src`, which holds CLOPT_HALO neighbours on each
+ * side of the shard (from the neighbouring shards, or unused ends), and writes `theta`
+ * with the same layout: ping-pong buffers. */
+#ifdef CLOPT_STENCIL_RADIUS
+#define CLOPT_HALO CLOPT_STENCIL_RADIUS
+#if CLOPT_HALO < 1 || CLOPT_HALO > 16
+#error "CLOPT_STENCIL_RADIUS must be a whole number from 1 to 16"
+#endif
+#else
+#define CLOPT_HALO 0
+#endif
+/* The host sizes the halos from the radius it read in the objective file. */
+#if defined(CLOPT_HOST_HALO) && CLOPT_HOST_HALO != CLOPT_HALO
+#error "CLOPT_STENCIL_RADIUS differs from the radius the host read from the objective file"
 #endif
 
 /* The sweep is called twice (with and without bounds checks) and must be inlined into
@@ -65,17 +83,21 @@ struct clopt_lanes {
     acc_t f[CLOPT_VW], fc[CLOPT_VW], g2[CLOPT_VW], g2c[CLOPT_VW];
 };
 
-/* Computes f and g of one element held in registers and applies the update to it and its
- * optimizer state. */
-CLOPT_INLINE void clopt_element(real *x, real *a, real *b, real *c, ulong global_index, real *f_out,
-                                real *g_out, const bool with_update, real h0, real h1, real h2,
-                                real h3, real h4, real h5, real h6, real h7, real gscale)
+/* f and g of one element: the objective sees x (separable), x and its data value, or the
+ * window of its neighbours (stencil). */
+#if CLOPT_HALO > 0
+#define CLOPT_OBJECTIVE_AT(l, index) clopt_fdf_stencil(win[l], index, n_total, &g[l])
+#elif defined(CLOPT_OBJECTIVE_DATA)
+#define CLOPT_OBJECTIVE_AT(l, index) clopt_fdf_data(x[l], d[l], index, &g[l])
+#else
+#define CLOPT_OBJECTIVE_AT(l, index) clopt_fdf(x[l], index, &g[l])
+#endif
+
+/* Applies the update to one element held in registers and its optimizer state. */
+CLOPT_INLINE void clopt_element_update(real *x, real *a, real *b, real *c, real g, real h0, real h1,
+                                       real h2, real h3, real h4, real h5, real h6, real h7,
+                                       real gscale)
 {
-    real g;
-    *f_out = clopt_fdf(*x, global_index, &g);
-    *g_out = g;
-    if (!with_update)
-        return;
     /* The update sees the clipped (and, to maximise, negated) gradient; the loss partials
      * keep the objective's own. */
     real step_g = g * gscale;
@@ -98,11 +120,12 @@ CLOPT_INLINE void clopt_element(real *x, real *a, real *b, real *c, ulong global
 /* Visits the work-item's CLOPT_EPW elements base + k * stride in blocks, lane l taking
  * k = l (mod CLOPT_VW). `full` (a constant after inlining) drops the bounds checks. */
 CLOPT_INLINE void clopt_sweep(__global real *restrict theta, __global real *restrict s0,
-                              __global real *restrict s1, __global real *restrict s2, ulong n_shard,
-                              ulong offset, ulong base, ulong stride, struct clopt_lanes *acc,
-                              real h0, real h1, real h2, real h3, real h4, real h5, real h6,
-                              real h7, real gscale, const bool full, const bool with_loss,
-                              const bool with_update)
+                              __global real *restrict s1, __global real *restrict s2,
+                              __global const real *restrict src, __global const real *restrict data,
+                              ulong n_shard, ulong offset, ulong n_total, ulong base, ulong stride,
+                              struct clopt_lanes *acc, real h0, real h1, real h2, real h3, real h4,
+                              real h5, real h6, real h7, real gscale, const bool full,
+                              const bool with_loss, const bool with_update)
 {
 #ifdef __clang__
 #pragma clang loop vectorize(disable)
@@ -126,27 +149,52 @@ CLOPT_INLINE void clopt_sweep(__global real *restrict theta, __global real *rest
              * element-by-element order left every optimizer with state scalar). */
             real x[CLOPT_VW], sa[CLOPT_VW], sb[CLOPT_VW], sc[CLOPT_VW], f[CLOPT_VW], g[CLOPT_VW];
             bool in_range[CLOPT_VW];
+#if CLOPT_HALO > 0
+            real win[CLOPT_VW][2 * CLOPT_HALO + 1];
+#endif
+#ifdef CLOPT_OBJECTIVE_DATA
+            real d[CLOPT_VW];
+#endif
 #pragma unroll
             for (uint l = 0; l < CLOPT_VW; ++l) {
                 const ulong j = base + (ulong)(k + l) * stride;
                 in_range[l] = full || j < n_shard;
+#if CLOPT_HALO > 0
+                /* src[j + r] is theta_{offset + j + r - CLOPT_HALO}. The unrolled copies let
+                 * the windows live in registers. */
+#pragma unroll
+                for (uint r = 0; r <= 2 * CLOPT_HALO; ++r)
+                    win[l][r] = in_range[l] ? src[j + r] : 0;
+                x[l] = win[l][CLOPT_HALO];
+#else
+                (void)src;
                 x[l] = in_range[l] ? theta[j] : 0;
+#endif
+#ifdef CLOPT_OBJECTIVE_DATA
+                d[l] = in_range[l] ? data[j] : 0;
+#else
+                (void)data;
+#endif
                 sa[l] = CLOPT_UPDATE_NSTATE > 0 && with_update && in_range[l] ? s0[j] : 0;
                 sb[l] = CLOPT_UPDATE_NSTATE > 1 && with_update && in_range[l] ? s1[j] : 0;
                 sc[l] = CLOPT_UPDATE_NSTATE > 2 && with_update && in_range[l] ? s2[j] : 0;
             }
 #pragma unroll
             for (uint l = 0; l < CLOPT_VW; ++l)
-                clopt_element(&x[l], &sa[l], &sb[l], &sc[l],
-                              offset + base + (ulong)(k + l) * stride, &f[l], &g[l], with_update,
-                              h0, h1, h2, h3, h4, h5, h6, h7, gscale);
+                f[l] = CLOPT_OBJECTIVE_AT(l, offset + base + (ulong)(k + l) * stride);
+            if (with_update) {
+#pragma unroll
+                for (uint l = 0; l < CLOPT_VW; ++l)
+                    clopt_element_update(&x[l], &sa[l], &sb[l], &sc[l], g[l], h0, h1, h2, h3, h4,
+                                         h5, h6, h7, gscale);
+            }
 #pragma unroll
             for (uint l = 0; l < CLOPT_VW; ++l) {
                 const ulong j = base + (ulong)(k + l) * stride;
                 if (!in_range[l])
                     continue;
                 if (with_update) {
-                    theta[j] = x[l];
+                    theta[CLOPT_HALO + j] = x[l];
                     if (CLOPT_UPDATE_NSTATE > 0)
                         s0[j] = sa[l];
                     if (CLOPT_UPDATE_NSTATE > 1)
@@ -177,9 +225,11 @@ CLOPT_INLINE void clopt_sweep(__global real *restrict theta, __global real *rest
 
 CLOPT_INLINE void clopt_step_body(__global real *restrict theta, __global real *restrict s0,
                                   __global real *restrict s1, __global real *restrict s2,
-                                  ulong n_shard, ulong offset, __global acc_t *partials,
-                                  ulong partial_base, real h0, real h1, real h2, real h3, real h4,
-                                  real h5, real h6, real h7, real gscale, __local acc_t *local_f,
+                                  __global const real *restrict src,
+                                  __global const real *restrict data, ulong n_shard, ulong offset,
+                                  ulong n_total, __global acc_t *partials, ulong partial_base,
+                                  real h0, real h1, real h2, real h3, real h4, real h5, real h6,
+                                  real h7, real gscale, __local acc_t *local_f,
                                   __local acc_t *local_g2, const bool with_loss,
                                   const bool with_update)
 {
@@ -201,11 +251,11 @@ CLOPT_INLINE void clopt_step_body(__global real *restrict theta, __global real *
     const bool full = block + (ulong)CLOPT_WG * CLOPT_EPW <= n_shard;
 #endif
     if (full)
-        clopt_sweep(theta, s0, s1, s2, n_shard, offset, base, stride, &acc, h0, h1, h2, h3, h4, h5,
-                    h6, h7, gscale, true, with_loss, with_update);
+        clopt_sweep(theta, s0, s1, s2, src, data, n_shard, offset, n_total, base, stride, &acc, h0,
+                    h1, h2, h3, h4, h5, h6, h7, gscale, true, with_loss, with_update);
     else
-        clopt_sweep(theta, s0, s1, s2, n_shard, offset, base, stride, &acc, h0, h1, h2, h3, h4, h5,
-                    h6, h7, gscale, false, with_loss, with_update);
+        clopt_sweep(theta, s0, s1, s2, src, data, n_shard, offset, n_total, base, stride, &acc, h0,
+                    h1, h2, h3, h4, h5, h6, h7, gscale, false, with_loss, with_update);
     if (!with_loss)
         return;
 
@@ -245,7 +295,8 @@ CLOPT_INLINE void clopt_step_body(__global real *restrict theta, __global real *
     __global real *restrict theta, __global real *restrict s0, __global real *restrict s1,         \
         __global real *restrict s2, ulong n_shard, ulong offset, __global acc_t *partials,         \
         ulong partial_base, real h0, real h1, real h2, real h3, real h4, real h5, real h6,         \
-        real h7, __global const acc_t *grad_sq
+        real h7, __global const acc_t *grad_sq, __global const real *restrict src,                 \
+        __global const real *restrict data, ulong n_total
 
 /* OpenCL allows __local variables only at kernel scope: each kernel declares the tree's
  * scratch and hands it down. */
@@ -272,8 +323,8 @@ __kernel void clopt_step(CLOPT_STEP_PARAMS)
 {
     CLOPT_LOCAL_SCRATCH;
     CLOPT_GRAD_SCALE;
-    clopt_step_body(theta, s0, s1, s2, n_shard, offset, partials, partial_base, h0, h1, h2, h3, h4,
-                    h5, h6, h7, gscale, local_f, local_g2, false, true);
+    clopt_step_body(theta, s0, s1, s2, src, data, n_shard, offset, n_total, partials, partial_base,
+                    h0, h1, h2, h3, h4, h5, h6, h7, gscale, local_f, local_g2, false, true);
 }
 
 /* One update with L(theta_t) and ||g_t||^2 partials of the values before the update. */
@@ -281,8 +332,8 @@ __kernel void clopt_step_loss(CLOPT_STEP_PARAMS)
 {
     CLOPT_LOCAL_SCRATCH;
     CLOPT_GRAD_SCALE;
-    clopt_step_body(theta, s0, s1, s2, n_shard, offset, partials, partial_base, h0, h1, h2, h3, h4,
-                    h5, h6, h7, gscale, local_f, local_g2, true, true);
+    clopt_step_body(theta, s0, s1, s2, src, data, n_shard, offset, n_total, partials, partial_base,
+                    h0, h1, h2, h3, h4, h5, h6, h7, gscale, local_f, local_g2, true, true);
 }
 
 /* Loss partials only; theta is not written. */
@@ -290,6 +341,6 @@ __kernel void clopt_eval(CLOPT_STEP_PARAMS)
 {
     CLOPT_LOCAL_SCRATCH;
     CLOPT_GRAD_SCALE;
-    clopt_step_body(theta, s0, s1, s2, n_shard, offset, partials, partial_base, h0, h1, h2, h3, h4,
-                    h5, h6, h7, gscale, local_f, local_g2, true, false);
+    clopt_step_body(theta, s0, s1, s2, src, data, n_shard, offset, n_total, partials, partial_base,
+                    h0, h1, h2, h3, h4, h5, h6, h7, gscale, local_f, local_g2, true, false);
 }

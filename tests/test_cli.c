@@ -224,7 +224,35 @@ Test(cli, bad_input_exits_2_with_one_line)
     cr_assert_not_null(f);
     fputs("real clopt_fdf(real x, ulong i, real *g) { return x +; }\n", f);
     fclose(f);
+    char *noradius = path_in(dir, "noradius.cl");
+    f = fopen(noradius, "w");
+    cr_assert_not_null(f);
+    fputs("real clopt_fdf_stencil(const real *w, ulong i, ulong n, real *g)\n"
+          "{ *g = 0; return w[1]; }\n",
+          f);
+    fclose(f);
+    char target_small[512], target_malformed[512], target_nan[512];
+    snprintf(target_small, sizeof target_small, "target=%s", small);
+    snprintf(target_malformed, sizeof target_malformed, "target=%s", malformed);
+    snprintf(target_nan, sizeof target_nan, "target=%s", nan_file);
     const struct bad_case cases[] = {
+        {{"run", "--objective", "shifted_sphere"}, "needs --param target=FILE.npy"},
+        {{"run", "--objective", "shifted_sphere", "--param", target_small, "--dim", "5"},
+         "holds 2 values but theta has 5"},
+        {{"run", "--objective", "shifted_sphere", "--param", target_malformed}, "magic"},
+        {{"run", "--objective", "shifted_sphere", "--param", target_nan}, "not a finite"},
+        {{"run", "--objective", "shifted_sphere", "--param", "target=/nonexistent/t.npy"},
+         "cannot open --param target file"},
+        {{"run", "--objective", "shifted_sphere", "--param", "target="}, "needs --param target"},
+        {{"run", "--objective", "laplacian", "--param", "left=abc"}, "finite number"},
+        {{"run", "--objective", noradius}, "CLOPT_STENCIL_RADIUS"},
+        {{"check", "--objective", noradius}, "CLOPT_STENCIL_RADIUS"},
+        {{"check", "--samples", "0"}, "at least 1"},
+        {{"check", "--tol", "-1"}, "--tol"},
+        {{"check", "--init", small}, "draws its point"},
+        {{"check", "--objective", "nosuch"}, "unknown objective"},
+        {{"check", "--objective", "ellipsoid", "--param", "cond=0"}, "out of range"},
+        {{"check", "--iters", "5"}, "unknown option"},
         {{"run", "--objective", "nosuch"}, "unknown objective"},
         {{"run", "--dim", "0"}, "at least 1"},
         {{"run", "--dim", "-5"}, "negative"},
@@ -308,6 +336,7 @@ Test(cli, bad_input_exits_2_with_one_line)
     free(nan_file);
     free(huge_file);
     free(nofdf);
+    free(noradius);
 }
 
 Test(cli, kernel_dir_overrides_the_embedded_kernels)
@@ -421,4 +450,112 @@ Test(cli, objectives_lists_formula_minimum_and_parameters)
     for (size_t i = 0; i < sizeof needed / sizeof *needed; ++i)
         cr_expect(strstr(r.out, needed[i]) != NULL, "no '%s' in:\n%s", needed[i], r.out);
     cli_result_free(&r);
+}
+
+/* A user objective with a wrong gradient: what the check is for. */
+Test(cli, gradient_check_flags_a_wrong_gradient_and_passes_right_ones)
+{
+    char *wrong = path_in(dir, "wrong.cl");
+    FILE *f = fopen(wrong, "w");
+    cr_assert_not_null(f);
+    /* d/dx (x - 1)^4 is 4 (x - 1)^3, not 3 (x - 1)^3. */
+    fputs("real clopt_fdf(real x, ulong i, real *g)\n"
+          "{ real d = x - 1; *g = 3 * d * d * d; return d * d * d * d; }\n",
+          f);
+    fclose(f);
+    const char *bad[] = {"check", "--objective", wrong, "--dim", "50", NULL};
+    struct cli_result r = cli_run(bad);
+    cr_expect_eq(r.exit_code, 4, "%s%s", r.out, r.err);
+    cr_expect(strstr(r.out, "FAIL") != NULL, "%s", r.out);
+    cr_expect(strstr(r.err, "gradient check failed") != NULL, "%s", r.err);
+    cr_expect_eq(count_lines(r.err), 1, "%s", r.err);
+    cli_result_free(&r);
+    const char *examples[] = {CLOPT_SOURCE_DIR "/examples/quartic.cl",
+                              CLOPT_SOURCE_DIR "/examples/smooth_step.cl",
+                              "rosenbrock",
+                              "laplacian",
+                              "shifted_sphere",
+                              "rastrigin"};
+    for (size_t i = 0; i < sizeof examples / sizeof *examples; ++i) {
+        const char *good[] = {"check",    "--objective", examples[i], "--init",
+                              "normal:2", "--json",      "-",         NULL};
+        r = cli_run(good);
+        cr_expect_eq(r.exit_code, 0, "%s: %s%s", examples[i], r.out, r.err);
+        cr_expect(strstr(r.out, "\"passed\":\ttrue") != NULL, "%s: %s", examples[i], r.out);
+        cli_result_free(&r);
+    }
+    free(wrong);
+}
+
+/* shifted_sphere takes n from its target file and one step of lr 0.5 lands on it. */
+Test(cli, shifted_sphere_reads_its_target_and_reaches_it)
+{
+    char *target = path_in(dir, "t.npy"), *out = path_in(dir, "theta.npy");
+    double t[37];
+    for (size_t i = 0; i < 37; ++i)
+        t[i] = 0.25 * (double)i - 3;
+    write_npy(target, t, 37, 1);
+    char param[512];
+    snprintf(param, sizeof param, "target=%s", target);
+    const char *args[] = {"run",     "--objective", "shifted_sphere", "--param", param,
+                          "--lr",    "0.5",         "--iters",        "1",       "--out",
+                          out,       "--precision", "double",         "--init",  "zeros",
+                          "--quiet", NULL};
+    struct cli_result r = cli_run(args);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    size_t n;
+    int is_double;
+    double *theta = read_npy_as_double(out, &n, &is_double);
+    cr_assert_eq(n, 37);
+    /* x - 0.5 * 2 (x - t) = t exactly for these values. */
+    for (size_t i = 0; i < n; ++i)
+        cr_expect_eq(theta[i], t[i], "theta[%zu] = %.17g", i, theta[i]);
+    free(theta);
+    cli_result_free(&r);
+    free(target);
+    free(out);
+}
+
+/* A user stencil objective through the CLI: halos exchanged between shards give the same
+ * bits as one shard. */
+Test(cli, user_stencil_objective_is_the_same_on_one_shard_and_many)
+{
+    char *one = path_in(dir, "one.npy"), *many = path_in(dir, "many.npy");
+    const char *paths[] = {one, many};
+    const char *caps[] = {"0", "1032"}; /* 256 + 2 halo floats: 4+ shards of 257 elements */
+    for (size_t k = 0; k < 2; ++k) {
+        const char *args[] = {"run",
+                              "--objective",
+                              CLOPT_SOURCE_DIR "/examples/smooth_step.cl",
+                              "--dim",
+                              "1001",
+                              "--tune",
+                              "wg=1,epw=256,vw=8",
+                              "--max-shard-bytes",
+                              caps[k],
+                              "--iters",
+                              "20",
+                              "--optimizer",
+                              "adam",
+                              "--lr",
+                              "0.05",
+                              "--out",
+                              paths[k],
+                              "--quiet",
+                              NULL};
+        struct cli_result r = cli_run(args);
+        cr_assert_eq(r.exit_code, 0, "%s", r.err);
+        cli_result_free(&r);
+    }
+    size_t n1, n2;
+    int d1, d2;
+    double *a = read_npy_as_double(one, &n1, &d1), *b = read_npy_as_double(many, &n2, &d2);
+    cr_assert_eq(n1, 1001);
+    cr_assert_eq(n2, 1001);
+    for (size_t i = 0; i < n1; ++i)
+        cr_assert(!memcmp(&a[i], &b[i], sizeof a[i]), "theta[%zu]: %.9g vs %.9g", i, a[i], b[i]);
+    free(a);
+    free(b);
+    free(one);
+    free(many);
 }

@@ -18,6 +18,7 @@
 
 #define EXIT_USAGE 2
 #define EXIT_DIVERGED 3
+#define EXIT_CHECK_FAILED 4
 #define MAX_PARAMS 32
 #define IO_CHUNK ((size_t)1 << 22)
 #define PROGRESS_SECONDS 2.0
@@ -31,13 +32,16 @@ static const char usage_text[] =
     "  devices              list every OpenCL platform and device\n"
     "  objectives           list the built-in objectives: formula, parameters, minimum\n"
     "  run [OPTIONS]        minimise an objective (default: sphere on the default device)\n"
+    "  check [OPTIONS]      compare an objective's gradient with finite differences\n"
     "  help                 show this text (also --help; --version prints the version)\n"
     "\n"
     "run options:\n"
-    "  --objective NAME|FILE.cl  sphere (default), ellipsoid, or an objective file\n"
-    "  --param KEY=VALUE         objective parameter, repeatable (ellipsoid: cond=1e6)\n"
+    "  --objective NAME|FILE.cl  sphere (default), another built-in (clopt objectives) or\n"
+    "                            an objective file (see README)\n"
+    "  --param KEY=VALUE         objective parameter, repeatable (ellipsoid: cond=1e6,\n"
+    "                            shifted_sphere: target=FILE.npy)\n"
     "  --dim N                   number of parameters (1000000, 1e6, 2^20); default 1e6,\n"
-    "                            or the length of an --init FILE.npy\n"
+    "                            or the length of an --init or --param FILE.npy\n"
     "  --init SPEC               random (= normal), normal[:SIGMA], uniform[:A] (U[-A,A)),\n"
     "                            zeros, const:V, or FILE.npy (1-D float32/float64)\n"
     "  --seed S                  seed of the random initialisation (default 0)\n"
@@ -82,8 +86,18 @@ static const char usage_text[] =
     "  --quiet                   print no progress and no summary\n"
     "  -h, --help                show this text\n"
     "\n"
-    "exit status: 0 converged or iteration limit, 2 bad usage or input, 3 diverged\n"
-    "(theta is the last finite iterate), 1 any other failure.\n";
+    "check options (clopt check): --objective, --param, --device, --kernel-dir as for run;\n"
+    "  --dim N                   n (default 1000)\n"
+    "  --samples M               elements checked, both ends included (default 1000)\n"
+    "  --init normal[:S]|uniform[:A]|const:V   the random point (default normal:1)\n"
+    "  --seed S                  seed of the point\n"
+    "  --tol X                   largest relative error that passes (default 1e-6 in double,\n"
+    "                            1e-2 on devices without fp64)\n"
+    "  --json FILE|-             write the result as JSON\n"
+    "\n"
+    "exit status: 0 converged or iteration limit (check: passed), 2 bad usage or input,\n"
+    "3 diverged (theta is the last finite iterate), 4 gradient check failed, 1 any other\n"
+    "failure.\n";
 
 static void print_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void print_error(const char *fmt, ...)
@@ -366,6 +380,8 @@ enum {
     OPT_SCHEDULE,
     OPT_CLIP_VALUE,
     OPT_CLIP_NORM,
+    OPT_SAMPLES,
+    OPT_TOL,
 };
 
 static const struct option run_options[] = {
@@ -645,6 +661,25 @@ static int open_init_file(struct run_args *a, FILE **file, struct clopt_npy_info
     return 0;
 }
 
+/* Without --dim or an --init file, a data file parameter (shifted_sphere's target) sets n.
+ * A file that cannot be read is left for the library to report. */
+static void dim_from_data_file(struct run_args *a)
+{
+    for (size_t i = 0; i < a->opts.n_params; ++i) {
+        const char *value = a->params[i].value;
+        if (!value || !ends_with(value, ".npy"))
+            continue;
+        FILE *f = fopen(value, "rb");
+        struct clopt_npy_info info;
+        if (f && clopt_npy_read_header(f, &info, NULL, 0) == CLOPT_OK &&
+            info.count <= ((uint64_t)1 << 48))
+            a->opts.dim = (size_t)info.count;
+        if (f)
+            fclose(f);
+        return;
+    }
+}
+
 /* Index of the first value that is not finite, or that overflows the run's precision;
  * n when all are fine. */
 static size_t first_bad_value(const void *values, enum clopt_precision dtype, size_t n,
@@ -870,6 +905,8 @@ static int cmd_run(int argc, char **argv)
     const int user_objective = ends_with(a.opts.objective, ".cl") || a.kernel_dir;
     if (a.init_file && (rc = open_init_file(&a, &init_file, &info)) != 0)
         goto cleanup;
+    if (!a.dim_given && !a.init_file)
+        dim_from_data_file(&a);
     if ((a.out_path && (rc = check_output_path("--out", a.out_path)) != 0) ||
         (a.json_path && (rc = check_output_path("--json", a.json_path)) != 0) ||
         (a.trace_path && (rc = check_output_path("--trace", a.trace_path)) != 0))
@@ -959,6 +996,201 @@ cleanup:
     return rc;
 }
 
+static const struct option check_options[] = {
+    {"objective", required_argument, NULL, OPT_OBJECTIVE},
+    {"param", required_argument, NULL, OPT_PARAM},
+    {"dim", required_argument, NULL, OPT_DIM},
+    {"samples", required_argument, NULL, OPT_SAMPLES},
+    {"init", required_argument, NULL, OPT_INIT},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"tol", required_argument, NULL, OPT_TOL},
+    {"json", required_argument, NULL, OPT_JSON},
+    {"device", required_argument, NULL, OPT_DEVICE},
+    {"kernel-dir", required_argument, NULL, OPT_KERNEL_DIR},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static int write_check_json(const char *path, const struct clopt_check_options *o,
+                            const struct clopt_check_result *r, double tol, int passed)
+{
+    cJSON *root = cJSON_CreateObject();
+    int rc = 0;
+    int ok = root && cJSON_AddStringToObject(root, "objective", o->objective) &&
+             cJSON_AddNumberToObject(root, "n", (double)o->dim) &&
+             cJSON_AddNumberToObject(root, "checked", (double)r->checked) &&
+             cJSON_AddStringToObject(root, "precision",
+                                     r->precision == CLOPT_DOUBLE ? "double" : "float") &&
+             cJSON_AddNumberToObject(root, "worst_error",
+                                     isfinite(r->worst_error) ? r->worst_error : DBL_MAX) &&
+             cJSON_AddNumberToObject(root, "worst_index", (double)r->worst_index) &&
+             cJSON_AddNumberToObject(root, "gradient", r->gradient) &&
+             cJSON_AddNumberToObject(root, "finite_difference", r->finite_difference) &&
+             cJSON_AddNumberToObject(root, "tolerance", tol) &&
+             cJSON_AddBoolToObject(root, "passed", passed);
+    char *text = ok ? cJSON_Print(root) : NULL;
+    if (!text) {
+        print_error("out of memory formatting JSON");
+        rc = EXIT_FAILURE;
+    } else if (!strcmp(path, "-")) {
+        puts(text);
+    } else {
+        FILE *f = fopen(path, "w");
+        if (!f || fprintf(f, "%s\n", text) < 0 || fclose(f) != 0) {
+            print_error("cannot write --json file '%s': %s", path, strerror(errno));
+            rc = EXIT_FAILURE;
+        }
+    }
+    free(text);
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    struct clopt_check_options o;
+    clopt_check_options_init(&o);
+    struct clopt_param params[MAX_PARAMS];
+    o.params = params;
+    const char *device = getenv("CLOPT_DEVICE"), *kernel_dir = getenv("CLOPT_KERNEL_DIR");
+    const char *json_path = NULL;
+    double tol = NAN;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", check_options, NULL)) != -1) {
+        uint64_t v;
+        switch (c) {
+        case OPT_OBJECTIVE:
+            o.objective = optarg;
+            break;
+        case OPT_PARAM: {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg) {
+                print_error("--param '%s': need KEY=VALUE", optarg);
+                return EXIT_USAGE;
+            }
+            if (o.n_params == MAX_PARAMS) {
+                print_error("--param: at most %d parameters", MAX_PARAMS);
+                return EXIT_USAGE;
+            }
+            *eq = '\0';
+            params[o.n_params++] = (struct clopt_param){optarg, eq + 1};
+            break;
+        }
+        case OPT_DIM:
+        case OPT_SAMPLES: {
+            const char *flag = c == OPT_DIM ? "--dim" : "--samples";
+            if (parse_count_flag(flag, optarg, c == OPT_DIM ? (uint64_t)1 << 48 : (uint64_t)1 << 24,
+                                 &v))
+                return EXIT_USAGE;
+            if (v == 0) {
+                print_error("%s '%s': must be at least 1", flag, optarg);
+                return EXIT_USAGE;
+            }
+            *(c == OPT_DIM ? &o.dim : &o.samples) = (size_t)v;
+            break;
+        }
+        case OPT_INIT: {
+            struct run_args a;
+            memset(&a, 0, sizeof a);
+            if (parse_init(&a, optarg))
+                return EXIT_USAGE;
+            if (a.init_file) {
+                print_error("--init '%s': the check draws its point: use normal[:S], "
+                            "uniform[:A] or const:V",
+                            optarg);
+                return EXIT_USAGE;
+            }
+            o.init = a.opts.init;
+            o.init_value = a.opts.init_value;
+            break;
+        }
+        case OPT_SEED:
+            if (parse_count_flag("--seed", optarg, UINT64_MAX, &o.seed))
+                return EXIT_USAGE;
+            break;
+        case OPT_TOL:
+            if (parse_double_flag("--tol", optarg, &tol))
+                return EXIT_USAGE;
+            if (!(tol > 0)) {
+                print_error("--tol '%s': must be > 0", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_JSON:
+            json_path = optarg;
+            break;
+        case OPT_DEVICE:
+            device = optarg;
+            break;
+        case OPT_KERNEL_DIR:
+            kernel_dir = optarg;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_SUCCESS;
+        case ':':
+            print_error("option '%s' needs a value (see clopt --help)", argv[optind - 1]);
+            return EXIT_USAGE;
+        default:
+            print_error("unknown option '%s' for check (see clopt --help)", argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        print_error("unexpected argument '%s' (see clopt --help)", argv[optind]);
+        return EXIT_USAGE;
+    }
+    int rc;
+    if (json_path && (rc = check_output_path("--json", json_path)) != 0)
+        return rc;
+    struct clopt_context_options copts;
+    clopt_context_options_init(&copts);
+    copts.device = device;
+    copts.kernel_dir = kernel_dir;
+    struct clopt_context *ctx = NULL;
+    int status = clopt_context_create(&ctx, &copts);
+    if (status != CLOPT_OK) {
+        print_error("%s", ctx ? clopt_errmsg(ctx) : clopt_strerror(status));
+        rc = status == CLOPT_ERR_NO_DEVICE && device && *device ? EXIT_USAGE : EXIT_FAILURE;
+        clopt_context_destroy(ctx);
+        return rc;
+    }
+    struct clopt_check_result r;
+    status = clopt_check_gradient(ctx, &o, &r);
+    if (status != CLOPT_OK) {
+        print_error("%s", clopt_errmsg(ctx));
+        rc = exit_code_for(status, ends_with(o.objective, ".cl") || kernel_dir);
+        clopt_context_destroy(ctx);
+        return rc;
+    }
+    if (isnan(tol))
+        tol = r.precision == CLOPT_DOUBLE ? 1e-6 : 1e-2;
+    const int passed = r.worst_error <= tol;
+    rc = passed ? EXIT_SUCCESS : EXIT_CHECK_FAILED;
+    if (json_path) {
+        int json_rc = write_check_json(json_path, &o, &r, tol, passed);
+        if (json_rc)
+            rc = json_rc;
+    }
+    if (!(json_path && !strcmp(json_path, "-"))) {
+        printf("objective   %s (n = %zu, %zu elements checked, %s, on %s)\n", o.objective, o.dim,
+               r.checked, r.precision == CLOPT_DOUBLE ? "double" : "float",
+               clopt_context_device(ctx)->name);
+        printf("worst error %.3e at element %zu: gradient %.17g, finite difference %.17g\n",
+               r.worst_error, r.worst_index, r.gradient, r.finite_difference);
+        printf("result      %s (tolerance %g)\n", passed ? "PASS" : "FAIL", tol);
+    }
+    if (!passed)
+        print_error("gradient check failed: the gradient of '%s' at element %zu is %.9g but the "
+                    "finite difference of its loss is %.9g (relative error %.3g > %g)",
+                    o.objective, r.worst_index, r.gradient, r.finite_difference, r.worst_error,
+                    tol);
+    clopt_context_destroy(ctx);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -987,6 +1219,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "run"))
         return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "check"))
+        return cmd_check(argc - 1, argv + 1);
     if (!strcmp(cmd, "objectives")) {
         if (argc > 2) {
             print_error("'objectives' takes no arguments");
@@ -1002,6 +1236,6 @@ int main(int argc, char **argv)
         }
         return EXIT_SUCCESS;
     }
-    print_error("unknown command '%s': use devices, objectives, run or help", cmd);
+    print_error("unknown command '%s': use devices, objectives, run, check or help", cmd);
     return EXIT_USAGE;
 }
