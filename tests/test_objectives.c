@@ -313,7 +313,7 @@ struct matrix_objective {
 };
 
 #define MATRIX_N 100
-#define MATRIX_BUDGET 5000
+#define MATRIX_BUDGET 3000
 #define MATRIX_TOL 1e-6 /* loss <= L* + MATRIX_TOL max(1, |L*|) */
 
 static const struct matrix_objective matrix_objectives[] = {
@@ -330,7 +330,8 @@ static const struct matrix_objective matrix_objectives[] = {
 static const char *const matrix_optimizers[] = {"gd", "nesterov", "adam", "rmsprop", "adagrad"};
 static const double matrix_lrs[] = {0.003, 0.03, 0.3};
 
-/* Iterations to tolerance, or 0 when the budget ran out (or the run diverged). */
+/* Iterations to tolerance (to the next multiple of the loss interval, 10), or 0 when the
+ * budget ran out (or the run diverged). */
 static uint64_t iterations_to_minimum(const struct matrix_objective *m, const char *optimizer,
                                       double lr, const char *target_path)
 {
@@ -350,6 +351,7 @@ static uint64_t iterations_to_minimum(const struct matrix_objective *m, const ch
     o.init_value = m->init_value;
     o.seed = 3;
     o.max_iters = MATRIX_BUDGET;
+    o.loss_every = 10;
     o.target = m->minimum + MATRIX_TOL * fmax(1, fabs(m->minimum));
     struct clopt_solver *s = NULL;
     cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
