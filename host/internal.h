@@ -5,6 +5,7 @@
 #include "clopt.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 
 struct clopt_context {
     cl_device_id device;
@@ -112,5 +113,37 @@ int clopt_param_defines(struct clopt_context *ctx, const struct clopt_objective_
  * the halos before anything is built. *radius is 0 for a separable objective. */
 int clopt_inspect_user_objective(struct clopt_context *ctx, const char *path, size_t *radius);
 const struct clopt_optimizer_type *clopt_find_optimizer(const char *name);
+
+/* CRC-32C (Castagnoli) of data, continuing from crc (0 to start). */
+uint32_t clopt_crc32c(uint32_t crc, const void *data, size_t length);
+
+/* Checkpoint files (host/checkpoint.c). A section's payload comes from data, or, when data
+ * is NULL, from fetch(user, section index, offset, dst, bytes) in chunks. Messages go to
+ * err, since the writer may run on its own thread. */
+struct clopt_ckpt_section {
+    char tag[8];
+    uint64_t length;
+    const void *data;
+};
+typedef int (*clopt_ckpt_fetch)(void *user, size_t section, uint64_t offset, void *dst,
+                                size_t bytes);
+int clopt_ckpt_write(const char *path, const struct clopt_ckpt_section *sections, size_t n_sections,
+                     clopt_ckpt_fetch fetch, void *user, char *err, size_t errlen);
+
+struct clopt_ckpt_reader {
+    FILE *f;
+    uint32_t sections_left;
+    uint64_t left; /* payload bytes left in the current section */
+    uint32_t crc;
+};
+int clopt_ckpt_open(struct clopt_ckpt_reader *r, const char *path, char *err, size_t errlen);
+/* Reads the next section's header, which must carry tag. */
+int clopt_ckpt_next(struct clopt_ckpt_reader *r, const char *tag, uint64_t *length, char *err,
+                    size_t errlen);
+int clopt_ckpt_read(struct clopt_ckpt_reader *r, void *dst, size_t bytes, char *err, size_t errlen);
+/* Checks the section's payload checksum once all of it was read. */
+int clopt_ckpt_end_section(struct clopt_ckpt_reader *r, const char *tag, char *err, size_t errlen);
+/* Closes; with expect_end, fails unless every section was read and nothing follows. */
+int clopt_ckpt_close(struct clopt_ckpt_reader *r, int expect_end, char *err, size_t errlen);
 
 #endif /* CLOPT_INTERNAL_H */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +44,30 @@ struct shard {
 
 struct pending_loss {
     uint64_t iteration;
-    cl_event done;
+    cl_event done;  /* NULL once the values are on the host */
     double host[2]; /* large enough for two acc_t of either width */
+    int reported;   /* the progress callback has seen it (in a run that checkpointed it) */
+};
+
+/* Where a run stopped, as a checkpoint records it: the next run continues from here. */
+struct resume_point {
+    uint64_t t; /* the iteration to queue next */
+    int have_good, decided, reason;
+    uint64_t last_good;
+    double prev_loss;
+    size_t n_pending; /* losses queued but not yet looked at */
+    struct pending_loss pending[LAG_MAX + 2];
+};
+
+/* A checkpoint being written by a background thread from host copies. */
+struct checkpoint_job {
+    char *path;
+    char *image; /* theta and the state vectors, one after the other */
+    unsigned char *loop;
+    struct clopt_ckpt_section sections[2 + MAX_STATE];
+    size_t n_sections;
+    int status;
+    char err[512];
 };
 
 struct clopt_solver {
@@ -72,10 +95,16 @@ struct clopt_solver {
     struct clopt_schedule schedule;
     uint64_t step;   /* steps applied over all runs */
     int fresh_state; /* optimizer state is all zero, never stepped nor written */
+    char *config;    /* the settings a checkpoint must match, "key=value" lines */
+    char *checkpoint_path;
+    struct resume_point *resume; /* from clopt_solver_resume, for the next run */
+    struct checkpoint_job *job;  /* the checkpoint being written, if any */
+    pthread_t writer;
 };
 
 static int warm_up(struct clopt_solver *s);
 static int load_data(struct clopt_solver *s);
+static int finish_checkpoint(struct clopt_solver *s);
 
 void clopt_options_init(struct clopt_options *opts)
 {
@@ -278,6 +307,10 @@ static int validate_options(struct clopt_context *ctx, const struct clopt_option
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "the init value must be finite");
     if (o->n_params && !o->params)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "n_params > 0 but params is NULL");
+    if (o->checkpoint && !*o->checkpoint)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--checkpoint needs a file name");
+    if (o->checkpoint_every && !o->checkpoint)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--checkpoint-every needs --checkpoint FILE");
     return CLOPT_OK;
 }
 
@@ -780,6 +813,79 @@ static int init_theta(struct clopt_solver *s)
     return CLOPT_OK;
 }
 
+/* Appends one "key=value" line to *text. */
+static int add_line(char **text, const char *key, const char *value)
+{
+    char *grown = clopt_format("%s%s=%s\n", *text, key, value);
+    if (!grown)
+        return -1;
+    free(*text);
+    *text = grown;
+    return 0;
+}
+
+static int add_number(char **text, const char *key, double value)
+{
+    char buffer[40];
+    snprintf(buffer, sizeof buffer, "%.17g", value);
+    return add_line(text, key, buffer);
+}
+
+/* The settings that define a run's trajectory, which a checkpoint must share with the run
+ * that resumes it. Lines starting with "info." are recorded but may differ (the learning
+ * rate and schedule, so that a diverged run can go on more carefully). */
+static int build_config(struct clopt_solver *s, const struct clopt_options *in)
+{
+    const struct clopt_options *o = &s->opts;
+    char *text = clopt_format("%s", "");
+    int bad = !text || add_line(&text, "objective", in->objective);
+    /* Parameters in key order, so that the order of the flags does not matter. */
+    const char *last = "";
+    for (size_t done = 0; done < in->n_params && !bad; ++done) {
+        const struct clopt_param *next = NULL;
+        for (size_t i = 0; i < in->n_params; ++i)
+            if (strcmp(in->params[i].key, last) > 0 &&
+                (!next || strcmp(in->params[i].key, next->key) < 0))
+                next = &in->params[i];
+        if (!next)
+            break;
+        char key[80];
+        snprintf(key, sizeof key, "param.%s", next->key);
+        bad = add_line(&text, key, next->value ? next->value : "");
+        last = next->key;
+    }
+    char dim[32];
+    snprintf(dim, sizeof dim, "%zu", s->n);
+    bad = bad || add_line(&text, "dim", dim) ||
+          add_line(&text, "precision", o->precision == CLOPT_DOUBLE ? "double" : "float") ||
+          add_line(&text, "optimizer", s->optimizer->name) ||
+          add_number(&text, "momentum", o->momentum) ||
+          add_number(&text, "dampening", o->dampening) || add_number(&text, "beta1", o->beta1) ||
+          add_number(&text, "beta2", o->beta2) || add_number(&text, "eps", o->eps) ||
+          add_number(&text, "weight_decay", o->weight_decay) ||
+          add_number(&text, "alpha", o->alpha) || add_number(&text, "amsgrad", o->amsgrad != 0) ||
+          add_number(&text, "maximize", o->maximize != 0) ||
+          add_number(&text, "clip_value", o->clip_value) ||
+          add_number(&text, "clip_norm", o->clip_norm) ||
+          add_number(&text, "loss_every", (double)o->loss_every) ||
+          add_number(&text, "info.lr", o->lr) ||
+          add_line(&text, "info.schedule", in->schedule ? in->schedule : "constant") ||
+          add_number(&text, "info.init", (double)o->init) ||
+          add_number(&text, "info.init_value", o->init_value) ||
+          add_number(&text, "info.seed", (double)o->seed);
+    if (bad) {
+        free(text);
+        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    s->config = text;
+    if (in->checkpoint) {
+        s->checkpoint_path = clopt_format("%s", in->checkpoint);
+        if (!s->checkpoint_path)
+            return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    return CLOPT_OK;
+}
+
 int clopt_solver_create(struct clopt_solver **out, struct clopt_context *ctx,
                         const struct clopt_options *opts)
 {
@@ -804,6 +910,8 @@ int clopt_solver_create(struct clopt_solver **out, struct clopt_context *ctx,
     s->n = opts->dim;
     s->elem_size = opts->precision == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
     status = resolve_hyper(s);
+    if (status == CLOPT_OK)
+        status = build_config(s, opts);
     if (status != CLOPT_OK)
         goto cleanup;
     size_t lag = (LAG_ELEMS + s->n - 1) / s->n;
@@ -839,6 +947,7 @@ cleanup:
     s->opts.objective = NULL;
     s->opts.optimizer = NULL;
     s->opts.schedule = NULL;
+    s->opts.checkpoint = NULL;
     if (status != CLOPT_OK) {
         clopt_solver_destroy(s);
         return status;
@@ -862,6 +971,10 @@ void clopt_solver_destroy(struct clopt_solver *s)
     }
     free(s->shards);
     free(s->data_path);
+    finish_checkpoint(s); /* a failure here has nobody left to tell */
+    free(s->config);
+    free(s->checkpoint_path);
+    free(s->resume);
     if (s->partials)
         clReleaseMemObject(s->partials);
     if (s->result)
@@ -1256,6 +1369,7 @@ struct run_state {
     double start;
     uint64_t start_step; /* the solver's step count when the run began */
     int start_fresh;     /* and whether its state was fresh */
+    uint64_t first_t;    /* the iteration it began at (not 0 when resumed) */
 };
 
 static void look_at(struct clopt_solver *s, struct run_state *rs, const struct pending_loss *p)
@@ -1272,12 +1386,13 @@ static void look_at(struct clopt_solver *s, struct run_state *rs, const struct p
     }
     rs->have_good = 1;
     rs->last_good = p->iteration;
-    if (s->opts.progress) {
+    if (s->opts.progress && !p->reported) {
         const struct clopt_progress progress = {
             .iteration = p->iteration,
             .loss = loss,
             .grad_norm = grad_norm,
-            .lr = clopt_schedule_lr(&s->schedule, s->hyper.lr, rs->start_step + p->iteration),
+            .lr = clopt_schedule_lr(&s->schedule, s->hyper.lr,
+                                    rs->start_step + (p->iteration - rs->first_t)),
             .seconds = now_seconds() - rs->start,
         };
         if (s->opts.progress(s->opts.progress_user, &progress) && !rs->decided) {
@@ -1310,7 +1425,7 @@ static int look_at_due(struct clopt_solver *s, struct run_state *rs, struct pend
                        size_t ring_size, size_t *head, size_t *pending, uint64_t now)
 {
     while (*pending && (now == UINT64_MAX || ring[*head].iteration + s->lag <= now)) {
-        int status = wait_event(s->ctx, &ring[*head].done);
+        int status = ring[*head].done ? wait_event(s->ctx, &ring[*head].done) : CLOPT_OK;
         if (status != CLOPT_OK)
             return status;
         look_at(s, rs, &ring[*head]);
@@ -1381,6 +1496,391 @@ static int replay(struct clopt_solver *s, const char *origin, uint64_t start_ste
     return status;
 }
 
+/* The "loop" section: where the run is, little-endian.
+ *   u64 t, u64 step, u64 n, u32 elem_size, u32 n_state, u32 fresh_state, u32 have_good,
+ *   u32 decided, i32 reason, u64 last_good, f64 prev_loss, u64 n_pending, then per pending
+ *   loss: u64 iteration, u32 reported, u32 0, f64 loss sum, f64 squared gradient norm. */
+#define LOOP_HEAD 72
+#define LOOP_ENTRY 32
+
+static void put_bytes(unsigned char *buffer, size_t *at, const void *value, size_t size)
+{
+    memcpy(buffer + *at, value, size);
+    *at += size;
+}
+
+static void get_bytes(const unsigned char *buffer, size_t *at, void *value, size_t size)
+{
+    memcpy(value, buffer + *at, size);
+    *at += size;
+}
+
+static void pending_values(const struct clopt_solver *s, const struct pending_loss *p, double *f,
+                           double *g2)
+{
+    if (s->acc_size == sizeof(double)) {
+        *f = p->host[0];
+        *g2 = p->host[1];
+    } else {
+        float pair[2];
+        memcpy(pair, p->host, sizeof pair);
+        *f = pair[0];
+        *g2 = pair[1];
+    }
+}
+
+static void set_pending_values(const struct clopt_solver *s, struct pending_loss *p, double f,
+                               double g2)
+{
+    if (s->acc_size == sizeof(double)) {
+        p->host[0] = f;
+        p->host[1] = g2;
+    } else {
+        const float pair[2] = {(float)f, (float)g2};
+        memcpy(p->host, pair, sizeof pair);
+    }
+}
+
+static void free_job(struct checkpoint_job *job)
+{
+    if (!job)
+        return;
+    free(job->path);
+    free(job->image);
+    free(job->loop);
+    free(job);
+}
+
+static void *checkpoint_writer(void *arg)
+{
+    struct checkpoint_job *job = arg;
+    job->status = clopt_ckpt_write(job->path, job->sections, job->n_sections, NULL, NULL, job->err,
+                                   sizeof job->err);
+    return NULL;
+}
+
+/* Waits for the checkpoint being written, if any, and reports its failure. */
+static int finish_checkpoint(struct clopt_solver *s)
+{
+    if (!s->job)
+        return CLOPT_OK;
+    pthread_join(s->writer, NULL);
+    struct checkpoint_job *job = s->job;
+    s->job = NULL;
+    const int status =
+        job->status == CLOPT_OK ? CLOPT_OK : clopt_fail(s->ctx, job->status, "%s", job->err);
+    free_job(job);
+    return status;
+}
+
+/* Section payloads straight from the device, when there is no host memory for a copy. */
+static int fetch_from_device(void *user, size_t section, uint64_t offset, void *dst, size_t bytes)
+{
+    struct clopt_solver *s = user;
+    return transfer(s, section - 2, dst, s->opts.precision, (size_t)(offset / s->elem_size),
+                    bytes / s->elem_size, 0);
+}
+
+/* Writes a checkpoint of iteration t: theta and the state are copied to host memory (the
+ * only time the device waits) and a thread writes the file while the run goes on. Pending
+ * losses are recorded with their values; `final` marks them as reported, because the end
+ * of the run reports them right after. */
+static int write_checkpoint(struct clopt_solver *s, const struct run_state *rs,
+                            struct pending_loss *ring, size_t ring_size, size_t head,
+                            size_t pending, uint64_t t, int final)
+{
+    int status = finish_checkpoint(s);
+    if (status != CLOPT_OK)
+        return status;
+    for (size_t i = 0; i < pending; ++i) {
+        struct pending_loss *p = &ring[(head + i) % ring_size];
+        if (p->done && (status = wait_event(s->ctx, &p->done)) != CLOPT_OK)
+            return status;
+    }
+    struct checkpoint_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    job->path = clopt_format("%s", s->checkpoint_path);
+    job->loop = malloc(LOOP_HEAD + pending * LOOP_ENTRY);
+    if (!job->path || !job->loop) {
+        free_job(job);
+        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    size_t at = 0;
+    const uint64_t n = s->n, count = pending;
+    const uint32_t elem = (uint32_t)s->elem_size, n_state = (uint32_t)s->n_state,
+                   fresh = (uint32_t)s->fresh_state, have_good = (uint32_t)rs->have_good, zero = 0;
+    /* A cancelled run is meant to be resumed: its stop is not part of where it is. */
+    const uint32_t decided = (uint32_t)(rs->decided && rs->reason != CLOPT_STOP_CANCELLED);
+    const int32_t reason = rs->reason;
+    put_bytes(job->loop, &at, &t, 8);
+    put_bytes(job->loop, &at, &s->step, 8);
+    put_bytes(job->loop, &at, &n, 8);
+    put_bytes(job->loop, &at, &elem, 4);
+    put_bytes(job->loop, &at, &n_state, 4);
+    put_bytes(job->loop, &at, &fresh, 4);
+    put_bytes(job->loop, &at, &have_good, 4);
+    put_bytes(job->loop, &at, &decided, 4);
+    put_bytes(job->loop, &at, &reason, 4);
+    put_bytes(job->loop, &at, &rs->last_good, 8);
+    put_bytes(job->loop, &at, &rs->prev_loss, 8);
+    put_bytes(job->loop, &at, &count, 8);
+    for (size_t i = 0; i < pending; ++i) {
+        const struct pending_loss *p = &ring[(head + i) % ring_size];
+        const uint32_t reported = (uint32_t)(p->reported || final);
+        double f, g2;
+        pending_values(s, p, &f, &g2);
+        put_bytes(job->loop, &at, &p->iteration, 8);
+        put_bytes(job->loop, &at, &reported, 4);
+        put_bytes(job->loop, &at, &zero, 4);
+        put_bytes(job->loop, &at, &f, 8);
+        put_bytes(job->loop, &at, &g2, 8);
+    }
+    const size_t bytes = s->n * s->elem_size;
+    struct clopt_ckpt_section *sec = job->sections;
+    memcpy(sec[0].tag, "config\0\0", 8);
+    sec[0].length = strlen(s->config);
+    sec[0].data = s->config;
+    memcpy(sec[1].tag, "loop\0\0\0\0", 8);
+    sec[1].length = at;
+    sec[1].data = job->loop;
+    for (size_t k = 0; k <= s->n_state; ++k) {
+        memcpy(sec[2 + k].tag, k == 0 ? "theta\0\0\0" : "state\0\0\0", 8);
+        sec[2 + k].tag[5] = k ? (char)('0' + k - 1) : '\0';
+        sec[2 + k].length = bytes;
+    }
+    job->n_sections = 3 + s->n_state;
+    if (s->n_state + 1 <= SIZE_MAX / bytes)
+        job->image = malloc(bytes * (s->n_state + 1));
+    if (!job->image) {
+        /* No room for a host copy: stream from the device, and the device waits. */
+        status = clopt_ckpt_write(job->path, job->sections, job->n_sections, fetch_from_device, s,
+                                  job->err, sizeof job->err);
+        if (status != CLOPT_OK)
+            status = clopt_fail(s->ctx, status, "%s", job->err);
+        free_job(job);
+        return status;
+    }
+    for (size_t k = 0; k <= s->n_state; ++k) {
+        status = transfer(s, k, job->image + k * bytes, s->opts.precision, 0, s->n, 0);
+        if (status != CLOPT_OK) {
+            free_job(job);
+            return status;
+        }
+        sec[2 + k].data = job->image + k * bytes;
+    }
+    if (pthread_create(&s->writer, NULL, checkpoint_writer, job) != 0) {
+        checkpoint_writer(job);
+        status =
+            job->status == CLOPT_OK ? CLOPT_OK : clopt_fail(s->ctx, job->status, "%s", job->err);
+        free_job(job);
+        return status;
+    }
+    s->job = job;
+    return CLOPT_OK;
+}
+
+/* The first line of `have` whose key is missing from `want` or has another value there,
+ * ignoring "info." lines; NULL when they agree. */
+static const char *first_difference(const char *have, const char *want, char *key, size_t key_size)
+{
+    for (const char *line = have; *line;) {
+        const char *end = strchr(line, '\n');
+        const size_t len = end ? (size_t)(end - line) : strlen(line);
+        const char *eq = memchr(line, '=', len);
+        if (eq && strncmp(line, "info.", 5) != 0) {
+            const size_t key_len = (size_t)(eq - line) + 1; /* with '=' */
+            const char *found = NULL;
+            for (const char *w = want; *w;) {
+                const char *w_end = strchr(w, '\n');
+                const size_t w_len = w_end ? (size_t)(w_end - w) : strlen(w);
+                if (w_len >= key_len && !strncmp(w, line, key_len)) {
+                    found = w;
+                    if (w_len != len || strncmp(w, line, len) != 0)
+                        found = NULL;
+                    break;
+                }
+                w = w_end ? w_end + 1 : w + w_len;
+            }
+            if (!found) {
+                snprintf(key, key_size, "%.*s", (int)(key_len - 1), line);
+                return line;
+            }
+        }
+        line = end ? end + 1 : line + len;
+    }
+    return NULL;
+}
+
+/* The value of key in config text, for messages ("(none)" when absent). */
+static void config_value(const char *config, const char *key, char *value, size_t size)
+{
+    const size_t key_len = strlen(key);
+    for (const char *line = config; *line;) {
+        const char *end = strchr(line, '\n');
+        const size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (len > key_len && !strncmp(line, key, key_len) && line[key_len] == '=') {
+            snprintf(value, size, "%.*s", (int)(len - key_len - 1), line + key_len + 1);
+            return;
+        }
+        line = end ? end + 1 : line + len;
+    }
+    snprintf(value, size, "(none)");
+}
+
+int clopt_solver_resume(struct clopt_solver *s, const char *path)
+{
+    struct clopt_context *ctx = s->ctx;
+    char err[512];
+    struct clopt_ckpt_reader r;
+    char *config = NULL, *chunk = NULL;
+    unsigned char *loop = NULL;
+    struct resume_point *point = NULL;
+    uint64_t length;
+    if (!path || !*path)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--resume needs a checkpoint file");
+    int status = clopt_ckpt_open(&r, path, err, sizeof err);
+    if (status == CLOPT_OK)
+        status = clopt_ckpt_next(&r, "config", &length, err, sizeof err);
+    if (status == CLOPT_OK && length > ((uint64_t)1 << 20)) {
+        snprintf(err, sizeof err, "checkpoint's configuration is implausibly large");
+        status = CLOPT_ERR_BAD_FILE;
+    }
+    if (status == CLOPT_OK) {
+        config = calloc(1, (size_t)length + 1);
+        status = config ? clopt_ckpt_read(&r, config, (size_t)length, err, sizeof err)
+                        : CLOPT_ERR_OUT_OF_MEMORY;
+    }
+    if (status == CLOPT_OK)
+        status = clopt_ckpt_end_section(&r, "config", err, sizeof err);
+    if (status != CLOPT_OK) {
+        status = clopt_fail(ctx, status, "checkpoint '%s': %s", path,
+                            status == CLOPT_ERR_OUT_OF_MEMORY ? "out of host memory" : err);
+        goto cleanup;
+    }
+    char key[96], theirs[160], ours[160];
+    if (first_difference(config, s->config, key, sizeof key) ||
+        first_difference(s->config, config, key, sizeof key)) {
+        config_value(config, key, theirs, sizeof theirs);
+        config_value(s->config, key, ours, sizeof ours);
+        status = clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                            "checkpoint '%s' was written with %s=%s but this run has %s=%s: "
+                            "resume with the options of the run that wrote it",
+                            path, key, theirs, key, ours);
+        goto cleanup;
+    }
+    status = clopt_ckpt_next(&r, "loop", &length, err, sizeof err);
+    if (status == CLOPT_OK &&
+        (length < LOOP_HEAD || length > LOOP_HEAD + (LAG_MAX + 2) * LOOP_ENTRY ||
+         (length - LOOP_HEAD) % LOOP_ENTRY)) {
+        snprintf(err, sizeof err, "its loop section has an impossible size");
+        status = CLOPT_ERR_BAD_FILE;
+    }
+    if (status == CLOPT_OK) {
+        loop = malloc((size_t)length);
+        point = calloc(1, sizeof *point);
+        status = loop && point ? clopt_ckpt_read(&r, loop, (size_t)length, err, sizeof err)
+                               : CLOPT_ERR_OUT_OF_MEMORY;
+    }
+    if (status == CLOPT_OK)
+        status = clopt_ckpt_end_section(&r, "loop", err, sizeof err);
+    uint64_t step = 0, n = 0, count = 0;
+    uint32_t elem = 0, n_state = 0, fresh = 0, have_good = 0, decided = 0;
+    int32_t reason = 0;
+    if (status == CLOPT_OK) {
+        size_t at = 0;
+        get_bytes(loop, &at, &point->t, 8);
+        get_bytes(loop, &at, &step, 8);
+        get_bytes(loop, &at, &n, 8);
+        get_bytes(loop, &at, &elem, 4);
+        get_bytes(loop, &at, &n_state, 4);
+        get_bytes(loop, &at, &fresh, 4);
+        get_bytes(loop, &at, &have_good, 4);
+        get_bytes(loop, &at, &decided, 4);
+        get_bytes(loop, &at, &reason, 4);
+        get_bytes(loop, &at, &point->last_good, 8);
+        get_bytes(loop, &at, &point->prev_loss, 8);
+        get_bytes(loop, &at, &count, 8);
+        if (n != s->n || elem != s->elem_size || n_state != s->n_state ||
+            count != (length - LOOP_HEAD) / LOOP_ENTRY) {
+            snprintf(err, sizeof err, "its loop section does not fit its configuration");
+            status = CLOPT_ERR_BAD_FILE;
+        }
+        point->have_good = have_good != 0;
+        point->decided = decided != 0;
+        point->reason = reason;
+        point->n_pending = (size_t)count;
+        for (size_t i = 0; i < point->n_pending && status == CLOPT_OK; ++i) {
+            uint32_t reported, pad;
+            double f, g2;
+            struct pending_loss *p = &point->pending[i];
+            get_bytes(loop, &at, &p->iteration, 8);
+            get_bytes(loop, &at, &reported, 4);
+            get_bytes(loop, &at, &pad, 4);
+            get_bytes(loop, &at, &f, 8);
+            get_bytes(loop, &at, &g2, 8);
+            p->reported = reported != 0;
+            set_pending_values(s, p, f, g2);
+        }
+    }
+    if (status != CLOPT_OK) {
+        status = clopt_fail(ctx, status, "checkpoint '%s': %s", path,
+                            status == CLOPT_ERR_OUT_OF_MEMORY ? "out of host memory" : err);
+        goto cleanup;
+    }
+    /* theta and the state go to the device chunk by chunk, checked as they stream. */
+    chunk = malloc(CONVERT_CHUNK * s->elem_size);
+    if (!chunk) {
+        status = clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto cleanup;
+    }
+    for (size_t k = 0; k <= s->n_state; ++k) {
+        char tag[8] = "theta";
+        if (k)
+            memcpy(tag, (const char[]){'s', 't', 'a', 't', 'e', (char)('0' + k - 1), '\0'}, 7);
+        status = clopt_ckpt_next(&r, tag, &length, err, sizeof err);
+        if (status == CLOPT_OK && length != (uint64_t)s->n * s->elem_size) {
+            snprintf(err, sizeof err, "section '%s' has the wrong size", tag);
+            status = CLOPT_ERR_BAD_FILE;
+        }
+        for (size_t done = 0; done < s->n && status == CLOPT_OK;) {
+            const size_t m = s->n - done < CONVERT_CHUNK ? s->n - done : CONVERT_CHUNK;
+            status = clopt_ckpt_read(&r, chunk, m * s->elem_size, err, sizeof err);
+            if (status == CLOPT_OK) {
+                status = transfer(s, k, chunk, s->opts.precision, done, m, 1);
+                if (status != CLOPT_OK)
+                    goto cleanup; /* a device failure, already described */
+            }
+            done += m;
+        }
+        if (status == CLOPT_OK)
+            status = clopt_ckpt_end_section(&r, tag, err, sizeof err);
+        if (status != CLOPT_OK) {
+            status = clopt_fail(ctx, status, "checkpoint '%s': %s", path, err);
+            goto cleanup;
+        }
+    }
+    status = clopt_ckpt_close(&r, 1, err, sizeof err);
+    if (status != CLOPT_OK) {
+        status = clopt_fail(ctx, status, "checkpoint '%s': %s", path, err);
+        goto cleanup;
+    }
+    s->step = step;
+    s->fresh_state = fresh != 0;
+    s->theta_generated = 0;
+    free(s->resume);
+    s->resume = point;
+    point = NULL;
+cleanup:
+    if (r.f)
+        clopt_ckpt_close(&r, 0, NULL, 0);
+    free(config);
+    free(loop);
+    free(point);
+    free(chunk);
+    return status;
+}
+
 int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
 {
     struct clopt_context *ctx = s->ctx;
@@ -1405,6 +1905,23 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
                            .prev_loss = NAN,
                            .start_step = s->step,
                            .start_fresh = s->fresh_state};
+    /* A resumed run starts where its checkpoint stopped, with the losses it had queued. */
+    uint64_t t0 = 0;
+    if (s->resume) {
+        const struct resume_point *r = s->resume;
+        t0 = r->t;
+        rs.have_good = r->have_good;
+        rs.last_good = r->last_good;
+        rs.decided = r->decided;
+        if (r->decided)
+            rs.reason = r->reason;
+        rs.prev_loss = r->prev_loss;
+        for (size_t i = 0; i < r->n_pending && i < ring_size; ++i)
+            ring[pending++] = r->pending[i];
+        free(s->resume);
+        s->resume = NULL;
+    }
+    rs.first_t = t0;
 
     const int origin_generated = s->theta_generated;
     int stepped = 0; /* some step was queued: theta is no longer theta_0 */
@@ -1417,13 +1934,24 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
     }
 
     rs.start = now_seconds();
-    uint64_t t = 0;
+    uint64_t t = t0;
     for (; t < s->opts.max_iters; ++t) {
         status = look_at_due(s, &rs, ring, ring_size, &head, &pending, t);
         if (status != CLOPT_OK)
             goto cleanup;
         if (rs.decided)
             break;
+        if (s->opts.stop && *s->opts.stop) {
+            rs.decided = 1;
+            rs.reason = CLOPT_STOP_CANCELLED;
+            break;
+        }
+        if (s->checkpoint_path && s->opts.checkpoint_every && t > t0 &&
+            t % s->opts.checkpoint_every == 0) {
+            status = write_checkpoint(s, &rs, ring, ring_size, head, pending, t, 0);
+            if (status != CLOPT_OK)
+                goto cleanup;
+        }
         const int with_loss = t % s->opts.loss_every == 0;
         const int throttle_now = t % THROTTLE_EVERY == 0;
         cl_event *marker = NULL;
@@ -1443,6 +1971,7 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
         if (with_loss) {
             struct pending_loss *p = &ring[(head + pending) % ring_size];
             p->iteration = t;
+            p->reported = 0;
             /* With clip-norm the step's norm pass already reduced L(theta_t) into the
              * result buffer, and the update pass did not overwrite it. */
             status = s->opts.clip_norm > 0 ? enqueue_read_result(s, p->host, &p->done)
@@ -1460,6 +1989,13 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
         }
     }
     res->iterations = t;
+    /* The run's last checkpoint holds the losses still pending, as they were before the
+     * look below, so that a resumed run decides exactly as this one would have gone on. */
+    if (s->checkpoint_path && !rs.diverged) {
+        status = write_checkpoint(s, &rs, ring, ring_size, head, pending, t, 1);
+        if (status != CLOPT_OK)
+            goto cleanup;
+    }
     status = look_at_due(s, &rs, ring, ring_size, &head, &pending, UINT64_MAX);
     if (status != CLOPT_OK)
         goto cleanup;
@@ -1491,14 +2027,27 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
                                 (unsigned long long)rs.diverged_at);
             goto cleanup;
         }
-        const uint64_t keep = rs.have_good ? rs.last_good : 0;
-        status = replay(s, origin, rs.start_step, rs.start_fresh, keep);
+        /* Back to the last iterate seen finite (not before this run's start). */
+        const uint64_t keep = rs.have_good && rs.last_good > t0 ? rs.last_good : t0;
+        status = replay(s, origin, rs.start_step, rs.start_fresh, keep - t0);
         if (status != CLOPT_OK)
             goto cleanup;
         res->iterations = keep;
         status = clopt_solver_evaluate(s, &res->loss, &res->grad_norm);
         if (status != CLOPT_OK)
             goto cleanup;
+        if (s->checkpoint_path) {
+            /* The checkpoint holds the kept iterate, not the poisoned one. */
+            struct run_state kept = {.prev_loss = NAN,
+                                     .have_good = rs.have_good,
+                                     .last_good = keep,
+                                     .reason = CLOPT_STOP_MAX_ITERS};
+            status = write_checkpoint(s, &kept, ring, ring_size, head, 0, keep, 1);
+            if (status == CLOPT_OK)
+                status = finish_checkpoint(s);
+            if (status != CLOPT_OK)
+                goto cleanup;
+        }
         if (rs.have_good)
             status =
                 clopt_fail(ctx, CLOPT_ERR_DIVERGED,
@@ -1513,10 +2062,20 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
                                 (unsigned long long)rs.diverged_at);
         goto cleanup;
     }
-    status = rs.reason;
+    status = finish_checkpoint(s);
+    if (status == CLOPT_OK)
+        status = rs.reason;
 cleanup:
-    if (status < 0)
+    if (status < 0) {
         clFinish(ctx->queue); /* no read may still target ring memory after we return */
+        /* The checkpoint thread must not outlive the run either; the first error is the one
+         * reported. */
+        if (s->job) {
+            pthread_join(s->writer, NULL);
+            free_job(s->job);
+            s->job = NULL;
+        }
+    }
     /* After a replay from the generator, theta is generated again only if no step stuck. */
     s->theta_generated = origin_generated && !stepped;
     for (size_t i = 0; i < pending; ++i) {

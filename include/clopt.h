@@ -8,6 +8,7 @@
 
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -178,6 +179,15 @@ struct clopt_options {
     struct clopt_knobs knobs;
     clopt_progress_fn progress; /* called with each loss read back; may be NULL */
     void *progress_user;
+    const char *checkpoint;      /* write checkpoints to this path: theta, optimizer state,
+                                    iteration, step count, pending losses and configuration, each
+                                    section with a CRC-32C; written to a temporary file, fsynced
+                                    and renamed, the previous one kept as PATH.prev. NULL: none */
+    uint64_t checkpoint_every;   /* every K iterations (from a background thread, after a copy
+                                    to host memory), and once when a run ends; 0: at the end */
+    volatile sig_atomic_t *stop; /* when *stop becomes non-zero (e.g. from a signal
+                                    handler) the run stops after the current iteration with
+                                    CLOPT_STOP_CANCELLED, checkpointing first */
 };
 
 void clopt_options_init(struct clopt_options *opts);
@@ -230,6 +240,15 @@ int clopt_solver_write_state(struct clopt_solver *solver, size_t index, const vo
 uint64_t clopt_solver_steps(const struct clopt_solver *solver);
 /* Sets that count, e.g. when resuming with state written by clopt_solver_write_state. */
 void clopt_solver_set_steps(struct clopt_solver *solver, uint64_t steps);
+
+/* Loads a checkpoint written by a run with the same objective, dimension, precision,
+ * optimizer and hyper-parameters (the learning rate, schedule, stopping tests, knobs, shard
+ * count and device may differ): the next clopt_solver_run continues that run exactly, at
+ * the iteration where it stopped, and `max_iters` counts from its start. A checkpoint
+ * from another configuration is refused (CLOPT_ERR_INVALID_ARG) naming the first setting
+ * that differs; a damaged or truncated one is CLOPT_ERR_BAD_FILE. After a failure theta
+ * and the state are undefined. */
+int clopt_solver_resume(struct clopt_solver *solver, const char *path);
 
 /* Loss and ||g|| at the current theta, without updating it. */
 int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, double *grad_norm);

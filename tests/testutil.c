@@ -10,7 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#include <signal.h>
 
 #define MAX_ARGS 64
 
@@ -203,4 +205,37 @@ struct clopt_context *test_context(void)
     int status = clopt_context_create(&ctx, NULL);
     cr_assert_eq(status, CLOPT_OK, "no OpenCL device for the tests: %s", clopt_errmsg(ctx));
     return ctx;
+}
+
+int cli_run_and_signal(const char *const *args, double seconds, int signo)
+{
+    const char *argv[MAX_ARGS + 2];
+    size_t argc = 0;
+    argv[argc++] = CLOPT_EXE;
+    for (; args && args[argc - 1] && argc <= MAX_ARGS; ++argc)
+        argv[argc] = args[argc - 1];
+    argv[argc] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int null_fd = open("/dev/null", O_RDWR);
+        if (null_fd >= 0) {
+            dup2(null_fd, STDIN_FILENO);
+            dup2(null_fd, STDOUT_FILENO);
+            dup2(null_fd, STDERR_FILENO);
+        }
+        execv(CLOPT_EXE, (char *const *)argv);
+        _exit(127);
+    }
+    struct timespec delay = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (nanosleep(&delay, &delay) != 0)
+        ;
+    kill(pid, signo);
+    int status = 0;
+    cr_assert(waitpid(pid, &status, 0) == pid);
+    return WIFEXITED(status)     ? WEXITSTATUS(status)
+           : WIFSIGNALED(status) ? -WTERMSIG(status)
+                                 : -1000;
 }

@@ -19,6 +19,9 @@ struct cli_result cli_run(const char *const *args);
 /* The same with name=value set in the child's environment (name NULL: nothing). */
 struct cli_result cli_run_env(const char *const *args, const char *name, const char *value);
 void cli_result_free(struct cli_result *r);
+/* Starts the CLI (output discarded), sends signo after `seconds`, and returns its exit
+ * status, or minus the signal that ended it. */
+int cli_run_and_signal(const char *const *args, double seconds, int signo);
 
 /* Number of lines in text (a final line without '\n' counts). */
 size_t count_lines(const char *text);

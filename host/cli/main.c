@@ -9,6 +9,7 @@
 #include <float.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,12 @@ static const char usage_text[] =
     "  --max-shard-bytes B       cap each buffer of theta at B bytes (default or 0: the\n"
     "                            device's largest allocation)\n"
     "  --kernel-dir DIR          load kernels from DIR (also CLOPT_KERNEL_DIR)\n"
+    "  --checkpoint FILE         save theta, optimizer state and position to FILE (atomic;\n"
+    "                            the previous one is kept as FILE.prev) at the end of the\n"
+    "                            run, on SIGINT/SIGTERM, and every --checkpoint-every N\n"
+    "  --checkpoint-every N      iterations between checkpoints\n"
+    "  --resume FILE             continue the run saved in FILE (same options; --iters counts\n"
+    "                            from the original start; a --trace file is appended to)\n"
     "  --quiet                   print no progress and no summary\n"
     "  -h, --help                show this text\n"
     "\n"
@@ -96,8 +103,8 @@ static const char usage_text[] =
     "  --json FILE|-             write the result as JSON\n"
     "\n"
     "exit status: 0 converged or iteration limit (check: passed), 2 bad usage or input,\n"
-    "3 diverged (theta is the last finite iterate), 4 gradient check failed, 1 any other\n"
-    "failure.\n";
+    "3 diverged (theta is the last finite iterate), 4 gradient check failed, 130/143\n"
+    "stopped by SIGINT/SIGTERM (after a checkpoint, if one is set), 1 any other failure.\n";
 
 static void print_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void print_error(const char *fmt, ...)
@@ -176,6 +183,7 @@ struct run_args {
     const char *json_path;
     const char *device;
     const char *kernel_dir;
+    const char *resume_path;
     int quiet;
 };
 
@@ -186,11 +194,15 @@ struct progress_state {
     int trace_failed;
     int traced;           /* some row was written */
     uint64_t last_traced; /* its iteration */
+    int skip;             /* rows up to skip_upto are in the trace already (a resume) */
+    uint64_t skip_upto;
 };
 
 static int on_progress(void *user, const struct clopt_progress *p)
 {
     struct progress_state *ps = user;
+    if (ps->skip && p->iteration <= ps->skip_upto)
+        return 0;
     if (ps->trace &&
         fprintf(ps->trace, "%llu,%.17g,%.17g,%.17g,%.6f\n", (unsigned long long)p->iteration,
                 p->loss, p->grad_norm, p->lr, p->seconds) < 0)
@@ -382,6 +394,9 @@ enum {
     OPT_CLIP_NORM,
     OPT_SAMPLES,
     OPT_TOL,
+    OPT_CHECKPOINT,
+    OPT_CHECKPOINT_EVERY,
+    OPT_RESUME,
 };
 
 static const struct option run_options[] = {
@@ -418,6 +433,9 @@ static const struct option run_options[] = {
     {"schedule", required_argument, NULL, OPT_SCHEDULE},
     {"clip-value", required_argument, NULL, OPT_CLIP_VALUE},
     {"clip-norm", required_argument, NULL, OPT_CLIP_NORM},
+    {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
+    {"checkpoint-every", required_argument, NULL, OPT_CHECKPOINT_EVERY},
+    {"resume", required_argument, NULL, OPT_RESUME},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -581,6 +599,21 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
         case OPT_KERNEL_DIR:
             a->kernel_dir = optarg;
             break;
+        case OPT_CHECKPOINT:
+            o->checkpoint = optarg;
+            break;
+        case OPT_CHECKPOINT_EVERY:
+            if (parse_count_flag("--checkpoint-every", optarg, (uint64_t)1 << 62,
+                                 &o->checkpoint_every))
+                return EXIT_USAGE;
+            if (o->checkpoint_every == 0) {
+                print_error("--checkpoint-every '%s': must be at least 1", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_RESUME:
+            a->resume_path = optarg;
+            break;
         case OPT_QUIET:
             a->quiet = 1;
             break;
@@ -597,6 +630,10 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
     }
     if (optind < argc) {
         print_error("unexpected argument '%s' (see clopt --help)", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (o->checkpoint_every && !o->checkpoint) {
+        print_error("--checkpoint-every needs --checkpoint FILE");
         return EXIT_USAGE;
     }
     return 0;
@@ -889,6 +926,49 @@ static void print_summary(const struct run_args *a, const struct clopt_device_in
            r->bytes_per_element);
 }
 
+/* The signal that asked the run to stop (SIGINT or SIGTERM), 0 while none has. The run
+ * loop polls it between iterations; the handler resets itself, so a second signal ends the
+ * process at once. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int signo)
+{
+    stop_signal = signo;
+}
+
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* The iteration of the last row of a trace file; -1 when there is none. The run that
+ * wrote it ended with a row for its final theta, which a resumed run would repeat. */
+static int last_trace_iteration(const char *path, uint64_t *iteration)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[512];
+    int found = -1;
+    while (fgets(line, sizeof line, f)) {
+        char *end;
+        errno = 0;
+        const unsigned long long v = strtoull(line, &end, 10);
+        if (end != line && *end == ',' && errno == 0) {
+            *iteration = v;
+            found = 0;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     struct run_args a;
@@ -903,7 +983,15 @@ static int cmd_run(int argc, char **argv)
     struct progress_state ps = {.quiet = a.quiet, .last_print = 0};
     /* Files the user named (an objective, a kernel directory) failing is bad input. */
     const int user_objective = ends_with(a.opts.objective, ".cl") || a.kernel_dir;
+    /* A resumed run takes theta from its checkpoint; an --init file only sets n. */
     if (a.init_file && (rc = open_init_file(&a, &init_file, &info)) != 0)
+        goto cleanup;
+    if (a.resume_path && access(a.resume_path, R_OK) != 0) {
+        print_error("--resume '%s': %s", a.resume_path, strerror(errno));
+        rc = EXIT_USAGE;
+        goto cleanup;
+    }
+    if ((a.opts.checkpoint && (rc = check_output_path("--checkpoint", a.opts.checkpoint)) != 0))
         goto cleanup;
     if (!a.dim_given && !a.init_file)
         dim_from_data_file(&a);
@@ -923,8 +1011,12 @@ static int cmd_run(int argc, char **argv)
         goto cleanup;
     }
     if (a.trace_path) {
-        trace = fopen(a.trace_path, "w");
-        if (!trace || fprintf(trace, "iteration,loss,grad_norm,lr,seconds\n") < 0) {
+        /* A resumed run continues the trace of the run it resumes. */
+        const int append = a.resume_path && access(a.trace_path, F_OK) == 0;
+        if (append)
+            ps.skip = last_trace_iteration(a.trace_path, &ps.skip_upto) == 0;
+        trace = fopen(a.trace_path, append ? "a" : "w");
+        if (!trace || (!append && fprintf(trace, "iteration,loss,grad_norm,lr,seconds\n") < 0)) {
             print_error("cannot write --trace file '%s': %s", a.trace_path, strerror(errno));
             rc = EXIT_FAILURE;
             goto cleanup;
@@ -933,14 +1025,24 @@ static int cmd_run(int argc, char **argv)
     ps.trace = trace;
     a.opts.progress = on_progress;
     a.opts.progress_user = &ps;
+    stop_signal = 0;
+    a.opts.stop = &stop_signal;
+    catch_stop_signals();
     status = clopt_solver_create(&solver, ctx, &a.opts);
     if (status != CLOPT_OK) {
         print_error("%s", clopt_errmsg(ctx));
         rc = exit_code_for(status, user_objective);
         goto cleanup;
     }
-    if (init_file &&
-        (rc = load_init_file(solver, ctx, init_file, &info, a.init_file, a.opts.precision)) != 0)
+    if (a.resume_path) {
+        status = clopt_solver_resume(solver, a.resume_path);
+        if (status != CLOPT_OK) {
+            print_error("%s", clopt_errmsg(ctx));
+            rc = exit_code_for(status, 1);
+            goto cleanup;
+        }
+    } else if (init_file && (rc = load_init_file(solver, ctx, init_file, &info, a.init_file,
+                                                 a.opts.precision)) != 0)
         goto cleanup;
     if (!a.quiet)
         fprintf(stderr, "clopt: %s, %s, n = %zu on %s\n", a.opts.objective, a.opts.optimizer,
@@ -955,6 +1057,14 @@ static int cmd_run(int argc, char **argv)
     if (status == CLOPT_ERR_DIVERGED)
         print_error("%s", clopt_errmsg(ctx));
     rc = exit_code_for(status, user_objective);
+    if (status == CLOPT_STOP_CANCELLED && stop_signal) {
+        /* The shell's convention for a process ended by a signal. */
+        rc = 128 + (int)stop_signal;
+        fprintf(stderr, "clopt: stopped by %s after iteration %llu%s%s\n",
+                stop_signal == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)result.iterations,
+                a.opts.checkpoint ? "; checkpoint written to " : "",
+                a.opts.checkpoint ? a.opts.checkpoint : "");
+    }
     /* Output files first: a full disk must not be hidden behind a printed summary. */
     if (a.out_path) {
         int out_rc = write_theta_file(solver, ctx, a.out_path, a.opts.precision, a.opts.dim);

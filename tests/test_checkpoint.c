@@ -1,0 +1,379 @@
+/* Checkpoints: exact resumes, refusal of other configurations, detection of every damaged
+ * byte, and survival of SIGKILL at any moment. */
+#include "testutil.h"
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <criterion/criterion.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct clopt_context *ctx;
+static char *dir;
+
+static void setup(void)
+{
+    ctx = test_context();
+    dir = temp_dir();
+}
+
+static void teardown(void)
+{
+    clopt_context_destroy(ctx);
+    remove_tree(dir);
+    free(dir);
+}
+
+TestSuite(checkpoint, .init = setup, .fini = teardown);
+
+#define MAX_ROWS 512
+
+struct trace {
+    size_t count;
+    uint64_t iteration[MAX_ROWS];
+    double loss[MAX_ROWS], grad_norm[MAX_ROWS], lr[MAX_ROWS];
+};
+
+static int record(void *user, const struct clopt_progress *p)
+{
+    struct trace *t = user;
+    if (t->count < MAX_ROWS) {
+        t->iteration[t->count] = p->iteration;
+        t->loss[t->count] = p->loss;
+        t->grad_norm[t->count] = p->grad_norm;
+        t->lr[t->count] = p->lr;
+        ++t->count;
+    }
+    return 0;
+}
+
+static struct clopt_options options(const char *optimizer, size_t n, uint64_t iters,
+                                    struct trace *t)
+{
+    struct clopt_options o;
+    clopt_options_init(&o);
+    static const struct clopt_param cond = {"cond", "10"};
+    o.objective = "ellipsoid";
+    o.params = &cond;
+    o.n_params = 1;
+    o.dim = n;
+    o.optimizer = optimizer;
+    o.lr = 0.05;
+    o.schedule = "cosine:40";
+    o.max_iters = iters;
+    o.loss_every = 3;
+    o.seed = 8;
+    /* Small tiles, so that a run can be split into shards without changing them. */
+    o.knobs = (struct clopt_knobs){.work_group = 1, .elems_per_item = 64};
+    o.progress = record;
+    o.progress_user = t;
+    return o;
+}
+
+/* theta and every state vector, one after the other. */
+static double *vectors(struct clopt_solver *s, size_t n)
+{
+    const size_t k = clopt_solver_state_count(s);
+    double *v = malloc((k + 1) * n * sizeof *v);
+    cr_assert_not_null(v);
+    cr_assert_eq(clopt_solver_read_theta(s, v, CLOPT_DOUBLE, 0, n), CLOPT_OK);
+    for (size_t i = 0; i < k; ++i)
+        cr_assert_eq(clopt_solver_read_state(s, i, v + (i + 1) * n, CLOPT_DOUBLE, 0, n), CLOPT_OK);
+    return v;
+}
+
+/* 40 iterations straight, and 17 + a resume to 40 (on five shards the second time):
+ * theta, the state and every reported loss bit for bit. */
+Test(checkpoint, a_resumed_run_continues_bit_for_bit)
+{
+    const char *optimizers[] = {"gd", "momentum", "adam"};
+    const size_t n = 1000 + 7;
+    char *path = path_in(dir, "run.ckp");
+    for (size_t k = 0; k < sizeof optimizers / sizeof *optimizers; ++k) {
+        static struct trace whole, first, second;
+        memset(&whole, 0, sizeof whole);
+        memset(&first, 0, sizeof first);
+        memset(&second, 0, sizeof second);
+        struct clopt_options o = options(optimizers[k], n, 40, &whole);
+        struct clopt_solver *s = NULL;
+        struct clopt_result r;
+        cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+        cr_assert_eq(clopt_solver_run(s, &r), CLOPT_STOP_MAX_ITERS, "%s", clopt_errmsg(ctx));
+        double *expected = vectors(s, n);
+        clopt_solver_destroy(s);
+
+        o = options(optimizers[k], n, 17, &first);
+        o.checkpoint = path;
+        o.checkpoint_every = 5;
+        cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+        cr_assert_eq(clopt_solver_run(s, &r), CLOPT_STOP_MAX_ITERS, "%s", clopt_errmsg(ctx));
+        cr_assert_eq(r.iterations, 17);
+        clopt_solver_destroy(s);
+
+        o = options(optimizers[k], n, 40, &second);
+        o.max_shard_bytes = 256 * sizeof(float);
+        cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+        cr_assert_eq(clopt_solver_resume(s, path), CLOPT_OK, "%s", clopt_errmsg(ctx));
+        cr_assert_eq(clopt_solver_run(s, &r), CLOPT_STOP_MAX_ITERS, "%s", clopt_errmsg(ctx));
+        cr_assert_eq(r.iterations, 40);
+        cr_assert_geq(r.shards, 4);
+        double *got = vectors(s, n);
+        const size_t count = (clopt_solver_state_count(s) + 1) * n;
+        clopt_solver_destroy(s);
+        for (size_t i = 0; i < count; ++i)
+            cr_assert(!memcmp(&got[i], &expected[i], sizeof got[i]),
+                      "%s: element %zu of theta|state: %.17g vs %.17g", optimizers[k], i, got[i],
+                      expected[i]);
+        /* The two traces together are the whole one. */
+        cr_assert_eq(first.count + second.count, whole.count, "%s: %zu + %zu rows vs %zu",
+                     optimizers[k], first.count, second.count, whole.count);
+        for (size_t i = 0; i < whole.count; ++i) {
+            const struct trace *t = i < first.count ? &first : &second;
+            const size_t j = i < first.count ? i : i - first.count;
+            cr_assert_eq(t->iteration[j], whole.iteration[i], "%s row %zu", optimizers[k], i);
+            cr_assert(!memcmp(&t->loss[j], &whole.loss[i], sizeof(double)) &&
+                          !memcmp(&t->grad_norm[j], &whole.grad_norm[i], sizeof(double)) &&
+                          !memcmp(&t->lr[j], &whole.lr[i], sizeof(double)),
+                      "%s row %zu (iteration %llu) differs", optimizers[k], i,
+                      (unsigned long long)whole.iteration[i]);
+        }
+        free(expected);
+        free(got);
+    }
+    free(path);
+}
+
+Test(checkpoint, another_configuration_is_refused_naming_the_difference)
+{
+    char *path = path_in(dir, "adam.ckp");
+    struct trace t = {0};
+    struct clopt_options o = options("adam", 100, 4, &t);
+    o.checkpoint = path;
+    struct clopt_solver *s = NULL;
+    struct clopt_result r;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_assert_eq(clopt_solver_run(s, &r), CLOPT_STOP_MAX_ITERS, "%s", clopt_errmsg(ctx));
+    clopt_solver_destroy(s);
+    struct {
+        const char *optimizer;
+        size_t n;
+        double beta2;
+        const char *pattern;
+    } cases[] = {
+        {"gd", 100, 0.999, "optimizer=adam but this run has optimizer=gd"},
+        {"adam", 101, 0.999, "dim=100 but this run has dim=101"},
+        {"adam", 100, 0.99, "beta2=0.999"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; ++i) {
+        o = options(cases[i].optimizer, cases[i].n, 4, &t);
+        o.beta2 = cases[i].beta2;
+        cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+        cr_expect_eq(clopt_solver_resume(s, path), CLOPT_ERR_INVALID_ARG);
+        cr_expect(strstr(clopt_errmsg(ctx), cases[i].pattern) != NULL, "case %zu: %s", i,
+                  clopt_errmsg(ctx));
+        clopt_solver_destroy(s);
+    }
+    /* The learning rate may change: a diverged run goes on more carefully. */
+    o = options("adam", 100, 8, &t);
+    o.lr = 0.001;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_expect_eq(clopt_solver_resume(s, path), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    clopt_solver_destroy(s);
+    free(path);
+}
+
+static unsigned char *slurp(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    fseek(f, 0, SEEK_END);
+    *size = (size_t)ftell(f);
+    rewind(f);
+    unsigned char *data = malloc(*size);
+    cr_assert_not_null(data);
+    cr_assert_eq(fread(data, 1, *size, f), *size);
+    fclose(f);
+    return data;
+}
+
+static void spill(const char *path, const unsigned char *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(data, 1, size, f), size);
+    fclose(f);
+}
+
+Test(checkpoint, every_changed_byte_and_every_truncation_is_detected)
+{
+    char *path = path_in(dir, "small.ckp"), *bad = path_in(dir, "bad.ckp");
+    struct trace t = {0};
+    struct clopt_options o = options("adam", 5, 6, &t);
+    o.checkpoint = path;
+    struct clopt_solver *s = NULL;
+    struct clopt_result r;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_assert_eq(clopt_solver_run(s, &r), CLOPT_STOP_MAX_ITERS, "%s", clopt_errmsg(ctx));
+    clopt_solver_destroy(s);
+    size_t size;
+    unsigned char *data = slurp(path, &size);
+    o.checkpoint = NULL;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_assert_eq(clopt_solver_resume(s, path), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    const unsigned char flips[] = {0x01, 0x80, 0xFF};
+    size_t missed = 0;
+    for (size_t i = 0; i < size; ++i)
+        for (size_t k = 0; k < sizeof flips; ++k) {
+            data[i] ^= flips[k];
+            spill(bad, data, size);
+            data[i] ^= flips[k];
+            const int status = clopt_solver_resume(s, bad);
+            if (status != CLOPT_ERR_BAD_FILE && missed++ < 5)
+                cr_log_error("byte %zu ^ 0x%02x: status %d (%s)", i, flips[k], status,
+                             clopt_errmsg(ctx));
+        }
+    for (size_t length = 0; length < size; ++length) {
+        spill(bad, data, length);
+        const int status = clopt_solver_resume(s, bad);
+        if (status != CLOPT_ERR_BAD_FILE && missed++ < 5)
+            cr_log_error("truncated to %zu bytes: status %d", length, status);
+    }
+    cr_expect_eq(missed, 0, "%zu damaged files were not refused (of %zu bytes)", missed, size);
+    /* One byte appended is damage too. */
+    unsigned char *longer = malloc(size + 1);
+    cr_assert_not_null(longer);
+    memcpy(longer, data, size);
+    longer[size] = 0;
+    spill(bad, longer, size + 1);
+    cr_expect_eq(clopt_solver_resume(s, bad), CLOPT_ERR_BAD_FILE);
+    clopt_solver_destroy(s);
+    free(longer);
+    free(data);
+    free(path);
+    free(bad);
+}
+
+/* SIGKILL at random moments of a run with frequent checkpoints: every time, --resume from
+ * what is on disk works, and the run finally ends on the theta of an uninterrupted one. */
+Test(checkpoint, sigkill_at_random_moments_loses_nothing, .timeout = 600)
+{
+    char *ckpt = path_in(dir, "kill.ckp"), *full = path_in(dir, "full.npy"),
+         *out = path_in(dir, "out.npy");
+    const char *base[] = {"run",  "--dim",   "20000", "--optimizer",  "adam", "--lr",
+                          "0.01", "--iters", "40000", "--loss-every", "7",    "--quiet"};
+    const size_t n_base = sizeof base / sizeof *base;
+    const char *args[32];
+    memcpy(args, base, sizeof base);
+    args[n_base] = "--out";
+    args[n_base + 1] = full;
+    args[n_base + 2] = NULL;
+    struct cli_result whole = cli_run(args);
+    cr_assert_eq(whole.exit_code, 0, "%s", whole.err);
+    cli_result_free(&whole);
+
+    srand(77);
+    size_t kills = 0, resumes = 0;
+    int finished = 0;
+    for (int attempt = 0; attempt < 200 && !finished; ++attempt) {
+        size_t k = n_base;
+        args[k++] = "--checkpoint";
+        args[k++] = ckpt;
+        args[k++] = "--checkpoint-every";
+        args[k++] = "50";
+        args[k++] = "--out";
+        args[k++] = out;
+        const int have = access(ckpt, F_OK) == 0;
+        if (have) {
+            args[k++] = "--resume";
+            args[k++] = ckpt;
+        }
+        args[k] = NULL;
+        if (kills < 50) {
+            /* Somewhere between start-up and well into the run. */
+            const double when = 0.25 * rand() / ((double)RAND_MAX + 1.0);
+            const int rc = cli_run_and_signal(args, when, SIGKILL);
+            if (rc == -SIGKILL) {
+                ++kills;
+                resumes += have;
+                continue;
+            }
+            cr_assert_eq(rc, 0, "attempt %d ended with %d", attempt, rc);
+            finished = 1;
+        } else {
+            struct cli_result r = cli_run(args);
+            cr_assert_eq(r.exit_code, 0, "final resume: %s", r.err);
+            cli_result_free(&r);
+            finished = 1;
+        }
+    }
+    cr_assert(finished);
+    cr_expect_geq(kills, 50, "only %zu kills landed", kills);
+    cr_expect_geq(resumes, 10, "only %zu runs resumed from a checkpoint", resumes);
+    size_t n1, n2;
+    int d1, d2;
+    double *a = read_npy_as_double(full, &n1, &d1), *b = read_npy_as_double(out, &n2, &d2);
+    cr_assert_eq(n1, n2);
+    for (size_t i = 0; i < n1; ++i)
+        cr_assert(!memcmp(&a[i], &b[i], sizeof a[i]), "theta[%zu]: %.9g vs %.9g", i, a[i], b[i]);
+    free(a);
+    free(b);
+    free(ckpt);
+    free(full);
+    free(out);
+}
+
+/* SIGINT and SIGTERM: a checkpoint, the summary, and the shell's status. */
+Test(checkpoint, sigint_and_sigterm_checkpoint_and_exit_130_and_143)
+{
+    char *ckpt = path_in(dir, "sig.ckp");
+    const int signals[] = {SIGINT, SIGTERM};
+    for (size_t i = 0; i < 2; ++i) {
+        remove(ckpt);
+        const char *args[] = {"run",          "--dim", "100000",  "--iters", "100000000",
+                              "--checkpoint", ckpt,    "--quiet", NULL};
+        const int rc = cli_run_and_signal(args, 1.0, signals[i]);
+        cr_expect_eq(rc, 128 + signals[i], "signal %d: exit %d", signals[i], rc);
+        cr_expect_eq(access(ckpt, F_OK), 0, "signal %d: no checkpoint", signals[i]);
+    }
+    free(ckpt);
+}
+
+/* A diverged run's checkpoint holds the last finite iterate, from which a run with a
+ * smaller learning rate can go on. */
+Test(checkpoint, a_diverged_run_checkpoints_its_last_finite_theta)
+{
+    char *path = path_in(dir, "diverged.ckp");
+    struct trace t = {0};
+    struct clopt_options o = options("gd", 100, 200, &t);
+    o.lr = 0.3; /* above 2 / (2 cond) = 0.1: the ellipsoid blows up */
+    o.loss_every = 1;
+    o.checkpoint = path;
+    o.checkpoint_every = 4;
+    struct clopt_solver *s = NULL;
+    struct clopt_result r;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_assert_eq(clopt_solver_run(s, &r), CLOPT_ERR_DIVERGED);
+    cr_assert(isfinite(r.loss));
+    double *kept = vectors(s, 100);
+    clopt_solver_destroy(s);
+    o.lr = 0.01;
+    o.checkpoint = NULL;
+    o.checkpoint_every = 0;
+    o.max_iters = r.iterations;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_assert_eq(clopt_solver_resume(s, path), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    double *loaded = vectors(s, 100);
+    for (size_t i = 0; i < 100; ++i)
+        cr_assert(!memcmp(&kept[i], &loaded[i], sizeof kept[i]), "theta[%zu]", i);
+    /* Nothing left to do at the same iteration limit; with more, it goes on, finite. */
+    struct clopt_result again;
+    cr_assert_eq(clopt_solver_run(s, &again), CLOPT_STOP_MAX_ITERS, "%s", clopt_errmsg(ctx));
+    cr_expect_eq(again.iterations, r.iterations);
+    clopt_solver_destroy(s);
+    free(kept);
+    free(loaded);
+    free(path);
+}
