@@ -57,6 +57,11 @@ static double point(const struct clopt_check_options *o, uint64_t i, uint64_t st
 static void choose_indices(uint64_t *index, size_t m, size_t n, size_t radius)
 {
     size_t k = 0;
+    if (m >= n) {
+        for (; k < n; ++k)
+            index[k] = k;
+        return;
+    }
     for (size_t i = 0; i <= radius && i < n && k < m; ++i)
         index[k++] = i;
     for (size_t i = 0; i <= radius && i < n && k < m; ++i)

@@ -28,6 +28,14 @@ static int little_endian(void)
     return first == 1;
 }
 
+/* strerror is not thread-safe, and the writer runs on its own thread. */
+static const char *errtext(int error, char *buffer, size_t size)
+{
+    if (strerror_r(error, buffer, size) != 0)
+        snprintf(buffer, size, "error %d", error);
+    return buffer;
+}
+
 static int put(FILE *f, const void *data, size_t bytes, uint32_t *crc)
 {
     if (crc)
@@ -66,6 +74,7 @@ int clopt_ckpt_write(const char *path, const struct clopt_ckpt_section *sections
     }
     /* One fixed name: a run killed while writing leaves one stale file, which the next
      * checkpoint overwrites. */
+    char why[128];
     char *tmp = clopt_format("%s.tmp", path);
     char *prev = clopt_format("%s.prev", path);
     void *chunk = malloc(CHUNK);
@@ -78,7 +87,7 @@ int clopt_ckpt_write(const char *path, const struct clopt_ckpt_section *sections
     }
     f = fopen(tmp, "wb");
     if (!f) {
-        say(err, errlen, "cannot write checkpoint '%s': %s", tmp, strerror(errno));
+        say(err, errlen, "cannot write checkpoint '%s': %s", tmp, errtext(errno, why, sizeof why));
         status = CLOPT_ERR_IO;
         goto cleanup;
     }
@@ -117,14 +126,16 @@ int clopt_ckpt_write(const char *path, const struct clopt_ckpt_section *sections
             bad = put(f, &crc, sizeof crc, NULL);
     }
     if (bad || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        say(err, errlen, "writing checkpoint '%s' failed: %s", tmp, strerror(errno));
+        say(err, errlen, "writing checkpoint '%s' failed: %s", tmp,
+            errtext(errno, why, sizeof why));
         status = CLOPT_ERR_IO;
         goto cleanup;
     }
     const int close_rc = fclose(f);
     f = NULL;
     if (close_rc != 0) {
-        say(err, errlen, "writing checkpoint '%s' failed: %s", tmp, strerror(errno));
+        say(err, errlen, "writing checkpoint '%s' failed: %s", tmp,
+            errtext(errno, why, sizeof why));
         status = CLOPT_ERR_IO;
         goto cleanup;
     }
@@ -133,13 +144,14 @@ int clopt_ckpt_write(const char *path, const struct clopt_ckpt_section *sections
     if (access(path, F_OK) == 0) {
         if ((unlink(prev) != 0 && errno != ENOENT) || link(path, prev) != 0) {
             say(err, errlen, "cannot keep the previous checkpoint as '%s': %s", prev,
-                strerror(errno));
+                errtext(errno, why, sizeof why));
             status = CLOPT_ERR_IO;
             goto cleanup;
         }
     }
     if (rename(tmp, path) != 0 || sync_directory(path) != 0) {
-        say(err, errlen, "cannot put checkpoint '%s' in place: %s", path, strerror(errno));
+        say(err, errlen, "cannot put checkpoint '%s' in place: %s", path,
+            errtext(errno, why, sizeof why));
         status = CLOPT_ERR_IO;
         goto cleanup;
     }
@@ -156,10 +168,11 @@ cleanup:
 
 int clopt_ckpt_open(struct clopt_ckpt_reader *r, const char *path, char *err, size_t errlen)
 {
+    char why[128];
     memset(r, 0, sizeof *r);
     r->f = fopen(path, "rb");
     if (!r->f) {
-        say(err, errlen, "cannot open checkpoint '%s': %s", path, strerror(errno));
+        say(err, errlen, "cannot open checkpoint '%s': %s", path, errtext(errno, why, sizeof why));
         return CLOPT_ERR_BAD_FILE;
     }
     unsigned char head[20];

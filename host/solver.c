@@ -8,6 +8,8 @@
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,8 +68,11 @@ struct checkpoint_job {
     unsigned char *loop;
     struct clopt_ckpt_section sections[2 + MAX_STATE];
     size_t n_sections;
+    size_t n_values; /* theta and state values in image, checked finite before writing */
+    int is_double;
     int status;
     char err[512];
+    atomic_int done; /* the writer thread has finished */
 };
 
 struct clopt_solver {
@@ -491,12 +496,13 @@ static int plan_shards(struct clopt_solver *s)
         sh->global_size = (sh->count + tile - 1) / tile * s->knobs.work_group;
         sh->partial_base = sh->offset / tile * slots_per_tile;
     }
-    /* A halo comes from the one neighbouring shard. */
-    if (s->n_shards > 1 && s->shards[s->n_shards - 1].count < s->halo)
+    /* A halo comes from the one neighbouring shard, so every shard but the last must hold
+     * at least a halo (beyond a short last shard lie the zeros past the end of theta). */
+    if (s->n_shards > 1 && per_shard < s->halo)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "the last shard holds %zu elements, fewer than the stencil radius %zu: "
-                          "change --dim or --max-shard-bytes",
-                          s->shards[s->n_shards - 1].count, s->halo);
+                          "shards of %zu elements are smaller than the stencil radius %zu: raise "
+                          "--max-shard-bytes or the tile (wg x epw)",
+                          per_shard, s->halo);
     return CLOPT_OK;
 }
 
@@ -548,7 +554,13 @@ int clopt_inspect_user_objective(struct clopt_context *ctx, const char *path, si
     int status = clopt_read_file(ctx, path, &text, &length);
     if (status != CLOPT_OK)
         return status;
-    if (strstr(text, "clopt_fdf_stencil")) {
+    if (strstr(text, "clopt_fdf_data")) {
+        status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
+                            "objective file '%s' defines clopt_fdf_data: objectives with a data "
+                            "vector are built-in only (shifted_sphere); use clopt_fdf or "
+                            "clopt_fdf_stencil",
+                            path);
+    } else if (strstr(text, "clopt_fdf_stencil")) {
         *radius = declared_radius(text);
         if (*radius < 1 || *radius > MAX_STENCIL_RADIUS)
             status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
@@ -1150,12 +1162,20 @@ uint64_t clopt_solver_steps(const struct clopt_solver *s)
 int clopt_solver_read_state(struct clopt_solver *s, size_t index, void *dst,
                             enum clopt_precision dst_precision, size_t offset, size_t count)
 {
+    if (index >= s->n_state)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "state vector %zu does not exist: optimizer '%s' keeps %zu", index,
+                          s->optimizer->name, s->n_state);
     return transfer(s, index + 1, dst, dst_precision, offset, count, 0);
 }
 
 int clopt_solver_write_state(struct clopt_solver *s, size_t index, const void *src,
                              enum clopt_precision src_precision, size_t offset, size_t count)
 {
+    if (index >= s->n_state)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "state vector %zu does not exist: optimizer '%s' keeps %zu", index,
+                          s->optimizer->name, s->n_state);
     int status = transfer(s, index + 1, (void *)(uintptr_t)src, src_precision, offset, count, 1);
     if (status == CLOPT_OK) {
         s->theta_generated = 0; /* a replay must start from this state, not from zero */
@@ -1480,13 +1500,14 @@ static int restore(struct clopt_solver *s, const char *copy)
  * diverged run ends on its last finite iterate without keeping a copy on the device:
  * the kernels are deterministic, so the replay reproduces it bit for bit. */
 static int replay(struct clopt_solver *s, const char *origin, uint64_t start_step, int start_fresh,
-                  uint64_t iterations)
+                  uint64_t first_t, uint64_t iterations)
 {
     int status = origin ? restore(s, origin) : init_theta(s);
     s->step = start_step;
     s->fresh_state = start_fresh;
+    /* The same kernels as the run used, iteration by iteration. */
     for (uint64_t t = 0; t < iterations && status == CLOPT_OK; ++t) {
-        status = enqueue_step(s, t % s->opts.loss_every == 0, NULL);
+        status = enqueue_step(s, (first_t + t) % s->opts.loss_every == 0, NULL);
         if (status == CLOPT_OK && t % THROTTLE_EVERY == 0) {
             cl_int err = clFinish(s->ctx->queue);
             if (err != CL_SUCCESS)
@@ -1551,11 +1572,23 @@ static void free_job(struct checkpoint_job *job)
     free(job);
 }
 
+static int all_finite(const struct checkpoint_job *job)
+{
+    for (size_t i = 0; i < job->n_values; ++i)
+        if (job->is_double ? !isfinite(((const double *)(const void *)job->image)[i])
+                           : !isfinite(((const float *)(const void *)job->image)[i]))
+            return 0;
+    return 1;
+}
+
 static void *checkpoint_writer(void *arg)
 {
     struct checkpoint_job *job = arg;
-    job->status = clopt_ckpt_write(job->path, job->sections, job->n_sections, NULL, NULL, job->err,
-                                   sizeof job->err);
+    /* A non-finite iterate is no checkpoint: the one on disk stays the last good one. */
+    if (all_finite(job))
+        job->status = clopt_ckpt_write(job->path, job->sections, job->n_sections, NULL, NULL,
+                                       job->err, sizeof job->err);
+    atomic_store(&job->done, 1);
     return NULL;
 }
 
@@ -1589,6 +1622,10 @@ static int write_checkpoint(struct clopt_solver *s, const struct run_state *rs,
                             struct pending_loss *ring, size_t ring_size, size_t head,
                             size_t pending, uint64_t t, int final)
 {
+    /* A periodic checkpoint never waits for the previous one's disk write: while that is
+     * still going on, this one is skipped. */
+    if (!final && s->job && !atomic_load(&s->job->done))
+        return CLOPT_OK;
     int status = finish_checkpoint(s);
     if (status != CLOPT_OK)
         return status;
@@ -1596,6 +1633,11 @@ static int write_checkpoint(struct clopt_solver *s, const struct run_state *rs,
         struct pending_loss *p = &ring[(head + i) % ring_size];
         if (p->done && (status = wait_event(s->ctx, &p->done)) != CLOPT_OK)
             return status;
+        /* Already diverged (the run will find out when it looks): keep the last good one. */
+        double f, g2;
+        pending_values(s, p, &f, &g2);
+        if (!isfinite(f) || !isfinite(g2))
+            return CLOPT_OK;
     }
     struct checkpoint_job *job = calloc(1, sizeof *job);
     if (!job)
@@ -1669,7 +1711,17 @@ static int write_checkpoint(struct clopt_solver *s, const struct run_state *rs,
         }
         sec[2 + k].data = job->image + k * bytes;
     }
-    if (pthread_create(&s->writer, NULL, checkpoint_writer, job) != 0) {
+    job->n_values = s->n * (s->n_state + 1);
+    job->is_double = s->elem_size == sizeof(double);
+    /* Signals meant for the program (a CLI's SIGINT) go to the thread that runs the loop. */
+    sigset_t stop_signals, old_mask;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+    const int created = pthread_create(&s->writer, NULL, checkpoint_writer, job);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    if (created != 0) {
         checkpoint_writer(job);
         status =
             job->status == CLOPT_OK ? CLOPT_OK : clopt_fail(s->ctx, job->status, "%s", job->err);
@@ -1907,6 +1959,7 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
                            .start_fresh = s->fresh_state};
     /* A resumed run starts where its checkpoint stopped, with the losses it had queued. */
     uint64_t t0 = 0;
+    const int resumed = s->resume != NULL;
     if (s->resume) {
         const struct resume_point *r = s->resume;
         t0 = r->t;
@@ -1991,7 +2044,7 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
     res->iterations = t;
     /* The run's last checkpoint holds the losses still pending, as they were before the
      * look below, so that a resumed run decides exactly as this one would have gone on. */
-    if (s->checkpoint_path && !rs.diverged) {
+    if (s->checkpoint_path && !rs.diverged && !(resumed && t == t0)) {
         status = write_checkpoint(s, &rs, ring, ring_size, head, pending, t, 1);
         if (status != CLOPT_OK)
             goto cleanup;
@@ -2029,7 +2082,7 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
         }
         /* Back to the last iterate seen finite (not before this run's start). */
         const uint64_t keep = rs.have_good && rs.last_good > t0 ? rs.last_good : t0;
-        status = replay(s, origin, rs.start_step, rs.start_fresh, keep - t0);
+        status = replay(s, origin, rs.start_step, rs.start_fresh, t0, keep - t0);
         if (status != CLOPT_OK)
             goto cleanup;
         res->iterations = keep;
@@ -2076,6 +2129,7 @@ cleanup:
             s->job = NULL;
         }
     }
+    res->final_lr = clopt_schedule_lr(&s->schedule, s->hyper.lr, s->step);
     /* After a replay from the generator, theta is generated again only if no step stuck. */
     s->theta_generated = origin_generated && !stepped;
     for (size_t i = 0; i < pending; ++i) {

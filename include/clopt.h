@@ -200,6 +200,7 @@ struct clopt_result {
     double bytes_per_iter;    /* bytes one iteration must move (theta and state) */
     double bytes_per_element; /* the same per element: 8 for gd in float, 24 for adam */
     double lr;                /* the base learning rate used (after optimizer defaults) */
+    double final_lr;          /* the scheduled rate at the final iteration (of its step) */
     double gbytes_per_second; /* bytes_per_iter * iterations / seconds / 1e9 */
     uint64_t diverged_at;     /* first iteration seen with a non-finite loss, when
                                  CLOPT_ERR_DIVERGED */

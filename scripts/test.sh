@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, then builds from scratch and runs every test twice: a release
-# build with warnings as errors, and an AddressSanitizer + UBSan build.
+# build with warnings as errors, and an AddressSanitizer + UBSan build that also runs the
+# fault-injection sweep (tests/fault_injection.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -10,6 +11,7 @@ cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Release -DCLOPT_WERROR=ON >/dev/null
 cmake --build build/test -j"$jobs"
 ctest --test-dir build/test --output-on-failure
 cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DCLOPT_WERROR=ON -DCLOPT_SANITIZE=ON \
+  -DCLOPT_FAULT_INJECTION=ON \
   -DCLOPT_BUILD_BENCH=OFF >/dev/null
 cmake --build build/sanitize -j"$jobs"
 ctest --test-dir build/sanitize --output-on-failure

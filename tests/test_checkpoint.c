@@ -377,3 +377,66 @@ Test(checkpoint, a_diverged_run_checkpoints_its_last_finite_theta)
     free(loaded);
     free(path);
 }
+
+/* The first four columns of a trace file (the last is wall time). */
+static char *trace_columns(const char *path)
+{
+    size_t size;
+    unsigned char *data = slurp(path, &size);
+    char *out = malloc(size + 1);
+    cr_assert_not_null(out);
+    size_t o = 0;
+    int comma = 0;
+    for (size_t i = 0; i < size; ++i) {
+        if (data[i] == '\n')
+            comma = 0;
+        else if (data[i] == ',' && ++comma == 4)
+            continue;
+        if (comma < 4)
+            out[o++] = (char)data[i];
+    }
+    out[o] = '\0';
+    free(data);
+    return out;
+}
+
+/* Through the CLI: the trace of a run stopped at N and resumed to 2N is the trace of a run
+ * to 2N, whether N is on the --loss-every grid or not. */
+Test(checkpoint, cli_trace_of_a_resumed_run_is_the_whole_trace)
+{
+    char *whole = path_in(dir, "whole.csv"), *parts = path_in(dir, "parts.csv"),
+         *ckpt = path_in(dir, "cli.ckp");
+    const char *halves[] = {"20", "21"};
+    for (size_t k = 0; k < 2; ++k) {
+        remove(parts);
+        remove(ckpt);
+        const char *full[] = {"run",  "--dim",      "5000",      "--optimizer",  "adam", "--lr",
+                              "0.05", "--schedule", "cosine:42", "--loss-every", "3",    "--iters",
+                              "42",   "--trace",    whole,       "--quiet",      NULL};
+        struct cli_result r = cli_run(full);
+        cr_assert_eq(r.exit_code, 0, "%s", r.err);
+        cli_result_free(&r);
+        const char *first[] = {"run",       "--dim",        "5000", "--optimizer",
+                               "adam",      "--lr",         "0.05", "--schedule",
+                               "cosine:42", "--loss-every", "3",    "--iters",
+                               halves[k],   "--trace",      parts,  "--checkpoint",
+                               ckpt,        "--quiet",      NULL};
+        r = cli_run(first);
+        cr_assert_eq(r.exit_code, 0, "%s", r.err);
+        cli_result_free(&r);
+        const char *second[] = {"run",      "--dim",   "5000",       "--optimizer", "adam",
+                                "--lr",     "0.05",    "--schedule", "cosine:42",   "--loss-every",
+                                "3",        "--iters", "42",         "--trace",     parts,
+                                "--resume", ckpt,      "--quiet",    NULL};
+        r = cli_run(second);
+        cr_assert_eq(r.exit_code, 0, "%s", r.err);
+        cli_result_free(&r);
+        char *a = trace_columns(whole), *b = trace_columns(parts);
+        cr_expect_str_eq(b, a, "stopped at %s", halves[k]);
+        free(a);
+        free(b);
+    }
+    free(whole);
+    free(parts);
+    free(ckpt);
+}

@@ -941,32 +941,50 @@ static void catch_stop_signals(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
-    sa.sa_flags = SA_RESETHAND;
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* The iteration of the last row of a trace file; -1 when there is none. The run that
- * wrote it ended with a row for its final theta, which a resumed run would repeat. */
-static int last_trace_iteration(const char *path, uint64_t *iteration)
+/* Makes a trace file ready for the run that resumes the one that wrote it: a line cut
+ * short by a kill is removed, and so is the closing row for the final theta when it is not
+ * one a longer run would have written too (its iteration is off the --loss-every grid).
+ * *last is the last iteration left in or just removed: the resumed run starts after it.
+ * Returns -1 when the file has no rows or cannot be changed. */
+static int prepare_trace_for_resume(const char *path, uint64_t loss_every, uint64_t *last)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "r+");
     if (!f)
         return -1;
     char line[512];
-    int found = -1;
+    long keep = 0, row_start = -1, line_start = 0;
+    int have = 0;
+    uint64_t iteration = 0;
     while (fgets(line, sizeof line, f)) {
+        const long line_end = ftell(f);
+        const size_t len = strlen(line);
+        if (len == 0 || line[len - 1] != '\n')
+            break; /* cut short: drop it */
         char *end;
         errno = 0;
         const unsigned long long v = strtoull(line, &end, 10);
         if (end != line && *end == ',' && errno == 0) {
-            *iteration = v;
-            found = 0;
+            iteration = v;
+            have = 1;
+            row_start = line_start;
         }
+        keep = line_end;
+        line_start = line_end;
     }
+    int rc = have ? 0 : -1;
+    if (have && iteration % loss_every != 0)
+        keep = row_start;
+    if (fflush(f) != 0 || ftruncate(fileno(f), keep) != 0)
+        rc = -1;
     fclose(f);
-    return found;
+    *last = iteration;
+    return rc;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -1014,13 +1032,15 @@ static int cmd_run(int argc, char **argv)
         /* A resumed run continues the trace of the run it resumes. */
         const int append = a.resume_path && access(a.trace_path, F_OK) == 0;
         if (append)
-            ps.skip = last_trace_iteration(a.trace_path, &ps.skip_upto) == 0;
+            ps.skip = prepare_trace_for_resume(a.trace_path, a.opts.loss_every, &ps.skip_upto) == 0;
         trace = fopen(a.trace_path, append ? "a" : "w");
         if (!trace || (!append && fprintf(trace, "iteration,loss,grad_norm,lr,seconds\n") < 0)) {
             print_error("cannot write --trace file '%s': %s", a.trace_path, strerror(errno));
             rc = EXIT_FAILURE;
             goto cleanup;
         }
+        /* Whole rows reach the file as they come: a killed run leaves a usable trace. */
+        setvbuf(trace, NULL, _IOLBF, 0);
     }
     ps.trace = trace;
     a.opts.progress = on_progress;
@@ -1077,7 +1097,7 @@ static int cmd_run(int argc, char **argv)
             const struct clopt_progress last = {.iteration = result.iterations,
                                                 .loss = result.loss,
                                                 .grad_norm = result.grad_norm,
-                                                .lr = result.lr,
+                                                .lr = result.final_lr,
                                                 .seconds = result.seconds};
             ps.quiet = 1;
             on_progress(&ps, &last);
