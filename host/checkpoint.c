@@ -170,28 +170,33 @@ int clopt_ckpt_open(struct clopt_ckpt_reader *r, const char *path, char *err, si
 {
     char why[128];
     memset(r, 0, sizeof *r);
-    r->f = fopen(path, "rb");
-    if (!r->f) {
-        say(err, errlen, "cannot open checkpoint '%s': %s", path, errtext(errno, why, sizeof why));
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        say(err, errlen, "cannot be opened: %s%s", errtext(errno, why, sizeof why), "");
         return CLOPT_ERR_BAD_FILE;
     }
+    return clopt_ckpt_open_stream(r, f, err, errlen);
+}
+
+int clopt_ckpt_open_stream(struct clopt_ckpt_reader *r, FILE *f, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    r->f = f;
     unsigned char head[20];
     uint32_t version, count, crc;
     if (fread(head, 1, sizeof head, r->f) != sizeof head || memcmp(head, MAGIC, 8) != 0) {
-        say(err, errlen, "'%s' is not a clopt checkpoint (bad magic or too short)%s", path, "");
+        say(err, errlen, "not a clopt checkpoint (bad magic or too short)%s%s", "", "");
         return CLOPT_ERR_BAD_FILE;
     }
     memcpy(&version, head + 8, 4);
     memcpy(&count, head + 12, 4);
     memcpy(&crc, head + 16, 4);
     if (crc != clopt_crc32c(0, head, 16)) {
-        say(err, errlen, "checkpoint '%s' is damaged: its header checksum does not match%s", path,
-            "");
+        say(err, errlen, "damaged: the header checksum does not match%s%s", "", "");
         return CLOPT_ERR_BAD_FILE;
     }
     if (version != VERSION) {
-        say(err, errlen, "checkpoint '%s' has a format version this clopt does not read%s", path,
-            "");
+        say(err, errlen, "a checkpoint format version this clopt does not read%s%s", "", "");
         return CLOPT_ERR_BAD_FILE;
     }
     r->sections_left = count;

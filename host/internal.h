@@ -137,6 +137,8 @@ struct clopt_ckpt_reader {
     uint32_t crc;
 };
 int clopt_ckpt_open(struct clopt_ckpt_reader *r, const char *path, char *err, size_t errlen);
+/* The same on an open stream, which clopt_ckpt_close closes. */
+int clopt_ckpt_open_stream(struct clopt_ckpt_reader *r, FILE *f, char *err, size_t errlen);
 /* Reads the next section's header, which must carry tag. */
 int clopt_ckpt_next(struct clopt_ckpt_reader *r, const char *tag, uint64_t *length, char *err,
                     size_t errlen);

@@ -44,7 +44,10 @@ static int pow_checked(uint64_t base, uint64_t exponent, uint64_t max, uint64_t 
         if (v == 0 || v == 1)
             break; /* 0^k and 1^k settle at once */
     }
-    *out = exponent == 0 ? 1 : v;
+    v = exponent == 0 ? 1 : v;
+    if (v > max) /* b^0 = 1 can still exceed a max of 0 (found by fuzz_numparse) */
+        return -1;
+    *out = v;
     return 0;
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, then builds from scratch and runs every test twice: a release
 # build with warnings as errors, and an AddressSanitizer + UBSan build that also runs the
-# fault-injection sweep (tests/fault_injection.sh).
+# fault-injection sweep (tests/fault_injection.sh); then the libFuzzer targets (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -15,3 +15,4 @@ cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DCLOPT_WERROR=ON -DCLOPT_
   -DCLOPT_BUILD_BENCH=OFF >/dev/null
 cmake --build build/sanitize -j"$jobs"
 ctest --test-dir build/sanitize --output-on-failure
+scripts/fuzz.sh
