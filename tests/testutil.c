@@ -36,6 +36,16 @@ static char *slurp_fd(int fd)
     return text;
 }
 
+/* argv for execv: the executable, then args up to its NULL (at most MAX_ARGS). */
+static void build_argv(const char *argv[MAX_ARGS + 2], const char *const *args)
+{
+    size_t argc = 0;
+    argv[argc++] = CLOPT_EXE;
+    for (; args && args[argc - 1] && argc <= MAX_ARGS; ++argc)
+        argv[argc] = args[argc - 1];
+    argv[argc] = NULL;
+}
+
 struct cli_result cli_run(const char *const *args)
 {
     return cli_run_env(args, NULL, NULL);
@@ -44,11 +54,7 @@ struct cli_result cli_run(const char *const *args)
 struct cli_result cli_run_env(const char *const *args, const char *name, const char *value)
 {
     const char *argv[MAX_ARGS + 2];
-    size_t argc = 0;
-    argv[argc++] = CLOPT_EXE;
-    for (; args && args[argc - 1] && argc <= MAX_ARGS; ++argc)
-        argv[argc] = args[argc - 1];
-    argv[argc] = NULL;
+    build_argv(argv, args);
     /* Files, not pipes: the child may write more than a pipe holds before we read. */
     FILE *out = tmpfile(), *err = tmpfile();
     cr_assert(out && err);
@@ -210,11 +216,7 @@ struct clopt_context *test_context(void)
 int cli_run_and_signal(const char *const *args, double seconds, int signo)
 {
     const char *argv[MAX_ARGS + 2];
-    size_t argc = 0;
-    argv[argc++] = CLOPT_EXE;
-    for (; args && args[argc - 1] && argc <= MAX_ARGS; ++argc)
-        argv[argc] = args[argc - 1];
-    argv[argc] = NULL;
+    build_argv(argv, args);
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();

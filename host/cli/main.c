@@ -440,6 +440,55 @@ static const struct option run_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* Splits one --param KEY=VALUE into params[*count] (the text is cut at '='). */
+static int add_param(char *arg, struct clopt_param *params, size_t *count)
+{
+    char *eq = strchr(arg, '=');
+    if (!eq || eq == arg) {
+        print_error("--param '%s': need KEY=VALUE", arg);
+        return EXIT_USAGE;
+    }
+    if (*count == MAX_PARAMS) {
+        print_error("--param: at most %d parameters", MAX_PARAMS);
+        return EXIT_USAGE;
+    }
+    *eq = '\0';
+    params[(*count)++] = (struct clopt_param){arg, eq + 1};
+    return 0;
+}
+
+/* The message for what getopt_long returned on a bad command line, and the usage status;
+ * also checks that nothing but options is left. */
+static int usage_error(int c, int argc, char **argv, const char *command)
+{
+    if (c == ':')
+        print_error("option '%s' needs a value (see clopt --help)", argv[optind - 1]);
+    else if (c != -1)
+        print_error("unknown option '%s' for %s (see clopt --help)", argv[optind - 1], command);
+    else if (optind < argc)
+        print_error("unexpected argument '%s' (see clopt --help)", argv[optind]);
+    else
+        return 0;
+    return EXIT_USAGE;
+}
+
+/* A context on the chosen device, or the status to exit with after saying why. */
+static int open_context(const char *device, const char *kernel_dir, struct clopt_context **ctx)
+{
+    struct clopt_context_options copts;
+    clopt_context_options_init(&copts);
+    copts.device = device;
+    copts.kernel_dir = kernel_dir;
+    const int status = clopt_context_create(ctx, &copts);
+    if (status == CLOPT_OK)
+        return 0;
+    print_error("%s", *ctx ? clopt_errmsg(*ctx) : clopt_strerror(status));
+    clopt_context_destroy(*ctx);
+    *ctx = NULL;
+    /* A --device that matches nothing is a usage error; no device at all is not. */
+    return status == CLOPT_ERR_NO_DEVICE && device && *device ? EXIT_USAGE : EXIT_FAILURE;
+}
+
 /* Returns 0, EXIT_USAGE on a bad flag, or -1 after printing help. */
 static int parse_run_args(int argc, char **argv, struct run_args *a)
 {
@@ -459,22 +508,10 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
         case OPT_OBJECTIVE:
             o->objective = optarg;
             break;
-        case OPT_PARAM: {
-            char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg) {
-                print_error("--param '%s': need KEY=VALUE", optarg);
+        case OPT_PARAM:
+            if (add_param(optarg, a->params, &o->n_params))
                 return EXIT_USAGE;
-            }
-            if (o->n_params == MAX_PARAMS) {
-                print_error("--param: at most %d parameters", MAX_PARAMS);
-                return EXIT_USAGE;
-            }
-            *eq = '\0';
-            a->params[o->n_params].key = optarg;
-            a->params[o->n_params].value = eq + 1;
-            ++o->n_params;
             break;
-        }
         case OPT_DIM:
             if (parse_count_flag("--dim", optarg, max_dim, &v))
                 return EXIT_USAGE;
@@ -620,18 +657,12 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
         case 'h':
             fputs(usage_text, stdout);
             return -1;
-        case ':':
-            print_error("option '%s' needs a value (see clopt --help)", argv[optind - 1]);
-            return EXIT_USAGE;
         default:
-            print_error("unknown option '%s' (see clopt --help)", argv[optind - 1]);
-            return EXIT_USAGE;
+            return usage_error(c, argc, argv, "run");
         }
     }
-    if (optind < argc) {
-        print_error("unexpected argument '%s' (see clopt --help)", argv[optind]);
+    if (usage_error(-1, argc, argv, "run"))
         return EXIT_USAGE;
-    }
     if (o->checkpoint_every && !o->checkpoint) {
         print_error("--checkpoint-every needs --checkpoint FILE");
         return EXIT_USAGE;
@@ -1017,17 +1048,9 @@ static int cmd_run(int argc, char **argv)
         (a.json_path && (rc = check_output_path("--json", a.json_path)) != 0) ||
         (a.trace_path && (rc = check_output_path("--trace", a.trace_path)) != 0))
         goto cleanup;
-    struct clopt_context_options copts;
-    clopt_context_options_init(&copts);
-    copts.device = a.device;
-    copts.kernel_dir = a.kernel_dir;
-    int status = clopt_context_create(&ctx, &copts);
-    if (status != CLOPT_OK) {
-        print_error("%s", ctx ? clopt_errmsg(ctx) : clopt_strerror(status));
-        /* A --device that matches nothing is a usage error; no device at all is not. */
-        rc = status == CLOPT_ERR_NO_DEVICE && a.device && *a.device ? EXIT_USAGE : EXIT_FAILURE;
+    if ((rc = open_context(a.device, a.kernel_dir, &ctx)) != 0)
         goto cleanup;
-    }
+    int status;
     if (a.trace_path) {
         /* A resumed run continues the trace of the run it resumes. */
         const int append = a.resume_path && access(a.trace_path, F_OK) == 0;
@@ -1194,20 +1217,10 @@ static int cmd_check(int argc, char **argv)
         case OPT_OBJECTIVE:
             o.objective = optarg;
             break;
-        case OPT_PARAM: {
-            char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg) {
-                print_error("--param '%s': need KEY=VALUE", optarg);
+        case OPT_PARAM:
+            if (add_param(optarg, params, &o.n_params))
                 return EXIT_USAGE;
-            }
-            if (o.n_params == MAX_PARAMS) {
-                print_error("--param: at most %d parameters", MAX_PARAMS);
-                return EXIT_USAGE;
-            }
-            *eq = '\0';
-            params[o.n_params++] = (struct clopt_param){optarg, eq + 1};
             break;
-        }
         case OPT_DIM:
         case OPT_SAMPLES: {
             const char *flag = c == OPT_DIM ? "--dim" : "--samples";
@@ -1260,35 +1273,20 @@ static int cmd_check(int argc, char **argv)
         case 'h':
             fputs(usage_text, stdout);
             return EXIT_SUCCESS;
-        case ':':
-            print_error("option '%s' needs a value (see clopt --help)", argv[optind - 1]);
-            return EXIT_USAGE;
         default:
-            print_error("unknown option '%s' for check (see clopt --help)", argv[optind - 1]);
-            return EXIT_USAGE;
+            return usage_error(c, argc, argv, "check");
         }
     }
-    if (optind < argc) {
-        print_error("unexpected argument '%s' (see clopt --help)", argv[optind]);
+    if (usage_error(-1, argc, argv, "check"))
         return EXIT_USAGE;
-    }
     int rc;
     if (json_path && (rc = check_output_path("--json", json_path)) != 0)
         return rc;
-    struct clopt_context_options copts;
-    clopt_context_options_init(&copts);
-    copts.device = device;
-    copts.kernel_dir = kernel_dir;
     struct clopt_context *ctx = NULL;
-    int status = clopt_context_create(&ctx, &copts);
-    if (status != CLOPT_OK) {
-        print_error("%s", ctx ? clopt_errmsg(ctx) : clopt_strerror(status));
-        rc = status == CLOPT_ERR_NO_DEVICE && device && *device ? EXIT_USAGE : EXIT_FAILURE;
-        clopt_context_destroy(ctx);
+    if ((rc = open_context(device, kernel_dir, &ctx)) != 0)
         return rc;
-    }
     struct clopt_check_result r;
-    status = clopt_check_gradient(ctx, &o, &r);
+    int status = clopt_check_gradient(ctx, &o, &r);
     if (status != CLOPT_OK) {
         print_error("%s", clopt_errmsg(ctx));
         rc = exit_code_for(status, ends_with(o.objective, ".cl") || kernel_dir);
