@@ -53,6 +53,7 @@ static inline void clopt_fault_report(cl_int *err)
 #define clFinish(...) CLOPT_FAULT_STATUS(clFinish, __VA_ARGS__)
 #define clFlush(...) CLOPT_FAULT_STATUS(clFlush, __VA_ARGS__)
 #define clWaitForEvents(...) CLOPT_FAULT_STATUS(clWaitForEvents, __VA_ARGS__)
+#define clGetEventProfilingInfo(...) CLOPT_FAULT_STATUS(clGetEventProfilingInfo, __VA_ARGS__)
 #define clRetainContext(...) CLOPT_FAULT_STATUS(clRetainContext, __VA_ARGS__)
 #define clRetainCommandQueue(...) CLOPT_FAULT_STATUS(clRetainCommandQueue, __VA_ARGS__)
 

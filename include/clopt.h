@@ -287,6 +287,20 @@ struct clopt_check_result {
 int clopt_check_gradient(struct clopt_context *ctx, const struct clopt_check_options *opts,
                          struct clopt_check_result *result);
 
+/* The device's memory bandwidth, STREAM-style: a copy b = a and an in-place scale a = s a
+ * over n elements (fewer if two such buffers do not fit the device), each counted as one
+ * read and one write per element, timed by profiling events after two warm-up rounds; the
+ * medians of `reps` rounds. */
+struct clopt_bandwidth {
+    size_t n;      /* elements moved */
+    unsigned reps; /* timed rounds */
+    double copy_seconds, scale_seconds;
+    double copy_gbytes_per_second, scale_gbytes_per_second;
+};
+
+int clopt_measure_bandwidth(struct clopt_context *ctx, size_t n, enum clopt_precision precision,
+                            unsigned reps, struct clopt_bandwidth *out);
+
 /* Names of the built-in objectives and optimizers, NULL-terminated. */
 const char *const *clopt_objective_names(void);
 /* A built-in objective's formula, known minimum and parameters (as text, with defaults and

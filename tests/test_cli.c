@@ -252,6 +252,13 @@ Test(cli, bad_input_exits_2_with_one_line)
         {{"run", "--checkpoint", "c.ckp", "--checkpoint-every", "0"}, "at least 1"},
         {{"run", "--resume", "/nonexistent/c.ckp"}, "--resume"},
         {{"run", "--resume", malformed}, "not a clopt checkpoint"},
+        {{"bench", "--reps", "0"}, "at least 1"},
+        {{"bench", "--reps", "5000"}, "--reps"},
+        {{"run", "--reps", "3"}, "option of clopt bench"},
+        {{"run", "--csv", "x.csv"}, "option of clopt bench"},
+        {{"bench", "--out", "x.npy"}, "options of clopt run"},
+        {{"bench", "--iters", "0"}, "at least 1"},
+        {{"bench", "--csv", "/nonexistent/b.csv"}, "does not exist"},
         {{"check", "--samples", "0"}, "at least 1"},
         {{"check", "--tol", "-1"}, "--tol"},
         {{"check", "--init", small}, "draws its point"},
@@ -563,4 +570,39 @@ Test(cli, user_stencil_objective_is_the_same_on_one_shard_and_many)
     free(b);
     free(one);
     free(many);
+}
+
+/* clopt bench reports the stream bandwidth, the step's, and their ratio, consistently. */
+Test(cli, bench_reports_bandwidths_and_their_ratio)
+{
+    const char *args[] = {"bench", "--dim",  "100000", "--optimizer", "adam", "--iters",
+                          "3",     "--reps", "2",      "--json",      "-",    NULL};
+    struct cli_result r = cli_run(args);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cJSON *root = cJSON_Parse(r.out);
+    cr_assert_not_null(root, "%s", r.out);
+    const char *fields[] = {"copy_gbytes_per_second", "scale_gbytes_per_second",
+                            "step_gbytes_per_second", "element_iterations_per_second",
+                            "ratio_to_scale",         "step_seconds"};
+    double v[6];
+    for (size_t i = 0; i < 6; ++i) {
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, fields[i]);
+        cr_assert(cJSON_IsNumber(item), "%s missing: %s", fields[i], r.out);
+        v[i] = item->valuedouble;
+        cr_expect(v[i] > 0 && isfinite(v[i]), "%s = %g", fields[i], v[i]);
+    }
+    cr_expect(close_enough(v[4], v[2] / v[1], 1e-9, 0), "ratio %g vs %g / %g", v[4], v[2], v[1]);
+    /* Adam moves 24 bytes per element and iteration in float. */
+    const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(root, "bytes_per_element");
+    cr_expect(cJSON_IsNumber(bytes) && bytes->valuedouble == 24);
+    cr_expect(close_enough(v[3] * 24 / 1e9, v[2], 1e-9, 0), "element rate and GB/s disagree");
+    cJSON_Delete(root);
+    cli_result_free(&r);
+    const char *csv[] = {"bench",  "--dim", "1000",  "--iters", "2",
+                         "--reps", "1",     "--csv", "-",       NULL};
+    r = cli_run(csv);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect_eq(count_lines(r.out), 2, "%s", r.out);
+    cr_expect(strncmp(r.out, "objective,optimizer,precision,n,", 32) == 0, "%s", r.out);
+    cli_result_free(&r);
 }

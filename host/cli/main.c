@@ -34,6 +34,9 @@ static const char usage_text[] =
     "  objectives           list the built-in objectives: formula, parameters, minimum\n"
     "  run [OPTIONS]        minimise an objective (default: sphere on the default device)\n"
     "  check [OPTIONS]      compare an objective's gradient with finite differences\n"
+    "  bench [RUN OPTIONS]  the device's STREAM-style bandwidth, then the step's, and the\n"
+    "                       ratio (--iters per repetition, default 20; --reps R, default 5;\n"
+    "                       --json FILE|-, --csv FILE|-)\n"
     "  help                 show this text (also --help; --version prints the version)\n"
     "\n"
     "run options:\n"
@@ -184,6 +187,9 @@ struct run_args {
     const char *device;
     const char *kernel_dir;
     const char *resume_path;
+    const char *csv_path; /* bench */
+    uint64_t reps;        /* bench; 0 when not given */
+    int iters_given;
     int quiet;
 };
 
@@ -397,6 +403,8 @@ enum {
     OPT_CHECKPOINT,
     OPT_CHECKPOINT_EVERY,
     OPT_RESUME,
+    OPT_REPS,
+    OPT_CSV,
 };
 
 static const struct option run_options[] = {
@@ -436,6 +444,8 @@ static const struct option run_options[] = {
     {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
     {"checkpoint-every", required_argument, NULL, OPT_CHECKPOINT_EVERY},
     {"resume", required_argument, NULL, OPT_RESUME},
+    {"reps", required_argument, NULL, OPT_REPS},
+    {"csv", required_argument, NULL, OPT_CSV},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -579,6 +589,7 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
         case OPT_ITERS:
             if (parse_count_flag("--iters", optarg, (uint64_t)1 << 62, &o->max_iters))
                 return EXIT_USAGE;
+            a->iters_given = 1;
             break;
         case OPT_GTOL:
         case OPT_FTOL:
@@ -650,6 +661,17 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
             break;
         case OPT_RESUME:
             a->resume_path = optarg;
+            break;
+        case OPT_REPS:
+            if (parse_count_flag("--reps", optarg, 1000, &a->reps))
+                return EXIT_USAGE;
+            if (a->reps == 0) {
+                print_error("--reps '%s': must be at least 1", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_CSV:
+            a->csv_path = optarg;
             break;
         case OPT_QUIET:
             a->quiet = 1;
@@ -1025,6 +1047,10 @@ static int cmd_run(int argc, char **argv)
     int rc = parse_run_args(argc, argv, &a);
     if (rc)
         return rc < 0 ? EXIT_SUCCESS : rc;
+    if (a.reps || a.csv_path) {
+        print_error("%s is an option of clopt bench", a.reps ? "--reps" : "--csv");
+        return EXIT_USAGE;
+    }
     struct clopt_context *ctx = NULL;
     struct clopt_solver *solver = NULL;
     FILE *init_file = NULL, *trace = NULL;
@@ -1319,6 +1345,168 @@ static int cmd_check(int argc, char **argv)
     return rc;
 }
 
+static int compare_doubles(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Opens path for a report ("-": stdout); NULL after saying why. */
+static FILE *open_report(const char *flag, const char *path)
+{
+    if (!strcmp(path, "-"))
+        return stdout;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        print_error("cannot write %s file '%s': %s", flag, path, strerror(errno));
+    return f;
+}
+
+static int close_report(const char *flag, const char *path, FILE *f)
+{
+    if (f == stdout)
+        return fflush(f) == 0 ? 0 : EXIT_FAILURE;
+    if (fclose(f) != 0) {
+        print_error("writing %s file '%s' failed", flag, path);
+        return EXIT_FAILURE;
+    }
+    return 0;
+}
+
+/* clopt bench: the device's STREAM-style bandwidth, then the fused step of the chosen
+ * problem, and the ratio of the two, measured in the same process. */
+static int cmd_bench(int argc, char **argv)
+{
+    struct run_args a;
+    memset(&a, 0, sizeof a);
+    int rc = parse_run_args(argc, argv, &a);
+    if (rc)
+        return rc < 0 ? EXIT_SUCCESS : rc;
+    if (a.out_path || a.trace_path || a.init_file || a.resume_path || a.opts.checkpoint) {
+        print_error("clopt bench times the step alone: --out, --trace, --init FILE, --resume "
+                    "and --checkpoint are options of clopt run");
+        return EXIT_USAGE;
+    }
+    const unsigned reps = a.reps ? (unsigned)a.reps : 5;
+    const uint64_t iters = a.iters_given ? a.opts.max_iters : 20;
+    if (iters == 0) {
+        print_error("--iters must be at least 1 for clopt bench");
+        return EXIT_USAGE;
+    }
+    if ((a.json_path && (rc = check_output_path("--json", a.json_path)) != 0) ||
+        (a.csv_path && (rc = check_output_path("--csv", a.csv_path)) != 0))
+        return rc;
+    struct clopt_context *ctx = NULL;
+    struct clopt_solver *solver = NULL;
+    double *seconds = calloc(reps, sizeof *seconds);
+    if (!seconds) {
+        print_error("out of host memory");
+        return EXIT_FAILURE;
+    }
+    const int user_objective = ends_with(a.opts.objective, ".cl") || a.kernel_dir;
+    if ((rc = open_context(a.device, a.kernel_dir, &ctx)) != 0)
+        goto cleanup;
+    struct clopt_bandwidth bw;
+    int status = clopt_measure_bandwidth(ctx, a.opts.dim, a.opts.precision, reps, &bw);
+    if (status != CLOPT_OK) {
+        print_error("%s", clopt_errmsg(ctx));
+        rc = exit_code_for(status, user_objective);
+        goto cleanup;
+    }
+    a.opts.max_iters = iters;
+    status = clopt_solver_create(&solver, ctx, &a.opts);
+    struct clopt_result r;
+    memset(&r, 0, sizeof r);
+    /* One untimed run first: first-touch page faults and caches, as STREAM's warm-up. */
+    for (unsigned k = 0; k <= reps && status == CLOPT_OK; ++k) {
+        status = clopt_solver_run(solver, &r);
+        if (status > 0)
+            status = CLOPT_OK;
+        if (k > 0)
+            seconds[k - 1] = r.seconds;
+    }
+    if (status != CLOPT_OK) {
+        print_error("%s", clopt_errmsg(ctx));
+        rc = exit_code_for(status, user_objective);
+        goto cleanup;
+    }
+    qsort(seconds, reps, sizeof *seconds, compare_doubles);
+    const double median = seconds[reps / 2];
+    const double step_gbs = median > 0 ? r.bytes_per_iter * (double)iters / median / 1e9 : 0;
+    const double elem_iters = median > 0 ? (double)a.opts.dim * (double)iters / median : 0;
+    const double best_stream = fmax(bw.copy_gbytes_per_second, bw.scale_gbytes_per_second);
+    const double ratio = bw.scale_gbytes_per_second > 0 ? step_gbs / bw.scale_gbytes_per_second : 0;
+    const struct clopt_device_info *dev = clopt_context_device(ctx);
+    const char *precision = a.opts.precision == CLOPT_DOUBLE ? "double" : "float";
+    if (a.json_path) {
+        cJSON *root = cJSON_CreateObject();
+        int ok =
+            root && cJSON_AddStringToObject(root, "device", dev->name) &&
+            cJSON_AddStringToObject(root, "platform", dev->platform) &&
+            cJSON_AddStringToObject(root, "objective", a.opts.objective) &&
+            cJSON_AddStringToObject(root, "optimizer", a.opts.optimizer) &&
+            cJSON_AddStringToObject(root, "precision", precision) &&
+            cJSON_AddNumberToObject(root, "n", (double)a.opts.dim) &&
+            cJSON_AddNumberToObject(root, "iterations_per_rep", (double)iters) &&
+            cJSON_AddNumberToObject(root, "reps", reps) &&
+            cJSON_AddNumberToObject(root, "stream_n", (double)bw.n) &&
+            cJSON_AddNumberToObject(root, "copy_gbytes_per_second", bw.copy_gbytes_per_second) &&
+            cJSON_AddNumberToObject(root, "scale_gbytes_per_second", bw.scale_gbytes_per_second) &&
+            cJSON_AddNumberToObject(root, "step_seconds", median) &&
+            cJSON_AddNumberToObject(root, "bytes_per_element", r.bytes_per_element) &&
+            cJSON_AddNumberToObject(root, "step_gbytes_per_second", step_gbs) &&
+            cJSON_AddNumberToObject(root, "element_iterations_per_second", elem_iters) &&
+            cJSON_AddNumberToObject(root, "ratio_to_scale", ratio);
+        char *text = ok ? cJSON_Print(root) : NULL;
+        cJSON_Delete(root);
+        FILE *f = text ? open_report("--json", a.json_path) : NULL;
+        if (!text) {
+            print_error("out of memory formatting JSON");
+            rc = EXIT_FAILURE;
+        } else if (!f) {
+            rc = EXIT_FAILURE;
+        } else {
+            fprintf(f, "%s\n", text);
+            if (close_report("--json", a.json_path, f))
+                rc = EXIT_FAILURE;
+        }
+        free(text);
+    }
+    if (a.csv_path) {
+        FILE *f = open_report("--csv", a.csv_path);
+        if (!f) {
+            rc = EXIT_FAILURE;
+        } else {
+            fprintf(f, "objective,optimizer,precision,n,copy_gbps,scale_gbps,step_gbps,"
+                       "element_iterations_per_second,ratio_to_scale\n");
+            fprintf(f, "%s,%s,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g\n", a.opts.objective,
+                    a.opts.optimizer, precision, a.opts.dim, bw.copy_gbytes_per_second,
+                    bw.scale_gbytes_per_second, step_gbs, elem_iters, ratio);
+            if (close_report("--csv", a.csv_path, f))
+                rc = EXIT_FAILURE;
+        }
+    }
+    const int to_stdout =
+        (a.json_path && !strcmp(a.json_path, "-")) || (a.csv_path && !strcmp(a.csv_path, "-"));
+    if (!a.quiet && !to_stdout) {
+        printf("device      %s (%s)\n", dev->name, dev->platform);
+        printf("stream      copy %.2f GB/s, in-place scale %.2f GB/s (n = %zu, median of %u, "
+               "profiling events)\n",
+               bw.copy_gbytes_per_second, bw.scale_gbytes_per_second, bw.n, reps);
+        printf("step        %s, %s, %s, n = %zu: %.2f GB/s (%.0f bytes per element), %.3g "
+               "element-iterations/s (median of %u runs of %llu iterations, wall clock)\n",
+               a.opts.objective, a.opts.optimizer, precision, a.opts.dim, step_gbs,
+               r.bytes_per_element, elem_iters, reps, (unsigned long long)iters);
+        printf("ratio       %.3f of the in-place scale bandwidth (%.3f of the best stream)\n",
+               ratio, best_stream > 0 ? step_gbs / best_stream : 0);
+    }
+cleanup:
+    free(seconds);
+    clopt_solver_destroy(solver);
+    clopt_context_destroy(ctx);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -1349,6 +1537,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "check"))
         return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench"))
+        return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "objectives")) {
         if (argc > 2) {
             print_error("'objectives' takes no arguments");
@@ -1364,6 +1554,6 @@ int main(int argc, char **argv)
         }
         return EXIT_SUCCESS;
     }
-    print_error("unknown command '%s': use devices, objectives, run, check or help", cmd);
+    print_error("unknown command '%s': use devices, objectives, run, check, bench or help", cmd);
     return EXIT_USAGE;
 }
