@@ -1938,6 +1938,7 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
     struct clopt_context *ctx = s->ctx;
     memset(res, 0, sizeof *res);
     res->shards = s->n_shards;
+    res->knobs = s->knobs;
     /* theta and each state vector are read and written once; a norm pass for global
      * clipping reads theta once more, and an objective's data vector is read once. */
     res->bytes_per_element =

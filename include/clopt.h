@@ -205,6 +205,7 @@ struct clopt_result {
     uint64_t diverged_at;     /* first iteration seen with a non-finite loss, when
                                  CLOPT_ERR_DIVERGED */
     size_t shards;            /* buffers theta is split into */
+    struct clopt_knobs knobs; /* the kernel knobs in use, defaults filled in */
 };
 
 struct clopt_solver;

@@ -259,6 +259,12 @@ Test(cli, bad_input_exits_2_with_one_line)
         {{"bench", "--out", "x.npy"}, "options of clopt run"},
         {{"bench", "--iters", "0"}, "at least 1"},
         {{"bench", "--csv", "/nonexistent/b.csv"}, "does not exist"},
+        {{"tune", "--space", "foo=1"}, "--space"},
+        {{"tune", "--space", "wg=3x"}, "--space"},
+        {{"tune", "--space", "wg="}, "no values"},
+        {{"tune", "--tune", "wg=4"}, "do not apply"},
+        {{"run", "--space", "wg=4"}, "option of clopt tune"},
+        {{"run", "--budget", "-1"}, "--budget"},
         {{"check", "--samples", "0"}, "at least 1"},
         {{"check", "--tol", "-1"}, "--tol"},
         {{"check", "--init", small}, "draws its point"},
@@ -605,4 +611,58 @@ Test(cli, bench_reports_bandwidths_and_their_ratio)
     cr_expect_eq(count_lines(r.out), 2, "%s", r.out);
     cr_expect(strncmp(r.out, "objective,optimizer,precision,n,", 32) == 0, "%s", r.out);
     cli_result_free(&r);
+}
+
+/* clopt tune writes the database that the next run uses (and says so); a corrupted
+ * database is reported and ignored; --tune wins over the database. */
+Test(cli, tuning_database_is_written_by_tune_and_used_by_run)
+{
+    char *db = path_in(dir, "tuning/db.json");
+    const char *tune[] = {"tune",    "--dim",   "1000",   "--space", "wg=1|2,epw=64|128,vw=8",
+                          "--iters", "3",       "--reps", "1",       "--tuning-db",
+                          db,        "--quiet", NULL};
+    struct cli_result r = cli_run(tune);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "best ") != NULL, "%s", r.out);
+    cr_expect(strstr(r.out, "bit-identical") != NULL, "%s", r.out);
+    cli_result_free(&r);
+    const char *run[] = {"run", "--dim", "1000", "--iters", "2", "--tuning-db", db, NULL};
+    r = cli_run(run);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "tuning database") && strstr(r.out, "exact size class 2^9"), "%s",
+              r.out);
+    cr_expect(strstr(r.out, "epw=64") || strstr(r.out, "epw=128"), "%s", r.out);
+    cli_result_free(&r);
+    const char *bigger[] = {"run", "--dim", "5000", "--iters", "2", "--tuning-db", db, NULL};
+    r = cli_run(bigger);
+    cr_expect(strstr(r.out, "nearest size class 2^9") != NULL, "%s", r.out);
+    cli_result_free(&r);
+    const char *forced[] = {"run",    "--dim", "1000",        "--iters", "2",
+                            "--tune", "wg=4",  "--tuning-db", db,        NULL};
+    r = cli_run(forced);
+    cr_expect(strstr(r.out, "wg=4,") && strstr(r.out, "(--tune)"), "%s", r.out);
+    cli_result_free(&r);
+    /* Corrupted: a knob out of range, then not JSON at all. */
+    const char *bad_texts[] = {"{\"version\": 1, \"entries\": [{\"size_class\": 9, \"knobs\": "
+                               "{\"wg\": 3.5}}]}",
+                               "{{{ not json"};
+    for (size_t i = 0; i < 2; ++i) {
+        FILE *f = fopen(db, "w");
+        cr_assert_not_null(f);
+        fputs(bad_texts[i], f);
+        fclose(f);
+        r = cli_run(run);
+        cr_expect_eq(r.exit_code, 0, "%s", r.err);
+        cr_expect(strstr(r.err, "corrupted") != NULL, "%s", r.err);
+        cr_expect(strstr(r.out, "built-in defaults") != NULL, "%s", r.out);
+        cli_result_free(&r);
+    }
+    r = cli_run(tune);
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect(strstr(r.err, "replaced") != NULL, "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(run);
+    cr_expect(strstr(r.out, "exact size class") != NULL, "%s", r.out);
+    cli_result_free(&r);
+    free(db);
 }

@@ -68,6 +68,8 @@ struct cli_result cli_run_env(const char *const *args, const char *name, const c
         int null_in = open("/dev/null", O_RDONLY);
         if (null_in >= 0)
             dup2(null_in, STDIN_FILENO);
+        /* No tuning database of the machine's user changes what the tests see. */
+        setenv("CLOPT_TUNING_DB", "/nonexistent/clopt-test-tuning.json", 1);
         if (name)
             setenv(name, value, 1);
         execv(CLOPT_EXE, (char *const *)argv);
@@ -222,6 +224,7 @@ int cli_run_and_signal(const char *const *args, double seconds, int signo)
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
+        setenv("CLOPT_TUNING_DB", "/nonexistent/clopt-test-tuning.json", 1);
         int null_fd = open("/dev/null", O_RDWR);
         if (null_fd >= 0) {
             dup2(null_fd, STDIN_FILENO);

@@ -3,6 +3,7 @@
 #include "clopt.h"
 #include "npy.h"
 #include "numparse.h"
+#include "tuning_db.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define EXIT_USAGE 2
@@ -34,6 +36,11 @@ static const char usage_text[] =
     "  objectives           list the built-in objectives: formula, parameters, minimum\n"
     "  run [OPTIONS]        minimise an objective (default: sphere on the default device)\n"
     "  check [OPTIONS]      compare an objective's gradient with finite differences\n"
+    "  tune [RUN OPTIONS]   try kernel knobs (--space wg=V|V,epw=V|V,vw=V|V; --budget S),\n"
+    "                       check each against the defaults, time them, store the best in\n"
+    "                       the tuning database (--tuning-db FILE, or CLOPT_TUNING_DB, or\n"
+    "                       $XDG_CACHE_HOME/clopt/tuning.json), which run and bench use\n"
+    "                       unless --tune is given\n"
     "  bench [RUN OPTIONS]  the device's STREAM-style bandwidth, then the step's, and the\n"
     "                       ratio (--iters per repetition, default 20; --reps R, default 5;\n"
     "                       --json FILE|-, --csv FILE|-)\n"
@@ -190,6 +197,11 @@ struct run_args {
     const char *csv_path; /* bench */
     uint64_t reps;        /* bench; 0 when not given */
     int iters_given;
+    int knobs_given;       /* --tune: the tuning database is not consulted */
+    const char *tuning_db; /* --tuning-db */
+    const char *space;     /* tune: --space */
+    double budget;         /* tune: --budget seconds, 0 = exhaustive */
+    char knob_source[600]; /* where the knobs came from, for the summary */
     int quiet;
 };
 
@@ -405,6 +417,9 @@ enum {
     OPT_RESUME,
     OPT_REPS,
     OPT_CSV,
+    OPT_TUNING_DB,
+    OPT_SPACE,
+    OPT_BUDGET,
 };
 
 static const struct option run_options[] = {
@@ -446,6 +461,9 @@ static const struct option run_options[] = {
     {"resume", required_argument, NULL, OPT_RESUME},
     {"reps", required_argument, NULL, OPT_REPS},
     {"csv", required_argument, NULL, OPT_CSV},
+    {"tuning-db", required_argument, NULL, OPT_TUNING_DB},
+    {"space", required_argument, NULL, OPT_SPACE},
+    {"budget", required_argument, NULL, OPT_BUDGET},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -638,6 +656,7 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
         case OPT_TUNE:
             if (parse_tune(&o->knobs, optarg))
                 return EXIT_USAGE;
+            a->knobs_given = 1;
             break;
         case OPT_MAX_SHARD:
             if (parse_count_flag("--max-shard-bytes", optarg, (uint64_t)1 << 62, &v))
@@ -672,6 +691,20 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
             break;
         case OPT_CSV:
             a->csv_path = optarg;
+            break;
+        case OPT_TUNING_DB:
+            a->tuning_db = optarg;
+            break;
+        case OPT_SPACE:
+            a->space = optarg;
+            break;
+        case OPT_BUDGET:
+            if (parse_double_flag("--budget", optarg, &a->budget))
+                return EXIT_USAGE;
+            if (!(a->budget > 0)) {
+                print_error("--budget '%s': must be > 0 seconds", optarg);
+                return EXIT_USAGE;
+            }
             break;
         case OPT_QUIET:
             a->quiet = 1;
@@ -937,6 +970,10 @@ static int write_json(const char *path, const struct run_args *a,
              cJSON_AddNumberToObject(root, "bytes_per_element", r->bytes_per_element) &&
              cJSON_AddNumberToObject(root, "gbytes_per_second", r->gbytes_per_second) &&
              cJSON_AddNumberToObject(root, "shards", (double)r->shards);
+    char knobs[160];
+    tuning_knobs_text(&r->knobs, knobs, sizeof knobs);
+    ok = ok && cJSON_AddStringToObject(root, "knobs", knobs) &&
+         cJSON_AddStringToObject(root, "knobs_source", a->knob_source);
     if (ok && status == CLOPT_ERR_DIVERGED)
         ok = cJSON_AddNumberToObject(root, "diverged_at", (double)r->diverged_at) != NULL;
     text = ok ? cJSON_Print(root) : NULL;
@@ -977,6 +1014,9 @@ static void print_summary(const struct run_args *a, const struct clopt_device_in
     printf("seconds     %.3f\n", r->seconds);
     printf("bandwidth   %.2f GB/s (%.0f bytes per element and iteration)\n", r->gbytes_per_second,
            r->bytes_per_element);
+    char knobs[160];
+    tuning_knobs_text(&r->knobs, knobs, sizeof knobs);
+    printf("knobs       %s (%s)\n", knobs, a->knob_source);
 }
 
 /* The signal that asked the run to stop (SIGINT or SIGTERM), 0 while none has. The run
@@ -1040,6 +1080,58 @@ static int prepare_trace_for_resume(const char *path, uint64_t loss_every, uint6
     return rc;
 }
 
+static double now_seconds_cli(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static const char *precision_name(enum clopt_precision p)
+{
+    return p == CLOPT_DOUBLE ? "double" : "float";
+}
+
+/* The tuning database's path: --tuning-db, else $CLOPT_TUNING_DB, else under
+ * $XDG_CACHE_HOME or ~/.cache. */
+static const char *tuning_db_path(const struct run_args *a, char *buffer, size_t size)
+{
+    const char *env = getenv("CLOPT_TUNING_DB");
+    return a->tuning_db ? a->tuning_db : env && *env ? env : tuning_default_path(buffer, size);
+}
+
+static struct tuning_key tuning_key_for(const struct run_args *a, struct clopt_context *ctx)
+{
+    const struct clopt_device_info *dev = clopt_context_device(ctx);
+    return (struct tuning_key){dev->platform,       dev->name,
+                               dev->driver_version, a->opts.objective,
+                               a->opts.optimizer,   precision_name(a->opts.precision),
+                               a->opts.dim};
+}
+
+/* Takes the knobs from the tuning database unless --tune gave them, and notes where they
+ * came from. A corrupted database is reported and ignored. */
+static void knobs_from_database(struct run_args *a, struct clopt_context *ctx)
+{
+    char buffer[512], how[64], why[640];
+    const char *path = tuning_db_path(a, buffer, sizeof buffer);
+    snprintf(a->knob_source, sizeof a->knob_source, "%s",
+             a->knobs_given ? "--tune" : "built-in defaults");
+    if (a->knobs_given || !path)
+        return;
+    const struct tuning_key key = tuning_key_for(a, ctx);
+    struct clopt_knobs knobs;
+    const int rc = tuning_lookup(path, &key, &knobs, how, sizeof how, why, sizeof why);
+    if (rc == 0) {
+        a->opts.knobs = knobs;
+        snprintf(a->knob_source, sizeof a->knob_source, "tuning database %s, %s", path, how);
+    } else if (rc < 0) {
+        fprintf(stderr, "clopt: warning: %s; using the built-in knobs\n", why);
+        snprintf(a->knob_source, sizeof a->knob_source,
+                 "built-in defaults (the tuning database is corrupted)");
+    }
+}
+
 static int cmd_run(int argc, char **argv)
 {
     struct run_args a;
@@ -1049,6 +1141,10 @@ static int cmd_run(int argc, char **argv)
         return rc < 0 ? EXIT_SUCCESS : rc;
     if (a.reps || a.csv_path) {
         print_error("%s is an option of clopt bench", a.reps ? "--reps" : "--csv");
+        return EXIT_USAGE;
+    }
+    if (a.space || a.budget > 0) {
+        print_error("%s is an option of clopt tune", a.space ? "--space" : "--budget");
         return EXIT_USAGE;
     }
     struct clopt_context *ctx = NULL;
@@ -1076,6 +1172,7 @@ static int cmd_run(int argc, char **argv)
         goto cleanup;
     if ((rc = open_context(a.device, a.kernel_dir, &ctx)) != 0)
         goto cleanup;
+    knobs_from_database(&a, ctx);
     int status;
     if (a.trace_path) {
         /* A resumed run continues the trace of the run it resumes. */
@@ -1098,6 +1195,17 @@ static int cmd_run(int argc, char **argv)
     a.opts.stop = &stop_signal;
     catch_stop_signals();
     status = clopt_solver_create(&solver, ctx, &a.opts);
+    if (status == CLOPT_ERR_INVALID_ARG && !a.knobs_given &&
+        strncmp(a.knob_source, "tuning", 6) == 0) {
+        /* Knobs this build no longer accepts: the defaults still run. */
+        fprintf(stderr,
+                "clopt: warning: the tuning database's knobs were refused (%s); using "
+                "the built-in knobs\n",
+                clopt_errmsg(ctx));
+        memset(&a.opts.knobs, 0, sizeof a.opts.knobs);
+        snprintf(a.knob_source, sizeof a.knob_source, "built-in defaults");
+        status = clopt_solver_create(&solver, ctx, &a.opts);
+    }
     if (status != CLOPT_OK) {
         print_error("%s", clopt_errmsg(ctx));
         rc = exit_code_for(status, user_objective);
@@ -1373,6 +1481,27 @@ static int close_report(const char *flag, const char *path, FILE *f)
     return 0;
 }
 
+/* Median wall-clock seconds of `reps` runs of the solver's iterations; *last gets the
+ * last run's result. */
+static int time_runs(struct clopt_solver *solver, unsigned reps, double *median,
+                     struct clopt_result *last)
+{
+    double *seconds = calloc(reps, sizeof *seconds);
+    if (!seconds)
+        return CLOPT_ERR_OUT_OF_MEMORY;
+    int status = CLOPT_OK;
+    for (unsigned k = 0; k < reps && status == CLOPT_OK; ++k) {
+        status = clopt_solver_run(solver, last);
+        if (status > 0)
+            status = CLOPT_OK;
+        seconds[k] = last->seconds;
+    }
+    qsort(seconds, reps, sizeof *seconds, compare_doubles);
+    *median = seconds[reps / 2];
+    free(seconds);
+    return status;
+}
+
 /* clopt bench: the device's STREAM-style bandwidth, then the fused step of the chosen
  * problem, and the ratio of the two, measured in the same process. */
 static int cmd_bench(int argc, char **argv)
@@ -1398,14 +1527,10 @@ static int cmd_bench(int argc, char **argv)
         return rc;
     struct clopt_context *ctx = NULL;
     struct clopt_solver *solver = NULL;
-    double *seconds = calloc(reps, sizeof *seconds);
-    if (!seconds) {
-        print_error("out of host memory");
-        return EXIT_FAILURE;
-    }
     const int user_objective = ends_with(a.opts.objective, ".cl") || a.kernel_dir;
     if ((rc = open_context(a.device, a.kernel_dir, &ctx)) != 0)
         goto cleanup;
+    knobs_from_database(&a, ctx);
     struct clopt_bandwidth bw;
     int status = clopt_measure_bandwidth(ctx, a.opts.dim, a.opts.precision, reps, &bw);
     if (status != CLOPT_OK) {
@@ -1418,20 +1543,16 @@ static int cmd_bench(int argc, char **argv)
     struct clopt_result r;
     memset(&r, 0, sizeof r);
     /* One untimed run first: first-touch page faults and caches, as STREAM's warm-up. */
-    for (unsigned k = 0; k <= reps && status == CLOPT_OK; ++k) {
-        status = clopt_solver_run(solver, &r);
-        if (status > 0)
-            status = CLOPT_OK;
-        if (k > 0)
-            seconds[k - 1] = r.seconds;
-    }
+    double median = 0;
+    if (status == CLOPT_OK)
+        status = time_runs(solver, 1, &median, &r);
+    if (status == CLOPT_OK)
+        status = time_runs(solver, reps, &median, &r);
     if (status != CLOPT_OK) {
         print_error("%s", clopt_errmsg(ctx));
         rc = exit_code_for(status, user_objective);
         goto cleanup;
     }
-    qsort(seconds, reps, sizeof *seconds, compare_doubles);
-    const double median = seconds[reps / 2];
     const double step_gbs = median > 0 ? r.bytes_per_iter * (double)iters / median / 1e9 : 0;
     const double elem_iters = median > 0 ? (double)a.opts.dim * (double)iters / median : 0;
     const double best_stream = fmax(bw.copy_gbytes_per_second, bw.scale_gbytes_per_second);
@@ -1499,9 +1620,307 @@ static int cmd_bench(int argc, char **argv)
                r.bytes_per_element, elem_iters, reps, (unsigned long long)iters);
         printf("ratio       %.3f of the in-place scale bandwidth (%.3f of the best stream)\n",
                ratio, best_stream > 0 ? step_gbs / best_stream : 0);
+        char knobs[160];
+        tuning_knobs_text(&r.knobs, knobs, sizeof knobs);
+        printf("knobs       %s (%s)\n", knobs, a.knob_source);
     }
 cleanup:
-    free(seconds);
+    clopt_solver_destroy(solver);
+    clopt_context_destroy(ctx);
+    return rc;
+}
+
+/* The knob values to try: --space KEY=V|V|...,... or a pruned space for the device type. */
+struct tune_space {
+    size_t wg[8], epw[8], vw[8];
+    size_t n_wg, n_epw, n_vw;
+};
+
+static int parse_space(const char *spec, struct tune_space *sp)
+{
+    char *copy = strdup(spec);
+    if (!copy) {
+        print_error("out of memory");
+        return -1;
+    }
+    int rc = 0;
+    char *save = NULL;
+    for (char *item = strtok_r(copy, ",", &save); item && !rc; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        size_t *list = NULL, *count = NULL;
+        if (eq) {
+            *eq = '\0';
+            if (!strcmp(item, "wg"))
+                list = sp->wg, count = &sp->n_wg;
+            else if (!strcmp(item, "epw"))
+                list = sp->epw, count = &sp->n_epw;
+            else if (!strcmp(item, "vw"))
+                list = sp->vw, count = &sp->n_vw;
+        }
+        if (!list) {
+            print_error("--space '%s': use KEY=V|V|... with KEY wg, epw or vw", spec);
+            rc = -1;
+            break;
+        }
+        *count = 0;
+        char *save2 = NULL;
+        for (char *v = strtok_r(eq + 1, "|", &save2); v && !rc; v = strtok_r(NULL, "|", &save2)) {
+            uint64_t value;
+            if (parse_count_flag("--space", v, (uint64_t)1 << 20, &value) || value == 0 ||
+                *count == 8) {
+                if (!value || *count == 8)
+                    print_error("--space %s: at most 8 values, each at least 1", item);
+                rc = -1;
+            } else {
+                list[(*count)++] = (size_t)value;
+            }
+        }
+        if (!rc && *count == 0) {
+            print_error("--space %s: no values", item);
+            rc = -1;
+        }
+    }
+    free(copy);
+    return rc;
+}
+
+struct tune_result {
+    struct clopt_knobs knobs;
+    double gbytes_per_second;
+    int ok;         /* verified and timed */
+    char note[200]; /* verification, or why it was discarded */
+};
+
+/* Reads theta in the run's precision (the comparison is of bits). */
+static void *read_theta_bits(struct clopt_solver *solver, const struct clopt_options *o)
+{
+    const size_t item = o->precision == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    void *theta = malloc(o->dim * item);
+    if (theta && clopt_solver_read_theta(solver, theta, o->precision, 0, o->dim) != CLOPT_OK) {
+        free(theta);
+        theta = NULL;
+    }
+    return theta;
+}
+
+/* clopt tune: every candidate is checked against the default knobs' result (theta bit for
+ * bit, since the update of each element does not depend on the knobs; the loss within
+ * 1e-5, since they change its summation order), then timed as clopt bench times the step;
+ * the fastest goes to the tuning database. */
+static int cmd_tune(int argc, char **argv)
+{
+    struct run_args a;
+    memset(&a, 0, sizeof a);
+    int rc = parse_run_args(argc, argv, &a);
+    if (rc)
+        return rc < 0 ? EXIT_SUCCESS : rc;
+    if (a.out_path || a.trace_path || a.init_file || a.resume_path || a.opts.checkpoint ||
+        a.knobs_given || a.csv_path) {
+        print_error("clopt tune searches the knobs of a run: --tune, --out, --trace, --init FILE, "
+                    "--resume, --checkpoint and --csv do not apply (use --space)");
+        return EXIT_USAGE;
+    }
+    const unsigned reps = a.reps ? (unsigned)a.reps : 3;
+    const uint64_t iters = a.iters_given ? a.opts.max_iters : 20;
+    if (iters == 0) {
+        print_error("--iters must be at least 1 for clopt tune");
+        return EXIT_USAGE;
+    }
+    struct tune_space space = {{0}, {0}, {0}, 0, 0, 0};
+    if (a.space && parse_space(a.space, &space))
+        return EXIT_USAGE;
+    if (a.json_path && (rc = check_output_path("--json", a.json_path)) != 0)
+        return rc;
+    struct clopt_context *ctx = NULL;
+    struct clopt_solver *solver = NULL;
+    struct tune_result *results = NULL;
+    void *reference = NULL, *theta = NULL;
+    const int user_objective = ends_with(a.opts.objective, ".cl") || a.kernel_dir;
+    if ((rc = open_context(a.device, a.kernel_dir, &ctx)) != 0)
+        return rc;
+    const int cpu = clopt_context_device(ctx)->kind == CLOPT_DEVICE_CPU;
+    const size_t cpu_wg[] = {4, 16, 64}, cpu_epw[] = {1024, 4096, 16384}, cpu_vw[] = {8, 16};
+    const size_t gpu_wg[] = {64, 128, 256, 512}, gpu_epw[] = {4, 16, 64}, gpu_vw[] = {1, 2, 4};
+    if (!space.n_wg)
+        for (; space.n_wg < (cpu ? 3u : 4u); ++space.n_wg)
+            space.wg[space.n_wg] = cpu ? cpu_wg[space.n_wg] : gpu_wg[space.n_wg];
+    if (!space.n_epw)
+        for (; space.n_epw < 3; ++space.n_epw)
+            space.epw[space.n_epw] = cpu ? cpu_epw[space.n_epw] : gpu_epw[space.n_epw];
+    if (!space.n_vw)
+        for (; space.n_vw < (cpu ? 2u : 3u); ++space.n_vw)
+            space.vw[space.n_vw] = cpu ? cpu_vw[space.n_vw] : gpu_vw[space.n_vw];
+    const size_t total = space.n_wg * space.n_epw * space.n_vw;
+    results = calloc(total, sizeof *results);
+    if (!results) {
+        print_error("out of host memory");
+        rc = EXIT_FAILURE;
+        goto cleanup;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < space.n_wg; ++i)
+        for (size_t j = 0; j < space.n_epw; ++j)
+            for (size_t k = 0; k < space.n_vw; ++k)
+                if (space.vw[k] <= space.epw[j])
+                    results[count++].knobs = (struct clopt_knobs){.work_group = space.wg[i],
+                                                                  .elems_per_item = space.epw[j],
+                                                                  .vector_width = space.vw[k]};
+    /* With a budget, a random order (by --seed): the time may end before the list. */
+    if (a.budget > 0) {
+        uint64_t state = a.opts.seed * 0x9E3779B97F4A7C15ull + 1;
+        for (size_t i = count; i > 1; --i) {
+            state = state * 6364136223846793005ull + 1442695040888963407ull;
+            const size_t j = (size_t)((state >> 33) % i);
+            const struct tune_result t = results[i - 1];
+            results[i - 1] = results[j];
+            results[j] = t;
+        }
+    }
+
+    /* The reference: the built-in knobs, from the same theta_0. */
+    a.opts.max_iters = iters;
+    struct clopt_result r;
+    double ref_loss = 0, default_gbs = 0, median = 0;
+    int status = clopt_solver_create(&solver, ctx, &a.opts);
+    if (status == CLOPT_OK)
+        status = time_runs(solver, 1, &median, &r);
+    if (status == CLOPT_OK && !(reference = read_theta_bits(solver, &a.opts)))
+        status = CLOPT_ERR_OUT_OF_MEMORY;
+    ref_loss = r.loss;
+    if (status == CLOPT_OK)
+        status = time_runs(solver, reps, &median, &r);
+    if (status != CLOPT_OK) {
+        print_error("the default knobs do not run: %s", clopt_errmsg(ctx));
+        rc = exit_code_for(status, user_objective);
+        goto cleanup;
+    }
+    default_gbs = median > 0 ? r.bytes_per_iter * (double)iters / median / 1e9 : 0;
+    char text[160];
+    tuning_knobs_text(&r.knobs, text, sizeof text);
+    if (!a.quiet)
+        fprintf(stderr, "clopt: tune %s, %s, %s, n = %zu: default %s: %.2f GB/s\n",
+                a.opts.objective, a.opts.optimizer, precision_name(a.opts.precision), a.opts.dim,
+                text, default_gbs);
+    clopt_solver_destroy(solver);
+    solver = NULL;
+
+    const double start = now_seconds_cli();
+    size_t tried = 0;
+    const size_t item = a.opts.precision == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    for (size_t c = 0; c < count; ++c) {
+        if (a.budget > 0 && now_seconds_cli() - start > a.budget)
+            break;
+        ++tried;
+        struct tune_result *t = &results[c];
+        a.opts.knobs = t->knobs;
+        status = clopt_solver_create(&solver, ctx, &a.opts);
+        if (status == CLOPT_OK)
+            status = time_runs(solver, 1, &median, &r);
+        if (status != CLOPT_OK) {
+            snprintf(t->note, sizeof t->note, "not run: %s", clopt_errmsg(ctx));
+        } else if (!(theta = read_theta_bits(solver, &a.opts))) {
+            snprintf(t->note, sizeof t->note, "not checked: theta could not be read");
+        } else {
+            size_t differ = 0;
+            for (size_t i = 0; i < a.opts.dim; ++i)
+                differ += memcmp((char *)theta + i * item, (char *)reference + i * item, item) != 0;
+            const double loss_error = fabs(r.loss - ref_loss) / fmax(fabs(ref_loss), DBL_MIN);
+            if (differ && a.opts.clip_norm <= 0)
+                snprintf(t->note, sizeof t->note, "WRONG: %zu elements of theta differ", differ);
+            else if (!(loss_error <= 1e-5))
+                snprintf(t->note, sizeof t->note, "WRONG: loss off by %.2g (relative)", loss_error);
+            else {
+                status = time_runs(solver, reps, &median, &r);
+                if (status != CLOPT_OK) {
+                    snprintf(t->note, sizeof t->note, "not timed: %s", clopt_errmsg(ctx));
+                } else {
+                    t->ok = 1;
+                    t->gbytes_per_second =
+                        median > 0 ? r.bytes_per_iter * (double)iters / median / 1e9 : 0;
+                    t->knobs = r.knobs;
+                    snprintf(t->note, sizeof t->note, "theta %s, loss within %.1g",
+                             differ ? "within clip-norm rounding" : "bit-identical", loss_error);
+                }
+            }
+            free(theta);
+            theta = NULL;
+        }
+        clopt_solver_destroy(solver);
+        solver = NULL;
+        if (!a.quiet && t->ok)
+            fprintf(stderr,
+                    "clopt: tune [%zu/%zu] wg=%zu,epw=%zu,vw=%zu: %.2f GB/s (%.2fx the "
+                    "default), %s\n",
+                    c + 1, count, t->knobs.work_group, t->knobs.elems_per_item,
+                    t->knobs.vector_width, t->gbytes_per_second,
+                    default_gbs > 0 ? t->gbytes_per_second / default_gbs : 0, t->note);
+        else if (!a.quiet)
+            fprintf(stderr, "clopt: tune [%zu/%zu] wg=%zu,epw=%zu,vw=%zu: %s\n", c + 1, count,
+                    t->knobs.work_group, t->knobs.elems_per_item, t->knobs.vector_width, t->note);
+    }
+    /* The table, fastest first. */
+    size_t best = count;
+    for (size_t c = 0; c < tried; ++c)
+        if (results[c].ok &&
+            (best == count || results[c].gbytes_per_second > results[best].gbytes_per_second))
+            best = c;
+    if (!(a.json_path && !strcmp(a.json_path, "-"))) {
+        printf("%-72s %9s %7s  %s\n", "knobs", "GB/s", "vs def", "check");
+        for (size_t c = 0; c < tried; ++c) {
+            tuning_knobs_text(&results[c].knobs, text, sizeof text);
+            if (results[c].ok)
+                printf("%-72s %9.2f %7.2f  %s\n", text, results[c].gbytes_per_second,
+                       default_gbs > 0 ? results[c].gbytes_per_second / default_gbs : 0,
+                       results[c].note);
+            else
+                printf("%-72s %9s %7s  %s\n", text, "-", "-", results[c].note);
+        }
+    }
+    if (best == count) {
+        print_error("no candidate ran correctly (%zu tried); the defaults stay", tried);
+        rc = EXIT_FAILURE;
+        goto cleanup;
+    }
+    tuning_knobs_text(&results[best].knobs, text, sizeof text);
+    char buffer[512], why[640];
+    const char *path = tuning_db_path(&a, buffer, sizeof buffer);
+    const struct tuning_key key = tuning_key_for(&a, ctx);
+    const int stored =
+        path ? tuning_store(path, &key, &results[best].knobs, results[best].gbytes_per_second,
+                            default_gbs, why, sizeof why)
+             : -1;
+    if (!path)
+        snprintf(why, sizeof why, "neither XDG_CACHE_HOME nor HOME is set: use --tuning-db FILE");
+    if (stored == 1)
+        fprintf(stderr, "clopt: warning: %s; it was replaced\n", why);
+    if (a.json_path) {
+        cJSON *root = cJSON_CreateObject();
+        int ok =
+            root && cJSON_AddStringToObject(root, "knobs", text) &&
+            cJSON_AddNumberToObject(root, "gbytes_per_second", results[best].gbytes_per_second) &&
+            cJSON_AddNumberToObject(root, "default_gbytes_per_second", default_gbs) &&
+            cJSON_AddNumberToObject(root, "tried", (double)tried) &&
+            cJSON_AddStringToObject(root, "tuning_db", stored >= 0 ? path : "");
+        char *json = ok ? cJSON_Print(root) : NULL;
+        cJSON_Delete(root);
+        FILE *f = json ? open_report("--json", a.json_path) : NULL;
+        if (!f || fprintf(f, "%s\n", json) < 0 || close_report("--json", a.json_path, f))
+            rc = EXIT_FAILURE;
+        free(json);
+    }
+    if (!(a.json_path && !strcmp(a.json_path, "-")))
+        printf("best        %s: %.2f GB/s, %.2fx the default knobs%s%s\n", text,
+               results[best].gbytes_per_second,
+               default_gbs > 0 ? results[best].gbytes_per_second / default_gbs : 0,
+               stored >= 0 ? "; stored in " : "", stored >= 0 ? path : "");
+    if (stored < 0) {
+        print_error("%s", why);
+        rc = EXIT_FAILURE;
+    }
+cleanup:
+    free(results);
+    free(reference);
+    free(theta);
     clopt_solver_destroy(solver);
     clopt_context_destroy(ctx);
     return rc;
@@ -1539,6 +1958,8 @@ int main(int argc, char **argv)
         return cmd_check(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench"))
         return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tune"))
+        return cmd_tune(argc - 1, argv + 1);
     if (!strcmp(cmd, "objectives")) {
         if (argc > 2) {
             print_error("'objectives' takes no arguments");
@@ -1554,6 +1975,7 @@ int main(int argc, char **argv)
         }
         return EXIT_SUCCESS;
     }
-    print_error("unknown command '%s': use devices, objectives, run, check, bench or help", cmd);
+    print_error("unknown command '%s': use devices, objectives, run, check, bench, tune or help",
+                cmd);
     return EXIT_USAGE;
 }

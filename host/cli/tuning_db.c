@@ -1,0 +1,286 @@
+/* The tuning database: see tuning_db.h. The file is
+ *   {"version": 1, "entries": [{"platform", "device", "driver", "objective", "optimizer",
+ *     "precision", "size_class", "n", "knobs": {"wg", "epw", "vw", "fblock", "layout",
+ *     "partials", "rwg", "acc"}, "gbytes_per_second", "default_gbytes_per_second"}, ...]}
+ * Everything read from it is checked; anything unexpected makes the whole file "corrupted"
+ * (reported, ignored), never a crash or a strange kernel. */
+#include "tuning_db.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_DB_BYTES (16u << 20)
+
+static const char *const knob_names[] = {"wg",     "epw",      "vw",  "fblock",
+                                         "layout", "partials", "rwg", "acc"};
+
+static unsigned size_class(size_t n)
+{
+    unsigned c = 0;
+    while (n > 1) {
+        n >>= 1;
+        ++c;
+    }
+    return c;
+}
+
+const char *tuning_default_path(char *buffer, size_t size)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(buffer, size, "%s/clopt/tuning.json", xdg);
+    else if (home && *home)
+        snprintf(buffer, size, "%s/.cache/clopt/tuning.json", home);
+    else
+        return NULL;
+    return buffer;
+}
+
+void tuning_knobs_text(const struct clopt_knobs *k, char *text, size_t size)
+{
+    snprintf(text, size, "wg=%zu,epw=%zu,vw=%zu,fblock=%zu,layout=%s,partials=%s,rwg=%zu,acc=%s",
+             k->work_group, k->elems_per_item, k->vector_width, k->loss_block,
+             k->layout == 2 ? "strided" : "contig", k->group_partials == 2 ? "group" : "item",
+             k->reduce_group, k->accumulate == 2 ? "kahan" : "double");
+}
+
+/* The whole file as a JSON tree; 1 when there is no file, -1 when it is corrupted. */
+static int load(const char *path, cJSON **root, char *why, size_t why_size)
+{
+    *root = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT)
+            return 1;
+        snprintf(why, why_size, "cannot read tuning database '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    char *text = malloc(MAX_DB_BYTES + 1);
+    size_t length = text ? fread(text, 1, MAX_DB_BYTES + 1, f) : 0;
+    fclose(f);
+    if (!text || length > MAX_DB_BYTES) {
+        free(text);
+        snprintf(why, why_size, "tuning database '%s' is %s", path,
+                 text ? "larger than 16 MiB" : "unreadable (out of memory)");
+        return -1;
+    }
+    text[length] = '\0';
+    *root = cJSON_ParseWithLength(text, length);
+    free(text);
+    const cJSON *version = *root ? cJSON_GetObjectItemCaseSensitive(*root, "version") : NULL;
+    const cJSON *entries = *root ? cJSON_GetObjectItemCaseSensitive(*root, "entries") : NULL;
+    if (!cJSON_IsObject(*root) || !cJSON_IsNumber(version) || version->valuedouble != 1 ||
+        !cJSON_IsArray(entries)) {
+        cJSON_Delete(*root);
+        *root = NULL;
+        snprintf(why, why_size,
+                 "tuning database '%s' is corrupted (not a clopt tuning database "
+                 "of version 1)",
+                 path);
+        return -1;
+    }
+    return 0;
+}
+
+static int same_string(const cJSON *entry, const char *name, const char *value)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(entry, name);
+    return cJSON_IsString(item) && !strcmp(item->valuestring, value);
+}
+
+/* An entry's knobs, each a whole number in its range; 0 when they all are. */
+static int read_knobs(const cJSON *entry, struct clopt_knobs *k)
+{
+    const cJSON *knobs = cJSON_GetObjectItemCaseSensitive(entry, "knobs");
+    if (!cJSON_IsObject(knobs))
+        return -1;
+    double v[8];
+    const double high[8] = {1 << 20, 1 << 20, 16, 1024, 2, 2, 1 << 20, 2};
+    for (size_t i = 0; i < 8; ++i) {
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(knobs, knob_names[i]);
+        if (!cJSON_IsNumber(item))
+            return -1;
+        v[i] = item->valuedouble;
+        if (!(v[i] >= 1 && v[i] <= high[i]) || v[i] != floor(v[i]))
+            return -1;
+    }
+    *k = (struct clopt_knobs){.work_group = (size_t)v[0],
+                              .elems_per_item = (size_t)v[1],
+                              .vector_width = (size_t)v[2],
+                              .loss_block = (size_t)v[3],
+                              .layout = (int)v[4],
+                              .group_partials = (int)v[5],
+                              .reduce_group = (size_t)v[6],
+                              .accumulate = (int)v[7]};
+    return 0;
+}
+
+static int matches(const cJSON *entry, const struct tuning_key *key)
+{
+    return same_string(entry, "platform", key->platform) &&
+           same_string(entry, "device", key->device) && same_string(entry, "driver", key->driver) &&
+           same_string(entry, "objective", key->objective) &&
+           same_string(entry, "optimizer", key->optimizer) &&
+           same_string(entry, "precision", key->precision);
+}
+
+static int entry_class(const cJSON *entry, unsigned *c)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(entry, "size_class");
+    if (!cJSON_IsNumber(item) || item->valuedouble < 0 || item->valuedouble > 64 ||
+        item->valuedouble != floor(item->valuedouble))
+        return -1;
+    *c = (unsigned)item->valuedouble;
+    return 0;
+}
+
+int tuning_lookup(const char *path, const struct tuning_key *key, struct clopt_knobs *knobs,
+                  char *how, size_t how_size, char *why, size_t why_size)
+{
+    cJSON *root;
+    int rc = load(path, &root, why, why_size);
+    if (rc != 0)
+        return rc;
+    const unsigned want = size_class(key->n);
+    const cJSON *best = NULL;
+    unsigned best_distance = UINT32_MAX, best_class = 0;
+    const cJSON *entry;
+    cJSON_ArrayForEach(entry, cJSON_GetObjectItemCaseSensitive(root, "entries"))
+    {
+        unsigned c;
+        struct clopt_knobs k;
+        if (!cJSON_IsObject(entry) || entry_class(entry, &c) || read_knobs(entry, &k)) {
+            snprintf(why, why_size, "tuning database '%s' is corrupted (an entry is malformed)",
+                     path);
+            cJSON_Delete(root);
+            return -1;
+        }
+        if (!matches(entry, key))
+            continue;
+        const unsigned distance = c > want ? c - want : want - c;
+        if (distance < best_distance) {
+            best = entry;
+            best_distance = distance;
+            best_class = c;
+        }
+    }
+    rc = 1;
+    if (best) {
+        read_knobs(best, knobs);
+        snprintf(how, how_size, "%s size class 2^%u", best_distance ? "nearest" : "exact",
+                 best_class);
+        rc = 0;
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* mkdir -p of the directory holding path. */
+static int make_parent(char *path)
+{
+    for (char *p = path + 1; *p; ++p) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        const int failed = mkdir(path, 0755) != 0 && errno != EEXIST;
+        *p = '/';
+        if (failed)
+            return -1;
+    }
+    return 0;
+}
+
+int tuning_store(const char *path, const struct tuning_key *key, const struct clopt_knobs *knobs,
+                 double gbytes_per_second, double default_gbytes_per_second, char *why,
+                 size_t why_size)
+{
+    cJSON *root;
+    int loaded = load(path, &root, why, why_size);
+    int rc = loaded < 0 ? 1 : 0; /* a corrupted file is replaced */
+    if (loaded != 0) {
+        root = cJSON_CreateObject();
+        if (!root || !cJSON_AddNumberToObject(root, "version", 1) ||
+            !cJSON_AddArrayToObject(root, "entries")) {
+            cJSON_Delete(root);
+            snprintf(why, why_size, "out of memory");
+            return -1;
+        }
+    }
+    cJSON *entries = cJSON_GetObjectItemCaseSensitive(root, "entries");
+    const unsigned c = size_class(key->n);
+    for (int i = cJSON_GetArraySize(entries) - 1; i >= 0; --i) {
+        const cJSON *e = cJSON_GetArrayItem(entries, i);
+        unsigned ec;
+        if (cJSON_IsObject(e) && matches(e, key) && !entry_class(e, &ec) && ec == c)
+            cJSON_DeleteItemFromArray(entries, i);
+    }
+    cJSON *entry = cJSON_CreateObject(), *k = cJSON_CreateObject();
+    const double values[8] = {(double)knobs->work_group,
+                              (double)knobs->elems_per_item,
+                              (double)knobs->vector_width,
+                              (double)knobs->loss_block,
+                              knobs->layout,
+                              knobs->group_partials,
+                              (double)knobs->reduce_group,
+                              knobs->accumulate};
+    int ok = entry && k;
+    for (size_t i = 0; i < 8 && ok; ++i)
+        ok = cJSON_AddNumberToObject(k, knob_names[i], values[i]) != NULL;
+    ok = ok && cJSON_AddStringToObject(entry, "platform", key->platform) &&
+         cJSON_AddStringToObject(entry, "device", key->device) &&
+         cJSON_AddStringToObject(entry, "driver", key->driver) &&
+         cJSON_AddStringToObject(entry, "objective", key->objective) &&
+         cJSON_AddStringToObject(entry, "optimizer", key->optimizer) &&
+         cJSON_AddStringToObject(entry, "precision", key->precision) &&
+         cJSON_AddNumberToObject(entry, "size_class", c) &&
+         cJSON_AddNumberToObject(entry, "n", (double)key->n) &&
+         cJSON_AddItemToObject(entry, "knobs", k) &&
+         cJSON_AddNumberToObject(entry, "gbytes_per_second", gbytes_per_second) &&
+         cJSON_AddNumberToObject(entry, "default_gbytes_per_second", default_gbytes_per_second);
+    if (ok)
+        k = NULL; /* owned by entry now */
+    ok = ok && cJSON_AddItemToArray(entries, entry);
+    if (ok)
+        entry = NULL;
+    char *text = ok ? cJSON_Print(root) : NULL;
+    cJSON_Delete(entry);
+    cJSON_Delete(k);
+    cJSON_Delete(root);
+    if (!text) {
+        snprintf(why, why_size, "out of memory");
+        return -1;
+    }
+    const size_t len = strlen(path);
+    char *tmp = malloc(len + 8), *dir = malloc(len + 1);
+    FILE *f = NULL;
+    if (tmp && dir) {
+        memcpy(dir, path, len + 1);
+        snprintf(tmp, len + 8, "%s.tmp", path);
+        if (make_parent(dir) == 0)
+            f = fopen(tmp, "w");
+    }
+    int bad = !f;
+    if (f) {
+        bad = fprintf(f, "%s\n", text) < 0;
+        bad |= fclose(f) != 0;
+    }
+    if (!bad)
+        bad = rename(tmp, path) != 0;
+    if (bad) {
+        snprintf(why, why_size, "cannot write tuning database '%s': %s", path, strerror(errno));
+        if (tmp)
+            remove(tmp);
+        rc = -1;
+    }
+    free(tmp);
+    free(dir);
+    free(text);
+    return rc;
+}
