@@ -256,6 +256,59 @@ static int parse_count_flag(const char *flag, const char *text, uint64_t max, ui
     return 0;
 }
 
+/* Opens path for a report ("-": stdout); NULL after saying why. */
+static FILE *open_report(const char *flag, const char *path)
+{
+    if (!strcmp(path, "-"))
+        return stdout;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        print_error("cannot write %s file '%s': %s", flag, path, strerror(errno));
+    return f;
+}
+
+static int close_report(const char *flag, const char *path, FILE *f)
+{
+    if (f == stdout)
+        return fflush(f) == 0 ? 0 : EXIT_FAILURE;
+    if (fclose(f) != 0) {
+        print_error("writing %s file '%s' failed", flag, path);
+        return EXIT_FAILURE;
+    }
+    return 0;
+}
+
+/* Writes root (when ok: every field was added) as JSON to path ("-": stdout), and frees it. */
+static int emit_json(const char *path, cJSON *root, int ok)
+{
+    char *text = ok && root ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    if (!text) {
+        print_error("out of memory formatting JSON");
+        return EXIT_FAILURE;
+    }
+    FILE *f = open_report("--json", path);
+    int rc = f ? 0 : EXIT_FAILURE;
+    if (f && fprintf(f, "%s\n", text) < 0)
+        rc = EXIT_FAILURE;
+    if (f && close_report("--json", path, f))
+        rc = EXIT_FAILURE;
+    free(text);
+    return rc;
+}
+
+/* A whole number from 1 to max for flag; EXIT_USAGE after saying why. */
+static int parse_positive_flag(const char *flag, const char *text, uint64_t max, uint64_t *value)
+{
+    if (parse_count_flag(flag, text, max, value))
+        return EXIT_USAGE;
+    if (*value == 0) {
+        print_error("%s '%s': must be at least 1", flag, text);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
@@ -541,12 +594,8 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
                 return EXIT_USAGE;
             break;
         case OPT_DIM:
-            if (parse_count_flag("--dim", optarg, max_dim, &v))
+            if (parse_positive_flag("--dim", optarg, max_dim, &v))
                 return EXIT_USAGE;
-            if (v == 0) {
-                print_error("--dim '%s': must be at least 1", optarg);
-                return EXIT_USAGE;
-            }
             o->dim = (size_t)v;
             a->dim_given = 1;
             break;
@@ -624,12 +673,8 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
                 return EXIT_USAGE;
             break;
         case OPT_LOSS_EVERY:
-            if (parse_count_flag("--loss-every", optarg, (uint64_t)1 << 62, &o->loss_every))
+            if (parse_positive_flag("--loss-every", optarg, (uint64_t)1 << 62, &o->loss_every))
                 return EXIT_USAGE;
-            if (o->loss_every == 0) {
-                print_error("--loss-every '%s': must be at least 1", optarg);
-                return EXIT_USAGE;
-            }
             break;
         case OPT_PRECISION:
             if (!strcmp(optarg, "float"))
@@ -670,24 +715,16 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
             o->checkpoint = optarg;
             break;
         case OPT_CHECKPOINT_EVERY:
-            if (parse_count_flag("--checkpoint-every", optarg, (uint64_t)1 << 62,
-                                 &o->checkpoint_every))
+            if (parse_positive_flag("--checkpoint-every", optarg, (uint64_t)1 << 62,
+                                    &o->checkpoint_every))
                 return EXIT_USAGE;
-            if (o->checkpoint_every == 0) {
-                print_error("--checkpoint-every '%s': must be at least 1", optarg);
-                return EXIT_USAGE;
-            }
             break;
         case OPT_RESUME:
             a->resume_path = optarg;
             break;
         case OPT_REPS:
-            if (parse_count_flag("--reps", optarg, 1000, &a->reps))
+            if (parse_positive_flag("--reps", optarg, 1000, &a->reps))
                 return EXIT_USAGE;
-            if (a->reps == 0) {
-                print_error("--reps '%s': must be at least 1", optarg);
-                return EXIT_USAGE;
-            }
             break;
         case OPT_CSV:
             a->csv_path = optarg;
@@ -946,14 +983,8 @@ static int write_json(const char *path, const struct run_args *a,
                       const struct clopt_device_info *dev, const struct clopt_result *r, int status)
 {
     cJSON *root = cJSON_CreateObject();
-    char *text = NULL;
-    int rc = 0;
-    if (!root) {
-        print_error("out of memory");
-        return EXIT_FAILURE;
-    }
     const struct clopt_options *o = &a->opts;
-    int ok = cJSON_AddStringToObject(root, "objective", o->objective) &&
+    int ok = root && cJSON_AddStringToObject(root, "objective", o->objective) &&
              cJSON_AddStringToObject(root, "optimizer", o->optimizer) &&
              cJSON_AddNumberToObject(root, "lr", r->lr) &&
              cJSON_AddNumberToObject(root, "n", (double)o->dim) &&
@@ -976,25 +1007,7 @@ static int write_json(const char *path, const struct run_args *a,
          cJSON_AddStringToObject(root, "knobs_source", a->knob_source);
     if (ok && status == CLOPT_ERR_DIVERGED)
         ok = cJSON_AddNumberToObject(root, "diverged_at", (double)r->diverged_at) != NULL;
-    text = ok ? cJSON_Print(root) : NULL;
-    if (!text) {
-        print_error("out of memory formatting JSON");
-        rc = EXIT_FAILURE;
-        goto cleanup;
-    }
-    if (!strcmp(path, "-")) {
-        puts(text);
-    } else {
-        FILE *f = fopen(path, "w");
-        if (!f || fprintf(f, "%s\n", text) < 0 || fclose(f) != 0) {
-            print_error("cannot write --json file '%s': %s", path, strerror(errno));
-            rc = EXIT_FAILURE;
-        }
-    }
-cleanup:
-    free(text);
-    cJSON_Delete(root);
-    return rc;
+    return emit_json(path, root, ok);
 }
 
 static void print_summary(const struct run_args *a, const struct clopt_device_info *dev,
@@ -1302,7 +1315,6 @@ static int write_check_json(const char *path, const struct clopt_check_options *
                             const struct clopt_check_result *r, double tol, int passed)
 {
     cJSON *root = cJSON_CreateObject();
-    int rc = 0;
     int ok = root && cJSON_AddStringToObject(root, "objective", o->objective) &&
              cJSON_AddNumberToObject(root, "n", (double)o->dim) &&
              cJSON_AddNumberToObject(root, "checked", (double)r->checked) &&
@@ -1315,22 +1327,7 @@ static int write_check_json(const char *path, const struct clopt_check_options *
              cJSON_AddNumberToObject(root, "finite_difference", r->finite_difference) &&
              cJSON_AddNumberToObject(root, "tolerance", tol) &&
              cJSON_AddBoolToObject(root, "passed", passed);
-    char *text = ok ? cJSON_Print(root) : NULL;
-    if (!text) {
-        print_error("out of memory formatting JSON");
-        rc = EXIT_FAILURE;
-    } else if (!strcmp(path, "-")) {
-        puts(text);
-    } else {
-        FILE *f = fopen(path, "w");
-        if (!f || fprintf(f, "%s\n", text) < 0 || fclose(f) != 0) {
-            print_error("cannot write --json file '%s': %s", path, strerror(errno));
-            rc = EXIT_FAILURE;
-        }
-    }
-    free(text);
-    cJSON_Delete(root);
-    return rc;
+    return emit_json(path, root, ok);
 }
 
 static int cmd_check(int argc, char **argv)
@@ -1358,13 +1355,9 @@ static int cmd_check(int argc, char **argv)
         case OPT_DIM:
         case OPT_SAMPLES: {
             const char *flag = c == OPT_DIM ? "--dim" : "--samples";
-            if (parse_count_flag(flag, optarg, c == OPT_DIM ? (uint64_t)1 << 48 : (uint64_t)1 << 24,
-                                 &v))
+            if (parse_positive_flag(flag, optarg,
+                                    c == OPT_DIM ? (uint64_t)1 << 48 : (uint64_t)1 << 24, &v))
                 return EXIT_USAGE;
-            if (v == 0) {
-                print_error("%s '%s': must be at least 1", flag, optarg);
-                return EXIT_USAGE;
-            }
             *(c == OPT_DIM ? &o.dim : &o.samples) = (size_t)v;
             break;
         }
@@ -1457,28 +1450,6 @@ static int compare_doubles(const void *a, const void *b)
 {
     const double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
-}
-
-/* Opens path for a report ("-": stdout); NULL after saying why. */
-static FILE *open_report(const char *flag, const char *path)
-{
-    if (!strcmp(path, "-"))
-        return stdout;
-    FILE *f = fopen(path, "w");
-    if (!f)
-        print_error("cannot write %s file '%s': %s", flag, path, strerror(errno));
-    return f;
-}
-
-static int close_report(const char *flag, const char *path, FILE *f)
-{
-    if (f == stdout)
-        return fflush(f) == 0 ? 0 : EXIT_FAILURE;
-    if (fclose(f) != 0) {
-        print_error("writing %s file '%s' failed", flag, path);
-        return EXIT_FAILURE;
-    }
-    return 0;
 }
 
 /* Median wall-clock seconds of `reps` runs of the solver's iterations; *last gets the
@@ -1578,20 +1549,8 @@ static int cmd_bench(int argc, char **argv)
             cJSON_AddNumberToObject(root, "step_gbytes_per_second", step_gbs) &&
             cJSON_AddNumberToObject(root, "element_iterations_per_second", elem_iters) &&
             cJSON_AddNumberToObject(root, "ratio_to_scale", ratio);
-        char *text = ok ? cJSON_Print(root) : NULL;
-        cJSON_Delete(root);
-        FILE *f = text ? open_report("--json", a.json_path) : NULL;
-        if (!text) {
-            print_error("out of memory formatting JSON");
+        if (emit_json(a.json_path, root, ok))
             rc = EXIT_FAILURE;
-        } else if (!f) {
-            rc = EXIT_FAILURE;
-        } else {
-            fprintf(f, "%s\n", text);
-            if (close_report("--json", a.json_path, f))
-                rc = EXIT_FAILURE;
-        }
-        free(text);
     }
     if (a.csv_path) {
         FILE *f = open_report("--csv", a.csv_path);
@@ -1901,12 +1860,8 @@ static int cmd_tune(int argc, char **argv)
             cJSON_AddNumberToObject(root, "default_gbytes_per_second", default_gbs) &&
             cJSON_AddNumberToObject(root, "tried", (double)tried) &&
             cJSON_AddStringToObject(root, "tuning_db", stored >= 0 ? path : "");
-        char *json = ok ? cJSON_Print(root) : NULL;
-        cJSON_Delete(root);
-        FILE *f = json ? open_report("--json", a.json_path) : NULL;
-        if (!f || fprintf(f, "%s\n", json) < 0 || close_report("--json", a.json_path, f))
+        if (emit_json(a.json_path, root, ok))
             rc = EXIT_FAILURE;
-        free(json);
     }
     if (!(a.json_path && !strcmp(a.json_path, "-")))
         printf("best        %s: %.2f GB/s, %.2fx the default knobs%s%s\n", text,
