@@ -1624,11 +1624,11 @@ static int parse_space(const char *spec, struct tune_space *sp)
         *count = 0;
         char *save2 = NULL;
         for (char *v = strtok_r(eq + 1, "|", &save2); v && !rc; v = strtok_r(NULL, "|", &save2)) {
-            uint64_t value;
-            if (parse_count_flag("--space", v, (uint64_t)1 << 20, &value) || value == 0 ||
-                *count == 8) {
-                if (!value || *count == 8)
-                    print_error("--space %s: at most 8 values, each at least 1", item);
+            uint64_t value = 0;
+            if (parse_count_flag("--space", v, (uint64_t)1 << 20, &value)) {
+                rc = -1; /* the parser said why */
+            } else if (value == 0 || *count == 8) {
+                print_error("--space %s: at most 8 values, each at least 1", item);
                 rc = -1;
             } else {
                 list[(*count)++] = (size_t)value;
