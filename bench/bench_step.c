@@ -7,8 +7,13 @@
  * alternate the references and clopt so that all see the same machine; the report gives
  * the best reference, clopt's median and best, and their ratio.
  *
+ * With --fuse K, each round also times the same problem with K iterations fused per
+ * launch (a second solver, alternating with the first) and reports element-iterations per
+ * second of both and their ratio.
+ *
  * usage: clopt_bench_step [--dim N] [--iters I] [--rounds R] [--device D] [--loss-every K]
- *                         [--precision float|double] [--optimizers gd,adam,...|all] */
+ *                         [--precision float|double] [--optimizers gd,adam,...|all]
+ *                         [--fuse K] */
 #include "clopt.h"
 #include "numparse.h"
 
@@ -54,7 +59,7 @@ int main(int argc, char **argv)
         setenv("OMP_WAIT_POLICY", "passive", 1);
         execv("/proc/self/exe", argv);
     }
-    uint64_t dim = 100000000, iters = 50, rounds = 3, loss_every = 1;
+    uint64_t dim = 100000000, iters = 50, rounds = 3, loss_every = 1, fuse = 1;
     const char *device = getenv("CLOPT_DEVICE");
     int is_double = 0;
     const char *optimizers = "gd";
@@ -69,6 +74,8 @@ int main(int argc, char **argv)
             bad = arg_count("--rounds", v, &rounds), ++i;
         else if (!strcmp(argv[i], "--loss-every"))
             bad = arg_count("--loss-every", v, &loss_every), ++i;
+        else if (!strcmp(argv[i], "--fuse"))
+            bad = arg_count("--fuse", v, &fuse), ++i;
         else if (!strcmp(argv[i], "--device") && v)
             device = v, ++i;
         else if (!strcmp(argv[i], "--precision") && v)
@@ -78,21 +85,24 @@ int main(int argc, char **argv)
         else {
             fprintf(stderr, "usage: clopt_bench_step [--dim N] [--iters I] [--rounds R] "
                             "[--device D] [--loss-every K] [--precision float|double] "
-                            "[--optimizers gd,adam,...|all]\n");
+                            "[--optimizers gd,adam,...|all] [--fuse K]\n");
             return 2;
         }
         if (bad)
             return 2;
     }
-    if (!dim || !iters || !loss_every || !rounds || rounds > MAX_ROUNDS) {
-        fprintf(stderr, "clopt_bench_step: dim, iters, loss-every >= 1; 1 <= rounds <= %d\n",
+    if (!dim || !iters || !loss_every || !rounds || rounds > MAX_ROUNDS || !fuse || fuse > 32) {
+        fprintf(stderr,
+                "clopt_bench_step: dim, iters, loss-every >= 1; 1 <= rounds <= %d; "
+                "1 <= fuse <= 32\n",
                 MAX_ROUNDS);
         return 2;
     }
 
     int rc = 1;
     struct clopt_context *ctx = NULL;
-    struct clopt_solver *solver = NULL;
+    struct clopt_solver *solver = NULL, *fused = NULL;
+    double fused_gbs[MAX_ROUNDS];
     const size_t elem = is_double ? sizeof(double) : sizeof(float);
     void *stream = malloc((size_t)dim * elem);
     double portable_gbs[MAX_ROUNDS], native_gbs[MAX_ROUNDS], clopt_gbs[MAX_ROUNDS];
@@ -146,22 +156,39 @@ int main(int argc, char **argv)
         opts.lr = 1e-4; /* keeps theta well away from zero and denormals for the whole run */
         opts.precision = is_double ? CLOPT_DOUBLE : CLOPT_FLOAT;
         status = clopt_solver_create(&solver, ctx, &opts);
+        if (status == CLOPT_OK && fuse > 1) {
+            opts.knobs.fuse = (size_t)fuse;
+            status = clopt_solver_create(&fused, ctx, &opts);
+        }
         if (status != CLOPT_OK) {
             fprintf(stderr, "clopt_bench_step: %s: %s\n", name, clopt_errmsg(ctx));
             goto cleanup;
         }
-        printf("\n%s\n%-6s %14s %14s %14s\n", name, "round", "plain GB/s", "native GB/s",
+        printf("\n%s\n%-6s %14s %14s %14s", name, "round", "plain GB/s", "native GB/s",
                "clopt GB/s");
+        if (fused)
+            printf(" %14s\n", "fused GB/s");
+        else
+            printf("\n");
         /* One warm-up run first: it settles caches and page mappings. */
-        struct clopt_result result;
+        struct clopt_result result, fused_result;
         status = clopt_solver_run(solver, &result);
+        if (fused && status >= 0)
+            status = clopt_solver_run(fused, &fused_result);
         for (uint64_t r = 0; r < rounds && status >= 0; ++r) {
             portable_gbs[r] = stream_scale_portable(stream, (size_t)dim, is_double);
             native_gbs[r] = stream_scale_native(stream, (size_t)dim, is_double);
             status = clopt_solver_run(solver, &result);
             clopt_gbs[r] = result.gbytes_per_second;
-            printf("%-6llu %14.2f %14.2f %14.2f\n", (unsigned long long)r, portable_gbs[r],
+            printf("%-6llu %14.2f %14.2f %14.2f", (unsigned long long)r, portable_gbs[r],
                    native_gbs[r], clopt_gbs[r]);
+            if (fused && status >= 0) {
+                status = clopt_solver_run(fused, &fused_result);
+                /* Effective: the bytes the unfused iterations would have moved. */
+                fused_gbs[r] = fused_result.gbytes_per_second;
+                printf(" %14.2f", fused_gbs[r]);
+            }
+            printf("\n");
         }
         if (status < 0) {
             fprintf(stderr, "clopt_bench_step: %s: %s\n", name, clopt_errmsg(ctx));
@@ -169,6 +196,8 @@ int main(int argc, char **argv)
         }
         clopt_solver_destroy(solver);
         solver = NULL;
+        clopt_solver_destroy(fused);
+        fused = NULL;
         double stream_best = 0, clopt_best = 0;
         for (uint64_t r = 0; r < rounds; ++r) {
             stream_best = fmax(stream_best, fmax(portable_gbs[r], native_gbs[r]));
@@ -176,17 +205,33 @@ int main(int argc, char **argv)
         }
         const double clopt_median = median(clopt_gbs, (int)rounds);
         size_t used = strlen(summary);
-        snprintf(summary + used, sizeof summary - used, "%-9s %6.0f %12.2f %12.2f %14.2f %8.3f\n",
+        snprintf(summary + used, sizeof summary - used, "%-9s %6.0f %12.2f %12.2f %14.2f %8.3f",
                  name, result.bytes_per_element, clopt_median, clopt_best, stream_best,
                  clopt_median / stream_best);
+        used = strlen(summary);
+        if (fuse > 1) {
+            const double fused_median = median(fused_gbs, (int)rounds);
+            const double per_elem = result.bytes_per_element * 1e-9;
+            snprintf(summary + used, sizeof summary - used, " %12.3g %12.3g %8.2f",
+                     clopt_median / per_elem, fused_median / per_elem, fused_median / clopt_median);
+        }
+        used = strlen(summary);
+        snprintf(summary + used, sizeof summary - used, "\n");
     }
-    printf("\n%-9s %6s %12s %12s %14s %8s\n", "optimizer", "B/elem", "median GB/s", "best GB/s",
+    printf("\n%-9s %6s %12s %12s %14s %8s", "optimizer", "B/elem", "median GB/s", "best GB/s",
            "stream GB/s", "ratio");
+    if (fuse > 1)
+        printf(" %12s %12s %8s", "elem-it/s", "fused el-it/s", "fused x");
+    printf("\n");
     fputs(summary, stdout);
     printf("ratio = clopt median / best STREAM-style in-place scale of the same rounds\n");
+    if (fuse > 1)
+        printf("fused x = element-iterations per second with fuse=%llu over fuse=1 (medians)\n",
+               (unsigned long long)fuse);
     rc = 0;
 cleanup:
     clopt_solver_destroy(solver);
+    clopt_solver_destroy(fused);
     clopt_context_destroy(ctx);
     free(stream);
     return rc;

@@ -171,7 +171,7 @@ void clopt_context_options_init(struct clopt_context_options *opts)
     memset(opts, 0, sizeof *opts);
 }
 
-static struct clopt_context *context_alloc(const char *kernel_dir)
+static struct clopt_context *context_alloc(const char *kernel_dir, const char *program_cache)
 {
     struct clopt_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
@@ -179,6 +179,14 @@ static struct clopt_context *context_alloc(const char *kernel_dir)
     if (kernel_dir && *kernel_dir) {
         ctx->kernel_dir = clopt_format("%s", kernel_dir);
         if (!ctx->kernel_dir) {
+            free(ctx);
+            return NULL;
+        }
+    }
+    if (program_cache && *program_cache) {
+        ctx->program_cache = clopt_format("%s", program_cache);
+        if (!ctx->program_cache) {
+            free(ctx->kernel_dir);
             free(ctx);
             return NULL;
         }
@@ -193,7 +201,7 @@ int clopt_context_create(struct clopt_context **out, const struct clopt_context_
         clopt_context_options_init(&defaults);
         opts = &defaults;
     }
-    struct clopt_context *ctx = context_alloc(opts->kernel_dir);
+    struct clopt_context *ctx = context_alloc(opts->kernel_dir, opts->program_cache);
     *out = ctx;
     if (!ctx)
         return CLOPT_ERR_OUT_OF_MEMORY;
@@ -254,7 +262,7 @@ cleanup:
 int clopt_context_create_from_cl(struct clopt_context **out, cl_context context,
                                  cl_command_queue queue, const char *kernel_dir)
 {
-    struct clopt_context *ctx = context_alloc(kernel_dir);
+    struct clopt_context *ctx = context_alloc(kernel_dir, NULL);
     *out = ctx;
     if (!ctx)
         return CLOPT_ERR_OUT_OF_MEMORY;
@@ -295,6 +303,8 @@ void clopt_context_destroy(struct clopt_context *ctx)
         clReleaseContext(ctx->context);
     free(ctx->kernel_dir);
     free(ctx->errmsg);
+    free(ctx->program_cache);
+    free(ctx->cache_device_key);
     free(ctx);
 }
 

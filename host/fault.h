@@ -42,6 +42,7 @@ static inline void clopt_fault_report(cl_int *err)
 #define clGetDeviceInfo(...) CLOPT_FAULT_STATUS(clGetDeviceInfo, __VA_ARGS__)
 #define clGetCommandQueueInfo(...) CLOPT_FAULT_STATUS(clGetCommandQueueInfo, __VA_ARGS__)
 #define clGetProgramBuildInfo(...) CLOPT_FAULT_STATUS(clGetProgramBuildInfo, __VA_ARGS__)
+#define clGetProgramInfo(...) CLOPT_FAULT_STATUS(clGetProgramInfo, __VA_ARGS__)
 #define clGetKernelWorkGroupInfo(...) CLOPT_FAULT_STATUS(clGetKernelWorkGroupInfo, __VA_ARGS__)
 #define clBuildProgram(...) CLOPT_FAULT_STATUS(clBuildProgram, __VA_ARGS__)
 #define clSetKernelArg(...) CLOPT_FAULT_STATUS(clSetKernelArg, __VA_ARGS__)
@@ -63,6 +64,9 @@ static inline void clopt_fault_report(cl_int *err)
     CLOPT_FAULT_OBJECT(cl_kernel, clCreateKernel, err, program, name)
 #define clCreateProgramWithSource(context, count, strings, lengths, err)                           \
     CLOPT_FAULT_OBJECT(cl_program, clCreateProgramWithSource, err, context, count, strings, lengths)
+#define clCreateProgramWithBinary(context, count, devices, lengths, binaries, status, err)         \
+    CLOPT_FAULT_OBJECT(cl_program, clCreateProgramWithBinary, err, context, count, devices,        \
+                       lengths, binaries, status)
 #define clCreateContext(props, count, devices, notify, user, err)                                  \
     CLOPT_FAULT_OBJECT(cl_context, clCreateContext, err, props, count, devices, notify, user)
 #define clCreateCommandQueue(context, device, props, err)                                          \

@@ -12,8 +12,11 @@ struct clopt_context {
     cl_context context;
     cl_command_queue queue;
     struct clopt_device_info info;
-    char *kernel_dir; /* NULL: embedded kernels */
-    char *errmsg;     /* last failure, heap-allocated */
+    char *kernel_dir;       /* NULL: embedded kernels */
+    char *errmsg;           /* last failure, heap-allocated */
+    char *program_cache;    /* directory of the program cache; NULL: no caching */
+    char *cache_device_key; /* the device's part of every cache key, made on first use */
+    struct clopt_cache_stats cache_stats;
 };
 
 /* Records a message on ctx and returns status, so failures read
@@ -45,7 +48,9 @@ int clopt_read_file(struct clopt_context *ctx, const char *path, char **text, si
 /* Builds a program from the named parts (each preceded by a #line directive naming its
  * file, so compiler messages point at the right file and line). user_objective, when
  * not NULL, is a path read from disk in place of parts[objective_index]. A failed build
- * returns CLOPT_ERR_BUILD with the compiler log in the message. */
+ * returns CLOPT_ERR_BUILD with the compiler log in the message. With ctx->program_cache
+ * set, the binary comes from the cache when an entry matches, and a program built from
+ * source is stored there (see clopt_context_set_program_cache). */
 struct clopt_program_part {
     const char *name; /* embedded/kernel-dir name, or a path when from_path */
     int from_path;

@@ -23,6 +23,10 @@
 #define LAG_MIN 2
 #define LAG_MAX 64
 #define LAG_ELEMS ((size_t)1 << 24)
+/* The most iterations one launch may fuse. */
+#define FUSE_MAX 32
+/* Losses queued but not looked at: up to a lag's worth, plus one fused block. */
+#define RING_SIZE (LAG_MAX + FUSE_MAX + 2)
 /* At most THROTTLE_EVERY * THROTTLE_SLOTS iterations are in flight, which bounds the
  * queue's memory when loss read-backs are rare. */
 #define THROTTLE_EVERY 32
@@ -58,7 +62,7 @@ struct resume_point {
     uint64_t last_good;
     double prev_loss;
     size_t n_pending; /* losses queued but not yet looked at */
-    struct pending_loss pending[LAG_MAX + 2];
+    struct pending_loss pending[RING_SIZE];
 };
 
 /* A checkpoint being written by a background thread from host copies. */
@@ -92,6 +96,8 @@ struct clopt_solver {
     cl_mem result;
     cl_program program;
     cl_kernel k_step, k_step_loss, k_eval, k_reduce, k_init;
+    cl_kernel k_fused;           /* knobs.fuse > 1 only */
+    cl_mem fused_hyper;          /* the fused launch's per-iteration hyper-parameters */
     int theta_generated;         /* theta holds exactly what the init kernel produced */
     size_t n_state;              /* optimizer state vectors */
     size_t halo;                 /* stencil radius: neighbours kept on each side of a shard */
@@ -443,6 +449,21 @@ static int resolve_knobs(struct clopt_solver *s, size_t max_group)
                           ctx->info.name);
     if (!k.accumulate)
         k.accumulate = ctx->info.has_fp64 ? 1 : 2;
+    if (!k.fuse)
+        k.fuse = 1;
+    if (k.fuse > FUSE_MAX)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "fuse=%zu: fuse at most %d iterations",
+                          k.fuse, FUSE_MAX);
+    if (k.groups_per_cu > 1024)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "gpcu=%zu: use 0 (one group per tile) or 1..1024 groups per compute "
+                          "unit",
+                          k.groups_per_cu);
+    if (k.fuse > 1 && s->opts.clip_norm > 0)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "fuse=%zu cannot be used with --clip-norm (every step needs the global "
+                          "gradient norm first): use fuse=1",
+                          k.fuse);
     s->knobs = k;
     return CLOPT_OK;
 }
@@ -466,7 +487,9 @@ static int plan_shards(struct clopt_solver *s)
     const size_t tiles = s->n / tile + (s->n % tile != 0);
     const size_t slots_per_tile = s->knobs.group_partials == 2 ? 1 : s->knobs.work_group;
     s->n_partials = tiles * slots_per_tile;
-    const double partial_bytes = (double)s->n_partials * 2.0 * (double)s->acc_size;
+    /* A fused launch keeps one set of partials per iteration. */
+    const double partial_bytes =
+        (double)s->n_partials * 2.0 * (double)s->acc_size * (double)s->knobs.fuse;
     /* theta, its ping-pong partner for stencils, the state and a data vector. */
     const double vectors =
         1.0 + (s->halo ? 1.0 : 0.0) + (double)s->n_state + (s->data_path ? 1.0 : 0.0);
@@ -493,7 +516,11 @@ static int plan_shards(struct clopt_solver *s)
         struct shard *sh = &s->shards[i];
         sh->offset = i * per_shard;
         sh->count = i + 1 < s->n_shards ? per_shard : s->n - sh->offset;
-        sh->global_size = (sh->count + tile - 1) / tile * s->knobs.work_group;
+        size_t groups = (sh->count + tile - 1) / tile;
+        const size_t grid = (size_t)ctx->info.compute_units * s->knobs.groups_per_cu;
+        if (s->knobs.groups_per_cu && grid < groups)
+            groups = grid ? grid : 1;
+        sh->global_size = groups * s->knobs.work_group;
         sh->partial_base = sh->offset / tile * slots_per_tile;
     }
     /* A halo comes from the one neighbouring shard, so every shard but the last must hold
@@ -621,12 +648,12 @@ static int build(struct clopt_solver *s)
         "-cl-std=CL1.2 -cl-denorms-are-zero -DCLOPT_HAS_FP64=%d -DCLOPT_DOUBLE=%d%s "
         "-DCLOPT_WG=%zu -DCLOPT_EPW=%zu -DCLOPT_VW=%zu -DCLOPT_FBLOCK=%zu -DCLOPT_LAYOUT=%d "
         "-DCLOPT_GROUP_PARTIALS=%d -DCLOPT_RWG=%zu -DCLOPT_ACC_KAHAN=%d -DCLOPT_WD=%d "
-        "-DCLOPT_MAXIMIZE=%d -DCLOPT_HOST_HALO=%zu%s%s%s",
+        "-DCLOPT_MAXIMIZE=%d -DCLOPT_HOST_HALO=%zu -DCLOPT_FUSE=%zu -DCLOPT_GPCU=%zu%s%s%s",
         ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, dim_define,
         s->knobs.work_group, s->knobs.elems_per_item, s->knobs.vector_width, s->knobs.loss_block,
         s->knobs.layout, s->knobs.group_partials == 2, s->knobs.reduce_group,
         s->knobs.accumulate == 2, s->opts.weight_decay > 0, s->opts.maximize != 0, s->halo,
-        s->optimizer->defines(&s->opts), clip, defines);
+        s->knobs.fuse, s->knobs.groups_per_cu, s->optimizer->defines(&s->opts), clip, defines);
     free(defines);
     if (!options)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -645,12 +672,11 @@ static int build(struct clopt_solver *s)
     struct {
         cl_kernel *kernel;
         const char *name;
-    } kernels[] = {{&s->k_step, "clopt_step"},
-                   {&s->k_step_loss, "clopt_step_loss"},
-                   {&s->k_eval, "clopt_eval"},
-                   {&s->k_reduce, "clopt_reduce"},
-                   {&s->k_init, "clopt_init"}};
-    for (size_t i = 0; i < sizeof kernels / sizeof *kernels; ++i) {
+    } kernels[] = {{&s->k_step, "clopt_step"}, {&s->k_step_loss, "clopt_step_loss"},
+                   {&s->k_eval, "clopt_eval"}, {&s->k_reduce, "clopt_reduce"},
+                   {&s->k_init, "clopt_init"}, {&s->k_fused, "clopt_step_fused"}};
+    const size_t n_kernels = sizeof kernels / sizeof *kernels - (s->knobs.fuse > 1 ? 0 : 1);
+    for (size_t i = 0; i < n_kernels; ++i) {
         cl_int err;
         *kernels[i].kernel = clCreateKernel(s->program, kernels[i].name, &err);
         if (err != CL_SUCCESS) {
@@ -723,11 +749,26 @@ static int allocate(struct clopt_solver *s)
             }
         }
     }
-    s->partials = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, s->n_partials * 2 * s->acc_size,
-                                 NULL, &err);
+    const size_t partial_bytes = s->n_partials * 2 * s->acc_size * s->knobs.fuse;
+    s->partials = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, partial_bytes, NULL, &err);
     if (err != CL_SUCCESS) {
         s->partials = NULL;
         return clopt_fail_cl(ctx, err, "clCreateBuffer(partials)");
+    }
+    /* Launches with no elements (warm-up) may leave slots unwritten. */
+    const cl_uchar zero = 0;
+    err = clEnqueueFillBuffer(ctx->queue, s->partials, &zero, sizeof zero, 0, partial_bytes, 0,
+                              NULL, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(ctx, err, "clEnqueueFillBuffer(partials)");
+    if (s->knobs.fuse > 1) {
+        s->fused_hyper =
+            clCreateBuffer(ctx->context, CL_MEM_READ_ONLY,
+                           s->knobs.fuse * CLOPT_HYPER_SLOTS * s->elem_size, NULL, &err);
+        if (err != CL_SUCCESS) {
+            s->fused_hyper = NULL;
+            return clopt_fail_cl(ctx, err, "clCreateBuffer(fused hyper-parameters)");
+        }
     }
     s->result = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, 2 * s->acc_size, NULL, &err);
     if (err != CL_SUCCESS) {
@@ -940,6 +981,11 @@ int clopt_solver_create(struct clopt_solver **out, struct clopt_context *ctx,
     s->acc_size = s->knobs.accumulate == 1 ? sizeof(double) : sizeof(float);
     if (status == CLOPT_OK)
         status = resolve_objective(s);
+    if (status == CLOPT_OK && s->knobs.fuse > 1 && s->halo)
+        status = clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                            "fuse=%zu needs a separable objective; '%s' is a stencil objective "
+                            "(each step needs its neighbours' updated values): use fuse=1",
+                            s->knobs.fuse, opts->objective);
     if (status == CLOPT_OK)
         status = plan_shards(s);
     if (status == CLOPT_OK)
@@ -991,7 +1037,10 @@ void clopt_solver_destroy(struct clopt_solver *s)
         clReleaseMemObject(s->partials);
     if (s->result)
         clReleaseMemObject(s->result);
-    cl_kernel kernels[] = {s->k_step, s->k_step_loss, s->k_eval, s->k_reduce, s->k_init};
+    if (s->fused_hyper)
+        clReleaseMemObject(s->fused_hyper);
+    cl_kernel kernels[] = {s->k_step,   s->k_step_loss, s->k_eval,
+                           s->k_reduce, s->k_init,      s->k_fused};
     for (size_t i = 0; i < sizeof kernels / sizeof *kernels; ++i)
         if (kernels[i])
             clReleaseKernel(kernels[i]);
@@ -1277,7 +1326,64 @@ static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
     return CLOPT_OK;
 }
 
-static int enqueue_reduce(struct clopt_solver *s, void *host, cl_event *done);
+static int enqueue_reduce(struct clopt_solver *s, size_t iteration_slot, void *host,
+                          cl_event *done);
+
+/* Sets the fused kernel's own arguments: the hyper-parameter buffer, the distance between
+ * one iteration's partials and the next's, and which iterations produce partials. */
+static int set_fused_args(struct clopt_solver *s, cl_uint loss_mask)
+{
+    const cl_uint first = 12 + CLOPT_HYPER_SLOTS;
+    const cl_ulong stride = s->n_partials;
+    int status = set_arg(s->ctx, s->k_fused, first, sizeof(cl_mem), &s->fused_hyper);
+    if (!status)
+        status = set_arg(s->ctx, s->k_fused, first + 1, sizeof stride, &stride);
+    if (!status)
+        status = set_arg(s->ctx, s->k_fused, first + 2, sizeof loss_mask, &loss_mask);
+    return status;
+}
+
+/* Queues knobs.fuse global steps s->step, s->step + 1, ... as one launch; iteration j of
+ * the block writes loss partials to its own slots when bit j of loss_mask is set. Each
+ * iteration's hyper-parameters are computed exactly as for a single step and written to
+ * the device by fills, whose pattern the runtime copies at once (no host memory to keep
+ * alive, no wait). */
+static int enqueue_fused(struct clopt_solver *s, uint64_t loss_mask, cl_event *last)
+{
+    const size_t steps = s->knobs.fuse;
+    const int fresh = s->fresh_state;
+    for (size_t j = 0; j < steps; ++j) {
+        double h[CLOPT_HYPER_SLOTS];
+        s->fresh_state = j == 0 ? fresh : 0;
+        hyper_for_step(s, s->step + j, h);
+        union {
+            float f[CLOPT_HYPER_SLOTS];
+            double d[CLOPT_HYPER_SLOTS];
+        } pattern;
+        for (size_t k = 0; k < CLOPT_HYPER_SLOTS; ++k) {
+            if (s->elem_size == sizeof(double))
+                pattern.d[k] = h[k];
+            else
+                pattern.f[k] = (float)h[k];
+        }
+        const size_t bytes = CLOPT_HYPER_SLOTS * s->elem_size;
+        cl_int err = clEnqueueFillBuffer(s->ctx->queue, s->fused_hyper, &pattern, bytes, j * bytes,
+                                         bytes, 0, NULL, NULL);
+        if (err != CL_SUCCESS) {
+            s->fresh_state = fresh;
+            return clopt_fail_cl(s->ctx, err, "clEnqueueFillBuffer(fused hyper-parameters)");
+        }
+    }
+    s->fresh_state = fresh;
+    int status = set_fused_args(s, (cl_uint)loss_mask);
+    if (status == CLOPT_OK)
+        status = enqueue_launches(s, s->k_fused, NULL, last, 0);
+    if (status == CLOPT_OK) {
+        s->step += steps;
+        s->fresh_state = 0;
+    }
+    return status;
+}
 
 /* Queues global step s->step (with the loss partials when with_loss) and counts it. With
  * global-norm clipping the step needs ||g|| first: a pass that only reads theta reduces the
@@ -1290,7 +1396,7 @@ static int enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last)
     if (s->opts.clip_norm > 0) {
         int status = enqueue_launches(s, s->k_eval, NULL, NULL, 0);
         if (status == CLOPT_OK)
-            status = enqueue_reduce(s, NULL, NULL);
+            status = enqueue_reduce(s, 0, NULL, NULL);
         if (status == CLOPT_OK)
             status = enqueue_launches(s, s->k_step, h, last, 0);
         if (status == CLOPT_OK) {
@@ -1316,15 +1422,18 @@ static int enqueue_read_result(struct clopt_solver *s, void *host, cl_event *don
     return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(s->ctx, err, "clEnqueueReadBuffer(loss)");
 }
 
-static int enqueue_reduce(struct clopt_solver *s, void *host, cl_event *done)
+/* Reduces the partials of iteration `iteration_slot` of the last launch (0 unless fused). */
+static int enqueue_reduce(struct clopt_solver *s, size_t iteration_slot, void *host, cl_event *done)
 {
     struct clopt_context *ctx = s->ctx;
-    const cl_ulong count = s->n_partials;
+    const cl_ulong count = s->n_partials, first = iteration_slot * s->n_partials;
     int status = set_arg(ctx, s->k_reduce, 0, sizeof(cl_mem), &s->partials);
     if (!status)
         status = set_arg(ctx, s->k_reduce, 1, sizeof count, &count);
     if (!status)
         status = set_arg(ctx, s->k_reduce, 2, sizeof(cl_mem), &s->result);
+    if (!status)
+        status = set_arg(ctx, s->k_reduce, 3, sizeof first, &first);
     if (status)
         return status;
     const size_t size = s->knobs.reduce_group;
@@ -1356,13 +1465,17 @@ static void read_pair(const struct clopt_solver *s, const void *host, double *lo
 static int warm_up(struct clopt_solver *s)
 {
     double host[2];
-    const cl_kernel kernels[] = {s->k_step, s->k_step_loss, s->k_eval};
+    const cl_kernel kernels[] = {s->k_step, s->k_step_loss, s->k_eval, s->k_fused};
     for (size_t i = 0; i < sizeof kernels / sizeof *kernels; ++i) {
-        int status = enqueue_launches(s, kernels[i], NULL, NULL, 1);
+        if (!kernels[i])
+            continue;
+        int status = kernels[i] == s->k_fused ? set_fused_args(s, 0) : CLOPT_OK;
+        if (status == CLOPT_OK)
+            status = enqueue_launches(s, kernels[i], NULL, NULL, 1);
         if (status != CLOPT_OK)
             return status;
     }
-    return enqueue_reduce(s, host, NULL);
+    return enqueue_reduce(s, 0, host, NULL);
 }
 
 int clopt_solver_evaluate(struct clopt_solver *s, double *loss, double *grad_norm)
@@ -1370,7 +1483,7 @@ int clopt_solver_evaluate(struct clopt_solver *s, double *loss, double *grad_nor
     double host[2];
     int status = enqueue_launches(s, s->k_eval, NULL, NULL, 0);
     if (status == CLOPT_OK)
-        status = enqueue_reduce(s, host, NULL);
+        status = enqueue_reduce(s, 0, host, NULL);
     if (status != CLOPT_OK)
         return status;
     read_pair(s, host, loss, grad_norm);
@@ -1822,9 +1935,8 @@ int clopt_solver_resume(struct clopt_solver *s, const char *path)
         goto cleanup;
     }
     status = clopt_ckpt_next(&r, "loop", &length, err, sizeof err);
-    if (status == CLOPT_OK &&
-        (length < LOOP_HEAD || length > LOOP_HEAD + (LAG_MAX + 2) * LOOP_ENTRY ||
-         (length - LOOP_HEAD) % LOOP_ENTRY)) {
+    if (status == CLOPT_OK && (length < LOOP_HEAD || length > LOOP_HEAD + RING_SIZE * LOOP_ENTRY ||
+                               (length - LOOP_HEAD) % LOOP_ENTRY)) {
         snprintf(err, sizeof err, "its loop section has an impossible size");
         status = CLOPT_ERR_BAD_FILE;
     }
@@ -1948,7 +2060,7 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
     res->lr = s->hyper.lr;
     int status = CLOPT_OK;
     char *origin = NULL;
-    struct pending_loss ring[LAG_MAX + 2];
+    struct pending_loss ring[RING_SIZE];
     size_t head = 0, pending = 0;
     const size_t ring_size = sizeof ring / sizeof *ring;
     cl_event throttle[THROTTLE_SLOTS] = {0};
@@ -1989,7 +2101,8 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
 
     rs.start = now_seconds();
     uint64_t t = t0;
-    for (; t < s->opts.max_iters; ++t) {
+    const uint64_t fuse = s->knobs.fuse, every = s->opts.checkpoint_every;
+    while (t < s->opts.max_iters) {
         status = look_at_due(s, &rs, ring, ring_size, &head, &pending, t);
         if (status != CLOPT_OK)
             goto cleanup;
@@ -2006,8 +2119,19 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
             if (status != CLOPT_OK)
                 goto cleanup;
         }
+        /* A fused block runs when all its iterations come before the limit and before the
+         * next checkpoint; the rest are single steps. */
+        uint64_t steps = 1;
+        if (fuse > 1 && s->opts.max_iters - t >= fuse &&
+            !(s->checkpoint_path && every && (t + fuse - 1) / every > t / every))
+            steps = fuse;
         const int with_loss = t % s->opts.loss_every == 0;
-        const int throttle_now = t % THROTTLE_EVERY == 0;
+        uint64_t loss_mask = 0;
+        for (uint64_t j = 0; j < steps; ++j)
+            if ((t + j) % s->opts.loss_every == 0)
+                loss_mask |= (uint64_t)1 << j;
+        const int throttle_now =
+            t % THROTTLE_EVERY == 0 || (t + steps - 1) / THROTTLE_EVERY > t / THROTTLE_EVERY;
         cl_event *marker = NULL;
         if (throttle_now) {
             if (throttle[throttle_next]) {
@@ -2019,17 +2143,33 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
             throttle_next = (throttle_next + 1) % THROTTLE_SLOTS;
         }
         stepped = 1;
-        status = enqueue_step(s, with_loss, marker);
-        if (status != CLOPT_OK)
-            goto cleanup;
-        if (with_loss) {
+        if (steps > 1) {
+            status = enqueue_fused(s, loss_mask, marker);
+            for (uint64_t j = 0; j < steps && status == CLOPT_OK; ++j) {
+                if (!((loss_mask >> j) & 1))
+                    continue;
+                struct pending_loss *p = &ring[(head + pending) % ring_size];
+                p->iteration = t + j;
+                p->reported = 0;
+                status = enqueue_reduce(s, (size_t)j, p->host, &p->done);
+                if (status == CLOPT_OK)
+                    ++pending;
+            }
+            if (status != CLOPT_OK)
+                goto cleanup;
+        } else {
+            status = enqueue_step(s, with_loss, marker);
+            if (status != CLOPT_OK)
+                goto cleanup;
+        }
+        if (with_loss && steps == 1) {
             struct pending_loss *p = &ring[(head + pending) % ring_size];
             p->iteration = t;
             p->reported = 0;
             /* With clip-norm the step's norm pass already reduced L(theta_t) into the
              * result buffer, and the update pass did not overwrite it. */
             status = s->opts.clip_norm > 0 ? enqueue_read_result(s, p->host, &p->done)
-                                           : enqueue_reduce(s, p->host, &p->done);
+                                           : enqueue_reduce(s, 0, p->host, &p->done);
             if (status != CLOPT_OK)
                 goto cleanup;
             ++pending;
@@ -2041,6 +2181,7 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
                 goto cleanup;
             }
         }
+        t += steps;
     }
     res->iterations = t;
     /* The run's last checkpoint holds the losses still pending, as they were before the

@@ -69,6 +69,9 @@ struct clopt_context_options {
     /* A directory to load kernels from instead of the copies embedded at build time.
      * NULL uses the embedded ones. */
     const char *kernel_dir;
+    /* A directory for clopt's cache of compiled programs (see
+     * clopt_context_set_program_cache). NULL or "" (default): no caching. */
+    const char *program_cache;
 };
 
 void clopt_context_options_init(struct clopt_context_options *opts);
@@ -79,11 +82,40 @@ void clopt_context_options_init(struct clopt_context_options *opts);
 int clopt_context_create(struct clopt_context **out, const struct clopt_context_options *opts);
 
 /* Uses the caller's context and in-order queue; clopt retains neither beyond its own
- * reference counts and never releases the caller's references. */
+ * reference counts and never releases the caller's references. Programs are not cached
+ * unless clopt_context_set_program_cache() names a directory. */
 int clopt_context_create_from_cl(struct clopt_context **out, cl_context context,
                                  cl_command_queue queue, const char *kernel_dir);
 
 void clopt_context_destroy(struct clopt_context *ctx);
+
+/* Caches compiled programs in dir (NULL or "": stop caching), for a context from either
+ * create function. Every kernel build looks there first, keyed by the whole kernel source,
+ * the build options, and the platform name, device name, device version and driver version;
+ * an entry is one file named by a 128-bit hash of that key, holding the key itself
+ * (compared byte for byte, so a hash collision never loads the wrong binary), the device's
+ * binary and a CRC-32C. A damaged, mismatched or refused entry is counted as rejected and
+ * replaced after an ordinary build. After a build from source the binary is stored: dir and
+ * its parents are created (mode 0700) when absent, and the entry is written to a temporary
+ * file, fsynced and renamed, so concurrent processes see a whole entry or none. A failure to
+ * store (read-only directory, full disk) never fails the build; it is counted. Failed
+ * builds are never cached. Returns CLOPT_OK, or CLOPT_ERR_OUT_OF_MEMORY (the previous setting
+ * is then kept). The counters of clopt_context_cache_stats are not reset. */
+int clopt_context_set_program_cache(struct clopt_context *ctx, const char *dir);
+
+/* What the program cache did on this context, counted since it was created. */
+struct clopt_cache_stats {
+    uint64_t hits;           /* builds served from a cache entry */
+    uint64_t misses;         /* builds compiled from source while caching was on (rejected
+                                entries included) */
+    uint64_t stores;         /* entries written */
+    uint64_t store_failures; /* builds whose entry could not be written */
+    uint64_t rejected;       /* entries found but not used: damaged, truncated, for another
+                                key, refused by the driver, or unreadable */
+};
+
+/* Fills *out; CLOPT_ERR_INVALID_ARG when ctx or out is NULL. */
+int clopt_context_cache_stats(const struct clopt_context *ctx, struct clopt_cache_stats *out);
 
 /* The message of the last failure on this context (or on a solver made from it). */
 const char *clopt_errmsg(const struct clopt_context *ctx);
@@ -115,6 +147,16 @@ struct clopt_knobs {
                               of two): 1 on CPUs, 256 on GPUs */
     int accumulate;        /* loss accumulators: 1 = double (default with fp64),
                               2 = float with Kahan compensation (default without) */
+    size_t groups_per_cu;  /* 0 (default): one work-group per tile of work_group *
+                              elems_per_item elements; G >= 1: G work-groups per compute unit
+                              loop over the tiles (the arithmetic is the same either way) */
+    size_t fuse;           /* iterations per launch, 1..64 (0 means 1): each element runs them
+                              in registers between one read and one write of theta and its
+                              state, bit-identical to single steps. Separable objectives only,
+                              not with clip_norm. Stopping tests (gtol, ftol, target, cancel,
+                              signals) act at the end of a fused block, so a run may go up to
+                              fuse - 1 iterations past the one that met its test; blocks never
+                              cross a checkpoint or the iteration limit. */
 };
 
 struct clopt_param {

@@ -9,8 +9,11 @@ typedef double acc_t;
 void clopt_acc_add(acc_t *s, acc_t *c, acc_t x);
 #endif
 
-__kernel void clopt_reduce(__global const acc_t *partials, ulong count, __global acc_t *out)
+/* partials[2 first ..] are the pairs of one iteration (a fused launch writes several). */
+__kernel void clopt_reduce(__global const acc_t *all_partials, ulong count, __global acc_t *out,
+                           ulong first)
 {
+    __global const acc_t *partials = all_partials + 2 * first;
     const uint lid = get_local_id(0);
     const ulong per = (count + CLOPT_RWG - 1) / CLOPT_RWG;
     const ulong begin = min((ulong)lid * per, count);

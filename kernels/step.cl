@@ -29,6 +29,14 @@
 #ifndef CLOPT_GROUP_PARTIALS
 #define CLOPT_GROUP_PARTIALS 0
 #endif
+/* Iterations per launch of clopt_step_fused (multi-step fusion). */
+#ifndef CLOPT_FUSE
+#define CLOPT_FUSE 1
+#endif
+/* 0: one work-group per tile; G > 0: G groups per compute unit stride over the tiles. */
+#ifndef CLOPT_GPCU
+#define CLOPT_GPCU 0
+#endif
 /* Loss terms each lane sums in `real` before adding to its acc_t sum (power of two). */
 #ifndef CLOPT_FBLOCK
 #define CLOPT_FBLOCK 16
@@ -223,71 +231,238 @@ CLOPT_INLINE void clopt_sweep(__global real *restrict theta, __global real *rest
     }
 }
 
+/* Multi-step fusion: `steps` iterations on each element between one load and one store.
+ * The work-item's elements go block by block into private arrays; every iteration then
+ * sweeps the block in the order of a single step, lane l summing the loss terms of the
+ * elements k = l (mod CLOPT_VW), so each iteration's arithmetic and summation order are
+ * exactly those of clopt_sweep: K fused steps give the bits of K launches. (Keeping all K
+ * iterations' lane sums live at once instead spilled registers and left PoCL's code half
+ * scalar.) Iteration s uses hyp[8 s .. 8 s + 7] and adds its loss terms to acc[s]. */
+#if CLOPT_HALO == 0
+#ifdef CLOPT_OBJECTIVE_DATA
+#define CLOPT_DATA_BLOCK d
+#else
+#define CLOPT_DATA_BLOCK 0
+#endif
+
+/* One fused iteration over a block held in private arrays, in the order of clopt_sweep. */
+CLOPT_INLINE void clopt_fused_pass(real *x, real *sa, real *sb, real *sc, const real *d,
+                                   ulong n_shard, ulong offset, ulong base, ulong stride, uint b,
+                                   struct clopt_lanes *acc, const real *h, real gscale,
+                                   const bool full, const bool with_loss)
+{
+    (void)d;
+    real block_f[CLOPT_VW], block_g2[CLOPT_VW];
+    for (uint l = 0; l < CLOPT_VW; ++l) {
+        block_f[l] = 0;
+        block_g2[l] = 0;
+    }
+#ifdef __clang__
+#pragma clang loop vectorize(disable)
+#endif
+    for (uint k = 0; k < CLOPT_BLOCK; k += CLOPT_VW) {
+        real f[CLOPT_VW], g[CLOPT_VW];
+#pragma unroll
+        for (uint l = 0; l < CLOPT_VW; ++l) {
+            const ulong index = offset + base + (ulong)(b + k + l) * stride;
+#ifdef CLOPT_OBJECTIVE_DATA
+            f[l] = clopt_fdf_data(x[k + l], d[k + l], index, &g[l]);
+#else
+            f[l] = clopt_fdf(x[k + l], index, &g[l]);
+#endif
+        }
+        if (with_loss) {
+#pragma unroll
+            for (uint l = 0; l < CLOPT_VW; ++l) {
+                const bool in_range = full || base + (ulong)(b + k + l) * stride < n_shard;
+                if (!in_range)
+                    continue;
+#if CLOPT_FBLOCK > 1
+                block_f[l] += f[l];
+                block_g2[l] += g[l] * g[l];
+#else
+                clopt_acc_add(&acc->f[l], &acc->fc[l], (acc_t)f[l]);
+                clopt_acc_add(&acc->g2[l], &acc->g2c[l], (acc_t)g[l] * (acc_t)g[l]);
+#endif
+            }
+        }
+#pragma unroll
+        for (uint l = 0; l < CLOPT_VW; ++l)
+            clopt_element_update(&x[k + l], &sa[k + l], &sb[k + l], &sc[k + l], g[l], h[0], h[1],
+                                 h[2], h[3], h[4], h[5], h[6], h[7], gscale);
+    }
+#if CLOPT_FBLOCK > 1
+    if (with_loss)
+        for (uint l = 0; l < CLOPT_VW; ++l) {
+            clopt_acc_add(&acc->f[l], &acc->fc[l], (acc_t)block_f[l]);
+            clopt_acc_add(&acc->g2[l], &acc->g2c[l], (acc_t)block_g2[l]);
+        }
+#endif
+}
+
+CLOPT_INLINE void clopt_sweep_fused(__global real *restrict theta, __global real *restrict s0,
+                                    __global real *restrict s1, __global real *restrict s2,
+                                    __global const real *restrict data, ulong n_shard, ulong offset,
+                                    ulong n_total, ulong base, ulong stride,
+                                    struct clopt_lanes *acc, const real *hyp, real gscale,
+                                    const bool full, const uint loss_mask)
+{
+    (void)n_total;
+#ifdef __clang__
+#pragma clang loop vectorize(disable)
+#endif
+    for (uint b = 0; b < CLOPT_EPW; b += CLOPT_BLOCK) {
+        real x[CLOPT_BLOCK], sa[CLOPT_BLOCK], sb[CLOPT_BLOCK], sc[CLOPT_BLOCK];
+#ifdef CLOPT_OBJECTIVE_DATA
+        real d[CLOPT_BLOCK];
+#else
+        (void)data;
+#endif
+        for (uint k = 0; k < CLOPT_BLOCK; ++k) {
+            const ulong j = base + (ulong)(b + k) * stride;
+            const bool in_range = full || j < n_shard;
+            x[k] = in_range ? theta[j] : 0;
+#ifdef CLOPT_OBJECTIVE_DATA
+            d[k] = in_range ? data[j] : 0;
+#endif
+            sa[k] = CLOPT_UPDATE_NSTATE > 0 && in_range ? s0[j] : 0;
+            sb[k] = CLOPT_UPDATE_NSTATE > 1 && in_range ? s1[j] : 0;
+            sc[k] = CLOPT_UPDATE_NSTATE > 2 && in_range ? s2[j] : 0;
+        }
+        /* A mask test per iteration and block, not per element: a run-time test in the
+         * hot loop cost a third of the kernel's speed on PoCL. */
+        for (uint s = 0; s < CLOPT_FUSE; ++s) {
+            if ((loss_mask >> s) & 1)
+                clopt_fused_pass(x, sa, sb, sc, CLOPT_DATA_BLOCK, n_shard, offset, base, stride, b,
+                                 &acc[s], hyp + 8 * s, gscale, full, true);
+            else
+                clopt_fused_pass(x, sa, sb, sc, CLOPT_DATA_BLOCK, n_shard, offset, base, stride, b,
+                                 &acc[s], hyp + 8 * s, gscale, full, false);
+        }
+        for (uint k = 0; k < CLOPT_BLOCK; ++k) {
+            const ulong j = base + (ulong)(b + k) * stride;
+            if (!(full || j < n_shard))
+                continue;
+            theta[j] = x[k];
+            if (CLOPT_UPDATE_NSTATE > 0)
+                s0[j] = sa[k];
+            if (CLOPT_UPDATE_NSTATE > 1)
+                s1[j] = sb[k];
+            if (CLOPT_UPDATE_NSTATE > 2)
+                s2[j] = sc[k];
+        }
+    }
+}
+#endif
+
+/* The elements of one tile (CLOPT_WG * CLOPT_EPW consecutive elements of the shard, one
+ * work-group's share) and its partial slots: slot `tile_slot` + s * partial_stride holds
+ * iteration s's partial pair. Which work-group runs a tile never changes its arithmetic. */
+CLOPT_INLINE void clopt_tile(__global real *restrict theta, __global real *restrict s0,
+                             __global real *restrict s1, __global real *restrict s2,
+                             __global const real *restrict src, __global const real *restrict data,
+                             ulong n_shard, ulong offset, ulong n_total, ulong tile,
+                             __global acc_t *partials, ulong partial_base, ulong partial_stride,
+                             const real *hyp, real gscale, __local acc_t *local_f,
+                             __local acc_t *local_g2, const uint loss_mask, const bool with_update,
+                             const uint steps)
+{
+    struct clopt_lanes acc[CLOPT_FUSE];
+    for (uint s = 0; s < steps; ++s)
+        for (uint l = 0; l < CLOPT_VW; ++l) {
+            acc[s].f[l] = 0;
+            acc[s].fc[l] = 0;
+            acc[s].g2[l] = 0;
+            acc[s].g2c[l] = 0;
+        }
+    const uint lid = get_local_id(0);
+#if CLOPT_LAYOUT == 1
+    const ulong base = (tile * CLOPT_WG + lid) * CLOPT_EPW;
+    const ulong stride = 1;
+    const bool full = base + CLOPT_EPW <= n_shard;
+#else
+    const ulong block = tile * ((ulong)CLOPT_WG * CLOPT_EPW);
+    const ulong base = block + lid;
+    const ulong stride = CLOPT_WG;
+    const bool full = block + (ulong)CLOPT_WG * CLOPT_EPW <= n_shard;
+#endif
+    if (steps > 1) {
+#if CLOPT_HALO == 0
+        if (full)
+            clopt_sweep_fused(theta, s0, s1, s2, data, n_shard, offset, n_total, base, stride, acc,
+                              hyp, gscale, true, loss_mask);
+        else
+            clopt_sweep_fused(theta, s0, s1, s2, data, n_shard, offset, n_total, base, stride, acc,
+                              hyp, gscale, false, loss_mask);
+#endif
+    } else if (full)
+        clopt_sweep(theta, s0, s1, s2, src, data, n_shard, offset, n_total, base, stride, acc,
+                    hyp[0], hyp[1], hyp[2], hyp[3], hyp[4], hyp[5], hyp[6], hyp[7], gscale, true,
+                    loss_mask & 1, with_update);
+    else
+        clopt_sweep(theta, s0, s1, s2, src, data, n_shard, offset, n_total, base, stride, acc,
+                    hyp[0], hyp[1], hyp[2], hyp[3], hyp[4], hyp[5], hyp[6], hyp[7], gscale, false,
+                    loss_mask & 1, with_update);
+
+    for (uint s = 0; s < steps; ++s) {
+        if (!((loss_mask >> s) & 1))
+            continue;
+        /* Fold the lanes in a fixed order; the compensation terms are applied first. */
+        acc_t f = 0, g2 = 0;
+        for (uint l = 0; l < CLOPT_VW; ++l) {
+            f += acc[s].f[l] - acc[s].fc[l];
+            g2 += acc[s].g2[l] - acc[s].g2c[l];
+        }
+        const ulong slot_base = partial_base + s * partial_stride;
+#if CLOPT_GROUP_PARTIALS
+        local_f[lid] = f;
+        local_g2[lid] = g2;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (uint width = CLOPT_WG / 2; width > 0; width /= 2) {
+            if (lid < width) {
+                local_f[lid] += local_f[lid + width];
+                local_g2[lid] += local_g2[lid + width];
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        if (lid == 0) {
+            partials[2 * (slot_base + tile)] = local_f[0];
+            partials[2 * (slot_base + tile) + 1] = local_g2[0];
+        }
+        /* The next iteration's tree reuses the scratch. */
+        barrier(CLK_LOCAL_MEM_FENCE);
+#else
+        (void)local_f;
+        (void)local_g2;
+        const ulong p = slot_base + tile * CLOPT_WG + lid;
+        partials[2 * p] = f;
+        partials[2 * p + 1] = g2;
+#endif
+    }
+}
+
+/* Runs the tiles of this work-group: its own (one group per tile), or with CLOPT_GPCU > 0
+ * a fixed grid of groups (that many per compute unit) striding over the shard's tiles. */
 CLOPT_INLINE void clopt_step_body(__global real *restrict theta, __global real *restrict s0,
                                   __global real *restrict s1, __global real *restrict s2,
                                   __global const real *restrict src,
                                   __global const real *restrict data, ulong n_shard, ulong offset,
                                   ulong n_total, __global acc_t *partials, ulong partial_base,
-                                  real h0, real h1, real h2, real h3, real h4, real h5, real h6,
-                                  real h7, real gscale, __local acc_t *local_f,
-                                  __local acc_t *local_g2, const bool with_loss,
-                                  const bool with_update)
+                                  ulong partial_stride, const real *hyp, real gscale,
+                                  __local acc_t *local_f, __local acc_t *local_g2,
+                                  const uint loss_mask, const bool with_update, const uint steps)
 {
-    struct clopt_lanes acc;
-    for (uint l = 0; l < CLOPT_VW; ++l) {
-        acc.f[l] = 0;
-        acc.fc[l] = 0;
-        acc.g2[l] = 0;
-        acc.g2c[l] = 0;
-    }
-#if CLOPT_LAYOUT == 1
-    const ulong base = (ulong)get_global_id(0) * CLOPT_EPW;
-    const ulong stride = 1;
-    const bool full = base + CLOPT_EPW <= n_shard;
+#if CLOPT_GPCU > 0
+    const ulong tile_elems = (ulong)CLOPT_WG * CLOPT_EPW;
+    const ulong tiles = (n_shard + tile_elems - 1) / tile_elems;
+    for (ulong tile = get_group_id(0); tile < tiles; tile += get_num_groups(0))
+        clopt_tile(theta, s0, s1, s2, src, data, n_shard, offset, n_total, tile, partials,
+                   partial_base, partial_stride, hyp, gscale, local_f, local_g2, loss_mask,
+                   with_update, steps);
 #else
-    const ulong block = (ulong)get_group_id(0) * ((ulong)CLOPT_WG * CLOPT_EPW);
-    const ulong base = block + get_local_id(0);
-    const ulong stride = CLOPT_WG;
-    const bool full = block + (ulong)CLOPT_WG * CLOPT_EPW <= n_shard;
-#endif
-    if (full)
-        clopt_sweep(theta, s0, s1, s2, src, data, n_shard, offset, n_total, base, stride, &acc, h0,
-                    h1, h2, h3, h4, h5, h6, h7, gscale, true, with_loss, with_update);
-    else
-        clopt_sweep(theta, s0, s1, s2, src, data, n_shard, offset, n_total, base, stride, &acc, h0,
-                    h1, h2, h3, h4, h5, h6, h7, gscale, false, with_loss, with_update);
-    if (!with_loss)
-        return;
-
-    /* Fold the lanes in a fixed order; the compensation terms are applied first. */
-    acc_t f = 0, g2 = 0;
-    for (uint l = 0; l < CLOPT_VW; ++l) {
-        f += acc.f[l] - acc.fc[l];
-        g2 += acc.g2[l] - acc.g2c[l];
-    }
-#if CLOPT_GROUP_PARTIALS
-    const uint lid = get_local_id(0);
-    local_f[lid] = f;
-    local_g2[lid] = g2;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint stride = CLOPT_WG / 2; stride > 0; stride /= 2) {
-        if (lid < stride) {
-            local_f[lid] += local_f[lid + stride];
-            local_g2[lid] += local_g2[lid + stride];
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid == 0) {
-        const ulong p = partial_base + get_group_id(0);
-        partials[2 * p] = local_f[0];
-        partials[2 * p + 1] = local_g2[0];
-    }
-#else
-    (void)local_f;
-    (void)local_g2;
-    const ulong p = partial_base + get_global_id(0);
-    partials[2 * p] = f;
-    partials[2 * p + 1] = g2;
+    clopt_tile(theta, s0, s1, s2, src, data, n_shard, offset, n_total, get_group_id(0), partials,
+               partial_base, partial_stride, hyp, gscale, local_f, local_g2, loss_mask, with_update,
+               steps);
 #endif
 }
 
@@ -318,13 +493,16 @@ CLOPT_INLINE void clopt_step_body(__global real *restrict theta, __global real *
     (void)grad_sq
 #endif
 
+#define CLOPT_HYPER_ARRAY const real hyp[8] = {h0, h1, h2, h3, h4, h5, h6, h7}
+
 /* One update, no loss: the iterations between loss evaluations. */
 __kernel void clopt_step(CLOPT_STEP_PARAMS)
 {
     CLOPT_LOCAL_SCRATCH;
     CLOPT_GRAD_SCALE;
+    CLOPT_HYPER_ARRAY;
     clopt_step_body(theta, s0, s1, s2, src, data, n_shard, offset, n_total, partials, partial_base,
-                    h0, h1, h2, h3, h4, h5, h6, h7, gscale, local_f, local_g2, false, true);
+                    0, hyp, gscale, local_f, local_g2, 0, true, 1);
 }
 
 /* One update with L(theta_t) and ||g_t||^2 partials of the values before the update. */
@@ -332,8 +510,9 @@ __kernel void clopt_step_loss(CLOPT_STEP_PARAMS)
 {
     CLOPT_LOCAL_SCRATCH;
     CLOPT_GRAD_SCALE;
+    CLOPT_HYPER_ARRAY;
     clopt_step_body(theta, s0, s1, s2, src, data, n_shard, offset, n_total, partials, partial_base,
-                    h0, h1, h2, h3, h4, h5, h6, h7, gscale, local_f, local_g2, true, true);
+                    0, hyp, gscale, local_f, local_g2, 1, true, 1);
 }
 
 /* Loss partials only; theta is not written. */
@@ -341,6 +520,27 @@ __kernel void clopt_eval(CLOPT_STEP_PARAMS)
 {
     CLOPT_LOCAL_SCRATCH;
     CLOPT_GRAD_SCALE;
+    CLOPT_HYPER_ARRAY;
     clopt_step_body(theta, s0, s1, s2, src, data, n_shard, offset, n_total, partials, partial_base,
-                    h0, h1, h2, h3, h4, h5, h6, h7, gscale, local_f, local_g2, true, false);
+                    0, hyp, gscale, local_f, local_g2, 1, false, 1);
 }
+
+/* CLOPT_FUSE iterations per launch (separable objectives, no global-norm clipping): each
+ * element runs them in registers between one read and one write of theta and its state.
+ * hyper holds each iteration's 8 hyper-parameters (h0..h7 of the launch are unused); the
+ * partials of iteration s go to slots partial_base + s * partial_stride + ..., for the
+ * iterations whose bit in loss_mask is set. */
+#if CLOPT_FUSE > 1 && CLOPT_HALO == 0
+__kernel void clopt_step_fused(CLOPT_STEP_PARAMS, __global const real *restrict hyper,
+                               ulong partial_stride, uint loss_mask)
+{
+    CLOPT_LOCAL_SCRATCH;
+    CLOPT_GRAD_SCALE;
+    (void)h0, (void)h1, (void)h2, (void)h3, (void)h4, (void)h5, (void)h6, (void)h7;
+    real hyp[8 * CLOPT_FUSE];
+    for (uint k = 0; k < 8 * CLOPT_FUSE; ++k)
+        hyp[k] = hyper[k];
+    clopt_step_body(theta, s0, s1, s2, src, data, n_shard, offset, n_total, partials, partial_base,
+                    partial_stride, hyp, gscale, local_f, local_g2, loss_mask, true, CLOPT_FUSE);
+}
+#endif

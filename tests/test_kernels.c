@@ -254,6 +254,14 @@ Test(kernels, every_layout_and_partial_scheme_matches_reference)
          .vector_width = 1,
          .reduce_group = 64,
          .accumulate = 2},
+        /* A fixed grid of groups striding over the tiles, with either partial scheme. */
+        {.layout = 1, .work_group = 2, .elems_per_item = 8, .vector_width = 4, .groups_per_cu = 1},
+        {.layout = 2,
+         .group_partials = 2,
+         .work_group = 8,
+         .elems_per_item = 4,
+         .vector_width = 1,
+         .groups_per_cu = 3},
     };
     const size_t sizes[] = {7, 93, 4096 + 5};
     for (size_t v = 0; v < sizeof variants / sizeof *variants; ++v)

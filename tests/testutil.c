@@ -68,8 +68,10 @@ struct cli_result cli_run_env(const char *const *args, const char *name, const c
         int null_in = open("/dev/null", O_RDONLY);
         if (null_in >= 0)
             dup2(null_in, STDIN_FILENO);
-        /* No tuning database of the machine's user changes what the tests see. */
+        /* No tuning database or program cache of the machine's user changes what the tests
+         * see (a test that wants a cache passes --program-cache). */
         setenv("CLOPT_TUNING_DB", "/nonexistent/clopt-test-tuning.json", 1);
+        setenv("CLOPT_PROGRAM_CACHE", "off", 1);
         if (name)
             setenv(name, value, 1);
         execv(CLOPT_EXE, (char *const *)argv);
@@ -134,7 +136,8 @@ void remove_tree(const char *dir)
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
         char *p = path_in(dir, e->d_name);
-        unlink(p);
+        if (unlink(p) != 0)
+            remove_tree(p); /* a directory (the tests nest at most a few levels) */
         free(p);
     }
     closedir(d);
@@ -225,6 +228,7 @@ int cli_run_and_signal(const char *const *args, double seconds, int signo)
     cr_assert(pid >= 0);
     if (pid == 0) {
         setenv("CLOPT_TUNING_DB", "/nonexistent/clopt-test-tuning.json", 1);
+        setenv("CLOPT_PROGRAM_CACHE", "off", 1);
         int null_fd = open("/dev/null", O_RDWR);
         if (null_fd >= 0) {
             dup2(null_fd, STDIN_FILENO);

@@ -94,6 +94,10 @@ static const char usage_text[] =
     "  --max-shard-bytes B       cap each buffer of theta at B bytes (default or 0: the\n"
     "                            device's largest allocation)\n"
     "  --kernel-dir DIR          load kernels from DIR (also CLOPT_KERNEL_DIR)\n"
+    "  --program-cache DIR|off   keep compiled kernels in DIR, so that later runs skip the\n"
+    "                            build (also CLOPT_PROGRAM_CACHE; default\n"
+    "                            $XDG_CACHE_HOME/clopt/programs or ~/.cache/clopt/programs;\n"
+    "                            off: no cache)\n"
     "  --checkpoint FILE         save theta, optimizer state and position to FILE (atomic;\n"
     "                            the previous one is kept as FILE.prev) at the end of the\n"
     "                            run, on SIGINT/SIGTERM, and every --checkpoint-every N\n"
@@ -103,7 +107,8 @@ static const char usage_text[] =
     "  --quiet                   print no progress and no summary\n"
     "  -h, --help                show this text\n"
     "\n"
-    "check options (clopt check): --objective, --param, --device, --kernel-dir as for run;\n"
+    "check options (clopt check): --objective, --param, --device, --kernel-dir,\n"
+    "  --program-cache as for run;\n"
     "  --dim N                   n (default 1000)\n"
     "  --samples M               elements checked, both ends included (default 1000)\n"
     "  --init normal[:S]|uniform[:A]|const:V   the random point (default normal:1)\n"
@@ -193,6 +198,7 @@ struct run_args {
     const char *json_path;
     const char *device;
     const char *kernel_dir;
+    const char *program_cache; /* the directory in use (resolved), NULL: off */
     const char *resume_path;
     const char *csv_path; /* bench */
     uint64_t reps;        /* bench; 0 when not given */
@@ -202,6 +208,7 @@ struct run_args {
     const char *space;     /* tune: --space */
     double budget;         /* tune: --budget seconds, 0 = exhaustive */
     char knob_source[600]; /* where the knobs came from, for the summary */
+    char program_cache_buffer[4096];
     int quiet;
 };
 
@@ -355,7 +362,8 @@ static int parse_init(struct run_args *a, const char *spec)
     return 0;
 }
 
-static int parse_tune(struct clopt_knobs *k, const char *spec)
+/* flag: the option the text came from (--tune or --space), for messages. */
+static int parse_tune(struct clopt_knobs *k, const char *spec, const char *flag)
 {
     char *copy = strdup(spec);
     if (!copy) {
@@ -367,7 +375,7 @@ static int parse_tune(struct clopt_knobs *k, const char *spec)
     for (char *item = strtok_r(copy, ",", &save); item && !rc; item = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(item, '=');
         if (!eq) {
-            print_error("--tune '%s': need KEY=VALUE", item);
+            print_error("%s '%s': need KEY=VALUE", flag, item);
             rc = -1;
             break;
         }
@@ -380,7 +388,7 @@ static int parse_tune(struct clopt_knobs *k, const char *spec)
             else if (!strcmp(val, "strided") || !strcmp(val, "2"))
                 k->layout = 2;
             else {
-                print_error("--tune layout=%s: use contig or strided", val);
+                print_error("%s layout=%s: use contig or strided", flag, val);
                 rc = -1;
             }
         } else if (!strcmp(key, "partials")) {
@@ -389,7 +397,7 @@ static int parse_tune(struct clopt_knobs *k, const char *spec)
             else if (!strcmp(val, "group"))
                 k->group_partials = 2;
             else {
-                print_error("--tune partials=%s: use item or group", val);
+                print_error("%s partials=%s: use item or group", flag, val);
                 rc = -1;
             }
         } else if (!strcmp(key, "acc")) {
@@ -398,15 +406,28 @@ static int parse_tune(struct clopt_knobs *k, const char *spec)
             else if (!strcmp(val, "kahan"))
                 k->accumulate = 2;
             else {
-                print_error("--tune acc=%s: use double or kahan", val);
+                print_error("%s acc=%s: use double or kahan", flag, val);
                 rc = -1;
             }
-        } else if (!strcmp(key, "wg") || !strcmp(key, "epw") || !strcmp(key, "vw") ||
-                   !strcmp(key, "fblock") || !strcmp(key, "rwg")) {
-            if (parse_count_flag("--tune", val, (uint64_t)1 << 20, &v)) {
+        } else if (!strcmp(key, "gpcu")) {
+            if (parse_count_flag(flag, val, 1024, &v))
+                rc = -1;
+            else
+                k->groups_per_cu = (size_t)v;
+        } else if (!strcmp(key, "fuse")) {
+            if (parse_count_flag(flag, val, 32, &v)) {
                 rc = -1;
             } else if (v == 0) {
-                print_error("--tune %s=%s: must be at least 1", key, val);
+                print_error("%s fuse=%s: must be at least 1", flag, val);
+                rc = -1;
+            } else
+                k->fuse = (size_t)v;
+        } else if (!strcmp(key, "wg") || !strcmp(key, "epw") || !strcmp(key, "vw") ||
+                   !strcmp(key, "fblock") || !strcmp(key, "rwg")) {
+            if (parse_count_flag(flag, val, (uint64_t)1 << 20, &v)) {
+                rc = -1;
+            } else if (v == 0) {
+                print_error("%s %s=%s: must be at least 1", flag, key, val);
                 rc = -1;
             } else if (!strcmp(key, "wg"))
                 k->work_group = (size_t)v;
@@ -419,9 +440,9 @@ static int parse_tune(struct clopt_knobs *k, const char *spec)
             else
                 k->vector_width = (size_t)v;
         } else {
-            print_error("--tune: unknown knob '%s' (knobs: wg, epw, vw, fblock, layout, partials, "
-                        "rwg, acc)",
-                        key);
+            print_error("%s: unknown knob '%s' (knobs: wg, epw, vw, fblock, layout, partials, "
+                        "rwg, acc, gpcu, fuse)",
+                        flag, key);
             rc = -1;
         }
     }
@@ -473,6 +494,7 @@ enum {
     OPT_TUNING_DB,
     OPT_SPACE,
     OPT_BUDGET,
+    OPT_PROGRAM_CACHE,
 };
 
 static const struct option run_options[] = {
@@ -496,6 +518,7 @@ static const struct option run_options[] = {
     {"tune", required_argument, NULL, OPT_TUNE},
     {"max-shard-bytes", required_argument, NULL, OPT_MAX_SHARD},
     {"kernel-dir", required_argument, NULL, OPT_KERNEL_DIR},
+    {"program-cache", required_argument, NULL, OPT_PROGRAM_CACHE},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"momentum", required_argument, NULL, OPT_MOMENTUM},
     {"dampening", required_argument, NULL, OPT_DAMPENING},
@@ -553,13 +576,36 @@ static int usage_error(int c, int argc, char **argv, const char *command)
     return EXIT_USAGE;
 }
 
-/* A context on the chosen device, or the status to exit with after saying why. */
-static int open_context(const char *device, const char *kernel_dir, struct clopt_context **ctx)
+/* The program cache's directory: --program-cache (flag, NULL when not given), else
+ * $CLOPT_PROGRAM_CACHE, else $XDG_CACHE_HOME/clopt/programs, else
+ * $HOME/.cache/clopt/programs. NULL means no cache: "off", or no home to put it in. */
+static const char *program_cache_dir(const char *flag, char *buffer, size_t size)
+{
+    const char *env = getenv("CLOPT_PROGRAM_CACHE");
+    const char *dir = flag ? flag : env && *env ? env : NULL;
+    if (dir)
+        return *dir && strcmp(dir, "off") != 0 ? dir : NULL;
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int n;
+    if (xdg && *xdg)
+        n = snprintf(buffer, size, "%s/clopt/programs", xdg);
+    else if (home && *home)
+        n = snprintf(buffer, size, "%s/.cache/clopt/programs", home);
+    else
+        return NULL;
+    return n > 0 && (size_t)n < size ? buffer : NULL;
+}
+
+/* A context on the chosen device, caching programs in program_cache (NULL: not), or the
+ * status to exit with after saying why. */
+static int open_context(const char *device, const char *kernel_dir, const char *program_cache,
+                        struct clopt_context **ctx)
 {
     struct clopt_context_options copts;
     clopt_context_options_init(&copts);
     copts.device = device;
     copts.kernel_dir = kernel_dir;
+    copts.program_cache = program_cache;
     const int status = clopt_context_create(ctx, &copts);
     if (status == CLOPT_OK)
         return 0;
@@ -699,7 +745,7 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
             a->device = optarg;
             break;
         case OPT_TUNE:
-            if (parse_tune(&o->knobs, optarg))
+            if (parse_tune(&o->knobs, optarg, "--tune"))
                 return EXIT_USAGE;
             a->knobs_given = 1;
             break;
@@ -710,6 +756,9 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
             break;
         case OPT_KERNEL_DIR:
             a->kernel_dir = optarg;
+            break;
+        case OPT_PROGRAM_CACHE:
+            a->program_cache = optarg;
             break;
         case OPT_CHECKPOINT:
             o->checkpoint = optarg;
@@ -759,6 +808,8 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
         print_error("--checkpoint-every needs --checkpoint FILE");
         return EXIT_USAGE;
     }
+    a->program_cache = program_cache_dir(a->program_cache, a->program_cache_buffer,
+                                         sizeof a->program_cache_buffer);
     return 0;
 }
 
@@ -979,9 +1030,28 @@ static const char *stop_name(int status)
     }
 }
 
-static int write_json(const char *path, const struct run_args *a,
-                      const struct clopt_device_info *dev, const struct clopt_result *r, int status)
+/* "program_cache": {"dir": DIR or null, "hits", "misses", "stores", "store_failures",
+ * "rejected"}; 0 when out of memory. */
+static int add_cache_json(cJSON *root, const struct run_args *a, const struct clopt_context *ctx)
 {
+    struct clopt_cache_stats st;
+    if (clopt_context_cache_stats(ctx, &st) != CLOPT_OK)
+        return 0;
+    cJSON *cache = cJSON_AddObjectToObject(root, "program_cache");
+    return cache &&
+           (a->program_cache ? cJSON_AddStringToObject(cache, "dir", a->program_cache)
+                             : cJSON_AddNullToObject(cache, "dir")) &&
+           cJSON_AddNumberToObject(cache, "hits", (double)st.hits) &&
+           cJSON_AddNumberToObject(cache, "misses", (double)st.misses) &&
+           cJSON_AddNumberToObject(cache, "stores", (double)st.stores) &&
+           cJSON_AddNumberToObject(cache, "store_failures", (double)st.store_failures) &&
+           cJSON_AddNumberToObject(cache, "rejected", (double)st.rejected);
+}
+
+static int write_json(const char *path, const struct run_args *a, const struct clopt_context *ctx,
+                      const struct clopt_result *r, int status)
+{
+    const struct clopt_device_info *dev = clopt_context_device(ctx);
     cJSON *root = cJSON_CreateObject();
     const struct clopt_options *o = &a->opts;
     int ok = root && cJSON_AddStringToObject(root, "objective", o->objective) &&
@@ -1004,7 +1074,8 @@ static int write_json(const char *path, const struct run_args *a,
     char knobs[160];
     tuning_knobs_text(&r->knobs, knobs, sizeof knobs);
     ok = ok && cJSON_AddStringToObject(root, "knobs", knobs) &&
-         cJSON_AddStringToObject(root, "knobs_source", a->knob_source);
+         cJSON_AddStringToObject(root, "knobs_source", a->knob_source) &&
+         add_cache_json(root, a, ctx);
     if (ok && status == CLOPT_ERR_DIVERGED)
         ok = cJSON_AddNumberToObject(root, "diverged_at", (double)r->diverged_at) != NULL;
     return emit_json(path, root, ok);
@@ -1136,8 +1207,13 @@ static void knobs_from_database(struct run_args *a, struct clopt_context *ctx)
     struct clopt_knobs knobs;
     const int rc = tuning_lookup(path, &key, &knobs, how, sizeof how, why, sizeof why);
     if (rc == 0) {
+        /* The key has no clipping in it: a fused entry serves a --clip-norm run unfused. */
+        const int unfused = knobs.fuse > 1 && a->opts.clip_norm > 0;
+        if (unfused)
+            knobs.fuse = 1;
         a->opts.knobs = knobs;
-        snprintf(a->knob_source, sizeof a->knob_source, "tuning database %s, %s", path, how);
+        snprintf(a->knob_source, sizeof a->knob_source, "tuning database %s, %s%s", path, how,
+                 unfused ? ", fuse=1 for --clip-norm" : "");
     } else if (rc < 0) {
         fprintf(stderr, "clopt: warning: %s; using the built-in knobs\n", why);
         snprintf(a->knob_source, sizeof a->knob_source,
@@ -1183,7 +1259,7 @@ static int cmd_run(int argc, char **argv)
         (a.json_path && (rc = check_output_path("--json", a.json_path)) != 0) ||
         (a.trace_path && (rc = check_output_path("--trace", a.trace_path)) != 0))
         goto cleanup;
-    if ((rc = open_context(a.device, a.kernel_dir, &ctx)) != 0)
+    if ((rc = open_context(a.device, a.kernel_dir, a.program_cache, &ctx)) != 0)
         goto cleanup;
     knobs_from_database(&a, ctx);
     int status;
@@ -1280,7 +1356,7 @@ static int cmd_run(int argc, char **argv)
         }
     }
     if (a.json_path) {
-        int json_rc = write_json(a.json_path, &a, clopt_context_device(ctx), &result, status);
+        int json_rc = write_json(a.json_path, &a, ctx, &result, status);
         if (json_rc)
             rc = json_rc;
     }
@@ -1307,6 +1383,7 @@ static const struct option check_options[] = {
     {"json", required_argument, NULL, OPT_JSON},
     {"device", required_argument, NULL, OPT_DEVICE},
     {"kernel-dir", required_argument, NULL, OPT_KERNEL_DIR},
+    {"program-cache", required_argument, NULL, OPT_PROGRAM_CACHE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -1337,7 +1414,8 @@ static int cmd_check(int argc, char **argv)
     struct clopt_param params[MAX_PARAMS];
     o.params = params;
     const char *device = getenv("CLOPT_DEVICE"), *kernel_dir = getenv("CLOPT_KERNEL_DIR");
-    const char *json_path = NULL;
+    const char *json_path = NULL, *program_cache = NULL;
+    char program_cache_buffer[4096];
     double tol = NAN;
     opterr = 0;
     optind = 1;
@@ -1397,6 +1475,9 @@ static int cmd_check(int argc, char **argv)
         case OPT_KERNEL_DIR:
             kernel_dir = optarg;
             break;
+        case OPT_PROGRAM_CACHE:
+            program_cache = optarg;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return EXIT_SUCCESS;
@@ -1410,7 +1491,9 @@ static int cmd_check(int argc, char **argv)
     if (json_path && (rc = check_output_path("--json", json_path)) != 0)
         return rc;
     struct clopt_context *ctx = NULL;
-    if ((rc = open_context(device, kernel_dir, &ctx)) != 0)
+    program_cache =
+        program_cache_dir(program_cache, program_cache_buffer, sizeof program_cache_buffer);
+    if ((rc = open_context(device, kernel_dir, program_cache, &ctx)) != 0)
         return rc;
     struct clopt_check_result r;
     int status = clopt_check_gradient(ctx, &o, &r);
@@ -1499,7 +1582,7 @@ static int cmd_bench(int argc, char **argv)
     struct clopt_context *ctx = NULL;
     struct clopt_solver *solver = NULL;
     const int user_objective = ends_with(a.opts.objective, ".cl") || a.kernel_dir;
-    if ((rc = open_context(a.device, a.kernel_dir, &ctx)) != 0)
+    if ((rc = open_context(a.device, a.kernel_dir, a.program_cache, &ctx)) != 0)
         goto cleanup;
     knobs_from_database(&a, ctx);
     struct clopt_bandwidth bw;
@@ -1589,10 +1672,18 @@ cleanup:
     return rc;
 }
 
-/* The knob values to try: --space KEY=V|V|...,... or a pruned space for the device type. */
+/* The knob values to try: --space KEY=V|V|...,... (any --tune knob) or a pruned space for
+ * the device type. Each value is kept as a knob set with only its own field set, so a
+ * candidate is the union of one value per knob. */
+#define SPACE_KNOBS 10
+#define SPACE_VALUES 8
+#define SPACE_MAX_CANDIDATES 4096
+static const char *const space_keys[SPACE_KNOBS] = {"wg",       "epw", "vw",  "fblock", "layout",
+                                                    "partials", "rwg", "acc", "gpcu",   "fuse"};
+
 struct tune_space {
-    size_t wg[8], epw[8], vw[8];
-    size_t n_wg, n_epw, n_vw;
+    struct clopt_knobs values[SPACE_KNOBS][SPACE_VALUES];
+    size_t count[SPACE_KNOBS];
 };
 
 static int parse_space(const char *spec, struct tune_space *sp)
@@ -1606,32 +1697,32 @@ static int parse_space(const char *spec, struct tune_space *sp)
     char *save = NULL;
     for (char *item = strtok_r(copy, ",", &save); item && !rc; item = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(item, '=');
-        size_t *list = NULL, *count = NULL;
+        size_t knob = SPACE_KNOBS;
         if (eq) {
             *eq = '\0';
-            if (!strcmp(item, "wg"))
-                list = sp->wg, count = &sp->n_wg;
-            else if (!strcmp(item, "epw"))
-                list = sp->epw, count = &sp->n_epw;
-            else if (!strcmp(item, "vw"))
-                list = sp->vw, count = &sp->n_vw;
+            for (knob = 0; knob < SPACE_KNOBS && strcmp(item, space_keys[knob]); ++knob)
+                ;
         }
-        if (!list) {
-            print_error("--space '%s': use KEY=V|V|... with KEY wg, epw or vw", spec);
+        if (knob == SPACE_KNOBS) {
+            print_error("--space '%s': use KEY=V|V|... with KEY one of wg, epw, vw, fblock, "
+                        "layout, partials, rwg, acc, gpcu, fuse",
+                        spec);
             rc = -1;
             break;
         }
+        size_t *count = &sp->count[knob];
         *count = 0;
         char *save2 = NULL;
         for (char *v = strtok_r(eq + 1, "|", &save2); v && !rc; v = strtok_r(NULL, "|", &save2)) {
-            uint64_t value = 0;
-            if (parse_count_flag("--space", v, (uint64_t)1 << 20, &value)) {
-                rc = -1; /* the parser said why */
-            } else if (value == 0 || *count == 8) {
-                print_error("--space %s: at most 8 values, each at least 1", item);
+            char one[96];
+            snprintf(one, sizeof one, "%s=%s", item, v);
+            if (*count == SPACE_VALUES) {
+                print_error("--space %s: at most %d values", item, SPACE_VALUES);
                 rc = -1;
+            } else if (parse_tune(&sp->values[knob][*count], one, "--space")) {
+                rc = -1; /* the parser said why */
             } else {
-                list[(*count)++] = (size_t)value;
+                ++*count;
             }
         }
         if (!rc && *count == 0) {
@@ -1641,6 +1732,32 @@ static int parse_space(const char *spec, struct tune_space *sp)
     }
     free(copy);
     return rc;
+}
+
+/* dst gets every field src sets (0 means "not set" for every knob but gpcu, whose 0 is
+ * its default anyway). */
+static void merge_knobs(struct clopt_knobs *dst, const struct clopt_knobs *src)
+{
+    if (src->work_group)
+        dst->work_group = src->work_group;
+    if (src->elems_per_item)
+        dst->elems_per_item = src->elems_per_item;
+    if (src->vector_width)
+        dst->vector_width = src->vector_width;
+    if (src->loss_block)
+        dst->loss_block = src->loss_block;
+    if (src->layout)
+        dst->layout = src->layout;
+    if (src->group_partials)
+        dst->group_partials = src->group_partials;
+    if (src->reduce_group)
+        dst->reduce_group = src->reduce_group;
+    if (src->accumulate)
+        dst->accumulate = src->accumulate;
+    if (src->groups_per_cu)
+        dst->groups_per_cu = src->groups_per_cu;
+    if (src->fuse)
+        dst->fuse = src->fuse;
 }
 
 struct tune_result {
@@ -1685,7 +1802,8 @@ static int cmd_tune(int argc, char **argv)
         print_error("--iters must be at least 1 for clopt tune");
         return EXIT_USAGE;
     }
-    struct tune_space space = {{0}, {0}, {0}, 0, 0, 0};
+    static struct tune_space space;
+    memset(&space, 0, sizeof space);
     if (a.space && parse_space(a.space, &space))
         return EXIT_USAGE;
     if (a.json_path && (rc = check_output_path("--json", a.json_path)) != 0)
@@ -1695,35 +1813,60 @@ static int cmd_tune(int argc, char **argv)
     struct tune_result *results = NULL;
     void *reference = NULL, *theta = NULL;
     const int user_objective = ends_with(a.opts.objective, ".cl") || a.kernel_dir;
-    if ((rc = open_context(a.device, a.kernel_dir, &ctx)) != 0)
+    if ((rc = open_context(a.device, a.kernel_dir, a.program_cache, &ctx)) != 0)
         return rc;
     const int cpu = clopt_context_device(ctx)->kind == CLOPT_DEVICE_CPU;
     const size_t cpu_wg[] = {4, 16, 64}, cpu_epw[] = {1024, 4096, 16384}, cpu_vw[] = {8, 16};
     const size_t gpu_wg[] = {64, 128, 256, 512}, gpu_epw[] = {4, 16, 64}, gpu_vw[] = {1, 2, 4};
-    if (!space.n_wg)
-        for (; space.n_wg < (cpu ? 3u : 4u); ++space.n_wg)
-            space.wg[space.n_wg] = cpu ? cpu_wg[space.n_wg] : gpu_wg[space.n_wg];
-    if (!space.n_epw)
-        for (; space.n_epw < 3; ++space.n_epw)
-            space.epw[space.n_epw] = cpu ? cpu_epw[space.n_epw] : gpu_epw[space.n_epw];
-    if (!space.n_vw)
-        for (; space.n_vw < (cpu ? 2u : 3u); ++space.n_vw)
-            space.vw[space.n_vw] = cpu ? cpu_vw[space.n_vw] : gpu_vw[space.n_vw];
-    const size_t total = space.n_wg * space.n_epw * space.n_vw;
+    /* Knobs left out of --space: wg, epw and vw from a pruned list for the device type,
+     * the others at their defaults. */
+    if (!space.count[0])
+        for (; space.count[0] < (cpu ? 3u : 4u); ++space.count[0])
+            space.values[0][space.count[0]].work_group =
+                cpu ? cpu_wg[space.count[0]] : gpu_wg[space.count[0]];
+    if (!space.count[1])
+        for (; space.count[1] < 3; ++space.count[1])
+            space.values[1][space.count[1]].elems_per_item =
+                cpu ? cpu_epw[space.count[1]] : gpu_epw[space.count[1]];
+    if (!space.count[2])
+        for (; space.count[2] < (cpu ? 2u : 3u); ++space.count[2])
+            space.values[2][space.count[2]].vector_width =
+                cpu ? cpu_vw[space.count[2]] : gpu_vw[space.count[2]];
+    size_t total = 1;
+    for (size_t d = 0; d < SPACE_KNOBS; ++d)
+        if (space.count[d])
+            total *= space.count[d];
+    if (total > SPACE_MAX_CANDIDATES) {
+        print_error("--space: %zu combinations; at most %d (give fewer values)", total,
+                    SPACE_MAX_CANDIDATES);
+        rc = EXIT_USAGE;
+        goto cleanup;
+    }
     results = calloc(total, sizeof *results);
     if (!results) {
         print_error("out of host memory");
         rc = EXIT_FAILURE;
         goto cleanup;
     }
-    size_t count = 0;
-    for (size_t i = 0; i < space.n_wg; ++i)
-        for (size_t j = 0; j < space.n_epw; ++j)
-            for (size_t k = 0; k < space.n_vw; ++k)
-                if (space.vw[k] <= space.epw[j])
-                    results[count++].knobs = (struct clopt_knobs){.work_group = space.wg[i],
-                                                                  .elems_per_item = space.epw[j],
-                                                                  .vector_width = space.vw[k]};
+    /* Every combination (an odometer over the knobs' value lists); a vector wider than
+     * the elements per work-item cannot be built and is left out. */
+    size_t count = 0, digit[SPACE_KNOBS] = {0};
+    for (size_t c = 0; c < total; ++c) {
+        struct clopt_knobs k;
+        memset(&k, 0, sizeof k);
+        for (size_t d = 0; d < SPACE_KNOBS; ++d)
+            if (space.count[d])
+                merge_knobs(&k, &space.values[d][digit[d]]);
+        if (!(k.vector_width && k.elems_per_item && k.vector_width > k.elems_per_item))
+            results[count++].knobs = k;
+        for (size_t d = 0; d < SPACE_KNOBS; ++d) {
+            if (!space.count[d])
+                continue;
+            if (++digit[d] < space.count[d])
+                break;
+            digit[d] = 0;
+        }
+    }
     /* With a budget, a random order (by --seed): the time may end before the list. */
     if (a.budget > 0) {
         uint64_t state = a.opts.seed * 0x9E3779B97F4A7C15ull + 1;
@@ -1806,16 +1949,14 @@ static int cmd_tune(int argc, char **argv)
         }
         clopt_solver_destroy(solver);
         solver = NULL;
+        char shown[160];
+        tuning_knobs_text(&t->knobs, shown, sizeof shown);
         if (!a.quiet && t->ok)
-            fprintf(stderr,
-                    "clopt: tune [%zu/%zu] wg=%zu,epw=%zu,vw=%zu: %.2f GB/s (%.2fx the "
-                    "default), %s\n",
-                    c + 1, count, t->knobs.work_group, t->knobs.elems_per_item,
-                    t->knobs.vector_width, t->gbytes_per_second,
+            fprintf(stderr, "clopt: tune [%zu/%zu] %s: %.2f GB/s (%.2fx the default), %s\n", c + 1,
+                    count, shown, t->gbytes_per_second,
                     default_gbs > 0 ? t->gbytes_per_second / default_gbs : 0, t->note);
         else if (!a.quiet)
-            fprintf(stderr, "clopt: tune [%zu/%zu] wg=%zu,epw=%zu,vw=%zu: %s\n", c + 1, count,
-                    t->knobs.work_group, t->knobs.elems_per_item, t->knobs.vector_width, t->note);
+            fprintf(stderr, "clopt: tune [%zu/%zu] %s: %s\n", c + 1, count, shown, t->note);
     }
     /* The table, fastest first. */
     size_t best = count;
@@ -1824,15 +1965,15 @@ static int cmd_tune(int argc, char **argv)
             (best == count || results[c].gbytes_per_second > results[best].gbytes_per_second))
             best = c;
     if (!(a.json_path && !strcmp(a.json_path, "-"))) {
-        printf("%-72s %9s %7s  %s\n", "knobs", "GB/s", "vs def", "check");
+        printf("%-90s %9s %7s  %s\n", "knobs", "GB/s", "vs def", "check");
         for (size_t c = 0; c < tried; ++c) {
             tuning_knobs_text(&results[c].knobs, text, sizeof text);
             if (results[c].ok)
-                printf("%-72s %9.2f %7.2f  %s\n", text, results[c].gbytes_per_second,
+                printf("%-90s %9.2f %7.2f  %s\n", text, results[c].gbytes_per_second,
                        default_gbs > 0 ? results[c].gbytes_per_second / default_gbs : 0,
                        results[c].note);
             else
-                printf("%-72s %9s %7s  %s\n", text, "-", "-", results[c].note);
+                printf("%-90s %9s %7s  %s\n", text, "-", "-", results[c].note);
         }
     }
     if (best == count) {

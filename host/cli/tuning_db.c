@@ -17,8 +17,11 @@
 
 #define MAX_DB_BYTES (16u << 20)
 
-static const char *const knob_names[] = {"wg",     "epw",      "vw",  "fblock",
-                                         "layout", "partials", "rwg", "acc"};
+/* The last two were added later: entries without them mean gpcu=0 and fuse=1. */
+#define N_KNOBS 10
+#define N_REQUIRED_KNOBS 8
+static const char *const knob_names[N_KNOBS] = {"wg",       "epw", "vw",  "fblock", "layout",
+                                                "partials", "rwg", "acc", "gpcu",   "fuse"};
 
 static unsigned size_class(size_t n)
 {
@@ -43,12 +46,34 @@ const char *tuning_default_path(char *buffer, size_t size)
     return buffer;
 }
 
+/* One knob as text; "def" for a field left at 0 (the default for the device type). */
+static void knob_text(char *out, size_t size, size_t value, const char *one, const char *two)
+{
+    if (!value)
+        snprintf(out, size, "def");
+    else if (one && value == 1)
+        snprintf(out, size, "%s", one);
+    else if (two && value == 2)
+        snprintf(out, size, "%s", two);
+    else
+        snprintf(out, size, "%zu", value);
+}
+
 void tuning_knobs_text(const struct clopt_knobs *k, char *text, size_t size)
 {
-    snprintf(text, size, "wg=%zu,epw=%zu,vw=%zu,fblock=%zu,layout=%s,partials=%s,rwg=%zu,acc=%s",
-             k->work_group, k->elems_per_item, k->vector_width, k->loss_block,
-             k->layout == 2 ? "strided" : "contig", k->group_partials == 2 ? "group" : "item",
-             k->reduce_group, k->accumulate == 2 ? "kahan" : "double");
+    char v[8][24];
+    knob_text(v[0], sizeof v[0], k->work_group, NULL, NULL);
+    knob_text(v[1], sizeof v[1], k->elems_per_item, NULL, NULL);
+    knob_text(v[2], sizeof v[2], k->vector_width, NULL, NULL);
+    knob_text(v[3], sizeof v[3], k->loss_block, NULL, NULL);
+    knob_text(v[4], sizeof v[4], (size_t)k->layout, "contig", "strided");
+    knob_text(v[5], sizeof v[5], (size_t)k->group_partials, "item", "group");
+    knob_text(v[6], sizeof v[6], k->reduce_group, NULL, NULL);
+    knob_text(v[7], sizeof v[7], (size_t)k->accumulate, "double", "kahan");
+    snprintf(text, size,
+             "wg=%s,epw=%s,vw=%s,fblock=%s,layout=%s,partials=%s,rwg=%s,acc=%s,gpcu=%zu,fuse=%zu",
+             v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], k->groups_per_cu,
+             k->fuse ? k->fuse : 1);
 }
 
 /* The whole file as a JSON tree; 1 when there is no file, -1 when it is corrupted. */
@@ -101,14 +126,17 @@ static int read_knobs(const cJSON *entry, struct clopt_knobs *k)
     const cJSON *knobs = cJSON_GetObjectItemCaseSensitive(entry, "knobs");
     if (!cJSON_IsObject(knobs))
         return -1;
-    double v[8];
-    const double high[8] = {1 << 20, 1 << 20, 16, 1024, 2, 2, 1 << 20, 2};
-    for (size_t i = 0; i < 8; ++i) {
+    double v[N_KNOBS] = {[8] = 0, [9] = 1};
+    const double low[N_KNOBS] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 1};
+    const double high[N_KNOBS] = {1 << 20, 1 << 20, 16, 1024, 2, 2, 1 << 20, 2, 1024, 32};
+    for (size_t i = 0; i < N_KNOBS; ++i) {
         const cJSON *item = cJSON_GetObjectItemCaseSensitive(knobs, knob_names[i]);
+        if (!item && i >= N_REQUIRED_KNOBS)
+            continue;
         if (!cJSON_IsNumber(item))
             return -1;
         v[i] = item->valuedouble;
-        if (!(v[i] >= 1 && v[i] <= high[i]) || v[i] != floor(v[i]))
+        if (!(v[i] >= low[i] && v[i] <= high[i]) || v[i] != floor(v[i]))
             return -1;
     }
     *k = (struct clopt_knobs){.work_group = (size_t)v[0],
@@ -118,7 +146,9 @@ static int read_knobs(const cJSON *entry, struct clopt_knobs *k)
                               .layout = (int)v[4],
                               .group_partials = (int)v[5],
                               .reduce_group = (size_t)v[6],
-                              .accumulate = (int)v[7]};
+                              .accumulate = (int)v[7],
+                              .groups_per_cu = (size_t)v[8],
+                              .fuse = (size_t)v[9]};
     return 0;
 }
 
@@ -222,16 +252,18 @@ int tuning_store(const char *path, const struct tuning_key *key, const struct cl
             cJSON_DeleteItemFromArray(entries, i);
     }
     cJSON *entry = cJSON_CreateObject(), *k = cJSON_CreateObject();
-    const double values[8] = {(double)knobs->work_group,
-                              (double)knobs->elems_per_item,
-                              (double)knobs->vector_width,
-                              (double)knobs->loss_block,
-                              knobs->layout,
-                              knobs->group_partials,
-                              (double)knobs->reduce_group,
-                              knobs->accumulate};
+    const double values[N_KNOBS] = {(double)knobs->work_group,
+                                    (double)knobs->elems_per_item,
+                                    (double)knobs->vector_width,
+                                    (double)knobs->loss_block,
+                                    knobs->layout,
+                                    knobs->group_partials,
+                                    (double)knobs->reduce_group,
+                                    knobs->accumulate,
+                                    (double)knobs->groups_per_cu,
+                                    (double)(knobs->fuse ? knobs->fuse : 1)};
     int ok = entry && k;
-    for (size_t i = 0; i < 8 && ok; ++i)
+    for (size_t i = 0; i < N_KNOBS && ok; ++i)
         ok = cJSON_AddNumberToObject(k, knob_names[i], values[i]) != NULL;
     ok = ok && cJSON_AddStringToObject(entry, "platform", key->platform) &&
          cJSON_AddStringToObject(entry, "device", key->device) &&
