@@ -7,9 +7,8 @@
  * alternate the references and clopt so that all see the same machine; the report gives
  * the best reference, clopt's median and best, and their ratio.
  *
- * With --fuse K, each round also times the same problem with K iterations fused per
- * launch (a second solver, alternating with the first) and reports element-iterations per
- * second of both and their ratio.
+ * With --fuse K, the same rounds are then run with K iterations fused per launch, and the
+ * report adds element-iterations per second of both and their ratio.
  *
  * usage: clopt_bench_step [--dim N] [--iters I] [--rounds R] [--device D] [--loss-every K]
  *                         [--precision float|double] [--optimizers gd,adam,...|all]
@@ -101,7 +100,7 @@ int main(int argc, char **argv)
 
     int rc = 1;
     struct clopt_context *ctx = NULL;
-    struct clopt_solver *solver = NULL, *fused = NULL;
+    struct clopt_solver *solver = NULL;
     double fused_gbs[MAX_ROUNDS];
     const size_t elem = is_double ? sizeof(double) : sizeof(float);
     void *stream = malloc((size_t)dim * elem);
@@ -155,54 +154,46 @@ int main(int argc, char **argv)
         opts.init = CLOPT_INIT_CONST;
         opts.lr = 1e-4; /* keeps theta well away from zero and denormals for the whole run */
         opts.precision = is_double ? CLOPT_DOUBLE : CLOPT_FLOAT;
-        status = clopt_solver_create(&solver, ctx, &opts);
-        if (status == CLOPT_OK && fuse > 1) {
-            opts.knobs.fuse = (size_t)fuse;
-            status = clopt_solver_create(&fused, ctx, &opts);
-        }
-        if (status != CLOPT_OK) {
-            fprintf(stderr, "clopt_bench_step: %s: %s\n", name, clopt_errmsg(ctx));
-            goto cleanup;
-        }
-        printf("\n%s\n%-6s %14s %14s %14s", name, "round", "plain GB/s", "native GB/s",
-               "clopt GB/s");
-        if (fused)
-            printf(" %14s\n", "fused GB/s");
-        else
-            printf("\n");
-        /* One warm-up run first: it settles caches and page mappings. */
-        struct clopt_result result, fused_result;
-        status = clopt_solver_run(solver, &result);
-        if (fused && status >= 0)
-            status = clopt_solver_run(fused, &fused_result);
-        for (uint64_t r = 0; r < rounds && status >= 0; ++r) {
-            portable_gbs[r] = stream_scale_portable(stream, (size_t)dim, is_double);
-            native_gbs[r] = stream_scale_native(stream, (size_t)dim, is_double);
-            status = clopt_solver_run(solver, &result);
-            clopt_gbs[r] = result.gbytes_per_second;
-            printf("%-6llu %14.2f %14.2f %14.2f", (unsigned long long)r, portable_gbs[r],
-                   native_gbs[r], clopt_gbs[r]);
-            if (fused && status >= 0) {
-                status = clopt_solver_run(fused, &fused_result);
-                /* Effective: the bytes the unfused iterations would have moved. */
-                fused_gbs[r] = fused_result.gbytes_per_second;
-                printf(" %14.2f", fused_gbs[r]);
+        /* The unfused solver, then (with --fuse) the fused one: one at a time, so that a
+         * large problem needs the device memory of one. Each round times the references
+         * right before clopt. */
+        struct clopt_result result;
+        double stream_best = 0;
+        for (int variant = 0; variant < (fuse > 1 ? 2 : 1); ++variant) {
+            opts.knobs.fuse = variant ? (size_t)fuse : 1;
+            double *gbs = variant ? fused_gbs : clopt_gbs;
+            status = clopt_solver_create(&solver, ctx, &opts);
+            if (status != CLOPT_OK) {
+                fprintf(stderr, "clopt_bench_step: %s: %s\n", name, clopt_errmsg(ctx));
+                goto cleanup;
             }
-            printf("\n");
+            printf("\n%s, fuse=%zu\n%-6s %14s %14s %14s\n", name, opts.knobs.fuse, "round",
+                   "plain GB/s", "native GB/s", "clopt GB/s");
+            /* One warm-up run first: it settles caches and page mappings. */
+            struct clopt_result run;
+            status = clopt_solver_run(solver, &run);
+            for (uint64_t r = 0; r < rounds && status >= 0; ++r) {
+                portable_gbs[r] = stream_scale_portable(stream, (size_t)dim, is_double);
+                native_gbs[r] = stream_scale_native(stream, (size_t)dim, is_double);
+                stream_best = fmax(stream_best, fmax(portable_gbs[r], native_gbs[r]));
+                status = clopt_solver_run(solver, &run);
+                /* Fused: effective GB/s, the bytes the unfused iterations would move. */
+                gbs[r] = run.gbytes_per_second;
+                printf("%-6llu %14.2f %14.2f %14.2f\n", (unsigned long long)r, portable_gbs[r],
+                       native_gbs[r], gbs[r]);
+            }
+            if (status < 0) {
+                fprintf(stderr, "clopt_bench_step: %s: %s\n", name, clopt_errmsg(ctx));
+                goto cleanup;
+            }
+            if (!variant)
+                result = run;
+            clopt_solver_destroy(solver);
+            solver = NULL;
         }
-        if (status < 0) {
-            fprintf(stderr, "clopt_bench_step: %s: %s\n", name, clopt_errmsg(ctx));
-            goto cleanup;
-        }
-        clopt_solver_destroy(solver);
-        solver = NULL;
-        clopt_solver_destroy(fused);
-        fused = NULL;
-        double stream_best = 0, clopt_best = 0;
-        for (uint64_t r = 0; r < rounds; ++r) {
-            stream_best = fmax(stream_best, fmax(portable_gbs[r], native_gbs[r]));
+        double clopt_best = 0;
+        for (uint64_t r = 0; r < rounds; ++r)
             clopt_best = fmax(clopt_best, clopt_gbs[r]);
-        }
         const double clopt_median = median(clopt_gbs, (int)rounds);
         size_t used = strlen(summary);
         snprintf(summary + used, sizeof summary - used, "%-9s %6.0f %12.2f %12.2f %14.2f %8.3f",
@@ -212,7 +203,7 @@ int main(int argc, char **argv)
         if (fuse > 1) {
             const double fused_median = median(fused_gbs, (int)rounds);
             const double per_elem = result.bytes_per_element * 1e-9;
-            snprintf(summary + used, sizeof summary - used, " %12.3g %12.3g %8.2f",
+            snprintf(summary + used, sizeof summary - used, " %13.3g %13.3g %8.2f",
                      clopt_median / per_elem, fused_median / per_elem, fused_median / clopt_median);
         }
         used = strlen(summary);
@@ -221,7 +212,7 @@ int main(int argc, char **argv)
     printf("\n%-9s %6s %12s %12s %14s %8s", "optimizer", "B/elem", "median GB/s", "best GB/s",
            "stream GB/s", "ratio");
     if (fuse > 1)
-        printf(" %12s %12s %8s", "elem-it/s", "fused el-it/s", "fused x");
+        printf(" %13s %13s %8s", "elem-it/s", "fused el-it/s", "fused x");
     printf("\n");
     fputs(summary, stdout);
     printf("ratio = clopt median / best STREAM-style in-place scale of the same rounds\n");
@@ -231,7 +222,6 @@ int main(int argc, char **argv)
     rc = 0;
 cleanup:
     clopt_solver_destroy(solver);
-    clopt_solver_destroy(fused);
     clopt_context_destroy(ctx);
     free(stream);
     return rc;

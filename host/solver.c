@@ -25,6 +25,10 @@
 #define LAG_ELEMS ((size_t)1 << 24)
 /* The most iterations one launch may fuse. */
 #define FUSE_MAX 32
+/* The kernel's loss mask is a 32-bit uint, one bit per fused iteration. */
+_Static_assert(FUSE_MAX <= 32, "loss masks are 32 bits wide");
+/* Private memory a fused work-item may hold (see resolve_knobs). */
+#define FUSE_PRIVATE_BYTES (64 * 1024)
 /* Losses queued but not looked at: up to a lag's worth, plus one fused block. */
 #define RING_SIZE (LAG_MAX + FUSE_MAX + 2)
 /* At most THROTTLE_EVERY * THROTTLE_SLOTS iterations are in flight, which bounds the
@@ -357,12 +361,13 @@ static int resolve_hyper(struct clopt_solver *s)
 }
 
 /* The kernel's hyper-parameters for global step `step` (0-based). */
-static void hyper_for_step(const struct clopt_solver *s, uint64_t step, double h[CLOPT_HYPER_SLOTS])
+static void hyper_for_step(const struct clopt_solver *s, uint64_t step, int fresh_state,
+                           double h[CLOPT_HYPER_SLOTS])
 {
     struct clopt_hyper_in in = s->hyper;
     in.lr = clopt_schedule_lr(&s->schedule, s->hyper.lr, step);
     in.step = step + 1;
-    in.fresh_state = s->fresh_state;
+    in.fresh_state = fresh_state;
     for (size_t i = 0; i < CLOPT_HYPER_SLOTS; ++i)
         h[i] = 0;
     s->optimizer->hyper(&in, h);
@@ -459,6 +464,19 @@ static int resolve_knobs(struct clopt_solver *s, size_t max_group)
                           "gpcu=%zu: use 0 (one group per tile) or 1..1024 groups per compute "
                           "unit",
                           k.groups_per_cu);
+    /* The fused kernel keeps a block of vw x fblock elements of theta, the state and a
+     * data vector per work-item in private memory: a GPU spills that to slow memory, a CPU
+     * runtime to its stack. */
+    const size_t block = k.vector_width * k.loss_block < k.elems_per_item
+                             ? k.vector_width * k.loss_block
+                             : k.elems_per_item;
+    const size_t private_bytes = block * (2 + s->n_state) * s->elem_size;
+    if (k.fuse > 1 && private_bytes > FUSE_PRIVATE_BYTES)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "fuse=%zu keeps %zu elements (vw x fblock) of theta and its state per "
+                          "work-item in private memory, %zu KiB: lower vw or fblock to stay "
+                          "within %d KiB",
+                          k.fuse, block, private_bytes / 1024, FUSE_PRIVATE_BYTES / 1024);
     if (k.fuse > 1 && s->opts.clip_norm > 0)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
                           "fuse=%zu cannot be used with --clip-norm (every step needs the global "
@@ -769,6 +787,11 @@ static int allocate(struct clopt_solver *s)
             s->fused_hyper = NULL;
             return clopt_fail_cl(ctx, err, "clCreateBuffer(fused hyper-parameters)");
         }
+        /* The warm-up launch reads it before the first block fills it. */
+        err = clEnqueueFillBuffer(ctx->queue, s->fused_hyper, &zero, sizeof zero, 0,
+                                  s->knobs.fuse * CLOPT_HYPER_SLOTS * s->elem_size, 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            return clopt_fail_cl(ctx, err, "clEnqueueFillBuffer(fused hyper-parameters)");
     }
     s->result = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, 2 * s->acc_size, NULL, &err);
     if (err != CL_SUCCESS) {
@@ -978,6 +1001,10 @@ int clopt_solver_create(struct clopt_solver **out, struct clopt_context *ctx,
         goto cleanup;
     }
     status = resolve_knobs(s, max_group);
+    /* A fused run looks at losses between blocks: those of the block just queued must not
+     * be due yet, or the host would wait for the device after every block. */
+    if (s->knobs.fuse > 1 && s->lag < s->knobs.fuse + 1)
+        s->lag = s->knobs.fuse + 1;
     s->acc_size = s->knobs.accumulate == 1 ? sizeof(double) : sizeof(float);
     if (status == CLOPT_OK)
         status = resolve_objective(s);
@@ -1264,6 +1291,10 @@ static int exchange_halos(struct clopt_solver *s)
     return CLOPT_OK;
 }
 
+/* The arguments every step kernel shares (CLOPT_STEP_PARAMS in step.cl); the fused kernel's
+ * own come after them. */
+#define STEP_ARGS (12 + CLOPT_HYPER_SLOTS)
+
 /* Queues one step (or evaluation) kernel over every shard. */
 static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
                             const double hyper[CLOPT_HYPER_SLOTS], cl_event *last, int dry)
@@ -1306,7 +1337,7 @@ static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
             status = set_arg(ctx, kernel, 10 + CLOPT_HYPER_SLOTS, sizeof(cl_mem), &data);
         const cl_ulong n_total = s->n;
         if (!status)
-            status = set_arg(ctx, kernel, 11 + CLOPT_HYPER_SLOTS, sizeof n_total, &n_total);
+            status = set_arg(ctx, kernel, STEP_ARGS - 1, sizeof n_total, &n_total);
         if (status)
             return status;
         const size_t local = s->knobs.work_group;
@@ -1333,7 +1364,7 @@ static int enqueue_reduce(struct clopt_solver *s, size_t iteration_slot, void *h
  * one iteration's partials and the next's, and which iterations produce partials. */
 static int set_fused_args(struct clopt_solver *s, cl_uint loss_mask)
 {
-    const cl_uint first = 12 + CLOPT_HYPER_SLOTS;
+    const cl_uint first = STEP_ARGS;
     const cl_ulong stride = s->n_partials;
     int status = set_arg(s->ctx, s->k_fused, first, sizeof(cl_mem), &s->fused_hyper);
     if (!status)
@@ -1351,11 +1382,10 @@ static int set_fused_args(struct clopt_solver *s, cl_uint loss_mask)
 static int enqueue_fused(struct clopt_solver *s, uint64_t loss_mask, cl_event *last)
 {
     const size_t steps = s->knobs.fuse;
-    const int fresh = s->fresh_state;
     for (size_t j = 0; j < steps; ++j) {
         double h[CLOPT_HYPER_SLOTS];
-        s->fresh_state = j == 0 ? fresh : 0;
-        hyper_for_step(s, s->step + j, h);
+        /* Only a block's first iteration can see a fresh (never stepped) state. */
+        hyper_for_step(s, s->step + j, j == 0 && s->fresh_state, h);
         union {
             float f[CLOPT_HYPER_SLOTS];
             double d[CLOPT_HYPER_SLOTS];
@@ -1369,12 +1399,9 @@ static int enqueue_fused(struct clopt_solver *s, uint64_t loss_mask, cl_event *l
         const size_t bytes = CLOPT_HYPER_SLOTS * s->elem_size;
         cl_int err = clEnqueueFillBuffer(s->ctx->queue, s->fused_hyper, &pattern, bytes, j * bytes,
                                          bytes, 0, NULL, NULL);
-        if (err != CL_SUCCESS) {
-            s->fresh_state = fresh;
+        if (err != CL_SUCCESS)
             return clopt_fail_cl(s->ctx, err, "clEnqueueFillBuffer(fused hyper-parameters)");
-        }
     }
-    s->fresh_state = fresh;
     int status = set_fused_args(s, (cl_uint)loss_mask);
     if (status == CLOPT_OK)
         status = enqueue_launches(s, s->k_fused, NULL, last, 0);
@@ -1392,7 +1419,7 @@ static int enqueue_fused(struct clopt_solver *s, uint64_t loss_mask, cl_event *l
 static int enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last)
 {
     double h[CLOPT_HYPER_SLOTS];
-    hyper_for_step(s, s->step, h);
+    hyper_for_step(s, s->step, s->fresh_state, h);
     if (s->opts.clip_norm > 0) {
         int status = enqueue_launches(s, s->k_eval, NULL, NULL, 0);
         if (status == CLOPT_OK)
@@ -2103,11 +2130,16 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
     uint64_t t = t0;
     const uint64_t fuse = s->knobs.fuse, every = s->opts.checkpoint_every;
     while (t < s->opts.max_iters) {
-        status = look_at_due(s, &rs, ring, ring_size, &head, &pending, t);
-        if (status != CLOPT_OK)
-            goto cleanup;
-        if (rs.decided)
-            break;
+        /* Losses are looked at, and stopping tests act, only at multiples of the fuse
+         * count: where a fused run stops then does not depend on where checkpoints or a
+         * resume put single steps. */
+        if (t % fuse == 0) {
+            status = look_at_due(s, &rs, ring, ring_size, &head, &pending, t);
+            if (status != CLOPT_OK)
+                goto cleanup;
+            if (rs.decided)
+                break;
+        }
         if (s->opts.stop && *s->opts.stop) {
             rs.decided = 1;
             rs.reason = CLOPT_STOP_CANCELLED;
@@ -2119,10 +2151,11 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
             if (status != CLOPT_OK)
                 goto cleanup;
         }
-        /* A fused block runs when all its iterations come before the limit and before the
-         * next checkpoint; the rest are single steps. */
+        /* A fused block starts at a multiple of the fuse count and runs when all its
+         * iterations come before the limit and before the next checkpoint; the rest are
+         * single steps. */
         uint64_t steps = 1;
-        if (fuse > 1 && s->opts.max_iters - t >= fuse &&
+        if (fuse > 1 && t % fuse == 0 && s->opts.max_iters - t >= fuse &&
             !(s->checkpoint_path && every && (t + fuse - 1) / every > t / every))
             steps = fuse;
         const int with_loss = t % s->opts.loss_every == 0;

@@ -148,15 +148,18 @@ struct clopt_knobs {
     int accumulate;        /* loss accumulators: 1 = double (default with fp64),
                               2 = float with Kahan compensation (default without) */
     size_t groups_per_cu;  /* 0 (default): one work-group per tile of work_group *
-                              elems_per_item elements; G >= 1: G work-groups per compute unit
-                              loop over the tiles (the arithmetic is the same either way) */
-    size_t fuse;           /* iterations per launch, 1..64 (0 means 1): each element runs them
-                              in registers between one read and one write of theta and its
-                              state, bit-identical to single steps. Separable objectives only,
-                              not with clip_norm. Stopping tests (gtol, ftol, target, cancel,
-                              signals) act at the end of a fused block, so a run may go up to
-                              fuse - 1 iterations past the one that met its test; blocks never
-                              cross a checkpoint or the iteration limit. */
+                              elems_per_item elements; G in 1..1024: G work-groups per compute
+                              unit loop over the tiles (the arithmetic is the same either way) */
+    size_t fuse;           /* iterations per launch, 1..32 (0 means 1): each element runs them
+                              in private memory between one read and one write of theta and
+                              its state, bit-identical to single steps. Separable objectives
+                              only, not with clip_norm, and vw x fblock x (2 + state vectors)
+                              x sizeof(real) <= 64 KiB. Blocks start at multiples of fuse and
+                              never cross a checkpoint or the iteration limit (single steps
+                              fill in); losses are looked at and stopping tests (gtol, ftol,
+                              target, cancel, divergence) act only at multiples of fuse, so a
+                              run may stop up to fuse - 1 iterations after the one that met
+                              its test, on the same trajectory */
 };
 
 struct clopt_param {

@@ -303,11 +303,10 @@ CLOPT_INLINE void clopt_fused_pass(real *x, real *sa, real *sb, real *sc, const 
 CLOPT_INLINE void clopt_sweep_fused(__global real *restrict theta, __global real *restrict s0,
                                     __global real *restrict s1, __global real *restrict s2,
                                     __global const real *restrict data, ulong n_shard, ulong offset,
-                                    ulong n_total, ulong base, ulong stride,
-                                    struct clopt_lanes *acc, const real *hyp, real gscale,
-                                    const bool full, const uint loss_mask)
+                                    ulong base, ulong stride, struct clopt_lanes *acc,
+                                    const real *hyp, real gscale, const bool full,
+                                    const uint loss_mask)
 {
-    (void)n_total;
 #ifdef __clang__
 #pragma clang loop vectorize(disable)
 #endif
@@ -331,6 +330,7 @@ CLOPT_INLINE void clopt_sweep_fused(__global real *restrict theta, __global real
         }
         /* A mask test per iteration and block, not per element: a run-time test in the
          * hot loop cost a third of the kernel's speed on PoCL. */
+        /* Only the fused kernel comes here: steps == CLOPT_FUSE. */
         for (uint s = 0; s < CLOPT_FUSE; ++s) {
             if ((loss_mask >> s) & 1)
                 clopt_fused_pass(x, sa, sb, sc, CLOPT_DATA_BLOCK, n_shard, offset, base, stride, b,
@@ -356,8 +356,8 @@ CLOPT_INLINE void clopt_sweep_fused(__global real *restrict theta, __global real
 #endif
 
 /* The elements of one tile (CLOPT_WG * CLOPT_EPW consecutive elements of the shard, one
- * work-group's share) and its partial slots: slot `tile_slot` + s * partial_stride holds
- * iteration s's partial pair. Which work-group runs a tile never changes its arithmetic. */
+ * work-group's share) and its partial slots: iteration s's partial pairs go to the tile's
+ * slots plus s * partial_stride. Which work-group runs a tile never changes its arithmetic. */
 CLOPT_INLINE void clopt_tile(__global real *restrict theta, __global real *restrict s0,
                              __global real *restrict s1, __global real *restrict s2,
                              __global const real *restrict src, __global const real *restrict data,
@@ -389,11 +389,11 @@ CLOPT_INLINE void clopt_tile(__global real *restrict theta, __global real *restr
     if (steps > 1) {
 #if CLOPT_HALO == 0
         if (full)
-            clopt_sweep_fused(theta, s0, s1, s2, data, n_shard, offset, n_total, base, stride, acc,
-                              hyp, gscale, true, loss_mask);
+            clopt_sweep_fused(theta, s0, s1, s2, data, n_shard, offset, base, stride, acc, hyp,
+                              gscale, true, loss_mask);
         else
-            clopt_sweep_fused(theta, s0, s1, s2, data, n_shard, offset, n_total, base, stride, acc,
-                              hyp, gscale, false, loss_mask);
+            clopt_sweep_fused(theta, s0, s1, s2, data, n_shard, offset, base, stride, acc, hyp,
+                              gscale, false, loss_mask);
 #endif
     } else if (full)
         clopt_sweep(theta, s0, s1, s2, src, data, n_shard, offset, n_total, base, stride, acc,

@@ -72,6 +72,8 @@ struct fused_case {
     uint64_t iters, loss_every;
     struct clopt_knobs knobs;
     size_t max_shard_bytes;
+    int amsgrad, maximize;
+    double clip_value;
 };
 
 /* Runs c with its knobs and fuse = c->fuse (fused) or 1; returns theta|state. */
@@ -102,6 +104,9 @@ static void *run_case(const struct fused_case *c, size_t fuse, struct trace *t,
     o.knobs = c->knobs;
     o.knobs.fuse = fuse;
     o.max_shard_bytes = c->max_shard_bytes;
+    o.amsgrad = c->amsgrad;
+    o.maximize = c->maximize;
+    o.clip_value = c->clip_value;
     o.progress = record;
     o.progress_user = t;
     struct clopt_solver *s = NULL;
@@ -137,57 +142,36 @@ Test(fusion, k_fused_iterations_equal_k_single_steps_bit_for_bit)
         target[i] = (float)(0.25 * sin((double)i));
     char *target_path = path_in(dir, "target.npy");
     write_npy(target_path, target, 513, 0);
+#define CASE(obj, opt, sched, prec, dim, k, it, every)                                             \
+    .objective = obj, .optimizer = opt, .schedule = sched, .precision = prec, .n = dim, .fuse = k, \
+    .iters = it, .loss_every = every
     const struct fused_case cases[] = {
-        {"sphere", "gd", NULL, CLOPT_FLOAT, 93, 8, 2 * 8 + 3, 1, {0}, 0},
-        {"ellipsoid", "adam", "cosine:30", CLOPT_DOUBLE, 4096 + 5, 3, 20, 3, {0}, 0},
+        {CASE("sphere", "gd", NULL, CLOPT_FLOAT, 93, 8, 2 * 8 + 3, 1)},
+        {CASE("ellipsoid", "adam", "cosine:30", CLOPT_DOUBLE, 4096 + 5, 3, 20, 3)},
         /* momentum's first step (a fresh state) falls inside the first block */
-        {"rastrigin",
-         "momentum",
-         NULL,
-         CLOPT_FLOAT,
-         7,
-         2,
-         9,
-         1,
-         {.work_group = 2, .elems_per_item = 4, .vector_width = 2},
-         0},
-        {"styblinski_tang",
-         "adamw",
-         "warmup:5",
-         CLOPT_FLOAT,
-         (1u << 16) + 3,
-         5,
-         12,
-         2,
-         {.layout = 2,
-          .group_partials = 2,
-          .work_group = 16,
-          .elems_per_item = 8,
-          .vector_width = 1},
-         0},
-        {"double_well",
-         "rmsprop",
-         NULL,
-         CLOPT_FLOAT,
-         1001,
-         4,
-         10,
-         1,
-         {.loss_block = 1, .accumulate = 2},
-         0},
-        {"shifted_sphere", "adagrad", NULL, CLOPT_FLOAT, 513, 6, 14, 1, {.vector_width = 4}, 0},
+        {CASE("rastrigin", "momentum", NULL, CLOPT_FLOAT, 7, 2, 9, 1),
+         .knobs = {.work_group = 2, .elems_per_item = 4, .vector_width = 2}},
+        /* the group tree inside the fused kernel's iteration loop and the gpcu tile loop */
+        {CASE("styblinski_tang", "adamw", "warmup:5", CLOPT_FLOAT, (1u << 16) + 3, 5, 12, 2),
+         .knobs = {.layout = 2,
+                   .group_partials = 2,
+                   .work_group = 16,
+                   .elems_per_item = 8,
+                   .vector_width = 1,
+                   .groups_per_cu = 2}},
+        {CASE("double_well", "rmsprop", NULL, CLOPT_FLOAT, 1001, 4, 10, 1),
+         .knobs = {.loss_block = 1, .accumulate = 2}},
+        {CASE("shifted_sphere", "adagrad", NULL, CLOPT_FLOAT, 513, 6, 14, 1),
+         .knobs = {.vector_width = 4}},
         /* five shards, and a fixed grid of groups striding over the tiles */
-        {"sphere",
-         "nesterov",
-         "exp:0.97",
-         CLOPT_FLOAT,
-         (1u << 20) + 3,
-         8,
-         17,
-         4,
-         {.groups_per_cu = 1},
-         1u << 20},
+        {CASE("sphere", "nesterov", "exp:0.97", CLOPT_FLOAT, (1u << 20) + 3, 8, 17, 4),
+         .knobs = {.groups_per_cu = 1}, .max_shard_bytes = 1u << 20},
+        /* three state vectors, clipping, ascent, all 32 mask bits, and the default CPU knobs
+         * (full tiles) with a transcendental objective */
+        {CASE("rastrigin", "adam", NULL, CLOPT_FLOAT, (1u << 17) + 5, 32, 70, 1), .amsgrad = 1,
+         .maximize = 1, .clip_value = 5.0},
     };
+#undef CASE
     for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k) {
         const struct fused_case *c = &cases[k];
         const char *file = !strcmp(c->objective, "shifted_sphere") ? target_path : NULL;
@@ -359,16 +343,14 @@ Test(fusion, checkpoints_fall_between_blocks_and_resume_bit_for_bit)
 {
     const size_t n = 2000 + 11;
     char *path = path_in(dir, "fused.ckp");
-    const struct fused_case c = {"ellipsoid",
-                                 "adam",
-                                 NULL,
-                                 CLOPT_FLOAT,
-                                 n,
-                                 4,
-                                 40,
-                                 3,
-                                 {.work_group = 1, .elems_per_item = 64},
-                                 0};
+    const struct fused_case c = {.objective = "ellipsoid",
+                                 .optimizer = "adam",
+                                 .precision = CLOPT_FLOAT,
+                                 .n = n,
+                                 .fuse = 4,
+                                 .iters = 40,
+                                 .loss_every = 3,
+                                 .knobs = {.work_group = 1, .elems_per_item = 64}};
     static struct trace whole, first, second;
     memset(&whole, 0, sizeof whole);
     struct clopt_result r;
@@ -422,6 +404,41 @@ Test(fusion, checkpoints_fall_between_blocks_and_resume_bit_for_bit)
     free(path);
 }
 
+/* A fused run that blows up keeps the same last finite iterate as single steps (the replay
+ * that recovers it uses single steps). */
+Test(fusion, a_diverging_fused_run_keeps_the_same_last_finite_theta)
+{
+    const size_t n = 301;
+    float *theta[2];
+    uint64_t kept[2];
+    for (int fused = 0; fused < 2; ++fused) {
+        struct clopt_options o;
+        clopt_options_init(&o);
+        o.dim = n;
+        o.lr = 1.5; /* theta <- -2 theta: overflows float after ~128 iterations */
+        o.max_iters = 1000;
+        o.init = CLOPT_INIT_CONST;
+        o.init_value = 1.0;
+        o.knobs.fuse = fused ? 8 : 1;
+        struct clopt_solver *s = NULL;
+        cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+        struct clopt_result r;
+        cr_assert_eq(clopt_solver_run(s, &r), CLOPT_ERR_DIVERGED);
+        kept[fused] = r.iterations;
+        theta[fused] = malloc(n * sizeof(float));
+        cr_assert_not_null(theta[fused]);
+        cr_assert_eq(clopt_solver_read_theta(s, theta[fused], CLOPT_FLOAT, 0, n), CLOPT_OK);
+        clopt_solver_destroy(s);
+        for (size_t i = 0; i < n; ++i)
+            cr_assert(isfinite(theta[fused][i]));
+    }
+    cr_expect_eq(kept[0], kept[1], "kept iteration %llu vs %llu", (unsigned long long)kept[0],
+                 (unsigned long long)kept[1]);
+    cr_expect(!memcmp(theta[0], theta[1], n * sizeof(float)));
+    free(theta[0]);
+    free(theta[1]);
+}
+
 /* Which knobs the solver refuses before building anything. */
 Test(fusion, invalid_combinations_are_refused_with_a_clear_message)
 {
@@ -436,6 +453,7 @@ Test(fusion, invalid_combinations_are_refused_with_a_clear_message)
         {"sphere", 1.0, {.fuse = 2}, "--clip-norm"},
         {"sphere", 0, {.fuse = 33}, "at most 32"},
         {"sphere", 0, {.groups_per_cu = 5000}, "gpcu"},
+        {"sphere", 0, {.fuse = 2, .elems_per_item = 16384, .loss_block = 1024}, "private memory"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; ++i) {
         struct clopt_options o;

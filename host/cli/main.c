@@ -36,7 +36,8 @@ static const char usage_text[] =
     "  objectives           list the built-in objectives: formula, parameters, minimum\n"
     "  run [OPTIONS]        minimise an objective (default: sphere on the default device)\n"
     "  check [OPTIONS]      compare an objective's gradient with finite differences\n"
-    "  tune [RUN OPTIONS]   try kernel knobs (--space wg=V|V,epw=V|V,vw=V|V; --budget S),\n"
+    "  tune [RUN OPTIONS]   try kernel knobs (--space KNOB=V|V,...: any knob of --tune;\n"
+    "                       --budget S),\n"
     "                       check each against the defaults, time them, store the best in\n"
     "                       the tuning database (--tuning-db FILE, or CLOPT_TUNING_DB, or\n"
     "                       $XDG_CACHE_HOME/clopt/tuning.json), which run and bench use\n"
@@ -90,7 +91,10 @@ static const char usage_text[] =
     "                            work-item), vw (lanes), fblock (loss terms per lane\n"
     "                            summed before widening), layout=contig|strided,\n"
     "                            partials=item|group, rwg (reduction group size),\n"
-    "                            acc=double|kahan (loss accumulators)\n"
+    "                            acc=double|kahan (loss accumulators), gpcu (0: a group\n"
+    "                            per tile; G: G groups per compute unit loop over the\n"
+    "                            tiles), fuse (1..32 iterations per launch; separable\n"
+    "                            objectives; stopping tests act every fuse iterations)\n"
     "  --max-shard-bytes B       cap each buffer of theta at B bytes (default or 0: the\n"
     "                            device's largest allocation)\n"
     "  --kernel-dir DIR          load kernels from DIR (also CLOPT_KERNEL_DIR)\n"
@@ -1715,8 +1719,10 @@ static int parse_space(const char *spec, struct tune_space *sp)
         char *save2 = NULL;
         for (char *v = strtok_r(eq + 1, "|", &save2); v && !rc; v = strtok_r(NULL, "|", &save2)) {
             char one[96];
-            snprintf(one, sizeof one, "%s=%s", item, v);
-            if (*count == SPACE_VALUES) {
+            if ((size_t)snprintf(one, sizeof one, "%s=%s", item, v) >= sizeof one) {
+                print_error("--space %s: value '%s' is too long", item, v);
+                rc = -1;
+            } else if (*count == SPACE_VALUES) {
                 print_error("--space %s: at most %d values", item, SPACE_VALUES);
                 rc = -1;
             } else if (parse_tune(&sp->values[knob][*count], one, "--space")) {
@@ -1802,7 +1808,7 @@ static int cmd_tune(int argc, char **argv)
         print_error("--iters must be at least 1 for clopt tune");
         return EXIT_USAGE;
     }
-    static struct tune_space space;
+    static struct tune_space space; /* 10 x 8 knob sets: too large for the stack's taste */
     memset(&space, 0, sizeof space);
     if (a.space && parse_space(a.space, &space))
         return EXIT_USAGE;
@@ -1915,10 +1921,15 @@ static int cmd_tune(int argc, char **argv)
         ++tried;
         struct tune_result *t = &results[c];
         a.opts.knobs = t->knobs;
-        status = clopt_solver_create(&solver, ctx, &a.opts);
+        /* A fused candidate must run at least one block to be checked and timed. */
+        const int too_few = t->knobs.fuse > iters;
+        status = too_few ? CLOPT_ERR_INVALID_ARG : clopt_solver_create(&solver, ctx, &a.opts);
         if (status == CLOPT_OK)
             status = time_runs(solver, 1, &median, &r);
-        if (status != CLOPT_OK) {
+        if (too_few) {
+            snprintf(t->note, sizeof t->note, "not run: fuse=%zu needs --iters >= %zu",
+                     t->knobs.fuse, t->knobs.fuse);
+        } else if (status != CLOPT_OK) {
             snprintf(t->note, sizeof t->note, "not run: %s", clopt_errmsg(ctx));
         } else if (!(theta = read_theta_bits(solver, &a.opts))) {
             snprintf(t->note, sizeof t->note, "not checked: theta could not be read");
