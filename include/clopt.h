@@ -150,6 +150,10 @@ struct clopt_knobs {
     size_t groups_per_cu;  /* 0 (default): one work-group per tile of work_group *
                               elems_per_item elements; G in 1..1024: G work-groups per compute
                               unit loop over the tiles (the arithmetic is the same either way) */
+    size_t prefetch;       /* software prefetch distance in elements: 0 (default) = 1024 on
+                              CPUs, off on GPUs; 1 = off; else a power of two <= 2^20.
+                              Contiguous layout and clang-based compilers (PoCL) only; never
+                              changes results */
     size_t fuse;           /* iterations per launch, 1..32 (0 means 1): each element runs them
                               in private memory between one read and one write of theta and
                               its state, bit-identical to single steps. Separable objectives

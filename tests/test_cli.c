@@ -186,7 +186,7 @@ Test(cli, divergence_exits_3_and_keeps_finite_theta)
 }
 
 struct bad_case {
-    const char *args[12];
+    const char *args[16];
     const char *pattern;
 };
 
@@ -264,6 +264,10 @@ Test(cli, bad_input_exits_2_with_one_line)
         {{"tune", "--space", "wg="}, "no values"},
         {{"tune", "--tune", "wg=4"}, "do not apply"},
         {{"run", "--space", "wg=4"}, "option of clopt tune"},
+        {{"bench", "--space", "fuse=2"}, "option of clopt tune"},
+        {{"tune", "--quiet", "--dim", "1000", "--iters", "4", "--reps", "1", "--space", "fuse=2",
+          "--clip-norm", "1"},
+         "no candidate of --space can run"},
         {{"run", "--budget", "-1"}, "--budget"},
         {{"check", "--samples", "0"}, "at least 1"},
         {{"check", "--tol", "-1"}, "--tol"},
@@ -301,6 +305,8 @@ Test(cli, bad_input_exits_2_with_one_line)
         {{"run", "--tune", "fuse=0"}, "at least 1"},
         {{"run", "--tune", "fuse=33"}, "<= 32"},
         {{"run", "--tune", "gpcu=1025"}, "<= 1024"},
+        {{"run", "--tune", "pf=1"}, "at least 2"},
+        {{"run", "--tune", "pf=3"}, "power of two"},
         {{"run", "--tune", "fuse=4", "--objective", "rosenbrock"}, "separable objective"},
         {{"run", "--tune", "fuse=4", "--clip-norm", "1"}, "--clip-norm"},
         {{"run", "--max-shard-bytes", "16"}, "tile"},

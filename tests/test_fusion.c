@@ -162,7 +162,7 @@ Test(fusion, k_fused_iterations_equal_k_single_steps_bit_for_bit)
         {CASE("double_well", "rmsprop", NULL, CLOPT_FLOAT, 1001, 4, 10, 1),
          .knobs = {.loss_block = 1, .accumulate = 2}},
         {CASE("shifted_sphere", "adagrad", NULL, CLOPT_FLOAT, 513, 6, 14, 1),
-         .knobs = {.vector_width = 4}},
+         .knobs = {.vector_width = 4, .prefetch = 16}},
         /* five shards, and a fixed grid of groups striding over the tiles */
         {CASE("sphere", "nesterov", "exp:0.97", CLOPT_FLOAT, (1u << 20) + 3, 8, 17, 4),
          .knobs = {.groups_per_cu = 1}, .max_shard_bytes = 1u << 20},

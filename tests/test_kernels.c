@@ -256,6 +256,9 @@ Test(kernels, every_layout_and_partial_scheme_matches_reference)
          .accumulate = 2},
         /* A fixed grid of groups striding over the tiles, with either partial scheme. */
         {.layout = 1, .work_group = 2, .elems_per_item = 8, .vector_width = 4, .groups_per_cu = 1},
+        /* Prefetching off, and a short distance (the last blocks look past the buffer). */
+        {.layout = 1, .work_group = 4, .elems_per_item = 64, .vector_width = 8, .prefetch = 1},
+        {.layout = 1, .work_group = 2, .elems_per_item = 32, .vector_width = 4, .prefetch = 8},
         {.layout = 2,
          .group_partials = 2,
          .work_group = 8,

@@ -94,7 +94,9 @@ static const char usage_text[] =
     "                            acc=double|kahan (loss accumulators), gpcu (0: a group\n"
     "                            per tile; G: G groups per compute unit loop over the\n"
     "                            tiles), fuse (1..32 iterations per launch; separable\n"
-    "                            objectives; stopping tests act every fuse iterations)\n"
+    "                            objectives; stopping tests act every fuse iterations),\n"
+    "                            pf=off|N (software prefetch N elements ahead; CPUs)\n"
+    "  --tuning-db FILE          the tuning database to read (also CLOPT_TUNING_DB)\n"
     "  --max-shard-bytes B       cap each buffer of theta at B bytes (default or 0: the\n"
     "                            device's largest allocation)\n"
     "  --kernel-dir DIR          load kernels from DIR (also CLOPT_KERNEL_DIR)\n"
@@ -260,8 +262,12 @@ static int parse_count_flag(const char *flag, const char *text, uint64_t max, ui
 {
     const char *why;
     if (clopt_parse_count(text, max, value, &why)) {
-        print_error("%s '%s': %s (need a whole number <= %llu, e.g. 1000000, 1e6 or 2^20)", flag,
-                    text, why, (unsigned long long)max);
+        if (max >= 1000000)
+            print_error("%s '%s': %s (need a whole number <= %llu, e.g. 1000000, 1e6 or 2^20)",
+                        flag, text, why, (unsigned long long)max);
+        else
+            print_error("%s '%s': %s (need a whole number <= %llu)", flag, text, why,
+                        (unsigned long long)max);
         return -1;
     }
     return 0;
@@ -385,6 +391,8 @@ static int parse_tune(struct clopt_knobs *k, const char *spec, const char *flag)
         }
         *eq = '\0';
         const char *key = item, *val = eq + 1;
+        char label[64]; /* "--tune fuse": number errors name the knob */
+        snprintf(label, sizeof label, "%s %.40s", flag, key);
         uint64_t v = 0;
         if (!strcmp(key, "layout")) {
             if (!strcmp(val, "contig") || !strcmp(val, "1"))
@@ -414,12 +422,22 @@ static int parse_tune(struct clopt_knobs *k, const char *spec, const char *flag)
                 rc = -1;
             }
         } else if (!strcmp(key, "gpcu")) {
-            if (parse_count_flag(flag, val, 1024, &v))
+            if (parse_count_flag(label, val, 1024, &v))
                 rc = -1;
             else
                 k->groups_per_cu = (size_t)v;
+        } else if (!strcmp(key, "pf")) {
+            if (!strcmp(val, "off"))
+                k->prefetch = 1;
+            else if (parse_count_flag(label, val, (uint64_t)1 << 20, &v))
+                rc = -1;
+            else if (v < 2) {
+                print_error("%s pf=%s: use off or a distance of at least 2 elements", flag, val);
+                rc = -1;
+            } else
+                k->prefetch = (size_t)v;
         } else if (!strcmp(key, "fuse")) {
-            if (parse_count_flag(flag, val, 32, &v)) {
+            if (parse_count_flag(label, val, 32, &v)) {
                 rc = -1;
             } else if (v == 0) {
                 print_error("%s fuse=%s: must be at least 1", flag, val);
@@ -428,7 +446,7 @@ static int parse_tune(struct clopt_knobs *k, const char *spec, const char *flag)
                 k->fuse = (size_t)v;
         } else if (!strcmp(key, "wg") || !strcmp(key, "epw") || !strcmp(key, "vw") ||
                    !strcmp(key, "fblock") || !strcmp(key, "rwg")) {
-            if (parse_count_flag(flag, val, (uint64_t)1 << 20, &v)) {
+            if (parse_count_flag(label, val, (uint64_t)1 << 20, &v)) {
                 rc = -1;
             } else if (v == 0) {
                 print_error("%s %s=%s: must be at least 1", flag, key, val);
@@ -445,7 +463,7 @@ static int parse_tune(struct clopt_knobs *k, const char *spec, const char *flag)
                 k->vector_width = (size_t)v;
         } else {
             print_error("%s: unknown knob '%s' (knobs: wg, epw, vw, fblock, layout, partials, "
-                        "rwg, acc, gpcu, fuse)",
+                        "rwg, acc, gpcu, pf, fuse)",
                         flag, key);
             rc = -1;
         }
@@ -598,6 +616,19 @@ static const char *program_cache_dir(const char *flag, char *buffer, size_t size
     else
         return NULL;
     return n > 0 && (size_t)n < size ? buffer : NULL;
+}
+
+/* Destroys the context, first saying (one warning line) if compiled kernels could not be
+ * stored in the program cache: the run did not need it, but the next one rebuilds. */
+static void close_context(struct clopt_context *ctx, const char *cache_dir)
+{
+    struct clopt_cache_stats st;
+    if (ctx && cache_dir && clopt_context_cache_stats(ctx, &st) == CLOPT_OK && st.store_failures)
+        fprintf(stderr,
+                "clopt: warning: could not store compiled kernels in the program cache '%s' "
+                "(%llu failed): check the directory, or use --program-cache off\n",
+                cache_dir, (unsigned long long)st.store_failures);
+    clopt_context_destroy(ctx);
 }
 
 /* A context on the chosen device, caching programs in program_cache (NULL: not), or the
@@ -1372,7 +1403,7 @@ cleanup:
     if (trace)
         fclose(trace);
     clopt_solver_destroy(solver);
-    clopt_context_destroy(ctx);
+    close_context(ctx, a.program_cache);
     return rc;
 }
 
@@ -1529,7 +1560,7 @@ static int cmd_check(int argc, char **argv)
                     "finite difference of its loss is %.9g (relative error %.3g > %g)",
                     o.objective, r.worst_index, r.gradient, r.finite_difference, r.worst_error,
                     tol);
-    clopt_context_destroy(ctx);
+    close_context(ctx, program_cache);
     return rc;
 }
 
@@ -1572,6 +1603,11 @@ static int cmd_bench(int argc, char **argv)
     if (a.out_path || a.trace_path || a.init_file || a.resume_path || a.opts.checkpoint) {
         print_error("clopt bench times the step alone: --out, --trace, --init FILE, --resume "
                     "and --checkpoint are options of clopt run");
+        return EXIT_USAGE;
+    }
+    if (a.space || a.budget > 0) {
+        print_error("%s is an option of clopt tune (clopt bench times one set of knobs: --tune)",
+                    a.space ? "--space" : "--budget");
         return EXIT_USAGE;
     }
     const unsigned reps = a.reps ? (unsigned)a.reps : 5;
@@ -1617,6 +1653,8 @@ static int cmd_bench(int argc, char **argv)
     const double ratio = bw.scale_gbytes_per_second > 0 ? step_gbs / bw.scale_gbytes_per_second : 0;
     const struct clopt_device_info *dev = clopt_context_device(ctx);
     const char *precision = a.opts.precision == CLOPT_DOUBLE ? "double" : "float";
+    char knobs[160];
+    tuning_knobs_text(&r.knobs, knobs, sizeof knobs);
     if (a.json_path) {
         cJSON *root = cJSON_CreateObject();
         int ok =
@@ -1635,7 +1673,9 @@ static int cmd_bench(int argc, char **argv)
             cJSON_AddNumberToObject(root, "bytes_per_element", r.bytes_per_element) &&
             cJSON_AddNumberToObject(root, "step_gbytes_per_second", step_gbs) &&
             cJSON_AddNumberToObject(root, "element_iterations_per_second", elem_iters) &&
-            cJSON_AddNumberToObject(root, "ratio_to_scale", ratio);
+            cJSON_AddNumberToObject(root, "ratio_to_scale", ratio) &&
+            cJSON_AddStringToObject(root, "knobs", knobs) &&
+            cJSON_AddStringToObject(root, "knobs_source", a.knob_source);
         if (emit_json(a.json_path, root, ok))
             rc = EXIT_FAILURE;
     }
@@ -1645,10 +1685,11 @@ static int cmd_bench(int argc, char **argv)
             rc = EXIT_FAILURE;
         } else {
             fprintf(f, "objective,optimizer,precision,n,copy_gbps,scale_gbps,step_gbps,"
-                       "element_iterations_per_second,ratio_to_scale\n");
-            fprintf(f, "%s,%s,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g\n", a.opts.objective,
+                       "element_iterations_per_second,ratio_to_scale,knobs\n");
+            /* The knobs hold commas: one quoted field. */
+            fprintf(f, "%s,%s,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,\"%s\"\n", a.opts.objective,
                     a.opts.optimizer, precision, a.opts.dim, bw.copy_gbytes_per_second,
-                    bw.scale_gbytes_per_second, step_gbs, elem_iters, ratio);
+                    bw.scale_gbytes_per_second, step_gbs, elem_iters, ratio, knobs);
             if (close_report("--csv", a.csv_path, f))
                 rc = EXIT_FAILURE;
         }
@@ -1666,24 +1707,22 @@ static int cmd_bench(int argc, char **argv)
                r.bytes_per_element, elem_iters, reps, (unsigned long long)iters);
         printf("ratio       %.3f of the in-place scale bandwidth (%.3f of the best stream)\n",
                ratio, best_stream > 0 ? step_gbs / best_stream : 0);
-        char knobs[160];
-        tuning_knobs_text(&r.knobs, knobs, sizeof knobs);
         printf("knobs       %s (%s)\n", knobs, a.knob_source);
     }
 cleanup:
     clopt_solver_destroy(solver);
-    clopt_context_destroy(ctx);
+    close_context(ctx, a.program_cache);
     return rc;
 }
 
 /* The knob values to try: --space KEY=V|V|...,... (any --tune knob) or a pruned space for
  * the device type. Each value is kept as a knob set with only its own field set, so a
  * candidate is the union of one value per knob. */
-#define SPACE_KNOBS 10
+#define SPACE_KNOBS 11
 #define SPACE_VALUES 8
 #define SPACE_MAX_CANDIDATES 4096
-static const char *const space_keys[SPACE_KNOBS] = {"wg",       "epw", "vw",  "fblock", "layout",
-                                                    "partials", "rwg", "acc", "gpcu",   "fuse"};
+static const char *const space_keys[SPACE_KNOBS] = {
+    "wg", "epw", "vw", "fblock", "layout", "partials", "rwg", "acc", "gpcu", "fuse", "pf"};
 
 struct tune_space {
     struct clopt_knobs values[SPACE_KNOBS][SPACE_VALUES];
@@ -1709,7 +1748,7 @@ static int parse_space(const char *spec, struct tune_space *sp)
         }
         if (knob == SPACE_KNOBS) {
             print_error("--space '%s': use KEY=V|V|... with KEY one of wg, epw, vw, fblock, "
-                        "layout, partials, rwg, acc, gpcu, fuse",
+                        "layout, partials, rwg, acc, gpcu, fuse, pf",
                         spec);
             rc = -1;
             break;
@@ -1764,12 +1803,15 @@ static void merge_knobs(struct clopt_knobs *dst, const struct clopt_knobs *src)
         dst->groups_per_cu = src->groups_per_cu;
     if (src->fuse)
         dst->fuse = src->fuse;
+    if (src->prefetch)
+        dst->prefetch = src->prefetch;
 }
 
 struct tune_result {
     struct clopt_knobs knobs;
     double gbytes_per_second;
     int ok;         /* verified and timed */
+    int refused;    /* the solver refused the knobs for this problem (bad input, not a fault) */
     char note[200]; /* verification, or why it was discarded */
 };
 
@@ -1903,6 +1945,7 @@ static int cmd_tune(int argc, char **argv)
         goto cleanup;
     }
     default_gbs = median > 0 ? r.bytes_per_iter * (double)iters / median / 1e9 : 0;
+    const struct clopt_knobs default_knobs = r.knobs;
     char text[160];
     tuning_knobs_text(&r.knobs, text, sizeof text);
     if (!a.quiet)
@@ -1926,6 +1969,7 @@ static int cmd_tune(int argc, char **argv)
         status = too_few ? CLOPT_ERR_INVALID_ARG : clopt_solver_create(&solver, ctx, &a.opts);
         if (status == CLOPT_OK)
             status = time_runs(solver, 1, &median, &r);
+        t->refused = too_few || status == CLOPT_ERR_INVALID_ARG;
         if (too_few) {
             snprintf(t->note, sizeof t->note, "not run: fuse=%zu needs --iters >= %zu",
                      t->knobs.fuse, t->knobs.fuse);
@@ -1976,21 +2020,37 @@ static int cmd_tune(int argc, char **argv)
             (best == count || results[c].gbytes_per_second > results[best].gbytes_per_second))
             best = c;
     if (!(a.json_path && !strcmp(a.json_path, "-"))) {
-        printf("%-90s %9s %7s  %s\n", "knobs", "GB/s", "vs def", "check");
+        printf("%-108s %9s %7s  %s\n", "knobs", "GB/s", "vs def", "check");
         for (size_t c = 0; c < tried; ++c) {
             tuning_knobs_text(&results[c].knobs, text, sizeof text);
             if (results[c].ok)
-                printf("%-90s %9.2f %7.2f  %s\n", text, results[c].gbytes_per_second,
+                printf("%-108s %9.2f %7.2f  %s\n", text, results[c].gbytes_per_second,
                        default_gbs > 0 ? results[c].gbytes_per_second / default_gbs : 0,
                        results[c].note);
             else
-                printf("%-90s %9s %7s  %s\n", text, "-", "-", results[c].note);
+                printf("%-108s %9s %7s  %s\n", text, "-", "-", results[c].note);
         }
+    }
+    size_t refused = 0;
+    for (size_t c = 0; c < tried; ++c)
+        refused += results[c].refused;
+    if (best == count && tried > 0 && refused == tried) {
+        /* Knobs this problem cannot take (fuse with a stencil, ...): bad input. */
+        print_error("no candidate of --space can run this problem (%s)", results[0].note);
+        rc = EXIT_USAGE;
+        goto cleanup;
     }
     if (best == count) {
         print_error("no candidate ran correctly (%zu tried); the defaults stay", tried);
         rc = EXIT_FAILURE;
         goto cleanup;
+    }
+    /* The built-in knobs, timed in this run, compete too: a narrow --space may hold nothing
+     * faster, and then the database records that the defaults are best. */
+    const int defaults_win = default_gbs > results[best].gbytes_per_second;
+    if (defaults_win) {
+        results[best].knobs = default_knobs;
+        results[best].gbytes_per_second = default_gbs;
     }
     tuning_knobs_text(&results[best].knobs, text, sizeof text);
     char buffer[512], why[640];
@@ -2015,10 +2075,12 @@ static int cmd_tune(int argc, char **argv)
         if (emit_json(a.json_path, root, ok))
             rc = EXIT_FAILURE;
     }
+    char ratio_text[64];
+    snprintf(ratio_text, sizeof ratio_text, "%.2fx the default knobs",
+             default_gbs > 0 ? results[best].gbytes_per_second / default_gbs : 0);
     if (!(a.json_path && !strcmp(a.json_path, "-")))
-        printf("best        %s: %.2f GB/s, %.2fx the default knobs%s%s\n", text,
-               results[best].gbytes_per_second,
-               default_gbs > 0 ? results[best].gbytes_per_second / default_gbs : 0,
+        printf("best        %s: %.2f GB/s, %s%s%s\n", text, results[best].gbytes_per_second,
+               defaults_win ? "the built-in defaults (no candidate was faster)" : ratio_text,
                stored >= 0 ? "; stored in " : "", stored >= 0 ? path : "");
     if (stored < 0) {
         print_error("%s", why);
@@ -2029,7 +2091,7 @@ cleanup:
     free(reference);
     free(theta);
     clopt_solver_destroy(solver);
-    clopt_context_destroy(ctx);
+    close_context(ctx, a.program_cache);
     return rc;
 }
 

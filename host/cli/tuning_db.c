@@ -17,11 +17,12 @@
 
 #define MAX_DB_BYTES (16u << 20)
 
-/* The last two were added later: entries without them mean gpcu=0 and fuse=1. */
-#define N_KNOBS 10
+/* The last three were added later: entries without them mean gpcu=0, fuse=1 and the
+ * default prefetch. */
+#define N_KNOBS 11
 #define N_REQUIRED_KNOBS 8
-static const char *const knob_names[N_KNOBS] = {"wg",       "epw", "vw",  "fblock", "layout",
-                                                "partials", "rwg", "acc", "gpcu",   "fuse"};
+static const char *const knob_names[N_KNOBS] = {
+    "wg", "epw", "vw", "fblock", "layout", "partials", "rwg", "acc", "gpcu", "fuse", "pf"};
 
 static unsigned size_class(size_t n)
 {
@@ -61,7 +62,7 @@ static void knob_text(char *out, size_t size, size_t value, const char *one, con
 
 void tuning_knobs_text(const struct clopt_knobs *k, char *text, size_t size)
 {
-    char v[8][24];
+    char v[9][24];
     knob_text(v[0], sizeof v[0], k->work_group, NULL, NULL);
     knob_text(v[1], sizeof v[1], k->elems_per_item, NULL, NULL);
     knob_text(v[2], sizeof v[2], k->vector_width, NULL, NULL);
@@ -70,9 +71,11 @@ void tuning_knobs_text(const struct clopt_knobs *k, char *text, size_t size)
     knob_text(v[5], sizeof v[5], (size_t)k->group_partials, "item", "group");
     knob_text(v[6], sizeof v[6], k->reduce_group, NULL, NULL);
     knob_text(v[7], sizeof v[7], (size_t)k->accumulate, "double", "kahan");
+    knob_text(v[8], sizeof v[8], k->prefetch, "off", NULL);
     snprintf(text, size,
-             "wg=%s,epw=%s,vw=%s,fblock=%s,layout=%s,partials=%s,rwg=%s,acc=%s,gpcu=%zu,fuse=%zu",
-             v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], k->groups_per_cu,
+             "wg=%s,epw=%s,vw=%s,fblock=%s,layout=%s,partials=%s,rwg=%s,acc=%s,gpcu=%zu,pf=%s,"
+             "fuse=%zu",
+             v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], k->groups_per_cu, v[8],
              k->fuse ? k->fuse : 1);
 }
 
@@ -126,9 +129,9 @@ static int read_knobs(const cJSON *entry, struct clopt_knobs *k)
     const cJSON *knobs = cJSON_GetObjectItemCaseSensitive(entry, "knobs");
     if (!cJSON_IsObject(knobs))
         return -1;
-    double v[N_KNOBS] = {[8] = 0, [9] = 1};
-    const double low[N_KNOBS] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 1};
-    const double high[N_KNOBS] = {1 << 20, 1 << 20, 16, 1024, 2, 2, 1 << 20, 2, 1024, 32};
+    double v[N_KNOBS] = {[8] = 0, [9] = 1, [10] = 0};
+    const double low[N_KNOBS] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1};
+    const double high[N_KNOBS] = {1 << 20, 1 << 20, 16, 1024, 2, 2, 1 << 20, 2, 1024, 32, 1 << 20};
     for (size_t i = 0; i < N_KNOBS; ++i) {
         const cJSON *item = cJSON_GetObjectItemCaseSensitive(knobs, knob_names[i]);
         if (!item && i >= N_REQUIRED_KNOBS)
@@ -148,7 +151,8 @@ static int read_knobs(const cJSON *entry, struct clopt_knobs *k)
                               .reduce_group = (size_t)v[6],
                               .accumulate = (int)v[7],
                               .groups_per_cu = (size_t)v[8],
-                              .fuse = (size_t)v[9]};
+                              .fuse = (size_t)v[9],
+                              .prefetch = (size_t)v[10]};
     return 0;
 }
 
@@ -261,7 +265,8 @@ int tuning_store(const char *path, const struct tuning_key *key, const struct cl
                                     (double)knobs->reduce_group,
                                     knobs->accumulate,
                                     (double)knobs->groups_per_cu,
-                                    (double)(knobs->fuse ? knobs->fuse : 1)};
+                                    (double)(knobs->fuse ? knobs->fuse : 1),
+                                    (double)knobs->prefetch};
     int ok = entry && k;
     for (size_t i = 0; i < N_KNOBS && ok; ++i)
         ok = cJSON_AddNumberToObject(k, knob_names[i], values[i]) != NULL;
