@@ -134,13 +134,14 @@ CLOPT_INLINE void clopt_element_update(real *x, real *a, real *b, real *c, real 
  * otherwise waits for memory at every block, since the hardware prefetcher runs only a
  * little ahead of the last load and stops at page boundaries; the single step gains too.
  * A prefetch never faults on a CPU, so the last blocks may look past the buffer; clang's
- * builtin because PoCL's OpenCL prefetch() is a no-op. Contiguous layout only: the strided
- * one is the GPU's, whose memory system hides latency with threads. */
+ * builtin because PoCL's OpenCL prefetch() is a no-op. `theta` is the vector read (a
+ * stencil's `src`). Contiguous layout only: the strided one is the GPU's, whose memory
+ * system hides latency with threads. */
 CLOPT_INLINE void clopt_prefetch_block(__global const real *theta, __global const real *s0,
                                        __global const real *s1, __global const real *s2,
                                        __global const real *data, ulong j, const bool with_state)
 {
-#if CLOPT_PREFETCH > 0 && CLOPT_LAYOUT == 1 && CLOPT_HALO == 0 && defined(__clang__)
+#if CLOPT_PREFETCH > 0 && CLOPT_LAYOUT == 1 && defined(__clang__)
     for (uint k = 0; k < CLOPT_BLOCK; k += 64 / sizeof(real)) {
         __builtin_prefetch(theta + j + CLOPT_PREFETCH + k);
         if (CLOPT_UPDATE_NSTATE > 0 && with_state)
@@ -178,7 +179,8 @@ CLOPT_INLINE void clopt_sweep(__global real *restrict theta, __global real *rest
             block_g2[l] = 0;
         }
         if (full)
-            clopt_prefetch_block(theta, s0, s1, s2, data, base + b, with_update);
+            clopt_prefetch_block(CLOPT_HALO > 0 ? src : theta, s0, s1, s2, data, base + b,
+                                 with_update);
             /* The lanes unroll into one vector operation each. Vectorising the loops as well
              * would treat the lanes as an interleaved access group and drown them in shuffles
              * (seen on PoCL); when this loop is unrolled away, the outer one would be. */
