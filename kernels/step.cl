@@ -129,6 +129,37 @@ CLOPT_INLINE void clopt_element_update(real *x, real *a, real *b, real *c, real 
  * any loss). FBLOCK = 1 adds every term straight to acc_t. */
 #define CLOPT_BLOCK (CLOPT_VW * CLOPT_FBLOCK < CLOPT_EPW ? CLOPT_VW * CLOPT_FBLOCK : CLOPT_EPW)
 
+/* One element's loss terms, f and g^2, for lane l: into the lane's block sums, or with
+ * CLOPT_FBLOCK = 1 straight into its acc_t sums. The single and the fused sweep both sum
+ * through these two, which is what keeps their losses bit for bit the same. */
+CLOPT_INLINE void clopt_lane_add(struct clopt_lanes *acc, real *block_f, real *block_g2, uint l,
+                                 real f, real g)
+{
+#if CLOPT_FBLOCK > 1
+    (void)acc;
+    block_f[l] += f;
+    block_g2[l] += g * g;
+#else
+    (void)block_f, (void)block_g2;
+    clopt_acc_add(&acc->f[l], &acc->fc[l], (acc_t)f);
+    clopt_acc_add(&acc->g2[l], &acc->g2c[l], (acc_t)g * (acc_t)g);
+#endif
+}
+
+/* A finished block's lane sums into the acc_t sums. */
+CLOPT_INLINE void clopt_block_fold(struct clopt_lanes *acc, const real *block_f,
+                                   const real *block_g2)
+{
+#if CLOPT_FBLOCK > 1
+    for (uint l = 0; l < CLOPT_VW; ++l) {
+        clopt_acc_add(&acc->f[l], &acc->fc[l], (acc_t)block_f[l]);
+        clopt_acc_add(&acc->g2[l], &acc->g2c[l], (acc_t)block_g2[l]);
+    }
+#else
+    (void)acc, (void)block_f, (void)block_g2;
+#endif
+}
+
 /* Asks for the cache lines of the block CLOPT_PREFETCH elements ahead of element j of the
  * work-item's contiguous chunk. PoCL measured: the fused step (8 iterations per block)
  * otherwise waits for memory at every block, since the hardware prefetcher runs only a
@@ -247,24 +278,12 @@ CLOPT_INLINE void clopt_sweep(__global real *restrict theta, __global real *rest
                     if (CLOPT_UPDATE_NSTATE > 2)
                         s2[j] = sc[l];
                 }
-                if (!with_loss)
-                    continue;
-#if CLOPT_FBLOCK > 1
-                block_f[l] += f[l];
-                block_g2[l] += g[l] * g[l];
-#else
-                clopt_acc_add(&acc->f[l], &acc->fc[l], (acc_t)f[l]);
-                clopt_acc_add(&acc->g2[l], &acc->g2c[l], (acc_t)g[l] * (acc_t)g[l]);
-#endif
+                if (with_loss)
+                    clopt_lane_add(acc, block_f, block_g2, l, f[l], g[l]);
             }
         }
-#if CLOPT_FBLOCK > 1
         if (with_loss)
-            for (uint l = 0; l < CLOPT_VW; ++l) {
-                clopt_acc_add(&acc->f[l], &acc->fc[l], (acc_t)block_f[l]);
-                clopt_acc_add(&acc->g2[l], &acc->g2c[l], (acc_t)block_g2[l]);
-            }
-#endif
+            clopt_block_fold(acc, block_f, block_g2);
     }
 }
 
@@ -312,15 +331,8 @@ CLOPT_INLINE void clopt_fused_pass(real *x, real *sa, real *sb, real *sc, const 
 #pragma unroll
             for (uint l = 0; l < CLOPT_VW; ++l) {
                 const bool in_range = full || base + (ulong)(b + k + l) * stride < n_shard;
-                if (!in_range)
-                    continue;
-#if CLOPT_FBLOCK > 1
-                block_f[l] += f[l];
-                block_g2[l] += g[l] * g[l];
-#else
-                clopt_acc_add(&acc->f[l], &acc->fc[l], (acc_t)f[l]);
-                clopt_acc_add(&acc->g2[l], &acc->g2c[l], (acc_t)g[l] * (acc_t)g[l]);
-#endif
+                if (in_range)
+                    clopt_lane_add(acc, block_f, block_g2, l, f[l], g[l]);
             }
         }
 #pragma unroll
@@ -328,13 +340,8 @@ CLOPT_INLINE void clopt_fused_pass(real *x, real *sa, real *sb, real *sc, const 
             clopt_element_update(&x[k + l], &sa[k + l], &sb[k + l], &sc[k + l], g[l], h[0], h[1],
                                  h[2], h[3], h[4], h[5], h[6], h[7], gscale);
     }
-#if CLOPT_FBLOCK > 1
     if (with_loss)
-        for (uint l = 0; l < CLOPT_VW; ++l) {
-            clopt_acc_add(&acc->f[l], &acc->fc[l], (acc_t)block_f[l]);
-            clopt_acc_add(&acc->g2[l], &acc->g2c[l], (acc_t)block_g2[l]);
-        }
-#endif
+        clopt_block_fold(acc, block_f, block_g2);
 }
 
 CLOPT_INLINE void clopt_sweep_fused(__global real *restrict theta, __global real *restrict s0,
