@@ -154,6 +154,10 @@ struct clopt_knobs {
                               CPUs, off on GPUs; 1 = off; else a power of two <= 2^20.
                               Contiguous layout and clang-based compilers (PoCL) only; never
                               changes results */
+    size_t simd_bits;      /* 0 (default): 512 on CPUs, 256 elsewhere; 512 lets clang-based
+                              compilers (PoCL) use 512-bit registers on AVX-512 CPUs, whose
+                              x86 back end otherwise keeps to 256-bit vectors; 256 leaves the
+                              compiler's choice. Lanes are independent, so results never change */
     size_t fuse;           /* iterations per launch, 1..32 (0 means 1): each element runs them
                               in private memory between one read and one write of theta and
                               its state, bit-identical to single steps. Separable objectives

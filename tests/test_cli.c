@@ -305,6 +305,7 @@ Test(cli, bad_input_exits_2_with_one_line)
         {{"run", "--tune", "fuse=0"}, "at least 1"},
         {{"run", "--tune", "fuse=33"}, "<= 32"},
         {{"run", "--tune", "gpcu=1025"}, "<= 1024"},
+        {{"run", "--tune", "simd=384"}, "simd=384: use 256 or 512"},
         {{"run", "--tune", "pf=1"}, "at least 2"},
         {{"run", "--tune", "pf=3"}, "power of two"},
         {{"run", "--tune", "fuse=4", "--objective", "rosenbrock"}, "separable objective"},

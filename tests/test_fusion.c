@@ -195,6 +195,49 @@ Test(fusion, k_fused_iterations_equal_k_single_steps_bit_for_bit)
     free(target_path);
 }
 
+/* simd=512 only lets the compiler put more lanes in one register: theta, the state and every
+ * loss must be the bits of simd=256, single and fused, with transcendental objectives, a
+ * stencil, three state vectors, double and narrower lane groups. */
+Test(fusion, simd_width_changes_no_bits)
+{
+#define CASE(obj, opt, prec, dim, k, it)                                                           \
+    .objective = obj, .optimizer = opt, .precision = prec, .n = dim, .fuse = k, .iters = it,       \
+    .loss_every = 1
+    const struct fused_case cases[] = {
+        {CASE("rastrigin", "adam", CLOPT_FLOAT, (1u << 17) + 5, 8, 19), .amsgrad = 1},
+        {CASE("double_well", "momentum", CLOPT_DOUBLE, 4096 + 5, 4, 10)},
+        {CASE("styblinski_tang", "rmsprop", CLOPT_FLOAT, 1001, 4, 10),
+         .knobs = {.vector_width = 8, .loss_block = 1}},
+        {CASE("laplacian", "nesterov", CLOPT_FLOAT, 4096 + 7, 1, 10)},
+    };
+#undef CASE
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k) {
+        const size_t fuses[] = {1, cases[k].fuse};
+        for (size_t f = 0; f < 2; ++f) {
+            struct fused_case c = cases[k];
+            static struct trace narrow, wide;
+            memset(&narrow, 0, sizeof narrow);
+            memset(&wide, 0, sizeof wide);
+            struct clopt_result r256, r512;
+            size_t bytes256, bytes512;
+            c.knobs.simd_bits = 256;
+            void *a = run_case(&c, fuses[f], &narrow, &r256, &bytes256, NULL);
+            c.knobs.simd_bits = 512;
+            void *b = run_case(&c, fuses[f], &wide, &r512, &bytes512, NULL);
+            char what[96];
+            snprintf(what, sizeof what, "%s/%s fuse=%zu simd 256 vs 512", c.objective,
+                     c.optimizer, fuses[f]);
+            cr_assert_eq(r256.knobs.simd_bits, 256);
+            cr_assert_eq(r512.knobs.simd_bits, 512);
+            cr_assert_eq(bytes256, bytes512);
+            cr_expect(!memcmp(a, b, bytes256), "%s: theta or the optimizer state differs", what);
+            expect_same_trace(&narrow, &wide, what);
+            free(a);
+            free(b);
+        }
+    }
+}
+
 /* f_i and g_i of sphere and rastrigin (A = 10) in double. */
 static double reference_fdf(const char *objective, double x, double *g)
 {

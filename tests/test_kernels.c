@@ -259,6 +259,8 @@ Test(kernels, every_layout_and_partial_scheme_matches_reference)
         /* Prefetching off, and a short distance (the last blocks look past the buffer). */
         {.layout = 1, .work_group = 4, .elems_per_item = 64, .vector_width = 8, .prefetch = 1},
         {.layout = 1, .work_group = 2, .elems_per_item = 32, .vector_width = 4, .prefetch = 8},
+        /* The compiler's own vector width (the CPU default lets it use 512-bit registers). */
+        {.layout = 1, .work_group = 4, .elems_per_item = 32, .vector_width = 16, .simd_bits = 256},
         {.layout = 2,
          .group_partials = 2,
          .work_group = 8,

@@ -95,7 +95,8 @@ static const char usage_text[] =
     "                            per tile; G: G groups per compute unit loop over the\n"
     "                            tiles), fuse (1..32 iterations per launch; separable\n"
     "                            objectives; stopping tests act every fuse iterations),\n"
-    "                            pf=off|N (software prefetch N elements ahead; CPUs)\n"
+    "                            pf=off|N (software prefetch N elements ahead; CPUs),\n"
+    "                            simd=256|512 (512-bit registers on AVX-512 CPUs)\n"
     "  --tuning-db FILE          the tuning database to read (also CLOPT_TUNING_DB)\n"
     "  --max-shard-bytes B       cap each buffer of theta at B bytes (default or 0: the\n"
     "                            device's largest allocation)\n"
@@ -436,6 +437,15 @@ static int parse_tune(struct clopt_knobs *k, const char *spec, const char *flag)
                 rc = -1;
             } else
                 k->prefetch = (size_t)v;
+        } else if (!strcmp(key, "simd")) {
+            if (!strcmp(val, "256"))
+                k->simd_bits = 256;
+            else if (!strcmp(val, "512"))
+                k->simd_bits = 512;
+            else {
+                print_error("%s simd=%s: use 256 or 512", flag, val);
+                rc = -1;
+            }
         } else if (!strcmp(key, "fuse")) {
             if (parse_count_flag(label, val, 32, &v)) {
                 rc = -1;
@@ -463,7 +473,7 @@ static int parse_tune(struct clopt_knobs *k, const char *spec, const char *flag)
                 k->vector_width = (size_t)v;
         } else {
             print_error("%s: unknown knob '%s' (knobs: wg, epw, vw, fblock, layout, partials, "
-                        "rwg, acc, gpcu, pf, fuse)",
+                        "rwg, acc, gpcu, pf, simd, fuse)",
                         flag, key);
             rc = -1;
         }
@@ -1718,11 +1728,11 @@ cleanup:
 /* The knob values to try: --space KEY=V|V|...,... (any --tune knob) or a pruned space for
  * the device type. Each value is kept as a knob set with only its own field set, so a
  * candidate is the union of one value per knob. */
-#define SPACE_KNOBS 11
+#define SPACE_KNOBS 12
 #define SPACE_VALUES 8
 #define SPACE_MAX_CANDIDATES 4096
 static const char *const space_keys[SPACE_KNOBS] = {
-    "wg", "epw", "vw", "fblock", "layout", "partials", "rwg", "acc", "gpcu", "fuse", "pf"};
+    "wg", "epw", "vw", "fblock", "layout", "partials", "rwg", "acc", "gpcu", "fuse", "pf", "simd"};
 
 struct tune_space {
     struct clopt_knobs values[SPACE_KNOBS][SPACE_VALUES];
@@ -1748,7 +1758,7 @@ static int parse_space(const char *spec, struct tune_space *sp)
         }
         if (knob == SPACE_KNOBS) {
             print_error("--space '%s': use KEY=V|V|... with KEY one of wg, epw, vw, fblock, "
-                        "layout, partials, rwg, acc, gpcu, fuse, pf",
+                        "layout, partials, rwg, acc, gpcu, fuse, pf, simd",
                         spec);
             rc = -1;
             break;
@@ -1805,6 +1815,8 @@ static void merge_knobs(struct clopt_knobs *dst, const struct clopt_knobs *src)
         dst->fuse = src->fuse;
     if (src->prefetch)
         dst->prefetch = src->prefetch;
+    if (src->simd_bits)
+        dst->simd_bits = src->simd_bits;
 }
 
 struct tune_result {

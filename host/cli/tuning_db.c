@@ -1,7 +1,8 @@
 /* The tuning database: see tuning_db.h. The file is
  *   {"version": 1, "entries": [{"platform", "device", "driver", "objective", "optimizer",
  *     "precision", "size_class", "n", "knobs": {"wg", "epw", "vw", "fblock", "layout",
- *     "partials", "rwg", "acc"}, "gbytes_per_second", "default_gbytes_per_second"}, ...]}
+ *     "partials", "rwg", "acc", and optionally "gpcu", "fuse", "pf", "simd"},
+ *     "gbytes_per_second", "default_gbytes_per_second"}, ...]}
  * Everything read from it is checked; anything unexpected makes the whole file "corrupted"
  * (reported, ignored), never a crash or a strange kernel. */
 #include "tuning_db.h"
@@ -17,12 +18,12 @@
 
 #define MAX_DB_BYTES (16u << 20)
 
-/* The last three were added later: entries without them mean gpcu=0, fuse=1 and the
- * default prefetch. */
-#define N_KNOBS 11
+/* The last four were added later: entries without them mean gpcu=0, fuse=1, the default
+ * prefetch and the default SIMD width. */
+#define N_KNOBS 12
 #define N_REQUIRED_KNOBS 8
 static const char *const knob_names[N_KNOBS] = {
-    "wg", "epw", "vw", "fblock", "layout", "partials", "rwg", "acc", "gpcu", "fuse", "pf"};
+    "wg", "epw", "vw", "fblock", "layout", "partials", "rwg", "acc", "gpcu", "fuse", "pf", "simd"};
 
 static unsigned size_class(size_t n)
 {
@@ -62,7 +63,7 @@ static void knob_text(char *out, size_t size, size_t value, const char *one, con
 
 void tuning_knobs_text(const struct clopt_knobs *k, char *text, size_t size)
 {
-    char v[9][24];
+    char v[10][24];
     knob_text(v[0], sizeof v[0], k->work_group, NULL, NULL);
     knob_text(v[1], sizeof v[1], k->elems_per_item, NULL, NULL);
     knob_text(v[2], sizeof v[2], k->vector_width, NULL, NULL);
@@ -72,10 +73,11 @@ void tuning_knobs_text(const struct clopt_knobs *k, char *text, size_t size)
     knob_text(v[6], sizeof v[6], k->reduce_group, NULL, NULL);
     knob_text(v[7], sizeof v[7], (size_t)k->accumulate, "double", "kahan");
     knob_text(v[8], sizeof v[8], k->prefetch, "off", NULL);
+    knob_text(v[9], sizeof v[9], k->simd_bits, NULL, NULL);
     snprintf(text, size,
              "wg=%s,epw=%s,vw=%s,fblock=%s,layout=%s,partials=%s,rwg=%s,acc=%s,gpcu=%zu,pf=%s,"
-             "fuse=%zu",
-             v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], k->groups_per_cu, v[8],
+             "simd=%s,fuse=%zu",
+             v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], k->groups_per_cu, v[8], v[9],
              k->fuse ? k->fuse : 1);
 }
 
@@ -129,9 +131,10 @@ static int read_knobs(const cJSON *entry, struct clopt_knobs *k)
     const cJSON *knobs = cJSON_GetObjectItemCaseSensitive(entry, "knobs");
     if (!cJSON_IsObject(knobs))
         return -1;
-    double v[N_KNOBS] = {[8] = 0, [9] = 1, [10] = 0};
-    const double low[N_KNOBS] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1};
-    const double high[N_KNOBS] = {1 << 20, 1 << 20, 16, 1024, 2, 2, 1 << 20, 2, 1024, 32, 1 << 20};
+    double v[N_KNOBS] = {[8] = 0, [9] = 1, [10] = 0, [11] = 0};
+    const double low[N_KNOBS] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0};
+    const double high[N_KNOBS] = {1 << 20, 1 << 20, 16, 1024, 2, 2, 1 << 20, 2, 1024, 32, 1 << 20,
+                                  512};
     for (size_t i = 0; i < N_KNOBS; ++i) {
         const cJSON *item = cJSON_GetObjectItemCaseSensitive(knobs, knob_names[i]);
         if (!item && i >= N_REQUIRED_KNOBS)
@@ -142,6 +145,8 @@ static int read_knobs(const cJSON *entry, struct clopt_knobs *k)
         if (!(v[i] >= low[i] && v[i] <= high[i]) || v[i] != floor(v[i]))
             return -1;
     }
+    if (v[11] != 0 && v[11] != 256 && v[11] != 512)
+        return -1;
     *k = (struct clopt_knobs){.work_group = (size_t)v[0],
                               .elems_per_item = (size_t)v[1],
                               .vector_width = (size_t)v[2],
@@ -152,7 +157,8 @@ static int read_knobs(const cJSON *entry, struct clopt_knobs *k)
                               .accumulate = (int)v[7],
                               .groups_per_cu = (size_t)v[8],
                               .fuse = (size_t)v[9],
-                              .prefetch = (size_t)v[10]};
+                              .prefetch = (size_t)v[10],
+                              .simd_bits = (size_t)v[11]};
     return 0;
 }
 
@@ -266,7 +272,8 @@ int tuning_store(const char *path, const struct tuning_key *key, const struct cl
                                     knobs->accumulate,
                                     (double)knobs->groups_per_cu,
                                     (double)(knobs->fuse ? knobs->fuse : 1),
-                                    (double)knobs->prefetch};
+                                    (double)knobs->prefetch,
+                                    (double)knobs->simd_bits};
     int ok = entry && k;
     for (size_t i = 0; i < N_KNOBS && ok; ++i)
         ok = cJSON_AddNumberToObject(k, knob_names[i], values[i]) != NULL;
