@@ -147,6 +147,8 @@ Test(fusion, k_fused_iterations_equal_k_single_steps_bit_for_bit)
     .iters = it, .loss_every = every
     const struct fused_case cases[] = {
         {CASE("sphere", "gd", NULL, CLOPT_FLOAT, 93, 8, 2 * 8 + 3, 1)},
+        /* GD's iterations go in pairs: an odd K and every combination of loss bits */
+        {CASE("sphere", "gd", "step:4:0.5", CLOPT_FLOAT, 4096 + 17, 5, 3 * 5 + 2, 3)},
         {CASE("ellipsoid", "adam", "cosine:30", CLOPT_DOUBLE, 4096 + 5, 3, 20, 3)},
         /* momentum's first step (a fresh state) falls inside the first block */
         {CASE("rastrigin", "momentum", NULL, CLOPT_FLOAT, 7, 2, 9, 1),
