@@ -73,7 +73,7 @@ struct fused_case {
     struct clopt_knobs knobs;
     size_t max_shard_bytes;
     int amsgrad, maximize;
-    double clip_value;
+    double clip_value, weight_decay; /* weight_decay 0: the optimizer's default */
 };
 
 /* Runs c with its knobs and fuse = c->fuse (fused) or 1; returns theta|state. */
@@ -107,6 +107,8 @@ static void *run_case(const struct fused_case *c, size_t fuse, struct trace *t,
     o.amsgrad = c->amsgrad;
     o.maximize = c->maximize;
     o.clip_value = c->clip_value;
+    if (c->weight_decay > 0)
+        o.weight_decay = c->weight_decay;
     o.progress = record;
     o.progress_user = t;
     struct clopt_solver *s = NULL;
@@ -147,7 +149,8 @@ Test(fusion, k_fused_iterations_equal_k_single_steps_bit_for_bit)
     .iters = it, .loss_every = every
     const struct fused_case cases[] = {
         {CASE("sphere", "gd", NULL, CLOPT_FLOAT, 93, 8, 2 * 8 + 3, 1)},
-        /* GD's iterations go in pairs: an odd K and every combination of loss bits */
+        /* GD's iterations go in pairs: an odd K, pairs with loss bits 10, 01 and 00 (the
+         * case above has 11) and a schedule */
         {CASE("sphere", "gd", "step:4:0.5", CLOPT_FLOAT, 4096 + 17, 5, 3 * 5 + 2, 3)},
         {CASE("ellipsoid", "adam", "cosine:30", CLOPT_DOUBLE, 4096 + 5, 3, 20, 3)},
         /* momentum's first step (a fresh state) falls inside the first block */
@@ -168,6 +171,11 @@ Test(fusion, k_fused_iterations_equal_k_single_steps_bit_for_bit)
         /* five shards, and a fixed grid of groups striding over the tiles */
         {CASE("sphere", "nesterov", "exp:0.97", CLOPT_FLOAT, (1u << 20) + 3, 8, 17, 4),
          .knobs = {.groups_per_cu = 1}, .max_shard_bytes = 1u << 20},
+        /* GD pairs with weight decay, clipping, ascent, a transcendental objective, the
+         * strided layout, one term per lane block and compensated float sums */
+        {CASE("rastrigin", "gd", NULL, CLOPT_FLOAT, 10007, 7, 2 * 7 + 4, 1), .maximize = 1,
+         .clip_value = 0.5, .weight_decay = 0.01,
+         .knobs = {.layout = 2, .vector_width = 4, .loss_block = 1, .accumulate = 2}},
         /* three state vectors, clipping, ascent, all 32 mask bits, and the default CPU knobs
          * (full tiles) with a transcendental objective */
         {CASE("rastrigin", "adam", NULL, CLOPT_FLOAT, (1u << 17) + 5, 32, 70, 1), .amsgrad = 1,
@@ -211,11 +219,12 @@ Test(fusion, simd_width_changes_no_bits)
         {CASE("styblinski_tang", "rmsprop", CLOPT_FLOAT, 1001, 4, 10),
          .knobs = {.vector_width = 8, .loss_block = 1}},
         {CASE("laplacian", "nesterov", CLOPT_FLOAT, 4096 + 7, 1, 10)},
+        {CASE("sphere", "gd", CLOPT_FLOAT, 4096 + 9, 6, 13)},
     };
 #undef CASE
     for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k) {
         const size_t fuses[] = {1, cases[k].fuse};
-        for (size_t f = 0; f < 2; ++f) {
+        for (size_t f = 0; f < (cases[k].fuse > 1 ? 2 : 1); ++f) {
             struct fused_case c = cases[k];
             static struct trace narrow, wide;
             memset(&narrow, 0, sizeof narrow);

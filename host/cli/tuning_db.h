@@ -32,8 +32,9 @@ int tuning_store(const char *path, const struct tuning_key *key, const struct cl
                  double gbytes_per_second, double default_gbytes_per_second, char *why,
                  size_t why_size);
 
-/* "wg=16,epw=4096,vw=16,fblock=16,layout=contig,partials=item,rwg=1,acc=double,gpcu=0,pf=1024,fuse=1";
- * "def" for a field left at 0 (the default for the device type). */
+/* "wg=16,epw=4096,vw=16,fblock=16,layout=contig,partials=item,rwg=1,acc=double,gpcu=0,
+ * pf=1024,simd=512,fuse=1" (one line); "def" for a field left at 0 (the default for the
+ * device type). */
 void tuning_knobs_text(const struct clopt_knobs *k, char *text, size_t size);
 
 #endif
