@@ -194,12 +194,12 @@ int main(int argc, char **argv)
                 /* After clopt's round: this loop is compute-bound and would warm the cores
                  * for it; the memory-bound scale of the next round minds heat less. */
                 if (variant && is_gd) {
-                    const double plain = fused_gd_portable(stream, (size_t)dim, is_double,
-                                                           (unsigned)fuse);
-                    const double native = fused_gd_native(stream, (size_t)dim, is_double,
-                                                          (unsigned)fuse);
-                    printf("%-6s C fused GD: plain %.3g, native %.3g element-iterations/s\n",
-                           "", plain, native);
+                    const double plain =
+                        fused_gd_portable(stream, (size_t)dim, is_double, (unsigned)fuse);
+                    const double native =
+                        fused_gd_native(stream, (size_t)dim, is_double, (unsigned)fuse);
+                    printf("%-6s C fused GD: plain %.3g, native %.3g element-iterations/s\n", "",
+                           plain, native);
                     c_fused_best = fmax(c_fused_best, fmax(plain, native));
                 }
             }

@@ -96,8 +96,8 @@ double FUSED_GD_NAME(void *data, size_t n, int is_double, unsigned fuse);
         {                                                                                          \
             dvec acc[32];                                                                          \
             memset(acc, 0, sizeof acc);                                                            \
-            _Pragma("omp for schedule(static)")                                                    \
-            for (size_t b = 0; b < n; b += FUSED_BLOCK) {                                         \
+            _Pragma("omp for schedule(static)") for (size_t b = 0; b < n; b += FUSED_BLOCK)        \
+            {                                                                                      \
                 if (n - b >= FUSED_BLOCK) {                                                        \
                     FUSED_GD_BLOCK(real, vec, dvec, theta + b, theta + b);                         \
                 } else {                                                                           \

@@ -316,8 +316,8 @@ CLOPT_INLINE void clopt_sweep(__global real *restrict theta, __global real *rest
  * iteration's block sums, then the update, as clopt_sweep does it. */
 CLOPT_INLINE void clopt_fused_group(real *x, real *sa, real *sb, real *sc, const real *d,
                                     ulong n_shard, ulong offset, ulong base, ulong stride, uint b,
-                                    uint k, struct clopt_lanes *acc, real *block_f,
-                                    real *block_g2, const real *h, real gscale, const bool full,
+                                    uint k, struct clopt_lanes *acc, real *block_f, real *block_g2,
+                                    const real *h, real gscale, const bool full,
                                     const bool with_loss)
 {
     (void)d;
@@ -341,8 +341,8 @@ CLOPT_INLINE void clopt_fused_group(real *x, real *sa, real *sb, real *sc, const
     }
 #pragma unroll
     for (uint l = 0; l < CLOPT_VW; ++l)
-        clopt_element_update(&x[k + l], &sa[k + l], &sb[k + l], &sc[k + l], g[l], h[0], h[1],
-                             h[2], h[3], h[4], h[5], h[6], h[7], gscale);
+        clopt_element_update(&x[k + l], &sa[k + l], &sb[k + l], &sc[k + l], g[l], h[0], h[1], h[2],
+                             h[3], h[4], h[5], h[6], h[7], gscale);
 }
 
 /* One sweep over a block held in private arrays doing iteration s (acc[0], h[0..7]) and,
@@ -595,9 +595,8 @@ CLOPT_INLINE void clopt_step_body(__global real *restrict theta, __global real *
 /* simd=512: the x86 back end keeps to 256-bit vectors on the AVX-512 Xeons and Cores it
  * knows (older Xeons lowered their clock for 512-bit code), and no OpenCL build option can
  * lift that; the tuning CPU of a target attribute can, while the instruction set stays the
- * device's.
- * Alder Lake's tuning (the Golden Cove core of current Xeons) has no such preference.
- * Measured on PoCL 3.1 (Xeon, AVX-512, n = 1e8): fused GD 1.0e10 -> 1.6e10-1.9e10
+ * device's. Alder Lake's tuning (the Golden Cove core of current Xeons) has no such
+ * preference. Measured on PoCL 3.1 (Xeon, AVX-512, n = 1e8): fused GD 1.0e10 -> 1.6e10-1.9e10
  * element-iterations/s. The lanes are independent, so the results are the same bits. */
 #if CLOPT_SIMD512 && defined(__clang__) && defined(__x86_64__) && defined(__AVX512F__)
 #define CLOPT_KERNEL_TUNING __attribute__((target("tune=alderlake")))

@@ -236,8 +236,8 @@ Test(fusion, simd_width_changes_no_bits)
             c.knobs.simd_bits = 512;
             void *b = run_case(&c, fuses[f], &wide, &r512, &bytes512, NULL);
             char what[96];
-            snprintf(what, sizeof what, "%s/%s fuse=%zu simd 256 vs 512", c.objective,
-                     c.optimizer, fuses[f]);
+            snprintf(what, sizeof what, "%s/%s fuse=%zu simd 256 vs 512", c.objective, c.optimizer,
+                     fuses[f]);
             cr_assert_eq(r256.knobs.simd_bits, 256);
             cr_assert_eq(r512.knobs.simd_bits, 512);
             cr_assert_eq(bytes256, bytes512);

@@ -133,8 +133,8 @@ static int read_knobs(const cJSON *entry, struct clopt_knobs *k)
         return -1;
     double v[N_KNOBS] = {[8] = 0, [9] = 1, [10] = 0, [11] = 0};
     const double low[N_KNOBS] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0};
-    const double high[N_KNOBS] = {1 << 20, 1 << 20, 16, 1024, 2, 2, 1 << 20, 2, 1024, 32, 1 << 20,
-                                  512};
+    const double high[N_KNOBS] = {1 << 20, 1 << 20, 16,   1024, 2,       2,
+                                  1 << 20, 2,       1024, 32,   1 << 20, 512};
     for (size_t i = 0; i < N_KNOBS; ++i) {
         const cJSON *item = cJSON_GetObjectItemCaseSensitive(knobs, knob_names[i]);
         if (!item && i >= N_REQUIRED_KNOBS)
