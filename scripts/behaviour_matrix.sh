@@ -71,12 +71,14 @@ for precision in float double; do
     done
   done
 done
-# Several shards (the cap forces 4 on 333 floats), group partials, strided layout.
+# Several shards (tiles of 64 floats, shards of 4 tiles: 4 shards for 1000), group partials,
+# strided layout.
 for optimizer in gd adam; do
   run_case "shards-$optimizer" --dim 1000 --iters 17 --optimizer "$optimizer" \
-    --max-shard-bytes 1024
+    --max-shard-bytes 1024 --tune wg=4,epw=16,vw=4,fblock=4
   run_case "shards-rosenbrock-$optimizer" --objective rosenbrock --dim 1000 --iters 17 \
-    --optimizer "$optimizer" --max-shard-bytes 1024 --init uniform:0.5 --lr 1e-3
+    --optimizer "$optimizer" --max-shard-bytes 1024 --tune wg=4,epw=16,vw=4,fblock=4 \
+    --init uniform:0.5 --lr 1e-3
   run_case "strided-$optimizer" --dim 1000 --iters 17 --optimizer "$optimizer" \
     --tune layout=strided,partials=group,wg=64,epw=8,vw=4,rwg=64 --precision double
 done
