@@ -1,12 +1,13 @@
 /* The checkpoint file format: sections, each with a CRC-32C over its header and one over
- * its payload, written to a temporary file that is fsynced and renamed over the old one
- * (which is kept as PATH.prev), then the directory is fsynced.
+ * its payload, written through the atomic file writer (atomic_file.h), which keeps the old
+ * checkpoint as PATH.prev.
  *
  *   file    = "CLOPTCKP" u32:version u32:n_sections u32:crc(the 16 bytes before)
  *   section = char[8]:tag u64:length u32:crc(tag, length) payload[length] u32:crc(payload)
  *
  * Integers are little-endian (the byte order of every machine clopt runs on is checked
  * when writing). The file ends right after the last section. */
+#include "atomic_file.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -49,22 +50,6 @@ static void say(char *err, size_t errlen, const char *fmt, const char *a, const 
         snprintf(err, errlen, fmt, a, b);
 }
 
-/* fsync of the directory holding path, so the rename itself survives a power cut. */
-static int sync_directory(const char *path)
-{
-    char *dir = clopt_format("%s", path);
-    if (!dir)
-        return -1;
-    char *slash = strrchr(dir, '/');
-    const char *name = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
-    int fd = open(name, O_RDONLY | O_DIRECTORY);
-    int rc = fd >= 0 && fsync(fd) == 0 ? 0 : -1;
-    if (fd >= 0)
-        close(fd);
-    free(dir);
-    return rc;
-}
-
 int clopt_ckpt_write(const char *path, const struct clopt_ckpt_section *sections, size_t n_sections,
                      clopt_ckpt_fetch fetch, void *user, char *err, size_t errlen)
 {
@@ -72,25 +57,22 @@ int clopt_ckpt_write(const char *path, const struct clopt_ckpt_section *sections
         say(err, errlen, "checkpoints are little-endian; this machine is not%s%s", "", "");
         return CLOPT_ERR_UNSUPPORTED;
     }
-    /* One fixed name: a run killed while writing leaves one stale file, which the next
-     * checkpoint overwrites. */
-    char why[128];
-    char *tmp = clopt_format("%s.tmp", path);
     char *prev = clopt_format("%s.prev", path);
     void *chunk = malloc(CHUNK);
-    FILE *f = NULL;
+    struct clopt_atomic_file file = {0};
     int status = CLOPT_OK;
-    if (!tmp || !prev || !chunk) {
+    if (!prev || !chunk) {
         say(err, errlen, "out of host memory writing checkpoint '%s'%s", path, "");
         status = CLOPT_ERR_OUT_OF_MEMORY;
         goto cleanup;
     }
-    f = fopen(tmp, "wb");
-    if (!f) {
-        say(err, errlen, "cannot write checkpoint '%s': %s", tmp, errtext(errno, why, sizeof why));
-        status = CLOPT_ERR_IO;
+    char why[256];
+    status = clopt_atomic_open(&file, path, 0666, why, sizeof why);
+    if (status != CLOPT_OK) {
+        say(err, errlen, "cannot write checkpoint: %s%s", why, "");
         goto cleanup;
     }
+    FILE *f = file.stream;
     unsigned char head[20];
     const uint32_t version = VERSION, count = (uint32_t)n_sections;
     memcpy(head, MAGIC, 8);
@@ -125,42 +107,17 @@ int clopt_ckpt_write(const char *path, const struct clopt_ckpt_section *sections
         if (!bad)
             bad = put(f, &crc, sizeof crc, NULL);
     }
-    if (bad || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        say(err, errlen, "writing checkpoint '%s' failed: %s", tmp,
+    if (bad) {
+        say(err, errlen, "writing checkpoint '%s' failed: %s", path,
             errtext(errno, why, sizeof why));
         status = CLOPT_ERR_IO;
         goto cleanup;
     }
-    const int close_rc = fclose(f);
-    f = NULL;
-    if (close_rc != 0) {
-        say(err, errlen, "writing checkpoint '%s' failed: %s", tmp,
-            errtext(errno, why, sizeof why));
-        status = CLOPT_ERR_IO;
-        goto cleanup;
-    }
-    /* PATH.prev becomes a second name of the current checkpoint before the new one takes
-     * PATH, so at every moment PATH is a whole checkpoint. */
-    if (access(path, F_OK) == 0) {
-        if ((unlink(prev) != 0 && errno != ENOENT) || link(path, prev) != 0) {
-            say(err, errlen, "cannot keep the previous checkpoint as '%s': %s", prev,
-                errtext(errno, why, sizeof why));
-            status = CLOPT_ERR_IO;
-            goto cleanup;
-        }
-    }
-    if (rename(tmp, path) != 0 || sync_directory(path) != 0) {
-        say(err, errlen, "cannot put checkpoint '%s' in place: %s", path,
-            errtext(errno, why, sizeof why));
-        status = CLOPT_ERR_IO;
-        goto cleanup;
-    }
+    status = clopt_atomic_commit(&file, prev, why, sizeof why);
+    if (status != CLOPT_OK)
+        say(err, errlen, "writing checkpoint failed: %s%s", why, "");
 cleanup:
-    if (f)
-        fclose(f);
-    if (status != CLOPT_OK && tmp)
-        remove(tmp);
-    free(tmp);
+    clopt_atomic_abort(&file);
     free(prev);
     free(chunk);
     return status;

@@ -8,6 +8,7 @@
  *   magic "CLOPTPC\0" (8 bytes), format version (u32), key length (u64), the key,
  *   binary length (u64), the binary, CRC-32C of everything before it (u32).
  * The key is compared byte for byte on load, so a hash collision can only cost a rebuild. */
+#include "atomic_file.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -373,46 +374,6 @@ static int make_directories(const char *dir)
     return ok;
 }
 
-/* Writes data to path through a temporary file in the same directory, fsynced and renamed
- * over it; 0 on failure, with nothing left behind. */
-static int write_atomically(const char *dir, const char *path, const unsigned char *data,
-                            size_t size)
-{
-    char *tmp = clopt_format("%s.tmp.%ld.XXXXXX", path, (long)getpid());
-    if (!tmp)
-        return 0;
-    const int fd = mkstemp(tmp);
-    if (fd < 0) {
-        free(tmp);
-        return 0;
-    }
-    int ok = 1;
-    for (size_t done = 0; ok && done < size;) {
-        const ssize_t n = write(fd, data + done, size - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            ok = 0;
-        else
-            done += (size_t)n;
-    }
-    ok = ok && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok)
-        unlink(tmp);
-    free(tmp);
-    if (ok) {
-        /* The rename itself made durable; the entry is whole either way. */
-        const int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
-    return ok;
-}
-
 /* Stores the binary of a program just built for ctx->device; 0 on failure. */
 static int cache_store(struct clopt_context *ctx, cl_program program, const char *path,
                        const char *key, size_t key_length)
@@ -457,7 +418,7 @@ static int cache_store(struct clopt_context *ctx, cl_program program, const char
     put_u64(entry + at, sizes[mine]);
     put_u32(entry + size - 4, clopt_crc32c(0, entry, size - 4));
     ok = make_directories(ctx->program_cache) &&
-         write_atomically(ctx->program_cache, path, entry, size);
+         clopt_atomic_write(path, entry, size, 0600, NULL, 0) == CLOPT_OK;
 cleanup:
     free(devices);
     free(sizes);

@@ -30,7 +30,7 @@ inject() { # name, fault point, arguments
   local name=$1 n=$2
   shift 2
   local rc err
-  rm -f "$work"/out.* "$work"/run.ckp.tmp
+  rm -f "$work"/out.* "$work"/run.ckp.tmp*
   $before_each
   err=$(CLOPT_FAULT_AT=$n timeout 120 "$exe" "$@" 2>&1 >/dev/null)
   rc=$?

@@ -1,0 +1,177 @@
+/* The atomic file writer (see atomic_file.h for the steps and why each is there). */
+#include "atomic_file.h"
+
+#include "clopt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Random suffixes tried before giving up: a collision needs 2^64 luck or a process that
+ * keeps planting names, and either way EEXIST is not worth more than a few tries. */
+#define NAME_TRIES 16
+
+/* strerror is not thread-safe, and checkpoints are written from a thread of their own. */
+static const char *errtext(int error, char *buffer, size_t size)
+{
+    if (strerror_r(error, buffer, size) != 0)
+        snprintf(buffer, size, "error %d", error);
+    return buffer;
+}
+
+static void say_errno(char *err, size_t errlen, const char *what, const char *path, int error)
+{
+    char why[128];
+    if (err && errlen)
+        snprintf(err, errlen, "%s '%s': %s", what, path, errtext(error, why, sizeof why));
+}
+
+/* 64 unpredictable bits; getrandom() never blocks once the kernel's pool is ready, which it
+ * is long before a program like this runs. The clock and the address are a fallback for
+ * kernels without the call: the name still cannot be guessed ahead of time by another user. */
+static uint64_t random_suffix(const void *salt)
+{
+    uint64_t value = 0;
+    if (getrandom(&value, sizeof value, GRND_NONBLOCK) == (ssize_t)sizeof value)
+        return value;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    value = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15u ^ (uint64_t)ts.tv_sec ^
+            (uint64_t)(uintptr_t)salt ^ (uint64_t)getpid() << 32;
+    return value;
+}
+
+int clopt_atomic_open(struct clopt_atomic_file *file, const char *target, mode_t mode, char *err,
+                      size_t errlen)
+{
+    *file = (struct clopt_atomic_file){0};
+    /* ".PATH-name" would hide the file from ls, but a leftover (a run killed mid-write)
+     * should be visible to the person who has to remove it. */
+    const size_t length = strlen(target) + 32;
+    file->target = malloc(strlen(target) + 1);
+    file->temporary = malloc(length);
+    if (!file->target || !file->temporary) {
+        free(file->target);
+        free(file->temporary);
+        *file = (struct clopt_atomic_file){0};
+        if (err && errlen)
+            snprintf(err, errlen, "out of host memory writing '%s'", target);
+        return CLOPT_ERR_OUT_OF_MEMORY;
+    }
+    strcpy(file->target, target);
+    int fd = -1, error = EEXIST;
+    for (int attempt = 0; attempt < NAME_TRIES && fd < 0 && error == EEXIST; ++attempt) {
+        snprintf(file->temporary, length, "%s.tmp-%016llx", target,
+                 (unsigned long long)random_suffix(file));
+        fd = open(file->temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        error = fd < 0 ? errno : 0;
+    }
+    if (fd >= 0)
+        file->stream = fdopen(fd, "wb");
+    if (!file->stream) {
+        if (fd >= 0) {
+            error = errno;
+            close(fd);
+            unlink(file->temporary);
+        }
+        say_errno(err, errlen, "cannot create a temporary file for", target, error);
+        free(file->target);
+        free(file->temporary);
+        *file = (struct clopt_atomic_file){0};
+        return CLOPT_ERR_IO;
+    }
+    return CLOPT_OK;
+}
+
+void clopt_atomic_abort(struct clopt_atomic_file *file)
+{
+    if (file->stream) {
+        fclose(file->stream);
+        unlink(file->temporary);
+    }
+    free(file->target);
+    free(file->temporary);
+    *file = (struct clopt_atomic_file){0};
+}
+
+/* fsync of the directory holding path, so the rename itself survives a power cut. */
+static int sync_directory(const char *path)
+{
+    char *dir = malloc(strlen(path) + 1);
+    if (!dir)
+        return -1;
+    strcpy(dir, path);
+    char *slash = strrchr(dir, '/');
+    const char *name = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
+    const int fd = open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const int rc = fd >= 0 && fsync(fd) == 0 ? 0 : -1;
+    if (fd >= 0)
+        close(fd);
+    free(dir);
+    return rc;
+}
+
+/* PATH.prev becomes a second name of the current file before the new one takes PATH, so
+ * at every moment PATH is a whole file and PATH.prev the one before it. */
+static int link_previous(const char *target, const char *previous)
+{
+    struct stat st;
+    if (lstat(target, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if ((unlink(previous) != 0 && errno != ENOENT) || link(target, previous) != 0)
+        return -1;
+    return 0;
+}
+
+int clopt_atomic_commit(struct clopt_atomic_file *file, const char *keep_previous_as, char *err,
+                        size_t errlen)
+{
+    FILE *stream = file->stream;
+    file->stream = NULL;
+    int status = CLOPT_OK;
+    if (fflush(stream) != 0 || fsync(fileno(stream)) != 0) {
+        say_errno(err, errlen, "writing failed:", file->temporary, errno);
+        fclose(stream);
+        status = CLOPT_ERR_IO;
+    } else if (fclose(stream) != 0) {
+        say_errno(err, errlen, "writing failed:", file->temporary, errno);
+        status = CLOPT_ERR_IO;
+    } else if (keep_previous_as && link_previous(file->target, keep_previous_as) != 0) {
+        say_errno(err, errlen, "cannot keep the previous file as", keep_previous_as, errno);
+        status = CLOPT_ERR_IO;
+    } else if (rename(file->temporary, file->target) != 0) {
+        say_errno(err, errlen, "cannot put the new file in place at", file->target, errno);
+        status = CLOPT_ERR_IO;
+    } else if (sync_directory(file->target) != 0) {
+        /* The file is in place; only its durability across a power cut is in doubt. */
+        say_errno(err, errlen, "cannot sync the directory of", file->target, errno);
+        status = CLOPT_ERR_IO;
+    }
+    if (status != CLOPT_OK && access(file->temporary, F_OK) == 0)
+        unlink(file->temporary);
+    free(file->target);
+    free(file->temporary);
+    *file = (struct clopt_atomic_file){0};
+    return status;
+}
+
+int clopt_atomic_write(const char *target, const void *data, size_t size, mode_t mode, char *err,
+                       size_t errlen)
+{
+    struct clopt_atomic_file file;
+    int status = clopt_atomic_open(&file, target, mode, err, errlen);
+    if (status != CLOPT_OK)
+        return status;
+    if (size && fwrite(data, 1, size, file.stream) != size) {
+        say_errno(err, errlen, "writing failed:", file.temporary, errno);
+        clopt_atomic_abort(&file);
+        return CLOPT_ERR_IO;
+    }
+    return clopt_atomic_commit(&file, NULL, err, errlen);
+}
