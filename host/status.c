@@ -23,6 +23,7 @@ static const char *const error_text[] = {
     [-CLOPT_ERR_BUILD] = "kernel build failed",
     [-CLOPT_ERR_OPENCL] = "OpenCL call failed",
     [-CLOPT_ERR_DIVERGED] = "diverged (loss or gradient not finite)",
+    [-CLOPT_ERR_NO_CANDIDATE] = "no tuning candidate ran correctly",
 };
 
 const char *clopt_strerror(int status)

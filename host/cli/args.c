@@ -1,0 +1,425 @@
+/* See args.h. */
+#include "args.h"
+#include "report.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_DIM ((uint64_t)1 << 48)
+#define MAX_COUNT ((uint64_t)1 << 62)
+
+int parse_double_flag(const char *flag, const char *text, double *value)
+{
+    const char *why;
+    if (clopt_parse_double(text, value, &why)) {
+        print_error("%s '%s': %s", flag, text, why);
+        return -1;
+    }
+    return 0;
+}
+
+int parse_count_flag(const char *flag, const char *text, uint64_t max, uint64_t *value)
+{
+    const char *why;
+    if (clopt_parse_count(text, max, value, &why)) {
+        if (max >= 1000000)
+            print_error("%s '%s': %s (need a whole number <= %llu, e.g. 1000000, 1e6 or 2^20)",
+                        flag, text, why, (unsigned long long)max);
+        else
+            print_error("%s '%s': %s (need a whole number <= %llu)", flag, text, why,
+                        (unsigned long long)max);
+        return -1;
+    }
+    return 0;
+}
+
+int parse_positive_flag(const char *flag, const char *text, uint64_t max, uint64_t *value)
+{
+    if (parse_count_flag(flag, text, max, value))
+        return EXIT_USAGE;
+    if (*value == 0) {
+        print_error("%s '%s': must be at least 1", flag, text);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+int parse_init(struct run_args *a, const char *spec)
+{
+    struct clopt_options *o = &a->opts;
+    const char *colon = strchr(spec, ':');
+    size_t head = colon ? (size_t)(colon - spec) : strlen(spec);
+    double value = 1.0;
+    if (ends_with(spec, ".npy")) {
+        a->init_file = spec;
+        o->init = CLOPT_INIT_NONE;
+        return 0;
+    }
+    const char *why;
+    if (colon && clopt_parse_double(colon + 1, &value, &why)) {
+        print_error("--init '%s': %s after ':'", spec, why);
+        return -1;
+    }
+    if ((head == 6 && !strncmp(spec, "random", 6)) || (head == 6 && !strncmp(spec, "normal", 6)))
+        o->init = CLOPT_INIT_NORMAL;
+    else if (head == 7 && !strncmp(spec, "uniform", 7))
+        o->init = CLOPT_INIT_UNIFORM;
+    else if (!colon && !strcmp(spec, "zeros")) {
+        o->init = CLOPT_INIT_CONST;
+        value = 0.0;
+    } else if (colon && head == 5 && !strncmp(spec, "const", 5))
+        o->init = CLOPT_INIT_CONST;
+    else {
+        print_error("--init '%s': use random, normal[:SIGMA], uniform[:A], zeros, const:V or "
+                    "FILE.npy",
+                    spec);
+        return -1;
+    }
+    if (o->init != CLOPT_INIT_CONST && !(value > 0)) {
+        print_error("--init '%s': the scale must be > 0", spec);
+        return -1;
+    }
+    o->init_value = value;
+    a->init_file = NULL;
+    return 0;
+}
+
+/* Whether a message of clopt_knobs_parse begins with the item it is about (a knob's name or
+ * a quoted item): then it follows the flag after a space, else after a colon. */
+static int about_an_item(const char *message)
+{
+    if (message[0] == '\'')
+        return 1;
+    for (size_t k = 0; clopt_knob_name(k, NULL); ++k) {
+        const char *name = clopt_knob_name(k, NULL);
+        const size_t n = strlen(name);
+        if (!strncmp(message, name, n) && (message[n] == ' ' || message[n] == '='))
+            return 1;
+    }
+    return 0;
+}
+
+int parse_knobs_flag(struct clopt_knobs *k, const char *spec, const char *flag)
+{
+    char err[512];
+    if (clopt_knobs_parse(spec, k, err, sizeof err) == CLOPT_OK)
+        return 0;
+    print_error("%s%s%s", flag, about_an_item(err) ? " " : ": ", err);
+    return -1;
+}
+
+int add_param(char *arg, struct clopt_param *params, size_t *count)
+{
+    char *eq = strchr(arg, '=');
+    if (!eq || eq == arg) {
+        print_error("--param '%s': need KEY=VALUE", arg);
+        return EXIT_USAGE;
+    }
+    if (*count == MAX_PARAMS) {
+        print_error("--param: at most %d parameters", MAX_PARAMS);
+        return EXIT_USAGE;
+    }
+    *eq = '\0';
+    params[(*count)++] = (struct clopt_param){arg, eq + 1};
+    return 0;
+}
+
+int usage_error(int c, int argc, char **argv, const char *command)
+{
+    if (c == ':')
+        print_error("option '%s' needs a value (see clopt --help)", argv[optind - 1]);
+    else if (c != -1)
+        print_error("unknown option '%s' for %s (see clopt --help)", argv[optind - 1], command);
+    else if (optind < argc)
+        print_error("unexpected argument '%s' (see clopt --help)", argv[optind]);
+    else
+        return 0;
+    return EXIT_USAGE;
+}
+
+const char *program_cache_dir(const char *flag, char *buffer, size_t size)
+{
+    const char *env = getenv("CLOPT_PROGRAM_CACHE");
+    const char *dir = flag ? flag : env && *env ? env : NULL;
+    if (dir)
+        return *dir && strcmp(dir, "off") != 0 ? dir : NULL;
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int n;
+    if (xdg && *xdg)
+        n = snprintf(buffer, size, "%s/clopt/programs", xdg);
+    else if (home && *home)
+        n = snprintf(buffer, size, "%s/.cache/clopt/programs", home);
+    else
+        return NULL;
+    return n > 0 && (size_t)n < size ? buffer : NULL;
+}
+
+int check_output_path(const char *flag, const char *path)
+{
+    struct stat st;
+    if (!strcmp(path, "-"))
+        return 0;
+    if (!*path || (stat(path, &st) == 0 && S_ISDIR(st.st_mode))) {
+        print_error("%s '%s': a file name is needed, not a directory", flag, path);
+        return EXIT_USAGE;
+    }
+    char *dir = strdup(path);
+    if (!dir) {
+        print_error("out of memory");
+        return EXIT_FAILURE;
+    }
+    char *slash = strrchr(dir, '/');
+    const char *parent = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
+    int rc = 0;
+    if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        print_error("%s '%s': directory '%s' does not exist", flag, path, parent);
+        rc = EXIT_USAGE;
+    } else if (access(parent, W_OK | X_OK) != 0) {
+        print_error("%s '%s': cannot write in directory '%s': %s", flag, path, parent,
+                    strerror(errno));
+        rc = EXIT_USAGE;
+    }
+    free(dir);
+    return rc;
+}
+
+/* The run option table: each long option with the handler that takes its value into the
+ * run_args field at `offset`, and its bound where it has one. Handlers return 0 or a
+ * usage status after saying why. */
+struct run_flag;
+typedef int (*flag_handler)(struct run_args *a, const struct run_flag *f, char *arg);
+
+struct run_flag {
+    const char *flag; /* "--dim" */
+    int has_arg;
+    flag_handler handle;
+    size_t offset; /* of the field in struct run_args */
+    uint64_t max;  /* counts */
+};
+
+#define FIELD(f) offsetof(struct run_args, f)
+#define AT(a, f, type) ((type *)((char *)(a) + (f)->offset))
+
+static int set_string(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    *AT(a, f, const char *) = arg;
+    return 0;
+}
+
+/* A number whose range the library checks (and names the flag and the range). */
+static int set_double(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    return parse_double_flag(f->flag, arg, AT(a, f, double)) ? EXIT_USAGE : 0;
+}
+
+static int set_nonnegative(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    double d;
+    if (parse_double_flag(f->flag, arg, &d))
+        return EXIT_USAGE;
+    if (d < 0) {
+        print_error("%s '%s': must be >= 0", f->flag, arg);
+        return EXIT_USAGE;
+    }
+    *AT(a, f, double) = d;
+    return 0;
+}
+
+static int set_count(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    return parse_count_flag(f->flag, arg, f->max, AT(a, f, uint64_t)) ? EXIT_USAGE : 0;
+}
+
+static int set_positive(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    return parse_positive_flag(f->flag, arg, f->max, AT(a, f, uint64_t));
+}
+
+static int set_true(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    (void)arg;
+    *AT(a, f, int) = 1;
+    return 0;
+}
+
+static int set_dim(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    uint64_t v;
+    if (parse_positive_flag(f->flag, arg, f->max, &v))
+        return EXIT_USAGE;
+    a->opts.dim = (size_t)v;
+    a->dim_given = 1;
+    return 0;
+}
+
+static int set_iters(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    if (parse_count_flag(f->flag, arg, f->max, &a->opts.max_iters))
+        return EXIT_USAGE;
+    a->iters_given = 1;
+    return 0;
+}
+
+static int set_max_shard(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    uint64_t v;
+    if (parse_count_flag(f->flag, arg, f->max, &v))
+        return EXIT_USAGE;
+    a->opts.max_shard_bytes = (size_t)v;
+    return 0;
+}
+
+static int set_param(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    (void)f;
+    return add_param(arg, a->params, &a->opts.n_params);
+}
+
+static int set_init(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    (void)f;
+    return parse_init(a, arg) ? EXIT_USAGE : 0;
+}
+
+static int set_precision(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    (void)f;
+    if (!strcmp(arg, "float"))
+        a->opts.precision = CLOPT_FLOAT;
+    else if (!strcmp(arg, "double"))
+        a->opts.precision = CLOPT_DOUBLE;
+    else {
+        print_error("--precision '%s': use float or double", arg);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int set_knobs(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    if (parse_knobs_flag(&a->opts.knobs, arg, f->flag))
+        return EXIT_USAGE;
+    a->knobs_given = 1;
+    return 0;
+}
+
+static int set_budget(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    if (parse_double_flag(f->flag, arg, &a->budget))
+        return EXIT_USAGE;
+    if (!(a->budget > 0)) {
+        print_error("--budget '%s': must be > 0 seconds", arg);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int show_help(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    (void)a, (void)f, (void)arg;
+    fputs(cli_usage_text, stdout);
+    return -1;
+}
+
+static const struct run_flag run_flags[] = {
+    {"--objective", 1, set_string, FIELD(opts.objective), 0},
+    {"--param", 1, set_param, 0, 0},
+    {"--dim", 1, set_dim, 0, MAX_DIM},
+    {"--init", 1, set_init, 0, 0},
+    {"--seed", 1, set_count, FIELD(opts.seed), UINT64_MAX},
+    {"--optimizer", 1, set_string, FIELD(opts.optimizer), 0},
+    {"--lr", 1, set_nonnegative, FIELD(opts.lr), 0},
+    {"--iters", 1, set_iters, 0, MAX_COUNT},
+    {"--gtol", 1, set_nonnegative, FIELD(opts.gtol), 0},
+    {"--ftol", 1, set_nonnegative, FIELD(opts.ftol), 0},
+    {"--target", 1, set_double, FIELD(opts.target), 0},
+    {"--loss-every", 1, set_positive, FIELD(opts.loss_every), MAX_COUNT},
+    {"--precision", 1, set_precision, 0, 0},
+    {"--out", 1, set_string, FIELD(out_path), 0},
+    {"--trace", 1, set_string, FIELD(trace_path), 0},
+    {"--json", 1, set_string, FIELD(json_path), 0},
+    {"--device", 1, set_string, FIELD(device), 0},
+    {"--tune", 1, set_knobs, 0, 0},
+    {"--max-shard-bytes", 1, set_max_shard, 0, MAX_COUNT},
+    {"--kernel-dir", 1, set_string, FIELD(kernel_dir), 0},
+    {"--program-cache", 1, set_string, FIELD(program_cache), 0},
+    {"--quiet", 0, set_true, FIELD(quiet), 0},
+    {"--momentum", 1, set_double, FIELD(opts.momentum), 0},
+    {"--dampening", 1, set_double, FIELD(opts.dampening), 0},
+    {"--beta1", 1, set_double, FIELD(opts.beta1), 0},
+    {"--beta2", 1, set_double, FIELD(opts.beta2), 0},
+    {"--eps", 1, set_double, FIELD(opts.eps), 0},
+    {"--weight-decay", 1, set_double, FIELD(opts.weight_decay), 0},
+    {"--alpha", 1, set_double, FIELD(opts.alpha), 0},
+    {"--amsgrad", 0, set_true, FIELD(opts.amsgrad), 0},
+    {"--maximize", 0, set_true, FIELD(opts.maximize), 0},
+    {"--schedule", 1, set_string, FIELD(opts.schedule), 0},
+    {"--clip-value", 1, set_double, FIELD(opts.clip_value), 0},
+    {"--clip-norm", 1, set_double, FIELD(opts.clip_norm), 0},
+    {"--checkpoint", 1, set_string, FIELD(opts.checkpoint), 0},
+    {"--checkpoint-every", 1, set_positive, FIELD(opts.checkpoint_every), MAX_COUNT},
+    {"--resume", 1, set_string, FIELD(resume_path), 0},
+    {"--reps", 1, set_positive, FIELD(reps), 1000},
+    {"--csv", 1, set_string, FIELD(csv_path), 0},
+    {"--tuning-db", 1, set_string, FIELD(tuning_db), 0},
+    {"--space", 1, set_string, FIELD(space), 0},
+    {"--budget", 1, set_budget, 0, 0},
+    {"--help", 0, show_help, 0, 0},
+};
+#define N_RUN_FLAGS (sizeof run_flags / sizeof *run_flags)
+
+/* getopt_long's table, made from run_flags: val is 256 + the row, 'h' for --help. */
+static const struct option *run_options(void)
+{
+    static struct option options[N_RUN_FLAGS + 1];
+    for (size_t i = 0; i < N_RUN_FLAGS; ++i) {
+        const int help = !strcmp(run_flags[i].flag, "--help");
+        options[i] = (struct option){run_flags[i].flag + 2,
+                                     run_flags[i].has_arg ? required_argument : no_argument, NULL,
+                                     help ? 'h' : 256 + (int)i};
+    }
+    return options;
+}
+
+int parse_run_args(int argc, char **argv, struct run_args *a)
+{
+    struct clopt_options *o = &a->opts;
+    clopt_options_init(o);
+    o->params = a->params;
+    a->device = getenv("CLOPT_DEVICE");
+    a->kernel_dir = getenv("CLOPT_KERNEL_DIR");
+    const struct option *options = run_options();
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        const struct run_flag *f = c == 'h' ? &run_flags[N_RUN_FLAGS - 1]
+                                   : c >= 256 && c < 256 + (int)N_RUN_FLAGS ? &run_flags[c - 256]
+                                                                            : NULL;
+        if (!f)
+            return usage_error(c, argc, argv, "run");
+        const int rc = f->handle(a, f, optarg);
+        if (rc)
+            return rc;
+    }
+    if (usage_error(-1, argc, argv, "run"))
+        return EXIT_USAGE;
+    if (o->checkpoint_every && !o->checkpoint) {
+        print_error("--checkpoint-every needs --checkpoint FILE");
+        return EXIT_USAGE;
+    }
+    a->program_cache = program_cache_dir(a->program_cache, a->program_cache_buffer,
+                                         sizeof a->program_cache_buffer);
+    return 0;
+}

@@ -1,0 +1,71 @@
+/* The clopt CLI's flags: number flags, --param, --init, --tune, output paths, and the run
+ * option table shared by run, bench and tune. */
+#ifndef CLOPT_CLI_ARGS_H
+#define CLOPT_CLI_ARGS_H
+
+#include "clopt.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MAX_PARAMS 32
+
+struct run_args {
+    struct clopt_options opts;
+    struct clopt_param params[MAX_PARAMS];
+    int dim_given;
+    const char *init_file;
+    const char *out_path;
+    const char *trace_path;
+    const char *json_path;
+    const char *device;
+    const char *kernel_dir;
+    const char *program_cache; /* the directory in use (resolved), NULL: off */
+    const char *resume_path;
+    const char *csv_path; /* bench */
+    uint64_t reps;        /* bench; 0 when not given */
+    int iters_given;
+    int knobs_given;       /* --tune: the tuning database is not consulted */
+    const char *tuning_db; /* --tuning-db */
+    const char *space;     /* tune: --space */
+    double budget;         /* tune: --budget seconds, 0 = exhaustive */
+    char knob_source[600]; /* where the knobs came from, for the summary */
+    char program_cache_buffer[4096];
+    int quiet;
+};
+
+/* Each returns 0, or prints why and returns -1 (EXIT_USAGE for the *_flag ones that say
+ * so). flag names the option in messages. */
+int parse_double_flag(const char *flag, const char *text, double *value);
+int parse_count_flag(const char *flag, const char *text, uint64_t max, uint64_t *value);
+/* A whole number from 1 to max; EXIT_USAGE after saying why. */
+int parse_positive_flag(const char *flag, const char *text, uint64_t max, uint64_t *value);
+
+/* --init SPEC into a->opts (or a->init_file). */
+int parse_init(struct run_args *a, const char *spec);
+
+/* KEY=VAL,... into k (clopt_knobs_parse); flag is --tune or --space, for messages. */
+int parse_knobs_flag(struct clopt_knobs *k, const char *spec, const char *flag);
+
+/* Splits one --param KEY=VALUE into params[*count] (the text is cut at '='); EXIT_USAGE. */
+int add_param(char *arg, struct clopt_param *params, size_t *count);
+
+/* The message for what getopt_long returned on a bad command line, and the usage status;
+ * also checks that nothing but options is left (c = -1). */
+int usage_error(int c, int argc, char **argv, const char *command);
+
+/* The program cache's directory: the flag's value (NULL when not given), else
+ * $CLOPT_PROGRAM_CACHE, else $XDG_CACHE_HOME/clopt/programs, else
+ * $HOME/.cache/clopt/programs. NULL means no cache: "off", or no home to put it in. */
+const char *program_cache_dir(const char *flag, char *buffer, size_t size);
+
+/* Fails early, before any work, when an output file could not be written: its directory is
+ * missing or read-only, or the path is a directory. */
+int check_output_path(const char *flag, const char *path);
+
+int ends_with(const char *s, const char *suffix);
+
+/* run, bench and tune: returns 0, EXIT_USAGE on a bad flag, or -1 after printing help. */
+int parse_run_args(int argc, char **argv, struct run_args *a);
+
+#endif /* CLOPT_CLI_ARGS_H */

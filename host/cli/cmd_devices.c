@@ -1,0 +1,76 @@
+/* clopt devices: every platform and device; clopt objectives: the built-in objectives. */
+#include "commands.h"
+#include "report.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *kind_name(enum clopt_device_kind kind)
+{
+    return kind == CLOPT_DEVICE_GPU ? "GPU" : kind == CLOPT_DEVICE_CPU ? "CPU" : "other";
+}
+
+static int list_devices(void)
+{
+    struct clopt_device_info *infos = NULL;
+    size_t n = 0;
+    int status = clopt_list_devices(&infos, &n);
+    if (status == CLOPT_ERR_NO_DEVICE) {
+        print_error("no OpenCL device found: install a driver, or PoCL for the CPU "
+                    "(apt-get install pocl-opencl-icd)");
+        return EXIT_FAILURE;
+    }
+    if (status != CLOPT_OK) {
+        print_error("listing devices failed: %s", clopt_strerror(status));
+        return EXIT_FAILURE;
+    }
+    /* Columns as wide as the longest name, so long device names keep the table aligned. */
+    int name_width = 4, platform_width = 8;
+    for (size_t i = 0; i < n; ++i) {
+        if ((int)strlen(infos[i].name) > name_width)
+            name_width = (int)strlen(infos[i].name);
+        if ((int)strlen(infos[i].platform) > platform_width)
+            platform_width = (int)strlen(infos[i].platform);
+    }
+    printf("%-5s %-5s %-*s  %-*s  %10s  %10s  %4s\n", "index", "type", name_width, "name",
+           platform_width, "platform", "memory", "max alloc", "fp64");
+    for (size_t i = 0; i < n; ++i)
+        printf("%-5zu %-5s %-*s  %-*s  %6.1f GiB  %6.1f GiB  %4s\n", infos[i].index,
+               kind_name(infos[i].kind), name_width, infos[i].name, platform_width,
+               infos[i].platform, (double)infos[i].global_mem_bytes / (1 << 30),
+               (double)infos[i].max_alloc_bytes / (1 << 30), infos[i].has_fp64 ? "yes" : "no");
+    free(infos);
+    return EXIT_SUCCESS;
+}
+
+int cmd_devices(int argc, char **argv)
+{
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        fputs(cli_usage_text, stdout);
+        return EXIT_SUCCESS;
+    }
+    if (argc > 1) {
+        print_error("'devices' takes no arguments");
+        return EXIT_USAGE;
+    }
+    return list_devices();
+}
+
+int cmd_objectives(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1) {
+        print_error("'objectives' takes no arguments");
+        return EXIT_USAGE;
+    }
+    for (const char *const *name = clopt_objective_names(); *name; ++name) {
+        const char *formula, *minimum;
+        char params[512];
+        if (clopt_objective_describe(*name, &formula, &minimum, params, sizeof params))
+            continue;
+        printf("%s\n  L(theta) = %s\n  minimum:   %s\n  params:    %s\n", *name, formula, minimum,
+               *params ? params : "none");
+    }
+    return EXIT_SUCCESS;
+}

@@ -1,0 +1,481 @@
+/* clopt run: minimise an objective; theta, trace, checkpoints and the summary. */
+#include "args.h"
+#include "commands.h"
+#include "report.h"
+#include "setup.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define IO_CHUNK ((size_t)1 << 22)
+#define PROGRESS_SECONDS 2.0
+
+struct progress_state {
+    FILE *trace;
+    int quiet;
+    double last_print;
+    int trace_failed;
+    int traced;           /* some row was written */
+    uint64_t last_traced; /* its iteration */
+    int skip;             /* rows up to skip_upto are in the trace already (a resume) */
+    uint64_t skip_upto;
+};
+
+static int on_progress(void *user, const struct clopt_progress *p)
+{
+    struct progress_state *ps = user;
+    if (ps->skip && p->iteration <= ps->skip_upto)
+        return 0;
+    if (ps->trace &&
+        fprintf(ps->trace, "%llu,%.17g,%.17g,%.17g,%.6f\n", (unsigned long long)p->iteration,
+                p->loss, p->grad_norm, p->lr, p->seconds) < 0)
+        ps->trace_failed = 1;
+    ps->traced = 1;
+    ps->last_traced = p->iteration;
+    if (!ps->quiet && p->seconds - ps->last_print >= PROGRESS_SECONDS) {
+        fprintf(stderr, "clopt: iteration %llu  loss %.6e  |g| %.6e  (%.1f s)\n",
+                (unsigned long long)p->iteration, p->loss, p->grad_norm, p->seconds);
+        ps->last_print = p->seconds;
+    }
+    return 0;
+}
+
+/* Opens an .npy and checks it against --dim; fills the dimension when it was not given. */
+static int open_init_file(struct run_args *a, FILE **file, struct clopt_npy_info *info)
+{
+    char err[256];
+    *file = fopen(a->init_file, "rb");
+    if (!*file) {
+        print_error("cannot open --init file '%s': %s", a->init_file, strerror(errno));
+        return EXIT_USAGE;
+    }
+    int status = clopt_npy_read_header(*file, info, err, sizeof err);
+    if (status != CLOPT_OK) {
+        print_error("--init file '%s': %s", a->init_file, err);
+        return EXIT_USAGE;
+    }
+    if (info->count > ((uint64_t)1 << 48)) {
+        print_error("--init file '%s': %llu elements is more than clopt supports", a->init_file,
+                    (unsigned long long)info->count);
+        return EXIT_USAGE;
+    }
+    if (a->dim_given && info->count != a->opts.dim) {
+        print_error("--init file '%s' holds %llu elements but --dim is %zu", a->init_file,
+                    (unsigned long long)info->count, a->opts.dim);
+        return EXIT_USAGE;
+    }
+    a->opts.dim = (size_t)info->count;
+    return 0;
+}
+
+/* Without --dim or an --init file, a data file parameter (shifted_sphere's target) sets n.
+ * A file that cannot be read is left for the library to report. */
+static void dim_from_data_file(struct run_args *a)
+{
+    for (size_t i = 0; i < a->opts.n_params; ++i) {
+        const char *value = a->params[i].value;
+        if (!value || !ends_with(value, ".npy"))
+            continue;
+        FILE *f = fopen(value, "rb");
+        struct clopt_npy_info info;
+        if (f && clopt_npy_read_header(f, &info, NULL, 0) == CLOPT_OK &&
+            info.count <= ((uint64_t)1 << 48))
+            a->opts.dim = (size_t)info.count;
+        if (f)
+            fclose(f);
+        return;
+    }
+}
+
+/* Index of the first value that is not finite, or that overflows the run's precision;
+ * n when all are fine. */
+static size_t first_bad_value(const void *values, enum clopt_precision dtype, size_t n,
+                              enum clopt_precision precision)
+{
+    for (size_t k = 0; k < n; ++k) {
+        const double v =
+            dtype == CLOPT_DOUBLE ? ((const double *)values)[k] : ((const float *)values)[k];
+        if (!isfinite(v) || (precision == CLOPT_FLOAT && fabs(v) > FLT_MAX))
+            return k;
+    }
+    return n;
+}
+
+static int load_init_file(struct clopt_solver *solver, struct clopt_context *ctx, FILE *file,
+                          const struct clopt_npy_info *info, const char *path,
+                          enum clopt_precision precision)
+{
+    const size_t item = info->dtype == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    void *buffer = malloc(IO_CHUNK * item);
+    int rc = 0;
+    if (!buffer) {
+        print_error("out of host memory reading '%s'", path);
+        return EXIT_FAILURE;
+    }
+    for (uint64_t done = 0; done < info->count && !rc;) {
+        size_t n = info->count - done < IO_CHUNK ? (size_t)(info->count - done) : IO_CHUNK;
+        if (fread(buffer, item, n, file) != n) {
+            print_error("--init file '%s': read failed after %llu elements", path,
+                        (unsigned long long)done);
+            rc = EXIT_USAGE;
+            break;
+        }
+        const size_t bad = first_bad_value(buffer, info->dtype, n, precision);
+        if (bad < n) {
+            const double v = info->dtype == CLOPT_DOUBLE ? ((const double *)buffer)[bad]
+                                                         : ((const float *)buffer)[bad];
+            print_error("--init file '%s': element %llu is %g, which is not a finite %s", path,
+                        (unsigned long long)(done + bad), v,
+                        precision == CLOPT_DOUBLE ? "double" : "float");
+            rc = EXIT_USAGE;
+            break;
+        }
+        int status = clopt_solver_write_theta(solver, buffer, info->dtype, (size_t)done, n);
+        if (status != CLOPT_OK) {
+            print_library_error(NULL, clopt_errmsg(ctx));
+            rc = exit_code_for(status, 0);
+        }
+        done += n;
+    }
+    free(buffer);
+    return rc;
+}
+
+/* Writes theta to path through a temporary file and a rename, so an existing file is
+ * never left half-written. */
+static int write_theta_file(struct clopt_solver *solver, struct clopt_context *ctx,
+                            const char *path, enum clopt_precision precision, size_t n)
+{
+    const size_t item = precision == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    size_t tmp_len = strlen(path) + 16;
+    char *tmp = malloc(tmp_len);
+    void *buffer = malloc(IO_CHUNK * item);
+    FILE *f = NULL;
+    int rc = 0;
+    char err[256];
+    if (!tmp || !buffer) {
+        print_error("out of host memory writing '%s'", path);
+        rc = EXIT_FAILURE;
+        goto cleanup;
+    }
+    snprintf(tmp, tmp_len, "%s.tmp%ld", path, (long)getpid());
+    f = fopen(tmp, "wb");
+    if (!f) {
+        print_error("cannot write --out '%s': %s", path, strerror(errno));
+        rc = EXIT_FAILURE;
+        goto cleanup;
+    }
+    if (clopt_npy_write_header(f, precision, n, err, sizeof err) != CLOPT_OK) {
+        print_error("writing --out '%s': %s", path, err);
+        rc = EXIT_FAILURE;
+        goto cleanup;
+    }
+    for (size_t done = 0; done < n;) {
+        size_t chunk = n - done < IO_CHUNK ? n - done : IO_CHUNK;
+        int status = clopt_solver_read_theta(solver, buffer, precision, done, chunk);
+        if (status != CLOPT_OK) {
+            print_library_error(NULL, clopt_errmsg(ctx));
+            rc = EXIT_FAILURE;
+            goto cleanup;
+        }
+        if (fwrite(buffer, item, chunk, f) != chunk) {
+            print_error("writing --out '%s': %s", path, strerror(errno));
+            rc = EXIT_FAILURE;
+            goto cleanup;
+        }
+        done += chunk;
+    }
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        print_error("writing --out '%s': %s", path, strerror(errno));
+        rc = EXIT_FAILURE;
+        goto cleanup;
+    }
+    int close_rc = fclose(f);
+    f = NULL;
+    if (close_rc != 0 || rename(tmp, path) != 0) {
+        print_error("cannot write '%s': %s", path, strerror(errno));
+        rc = EXIT_FAILURE;
+    }
+cleanup:
+    if (f)
+        fclose(f);
+    if (rc && tmp)
+        remove(tmp);
+    free(tmp);
+    free(buffer);
+    return rc;
+}
+
+/* The signal that asked the run to stop (SIGINT or SIGTERM), 0 while none has. The run
+ * loop polls it between iterations; the handler resets itself, so a second signal ends the
+ * process at once. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int signo)
+{
+    stop_signal = signo;
+}
+
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Makes a trace file ready for the run that resumes the one that wrote it: a line cut
+ * short by a kill is removed, and so is the closing row for the final theta when it is not
+ * one a longer run would have written too (its iteration is off the --loss-every grid).
+ * *last is the last iteration left in or just removed: the resumed run starts after it.
+ * Returns -1 when the file has no rows or cannot be changed. */
+static int prepare_trace_for_resume(const char *path, uint64_t loss_every, uint64_t *last)
+{
+    FILE *f = fopen(path, "r+");
+    if (!f)
+        return -1;
+    char line[512];
+    long keep = 0, row_start = -1, line_start = 0;
+    int have = 0;
+    uint64_t iteration = 0;
+    while (fgets(line, sizeof line, f)) {
+        const long line_end = ftell(f);
+        const size_t len = strlen(line);
+        if (len == 0 || line[len - 1] != '\n')
+            break; /* cut short: drop it */
+        char *end;
+        errno = 0;
+        const unsigned long long v = strtoull(line, &end, 10);
+        if (end != line && *end == ',' && errno == 0) {
+            iteration = v;
+            have = 1;
+            row_start = line_start;
+        }
+        keep = line_end;
+        line_start = line_end;
+    }
+    int rc = have ? 0 : -1;
+    if (have && iteration % loss_every != 0)
+        keep = row_start;
+    if (fflush(f) != 0 || ftruncate(fileno(f), keep) != 0)
+        rc = -1;
+    fclose(f);
+    *last = iteration;
+    return rc;
+}
+
+/* Everything one run holds, released by run_cleanup. */
+struct run_state {
+    struct run_args a;
+    struct clopt_context *ctx;
+    struct clopt_solver *solver;
+    FILE *init_file, *trace;
+    struct clopt_npy_info info;
+    struct progress_state ps;
+    int user_objective; /* files the user named (an objective, a kernel directory) */
+};
+
+/* Checks the flags and the files named before any work; 0 or the exit status. */
+static int check_run_inputs(struct run_state *st)
+{
+    struct run_args *a = &st->a;
+    int rc;
+    if (a->reps || a->csv_path) {
+        print_error("%s is an option of clopt bench", a->reps ? "--reps" : "--csv");
+        return EXIT_USAGE;
+    }
+    if (a->space || a->budget > 0) {
+        print_error("%s is an option of clopt tune", a->space ? "--space" : "--budget");
+        return EXIT_USAGE;
+    }
+    /* A resumed run takes theta from its checkpoint; an --init file only sets n. */
+    if (a->init_file && (rc = open_init_file(a, &st->init_file, &st->info)) != 0)
+        return rc;
+    if (a->resume_path && access(a->resume_path, R_OK) != 0) {
+        print_error("--resume '%s': %s", a->resume_path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    if ((a->opts.checkpoint && (rc = check_output_path("--checkpoint", a->opts.checkpoint)) != 0))
+        return rc;
+    if (!a->dim_given && !a->init_file)
+        dim_from_data_file(a);
+    if ((a->out_path && (rc = check_output_path("--out", a->out_path)) != 0) ||
+        (a->json_path && (rc = check_output_path("--json", a->json_path)) != 0) ||
+        (a->trace_path && (rc = check_output_path("--trace", a->trace_path)) != 0))
+        return rc;
+    return 0;
+}
+
+/* Opens the --trace file: a resumed run continues the trace of the run it resumes. */
+static int open_trace(struct run_state *st)
+{
+    struct run_args *a = &st->a;
+    if (!a->trace_path)
+        return 0;
+    const int append = a->resume_path && access(a->trace_path, F_OK) == 0;
+    if (append)
+        st->ps.skip =
+            prepare_trace_for_resume(a->trace_path, a->opts.loss_every, &st->ps.skip_upto) == 0;
+    st->trace = fopen(a->trace_path, append ? "a" : "w");
+    if (!st->trace ||
+        (!append && fprintf(st->trace, "iteration,loss,grad_norm,lr,seconds\n") < 0)) {
+        print_error("cannot write --trace file '%s': %s", a->trace_path, strerror(errno));
+        return EXIT_FAILURE;
+    }
+    /* Whole rows reach the file as they come: a killed run leaves a usable trace. */
+    setvbuf(st->trace, NULL, _IOLBF, 0);
+    st->ps.trace = st->trace;
+    return 0;
+}
+
+/* Creates the solver and gives it theta: from the checkpoint, an --init file or the
+ * initialiser. */
+static int start_solver(struct run_state *st)
+{
+    struct run_args *a = &st->a;
+    int status = clopt_solver_create(&st->solver, st->ctx, &a->opts);
+    if (status == CLOPT_ERR_INVALID_ARG && !a->knobs_given &&
+        strncmp(a->knob_source, "tuning", 6) == 0) {
+        /* Knobs this build no longer accepts: the defaults still run. */
+        char *why = cli_flag_names(clopt_errmsg(st->ctx));
+        fprintf(stderr,
+                "clopt: warning: the tuning database's knobs were refused (%s); using "
+                "the built-in knobs\n",
+                why ? why : clopt_errmsg(st->ctx));
+        free(why);
+        memset(&a->opts.knobs, 0, sizeof a->opts.knobs);
+        snprintf(a->knob_source, sizeof a->knob_source, "built-in defaults");
+        status = clopt_solver_create(&st->solver, st->ctx, &a->opts);
+    }
+    if (status != CLOPT_OK) {
+        print_library_error(NULL, clopt_errmsg(st->ctx));
+        return exit_code_for(status, st->user_objective);
+    }
+    if (a->resume_path) {
+        status = clopt_solver_resume(st->solver, a->resume_path);
+        if (status != CLOPT_OK) {
+            print_library_error(NULL, clopt_errmsg(st->ctx));
+            return exit_code_for(status, 1);
+        }
+    } else if (st->init_file) {
+        return load_init_file(st->solver, st->ctx, st->init_file, &st->info, a->init_file,
+                              a->opts.precision);
+    }
+    return 0;
+}
+
+/* The trace ends with the final theta, as the summary does. */
+static int close_trace(struct run_state *st, const struct clopt_result *result)
+{
+    if (!st->ps.traced || st->ps.last_traced != result->iterations) {
+        const struct clopt_progress last = {.iteration = result->iterations,
+                                            .loss = result->loss,
+                                            .grad_norm = result->grad_norm,
+                                            .lr = result->final_lr,
+                                            .seconds = result->seconds};
+        st->ps.quiet = 1;
+        on_progress(&st->ps, &last);
+    }
+    int failed = st->ps.trace_failed || fclose(st->trace) != 0;
+    st->trace = NULL;
+    if (failed) {
+        print_error("writing --trace file '%s' failed", st->a.trace_path);
+        return EXIT_FAILURE;
+    }
+    return 0;
+}
+
+/* After the run: theta, the trace, the JSON and the summary; rc is the run's status so far. */
+static int finish_run(struct run_state *st, const struct clopt_result *result, int status, int rc)
+{
+    struct run_args *a = &st->a;
+    /* Output files first: a full disk must not be hidden behind a printed summary. */
+    if (a->out_path) {
+        int out_rc =
+            write_theta_file(st->solver, st->ctx, a->out_path, a->opts.precision, a->opts.dim);
+        if (out_rc)
+            rc = out_rc;
+    }
+    if (st->trace) {
+        int trace_rc = close_trace(st, result);
+        if (trace_rc)
+            rc = trace_rc;
+    }
+    if (a->json_path) {
+        int json_rc = write_run_json(a->json_path, a, st->ctx, result, status);
+        if (json_rc)
+            rc = json_rc;
+    }
+    if (!a->quiet && !(a->json_path && !strcmp(a->json_path, "-")))
+        print_run_summary(a, clopt_context_device(st->ctx), result, status);
+    return rc;
+}
+
+/* Runs the iterations and reports; the exit status. */
+static int run_and_report(struct run_state *st)
+{
+    struct run_args *a = &st->a;
+    if (!a->quiet)
+        fprintf(stderr, "clopt: %s, %s, n = %zu on %s\n", a->opts.objective, a->opts.optimizer,
+                a->opts.dim, clopt_context_device(st->ctx)->name);
+    struct clopt_result result;
+    const int status = clopt_solver_run(st->solver, &result);
+    if (status < 0 && status != CLOPT_ERR_DIVERGED) {
+        print_library_error(NULL, clopt_errmsg(st->ctx));
+        return exit_code_for(status, st->user_objective);
+    }
+    if (status == CLOPT_ERR_DIVERGED)
+        print_library_error(NULL, clopt_errmsg(st->ctx));
+    int rc = exit_code_for(status, st->user_objective);
+    if (status == CLOPT_STOP_CANCELLED && stop_signal) {
+        /* The shell's convention for a process ended by a signal. */
+        rc = 128 + (int)stop_signal;
+        fprintf(stderr, "clopt: stopped by %s after iteration %llu%s%s\n",
+                stop_signal == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)result.iterations,
+                a->opts.checkpoint ? "; checkpoint written to " : "",
+                a->opts.checkpoint ? a->opts.checkpoint : "");
+    }
+    return finish_run(st, &result, status, rc);
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static struct run_state st; /* the run's arguments hold 4 KiB buffers */
+    memset(&st, 0, sizeof st);
+    struct run_args *a = &st.a;
+    int rc = parse_run_args(argc, argv, a);
+    if (rc)
+        return rc < 0 ? EXIT_SUCCESS : rc;
+    st.ps.quiet = a->quiet;
+    st.user_objective = ends_with(a->opts.objective, ".cl") || a->kernel_dir;
+    if ((rc = check_run_inputs(&st)) != 0 ||
+        (rc = open_context(a->device, a->kernel_dir, a->program_cache, &st.ctx)) != 0)
+        goto cleanup;
+    knobs_from_database(a, st.ctx);
+    if ((rc = open_trace(&st)) != 0)
+        goto cleanup;
+    a->opts.progress = on_progress;
+    a->opts.progress_user = &st.ps;
+    stop_signal = 0;
+    a->opts.stop = &stop_signal;
+    catch_stop_signals();
+    if ((rc = start_solver(&st)) == 0)
+        rc = run_and_report(&st);
+cleanup:
+    if (st.init_file)
+        fclose(st.init_file);
+    if (st.trace)
+        fclose(st.trace);
+    clopt_solver_destroy(st.solver);
+    close_context(st.ctx, a->program_cache);
+    return rc;
+}

@@ -1,0 +1,285 @@
+/* See report.h. */
+#include "report.h"
+#include "args.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void print_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("clopt: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* The library names its inputs by their fields; the CLI by the flags that set them. The
+ * knobs (knobs.FIELD -> --tune NAME) come from the library's knob table. Longer names
+ * first where one begins another. */
+static const struct {
+    const char *library, *flag;
+} flag_names[] = {
+    {"options.precision = CLOPT_FLOAT", "--precision float"},
+    {"options.precision = CLOPT_DOUBLE", "--precision double"},
+    {"options.objective", "--objective"},
+    {"options.params", "--param"},
+    {"options.dim", "--dim"},
+    {"options.precision", "--precision"},
+    {"options.optimizer", "--optimizer"},
+    {"options.lr", "--lr"},
+    {"options.momentum", "--momentum"},
+    {"options.dampening", "--dampening"},
+    {"options.beta1", "--beta1"},
+    {"options.beta2", "--beta2"},
+    {"options.eps", "--eps"},
+    {"options.weight_decay", "--weight-decay"},
+    {"options.alpha", "--alpha"},
+    {"options.amsgrad", "--amsgrad"},
+    {"options.maximize", "--maximize"},
+    {"options.clip_value", "--clip-value"},
+    {"options.clip_norm", "--clip-norm"},
+    {"options.schedule", "--schedule"},
+    {"options.max_iters", "--iters"},
+    {"options.gtol", "--gtol"},
+    {"options.ftol", "--ftol"},
+    {"options.target", "--target"},
+    {"options.loss_every", "--loss-every"},
+    {"options.max_shard_bytes", "--max-shard-bytes"},
+    {"options.init_value", "--init"},
+    {"options.init", "--init"},
+    {"options.seed", "--seed"},
+    {"options.checkpoint_every", "--checkpoint-every"},
+    {"options.checkpoint", "--checkpoint"},
+    {"check_options.dim", "--dim"},
+    {"check_options.samples", "--samples"},
+    {"check_options.params", "--param"},
+    {"context_options.device", "--device"},
+    {"context_options.kernel_dir", "--kernel-dir"},
+    {"context_options.program_cache", "--program-cache"},
+    {"tune_options.space", "--space"},
+    {"tune_options.budget_seconds", "--budget"},
+    {"tune_options.reps", "--reps"},
+};
+
+static int is_name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* The flag for the library name at s (whole names only), and its length in *len. */
+static const char *flag_at(const char *s, size_t *len, char *buffer, size_t size)
+{
+    for (size_t i = 0; i < sizeof flag_names / sizeof *flag_names; ++i) {
+        const size_t n = strlen(flag_names[i].library);
+        if (!strncmp(s, flag_names[i].library, n) && !is_name_char(s[n])) {
+            *len = n;
+            return flag_names[i].flag;
+        }
+    }
+    if (strncmp(s, "knobs.", 6) != 0)
+        return NULL;
+    const char *field;
+    for (size_t k = 0; clopt_knob_name(k, &field); ++k) {
+        const size_t n = strlen(field);
+        if (!strncmp(s + 6, field, n) && !is_name_char(s[6 + n])) {
+            *len = 6 + n;
+            snprintf(buffer, size, "--tune %s", clopt_knob_name(k, NULL));
+            return buffer;
+        }
+    }
+    return NULL;
+}
+
+char *cli_flag_names(const char *message)
+{
+    /* A flag is at most one character longer than the shortest name it replaces (10). */
+    const size_t size = strlen(message) * 2 + 64;
+    char *out = malloc(size);
+    if (!out)
+        return NULL;
+    size_t used = 0;
+    for (const char *s = message; *s && used + 32 < size;) {
+        size_t len = 0;
+        char buffer[32];
+        const int starts = s == message || !(is_name_char(s[-1]) || s[-1] == '.');
+        const char *flag = starts ? flag_at(s, &len, buffer, sizeof buffer) : NULL;
+        if (flag) {
+            used += (size_t)snprintf(out + used, size - used, "%s", flag);
+            s += len;
+        } else {
+            out[used++] = *s++;
+        }
+    }
+    out[used] = '\0';
+    return out;
+}
+
+void print_library_error(const char *prefix, const char *message)
+{
+    char *text = cli_flag_names(message ? message : "");
+    print_error("%s%s", prefix ? prefix : "", text ? text : message);
+    free(text);
+}
+
+int exit_code_for(int status, int user_objective)
+{
+    switch (status) {
+    case CLOPT_ERR_INVALID_ARG:
+    case CLOPT_ERR_BAD_FILE:
+    case CLOPT_ERR_UNSUPPORTED:
+        return EXIT_USAGE;
+    case CLOPT_ERR_IO:
+    case CLOPT_ERR_BUILD:
+        /* The user's own kernel file missing or not compiling is bad input. */
+        return user_objective ? EXIT_USAGE : EXIT_FAILURE;
+    case CLOPT_ERR_DIVERGED:
+        return EXIT_DIVERGED;
+    default:
+        return status >= 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    }
+}
+
+FILE *open_report(const char *flag, const char *path)
+{
+    if (!strcmp(path, "-"))
+        return stdout;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        print_error("cannot write %s file '%s': %s", flag, path, strerror(errno));
+    return f;
+}
+
+int close_report(const char *flag, const char *path, FILE *f)
+{
+    if (f == stdout)
+        return fflush(f) == 0 ? 0 : EXIT_FAILURE;
+    if (fclose(f) != 0) {
+        print_error("writing %s file '%s' failed", flag, path);
+        return EXIT_FAILURE;
+    }
+    return 0;
+}
+
+int emit_json(const char *path, cJSON *root, int ok)
+{
+    char *text = ok && root ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    if (!text) {
+        print_error("out of memory formatting JSON");
+        return EXIT_FAILURE;
+    }
+    FILE *f = open_report("--json", path);
+    int rc = f ? 0 : EXIT_FAILURE;
+    if (f && fprintf(f, "%s\n", text) < 0)
+        rc = EXIT_FAILURE;
+    if (f && close_report("--json", path, f))
+        rc = EXIT_FAILURE;
+    free(text);
+    return rc;
+}
+
+const char *stop_name(int status)
+{
+    switch (status) {
+    case CLOPT_STOP_MAX_ITERS:
+        return "max_iters";
+    case CLOPT_STOP_GTOL:
+        return "gtol";
+    case CLOPT_STOP_FTOL:
+        return "ftol";
+    case CLOPT_STOP_TARGET:
+        return "target";
+    case CLOPT_STOP_CANCELLED:
+        return "cancelled";
+    case CLOPT_ERR_DIVERGED:
+        return "diverged";
+    default:
+        return "error";
+    }
+}
+
+const char *precision_name(enum clopt_precision p)
+{
+    return p == CLOPT_DOUBLE ? "double" : "float";
+}
+
+void knobs_text(const struct clopt_knobs *k, char *text, size_t size)
+{
+    clopt_knobs_format(k, text, size);
+}
+
+/* "program_cache": {"dir": DIR or null, "hits", "misses", "stores", "store_failures",
+ * "rejected"}; 0 when out of memory. */
+static int add_cache_json(cJSON *root, const struct run_args *a, const struct clopt_context *ctx)
+{
+    struct clopt_cache_stats st;
+    if (clopt_context_cache_stats(ctx, &st) != CLOPT_OK)
+        return 0;
+    cJSON *cache = cJSON_AddObjectToObject(root, "program_cache");
+    return cache &&
+           (a->program_cache ? cJSON_AddStringToObject(cache, "dir", a->program_cache)
+                             : cJSON_AddNullToObject(cache, "dir")) &&
+           cJSON_AddNumberToObject(cache, "hits", (double)st.hits) &&
+           cJSON_AddNumberToObject(cache, "misses", (double)st.misses) &&
+           cJSON_AddNumberToObject(cache, "stores", (double)st.stores) &&
+           cJSON_AddNumberToObject(cache, "store_failures", (double)st.store_failures) &&
+           cJSON_AddNumberToObject(cache, "rejected", (double)st.rejected);
+}
+
+int write_run_json(const char *path, const struct run_args *a, const struct clopt_context *ctx,
+                   const struct clopt_result *r, int status)
+{
+    const struct clopt_device_info *dev = clopt_context_device(ctx);
+    cJSON *root = cJSON_CreateObject();
+    const struct clopt_options *o = &a->opts;
+    int ok = root && cJSON_AddStringToObject(root, "objective", o->objective) &&
+             cJSON_AddStringToObject(root, "optimizer", o->optimizer) &&
+             cJSON_AddNumberToObject(root, "lr", r->lr) &&
+             cJSON_AddNumberToObject(root, "n", (double)o->dim) &&
+             cJSON_AddStringToObject(root, "precision", precision_name(o->precision)) &&
+             cJSON_AddStringToObject(root, "device", dev->name) &&
+             cJSON_AddStringToObject(root, "platform", dev->platform) &&
+             cJSON_AddNumberToObject(root, "iterations", (double)r->iterations) &&
+             cJSON_AddNumberToObject(root, "loss", r->loss) &&
+             cJSON_AddNumberToObject(root, "grad_norm", r->grad_norm) &&
+             cJSON_AddStringToObject(root, "stop_reason", stop_name(status)) &&
+             cJSON_AddNumberToObject(root, "seconds", r->seconds) &&
+             cJSON_AddNumberToObject(root, "bytes_per_iteration", r->bytes_per_iter) &&
+             cJSON_AddNumberToObject(root, "bytes_per_element", r->bytes_per_element) &&
+             cJSON_AddNumberToObject(root, "gbytes_per_second", r->gbytes_per_second) &&
+             cJSON_AddNumberToObject(root, "shards", (double)r->shards);
+    char knobs[160];
+    knobs_text(&r->knobs, knobs, sizeof knobs);
+    ok = ok && cJSON_AddStringToObject(root, "knobs", knobs) &&
+         cJSON_AddStringToObject(root, "knobs_source", a->knob_source) &&
+         add_cache_json(root, a, ctx);
+    if (ok && status == CLOPT_ERR_DIVERGED)
+        ok = cJSON_AddNumberToObject(root, "diverged_at", (double)r->diverged_at) != NULL;
+    return emit_json(path, root, ok);
+}
+
+void print_run_summary(const struct run_args *a, const struct clopt_device_info *dev,
+                       const struct clopt_result *r, int status)
+{
+    const struct clopt_options *o = &a->opts;
+    printf("objective   %s\n", o->objective);
+    printf("optimizer   %s (lr %g%s)\n", o->optimizer, r->lr, o->schedule ? ", scheduled" : "");
+    printf("n           %zu (%s, %zu shard%s)\n", o->dim, precision_name(o->precision), r->shards,
+           r->shards == 1 ? "" : "s");
+    printf("device      %s (%s)\n", dev->name, dev->platform);
+    printf("iterations  %llu\n", (unsigned long long)r->iterations);
+    printf("loss        %.9e\n", r->loss);
+    printf("grad norm   %.9e\n", r->grad_norm);
+    printf("stop        %s%s\n", stop_name(status),
+           status == CLOPT_ERR_DIVERGED ? " (theta is the last finite iterate)" : "");
+    printf("seconds     %.3f\n", r->seconds);
+    printf("bandwidth   %.2f GB/s (%.0f bytes per element and iteration)\n", r->gbytes_per_second,
+           r->bytes_per_element);
+    char knobs[160];
+    knobs_text(&r->knobs, knobs, sizeof knobs);
+    printf("knobs       %s (%s)\n", knobs, a->knob_source);
+}

@@ -1,0 +1,25 @@
+/* What the commands set up before their work: the context on the chosen device, and the
+ * knobs from the tuning database. */
+#ifndef CLOPT_CLI_SETUP_H
+#define CLOPT_CLI_SETUP_H
+
+#include "args.h"
+
+/* A context on the chosen device, caching programs in program_cache (NULL: not), or the
+ * status to exit with after saying why. */
+int open_context(const char *device, const char *kernel_dir, const char *program_cache,
+                 struct clopt_context **ctx);
+
+/* Destroys the context, first saying (one warning line) if compiled kernels could not be
+ * stored in the program cache: the run did not need it, but the next one rebuilds. */
+void close_context(struct clopt_context *ctx, const char *cache_dir);
+
+/* The tuning database of --tuning-db, else $CLOPT_TUNING_DB, else the library's default
+ * path; NULL (err says why) when there is none or no memory. */
+struct clopt_tuning_db *open_tuning_db(const struct run_args *a, char *err, size_t errlen);
+
+/* Takes the knobs from the tuning database unless --tune gave them, and notes where they
+ * came from in a->knob_source. A corrupted database is reported and ignored. */
+void knobs_from_database(struct run_args *a, struct clopt_context *ctx);
+
+#endif /* CLOPT_CLI_SETUP_H */

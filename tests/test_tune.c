@@ -1,0 +1,233 @@
+/* Tuning through the library alone: knobs text, the tuner, the tuning database, and a run
+ * whose knobs come from it; no CLI. */
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TUNE_DIM 4096
+#define TUNE_ITERS 4
+#define KNOBS_TEXT 160
+
+static struct clopt_context *ctx;
+static char *dir;
+
+static void setup(void)
+{
+    ctx = test_context();
+    dir = temp_dir();
+}
+
+static void teardown(void)
+{
+    clopt_context_destroy(ctx);
+    remove_tree(dir);
+    free(dir);
+}
+
+TestSuite(tune, .init = setup, .fini = teardown);
+
+static int same_knobs(const struct clopt_knobs *a, const struct clopt_knobs *b)
+{
+    return memcmp(a, b, sizeof *a) == 0;
+}
+
+/* Knob sets made from every value the text can name: parse(format(k)) == k. */
+Test(tune, knobs_text_round_trips)
+{
+    const char *texts[] = {
+        "wg=16,epw=4096,vw=16,fblock=16,layout=contig,partials=item,rwg=1,acc=double,gpcu=0,"
+        "pf=1024,simd=512,fuse=1",
+        "wg=256,epw=16,vw=1,fblock=1,layout=strided,partials=group,rwg=256,acc=kahan,gpcu=8,"
+        "pf=off,simd=256,fuse=32",
+        "wg=1,epw=1,vw=1,fblock=1024,layout=1,partials=item,rwg=1024,acc=double,gpcu=1024,"
+        "pf=2,simd=512,fuse=8",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; ++i) {
+        struct clopt_knobs k, again;
+        memset(&k, 0, sizeof k);
+        memset(&again, 0, sizeof again);
+        char err[256], text[KNOBS_TEXT];
+        cr_assert_eq(clopt_knobs_parse(texts[i], &k, err, sizeof err), CLOPT_OK, "%s", err);
+        cr_assert_eq(clopt_knobs_format(&k, text, sizeof text), CLOPT_OK);
+        cr_assert_eq(clopt_knobs_parse(text, &again, err, sizeof err), CLOPT_OK, "%s", err);
+        cr_expect(same_knobs(&k, &again), "%s -> %s", texts[i], text);
+    }
+    /* Zero fields print as the default (gpcu's 0 is 0, fuse's 0 means 1). */
+    struct clopt_knobs zero;
+    memset(&zero, 0, sizeof zero);
+    char text[KNOBS_TEXT];
+    cr_assert_eq(clopt_knobs_format(&zero, text, sizeof text), CLOPT_OK);
+    cr_expect_str_eq(text, "wg=def,epw=def,vw=def,fblock=def,layout=def,partials=def,rwg=def,"
+                           "acc=def,gpcu=0,pf=def,simd=def,fuse=1");
+    /* The three names of one knob. */
+    struct clopt_knobs k;
+    memset(&k, 0, sizeof k);
+    cr_assert_eq(clopt_knobs_parse("fblock=64", &k, NULL, 0), CLOPT_OK);
+    cr_expect_eq(k.loss_block, 64);
+    const char *field = NULL, *name;
+    size_t count = 0;
+    for (size_t i = 0; (name = clopt_knob_name(i, &field)) != NULL; ++i, ++count)
+        if (!strcmp(name, "fblock"))
+            cr_expect_str_eq(field, "loss_block");
+    cr_expect_eq(count, 12);
+}
+
+Test(tune, knobs_text_errors_name_the_item)
+{
+    const struct {
+        const char *text, *message;
+    } cases[] = {
+        {"wg", "'wg': need KEY=VALUE"},
+        {"bogus=1", "unknown knob 'bogus'"},
+        {"layout=diagonal", "layout=diagonal: use contig or strided"},
+        {"partials=1", "partials=1: use item or group"},
+        {"acc=float", "acc=float: use double or kahan"},
+        {"simd=384", "simd=384: use 256 or 512"},
+        {"fuse=0", "fuse=0: must be at least 1"},
+        {"fuse=33", "fuse '33'"},
+        {"gpcu=1025", "<= 1024"},
+        {"pf=1", "pf=1: use off or a distance of at least 2 elements"},
+        {"wg=x", "wg 'x'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; ++i) {
+        struct clopt_knobs k;
+        memset(&k, 0, sizeof k);
+        char err[256] = "";
+        cr_expect_eq(clopt_knobs_parse(cases[i].text, &k, err, sizeof err), CLOPT_ERR_INVALID_ARG,
+                     "%s", cases[i].text);
+        cr_expect(strstr(err, cases[i].message) != NULL, "%s: %s", cases[i].text, err);
+    }
+    char err[256];
+    cr_expect_eq(clopt_tune_space_check("wg=4|16,epw=1024", err, sizeof err), CLOPT_OK);
+    cr_expect_eq(clopt_tune_space_check("foo=1", err, sizeof err), CLOPT_ERR_INVALID_ARG);
+    cr_expect(strstr(err, "tune_options.space") != NULL, "%s", err);
+    cr_expect_eq(clopt_tune_space_check("wg=", err, sizeof err), CLOPT_ERR_INVALID_ARG);
+    cr_expect(strstr(err, "no values") != NULL, "%s", err);
+}
+
+static void small_problem(struct clopt_options *o)
+{
+    clopt_options_init(o);
+    o->dim = TUNE_DIM;
+    o->max_iters = TUNE_ITERS;
+}
+
+static int count_progress(void *user, const struct clopt_tune_progress *p)
+{
+    size_t *calls = user;
+    ++*calls;
+    cr_expect(p->index <= p->count);
+    return 0;
+}
+
+/* tune -> database -> run: the run's knobs are the stored winner. */
+Test(tune, tune_store_lookup_run)
+{
+    struct clopt_options problem;
+    small_problem(&problem);
+    struct clopt_tune_options topts;
+    clopt_tune_options_init(&topts);
+    cr_expect_eq(topts.reps, 3);
+    topts.space = "wg=4|16,epw=256,vw=8|16";
+    topts.budget_seconds = 60;
+    topts.reps = 1;
+    size_t calls = 0;
+    topts.progress = count_progress;
+    topts.progress_user = &calls;
+    struct clopt_tune_result r;
+    const int status = clopt_tune(ctx, &problem, &topts, &r);
+    cr_assert_eq(status, CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_expect_eq(r.count, 4);
+    cr_expect_eq(r.tried, 4);
+    cr_expect_eq(calls, 1 + r.tried);
+    for (size_t c = 0; c < r.tried; ++c)
+        cr_expect(r.candidates[c].ok && strstr(r.candidates[c].note, "bit-identical"), "%s",
+                  r.candidates[c].note);
+    cr_expect(r.knobs.work_group != 0 && r.knobs.elems_per_item != 0);
+
+    char *path = path_in(dir, "sub/tuning.json");
+    struct clopt_tuning_db *db = NULL;
+    char err[256];
+    cr_assert_eq(clopt_tuning_db_open(&db, path, err, sizeof err), CLOPT_OK, "%s", err);
+    cr_expect_str_eq(clopt_tuning_db_path(db), path);
+    struct clopt_knobs found_knobs;
+    int found = 1;
+    cr_assert_eq(clopt_tuning_db_lookup(db, ctx, &problem, &found_knobs, &found, NULL, 0),
+                 CLOPT_OK);
+    cr_expect_eq(found, 0, "no file yet");
+    int replaced = 1;
+    cr_assert_eq(clopt_tuning_db_store(db, ctx, &problem, &r.knobs, r.gbytes_per_second,
+                                       r.default_gbytes_per_second, &replaced),
+                 CLOPT_OK, "%s", clopt_tuning_db_errmsg(db));
+    cr_expect_eq(replaced, 0);
+    char how[64];
+    cr_assert_eq(clopt_tuning_db_lookup(db, ctx, &problem, &found_knobs, &found, how, sizeof how),
+                 CLOPT_OK, "%s", clopt_tuning_db_errmsg(db));
+    cr_assert_eq(found, 1);
+    cr_expect_str_eq(how, "exact size class 2^12");
+    cr_expect(same_knobs(&found_knobs, &r.knobs));
+
+    /* A run with the stored knobs uses exactly them. */
+    problem.knobs = found_knobs;
+    struct clopt_solver *solver = NULL;
+    cr_assert_eq(clopt_solver_create(&solver, ctx, &problem), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    struct clopt_result result;
+    cr_expect_eq(clopt_solver_run(solver, &result), CLOPT_STOP_MAX_ITERS);
+    cr_expect(same_knobs(&result.knobs, &r.knobs));
+    clopt_solver_destroy(solver);
+
+    /* A corrupted file: the lookup says so, a store replaces it. */
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("{{{ not json", f);
+    fclose(f);
+    cr_expect_eq(clopt_tuning_db_lookup(db, ctx, &problem, &found_knobs, &found, NULL, 0),
+                 CLOPT_ERR_BAD_FILE);
+    cr_expect(strstr(clopt_tuning_db_errmsg(db), "corrupted") != NULL);
+    cr_expect_eq(clopt_tuning_db_store(db, ctx, &problem, &r.knobs, 1, 1, &replaced), CLOPT_OK);
+    cr_expect_eq(replaced, 1);
+    /* Knobs the database cannot hold. */
+    struct clopt_knobs zero;
+    memset(&zero, 0, sizeof zero);
+    cr_expect_eq(clopt_tuning_db_store(db, ctx, &problem, &zero, 1, 1, NULL),
+                 CLOPT_ERR_INVALID_ARG);
+    cr_expect(strstr(clopt_tuning_db_errmsg(db), "knobs.work_group") != NULL);
+    clopt_tuning_db_close(db);
+    clopt_tune_result_free(&r);
+    free(path);
+}
+
+/* Every candidate refused (fuse needs more iterations than the run has): bad input. */
+Test(tune, refused_candidates_are_invalid_input)
+{
+    struct clopt_options problem;
+    small_problem(&problem);
+    struct clopt_tune_options topts;
+    clopt_tune_options_init(&topts);
+    topts.space = "wg=16,epw=256,vw=8,fuse=8";
+    topts.reps = 1;
+    struct clopt_tune_result r;
+    cr_expect_eq(clopt_tune(ctx, &problem, &topts, &r), CLOPT_ERR_INVALID_ARG);
+    cr_expect_eq(r.tried, 1);
+    cr_expect(strstr(clopt_errmsg(ctx), "options.max_iters") != NULL, "%s", clopt_errmsg(ctx));
+    clopt_tune_result_free(&r);
+    topts.space = "wg=3x";
+    cr_expect_eq(clopt_tune(ctx, &problem, &topts, &r), CLOPT_ERR_INVALID_ARG);
+    clopt_tune_result_free(&r);
+}
+
+Test(tune, bench_step_times_the_step)
+{
+    struct clopt_options problem;
+    small_problem(&problem);
+    struct clopt_step_timing t;
+    cr_assert_eq(clopt_bench_step(ctx, &problem, 2, &t), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_expect_eq(t.iterations, TUNE_ITERS);
+    cr_expect_eq(t.reps, 2);
+    cr_expect(t.bytes_per_element == 8, "%g", t.bytes_per_element);
+    cr_expect(t.knobs.work_group != 0);
+    cr_expect_eq(clopt_bench_step(ctx, &problem, 0, &t), CLOPT_ERR_INVALID_ARG);
+}
