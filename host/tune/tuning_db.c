@@ -5,6 +5,7 @@
  *     "gbytes_per_second", "default_gbytes_per_second"}, ...]}
  * Everything read from it is checked; anything unexpected makes the whole file "corrupted"
  * (reported, ignored), never a crash or a strange kernel. */
+#include "atomic_file.h"
 #include "internal.h"
 #include "knobs.h"
 
@@ -338,32 +339,26 @@ static cJSON *make_entry(const struct tuning_key *key, const struct clopt_knobs 
     return entry;
 }
 
-/* text, through path.tmp and a rename; -1 with errno on failure. */
-static int write_file(const char *path, const char *text)
+/* text and a newline, through the atomic file writer; 0, or -1 with the reason in why. */
+static int write_file(const char *path, const char *text, char *why, size_t why_size)
 {
-    const size_t len = strlen(path);
-    char *tmp = malloc(len + 8), *dir = malloc(len + 1);
-    FILE *f = NULL;
-    if (tmp && dir) {
-        memcpy(dir, path, len + 1);
-        snprintf(tmp, len + 8, "%s.tmp", path);
-        if (make_parent(dir) == 0)
-            f = fopen(tmp, "w");
+    char *dir = malloc(strlen(path) + 1);
+    if (!dir || (strcpy(dir, path), make_parent(dir) != 0)) {
+        snprintf(why, why_size, "cannot create its directory: %s",
+                 dir ? strerror(errno) : "out of memory");
+        free(dir);
+        return -1;
     }
-    int bad = !f;
-    if (f) {
-        bad = fprintf(f, "%s\n", text) < 0;
-        bad |= fclose(f) != 0;
-    }
-    if (!bad)
-        bad = rename(tmp, path) != 0;
-    const int saved = errno; /* for the message: remove() may change it */
-    if (bad && tmp)
-        remove(tmp);
-    free(tmp);
     free(dir);
-    errno = saved;
-    return bad ? -1 : 0;
+    struct clopt_atomic_file file;
+    if (clopt_atomic_open(&file, path, 0666, why, why_size) != CLOPT_OK)
+        return -1;
+    if (fprintf(file.stream, "%s\n", text) < 0) {
+        snprintf(why, why_size, "%s", strerror(errno));
+        clopt_atomic_abort(&file);
+        return -1;
+    }
+    return clopt_atomic_commit(&file, NULL, why, why_size) == CLOPT_OK ? 0 : -1;
 }
 
 int clopt_tuning_db_store(struct clopt_tuning_db *db, const struct clopt_context *ctx,
@@ -412,11 +407,11 @@ int clopt_tuning_db_store(struct clopt_tuning_db *db, const struct clopt_context
     cJSON_Delete(root);
     if (!text)
         return db_fail(db, CLOPT_ERR_OUT_OF_MEMORY, "out of memory");
-    const int bad = write_file(db->path, text);
+    char why[512];
+    const int bad = write_file(db->path, text, why, sizeof why);
     free(text);
     if (bad)
-        return db_fail(db, CLOPT_ERR_IO, "cannot write tuning database '%s': %s", db->path,
-                       strerror(errno));
+        return db_fail(db, CLOPT_ERR_IO, "cannot write tuning database '%s': %s", db->path, why);
     if (loaded < 0 && replaced)
         *replaced = 1; /* a corrupted file was replaced; errmsg says what was wrong */
     return CLOPT_OK;
