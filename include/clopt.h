@@ -6,16 +6,34 @@
 #ifndef CLOPT_H
 #define CLOPT_H
 
+/* The version of this header; clopt_version() gives the library's. */
+#define CLOPT_VERSION_MAJOR 0
+#define CLOPT_VERSION_MINOR 1
+#define CLOPT_VERSION_PATCH 0
+
+/* clopt itself needs OpenCL 1.2 only; a program that targets a later version keeps it. */
+#ifndef CL_TARGET_OPENCL_VERSION
 #define CL_TARGET_OPENCL_VERSION 120
+#endif
 #include <CL/cl.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
+/* The library's exported functions; everything else in libclopt.so is hidden. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CLOPT_API __attribute__((visibility("default")))
+#else
+#define CLOPT_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* "MAJOR.MINOR.PATCH" of the library that is running. */
+CLOPT_API const char *clopt_version(void);
 
 /* 0 is success, positive values are stop reasons of clopt_solver_run(), negative values
  * are errors. */
