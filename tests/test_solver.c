@@ -336,7 +336,7 @@ Test(solver, bad_options_are_refused_with_a_message)
 {
     const struct bad_option cases[] = {
         {"dim", CLOPT_ERR_INVALID_ARG, "--dim"},
-        {"lr", CLOPT_ERR_INVALID_ARG, "--lr"},
+        {"lr", CLOPT_ERR_INVALID_ARG, "options.lr"},
         {"objective", CLOPT_ERR_INVALID_ARG, "unknown objective"},
         {"optimizer", CLOPT_ERR_INVALID_ARG, "unknown optimizer"},
         {"loss_every", CLOPT_ERR_INVALID_ARG, "--loss-every"},

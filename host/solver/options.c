@@ -3,6 +3,7 @@
 #include "solver.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 void clopt_options_init(struct clopt_options *opts)
@@ -12,14 +13,16 @@ void clopt_options_init(struct clopt_options *opts)
     opts->dim = 1000000;
     opts->precision = CLOPT_FLOAT;
     opts->optimizer = "gd";
+    /* NaN: the optimizer's default (see host/hyper.c); a value the caller sets must be one
+     * the optimizer uses. */
     opts->lr = NAN;
     opts->momentum = NAN;
-    opts->dampening = 0;
-    opts->beta1 = 0.9;
-    opts->beta2 = 0.999;
+    opts->dampening = NAN;
+    opts->beta1 = NAN;
+    opts->beta2 = NAN;
     opts->eps = NAN;
     opts->weight_decay = NAN;
-    opts->alpha = 0.99;
+    opts->alpha = NAN;
     opts->max_iters = 1000;
     opts->gtol = NAN;
     opts->ftol = NAN;
@@ -34,6 +37,27 @@ int clopt_is_objective_file(const char *name)
 {
     const size_t a = strlen(name), b = strlen(".cl");
     return a >= b && strcmp(name + a - b, ".cl") == 0;
+}
+
+/* Each hyper-parameter within its row's range (NaN, where it means the default, aside). */
+static int check_hyper_ranges(struct clopt_context *ctx, const struct clopt_options *o)
+{
+    size_t count;
+    const struct clopt_hyper_param *rows = clopt_hyper_params(&count);
+    for (size_t i = 0; i < count; ++i) {
+        const struct clopt_hyper_param *p = &rows[i];
+        const double v = clopt_hyper_get(p, o);
+        if (p->is_flag || (isnan(v) && p->nan_is_default))
+            continue;
+        const int ok = !isnan(v) && (p->low_open ? v > p->low : v >= p->low) &&
+                       (p->high_open ? v < p->high : v <= p->high);
+        if (!ok)
+            return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                              "options.%s %g is out of range: need a value in %c%g, %g%c", p->name,
+                              v, p->low_open ? '(' : '[', p->low, p->high,
+                              p->high_open ? ')' : ']');
+    }
+    return CLOPT_OK;
 }
 
 int clopt_validate_options(struct clopt_context *ctx, const struct clopt_options *o)
@@ -53,35 +77,9 @@ int clopt_validate_options(struct clopt_context *ctx, const struct clopt_options
                           o->optimizer ? o->optimizer : "");
     if (o->dim == 0)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--dim must be at least 1");
-    /* NaN means "the optimizer's default" where nan_ok; any other value must be in range. */
-    const struct {
-        const char *flag;
-        double value, low, high;
-        int low_open, high_open, nan_ok;
-    } ranges[] = {
-        {"--lr", o->lr, 0, INFINITY, 0, 1, 1},
-        {"--momentum", o->momentum, 0, 1, 0, 1, 1},
-        {"--dampening", o->dampening, 0, 1, 0, 0, 0},
-        {"--beta1", o->beta1, 0, 1, 0, 1, 0},
-        {"--beta2", o->beta2, 0, 1, 0, 1, 0},
-        {"--eps", o->eps, 0, INFINITY, 1, 1, 1},
-        {"--weight-decay", o->weight_decay, 0, INFINITY, 0, 1, 1},
-        {"--alpha", o->alpha, 0, 1, 0, 1, 0},
-        {"--clip-value", o->clip_value, 0, INFINITY, 0, 1, 0},
-        {"--clip-norm", o->clip_norm, 0, INFINITY, 0, 1, 0},
-    };
-    for (size_t i = 0; i < sizeof ranges / sizeof *ranges; ++i) {
-        const double v = ranges[i].value;
-        if (isnan(v) && ranges[i].nan_ok)
-            continue;
-        const int ok = !isnan(v) && (ranges[i].low_open ? v > ranges[i].low : v >= ranges[i].low) &&
-                       (ranges[i].high_open ? v < ranges[i].high : v <= ranges[i].high);
-        if (!ok)
-            return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                              "%s %g is out of range: need a value in %c%g, %g%c", ranges[i].flag,
-                              v, ranges[i].low_open ? '(' : '[', ranges[i].low, ranges[i].high,
-                              ranges[i].high_open ? ')' : ']');
-    }
+    int status = check_hyper_ranges(ctx, o);
+    if (status != CLOPT_OK)
+        return status;
     if (o->precision != CLOPT_FLOAT && o->precision != CLOPT_DOUBLE)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "precision must be float or double");
     if (o->precision == CLOPT_DOUBLE && !ctx->info.has_fp64)
@@ -111,19 +109,41 @@ int clopt_validate_options(struct clopt_context *ctx, const struct clopt_options
     return CLOPT_OK;
 }
 
-/* Fills the optimizer's defaults, checks what only it can, and parses the schedule. */
+/* A value the caller set for a hyper-parameter the optimizer ignores would silently do
+ * nothing: refuse it, naming the optimizers that do use it. */
+static int refuse_unused(struct clopt_context *ctx, const struct clopt_optimizer_type *opt,
+                         const struct clopt_options *o)
+{
+    size_t count;
+    const struct clopt_hyper_param *rows = clopt_hyper_params(&count);
+    for (size_t i = 0; i < count; ++i) {
+        const struct clopt_hyper_param *p = &rows[i];
+        if (!clopt_hyper_is_set(p, o) || clopt_hyper_used_by(p, opt->name))
+            continue;
+        char users[128] = "";
+        for (size_t k = 0; k < CLOPT_MAX_OPTIMIZERS && p->used_by[k]; ++k)
+            snprintf(users + strlen(users), sizeof users - strlen(users), "%s%s", k ? ", " : "",
+                     p->used_by[k]);
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "options.%s is not used by optimizer '%s'; it is used by %s", p->name,
+                          opt->name, users);
+    }
+    return CLOPT_OK;
+}
+
+/* Refuses what the optimizer ignores, fills its defaults, checks what only it can, and
+ * parses the schedule. */
 int clopt_resolve_hyper(struct clopt_solver *s)
 {
     struct clopt_options *o = &s->opts;
     const struct clopt_optimizer_type *opt = s->optimizer;
-    if (isnan(o->lr))
-        o->lr = opt->default_lr;
-    if (isnan(o->eps))
-        o->eps = opt->default_eps;
-    if (isnan(o->weight_decay))
-        o->weight_decay = opt->default_weight_decay;
-    if (isnan(o->momentum))
-        o->momentum = opt->default_momentum;
+    int status = refuse_unused(s->ctx, opt, o);
+    if (status != CLOPT_OK)
+        return status;
+    size_t count;
+    const struct clopt_hyper_param *rows = clopt_hyper_params(&count);
+    for (size_t i = 0; i < count; ++i)
+        clopt_hyper_set_default(&rows[i], opt, o);
     const char *problem = opt->check ? opt->check(o) : NULL;
     if (problem)
         return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG, "%s", problem);

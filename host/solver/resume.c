@@ -25,6 +25,23 @@ static int add_number(char **text, const char *key, double value)
     return add_line(text, key, buffer);
 }
 
+/* The hyper-parameters' lines, in table order: those that must match (info_only 0), or
+ * the "info." ones. */
+static int add_hyper_lines(char **text, const struct clopt_options *o, int info_only)
+{
+    size_t count;
+    const struct clopt_hyper_param *rows = clopt_hyper_params(&count);
+    for (size_t i = 0; i < count; ++i) {
+        if (rows[i].info_only != info_only)
+            continue;
+        char key[64];
+        snprintf(key, sizeof key, "%s%s", info_only ? "info." : "", rows[i].name);
+        if (add_number(text, key, clopt_hyper_get(&rows[i], o)))
+            return -1;
+    }
+    return 0;
+}
+
 /* The settings that define a run's trajectory, which a checkpoint must share with the run
  * that resumes it. Lines starting with "info." are recorded but may differ (the learning
  * rate and schedule, so that a diverged run can go on more carefully). */
@@ -52,17 +69,8 @@ int clopt_build_config(struct clopt_solver *s, const struct clopt_options *in)
     snprintf(dim, sizeof dim, "%zu", s->n);
     bad = bad || add_line(&text, "dim", dim) ||
           add_line(&text, "precision", o->precision == CLOPT_DOUBLE ? "double" : "float") ||
-          add_line(&text, "optimizer", s->optimizer->name) ||
-          add_number(&text, "momentum", o->momentum) ||
-          add_number(&text, "dampening", o->dampening) || add_number(&text, "beta1", o->beta1) ||
-          add_number(&text, "beta2", o->beta2) || add_number(&text, "eps", o->eps) ||
-          add_number(&text, "weight_decay", o->weight_decay) ||
-          add_number(&text, "alpha", o->alpha) || add_number(&text, "amsgrad", o->amsgrad != 0) ||
-          add_number(&text, "maximize", o->maximize != 0) ||
-          add_number(&text, "clip_value", o->clip_value) ||
-          add_number(&text, "clip_norm", o->clip_norm) ||
-          add_number(&text, "loss_every", (double)o->loss_every) ||
-          add_number(&text, "info.lr", o->lr) ||
+          add_line(&text, "optimizer", s->optimizer->name) || add_hyper_lines(&text, o, 0) ||
+          add_number(&text, "loss_every", (double)o->loss_every) || add_hyper_lines(&text, o, 1) ||
           add_line(&text, "info.schedule", in->schedule ? in->schedule : "constant") ||
           add_number(&text, "info.init", (double)o->init) ||
           add_number(&text, "info.init_value", o->init_value) ||
