@@ -1,6 +1,7 @@
 /* A solver's life: creating it (checks, plan, build, buffers, theta_0, warm-up) and
  * destroying it; and theta_0 itself, drawn on the device by the init kernel. */
 #include "solver.h"
+#include "kernel_args.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -36,22 +37,22 @@ int clopt_init_theta(struct clopt_solver *s)
     for (size_t i = 0; i < s->n_shards; ++i) {
         struct shard *sh = &s->shards[i];
         cl_ulong count = sh->count, offset = sh->offset;
-        int status = clopt_set_arg(ctx, s->k_init, 0, sizeof(cl_mem), &sh->theta);
+        int status = clopt_set_arg(ctx, s->k_init, INIT_ARG_THETA, sizeof(cl_mem), &sh->theta);
         if (!status)
-            status = clopt_set_arg(ctx, s->k_init, 1, sizeof count, &count);
+            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_N_SHARD, sizeof count, &count);
         if (!status)
-            status = clopt_set_arg(ctx, s->k_init, 2, sizeof offset, &offset);
+            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_OFFSET, sizeof offset, &offset);
         if (!status)
-            status = clopt_set_arg(ctx, s->k_init, 3, sizeof kind, &kind);
+            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_KIND, sizeof kind, &kind);
         if (!status)
-            status = clopt_set_arg(ctx, s->k_init, 4, s->elem_size, &value);
+            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_VALUE, s->elem_size, &value);
         if (!status)
-            status = clopt_set_arg(ctx, s->k_init, 5, sizeof seed_lo, &seed_lo);
+            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_SEED_LO, sizeof seed_lo, &seed_lo);
         if (!status)
-            status = clopt_set_arg(ctx, s->k_init, 6, sizeof seed_hi, &seed_hi);
+            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_SEED_HI, sizeof seed_hi, &seed_hi);
         const cl_ulong halo = s->halo;
         if (!status)
-            status = clopt_set_arg(ctx, s->k_init, 7, sizeof halo, &halo);
+            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_HALO, sizeof halo, &halo);
         if (status)
             return status;
         const size_t global = (sh->count + block - 1) / block * block;

@@ -1,8 +1,11 @@
 /* Launches: kernel arguments, the step, fused and evaluation kernels over every shard, the
  * halo exchange of stencils, the reduction of the loss partials and its read-back. */
 #include "solver.h"
+#include "kernel_args.h"
 
 #include <math.h>
+
+_Static_assert(MAX_STATE == STEP_STATE_ARGS, "each state vector is one step kernel argument");
 
 union real_arg clopt_real_value(const struct clopt_solver *s, double x)
 {
@@ -41,10 +44,6 @@ static int exchange_halos(struct clopt_solver *s)
     return CLOPT_OK;
 }
 
-/* The arguments every step kernel shares (CLOPT_STEP_PARAMS in step.cl); the fused kernel's
- * own come after them. */
-#define STEP_ARGS (12 + CLOPT_HYPER_SLOTS)
-
 /* Queues one step (or evaluation) kernel over every shard. */
 static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
                             const double hyper[CLOPT_HYPER_SLOTS], cl_event *last, int dry)
@@ -66,28 +65,28 @@ static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
          * buffer) unless the objective has data. */
         cl_mem destination = s->halo ? sh->theta_next : sh->theta;
         cl_mem data = sh->data ? sh->data : sh->theta;
-        int status = clopt_set_arg(ctx, kernel, 0, sizeof(cl_mem), &destination);
-        for (cl_uint k = 0; k < MAX_STATE && !status; ++k)
-            status = clopt_set_arg(ctx, kernel, 1 + k, sizeof(cl_mem), &sh->state[k]);
+        int status = clopt_set_arg(ctx, kernel, STEP_ARG_THETA, sizeof(cl_mem), &destination);
+        for (cl_uint k = 0; k < STEP_STATE_ARGS && !status; ++k)
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_STATE0 + k, sizeof(cl_mem), &sh->state[k]);
         if (!status)
-            status = clopt_set_arg(ctx, kernel, 4, sizeof count, &count);
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_N_SHARD, sizeof count, &count);
         if (!status)
-            status = clopt_set_arg(ctx, kernel, 5, sizeof offset, &offset);
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_OFFSET, sizeof offset, &offset);
         if (!status)
-            status = clopt_set_arg(ctx, kernel, 6, sizeof(cl_mem), &s->partials);
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_PARTIALS, sizeof(cl_mem), &s->partials);
         if (!status)
-            status = clopt_set_arg(ctx, kernel, 7, sizeof base, &base);
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_PARTIAL_BASE, sizeof base, &base);
         for (cl_uint k = 0; k < CLOPT_HYPER_SLOTS && !status; ++k)
-            status = clopt_set_arg(ctx, kernel, 8 + k, s->elem_size, &h[k]);
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_H0 + k, s->elem_size, &h[k]);
         if (!status)
-            status = clopt_set_arg(ctx, kernel, 8 + CLOPT_HYPER_SLOTS, sizeof(cl_mem), &s->result);
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_GRAD_SQ, sizeof(cl_mem), &s->result);
         if (!status)
-            status = clopt_set_arg(ctx, kernel, 9 + CLOPT_HYPER_SLOTS, sizeof(cl_mem), &sh->theta);
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_SRC, sizeof(cl_mem), &sh->theta);
         if (!status)
-            status = clopt_set_arg(ctx, kernel, 10 + CLOPT_HYPER_SLOTS, sizeof(cl_mem), &data);
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_DATA, sizeof(cl_mem), &data);
         const cl_ulong n_total = s->n;
         if (!status)
-            status = clopt_set_arg(ctx, kernel, STEP_ARGS - 1, sizeof n_total, &n_total);
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_N_TOTAL, sizeof n_total, &n_total);
         if (status)
             return status;
         const size_t local = s->knobs.work_group;
@@ -120,13 +119,13 @@ int clopt_enqueue_reduce(struct clopt_solver *s, size_t iteration_slot, void *ho
 {
     struct clopt_context *ctx = s->ctx;
     const cl_ulong count = s->n_partials, first = iteration_slot * s->n_partials;
-    int status = clopt_set_arg(ctx, s->k_reduce, 0, sizeof(cl_mem), &s->partials);
+    int status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_PARTIALS, sizeof(cl_mem), &s->partials);
     if (!status)
-        status = clopt_set_arg(ctx, s->k_reduce, 1, sizeof count, &count);
+        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_COUNT, sizeof count, &count);
     if (!status)
-        status = clopt_set_arg(ctx, s->k_reduce, 2, sizeof(cl_mem), &s->result);
+        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_OUT, sizeof(cl_mem), &s->result);
     if (!status)
-        status = clopt_set_arg(ctx, s->k_reduce, 3, sizeof first, &first);
+        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_FIRST, sizeof first, &first);
     if (status)
         return status;
     const size_t size = s->knobs.reduce_group;
@@ -142,13 +141,15 @@ int clopt_enqueue_reduce(struct clopt_solver *s, size_t iteration_slot, void *ho
  * one iteration's partials and the next's, and which iterations produce partials. */
 static int set_fused_args(struct clopt_solver *s, cl_uint loss_mask)
 {
-    const cl_uint first = STEP_ARGS;
     const cl_ulong stride = s->n_partials;
-    int status = clopt_set_arg(s->ctx, s->k_fused, first, sizeof(cl_mem), &s->fused_hyper);
+    int status =
+        clopt_set_arg(s->ctx, s->k_fused, FUSED_ARG_HYPER, sizeof(cl_mem), &s->fused_hyper);
     if (!status)
-        status = clopt_set_arg(s->ctx, s->k_fused, first + 1, sizeof stride, &stride);
+        status =
+            clopt_set_arg(s->ctx, s->k_fused, FUSED_ARG_PARTIAL_STRIDE, sizeof stride, &stride);
     if (!status)
-        status = clopt_set_arg(s->ctx, s->k_fused, first + 2, sizeof loss_mask, &loss_mask);
+        status =
+            clopt_set_arg(s->ctx, s->k_fused, FUSED_ARG_LOSS_MASK, sizeof loss_mask, &loss_mask);
     return status;
 }
 
