@@ -31,14 +31,16 @@ static int check_param_key(struct clopt_context *ctx, const struct clopt_objecti
     const struct clopt_param *p = &opts->params[i];
     *spec = NULL;
     if (!p->key || !*p->key || strlen(p->key) > 64)
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--param needs KEY=VALUE");
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "options.params needs KEY=VALUE");
     for (const char *c = p->key; *c; ++c)
         if (!isalnum((unsigned char)*c) && *c != '_')
             return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                              "--param key '%s' may hold only letters, digits and '_'", p->key);
+                              "options.params key '%s' may hold only letters, digits and '_'",
+                              p->key);
     for (size_t k = 0; k < i; ++k)
         if (!strcasecmp(opts->params[k].key, p->key))
-            return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--param %s is given twice", p->key);
+            return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "options.params %s is given twice",
+                              p->key);
     if (!obj)
         return CLOPT_OK;
     for (size_t k = 0; k < obj->n_params; ++k)
@@ -57,11 +59,12 @@ static int append_param_define(struct clopt_context *ctx, const struct clopt_par
     double value;
     if (!parse_param_value(p->value, &value))
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "--param %s=%s: the value must be a finite number", p->key,
+                          "options.params %s=%s: the value must be a finite number", p->key,
                           p->value ? p->value : "");
     if (spec && !(value >= spec->min_value && value <= spec->max_value))
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--param %s=%s is out of range [%g, %g]",
-                          p->key, p->value, spec->min_value, spec->max_value);
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "options.params %s=%s is out of range [%g, %g]", p->key, p->value,
+                          spec->min_value, spec->max_value);
     char upper[65];
     size_t k = 0;
     for (; p->key[k]; ++k)
@@ -90,8 +93,8 @@ int clopt_param_defines(struct clopt_context *ctx, const struct clopt_objective_
         if (status == CLOPT_OK && spec && spec->is_file) {
             /* A data file: read when the solver loads the data vector, not a define. */
             if (!p->value || !*p->value)
-                status =
-                    clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--param %s= needs a file name", p->key);
+                status = clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                                    "options.params %s= needs a file name", p->key);
             if (status == CLOPT_OK)
                 continue;
         }

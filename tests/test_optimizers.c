@@ -358,7 +358,7 @@ Test(optimizers, hyper_parameters_are_range_checked)
     o.schedule = "cosine:0";
     struct clopt_solver *s = NULL;
     cr_expect_eq(clopt_solver_create(&s, ctx, &o), CLOPT_ERR_INVALID_ARG);
-    cr_expect(strstr(clopt_errmsg(ctx), "--schedule") != NULL, "%s", clopt_errmsg(ctx));
+    cr_expect(strstr(clopt_errmsg(ctx), "options.schedule") != NULL, "%s", clopt_errmsg(ctx));
 }
 
 /* A hyper-parameter the optimizer ignores would silently do nothing: it is refused, with

@@ -337,11 +337,11 @@ struct bad_option {
 Test(solver, bad_options_are_refused_with_a_message)
 {
     const struct bad_option cases[] = {
-        {"dim", CLOPT_ERR_INVALID_ARG, "--dim"},
+        {"dim", CLOPT_ERR_INVALID_ARG, "options.dim"},
         {"lr", CLOPT_ERR_INVALID_ARG, "options.lr"},
         {"objective", CLOPT_ERR_INVALID_ARG, "unknown objective"},
         {"optimizer", CLOPT_ERR_INVALID_ARG, "unknown optimizer"},
-        {"loss_every", CLOPT_ERR_INVALID_ARG, "--loss-every"},
+        {"loss_every", CLOPT_ERR_INVALID_ARG, "options.loss_every"},
         {"memory", CLOPT_ERR_OUT_OF_MEMORY, "needs"},
         {"param", CLOPT_ERR_INVALID_ARG, "out of range"},
         {"wg", CLOPT_ERR_INVALID_ARG, "power of two"},

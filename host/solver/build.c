@@ -23,7 +23,7 @@ int clopt_resolve_objective(struct clopt_solver *s)
                                 : clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
         }
     return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
-                      "objective '%s' needs --param %s=FILE.npy (n float32/float64 values)",
+                      "objective '%s' needs options.params %s=FILE.npy (n float32/float64 values)",
                       obj->name, obj->data_param);
 }
 
@@ -87,8 +87,8 @@ static int create_kernel(struct clopt_solver *s, cl_kernel *kernel, const char *
     if (wanted > limit)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
                           "kernel %s allows work-groups of at most %zu on this device, not "
-                          "%zu: set a smaller --tune %s",
-                          name, limit, wanted, is_reduce ? "rwg" : "wg");
+                          "%zu: set a smaller knobs.%s",
+                          name, limit, wanted, is_reduce ? "reduce_group" : "work_group");
     return CLOPT_OK;
 }
 

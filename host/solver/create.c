@@ -98,10 +98,11 @@ static int configure(struct clopt_solver *s, const struct clopt_options *opts)
     if (status == CLOPT_OK)
         status = clopt_resolve_objective(s);
     if (status == CLOPT_OK && s->knobs.fuse > 1 && s->halo)
-        status = clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                            "fuse=%zu needs a separable objective; '%s' is a stencil objective "
-                            "(each step needs its neighbours' updated values): use fuse=1",
-                            s->knobs.fuse, opts->objective);
+        status =
+            clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                       "knobs.fuse=%zu needs a separable objective; '%s' is a stencil objective "
+                       "(each step needs its neighbours' updated values): use knobs.fuse=1",
+                       s->knobs.fuse, opts->objective);
     return status;
 }
 

@@ -86,7 +86,8 @@ static int check_shape_knobs(struct clopt_context *ctx, const struct clopt_knobs
                           "accumulate must be 1 (double) or 2 (compensated float)");
     if (k->accumulate == 1 && !ctx->info.has_fp64)
         return clopt_fail(ctx, CLOPT_ERR_UNSUPPORTED,
-                          "device '%s' has no fp64 for double accumulators: use acc=kahan",
+                          "device '%s' has no fp64 for double accumulators: use knobs.accumulate=2 "
+                          "(compensated float)",
                           ctx->info.name);
     return CLOPT_OK;
 }
@@ -102,25 +103,28 @@ static int resolve_code_knobs(struct clopt_context *ctx, struct clopt_knobs *k, 
     if (!k->prefetch)
         k->prefetch = cpu ? 1024 : 1;
     if (k->prefetch > ((size_t)1 << 20) || (k->prefetch > 1 && !is_power_of_two(k->prefetch)))
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "pf=%zu: the prefetch distance must be off or a power of two <= 2^20 "
-                          "elements",
-                          k->prefetch);
+        return clopt_fail(
+            ctx, CLOPT_ERR_INVALID_ARG,
+            "knobs.prefetch=%zu: the prefetch distance must be off or a power of two <= 2^20 "
+            "elements",
+            k->prefetch);
     /* Measured on PoCL 3.1 (Xeon, AVX-512, n = 1e8): fused GD 1.0e10 -> 1.6e10-1.9e10
      * element-iterations/s; a single step is bandwidth-bound either way. */
     if (!k->simd_bits)
         k->simd_bits = cpu ? 512 : 256;
     if (k->simd_bits != 256 && k->simd_bits != 512)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "simd=%zu: use 256 (the compiler's choice) or 512", k->simd_bits);
+                          "knobs.simd_bits=%zu: use 256 (the compiler's choice) or 512",
+                          k->simd_bits);
     if (k->fuse > FUSE_MAX)
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "fuse=%zu: fuse at most %d iterations",
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "knobs.fuse=%zu: fuse at most %d iterations",
                           k->fuse, FUSE_MAX);
     if (k->groups_per_cu > 1024)
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "gpcu=%zu: use 0 (one group per tile) or 1..1024 groups per compute "
-                          "unit",
-                          k->groups_per_cu);
+        return clopt_fail(
+            ctx, CLOPT_ERR_INVALID_ARG,
+            "knobs.groups_per_cu=%zu: use 0 (one group per tile) or 1..1024 groups per compute "
+            "unit",
+            k->groups_per_cu);
     return CLOPT_OK;
 }
 
@@ -136,15 +140,18 @@ static int check_fused(const struct clopt_solver *s, const struct clopt_knobs *k
     const size_t private_bytes = block * (2 + s->n_state) * s->elem_size;
     if (k->fuse > 1 && private_bytes > FUSE_PRIVATE_BYTES)
         return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
-                          "fuse=%zu keeps %zu elements (vw x fblock) of theta and its state per "
-                          "work-item in private memory, %zu KiB: lower vw or fblock to stay "
+                          "knobs.fuse=%zu keeps %zu elements (knobs.vector_width x "
+                          "knobs.loss_block) of theta and its state per "
+                          "work-item in private memory, %zu KiB: lower knobs.vector_width or "
+                          "knobs.loss_block to stay "
                           "within %d KiB",
                           k->fuse, block, private_bytes / 1024, FUSE_PRIVATE_BYTES / 1024);
     if (k->fuse > 1 && s->opts.clip_norm > 0)
-        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
-                          "fuse=%zu cannot be used with --clip-norm (every step needs the global "
-                          "gradient norm first): use fuse=1",
-                          k->fuse);
+        return clopt_fail(
+            s->ctx, CLOPT_ERR_INVALID_ARG,
+            "knobs.fuse=%zu cannot be used with options.clip_norm (every step needs the global "
+            "gradient norm first): use knobs.fuse=1",
+            k->fuse);
     return CLOPT_OK;
 }
 

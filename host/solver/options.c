@@ -76,7 +76,7 @@ int clopt_validate_options(struct clopt_context *ctx, const struct clopt_options
                           "rmsprop or adagrad",
                           o->optimizer ? o->optimizer : "");
     if (o->dim == 0)
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--dim must be at least 1");
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "options.dim must be at least 1");
     int status = check_hyper_ranges(ctx, o);
     if (status != CLOPT_OK)
         return status;
@@ -85,16 +85,16 @@ int clopt_validate_options(struct clopt_context *ctx, const struct clopt_options
     if (o->precision == CLOPT_DOUBLE && !ctx->info.has_fp64)
         return clopt_fail(ctx, CLOPT_ERR_UNSUPPORTED,
                           "device '%s' has no double precision (cl_khr_fp64): use "
-                          "--precision float or another device",
+                          "options.precision = CLOPT_FLOAT or another device",
                           ctx->info.name);
     if (o->loss_every == 0)
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--loss-every must be at least 1");
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "options.loss_every must be at least 1");
     if (o->gtol < 0 || isinf(o->gtol))
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--gtol must be a finite number >= 0");
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "options.gtol must be a finite number >= 0");
     if (o->ftol < 0 || isinf(o->ftol))
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--ftol must be a finite number >= 0");
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "options.ftol must be a finite number >= 0");
     if (isinf(o->target))
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--target must be finite");
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "options.target must be finite");
     if (o->init != CLOPT_INIT_NORMAL && o->init != CLOPT_INIT_UNIFORM &&
         o->init != CLOPT_INIT_CONST && o->init != CLOPT_INIT_NONE)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "unknown init kind");
@@ -103,9 +103,10 @@ int clopt_validate_options(struct clopt_context *ctx, const struct clopt_options
     if (o->n_params && !o->params)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "n_params > 0 but params is NULL");
     if (o->checkpoint && !*o->checkpoint)
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--checkpoint needs a file name");
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "options.checkpoint needs a file name");
     if (o->checkpoint_every && !o->checkpoint)
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--checkpoint-every needs --checkpoint FILE");
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "options.checkpoint_every needs options.checkpoint");
     return CLOPT_OK;
 }
 
@@ -149,7 +150,8 @@ int clopt_resolve_hyper(struct clopt_solver *s)
         return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG, "%s", problem);
     const char *why = NULL;
     if (clopt_schedule_parse(o->schedule, &s->schedule, &why))
-        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG, "--schedule '%s': %s", o->schedule, why);
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG, "options.schedule '%s': %s", o->schedule,
+                          why);
     s->hyper = (struct clopt_hyper_in){.lr = o->lr,
                                        .weight_decay = o->weight_decay,
                                        .momentum = o->momentum,

@@ -336,7 +336,8 @@ int clopt_solver_resume(struct clopt_solver *s, const char *path)
     struct resume_point *point = NULL;
     struct loop_counts counts = {0, 0};
     if (!path || !*path)
-        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG, "--resume needs a checkpoint file");
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "clopt_solver_resume needs a checkpoint file");
     int status = clopt_ckpt_open(&r, path, err, sizeof err);
     if (status == CLOPT_OK)
         status = read_config_section(&r, &config, err, sizeof err);

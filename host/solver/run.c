@@ -331,7 +331,7 @@ static int keep_last_good(struct clopt_solver *s, struct clopt_result *res, stru
         return status;
     if (rs->have_good)
         return clopt_fail(ctx, CLOPT_ERR_DIVERGED,
-                          "loss became NaN/Inf by iteration %llu (lower --lr?); theta is the "
+                          "loss became NaN/Inf by iteration %llu (lower options.lr?); theta is the "
                           "last iterate seen finite, iteration %llu",
                           (unsigned long long)rs->diverged_at, (unsigned long long)res->iterations);
     return clopt_fail(ctx, CLOPT_ERR_DIVERGED,

@@ -25,10 +25,11 @@ int clopt_plan_shards(struct clopt_solver *s)
     const size_t cap_elems = cap / s->elem_size;
     const size_t tiles_per_shard = cap_elems > 2 * s->halo ? (cap_elems - 2 * s->halo) / tile : 0;
     if (tiles_per_shard == 0)
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "a shard of %zu bytes cannot hold one tile of %zu elements (%zu "
-                          "bytes): raise --max-shard-bytes or lower wg/epw",
-                          cap, tile, tile * s->elem_size);
+        return clopt_fail(
+            ctx, CLOPT_ERR_INVALID_ARG,
+            "a shard of %zu bytes cannot hold one tile of %zu elements (%zu "
+            "bytes): raise options.max_shard_bytes or lower knobs.work_group/knobs.elems_per_item",
+            cap, tile, tile * s->elem_size);
     const size_t per_shard = tiles_per_shard * tile;
     /* Every shard but the last is whole tiles, so the slots are numbered as for one shard. */
     const size_t tiles = s->n / tile + (s->n % tile != 0);
@@ -44,16 +45,17 @@ int clopt_plan_shards(struct clopt_solver *s)
     if (need > (double)ctx->info.global_mem_bytes)
         return clopt_fail(
             ctx, CLOPT_ERR_OUT_OF_MEMORY,
-            "needs %.2f GiB, device '%s' has %.2f GiB: lower --dim%s, or pick a larger "
+            "needs %.2f GiB, device '%s' has %.2f GiB: lower options.dim%s, or pick a larger "
             "device%s",
             gib(need), ctx->info.name, gib((double)ctx->info.global_mem_bytes),
-            s->opts.precision == CLOPT_DOUBLE ? ", use --precision float" : "",
+            s->opts.precision == CLOPT_DOUBLE ? ", use options.precision = CLOPT_FLOAT" : "",
             ctx->info.kind == CLOPT_DEVICE_CPU ? " (PoCL: raise POCL_MEMORY_LIMIT, in GB)" : "");
     if (partial_bytes > (double)ctx->info.max_alloc_bytes)
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "the loss partials (%.2f GiB) exceed the device's largest buffer: "
-                          "raise epw or wg, or use partials=group",
-                          gib(partial_bytes));
+        return clopt_fail(
+            ctx, CLOPT_ERR_INVALID_ARG,
+            "the loss partials (%.2f GiB) exceed the device's largest buffer: "
+            "raise knobs.elems_per_item or knobs.work_group, or use knobs.group_partials=2",
+            gib(partial_bytes));
     s->n_shards = (s->n + per_shard - 1) / per_shard;
     s->shards = calloc(s->n_shards, sizeof *s->shards);
     if (!s->shards)
@@ -73,10 +75,11 @@ int clopt_plan_shards(struct clopt_solver *s)
     /* A halo comes from the one neighbouring shard, so every shard but the last must hold
      * at least a halo (beyond a short last shard lie the zeros past the end of theta). */
     if (s->n_shards > 1 && per_shard < s->halo)
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "shards of %zu elements are smaller than the stencil radius %zu: raise "
-                          "--max-shard-bytes or the tile (wg x epw)",
-                          per_shard, s->halo);
+        return clopt_fail(
+            ctx, CLOPT_ERR_INVALID_ARG,
+            "shards of %zu elements are smaller than the stencil radius %zu: raise "
+            "options.max_shard_bytes or the tile (knobs.work_group x knobs.elems_per_item)",
+            per_shard, s->halo);
     return CLOPT_OK;
 }
 
@@ -267,20 +270,20 @@ int clopt_load_data(struct clopt_solver *s)
     void *buffer = NULL;
     FILE *f = fopen(s->data_path, "rb");
     if (!f)
-        return clopt_fail(ctx, CLOPT_ERR_BAD_FILE, "cannot open --param %s file '%s': %s",
+        return clopt_fail(ctx, CLOPT_ERR_BAD_FILE, "cannot open options.params %s file '%s': %s",
                           s->objective->data_param, s->data_path, strerror(errno));
     int status = clopt_npy_read_header(f, &info, err, sizeof err);
     if (status != CLOPT_OK) {
-        status =
-            clopt_fail(ctx, status == CLOPT_ERR_IO ? CLOPT_ERR_IO : CLOPT_ERR_BAD_FILE,
-                       "--param %s file '%s': %s", s->objective->data_param, s->data_path, err);
+        status = clopt_fail(ctx, status == CLOPT_ERR_IO ? CLOPT_ERR_IO : CLOPT_ERR_BAD_FILE,
+                            "options.params %s file '%s': %s", s->objective->data_param,
+                            s->data_path, err);
         goto cleanup;
     }
     if (info.count != s->n) {
-        status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
-                            "--param %s file '%s' holds %llu values but theta has %zu (--dim)",
-                            s->objective->data_param, s->data_path, (unsigned long long)info.count,
-                            s->n);
+        status = clopt_fail(
+            ctx, CLOPT_ERR_BAD_FILE,
+            "options.params %s file '%s' holds %llu values but theta has %zu (options.dim)",
+            s->objective->data_param, s->data_path, (unsigned long long)info.count, s->n);
         goto cleanup;
     }
     const size_t item = info.dtype == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
@@ -292,7 +295,7 @@ int clopt_load_data(struct clopt_solver *s)
     for (size_t done = 0; done < s->n;) {
         const size_t chunk = s->n - done < CONVERT_CHUNK ? s->n - done : CONVERT_CHUNK;
         if (fread(buffer, item, chunk, f) != chunk) {
-            status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE, "--param %s file '%s': read failed",
+            status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE, "options.params %s file '%s': read failed",
                                 s->objective->data_param, s->data_path);
             goto cleanup;
         }
@@ -301,7 +304,7 @@ int clopt_load_data(struct clopt_solver *s)
                                                         : ((const float *)buffer)[k];
             if (!isfinite(v) || (s->elem_size == sizeof(float) && fabs(v) > FLT_MAX)) {
                 status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
-                                    "--param %s file '%s': value %zu is %g, not a finite %s",
+                                    "options.params %s file '%s': value %zu is %g, not a finite %s",
                                     s->objective->data_param, s->data_path, done + k, v,
                                     s->elem_size == sizeof(float) ? "float" : "double");
                 goto cleanup;
