@@ -89,9 +89,9 @@ int clopt_check_gradient(struct clopt_context *ctx, const struct clopt_check_opt
                           name ? name : "");
     if (opts->dim == 0 || opts->samples == 0 || opts->samples > ((size_t)1 << 24))
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "--dim must be at least 1 and --samples from 1 to 2^24");
+                          "options.dim must be at least 1 and options.samples from 1 to 2^24");
     if (opts->dim > ((size_t)1 << 62))
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "--dim %zu is too large", opts->dim);
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "options.dim %zu is too large", opts->dim);
     if (!isfinite(opts->init_value) ||
         (opts->init != CLOPT_INIT_NORMAL && opts->init != CLOPT_INIT_UNIFORM &&
          opts->init != CLOPT_INIT_CONST))

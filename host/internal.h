@@ -106,6 +106,33 @@ struct clopt_optimizer_type {
     const char *(*check)(const struct clopt_options *o);
 };
 
+/* Hyper-parameters (host/hyper.c): one row per field of struct clopt_options that an update
+ * rule reads, in the order of a checkpoint's configuration. */
+#define CLOPT_MAX_OPTIMIZERS 8
+struct clopt_hyper_param {
+    const char *name; /* the field of struct clopt_options, and its key in a checkpoint */
+    size_t offset;    /* offsetof(struct clopt_options, name) */
+    int is_flag;      /* an int field, set when non-zero; else a double */
+    /* The valid range of a double: low..high, each end open or closed. */
+    double low, high;
+    int low_open, high_open;
+    int nan_is_default;       /* NaN means the default; else NaN is out of range */
+    double default_value;     /* the default, unless the optimizer has its own: */
+    size_t optimizer_default; /* offsetof(struct clopt_optimizer_type, default_...); 0: none */
+    /* The optimizers that read it, by name; none listed: every optimizer. */
+    const char *used_by[CLOPT_MAX_OPTIMIZERS];
+    int info_only; /* recorded as "info.NAME": a resumed run may change it */
+};
+const struct clopt_hyper_param *clopt_hyper_params(size_t *count);
+/* The field's value (a flag reads 0 or 1). */
+double clopt_hyper_get(const struct clopt_hyper_param *p, const struct clopt_options *o);
+/* The caller set it: a double that is not NaN, a flag that is not 0. */
+int clopt_hyper_is_set(const struct clopt_hyper_param *p, const struct clopt_options *o);
+int clopt_hyper_used_by(const struct clopt_hyper_param *p, const char *optimizer);
+/* Replaces a NaN (the default) by the optimizer's default or the row's. */
+void clopt_hyper_set_default(const struct clopt_hyper_param *p,
+                             const struct clopt_optimizer_type *opt, struct clopt_options *o);
+
 const struct clopt_objective_type *clopt_find_objective(const char *name);
 
 /* " -DCLOPT_PARAM_KEY=value" for every numeric parameter (a new heap string), checking

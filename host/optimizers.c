@@ -105,15 +105,15 @@ static void adagrad_hyper(const struct clopt_hyper_in *in, double h[CLOPT_HYPER_
 
 static const char *momentum_check(const struct clopt_options *o)
 {
-    return o->momentum > 0 ? NULL : "--momentum must be > 0 for this optimizer";
+    return o->momentum > 0 ? NULL : "options.momentum must be > 0 for this optimizer";
 }
 
 static const char *nesterov_check(const struct clopt_options *o)
 {
     if (!(o->momentum > 0))
-        return "nesterov needs --momentum > 0";
+        return "nesterov needs options.momentum > 0";
     if (o->dampening != 0)
-        return "nesterov needs --dampening 0 (as torch.optim.SGD)";
+        return "nesterov needs options.dampening 0 (as torch.optim.SGD)";
     return NULL;
 }
 

@@ -152,14 +152,14 @@ int clopt_fail_cl(struct clopt_context *ctx, cl_int err, const char *call)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY,
                           "%s failed: CL_OUT_OF_RESOURCES (%d): the device ran out of memory, "
                           "or of registers or local memory for this launch; try a smaller "
-                          "--dim or a smaller --tune wg",
+                          "options.dim or a smaller knobs.work_group",
                           call, err);
     const int out_of_memory =
         err == CL_OUT_OF_HOST_MEMORY || err == CL_MEM_OBJECT_ALLOCATION_FAILURE;
     if (out_of_memory)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY,
                           "%s failed: %s (%d): the device ran out of memory; try a smaller "
-                          "--dim or another device",
+                          "options.dim or another device",
                           call, clopt_cl_error_name(err), err);
     return clopt_fail(ctx, CLOPT_ERR_OPENCL, "%s failed: %s (%d)", call, clopt_cl_error_name(err),
                       err);

@@ -220,14 +220,22 @@ struct clopt_options {
                                        optimizer's: 0.1 gd/momentum/nesterov, 1e-3 adam/adamw,
                                        1e-2 rmsprop/adagrad */
     double momentum;                /* momentum/nesterov/rmsprop, in [0, 1); NaN (default) =
-                                       0.9 for momentum/nesterov, 0 for rmsprop */
-    double dampening;               /* momentum, in [0, 1]; default 0 */
-    double beta1, beta2;            /* adam/adamw, in [0, 1); defaults 0.9, 0.999 */
-    double eps;                     /* adam/adamw/rmsprop/adagrad, > 0; NaN (default) = 1e-8,
-                                       adagrad 1e-10 */
-    double weight_decay;            /* >= 0; NaN (default) = 0, adamw 1e-2 */
-    double alpha;                   /* rmsprop smoothing, in [0, 1); default 0.99 */
-    int amsgrad;                    /* adam/adamw: keep the maximum second moment */
+                                       the optimizer's default: 0.9 for momentum/nesterov, 0
+                                       for rmsprop. Set (not NaN) for another optimizer, it is
+                                       refused (CLOPT_ERR_INVALID_ARG), as are dampening, beta1,
+                                       beta2, eps, alpha and amsgrad */
+    double dampening;               /* momentum/nesterov, in [0, 1]; NaN (default) = the
+                                       optimizer's default, 0 */
+    double beta1, beta2;            /* adam/adamw, in [0, 1); NaN (default) = the optimizer's
+                                       defaults, 0.9 and 0.999 */
+    double eps;                     /* adam/adamw/rmsprop/adagrad, > 0; NaN (default) = the
+                                       optimizer's default: 1e-8, adagrad 1e-10 */
+    double weight_decay;            /* every optimizer, >= 0; NaN (default) = the optimizer's
+                                       default: 0, adamw 1e-2 */
+    double alpha;                   /* rmsprop smoothing, in [0, 1); NaN (default) = the
+                                       optimizer's default, 0.99 */
+    int amsgrad;                    /* adam/adamw: keep the maximum second moment; 0 (default)
+                                       = off, non-zero = set */
     int maximize;                   /* ascend: the update uses -g */
     double clip_value;              /* > 0: clamp each gradient element to [-c, c] before the
                                        update (fused); 0 (default) disables */

@@ -29,7 +29,8 @@ inline uint4 clopt_philox4x32_10(uint4 ctr, uint2 key)
     return ctr;
 }
 
-/* theta[halo + j] is element offset + j: stencil objectives keep halo neighbours in front. */
+/* theta[halo + j] is element offset + j: stencil objectives keep halo neighbours in front.
+ * The host sets the arguments by the positions in host/solver/kernel_args.h. */
 __kernel void clopt_init(__global real *theta, ulong n_shard, ulong offset, uint kind, real value,
                          uint seed_lo, uint seed_hi, ulong halo)
 {

@@ -9,7 +9,8 @@ typedef double acc_t;
 void clopt_acc_add(acc_t *s, acc_t *c, acc_t x);
 #endif
 
-/* partials[2 first ..] are the pairs of one iteration (a fused launch writes several). */
+/* partials[2 first ..] are the pairs of one iteration (a fused launch writes several). The
+ * host sets the arguments by the positions in host/solver/kernel_args.h. */
 __kernel void clopt_reduce(__global const acc_t *all_partials, ulong count, __global acc_t *out,
                            ulong first)
 {

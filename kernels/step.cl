@@ -565,6 +565,8 @@ CLOPT_INLINE void clopt_step_body(__global real *restrict theta, __global real *
 #endif
 }
 
+/* The host sets these (and clopt_step_fused's own) by the positions in
+ * host/solver/kernel_args.h; tests/test_solver.c checks the counts. */
 #define CLOPT_STEP_PARAMS                                                                          \
     __global real *restrict theta, __global real *restrict s0, __global real *restrict s1,         \
         __global real *restrict s2, ulong n_shard, ulong offset, __global acc_t *partials,         \

@@ -163,7 +163,8 @@ Test(checkpoint, another_configuration_is_refused_naming_the_difference)
         double beta2;
         const char *pattern;
     } cases[] = {
-        {"gd", 100, 0.999, "optimizer=adam but this run has optimizer=gd"},
+        /* gd takes no beta2: NAN leaves it unset, as it must be. */
+        {"gd", 100, NAN, "optimizer=adam but this run has optimizer=gd"},
         {"adam", 101, 0.999, "dim=100 but this run has dim=101"},
         {"adam", 100, 0.99, "beta2=0.999"},
     };

@@ -118,14 +118,56 @@ static void fill_options(struct clopt_options *o, const struct config *c)
     o->clip_norm = c->clip_norm;
 }
 
+/* NAN fields take the optimizer's defaults, as in clopt_options_init; a field the optimizer
+ * does not use must stay NAN (the solver refuses it). */
+static const struct config configs[] = {
+    {"gd", 0.1, NAN, NAN, NAN, NAN, NAN, NAN, NAN, 0, 0, 0, NULL, 0},
+    {"gd", 0.1, NAN, NAN, NAN, NAN, NAN, 0.05, NAN, 0.5, 0, 1, "step:3:0.5", 0},
+    {"momentum", 0.05, 0.9, 0.1, NAN, NAN, NAN, 0.01, NAN, 0, 0, 0, NULL, 0},
+    {"nesterov", 0.05, 0.8, 0, NAN, NAN, NAN, NAN, NAN, 0, 0, 0, NULL, 0},
+    {"adam", 0.01, NAN, NAN, 0.9, 0.999, 1e-8, 0, NAN, 0, 0, 0, NULL, 0},
+    {"adam", 0.01, NAN, NAN, 0.8, 0.99, 1e-6, 0.01, NAN, 0, 1, 0, "step:3:0.5", 0},
+    {"adamw", 0.01, NAN, NAN, 0.9, 0.999, 1e-8, 0.05, NAN, 0, 0, 0, NULL, 0},
+    {"adamw", 0.01, NAN, NAN, 0.9, 0.999, 1e-8, 0.05, NAN, 0, 1, 0, NULL, 0},
+    {"rmsprop", 0.01, NAN, NAN, NAN, NAN, 1e-8, 0, 0.9, 0, 0, 0, NULL, 0},
+    {"rmsprop", 0.01, 0.5, NAN, NAN, NAN, 1e-8, 0.01, 0.99, 0, 0, 0, NULL, 0},
+    {"adagrad", 0.1, NAN, NAN, NAN, NAN, 1e-10, 0, NAN, 0, 0, 0, NULL, 0},
+    {"adam", 0.01, NAN, NAN, 0.9, 0.999, 1e-8, 0, NAN, 0, 0, 0, NULL, 1.0},
+    {"momentum", 0.05, 0.9, 0, NAN, NAN, NAN, 0, NAN, 0, 0, 0, NULL, 0.5},
+};
+
+/* The defaults the reference needs where a config leaves NAN. */
+static struct config resolved(const struct config *c)
+{
+    struct config r = *c;
+    const int sgd = !strcmp(c->optimizer, "momentum") || !strcmp(c->optimizer, "nesterov");
+    if (isnan(r.momentum))
+        r.momentum = sgd ? 0.9 : 0;
+    if (isnan(r.dampening))
+        r.dampening = 0;
+    if (isnan(r.beta1))
+        r.beta1 = 0.9;
+    if (isnan(r.beta2))
+        r.beta2 = 0.999;
+    if (isnan(r.eps))
+        r.eps = !strcmp(c->optimizer, "adagrad") ? 1e-10 : 1e-8;
+    if (isnan(r.weight_decay))
+        r.weight_decay = !strcmp(c->optimizer, "adamw") ? 1e-2 : 0;
+    if (isnan(r.alpha))
+        r.alpha = 0.99;
+    return r;
+}
+
 /* STEPS single-step runs; before each, the reference takes the device's theta and state,
  * and after it both are compared element by element. */
-static void check_against_reference(const struct config *c, const char *objective, size_t n,
+static void check_against_reference(const struct config *given, const char *objective, size_t n,
                                     enum clopt_precision precision, size_t max_shard_bytes)
 {
     struct clopt_param cond = {"cond", "10"};
     struct clopt_options o;
-    fill_options(&o, c);
+    fill_options(&o, given);
+    const struct config resolved_config = resolved(given);
+    const struct config *c = &resolved_config;
     o.objective = objective;
     if (!strcmp(objective, "ellipsoid")) {
         o.params = &cond;
@@ -200,45 +242,14 @@ static void check_against_reference(const struct config *c, const char *objectiv
     clopt_solver_destroy(s);
 }
 
-/* NAN fields take the optimizer's defaults, as in clopt_options_init. */
-static const struct config configs[] = {
-    {"gd", 0.1, NAN, 0, 0.9, 0.999, NAN, NAN, 0.99, 0, 0, 0, NULL, 0},
-    {"gd", 0.1, NAN, 0, 0.9, 0.999, NAN, 0.05, 0.99, 0.5, 0, 1, "step:3:0.5", 0},
-    {"momentum", 0.05, 0.9, 0.1, 0.9, 0.999, NAN, 0.01, 0.99, 0, 0, 0, NULL, 0},
-    {"nesterov", 0.05, 0.8, 0, 0.9, 0.999, NAN, NAN, 0.99, 0, 0, 0, NULL, 0},
-    {"adam", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0, 0.99, 0, 0, 0, NULL, 0},
-    {"adam", 0.01, NAN, 0, 0.8, 0.99, 1e-6, 0.01, 0.99, 0, 1, 0, "step:3:0.5", 0},
-    {"adamw", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0.05, 0.99, 0, 0, 0, NULL, 0},
-    {"adamw", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0.05, 0.99, 0, 1, 0, NULL, 0},
-    {"rmsprop", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0, 0.9, 0, 0, 0, NULL, 0},
-    {"rmsprop", 0.01, 0.5, 0, 0.9, 0.999, 1e-8, 0.01, 0.99, 0, 0, 0, NULL, 0},
-    {"adagrad", 0.1, NAN, 0, 0.9, 0.999, 1e-10, 0, 0.99, 0, 0, 0, NULL, 0},
-    {"adam", 0.01, NAN, 0, 0.9, 0.999, 1e-8, 0, 0.99, 0, 0, 0, NULL, 1.0},
-    {"momentum", 0.05, 0.9, 0, 0.9, 0.999, NAN, 0, 0.99, 0, 0, 0, NULL, 0.5},
-};
-
-/* The defaults the reference needs where a config leaves NAN. */
-static struct config resolved(const struct config *c)
-{
-    struct config r = *c;
-    const int sgd = !strcmp(c->optimizer, "momentum") || !strcmp(c->optimizer, "nesterov");
-    if (isnan(r.momentum))
-        r.momentum = sgd ? 0.9 : 0;
-    if (isnan(r.eps))
-        r.eps = !strcmp(c->optimizer, "adagrad") ? 1e-10 : 1e-8;
-    if (isnan(r.weight_decay))
-        r.weight_decay = !strcmp(c->optimizer, "adamw") ? 1e-2 : 0;
-    return r;
-}
-
 Test(optimizers, every_optimizer_matches_reference_step_by_step)
 {
     const char *objectives[] = {"sphere", "ellipsoid"};
     for (size_t i = 0; i < sizeof configs / sizeof *configs; ++i) {
-        const struct config c = resolved(&configs[i]);
         for (size_t ob = 0; ob < 2; ++ob)
             for (int p = 0; p < 2; ++p)
-                check_against_reference(&c, objectives[ob], 93, p ? CLOPT_DOUBLE : CLOPT_FLOAT, 0);
+                check_against_reference(&configs[i], objectives[ob], 93,
+                                        p ? CLOPT_DOUBLE : CLOPT_FLOAT, 0);
     }
 }
 
@@ -247,8 +258,7 @@ Test(optimizers, every_configuration_matches_reference_on_many_shards)
     /* Odd size over 5 shards of 4 tiles (CPU tiles: 16 x 4096 elements). */
     const size_t n = 4 * 65536 * 4 + 4101;
     for (size_t i = 0; i < sizeof configs / sizeof *configs; ++i) {
-        const struct config c = resolved(&configs[i]);
-        check_against_reference(&c, "ellipsoid", n, CLOPT_FLOAT, 4 * 65536 * 4);
+        check_against_reference(&configs[i], "ellipsoid", n, CLOPT_FLOAT, 4 * 65536 * 4);
     }
 }
 
@@ -308,17 +318,17 @@ Test(optimizers, hyper_parameters_are_range_checked)
         double value;
         const char *message;
     } cases[] = {
-        {"adam", "beta1", 1.0, "--beta1"},
-        {"adam", "beta2", -0.1, "--beta2"},
-        {"adam", "eps", 0.0, "--eps"},
-        {"gd", "lr", -1.0, "--lr"},
-        {"momentum", "momentum", 1.0, "--momentum"},
+        {"adam", "beta1", 1.0, "options.beta1"},
+        {"adam", "beta2", -0.1, "options.beta2"},
+        {"adam", "eps", 0.0, "options.eps"},
+        {"gd", "lr", -1.0, "options.lr"},
+        {"momentum", "momentum", 1.0, "options.momentum"},
         {"momentum", "momentum", 0.0, "> 0"},
-        {"rmsprop", "alpha", 1.0, "--alpha"},
+        {"rmsprop", "alpha", 1.0, "options.alpha"},
         {"sgd", "lr", 0.1, "unknown optimizer"},
-        {"adamw", "weight_decay", -1, "--weight-decay"},
+        {"adamw", "weight_decay", -1, "options.weight_decay"},
         {"nesterov", "dampening", 0.5, "dampening 0"},
-        {"gd", "clip", -1, "--clip-value"},
+        {"gd", "clip", -1, "options.clip_value"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; ++i) {
         struct clopt_options o;
@@ -348,7 +358,65 @@ Test(optimizers, hyper_parameters_are_range_checked)
     o.schedule = "cosine:0";
     struct clopt_solver *s = NULL;
     cr_expect_eq(clopt_solver_create(&s, ctx, &o), CLOPT_ERR_INVALID_ARG);
-    cr_expect(strstr(clopt_errmsg(ctx), "--schedule") != NULL, "%s", clopt_errmsg(ctx));
+    cr_expect(strstr(clopt_errmsg(ctx), "options.schedule") != NULL, "%s", clopt_errmsg(ctx));
+}
+
+/* A hyper-parameter the optimizer ignores would silently do nothing: it is refused, with
+ * the library's name for it and the optimizers that use it. Those every optimizer uses are
+ * always accepted. */
+Test(optimizers, a_hyper_parameter_the_optimizer_ignores_is_refused)
+{
+    const struct {
+        const char *optimizer;
+        const char *field;
+        const char *message;
+    } refused[] = {
+        {"gd", "momentum",
+         "options.momentum is not used by optimizer 'gd'; it is used by momentum, nesterov, "
+         "rmsprop"},
+        {"adam", "alpha", "options.alpha is not used by optimizer 'adam'; it is used by rmsprop"},
+        {"momentum", "beta1",
+         "options.beta1 is not used by optimizer 'momentum'; it is used by adam, adamw"},
+        {"adagrad", "dampening",
+         "options.dampening is not used by optimizer 'adagrad'; it is used by momentum, nesterov"},
+        {"rmsprop", "amsgrad",
+         "options.amsgrad is not used by optimizer 'rmsprop'; it is used by adam, adamw"},
+        {"gd", "eps",
+         "options.eps is not used by optimizer 'gd'; it is used by adam, adamw, rmsprop, adagrad"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; ++i) {
+        struct clopt_options o;
+        clopt_options_init(&o);
+        o.optimizer = refused[i].optimizer;
+        o.dim = 10;
+        const char *f = refused[i].field;
+        if (!strcmp(f, "amsgrad"))
+            o.amsgrad = 1;
+        else
+            *(!strcmp(f, "momentum")    ? &o.momentum
+              : !strcmp(f, "alpha")     ? &o.alpha
+              : !strcmp(f, "beta1")     ? &o.beta1
+              : !strcmp(f, "dampening") ? &o.dampening
+                                        : &o.eps) = 0.5;
+        struct clopt_solver *s = NULL;
+        cr_expect_eq(clopt_solver_create(&s, ctx, &o), CLOPT_ERR_INVALID_ARG, "case %zu", i);
+        cr_expect_null(s, "case %zu", i);
+        cr_expect_str_eq(clopt_errmsg(ctx), refused[i].message, "case %zu", i);
+        clopt_solver_destroy(s);
+    }
+    /* lr, weight_decay, maximize, clip_value and clip_norm: every optimizer uses them. */
+    struct clopt_options o;
+    clopt_options_init(&o);
+    o.optimizer = "gd";
+    o.dim = 10;
+    o.lr = 0.01;
+    o.weight_decay = 0.1;
+    o.maximize = 1;
+    o.clip_value = 1;
+    o.clip_norm = 1;
+    struct clopt_solver *s = NULL;
+    cr_expect_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    clopt_solver_destroy(s);
 }
 
 Test(optimizers, divergence_replay_restores_optimizer_state)

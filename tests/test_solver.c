@@ -1,5 +1,7 @@
 /* The iteration loop: closed forms, determinism, sharding, stopping, divergence, API. */
 #include "testutil.h"
+#include "solver/kernel_args.h"
+#include "solver/solver.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -335,11 +337,11 @@ struct bad_option {
 Test(solver, bad_options_are_refused_with_a_message)
 {
     const struct bad_option cases[] = {
-        {"dim", CLOPT_ERR_INVALID_ARG, "--dim"},
-        {"lr", CLOPT_ERR_INVALID_ARG, "--lr"},
+        {"dim", CLOPT_ERR_INVALID_ARG, "options.dim"},
+        {"lr", CLOPT_ERR_INVALID_ARG, "options.lr"},
         {"objective", CLOPT_ERR_INVALID_ARG, "unknown objective"},
         {"optimizer", CLOPT_ERR_INVALID_ARG, "unknown optimizer"},
-        {"loss_every", CLOPT_ERR_INVALID_ARG, "--loss-every"},
+        {"loss_every", CLOPT_ERR_INVALID_ARG, "options.loss_every"},
         {"memory", CLOPT_ERR_OUT_OF_MEMORY, "needs"},
         {"param", CLOPT_ERR_INVALID_ARG, "out of range"},
         {"wg", CLOPT_ERR_INVALID_ARG, "power of two"},
@@ -395,5 +397,33 @@ Test(solver, vector_width_default_follows_a_small_epw)
     o.knobs.elems_per_item = 4;
     struct clopt_solver *s = NULL;
     cr_expect_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    clopt_solver_destroy(s);
+}
+
+static cl_uint kernel_args(cl_kernel kernel)
+{
+    cl_uint count = 0;
+    cr_assert_eq(clGetKernelInfo(kernel, CL_KERNEL_NUM_ARGS, sizeof count, &count, NULL),
+                 CL_SUCCESS);
+    return count;
+}
+
+/* The host sets arguments by the positions in kernel_args.h; the kernels declare them in
+ * kernels/ (step.cl, reduce.cl, init.cl). A parameter added on one side only must fail here, not
+ * run shifted. */
+Test(solver, kernel_argument_layout_matches_the_kernels)
+{
+    struct clopt_options o;
+    clopt_options_init(&o);
+    o.dim = 1000;
+    o.knobs.fuse = 2; /* builds clopt_step_fused too */
+    struct clopt_solver *s = NULL;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_expect_eq(kernel_args(s->k_step), STEP_ARGS);
+    cr_expect_eq(kernel_args(s->k_step_loss), STEP_ARGS);
+    cr_expect_eq(kernel_args(s->k_eval), STEP_ARGS);
+    cr_expect_eq(kernel_args(s->k_fused), FUSED_ARGS);
+    cr_expect_eq(kernel_args(s->k_reduce), REDUCE_ARGS);
+    cr_expect_eq(kernel_args(s->k_init), INIT_ARGS);
     clopt_solver_destroy(s);
 }

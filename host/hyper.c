@@ -1,0 +1,80 @@
+/* The hyper-parameters: one row per field of struct clopt_options that an update rule
+ * reads. Validation, the optimizer's defaults, the refusal of a value the optimizer ignores
+ * and a checkpoint's configuration text are all read from this table, so adding one is a
+ * row here, the field in clopt.h and its use in the kernel. */
+#include "internal.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#define DOUBLE_FIELD(field) .name = #field, .offset = offsetof(struct clopt_options, field)
+#define FLAG_FIELD(field)                                                                          \
+    .name = #field, .offset = offsetof(struct clopt_options, field), .is_flag = 1
+#define OPTIMIZER_DEFAULT(field) .optimizer_default = offsetof(struct clopt_optimizer_type, field)
+
+/* In checkpoint order: a checkpoint's configuration lists them so, and existing checkpoints
+ * must keep resuming. */
+static const struct clopt_hyper_param rows[] = {
+    {DOUBLE_FIELD(lr), .high = INFINITY, .high_open = 1, .nan_is_default = 1,
+     OPTIMIZER_DEFAULT(default_lr), .info_only = 1},
+    {DOUBLE_FIELD(momentum), .high = 1, .high_open = 1, .nan_is_default = 1,
+     OPTIMIZER_DEFAULT(default_momentum), .used_by = {"momentum", "nesterov", "rmsprop"}},
+    {DOUBLE_FIELD(dampening), .high = 1, .nan_is_default = 1, .used_by = {"momentum", "nesterov"}},
+    {DOUBLE_FIELD(beta1), .high = 1, .high_open = 1, .nan_is_default = 1, .default_value = 0.9,
+     .used_by = {"adam", "adamw"}},
+    {DOUBLE_FIELD(beta2), .high = 1, .high_open = 1, .nan_is_default = 1, .default_value = 0.999,
+     .used_by = {"adam", "adamw"}},
+    {DOUBLE_FIELD(eps), .low_open = 1, .high = INFINITY, .high_open = 1, .nan_is_default = 1,
+     OPTIMIZER_DEFAULT(default_eps), .used_by = {"adam", "adamw", "rmsprop", "adagrad"}},
+    {DOUBLE_FIELD(weight_decay), .high = INFINITY, .high_open = 1, .nan_is_default = 1,
+     OPTIMIZER_DEFAULT(default_weight_decay)},
+    {DOUBLE_FIELD(alpha), .high = 1, .high_open = 1, .nan_is_default = 1, .default_value = 0.99,
+     .used_by = {"rmsprop"}},
+    {FLAG_FIELD(amsgrad), .used_by = {"adam", "adamw"}},
+    {FLAG_FIELD(maximize)},
+    {DOUBLE_FIELD(clip_value), .high = INFINITY, .high_open = 1},
+    {DOUBLE_FIELD(clip_norm), .high = INFINITY, .high_open = 1},
+};
+
+const struct clopt_hyper_param *clopt_hyper_params(size_t *count)
+{
+    *count = sizeof rows / sizeof *rows;
+    return rows;
+}
+
+double clopt_hyper_get(const struct clopt_hyper_param *p, const struct clopt_options *o)
+{
+    const char *field = (const char *)o + p->offset;
+    return p->is_flag ? (double)(*(const int *)(const void *)field != 0)
+                      : *(const double *)(const void *)field;
+}
+
+int clopt_hyper_is_set(const struct clopt_hyper_param *p, const struct clopt_options *o)
+{
+    const double value = clopt_hyper_get(p, o);
+    return p->is_flag ? value != 0 : !isnan(value);
+}
+
+int clopt_hyper_used_by(const struct clopt_hyper_param *p, const char *optimizer)
+{
+    if (!p->used_by[0])
+        return 1;
+    for (size_t i = 0; i < CLOPT_MAX_OPTIMIZERS && p->used_by[i]; ++i)
+        if (strcmp(p->used_by[i], optimizer) == 0)
+            return 1;
+    return 0;
+}
+
+void clopt_hyper_set_default(const struct clopt_hyper_param *p,
+                             const struct clopt_optimizer_type *opt, struct clopt_options *o)
+{
+    if (p->is_flag || !p->nan_is_default)
+        return;
+    double *field = (double *)(void *)((char *)o + p->offset);
+    if (!isnan(*field))
+        return;
+    *field = p->optimizer_default
+                 ? *(const double *)(const void *)((const char *)opt + p->optimizer_default)
+                 : p->default_value;
+}

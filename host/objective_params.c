@@ -1,0 +1,182 @@
+/* What the solver learns about an objective before building it: its numeric parameters as
+ * -D defines, checked against the objectives table, and the shape of a user's file. */
+#include "internal.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* The widest stencil a user's file may declare; halos of this size are kept per shard. */
+#define MAX_STENCIL_RADIUS 16
+
+/* Parses a whole string as a finite double in the C locale's format. */
+static int parse_param_value(const char *text, double *value)
+{
+    if (!text || !*text || isspace((unsigned char)text[0]))
+        return 0;
+    char *end;
+    *value = strtod(text, &end);
+    return *end == '\0' && isfinite(*value);
+}
+
+/* Checks parameter i's key: its spelling, that it is not given twice, and that a built-in
+ * objective has it. *spec is the table entry (NULL for a user's file). */
+static int check_param_key(struct clopt_context *ctx, const struct clopt_objective_type *obj,
+                           const struct clopt_options *opts, size_t i,
+                           const struct clopt_param_spec **spec)
+{
+    const struct clopt_param *p = &opts->params[i];
+    *spec = NULL;
+    if (!p->key || !*p->key || strlen(p->key) > 64)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "options.params needs KEY=VALUE");
+    for (const char *c = p->key; *c; ++c)
+        if (!isalnum((unsigned char)*c) && *c != '_')
+            return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                              "options.params key '%s' may hold only letters, digits and '_'",
+                              p->key);
+    for (size_t k = 0; k < i; ++k)
+        if (!strcasecmp(opts->params[k].key, p->key))
+            return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "options.params %s is given twice",
+                              p->key);
+    if (!obj)
+        return CLOPT_OK;
+    for (size_t k = 0; k < obj->n_params; ++k)
+        if (strcmp(obj->params[k].key, p->key) == 0)
+            *spec = &obj->params[k];
+    if (!*spec)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "objective '%s' has no parameter '%s'%s",
+                          obj->name, p->key, obj->n_params ? " (see clopt objectives)" : "");
+    return CLOPT_OK;
+}
+
+/* Appends " -DCLOPT_PARAM_KEY=value" for one numeric parameter to *text. */
+static int append_param_define(struct clopt_context *ctx, const struct clopt_param *p,
+                               const struct clopt_param_spec *spec, char **text)
+{
+    double value;
+    if (!parse_param_value(p->value, &value))
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "options.params %s=%s: the value must be a finite number", p->key,
+                          p->value ? p->value : "");
+    if (spec && !(value >= spec->min_value && value <= spec->max_value))
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "options.params %s=%s is out of range [%g, %g]", p->key, p->value,
+                          spec->min_value, spec->max_value);
+    char upper[65];
+    size_t k = 0;
+    for (; p->key[k]; ++k)
+        upper[k] = (char)toupper((unsigned char)p->key[k]);
+    upper[k] = '\0';
+    /* Always a floating literal (1 / CLOPT_PARAM_A must not divide integers); a double
+     * literal: objectives cast it to real. */
+    char *grown = clopt_format("%s -DCLOPT_PARAM_%s=%.17e", *text, upper, value);
+    if (!grown)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    free(*text);
+    *text = grown;
+    return CLOPT_OK;
+}
+
+int clopt_param_defines(struct clopt_context *ctx, const struct clopt_objective_type *obj,
+                        const struct clopt_options *opts, char **defines)
+{
+    char *text = clopt_format("%s", "");
+    if (!text)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (size_t i = 0; i < opts->n_params; ++i) {
+        const struct clopt_param *p = &opts->params[i];
+        const struct clopt_param_spec *spec;
+        int status = check_param_key(ctx, obj, opts, i, &spec);
+        if (status == CLOPT_OK && spec && spec->is_file) {
+            /* A data file: read when the solver loads the data vector, not a define. */
+            if (!p->value || !*p->value)
+                status = clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                                    "options.params %s= needs a file name", p->key);
+            if (status == CLOPT_OK)
+                continue;
+        }
+        if (status == CLOPT_OK)
+            status = append_param_define(ctx, p, spec, &text);
+        if (status != CLOPT_OK) {
+            free(text);
+            return status;
+        }
+    }
+    *defines = text;
+    return CLOPT_OK;
+}
+
+/* The radius R of "#define CLOPT_STENCIL_RADIUS R" on a line of text; 0 when no line
+ * has that form. */
+static size_t declared_radius(const char *text)
+{
+    for (const char *line = text; line && *line;
+         line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        const char *c = line;
+        while (*c == ' ' || *c == '\t')
+            ++c;
+        if (*c++ != '#')
+            continue;
+        while (*c == ' ' || *c == '\t')
+            ++c;
+        if (strncmp(c, "define", 6) != 0)
+            continue;
+        c += 6;
+        if (*c != ' ' && *c != '\t')
+            continue;
+        while (*c == ' ' || *c == '\t')
+            ++c;
+        const char name[] = "CLOPT_STENCIL_RADIUS";
+        if (strncmp(c, name, sizeof name - 1) != 0)
+            continue;
+        c += sizeof name - 1;
+        if (*c != ' ' && *c != '\t')
+            continue;
+        while (*c == ' ' || *c == '\t')
+            ++c;
+        size_t radius = 0;
+        int digits = 0;
+        while (isdigit((unsigned char)*c) && radius <= MAX_STENCIL_RADIUS) {
+            radius = radius * 10 + (size_t)(*c++ - '0');
+            ++digits;
+        }
+        if (digits && !isalnum((unsigned char)*c) && *c != '_' && *c != '.')
+            return radius;
+    }
+    return 0;
+}
+
+int clopt_inspect_user_objective(struct clopt_context *ctx, const char *path, size_t *radius)
+{
+    char *text = NULL;
+    size_t length = 0;
+    *radius = 0;
+    int status = clopt_read_file(ctx, path, &text, &length);
+    if (status != CLOPT_OK)
+        return status;
+    if (strstr(text, "clopt_fdf_data")) {
+        status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
+                            "objective file '%s' defines clopt_fdf_data: objectives with a data "
+                            "vector are built-in only (shifted_sphere); use clopt_fdf or "
+                            "clopt_fdf_stencil",
+                            path);
+    } else if (strstr(text, "clopt_fdf_stencil")) {
+        *radius = declared_radius(text);
+        if (*radius < 1 || *radius > MAX_STENCIL_RADIUS)
+            status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
+                                "objective file '%s' defines clopt_fdf_stencil but no line "
+                                "'#define CLOPT_STENCIL_RADIUS R' with R from 1 to %d (see README)",
+                                path, MAX_STENCIL_RADIUS);
+    } else if (!strstr(text, "clopt_fdf")) {
+        status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
+                            "objective file '%s' defines no clopt_fdf: it must define "
+                            "real clopt_fdf(real x, ulong i, real *g) or clopt_fdf_stencil "
+                            "(see README)",
+                            path);
+    }
+    free(text);
+    return status;
+}

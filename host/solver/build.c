@@ -1,0 +1,123 @@
+/* From the objective and the knobs to kernels: the objective's shape, the -D text, the
+ * program build and the kernels, each checked against the device's work-group limit. */
+#include "solver.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The objective's shape: stencil radius, and the file of its data vector if it has one. */
+int clopt_resolve_objective(struct clopt_solver *s)
+{
+    const struct clopt_objective_type *obj = s->objective;
+    if (!obj)
+        return clopt_inspect_user_objective(s->ctx, s->opts.objective, &s->halo);
+    s->halo = obj->stencil_radius;
+    if (!obj->data_param)
+        return CLOPT_OK;
+    for (size_t i = 0; i < s->opts.n_params; ++i)
+        if (s->opts.params[i].key && !strcmp(s->opts.params[i].key, obj->data_param) &&
+            s->opts.params[i].value && *s->opts.params[i].value) {
+            s->data_path = clopt_format("%s", s->opts.params[i].value);
+            return s->data_path ? CLOPT_OK
+                                : clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+        }
+    return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                      "objective '%s' needs options.params %s=FILE.npy (n float32/float64 values)",
+                      obj->name, obj->data_param);
+}
+
+/* The build options: every knob and option the kernels see as a -D define. */
+static int build_options(struct clopt_solver *s, char **options)
+{
+    struct clopt_context *ctx = s->ctx;
+    char *defines = NULL;
+    int status = clopt_param_defines(ctx, s->objective, &s->opts, &defines);
+    if (status != CLOPT_OK)
+        return status;
+    /* The dimension is a kernel argument; only objectives that fold it into constants get
+     * it as a define as well (which costs a build per size). */
+    char dim_define[48] = "";
+    if (!s->objective || s->objective->uses_dim)
+        snprintf(dim_define, sizeof dim_define, " -DCLOPT_N=%zuUL", s->n);
+    char clip[128] = "";
+    if (s->opts.clip_value > 0)
+        snprintf(clip, sizeof clip, " -DCLOPT_CLIP_VALUE=%.17e", s->opts.clip_value);
+    if (s->opts.clip_norm > 0)
+        snprintf(clip + strlen(clip), sizeof clip - strlen(clip), " -DCLOPT_CLIP_NORM=%.17e",
+                 s->opts.clip_norm);
+    *options = clopt_format(
+        "-cl-std=CL1.2 -cl-denorms-are-zero -DCLOPT_HAS_FP64=%d -DCLOPT_DOUBLE=%d%s "
+        "-DCLOPT_WG=%zu -DCLOPT_EPW=%zu -DCLOPT_VW=%zu -DCLOPT_FBLOCK=%zu -DCLOPT_LAYOUT=%d "
+        "-DCLOPT_GROUP_PARTIALS=%d -DCLOPT_RWG=%zu -DCLOPT_ACC_KAHAN=%d -DCLOPT_WD=%d "
+        "-DCLOPT_MAXIMIZE=%d -DCLOPT_HOST_HALO=%zu -DCLOPT_FUSE=%zu -DCLOPT_GPCU=%zu "
+        "-DCLOPT_PREFETCH=%zu -DCLOPT_SIMD512=%d%s%s%s",
+        ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, dim_define,
+        s->knobs.work_group, s->knobs.elems_per_item, s->knobs.vector_width, s->knobs.loss_block,
+        s->knobs.layout, s->knobs.group_partials == 2, s->knobs.reduce_group,
+        s->knobs.accumulate == 2, s->opts.weight_decay > 0, s->opts.maximize != 0, s->halo,
+        s->knobs.fuse, s->knobs.groups_per_cu, s->knobs.prefetch > 1 ? s->knobs.prefetch : 0,
+        s->knobs.simd_bits == 512, s->optimizer->defines(&s->opts), clip, defines);
+    free(defines);
+    if (!*options)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    return CLOPT_OK;
+}
+
+/* Creates one kernel and checks that the device runs it with the work-group it will get: a
+ * kernel's own limit (registers, local memory) can be below the device's. */
+static int create_kernel(struct clopt_solver *s, cl_kernel *kernel, const char *name)
+{
+    struct clopt_context *ctx = s->ctx;
+    cl_int err;
+    *kernel = clCreateKernel(s->program, name, &err);
+    if (err != CL_SUCCESS) {
+        *kernel = NULL;
+        return clopt_fail_cl(ctx, err, name);
+    }
+    size_t limit = 0;
+    err = clGetKernelWorkGroupInfo(*kernel, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof limit,
+                                   &limit, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(ctx, err, "clGetKernelWorkGroupInfo");
+    const int is_reduce = kernel == &s->k_reduce;
+    const size_t wanted = is_reduce              ? s->knobs.reduce_group
+                          : kernel == &s->k_init ? 1
+                                                 : s->knobs.work_group;
+    if (wanted > limit)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "kernel %s allows work-groups of at most %zu on this device, not "
+                          "%zu: set a smaller knobs.%s",
+                          name, limit, wanted, is_reduce ? "reduce_group" : "work_group");
+    return CLOPT_OK;
+}
+
+int clopt_build_kernels(struct clopt_solver *s)
+{
+    char *options = NULL;
+    int status = build_options(s, &options);
+    if (status != CLOPT_OK)
+        return status;
+    const struct clopt_program_part parts[] = {
+        {"common.cl", 0},
+        {s->objective ? s->objective->file : s->opts.objective, s->objective == NULL},
+        {s->optimizer->file, 0},
+        {"step.cl", 0},
+        {"reduce.cl", 0},
+        {"init.cl", 0},
+    };
+    status = clopt_build_program(s->ctx, parts, sizeof parts / sizeof *parts, options, &s->program);
+    free(options);
+    if (status != CLOPT_OK)
+        return status;
+    struct {
+        cl_kernel *kernel;
+        const char *name;
+    } kernels[] = {{&s->k_step, "clopt_step"}, {&s->k_step_loss, "clopt_step_loss"},
+                   {&s->k_eval, "clopt_eval"}, {&s->k_reduce, "clopt_reduce"},
+                   {&s->k_init, "clopt_init"}, {&s->k_fused, "clopt_step_fused"}};
+    const size_t n_kernels = sizeof kernels / sizeof *kernels - (s->knobs.fuse > 1 ? 0 : 1);
+    for (size_t i = 0; i < n_kernels && status == CLOPT_OK; ++i)
+        status = create_kernel(s, kernels[i].kernel, kernels[i].name);
+    return status;
+}

@@ -1,0 +1,201 @@
+/* A solver's life: creating it (checks, plan, build, buffers, theta_0, warm-up) and
+ * destroying it; and theta_0 itself, drawn on the device by the init kernel. */
+#include "solver.h"
+#include "kernel_args.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Optimizer state starts at zero (velocity, moments). */
+static int reset_state(struct clopt_solver *s)
+{
+    const cl_uchar zero = 0;
+    for (size_t i = 0; i < s->n_shards; ++i)
+        for (size_t k = 0; k < s->n_state; ++k) {
+            cl_int err =
+                clEnqueueFillBuffer(s->ctx->queue, s->shards[i].state[k], &zero, sizeof zero, 0,
+                                    s->shards[i].count * s->elem_size, 0, NULL, NULL);
+            if (err != CL_SUCCESS)
+                return clopt_fail_cl(s->ctx, err, "clEnqueueFillBuffer(optimizer state)");
+        }
+    s->fresh_state = 1;
+    return CLOPT_OK;
+}
+
+int clopt_init_theta(struct clopt_solver *s)
+{
+    struct clopt_context *ctx = s->ctx;
+    const cl_uint kinds[] = {[CLOPT_INIT_NORMAL] = 0,
+                             [CLOPT_INIT_UNIFORM] = 1,
+                             [CLOPT_INIT_CONST] = 2,
+                             [CLOPT_INIT_NONE] = 2};
+    const cl_uint kind = kinds[s->opts.init];
+    const union real_arg value =
+        clopt_real_value(s, s->opts.init == CLOPT_INIT_NONE ? 0.0 : s->opts.init_value);
+    const cl_uint seed_lo = (cl_uint)s->opts.seed, seed_hi = (cl_uint)(s->opts.seed >> 32);
+    const size_t block = 256;
+    for (size_t i = 0; i < s->n_shards; ++i) {
+        struct shard *sh = &s->shards[i];
+        cl_ulong count = sh->count, offset = sh->offset;
+        int status = clopt_set_arg(ctx, s->k_init, INIT_ARG_THETA, sizeof(cl_mem), &sh->theta);
+        if (!status)
+            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_N_SHARD, sizeof count, &count);
+        if (!status)
+            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_OFFSET, sizeof offset, &offset);
+        if (!status)
+            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_KIND, sizeof kind, &kind);
+        if (!status)
+            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_VALUE, s->elem_size, &value);
+        if (!status)
+            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_SEED_LO, sizeof seed_lo, &seed_lo);
+        if (!status)
+            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_SEED_HI, sizeof seed_hi, &seed_hi);
+        const cl_ulong halo = s->halo;
+        if (!status)
+            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_HALO, sizeof halo, &halo);
+        if (status)
+            return status;
+        const size_t global = (sh->count + block - 1) / block * block;
+        cl_int err =
+            clEnqueueNDRangeKernel(ctx->queue, s->k_init, 1, NULL, &global, NULL, 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_init)");
+    }
+    int status = reset_state(s);
+    if (status != CLOPT_OK)
+        return status;
+    cl_int err = clFinish(ctx->queue);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(ctx, err, "clFinish(clopt_init)");
+    s->theta_generated = s->opts.init != CLOPT_INIT_NONE;
+    return CLOPT_OK;
+}
+
+/* Everything decided before the device does any work: hyper-parameters, the checkpoint
+ * configuration, the loss lag, the knobs and the objective's shape. */
+static int configure(struct clopt_solver *s, const struct clopt_options *opts)
+{
+    struct clopt_context *ctx = s->ctx;
+    int status = clopt_resolve_hyper(s);
+    if (status == CLOPT_OK)
+        status = clopt_build_config(s, opts);
+    if (status != CLOPT_OK)
+        return status;
+    size_t lag = (LAG_ELEMS + s->n - 1) / s->n;
+    s->lag = lag < LAG_MIN ? LAG_MIN : lag > LAG_MAX ? LAG_MAX : lag;
+
+    size_t max_group = 0;
+    cl_int err = clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_group,
+                                 &max_group, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(ctx, err, "clGetDeviceInfo(CL_DEVICE_MAX_WORK_GROUP_SIZE)");
+    status = clopt_resolve_knobs(s, max_group);
+    /* A fused run looks at losses between blocks: those of the block just queued must not
+     * be due yet, or the host would wait for the device after every block. */
+    if (s->knobs.fuse > 1 && s->lag < s->knobs.fuse + 1)
+        s->lag = s->knobs.fuse + 1;
+    s->acc_size = s->knobs.accumulate == 1 ? sizeof(double) : sizeof(float);
+    if (status == CLOPT_OK)
+        status = clopt_resolve_objective(s);
+    if (status == CLOPT_OK && s->knobs.fuse > 1 && s->halo)
+        status =
+            clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                       "knobs.fuse=%zu needs a separable objective; '%s' is a stencil objective "
+                       "(each step needs its neighbours' updated values): use knobs.fuse=1",
+                       s->knobs.fuse, opts->objective);
+    return status;
+}
+
+/* Shards, kernels, buffers, the data vector, theta_0, and a first launch of each kernel. */
+static int set_up_device(struct clopt_solver *s)
+{
+    int status = clopt_plan_shards(s);
+    if (status == CLOPT_OK)
+        status = clopt_build_kernels(s);
+    if (status == CLOPT_OK)
+        status = clopt_allocate(s);
+    if (status == CLOPT_OK && s->data_path)
+        status = clopt_load_data(s);
+    if (status == CLOPT_OK)
+        status = clopt_init_theta(s);
+    if (status == CLOPT_OK)
+        status = clopt_warm_up(s);
+    return status;
+}
+
+int clopt_solver_create(struct clopt_solver **out, struct clopt_context *ctx,
+                        const struct clopt_options *opts)
+{
+    *out = NULL;
+    if (!ctx)
+        return CLOPT_ERR_INVALID_ARG;
+    struct clopt_options defaults;
+    if (!opts) {
+        clopt_options_init(&defaults);
+        opts = &defaults;
+    }
+    int status = clopt_validate_options(ctx, opts);
+    if (status != CLOPT_OK)
+        return status;
+    struct clopt_solver *s = calloc(1, sizeof *s);
+    if (!s)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    s->ctx = ctx;
+    s->opts = *opts;
+    s->objective =
+        clopt_is_objective_file(opts->objective) ? NULL : clopt_find_objective(opts->objective);
+    s->optimizer = clopt_find_optimizer(opts->optimizer);
+    s->n = opts->dim;
+    s->elem_size = opts->precision == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    status = configure(s, opts);
+    if (status == CLOPT_OK)
+        status = set_up_device(s);
+    /* Pointers into the caller's memory are not kept past this call. */
+    s->opts.params = NULL;
+    s->opts.n_params = 0;
+    s->opts.objective = NULL;
+    s->opts.optimizer = NULL;
+    s->opts.schedule = NULL;
+    s->opts.checkpoint = NULL;
+    if (status != CLOPT_OK) {
+        clopt_solver_destroy(s);
+        return status;
+    }
+    *out = s;
+    return CLOPT_OK;
+}
+
+void clopt_solver_destroy(struct clopt_solver *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; s->shards && i < s->n_shards; ++i) {
+        cl_mem vectors[] = {s->shards[i].theta, s->shards[i].theta_next, s->shards[i].data};
+        for (size_t k = 0; k < sizeof vectors / sizeof *vectors; ++k)
+            if (vectors[k])
+                clReleaseMemObject(vectors[k]);
+        for (size_t k = 0; k < MAX_STATE; ++k)
+            if (s->shards[i].state[k])
+                clReleaseMemObject(s->shards[i].state[k]);
+    }
+    free(s->shards);
+    free(s->data_path);
+    clopt_finish_checkpoint(s); /* a failure here has nobody left to tell */
+    free(s->config);
+    free(s->checkpoint_path);
+    free(s->resume);
+    if (s->partials)
+        clReleaseMemObject(s->partials);
+    if (s->result)
+        clReleaseMemObject(s->result);
+    if (s->fused_hyper)
+        clReleaseMemObject(s->fused_hyper);
+    cl_kernel kernels[] = {s->k_step,   s->k_step_loss, s->k_eval,
+                           s->k_reduce, s->k_init,      s->k_fused};
+    for (size_t i = 0; i < sizeof kernels / sizeof *kernels; ++i)
+        if (kernels[i])
+            clReleaseKernel(kernels[i]);
+    if (s->program)
+        clReleaseProgram(s->program);
+    free(s);
+}

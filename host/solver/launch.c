@@ -1,0 +1,265 @@
+/* Launches: kernel arguments, the step, fused and evaluation kernels over every shard, the
+ * halo exchange of stencils, the reduction of the loss partials and its read-back. */
+#include "solver.h"
+#include "kernel_args.h"
+
+#include <math.h>
+
+_Static_assert(MAX_STATE == STEP_STATE_ARGS, "each state vector is one step kernel argument");
+
+union real_arg clopt_real_value(const struct clopt_solver *s, double x)
+{
+    union real_arg r;
+    if (s->elem_size == sizeof(double))
+        r.d = x;
+    else
+        r.f = (float)x;
+    return r;
+}
+
+int clopt_set_arg(struct clopt_context *ctx, cl_kernel kernel, cl_uint index, size_t size,
+                  const void *value)
+{
+    cl_int err = clSetKernelArg(kernel, index, size, value);
+    return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(ctx, err, "clSetKernelArg");
+}
+
+/* Copies the elements next to each shard boundary into the neighbouring shard's halo, on
+ * the device. Halos beyond the ends of theta stay zero. */
+static int exchange_halos(struct clopt_solver *s)
+{
+    const size_t width = s->halo * s->elem_size;
+    for (size_t i = 0; i + 1 < s->n_shards; ++i) {
+        const struct shard *left = &s->shards[i], *right = &s->shards[i + 1];
+        /* The last `halo` elements of left (buffer positions count .. count + halo) go in
+         * front of right; the first ones of right (halo .. 2 halo) go behind left. */
+        cl_int err = clEnqueueCopyBuffer(s->ctx->queue, left->theta, right->theta,
+                                         left->count * s->elem_size, 0, width, 0, NULL, NULL);
+        if (err == CL_SUCCESS)
+            err = clEnqueueCopyBuffer(s->ctx->queue, right->theta, left->theta, width,
+                                      (s->halo + left->count) * s->elem_size, width, 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            return clopt_fail_cl(s->ctx, err, "clEnqueueCopyBuffer(halo)");
+    }
+    return CLOPT_OK;
+}
+
+/* Queues one step (or evaluation) kernel over every shard. */
+static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
+                            const double hyper[CLOPT_HYPER_SLOTS], cl_event *last, int dry)
+{
+    struct clopt_context *ctx = s->ctx;
+    union real_arg h[CLOPT_HYPER_SLOTS];
+    for (size_t k = 0; k < CLOPT_HYPER_SLOTS; ++k)
+        h[k] = clopt_real_value(s, hyper ? hyper[k] : 0.0);
+    if (s->halo && !dry) {
+        int status = exchange_halos(s);
+        if (status != CLOPT_OK)
+            return status;
+    }
+    for (size_t i = 0; i < s->n_shards; ++i) {
+        struct shard *sh = &s->shards[i];
+        /* A dry launch has the real shape but no elements: only the partials are written. */
+        const cl_ulong count = dry ? 0 : sh->count, offset = sh->offset, base = sh->partial_base;
+        /* A stencil reads theta and writes its partner; the data argument is unused (any
+         * buffer) unless the objective has data. */
+        cl_mem destination = s->halo ? sh->theta_next : sh->theta;
+        cl_mem data = sh->data ? sh->data : sh->theta;
+        int status = clopt_set_arg(ctx, kernel, STEP_ARG_THETA, sizeof(cl_mem), &destination);
+        for (cl_uint k = 0; k < STEP_STATE_ARGS && !status; ++k)
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_STATE0 + k, sizeof(cl_mem), &sh->state[k]);
+        if (!status)
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_N_SHARD, sizeof count, &count);
+        if (!status)
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_OFFSET, sizeof offset, &offset);
+        if (!status)
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_PARTIALS, sizeof(cl_mem), &s->partials);
+        if (!status)
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_PARTIAL_BASE, sizeof base, &base);
+        for (cl_uint k = 0; k < CLOPT_HYPER_SLOTS && !status; ++k)
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_H0 + k, s->elem_size, &h[k]);
+        if (!status)
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_GRAD_SQ, sizeof(cl_mem), &s->result);
+        if (!status)
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_SRC, sizeof(cl_mem), &sh->theta);
+        if (!status)
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_DATA, sizeof(cl_mem), &data);
+        const cl_ulong n_total = s->n;
+        if (!status)
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_N_TOTAL, sizeof n_total, &n_total);
+        if (status)
+            return status;
+        const size_t local = s->knobs.work_group;
+        cl_event *event = last && i + 1 == s->n_shards ? last : NULL;
+        cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &sh->global_size, &local,
+                                            0, NULL, event);
+        if (err != CL_SUCCESS)
+            return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(step)");
+    }
+    /* The updated stencil iterate is in the partners now. */
+    if (s->halo && !dry && kernel != s->k_eval)
+        for (size_t i = 0; i < s->n_shards; ++i) {
+            cl_mem t = s->shards[i].theta;
+            s->shards[i].theta = s->shards[i].theta_next;
+            s->shards[i].theta_next = t;
+        }
+    return CLOPT_OK;
+}
+
+/* Reads the result buffer's loss and ||g||^2 into host (non-blocking when done is given). */
+int clopt_enqueue_read_result(struct clopt_solver *s, void *host, cl_event *done)
+{
+    cl_int err = clEnqueueReadBuffer(s->ctx->queue, s->result, done ? CL_FALSE : CL_TRUE, 0,
+                                     2 * s->acc_size, host, 0, NULL, done);
+    return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(s->ctx, err, "clEnqueueReadBuffer(loss)");
+}
+
+/* Reduces the partials of iteration `iteration_slot` of the last launch (0 unless fused). */
+int clopt_enqueue_reduce(struct clopt_solver *s, size_t iteration_slot, void *host, cl_event *done)
+{
+    struct clopt_context *ctx = s->ctx;
+    const cl_ulong count = s->n_partials, first = iteration_slot * s->n_partials;
+    int status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_PARTIALS, sizeof(cl_mem), &s->partials);
+    if (!status)
+        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_COUNT, sizeof count, &count);
+    if (!status)
+        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_OUT, sizeof(cl_mem), &s->result);
+    if (!status)
+        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_FIRST, sizeof first, &first);
+    if (status)
+        return status;
+    const size_t size = s->knobs.reduce_group;
+    cl_int err =
+        clEnqueueNDRangeKernel(ctx->queue, s->k_reduce, 1, NULL, &size, &size, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_reduce)");
+    /* Without host the result stays on the device (clip-norm reads it there). */
+    return host ? clopt_enqueue_read_result(s, host, done) : CLOPT_OK;
+}
+
+/* Sets the fused kernel's own arguments: the hyper-parameter buffer, the distance between
+ * one iteration's partials and the next's, and which iterations produce partials. */
+static int set_fused_args(struct clopt_solver *s, cl_uint loss_mask)
+{
+    const cl_ulong stride = s->n_partials;
+    int status =
+        clopt_set_arg(s->ctx, s->k_fused, FUSED_ARG_HYPER, sizeof(cl_mem), &s->fused_hyper);
+    if (!status)
+        status =
+            clopt_set_arg(s->ctx, s->k_fused, FUSED_ARG_PARTIAL_STRIDE, sizeof stride, &stride);
+    if (!status)
+        status =
+            clopt_set_arg(s->ctx, s->k_fused, FUSED_ARG_LOSS_MASK, sizeof loss_mask, &loss_mask);
+    return status;
+}
+
+/* Queues knobs.fuse global steps s->step, s->step + 1, ... as one launch; iteration j of
+ * the block writes loss partials to its own slots when bit j of loss_mask is set. Each
+ * iteration's hyper-parameters are computed exactly as for a single step and written to
+ * the device by fills, whose pattern the runtime copies at once (no host memory to keep
+ * alive, no wait). */
+int clopt_enqueue_fused(struct clopt_solver *s, uint64_t loss_mask, cl_event *last)
+{
+    const size_t steps = s->knobs.fuse;
+    for (size_t j = 0; j < steps; ++j) {
+        double h[CLOPT_HYPER_SLOTS];
+        /* Only a block's first iteration can see a fresh (never stepped) state. */
+        clopt_hyper_for_step(s, s->step + j, j == 0 && s->fresh_state, h);
+        union {
+            float f[CLOPT_HYPER_SLOTS];
+            double d[CLOPT_HYPER_SLOTS];
+        } pattern;
+        for (size_t k = 0; k < CLOPT_HYPER_SLOTS; ++k) {
+            if (s->elem_size == sizeof(double))
+                pattern.d[k] = h[k];
+            else
+                pattern.f[k] = (float)h[k];
+        }
+        const size_t bytes = CLOPT_HYPER_SLOTS * s->elem_size;
+        cl_int err = clEnqueueFillBuffer(s->ctx->queue, s->fused_hyper, &pattern, bytes, j * bytes,
+                                         bytes, 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            return clopt_fail_cl(s->ctx, err, "clEnqueueFillBuffer(fused hyper-parameters)");
+    }
+    int status = set_fused_args(s, (cl_uint)loss_mask);
+    if (status == CLOPT_OK)
+        status = enqueue_launches(s, s->k_fused, NULL, last, 0);
+    if (status == CLOPT_OK) {
+        s->step += steps;
+        s->fresh_state = 0;
+    }
+    return status;
+}
+
+/* Queues global step s->step (with the loss partials when with_loss) and counts it. With
+ * global-norm clipping the step needs ||g|| first: a pass that only reads theta reduces the
+ * loss and ||g||^2 into the result buffer, and the update pass reads the norm from there,
+ * all on the device. That pass also serves as the iteration's loss evaluation. */
+int clopt_enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last)
+{
+    double h[CLOPT_HYPER_SLOTS];
+    clopt_hyper_for_step(s, s->step, s->fresh_state, h);
+    if (s->opts.clip_norm > 0) {
+        int status = enqueue_launches(s, s->k_eval, NULL, NULL, 0);
+        if (status == CLOPT_OK)
+            status = clopt_enqueue_reduce(s, 0, NULL, NULL);
+        if (status == CLOPT_OK)
+            status = enqueue_launches(s, s->k_step, h, last, 0);
+        if (status == CLOPT_OK) {
+            ++s->step;
+            s->fresh_state = 0;
+        }
+        return status;
+    }
+    int status = enqueue_launches(s, with_loss ? s->k_step_loss : s->k_step, h, last, 0);
+    if (status == CLOPT_OK) {
+        ++s->step;
+        s->fresh_state = 0;
+    }
+    return status;
+}
+
+void clopt_read_pair(const struct clopt_solver *s, const void *host, double *loss,
+                     double *grad_norm)
+{
+    double f, g2;
+    if (s->acc_size == sizeof(double)) {
+        f = ((const double *)host)[0];
+        g2 = ((const double *)host)[1];
+    } else {
+        f = ((const float *)host)[0];
+        g2 = ((const float *)host)[1];
+    }
+    *loss = f;
+    *grad_norm = sqrt(g2);
+}
+
+/* CPU runtimes (PoCL) compile each kernel for its launch shape on the first launch; doing
+ * that here keeps it out of the first run's timing. */
+int clopt_warm_up(struct clopt_solver *s)
+{
+    double host[2];
+    const cl_kernel kernels[] = {s->k_step, s->k_step_loss, s->k_eval, s->k_fused};
+    for (size_t i = 0; i < sizeof kernels / sizeof *kernels; ++i) {
+        if (!kernels[i])
+            continue;
+        int status = kernels[i] == s->k_fused ? set_fused_args(s, 0) : CLOPT_OK;
+        if (status == CLOPT_OK)
+            status = enqueue_launches(s, kernels[i], NULL, NULL, 1);
+        if (status != CLOPT_OK)
+            return status;
+    }
+    return clopt_enqueue_reduce(s, 0, host, NULL);
+}
+
+int clopt_solver_evaluate(struct clopt_solver *s, double *loss, double *grad_norm)
+{
+    double host[2];
+    int status = enqueue_launches(s, s->k_eval, NULL, NULL, 0);
+    if (status == CLOPT_OK)
+        status = clopt_enqueue_reduce(s, 0, host, NULL);
+    if (status != CLOPT_OK)
+        return status;
+    clopt_read_pair(s, host, loss, grad_norm);
+    return CLOPT_OK;
+}

@@ -1,0 +1,364 @@
+/* Resuming: the configuration text a checkpoint must share with the run that resumes it,
+ * the first difference between two of them, and clopt_solver_resume, which reads a
+ * checkpoint's loop section, theta and state back. */
+#include "solver.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Appends one "key=value" line to *text. */
+static int add_line(char **text, const char *key, const char *value)
+{
+    char *grown = clopt_format("%s%s=%s\n", *text, key, value);
+    if (!grown)
+        return -1;
+    free(*text);
+    *text = grown;
+    return 0;
+}
+
+static int add_number(char **text, const char *key, double value)
+{
+    char buffer[40];
+    snprintf(buffer, sizeof buffer, "%.17g", value);
+    return add_line(text, key, buffer);
+}
+
+/* The hyper-parameters' lines, in table order: those that must match (info_only 0), or
+ * the "info." ones. */
+static int add_hyper_lines(char **text, const struct clopt_options *o, int info_only)
+{
+    size_t count;
+    const struct clopt_hyper_param *rows = clopt_hyper_params(&count);
+    for (size_t i = 0; i < count; ++i) {
+        if (rows[i].info_only != info_only)
+            continue;
+        char key[64];
+        snprintf(key, sizeof key, "%s%s", info_only ? "info." : "", rows[i].name);
+        if (add_number(text, key, clopt_hyper_get(&rows[i], o)))
+            return -1;
+    }
+    return 0;
+}
+
+/* The settings that define a run's trajectory, which a checkpoint must share with the run
+ * that resumes it. Lines starting with "info." are recorded but may differ (the learning
+ * rate and schedule, so that a diverged run can go on more carefully). */
+int clopt_build_config(struct clopt_solver *s, const struct clopt_options *in)
+{
+    const struct clopt_options *o = &s->opts;
+    char *text = clopt_format("%s", "");
+    int bad = !text || add_line(&text, "objective", in->objective);
+    /* Parameters in key order, so that the order of the flags does not matter. */
+    const char *last = "";
+    for (size_t done = 0; done < in->n_params && !bad; ++done) {
+        const struct clopt_param *next = NULL;
+        for (size_t i = 0; i < in->n_params; ++i)
+            if (strcmp(in->params[i].key, last) > 0 &&
+                (!next || strcmp(in->params[i].key, next->key) < 0))
+                next = &in->params[i];
+        if (!next)
+            break;
+        char key[80];
+        snprintf(key, sizeof key, "param.%s", next->key);
+        bad = add_line(&text, key, next->value ? next->value : "");
+        last = next->key;
+    }
+    char dim[32];
+    snprintf(dim, sizeof dim, "%zu", s->n);
+    bad = bad || add_line(&text, "dim", dim) ||
+          add_line(&text, "precision", o->precision == CLOPT_DOUBLE ? "double" : "float") ||
+          add_line(&text, "optimizer", s->optimizer->name) || add_hyper_lines(&text, o, 0) ||
+          add_number(&text, "loss_every", (double)o->loss_every) || add_hyper_lines(&text, o, 1) ||
+          add_line(&text, "info.schedule", in->schedule ? in->schedule : "constant") ||
+          add_number(&text, "info.init", (double)o->init) ||
+          add_number(&text, "info.init_value", o->init_value) ||
+          add_number(&text, "info.seed", (double)o->seed);
+    if (bad) {
+        free(text);
+        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    s->config = text;
+    if (in->checkpoint) {
+        s->checkpoint_path = clopt_format("%s", in->checkpoint);
+        if (!s->checkpoint_path)
+            return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    return CLOPT_OK;
+}
+
+/* The first line of `have` whose key is missing from `want` or has another value there,
+ * ignoring "info." lines; NULL when they agree. */
+static const char *first_difference(const char *have, const char *want, char *key, size_t key_size)
+{
+    for (const char *line = have; *line;) {
+        const char *end = strchr(line, '\n');
+        const size_t len = end ? (size_t)(end - line) : strlen(line);
+        const char *eq = memchr(line, '=', len);
+        if (eq && strncmp(line, "info.", 5) != 0) {
+            const size_t key_len = (size_t)(eq - line) + 1; /* with '=' */
+            const char *found = NULL;
+            for (const char *w = want; *w;) {
+                const char *w_end = strchr(w, '\n');
+                const size_t w_len = w_end ? (size_t)(w_end - w) : strlen(w);
+                if (w_len >= key_len && !strncmp(w, line, key_len)) {
+                    found = w;
+                    if (w_len != len || strncmp(w, line, len) != 0)
+                        found = NULL;
+                    break;
+                }
+                w = w_end ? w_end + 1 : w + w_len;
+            }
+            if (!found) {
+                snprintf(key, key_size, "%.*s", (int)(key_len - 1), line);
+                return line;
+            }
+        }
+        line = end ? end + 1 : line + len;
+    }
+    return NULL;
+}
+
+/* The value of key in config text, for messages ("(none)" when absent). */
+static void config_value(const char *config, const char *key, char *value, size_t size)
+{
+    const size_t key_len = strlen(key);
+    for (const char *line = config; *line;) {
+        const char *end = strchr(line, '\n');
+        const size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (len > key_len && !strncmp(line, key, key_len) && line[key_len] == '=') {
+            snprintf(value, size, "%.*s", (int)(len - key_len - 1), line + key_len + 1);
+            return;
+        }
+        line = end ? end + 1 : line + len;
+    }
+    snprintf(value, size, "(none)");
+}
+
+static void get_bytes(const unsigned char *buffer, size_t *at, void *value, size_t size)
+{
+    memcpy(value, buffer + *at, size);
+    *at += size;
+}
+
+static void set_pending_values(const struct clopt_solver *s, struct pending_loss *p, double f,
+                               double g2)
+{
+    if (s->acc_size == sizeof(double)) {
+        p->host[0] = f;
+        p->host[1] = g2;
+    } else {
+        const float pair[2] = {(float)f, (float)g2};
+        memcpy(p->host, pair, sizeof pair);
+    }
+}
+
+/* Reads the "config" section into *config (NUL-terminated, heap). */
+static int read_config_section(struct clopt_ckpt_reader *r, char **config, char *err, size_t errlen)
+{
+    uint64_t length;
+    int status = clopt_ckpt_next(r, "config", &length, err, errlen);
+    if (status == CLOPT_OK && length > ((uint64_t)1 << 20)) {
+        snprintf(err, errlen, "checkpoint's configuration is implausibly large");
+        status = CLOPT_ERR_BAD_FILE;
+    }
+    if (status == CLOPT_OK) {
+        *config = calloc(1, (size_t)length + 1);
+        status = *config ? clopt_ckpt_read(r, *config, (size_t)length, err, errlen)
+                         : CLOPT_ERR_OUT_OF_MEMORY;
+    }
+    if (status == CLOPT_OK)
+        status = clopt_ckpt_end_section(r, "config", err, errlen);
+    return status;
+}
+
+/* A checkpoint resumes only under the settings that wrote it (info. lines aside). */
+static int check_config(struct clopt_solver *s, const char *path, const char *config)
+{
+    char key[96], theirs[160], ours[160];
+    if (!first_difference(config, s->config, key, sizeof key) &&
+        !first_difference(s->config, config, key, sizeof key))
+        return CLOPT_OK;
+    config_value(config, key, theirs, sizeof theirs);
+    config_value(s->config, key, ours, sizeof ours);
+    return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                      "checkpoint '%s' was written with %s=%s but this run has %s=%s: "
+                      "resume with the options of the run that wrote it",
+                      path, key, theirs, key, ours);
+}
+
+/* What the loop section says beyond the resume point: the solver's step count and whether
+ * its state was fresh. */
+struct loop_counts {
+    uint64_t step;
+    uint32_t fresh;
+};
+
+/* Decodes a loop section of `length` bytes (see LOOP_HEAD) into point and counts. */
+static int decode_loop(const struct clopt_solver *s, const unsigned char *loop, uint64_t length,
+                       struct resume_point *point, struct loop_counts *counts, char *err,
+                       size_t errlen)
+{
+    uint64_t n = 0, count = 0;
+    uint32_t elem = 0, n_state = 0, have_good = 0, decided = 0;
+    int32_t reason = 0;
+    size_t at = 0;
+    get_bytes(loop, &at, &point->t, 8);
+    get_bytes(loop, &at, &counts->step, 8);
+    get_bytes(loop, &at, &n, 8);
+    get_bytes(loop, &at, &elem, 4);
+    get_bytes(loop, &at, &n_state, 4);
+    get_bytes(loop, &at, &counts->fresh, 4);
+    get_bytes(loop, &at, &have_good, 4);
+    get_bytes(loop, &at, &decided, 4);
+    get_bytes(loop, &at, &reason, 4);
+    get_bytes(loop, &at, &point->last_good, 8);
+    get_bytes(loop, &at, &point->prev_loss, 8);
+    get_bytes(loop, &at, &count, 8);
+    int status = CLOPT_OK;
+    if (n != s->n || elem != s->elem_size || n_state != s->n_state ||
+        count != (length - LOOP_HEAD) / LOOP_ENTRY) {
+        snprintf(err, errlen, "its loop section does not fit its configuration");
+        status = CLOPT_ERR_BAD_FILE;
+    }
+    point->have_good = have_good != 0;
+    point->decided = decided != 0;
+    point->reason = reason;
+    point->n_pending = (size_t)count;
+    for (size_t i = 0; i < point->n_pending && status == CLOPT_OK; ++i) {
+        uint32_t reported, pad;
+        double f, g2;
+        struct pending_loss *p = &point->pending[i];
+        get_bytes(loop, &at, &p->iteration, 8);
+        get_bytes(loop, &at, &reported, 4);
+        get_bytes(loop, &at, &pad, 4);
+        get_bytes(loop, &at, &f, 8);
+        get_bytes(loop, &at, &g2, 8);
+        p->reported = reported != 0;
+        set_pending_values(s, p, f, g2);
+    }
+    return status;
+}
+
+/* Reads the "loop" section into a new resume point (*point, heap). */
+static int read_loop_section(const struct clopt_solver *s, struct clopt_ckpt_reader *r,
+                             struct resume_point **point, struct loop_counts *counts, char *err,
+                             size_t errlen)
+{
+    uint64_t length;
+    unsigned char *loop = NULL;
+    int status = clopt_ckpt_next(r, "loop", &length, err, errlen);
+    if (status == CLOPT_OK && (length < LOOP_HEAD || length > LOOP_HEAD + RING_SIZE * LOOP_ENTRY ||
+                               (length - LOOP_HEAD) % LOOP_ENTRY)) {
+        snprintf(err, errlen, "its loop section has an impossible size");
+        status = CLOPT_ERR_BAD_FILE;
+    }
+    if (status == CLOPT_OK) {
+        loop = malloc((size_t)length);
+        *point = calloc(1, sizeof **point);
+        status = loop && *point ? clopt_ckpt_read(r, loop, (size_t)length, err, errlen)
+                                : CLOPT_ERR_OUT_OF_MEMORY;
+    }
+    if (status == CLOPT_OK)
+        status = clopt_ckpt_end_section(r, "loop", err, errlen);
+    if (status == CLOPT_OK)
+        status = decode_loop(s, loop, length, *point, counts, err, errlen);
+    free(loop);
+    return status;
+}
+
+/* Streams theta and the state to the device chunk by chunk, checked as they stream. A
+ * failure of the file is described in err (and returned with *in_file set); one of the
+ * device is already on the context. */
+static int read_vectors(struct clopt_solver *s, struct clopt_ckpt_reader *r, char *chunk, char *err,
+                        size_t errlen, int *in_file)
+{
+    *in_file = 1;
+    for (size_t k = 0; k <= s->n_state; ++k) {
+        uint64_t length;
+        char tag[8] = "theta";
+        if (k)
+            memcpy(tag, (const char[]){'s', 't', 'a', 't', 'e', (char)('0' + k - 1), '\0'}, 7);
+        int status = clopt_ckpt_next(r, tag, &length, err, errlen);
+        if (status == CLOPT_OK && length != (uint64_t)s->n * s->elem_size) {
+            snprintf(err, errlen, "section '%s' has the wrong size", tag);
+            status = CLOPT_ERR_BAD_FILE;
+        }
+        for (size_t done = 0; done < s->n && status == CLOPT_OK;) {
+            const size_t m = s->n - done < CONVERT_CHUNK ? s->n - done : CONVERT_CHUNK;
+            status = clopt_ckpt_read(r, chunk, m * s->elem_size, err, errlen);
+            if (status == CLOPT_OK) {
+                status = clopt_transfer(s, k, chunk, s->opts.precision, done, m, 1);
+                if (status != CLOPT_OK) {
+                    *in_file = 0;
+                    return status;
+                }
+            }
+            done += m;
+        }
+        if (status == CLOPT_OK)
+            status = clopt_ckpt_end_section(r, tag, err, errlen);
+        if (status != CLOPT_OK)
+            return status;
+    }
+    return CLOPT_OK;
+}
+
+/* Reads every section after the configuration: the loop section into *point, then theta
+ * and the state, then the end of the file. */
+static int read_sections(struct clopt_solver *s, const char *path, struct clopt_ckpt_reader *r,
+                         struct resume_point **point, struct loop_counts *counts)
+{
+    char err[512];
+    int status = read_loop_section(s, r, point, counts, err, sizeof err);
+    if (status != CLOPT_OK)
+        return clopt_fail(s->ctx, status, "checkpoint '%s': %s", path,
+                          status == CLOPT_ERR_OUT_OF_MEMORY ? "out of host memory" : err);
+    char *chunk = malloc(CONVERT_CHUNK * s->elem_size);
+    if (!chunk)
+        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    int in_file = 1;
+    status = read_vectors(s, r, chunk, err, sizeof err, &in_file);
+    free(chunk);
+    if (status == CLOPT_OK)
+        status = clopt_ckpt_close(r, 1, err, sizeof err);
+    if (status != CLOPT_OK && in_file)
+        return clopt_fail(s->ctx, status, "checkpoint '%s': %s", path, err);
+    return status;
+}
+
+int clopt_solver_resume(struct clopt_solver *s, const char *path)
+{
+    char err[512];
+    struct clopt_ckpt_reader r;
+    char *config = NULL;
+    struct resume_point *point = NULL;
+    struct loop_counts counts = {0, 0};
+    if (!path || !*path)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "clopt_solver_resume needs a checkpoint file");
+    int status = clopt_ckpt_open(&r, path, err, sizeof err);
+    if (status == CLOPT_OK)
+        status = read_config_section(&r, &config, err, sizeof err);
+    if (status != CLOPT_OK)
+        status = clopt_fail(s->ctx, status, "checkpoint '%s': %s", path,
+                            status == CLOPT_ERR_OUT_OF_MEMORY ? "out of host memory" : err);
+    if (status == CLOPT_OK)
+        status = check_config(s, path, config);
+    if (status == CLOPT_OK)
+        status = read_sections(s, path, &r, &point, &counts);
+    if (status == CLOPT_OK) {
+        s->step = counts.step;
+        s->fresh_state = counts.fresh != 0;
+        s->theta_generated = 0;
+        free(s->resume);
+        s->resume = point;
+        point = NULL;
+    }
+    if (r.f)
+        clopt_ckpt_close(&r, 0, NULL, 0);
+    free(config);
+    free(point);
+    return status;
+}

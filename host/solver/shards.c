@@ -1,0 +1,378 @@
+/* theta in shards: the plan (how many, how large, which partial slots), the device buffers,
+ * copies between host and device, and the public read/write of theta and the state. */
+#include "solver.h"
+#include "npy.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double gib(double bytes)
+{
+    return bytes / (1024.0 * 1024.0 * 1024.0);
+}
+
+int clopt_plan_shards(struct clopt_solver *s)
+{
+    struct clopt_context *ctx = s->ctx;
+    const size_t tile = s->knobs.work_group * s->knobs.elems_per_item;
+    size_t cap = (size_t)ctx->info.max_alloc_bytes;
+    if (s->opts.max_shard_bytes && s->opts.max_shard_bytes < cap)
+        cap = s->opts.max_shard_bytes;
+    const size_t cap_elems = cap / s->elem_size;
+    const size_t tiles_per_shard = cap_elems > 2 * s->halo ? (cap_elems - 2 * s->halo) / tile : 0;
+    if (tiles_per_shard == 0)
+        return clopt_fail(
+            ctx, CLOPT_ERR_INVALID_ARG,
+            "a shard of %zu bytes cannot hold one tile of %zu elements (%zu "
+            "bytes): raise options.max_shard_bytes or lower knobs.work_group/knobs.elems_per_item",
+            cap, tile, tile * s->elem_size);
+    const size_t per_shard = tiles_per_shard * tile;
+    /* Every shard but the last is whole tiles, so the slots are numbered as for one shard. */
+    const size_t tiles = s->n / tile + (s->n % tile != 0);
+    const size_t slots_per_tile = s->knobs.group_partials == 2 ? 1 : s->knobs.work_group;
+    s->n_partials = tiles * slots_per_tile;
+    /* A fused launch keeps one set of partials per iteration. */
+    const double partial_bytes =
+        (double)s->n_partials * 2.0 * (double)s->acc_size * (double)s->knobs.fuse;
+    /* theta, its ping-pong partner for stencils, the state and a data vector. */
+    const double vectors =
+        1.0 + (s->halo ? 1.0 : 0.0) + (double)s->n_state + (s->data_path ? 1.0 : 0.0);
+    const double need = (double)s->n * (double)s->elem_size * vectors + partial_bytes;
+    if (need > (double)ctx->info.global_mem_bytes)
+        return clopt_fail(
+            ctx, CLOPT_ERR_OUT_OF_MEMORY,
+            "needs %.2f GiB, device '%s' has %.2f GiB: lower options.dim%s, or pick a larger "
+            "device%s",
+            gib(need), ctx->info.name, gib((double)ctx->info.global_mem_bytes),
+            s->opts.precision == CLOPT_DOUBLE ? ", use options.precision = CLOPT_FLOAT" : "",
+            ctx->info.kind == CLOPT_DEVICE_CPU ? " (PoCL: raise POCL_MEMORY_LIMIT, in GB)" : "");
+    if (partial_bytes > (double)ctx->info.max_alloc_bytes)
+        return clopt_fail(
+            ctx, CLOPT_ERR_INVALID_ARG,
+            "the loss partials (%.2f GiB) exceed the device's largest buffer: "
+            "raise knobs.elems_per_item or knobs.work_group, or use knobs.group_partials=2",
+            gib(partial_bytes));
+    s->n_shards = (s->n + per_shard - 1) / per_shard;
+    s->shards = calloc(s->n_shards, sizeof *s->shards);
+    if (!s->shards)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory for %zu shards",
+                          s->n_shards);
+    for (size_t i = 0; i < s->n_shards; ++i) {
+        struct shard *sh = &s->shards[i];
+        sh->offset = i * per_shard;
+        sh->count = i + 1 < s->n_shards ? per_shard : s->n - sh->offset;
+        size_t groups = (sh->count + tile - 1) / tile;
+        const size_t grid = (size_t)ctx->info.compute_units * s->knobs.groups_per_cu;
+        if (s->knobs.groups_per_cu && grid < groups)
+            groups = grid ? grid : 1;
+        sh->global_size = groups * s->knobs.work_group;
+        sh->partial_base = sh->offset / tile * slots_per_tile;
+    }
+    /* A halo comes from the one neighbouring shard, so every shard but the last must hold
+     * at least a halo (beyond a short last shard lie the zeros past the end of theta). */
+    if (s->n_shards > 1 && per_shard < s->halo)
+        return clopt_fail(
+            ctx, CLOPT_ERR_INVALID_ARG,
+            "shards of %zu elements are smaller than the stencil radius %zu: raise "
+            "options.max_shard_bytes or the tile (knobs.work_group x knobs.elems_per_item)",
+            per_shard, s->halo);
+    return CLOPT_OK;
+}
+
+/* theta (and its stencil partner), the data vector and the state of one shard. */
+static int allocate_shard(struct clopt_solver *s, struct shard *sh)
+{
+    struct clopt_context *ctx = s->ctx;
+    cl_int err;
+    const size_t theta_bytes = (sh->count + 2 * s->halo) * s->elem_size;
+    sh->theta = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, theta_bytes, NULL, &err);
+    if (err != CL_SUCCESS) {
+        sh->theta = NULL;
+        return clopt_fail_cl(ctx, err, "clCreateBuffer(theta)");
+    }
+    if (s->halo) {
+        sh->theta_next = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, theta_bytes, NULL, &err);
+        if (err != CL_SUCCESS) {
+            sh->theta_next = NULL;
+            return clopt_fail_cl(ctx, err, "clCreateBuffer(theta, second copy for the stencil)");
+        }
+        /* The halos beyond both ends of theta are never written: keep them at zero. */
+        const cl_uchar zero = 0;
+        cl_mem both[2] = {sh->theta, sh->theta_next};
+        for (size_t k = 0; k < 2; ++k) {
+            err = clEnqueueFillBuffer(ctx->queue, both[k], &zero, sizeof zero, 0, theta_bytes, 0,
+                                      NULL, NULL);
+            if (err != CL_SUCCESS)
+                return clopt_fail_cl(ctx, err, "clEnqueueFillBuffer(theta halo)");
+        }
+    }
+    if (s->data_path) {
+        sh->data =
+            clCreateBuffer(ctx->context, CL_MEM_READ_ONLY, sh->count * s->elem_size, NULL, &err);
+        if (err != CL_SUCCESS) {
+            sh->data = NULL;
+            return clopt_fail_cl(ctx, err, "clCreateBuffer(objective data)");
+        }
+    }
+    for (size_t k = 0; k < s->n_state; ++k) {
+        sh->state[k] =
+            clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, sh->count * s->elem_size, NULL, &err);
+        if (err != CL_SUCCESS) {
+            sh->state[k] = NULL;
+            return clopt_fail_cl(ctx, err, "clCreateBuffer(optimizer state)");
+        }
+    }
+    return CLOPT_OK;
+}
+
+int clopt_allocate(struct clopt_solver *s)
+{
+    struct clopt_context *ctx = s->ctx;
+    cl_int err;
+    for (size_t i = 0; i < s->n_shards; ++i) {
+        int status = allocate_shard(s, &s->shards[i]);
+        if (status != CLOPT_OK)
+            return status;
+    }
+    const size_t partial_bytes = s->n_partials * 2 * s->acc_size * s->knobs.fuse;
+    s->partials = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, partial_bytes, NULL, &err);
+    if (err != CL_SUCCESS) {
+        s->partials = NULL;
+        return clopt_fail_cl(ctx, err, "clCreateBuffer(partials)");
+    }
+    /* Launches with no elements (warm-up) may leave slots unwritten. */
+    const cl_uchar zero = 0;
+    err = clEnqueueFillBuffer(ctx->queue, s->partials, &zero, sizeof zero, 0, partial_bytes, 0,
+                              NULL, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(ctx, err, "clEnqueueFillBuffer(partials)");
+    if (s->knobs.fuse > 1) {
+        s->fused_hyper =
+            clCreateBuffer(ctx->context, CL_MEM_READ_ONLY,
+                           s->knobs.fuse * CLOPT_HYPER_SLOTS * s->elem_size, NULL, &err);
+        if (err != CL_SUCCESS) {
+            s->fused_hyper = NULL;
+            return clopt_fail_cl(ctx, err, "clCreateBuffer(fused hyper-parameters)");
+        }
+        /* The warm-up launch reads it before the first block fills it. */
+        err = clEnqueueFillBuffer(ctx->queue, s->fused_hyper, &zero, sizeof zero, 0,
+                                  s->knobs.fuse * CLOPT_HYPER_SLOTS * s->elem_size, 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            return clopt_fail_cl(ctx, err, "clEnqueueFillBuffer(fused hyper-parameters)");
+    }
+    s->result = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, 2 * s->acc_size, NULL, &err);
+    if (err != CL_SUCCESS) {
+        s->result = NULL;
+        return clopt_fail_cl(ctx, err, "clCreateBuffer(result)");
+    }
+    return CLOPT_OK;
+}
+
+static int check_transfer(struct clopt_solver *s, size_t which, const void *host,
+                          enum clopt_precision host_prec, size_t offset, size_t count)
+{
+    if (which > s->n_state && !(which == WHICH_DATA && s->data_path))
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "state vector %zu does not exist: optimizer '%s' keeps %zu", which - 1,
+                          s->optimizer->name, s->n_state);
+    if (!host && count)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG, "NULL host buffer");
+    if (host_prec != CLOPT_FLOAT && host_prec != CLOPT_DOUBLE)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG, "unknown precision");
+    if (offset > s->n || count > s->n - offset)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "range [%zu, %zu + %zu) lies outside theta of %zu elements", offset,
+                          offset, count, s->n);
+    return CLOPT_OK;
+}
+
+/* n values from one precision to the other; dst_size says which way. */
+static void convert_values(void *dst, size_t dst_size, const void *src, size_t n)
+{
+    for (size_t k = 0; k < n; ++k) {
+        if (dst_size == sizeof(float))
+            ((float *)dst)[k] = (float)((const double *)src)[k];
+        else
+            ((double *)dst)[k] = ((const float *)src)[k];
+    }
+}
+
+/* Copies n elements from global index `at` of one vector, all within shard sh; scratch is
+ * the staging buffer when the host's precision differs from the run's (else NULL). */
+static int copy_piece(struct clopt_solver *s, size_t which, const struct shard *sh, char *host,
+                      size_t host_size, size_t at, size_t n, void *scratch, int to_device)
+{
+    struct clopt_context *ctx = s->ctx;
+    /* theta of a stencil objective starts after its halo. */
+    const size_t dev_off = (at - sh->offset + (which == 0 ? s->halo : 0)) * s->elem_size;
+    cl_mem buffer = which == 0 ? sh->theta : which == WHICH_DATA ? sh->data : sh->state[which - 1];
+    void *staging = scratch ? scratch : host;
+    if (to_device && scratch)
+        convert_values(scratch, s->elem_size, host, n);
+    cl_int err = to_device ? clEnqueueWriteBuffer(ctx->queue, buffer, CL_TRUE, dev_off,
+                                                  n * s->elem_size, staging, 0, NULL, NULL)
+                           : clEnqueueReadBuffer(ctx->queue, buffer, CL_TRUE, dev_off,
+                                                 n * s->elem_size, staging, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(
+            ctx, err, to_device ? "clEnqueueWriteBuffer(theta)" : "clEnqueueReadBuffer(theta)");
+    if (!to_device && scratch)
+        convert_values(host, host_size, scratch, n);
+    return CLOPT_OK;
+}
+
+int clopt_transfer(struct clopt_solver *s, size_t which, void *host, enum clopt_precision host_prec,
+                   size_t offset, size_t count, int to_device)
+{
+    int status = check_transfer(s, which, host, host_prec, offset, count);
+    if (status != CLOPT_OK)
+        return status;
+    const size_t host_size = host_prec == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    const int convert = host_size != s->elem_size;
+    void *scratch = NULL;
+    if (convert) {
+        scratch = malloc(CONVERT_CHUNK * s->elem_size);
+        if (!scratch)
+            return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    for (size_t i = 0; i < s->n_shards && count && status == CLOPT_OK; ++i) {
+        const struct shard *sh = &s->shards[i];
+        if (offset >= sh->offset + sh->count || offset + count <= sh->offset)
+            continue;
+        size_t done = 0;
+        while (offset + done < sh->offset + sh->count && done < count && status == CLOPT_OK) {
+            size_t in_shard = sh->offset + sh->count - (offset + done);
+            size_t n = count - done < in_shard ? count - done : in_shard;
+            if (convert && n > CONVERT_CHUNK)
+                n = CONVERT_CHUNK;
+            status = copy_piece(s, which, sh, (char *)host + done * host_size, host_size,
+                                offset + done, n, scratch, to_device);
+            done += n;
+        }
+        offset += done;
+        count -= done;
+        host = (char *)host + done * host_size;
+    }
+    free(scratch);
+    return status;
+}
+
+/* Reads the objective's data vector from its .npy file into the data shards. */
+int clopt_load_data(struct clopt_solver *s)
+{
+    struct clopt_context *ctx = s->ctx;
+    char err[256];
+    struct clopt_npy_info info;
+    void *buffer = NULL;
+    FILE *f = fopen(s->data_path, "rb");
+    if (!f)
+        return clopt_fail(ctx, CLOPT_ERR_BAD_FILE, "cannot open options.params %s file '%s': %s",
+                          s->objective->data_param, s->data_path, strerror(errno));
+    int status = clopt_npy_read_header(f, &info, err, sizeof err);
+    if (status != CLOPT_OK) {
+        status = clopt_fail(ctx, status == CLOPT_ERR_IO ? CLOPT_ERR_IO : CLOPT_ERR_BAD_FILE,
+                            "options.params %s file '%s': %s", s->objective->data_param,
+                            s->data_path, err);
+        goto cleanup;
+    }
+    if (info.count != s->n) {
+        status = clopt_fail(
+            ctx, CLOPT_ERR_BAD_FILE,
+            "options.params %s file '%s' holds %llu values but theta has %zu (options.dim)",
+            s->objective->data_param, s->data_path, (unsigned long long)info.count, s->n);
+        goto cleanup;
+    }
+    const size_t item = info.dtype == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    buffer = malloc(CONVERT_CHUNK * item);
+    if (!buffer) {
+        status = clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto cleanup;
+    }
+    for (size_t done = 0; done < s->n;) {
+        const size_t chunk = s->n - done < CONVERT_CHUNK ? s->n - done : CONVERT_CHUNK;
+        if (fread(buffer, item, chunk, f) != chunk) {
+            status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE, "options.params %s file '%s': read failed",
+                                s->objective->data_param, s->data_path);
+            goto cleanup;
+        }
+        for (size_t k = 0; k < chunk; ++k) {
+            const double v = info.dtype == CLOPT_DOUBLE ? ((const double *)buffer)[k]
+                                                        : ((const float *)buffer)[k];
+            if (!isfinite(v) || (s->elem_size == sizeof(float) && fabs(v) > FLT_MAX)) {
+                status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
+                                    "options.params %s file '%s': value %zu is %g, not a finite %s",
+                                    s->objective->data_param, s->data_path, done + k, v,
+                                    s->elem_size == sizeof(float) ? "float" : "double");
+                goto cleanup;
+            }
+        }
+        status = clopt_transfer(s, WHICH_DATA, buffer, info.dtype, done, chunk, 1);
+        if (status != CLOPT_OK)
+            goto cleanup;
+        done += chunk;
+    }
+cleanup:
+    free(buffer);
+    fclose(f);
+    return status;
+}
+
+int clopt_solver_write_theta(struct clopt_solver *s, const void *src,
+                             enum clopt_precision src_precision, size_t offset, size_t count)
+{
+    int status = clopt_transfer(s, 0, (void *)(uintptr_t)src, src_precision, offset, count, 1);
+    if (status == CLOPT_OK)
+        s->theta_generated = 0;
+    return status;
+}
+
+size_t clopt_solver_state_count(const struct clopt_solver *s)
+{
+    return s->n_state;
+}
+
+uint64_t clopt_solver_steps(const struct clopt_solver *s)
+{
+    return s->step;
+}
+
+int clopt_solver_read_state(struct clopt_solver *s, size_t index, void *dst,
+                            enum clopt_precision dst_precision, size_t offset, size_t count)
+{
+    if (index >= s->n_state)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "state vector %zu does not exist: optimizer '%s' keeps %zu", index,
+                          s->optimizer->name, s->n_state);
+    return clopt_transfer(s, index + 1, dst, dst_precision, offset, count, 0);
+}
+
+int clopt_solver_write_state(struct clopt_solver *s, size_t index, const void *src,
+                             enum clopt_precision src_precision, size_t offset, size_t count)
+{
+    if (index >= s->n_state)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "state vector %zu does not exist: optimizer '%s' keeps %zu", index,
+                          s->optimizer->name, s->n_state);
+    int status =
+        clopt_transfer(s, index + 1, (void *)(uintptr_t)src, src_precision, offset, count, 1);
+    if (status == CLOPT_OK) {
+        s->theta_generated = 0; /* a replay must start from this state, not from zero */
+        s->fresh_state = 0;     /* a written velocity is history to continue from */
+    }
+    return status;
+}
+
+void clopt_solver_set_steps(struct clopt_solver *s, uint64_t steps)
+{
+    s->step = steps;
+}
+
+int clopt_solver_read_theta(struct clopt_solver *s, void *dst, enum clopt_precision dst_precision,
+                            size_t offset, size_t count)
+{
+    return clopt_transfer(s, 0, dst, dst_precision, offset, count, 0);
+}

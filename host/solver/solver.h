@@ -1,0 +1,206 @@
+/* The solver's private room: the handle, the state of a run, and the functions the files of
+ * host/solver/ share. Nothing here is installed. */
+#ifndef CLOPT_SOLVER_H
+#define CLOPT_SOLVER_H
+
+#include "internal.h"
+#include "schedule.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define MAX_STATE 3
+/* Loss read-backs are looked at a fixed number of iterations after they were queued, so
+ * the device always has queued work and the stopping decision (hence theta) does not
+ * depend on timing. Small problems get a longer lag because launches dominate there. */
+#define LAG_MIN 2
+#define LAG_MAX 64
+#define LAG_ELEMS ((size_t)1 << 24)
+/* The most iterations one launch may fuse. */
+#define FUSE_MAX 32
+/* The kernel's loss mask is a 32-bit uint, one bit per fused iteration. */
+_Static_assert(FUSE_MAX <= 32, "loss masks are 32 bits wide");
+/* Private memory a fused work-item may hold (see knobs.c). */
+#define FUSE_PRIVATE_BYTES (64 * 1024)
+/* Losses queued but not looked at: up to a lag's worth, plus one fused block. */
+#define RING_SIZE (LAG_MAX + FUSE_MAX + 2)
+/* At most THROTTLE_EVERY * THROTTLE_SLOTS iterations are in flight, which bounds the
+ * queue's memory when loss read-backs are rare. */
+#define THROTTLE_EVERY 32
+#define THROTTLE_SLOTS 8
+#define CONVERT_CHUNK ((size_t)1 << 20)
+/* clopt_transfer()'s `which` for the objective's data vector (0 is theta, 1.. the state). */
+#define WHICH_DATA (MAX_STATE + 1)
+
+/* The "loop" section of a checkpoint: where the run is, little-endian.
+ *   u64 t, u64 step, u64 n, u32 elem_size, u32 n_state, u32 fresh_state, u32 have_good,
+ *   u32 decided, i32 reason, u64 last_good, f64 prev_loss, u64 n_pending, then per pending
+ *   loss: u64 iteration, u32 reported, u32 0, f64 loss sum, f64 squared gradient norm. */
+#define LOOP_HEAD 72
+#define LOOP_ENTRY 32
+
+struct shard {
+    /* Stencil objectives: theta and theta_next hold halo elements on both sides and trade
+     * places after every update (ping-pong); separable ones update theta in place. */
+    cl_mem theta, theta_next;
+    cl_mem data; /* the objective's data vector (shifted_sphere's target), or NULL */
+    cl_mem state[MAX_STATE];
+    size_t offset; /* global index of the first element */
+    size_t count;
+    size_t global_size;  /* work-items launched */
+    size_t partial_base; /* first partial slot */
+};
+
+struct pending_loss {
+    uint64_t iteration;
+    cl_event done;  /* NULL once the values are on the host */
+    double host[2]; /* large enough for two acc_t of either width */
+    int reported;   /* the progress callback has seen it (in a run that checkpointed it) */
+};
+
+/* Losses queued but not yet looked at, oldest first from head. */
+struct loss_ring {
+    struct pending_loss slot[RING_SIZE];
+    size_t head, pending;
+};
+
+/* Where a run stopped, as a checkpoint records it: the next run continues from here. */
+struct resume_point {
+    uint64_t t; /* the iteration to queue next */
+    int have_good, decided, reason;
+    uint64_t last_good;
+    double prev_loss;
+    size_t n_pending; /* losses queued but not yet looked at */
+    struct pending_loss pending[RING_SIZE];
+};
+
+/* State of one run of the loop, kept together so results can be looked at in order. */
+struct run_state {
+    int decided; /* a stop reason is known; no more iterations are queued */
+    int reason;  /* the stop reason once decided */
+    int diverged;
+    uint64_t diverged_at;
+    int have_good;      /* some loss was seen finite */
+    uint64_t last_good; /* its iteration */
+    double prev_loss;
+    double start;
+    uint64_t start_step; /* the solver's step count when the run began */
+    int start_fresh;     /* and whether its state was fresh */
+    uint64_t first_t;    /* the iteration it began at (not 0 when resumed) */
+};
+
+/* A checkpoint being written by a background thread from host copies. */
+struct checkpoint_job {
+    char *path;
+    char *image; /* theta and the state vectors, one after the other */
+    unsigned char *loop;
+    struct clopt_ckpt_section sections[2 + MAX_STATE];
+    size_t n_sections;
+    size_t n_values; /* theta and state values in image, checked finite before writing */
+    int is_double;
+    int status;
+    char err[512];
+    atomic_int done; /* the writer thread has finished */
+};
+
+struct clopt_solver {
+    struct clopt_context *ctx;
+    const struct clopt_objective_type *objective; /* NULL for a user file */
+    const struct clopt_optimizer_type *optimizer;
+    struct clopt_options opts; /* pointer fields are not kept */
+    size_t n;
+    size_t elem_size; /* sizeof(real) */
+    size_t acc_size;  /* sizeof(acc_t) */
+    struct clopt_knobs knobs;
+    size_t lag;
+    size_t n_shards;
+    struct shard *shards;
+    size_t n_partials;
+    cl_mem partials;
+    cl_mem result;
+    cl_program program;
+    cl_kernel k_step, k_step_loss, k_eval, k_reduce, k_init;
+    cl_kernel k_fused;           /* knobs.fuse > 1 only */
+    cl_mem fused_hyper;          /* the fused launch's per-iteration hyper-parameters */
+    int theta_generated;         /* theta holds exactly what the init kernel produced */
+    size_t n_state;              /* optimizer state vectors */
+    size_t halo;                 /* stencil radius: neighbours kept on each side of a shard */
+    char *data_path;             /* file of the objective's data vector, or NULL */
+    struct clopt_hyper_in hyper; /* resolved hyper-parameters; lr is the base rate */
+    struct clopt_schedule schedule;
+    uint64_t step;   /* steps applied over all runs */
+    int fresh_state; /* optimizer state is all zero, never stepped nor written */
+    char *config;    /* the settings a checkpoint must match, "key=value" lines */
+    char *checkpoint_path;
+    struct resume_point *resume; /* from clopt_solver_resume, for the next run */
+    struct checkpoint_job *job;  /* the checkpoint being written, if any */
+    pthread_t writer;
+};
+
+/* A real-typed kernel argument holds either a float or a double. */
+union real_arg {
+    float f;
+    double d;
+};
+
+/* options.c */
+int clopt_is_objective_file(const char *name);
+int clopt_validate_options(struct clopt_context *ctx, const struct clopt_options *o);
+int clopt_resolve_hyper(struct clopt_solver *s);
+/* The kernel's hyper-parameters for global step `step` (0-based). */
+void clopt_hyper_for_step(const struct clopt_solver *s, uint64_t step, int fresh_state,
+                          double h[CLOPT_HYPER_SLOTS]);
+
+/* knobs.c: fills knob defaults for the device type and checks the caller's choices. */
+int clopt_resolve_knobs(struct clopt_solver *s, size_t max_group);
+
+/* shards.c */
+int clopt_plan_shards(struct clopt_solver *s);
+int clopt_allocate(struct clopt_solver *s);
+/* Copies between host memory of one precision and a vector, shard by shard. Which vector:
+ * 0 is theta, k + 1 is optimizer state k, WHICH_DATA the objective's data. */
+int clopt_transfer(struct clopt_solver *s, size_t which, void *host, enum clopt_precision host_prec,
+                   size_t offset, size_t count, int to_device);
+int clopt_load_data(struct clopt_solver *s);
+
+/* build.c */
+int clopt_resolve_objective(struct clopt_solver *s);
+int clopt_build_kernels(struct clopt_solver *s);
+
+/* launch.c */
+union real_arg clopt_real_value(const struct clopt_solver *s, double x);
+int clopt_set_arg(struct clopt_context *ctx, cl_kernel kernel, cl_uint index, size_t size,
+                  const void *value);
+int clopt_enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last);
+int clopt_enqueue_fused(struct clopt_solver *s, uint64_t loss_mask, cl_event *last);
+int clopt_enqueue_reduce(struct clopt_solver *s, size_t iteration_slot, void *host, cl_event *done);
+int clopt_enqueue_read_result(struct clopt_solver *s, void *host, cl_event *done);
+void clopt_read_pair(const struct clopt_solver *s, const void *host, double *loss,
+                     double *grad_norm);
+int clopt_warm_up(struct clopt_solver *s);
+
+/* create.c */
+int clopt_init_theta(struct clopt_solver *s);
+
+/* run.c */
+double clopt_now_seconds(void);
+int clopt_wait_event(struct clopt_context *ctx, cl_event *event);
+
+/* replay.c */
+int clopt_snapshot(struct clopt_solver *s, char **out);
+int clopt_replay(struct clopt_solver *s, const char *origin, uint64_t start_step, int start_fresh,
+                 uint64_t first_t, uint64_t iterations);
+
+/* checkpoint_write.c */
+int clopt_write_checkpoint(struct clopt_solver *s, const struct run_state *rs,
+                           struct loss_ring *ring, size_t pending, uint64_t t, int final);
+int clopt_finish_checkpoint(struct clopt_solver *s);
+/* Waits for a checkpoint being written without reporting its failure (the run failed first). */
+void clopt_abandon_checkpoint(struct clopt_solver *s);
+void clopt_pending_values(const struct clopt_solver *s, const struct pending_loss *p, double *f,
+                          double *g2);
+
+/* resume.c */
+int clopt_build_config(struct clopt_solver *s, const struct clopt_options *in);
+
+#endif /* CLOPT_SOLVER_H */
