@@ -58,7 +58,7 @@ enum clopt_status {
 };
 
 /* A static string describing a status; never NULL. */
-const char *clopt_strerror(int status);
+CLOPT_API const char *clopt_strerror(int status);
 
 enum clopt_precision { CLOPT_FLOAT = 0, CLOPT_DOUBLE = 1 };
 
@@ -78,7 +78,7 @@ struct clopt_device_info {
 
 /* Lists every device of every platform. *out is allocated; release with free(). On no
  * device, returns CLOPT_ERR_NO_DEVICE with *count = 0. */
-int clopt_list_devices(struct clopt_device_info **out, size_t *count);
+CLOPT_API int clopt_list_devices(struct clopt_device_info **out, size_t *count);
 
 struct clopt_context;
 
@@ -95,20 +95,21 @@ struct clopt_context_options {
     const char *program_cache;
 };
 
-void clopt_context_options_init(struct clopt_context_options *opts);
+CLOPT_API void clopt_context_options_init(struct clopt_context_options *opts);
 
 /* Creates a context on a device of the caller's choice (opts may be NULL). *out is set
  * even on failure (except CLOPT_ERR_OUT_OF_MEMORY for the handle itself) so that
  * clopt_errmsg() can explain; destroy it either way. */
-int clopt_context_create(struct clopt_context **out, const struct clopt_context_options *opts);
+CLOPT_API int clopt_context_create(struct clopt_context **out,
+                                   const struct clopt_context_options *opts);
 
 /* Uses the caller's context and in-order queue; clopt retains neither beyond its own
  * reference counts and never releases the caller's references. Programs are not cached
  * unless clopt_context_set_program_cache() names a directory. */
-int clopt_context_create_from_cl(struct clopt_context **out, cl_context context,
-                                 cl_command_queue queue, const char *kernel_dir);
+CLOPT_API int clopt_context_create_from_cl(struct clopt_context **out, cl_context context,
+                                           cl_command_queue queue, const char *kernel_dir);
 
-void clopt_context_destroy(struct clopt_context *ctx);
+CLOPT_API void clopt_context_destroy(struct clopt_context *ctx);
 
 /* Caches compiled programs in dir (NULL or "": stop caching), for a context from either
  * create function. Every kernel build looks there first, keyed by the whole kernel source,
@@ -122,7 +123,7 @@ void clopt_context_destroy(struct clopt_context *ctx);
  * store (read-only directory, full disk) never fails the build; it is counted. Failed
  * builds are never cached. Returns CLOPT_OK, or CLOPT_ERR_OUT_OF_MEMORY (the previous setting
  * is then kept). The counters of clopt_context_cache_stats are not reset. */
-int clopt_context_set_program_cache(struct clopt_context *ctx, const char *dir);
+CLOPT_API int clopt_context_set_program_cache(struct clopt_context *ctx, const char *dir);
 
 /* What the program cache did on this context, counted since it was created. */
 struct clopt_cache_stats {
@@ -136,13 +137,14 @@ struct clopt_cache_stats {
 };
 
 /* Fills *out; CLOPT_ERR_INVALID_ARG when ctx or out is NULL. */
-int clopt_context_cache_stats(const struct clopt_context *ctx, struct clopt_cache_stats *out);
+CLOPT_API int clopt_context_cache_stats(const struct clopt_context *ctx,
+                                        struct clopt_cache_stats *out);
 
 /* The message of the last failure on this context (or on a solver made from it). */
-const char *clopt_errmsg(const struct clopt_context *ctx);
+CLOPT_API const char *clopt_errmsg(const struct clopt_context *ctx);
 
 /* The device the context runs on. */
-const struct clopt_device_info *clopt_context_device(const struct clopt_context *ctx);
+CLOPT_API const struct clopt_device_info *clopt_context_device(const struct clopt_context *ctx);
 
 enum clopt_init_kind {
     CLOPT_INIT_NORMAL = 0, /* theta_i ~ N(0, scale^2) from Philox4x32-10(seed, i) */
@@ -272,7 +274,7 @@ struct clopt_options {
                                     CLOPT_STOP_CANCELLED, checkpointing first */
 };
 
-void clopt_options_init(struct clopt_options *opts);
+CLOPT_API void clopt_options_init(struct clopt_options *opts);
 
 struct clopt_result {
     uint64_t iterations;      /* updates applied to theta */
@@ -294,36 +296,47 @@ struct clopt_solver;
 
 /* Validates options, builds kernels, allocates theta (sharded) and initialises it. On
  * failure *out is NULL and clopt_errmsg(ctx) explains. */
-int clopt_solver_create(struct clopt_solver **out, struct clopt_context *ctx,
-                        const struct clopt_options *opts);
+CLOPT_API int clopt_solver_create(struct clopt_solver **out, struct clopt_context *ctx,
+                                  const struct clopt_options *opts);
 
-void clopt_solver_destroy(struct clopt_solver *solver);
+CLOPT_API void clopt_solver_destroy(struct clopt_solver *solver);
 
 /* Copies count elements of theta starting at offset from (to) host memory of the given
  * precision, converting when it differs from the solver's. */
-int clopt_solver_write_theta(struct clopt_solver *solver, const void *src,
-                             enum clopt_precision src_precision, size_t offset, size_t count);
-int clopt_solver_read_theta(struct clopt_solver *solver, void *dst,
-                            enum clopt_precision dst_precision, size_t offset, size_t count);
+CLOPT_API int clopt_solver_write_theta(struct clopt_solver *solver, const void *src,
+                                       enum clopt_precision src_precision, size_t offset,
+                                       size_t count);
+CLOPT_API int clopt_solver_read_theta(struct clopt_solver *solver, void *dst,
+                                      enum clopt_precision dst_precision, size_t offset,
+                                      size_t count);
+
+/* Writes theta to path as a 1-D .npy file of the given precision (converting when it differs
+ * from the solver's). The file is written beside path under a unique temporary name, fsynced
+ * and renamed over path, so path holds the old file or the whole new one, never a part; a
+ * symlink at path is replaced, not followed. CLOPT_ERR_IO names the file and the cause. */
+CLOPT_API int clopt_solver_save_theta(struct clopt_solver *solver, const char *path,
+                                      enum clopt_precision precision);
 
 /* Runs the iteration loop. Returns a stop reason (> 0) or an error (< 0); result is
  * filled in both cases as far as it is known. On CLOPT_ERR_DIVERGED, theta holds the last
  * iterate whose loss was seen finite. */
-int clopt_solver_run(struct clopt_solver *solver, struct clopt_result *result);
+CLOPT_API int clopt_solver_run(struct clopt_solver *solver, struct clopt_result *result);
 
 /* Optimizer state vector `index` (0-based; see clopt_solver_state_count), like
  * clopt_solver_read_theta. Momentum: 0 = velocity; adam/adamw: 0 = m, 1 = v, 2 = max v;
  * rmsprop: 0 = mean square, 1 = velocity; adagrad: 0 = sum of squares. */
-size_t clopt_solver_state_count(const struct clopt_solver *solver);
-int clopt_solver_read_state(struct clopt_solver *solver, size_t index, void *dst,
-                            enum clopt_precision dst_precision, size_t offset, size_t count);
-int clopt_solver_write_state(struct clopt_solver *solver, size_t index, const void *src,
-                             enum clopt_precision src_precision, size_t offset, size_t count);
+CLOPT_API size_t clopt_solver_state_count(const struct clopt_solver *solver);
+CLOPT_API int clopt_solver_read_state(struct clopt_solver *solver, size_t index, void *dst,
+                                      enum clopt_precision dst_precision, size_t offset,
+                                      size_t count);
+CLOPT_API int clopt_solver_write_state(struct clopt_solver *solver, size_t index, const void *src,
+                                       enum clopt_precision src_precision, size_t offset,
+                                       size_t count);
 
 /* Steps applied so far over all runs of this solver (the `t` of bias corrections). */
-uint64_t clopt_solver_steps(const struct clopt_solver *solver);
+CLOPT_API uint64_t clopt_solver_steps(const struct clopt_solver *solver);
 /* Sets that count, e.g. when resuming with state written by clopt_solver_write_state. */
-void clopt_solver_set_steps(struct clopt_solver *solver, uint64_t steps);
+CLOPT_API void clopt_solver_set_steps(struct clopt_solver *solver, uint64_t steps);
 
 /* Loads a checkpoint written by a run with the same objective, dimension, precision,
  * optimizer and hyper-parameters (the learning rate, schedule, stopping tests, knobs, shard
@@ -332,10 +345,10 @@ void clopt_solver_set_steps(struct clopt_solver *solver, uint64_t steps);
  * from another configuration is refused (CLOPT_ERR_INVALID_ARG) naming the first setting
  * that differs; a damaged or truncated one is CLOPT_ERR_BAD_FILE. After a failure theta
  * and the state are undefined. */
-int clopt_solver_resume(struct clopt_solver *solver, const char *path);
+CLOPT_API int clopt_solver_resume(struct clopt_solver *solver, const char *path);
 
 /* Loss and ||g|| at the current theta, without updating it. */
-int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, double *grad_norm);
+CLOPT_API int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, double *grad_norm);
 
 /* Gradient check: compares an objective's in-kernel gradient at sampled elements with a
  * fourth-order central difference of the loss terms that depend on that element, at a
@@ -352,7 +365,7 @@ struct clopt_check_options {
     uint64_t seed;             /* default 0 */
 };
 
-void clopt_check_options_init(struct clopt_check_options *opts);
+CLOPT_API void clopt_check_options_init(struct clopt_check_options *opts);
 
 struct clopt_check_result {
     size_t checked;                 /* elements compared */
@@ -367,8 +380,9 @@ struct clopt_check_result {
 
 /* Runs the check. A wrong gradient shows as a worst_error far above 1e-6 (double) or 1e-2
  * (float); the caller decides the tolerance. */
-int clopt_check_gradient(struct clopt_context *ctx, const struct clopt_check_options *opts,
-                         struct clopt_check_result *result);
+CLOPT_API int clopt_check_gradient(struct clopt_context *ctx,
+                                   const struct clopt_check_options *opts,
+                                   struct clopt_check_result *result);
 
 /* The device's memory bandwidth, STREAM-style: a copy b = a and an in-place scale a = s a
  * over n elements (fewer if two such buffers do not fit the device), each counted as one
@@ -381,8 +395,9 @@ struct clopt_bandwidth {
     double copy_gbytes_per_second, scale_gbytes_per_second;
 };
 
-int clopt_measure_bandwidth(struct clopt_context *ctx, size_t n, enum clopt_precision precision,
-                            unsigned reps, struct clopt_bandwidth *out);
+CLOPT_API int clopt_measure_bandwidth(struct clopt_context *ctx, size_t n,
+                                      enum clopt_precision precision, unsigned reps,
+                                      struct clopt_bandwidth *out);
 
 /* The fused step's speed for a problem: a solver is made from `problem` (its knobs as given,
  * 0 fields filled with the device's defaults; its progress callback, checkpoint and stop
@@ -401,8 +416,8 @@ struct clopt_step_timing {
     struct clopt_knobs knobs;             /* the knobs used, defaults filled in */
 };
 
-int clopt_bench_step(struct clopt_context *ctx, const struct clopt_options *problem, unsigned reps,
-                     struct clopt_step_timing *out);
+CLOPT_API int clopt_bench_step(struct clopt_context *ctx, const struct clopt_options *problem,
+                               unsigned reps, struct clopt_step_timing *out);
 
 /* Kernel knobs as text: "KEY=VALUE,..." with the keys (in printing order) wg, epw, vw,
  * fblock (knobs.loss_block), layout=contig|strided|1|2, partials=item|group, rwg,
@@ -416,18 +431,19 @@ int clopt_bench_step(struct clopt_context *ctx, const struct clopt_options *prob
  * text's own words ("wg 'x': not a number ...", "layout=diagonal: use contig or strided",
  * "unknown knob 'foo' (knobs: ...)"); CLOPT_ERR_OUT_OF_MEMORY. knobs may be partly set after
  * a failure. err may be NULL. */
-int clopt_knobs_parse(const char *text, struct clopt_knobs *knobs, char *err, size_t errlen);
+CLOPT_API int clopt_knobs_parse(const char *text, struct clopt_knobs *knobs, char *err,
+                                size_t errlen);
 
 /* Writes every knob as "wg=16,epw=4096,vw=16,fblock=16,layout=contig,partials=item,rwg=1,
  * acc=double,gpcu=0,pf=1024,simd=512,fuse=1": "def" for a field left at 0 (the device's
  * default), gpcu's 0 as 0 and fuse's 0 as 1 (their meanings). The text is cut to fit size
  * (at least 160 bytes always suffice). Returns CLOPT_OK, or CLOPT_ERR_INVALID_ARG when text
  * is NULL or size is 0, or when it did not fit. */
-int clopt_knobs_format(const struct clopt_knobs *knobs, char *text, size_t size);
+CLOPT_API int clopt_knobs_format(const struct clopt_knobs *knobs, char *text, size_t size);
 
 /* The knob at index (0, 1, ... in printing order): its text name ("rwg"), and in *field
  * (when not NULL) its field in struct clopt_knobs ("reduce_group"). NULL past the last. */
-const char *clopt_knob_name(size_t index, const char **field);
+CLOPT_API const char *clopt_knob_name(size_t index, const char **field);
 
 /* The tuning database: the best knobs clopt_tune found per device and problem, in a JSON
  * file shared by every program using clopt. An entry is keyed by platform, device and
@@ -441,13 +457,14 @@ struct clopt_tuning_db;
  * directories). Returns CLOPT_OK; CLOPT_ERR_INVALID_ARG when no path is given and neither
  * variable is set; CLOPT_ERR_OUT_OF_MEMORY. *db is NULL on failure; err (may be NULL) says
  * why. */
-int clopt_tuning_db_open(struct clopt_tuning_db **db, const char *path, char *err, size_t errlen);
+CLOPT_API int clopt_tuning_db_open(struct clopt_tuning_db **db, const char *path, char *err,
+                                   size_t errlen);
 
-void clopt_tuning_db_close(struct clopt_tuning_db *db);
+CLOPT_API void clopt_tuning_db_close(struct clopt_tuning_db *db);
 
 /* The file's path; the message of the last failure (or of what a store replaced). */
-const char *clopt_tuning_db_path(const struct clopt_tuning_db *db);
-const char *clopt_tuning_db_errmsg(const struct clopt_tuning_db *db);
+CLOPT_API const char *clopt_tuning_db_path(const struct clopt_tuning_db *db);
+CLOPT_API const char *clopt_tuning_db_errmsg(const struct clopt_tuning_db *db);
 
 /* The knobs for problem on ctx's device: the entry of the same size class, else of the
  * nearest one. *found is 1 when an entry served (then knobs and how, e.g. "exact size class
@@ -457,9 +474,9 @@ const char *clopt_tuning_db_errmsg(const struct clopt_tuning_db *db);
  * (corrupted: not JSON, another version, a malformed entry or a knob out of range), with
  * clopt_tuning_db_errmsg saying why: callers go on with the default knobs;
  * CLOPT_ERR_INVALID_ARG. how may be NULL. */
-int clopt_tuning_db_lookup(struct clopt_tuning_db *db, const struct clopt_context *ctx,
-                           const struct clopt_options *problem, struct clopt_knobs *knobs,
-                           int *found, char *how, size_t how_size);
+CLOPT_API int clopt_tuning_db_lookup(struct clopt_tuning_db *db, const struct clopt_context *ctx,
+                                     const struct clopt_options *problem, struct clopt_knobs *knobs,
+                                     int *found, char *how, size_t how_size);
 
 /* Adds or replaces the entry of problem's size class, keeping the others. knobs should be
  * complete (as clopt_tune_result.knobs or clopt_result.knobs give them): a field the
@@ -467,10 +484,10 @@ int clopt_tuning_db_lookup(struct clopt_tuning_db *db, const struct clopt_contex
  * A corrupted file is replaced: *replaced (may be NULL) is then 1 and
  * clopt_tuning_db_errmsg says what was wrong with it. Returns CLOPT_OK, CLOPT_ERR_IO or
  * CLOPT_ERR_OUT_OF_MEMORY (message on the handle). */
-int clopt_tuning_db_store(struct clopt_tuning_db *db, const struct clopt_context *ctx,
-                          const struct clopt_options *problem, const struct clopt_knobs *knobs,
-                          double gbytes_per_second, double default_gbytes_per_second,
-                          int *replaced);
+CLOPT_API int clopt_tuning_db_store(struct clopt_tuning_db *db, const struct clopt_context *ctx,
+                                    const struct clopt_options *problem,
+                                    const struct clopt_knobs *knobs, double gbytes_per_second,
+                                    double default_gbytes_per_second, int *replaced);
 
 /* The tuner: the default knobs run first (the reference: problem->knobs is not used), then
  * every candidate of the space; each candidate must give the reference's theta bit for bit
@@ -518,7 +535,7 @@ struct clopt_tune_options {
     void *progress_user;
 };
 
-void clopt_tune_options_init(struct clopt_tune_options *opts);
+CLOPT_API void clopt_tune_options_init(struct clopt_tune_options *opts);
 
 struct clopt_tune_result {
     struct clopt_knobs knobs;         /* the choice, filled in: the fastest verified candidate,
@@ -539,23 +556,23 @@ struct clopt_tune_result {
  * CLOPT_ERR_NO_CANDIDATE when none ran and verified; another error when the default knobs
  * do not run. clopt_errmsg(ctx) explains. result is filled as far as known in every case
  * (candidates tried so far); release it with clopt_tune_result_free. topts may be NULL. */
-int clopt_tune(struct clopt_context *ctx, const struct clopt_options *problem,
-               const struct clopt_tune_options *topts, struct clopt_tune_result *result);
+CLOPT_API int clopt_tune(struct clopt_context *ctx, const struct clopt_options *problem,
+                         const struct clopt_tune_options *topts, struct clopt_tune_result *result);
 
-void clopt_tune_result_free(struct clopt_tune_result *result);
+CLOPT_API void clopt_tune_result_free(struct clopt_tune_result *result);
 
 /* Checks a space text without a device (what can be checked before clopt_tune: the keys,
  * the values, their counts). Returns CLOPT_OK or CLOPT_ERR_INVALID_ARG with err (may be
  * NULL) naming the problem ("tune_options.space ..."). */
-int clopt_tune_space_check(const char *space, char *err, size_t errlen);
+CLOPT_API int clopt_tune_space_check(const char *space, char *err, size_t errlen);
 
 /* Names of the built-in objectives and optimizers, NULL-terminated. */
-const char *const *clopt_objective_names(void);
+CLOPT_API const char *const *clopt_objective_names(void);
 /* A built-in objective's formula, known minimum and parameters (as text, with defaults and
  * ranges, into params). CLOPT_ERR_INVALID_ARG for an unknown name. */
-int clopt_objective_describe(const char *name, const char **formula, const char **minimum,
-                             char *params, size_t params_size);
-const char *const *clopt_optimizer_names(void);
+CLOPT_API int clopt_objective_describe(const char *name, const char **formula, const char **minimum,
+                                       char *params, size_t params_size);
+CLOPT_API const char *const *clopt_optimizer_names(void);
 
 /* .npy files (NumPy format, numpy/lib/format.py "NEP 1"): a small, strict reader and writer
  * of the headers of 1-D arrays of little-endian float32 or float64, as clopt loads and saves
@@ -581,7 +598,7 @@ struct clopt_npy_info {
  * (read or seek failure), CLOPT_ERR_OUT_OF_MEMORY (no memory for the header text) or
  * CLOPT_ERR_INVALID_ARG (f or info is NULL). info is only written on success.
  * err may be NULL or errlen 0; the message is cut to fit errlen otherwise. */
-int clopt_npy_read_header(FILE *f, struct clopt_npy_info *info, char *err, size_t errlen);
+CLOPT_API int clopt_npy_read_header(FILE *f, struct clopt_npy_info *info, char *err, size_t errlen);
 
 /* Writes a version 1.0 header (total header length a multiple of 64 bytes, ending in '\n')
  * for a 1-D little-endian C-order array of count elements; version 2.0 if the header would
@@ -590,17 +607,17 @@ int clopt_npy_read_header(FILE *f, struct clopt_npy_info *info, char *err, size_
  *
  * Returns CLOPT_OK, CLOPT_ERR_INVALID_ARG (unknown dtype, count 0, or a count the reader
  * would reject) or CLOPT_ERR_IO (write failure). */
-int clopt_npy_write_header(FILE *f, enum clopt_precision dtype, uint64_t count, char *err,
-                           size_t errlen);
+CLOPT_API int clopt_npy_write_header(FILE *f, enum clopt_precision dtype, uint64_t count, char *err,
+                                     size_t errlen);
 
 /* Numbers as text, strict and locale-independent (for flags and files). */
 
 /* A count such as 1000000, 1e6, 2^20 or 3*2^20: non-negative, integral, at most max.
  * Returns 0 on success, -1 with a reason in *why (a static string) otherwise. */
-int clopt_parse_count(const char *text, uint64_t max, uint64_t *value, const char **why);
+CLOPT_API int clopt_parse_count(const char *text, uint64_t max, uint64_t *value, const char **why);
 
 /* A finite double written in full (no trailing characters, no leading blanks). */
-int clopt_parse_double(const char *text, double *value, const char **why);
+CLOPT_API int clopt_parse_double(const char *text, double *value, const char **why);
 
 #ifdef __cplusplus
 }

@@ -147,69 +147,14 @@ static int load_init_file(struct clopt_solver *solver, struct clopt_context *ctx
     return rc;
 }
 
-/* Writes theta to path through a temporary file and a rename, so an existing file is
- * never left half-written. */
+/* --out: the library writes it atomically (see clopt_solver_save_theta). */
 static int write_theta_file(struct clopt_solver *solver, struct clopt_context *ctx,
-                            const char *path, enum clopt_precision precision, size_t n)
+                            const char *path, enum clopt_precision precision)
 {
-    const size_t item = precision == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
-    size_t tmp_len = strlen(path) + 16;
-    char *tmp = malloc(tmp_len);
-    void *buffer = malloc(IO_CHUNK * item);
-    FILE *f = NULL;
-    int rc = 0;
-    char err[256];
-    if (!tmp || !buffer) {
-        print_error("out of host memory writing '%s'", path);
-        rc = EXIT_FAILURE;
-        goto cleanup;
-    }
-    snprintf(tmp, tmp_len, "%s.tmp%ld", path, (long)getpid());
-    f = fopen(tmp, "wb");
-    if (!f) {
-        print_error("cannot write --out '%s': %s", path, strerror(errno));
-        rc = EXIT_FAILURE;
-        goto cleanup;
-    }
-    if (clopt_npy_write_header(f, precision, n, err, sizeof err) != CLOPT_OK) {
-        print_error("writing --out '%s': %s", path, err);
-        rc = EXIT_FAILURE;
-        goto cleanup;
-    }
-    for (size_t done = 0; done < n;) {
-        size_t chunk = n - done < IO_CHUNK ? n - done : IO_CHUNK;
-        int status = clopt_solver_read_theta(solver, buffer, precision, done, chunk);
-        if (status != CLOPT_OK) {
-            print_library_error(NULL, clopt_errmsg(ctx));
-            rc = EXIT_FAILURE;
-            goto cleanup;
-        }
-        if (fwrite(buffer, item, chunk, f) != chunk) {
-            print_error("writing --out '%s': %s", path, strerror(errno));
-            rc = EXIT_FAILURE;
-            goto cleanup;
-        }
-        done += chunk;
-    }
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        print_error("writing --out '%s': %s", path, strerror(errno));
-        rc = EXIT_FAILURE;
-        goto cleanup;
-    }
-    int close_rc = fclose(f);
-    f = NULL;
-    if (close_rc != 0 || rename(tmp, path) != 0) {
-        print_error("cannot write '%s': %s", path, strerror(errno));
-        rc = EXIT_FAILURE;
-    }
-cleanup:
-    if (f)
-        fclose(f);
-    if (rc && tmp)
-        remove(tmp);
-    free(tmp);
-    free(buffer);
-    return rc;
+    if (clopt_solver_save_theta(solver, path, precision) == CLOPT_OK)
+        return 0;
+    print_error("--out: %s", clopt_errmsg(ctx));
+    return EXIT_FAILURE;
 }
 
 /* The signal that asked the run to stop (SIGINT or SIGTERM), 0 while none has. The run
@@ -400,8 +345,7 @@ static int finish_run(struct run_state *st, const struct clopt_result *result, i
     struct run_args *a = &st->a;
     /* Output files first: a full disk must not be hidden behind a printed summary. */
     if (a->out_path) {
-        int out_rc =
-            write_theta_file(st->solver, st->ctx, a->out_path, a->opts.precision, a->opts.dim);
+        int out_rc = write_theta_file(st->solver, st->ctx, a->out_path, a->opts.precision);
         if (out_rc)
             rc = out_rc;
     }

@@ -1,0 +1,52 @@
+/* Theta to a .npy file: read back from the device in chunks, written through the atomic file
+ * writer, so an existing file is replaced only once the whole new one is on disk. */
+#include "atomic_file.h"
+#include "solver.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Elements per device read: large enough that the per-read cost vanishes, small enough
+ * that theta of any size needs only this much host memory. */
+#define SAVE_CHUNK ((size_t)1 << 22)
+
+int clopt_solver_save_theta(struct clopt_solver *s, const char *path,
+                            enum clopt_precision precision)
+{
+    if (!s || !path || !*path)
+        return s ? clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                              "clopt_solver_save_theta needs a file name")
+                 : CLOPT_ERR_INVALID_ARG;
+    if (precision != CLOPT_FLOAT && precision != CLOPT_DOUBLE)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "clopt_solver_save_theta: precision must be CLOPT_FLOAT or CLOPT_DOUBLE");
+    const size_t item = precision == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    void *buffer = malloc(SAVE_CHUNK * item);
+    if (!buffer)
+        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory writing '%s'", path);
+    char err[512];
+    struct clopt_atomic_file file;
+    int status = clopt_atomic_open(&file, path, 0666, err, sizeof err);
+    if (status != CLOPT_OK) {
+        free(buffer);
+        return clopt_fail(s->ctx, status, "%s", err);
+    }
+    status = clopt_npy_write_header(file.stream, precision, s->n, err, sizeof err);
+    if (status != CLOPT_OK)
+        status = clopt_fail(s->ctx, status, "writing '%s': %s", path, err);
+    for (size_t done = 0; status == CLOPT_OK && done < s->n;) {
+        const size_t chunk = s->n - done < SAVE_CHUNK ? s->n - done : SAVE_CHUNK;
+        status = clopt_solver_read_theta(s, buffer, precision, done, chunk);
+        if (status == CLOPT_OK && fwrite(buffer, item, chunk, file.stream) != chunk)
+            status = clopt_fail(s->ctx, CLOPT_ERR_IO, "writing '%s': %s", path, strerror(errno));
+        done += chunk;
+    }
+    free(buffer);
+    if (status != CLOPT_OK) {
+        clopt_atomic_abort(&file);
+        return status;
+    }
+    status = clopt_atomic_commit(&file, NULL, err, sizeof err);
+    return status == CLOPT_OK ? CLOPT_OK : clopt_fail(s->ctx, status, "%s", err);
+}
