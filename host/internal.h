@@ -135,6 +135,9 @@ void clopt_hyper_set_default(const struct clopt_hyper_param *p,
 
 const struct clopt_objective_type *clopt_find_objective(const char *name);
 
+/* "a, b, c or d" from a NULL-terminated list (cut to size). */
+void clopt_join_names(const char *const *names, char *text, size_t size);
+
 /* " -DCLOPT_PARAM_KEY=value" for every numeric parameter (a new heap string), checking
  * them against the objective's table when obj is a built-in. */
 int clopt_param_defines(struct clopt_context *ctx, const struct clopt_objective_type *obj,

@@ -1,6 +1,7 @@
 /* The built-in objectives: adding one is a table entry plus a kernel file. */
 #include "internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -102,12 +103,35 @@ const struct clopt_objective_type *clopt_find_objective(const char *name)
     return NULL;
 }
 
+/* The names come from the table, filled in once: a second, hand-kept list would drift. */
+#define N_OBJECTIVES (sizeof objectives / sizeof *objectives)
+static const char *objective_names[N_OBJECTIVES + 1];
+static pthread_once_t objective_names_once = PTHREAD_ONCE_INIT;
+
+static void fill_objective_names(void)
+{
+    for (size_t i = 0; i < N_OBJECTIVES; ++i)
+        objective_names[i] = objectives[i].name;
+}
+
 const char *const *clopt_objective_names(void)
 {
-    static const char *const names[] = {"sphere",          "ellipsoid",   "rastrigin",
-                                        "styblinski_tang", "double_well", "shifted_sphere",
-                                        "rosenbrock",      "laplacian",   NULL};
-    return names;
+    pthread_once(&objective_names_once, fill_objective_names);
+    return objective_names;
+}
+
+void clopt_join_names(const char *const *names, char *text, size_t size)
+{
+    size_t used = 0, count = 0;
+    while (names[count])
+        ++count;
+    if (size)
+        text[0] = '\0';
+    for (size_t i = 0; i < count && used < size; ++i) {
+        const char *sep = i == 0 ? "" : i + 1 == count ? " or " : ", ";
+        const int n = snprintf(text + used, size - used, "%s%s", sep, names[i]);
+        used += n > 0 ? (size_t)n : 0;
+    }
 }
 
 int clopt_objective_describe(const char *name, const char **formula, const char **minimum,

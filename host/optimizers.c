@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 static size_t no_state(const struct clopt_options *o)
@@ -200,9 +201,19 @@ const struct clopt_optimizer_type *clopt_find_optimizer(const char *name)
     return NULL;
 }
 
+/* The names come from the table, filled in once: a second, hand-kept list would drift. */
+#define N_OPTIMIZERS (sizeof optimizers / sizeof *optimizers)
+static const char *optimizer_names[N_OPTIMIZERS + 1];
+static pthread_once_t optimizer_names_once = PTHREAD_ONCE_INIT;
+
+static void fill_optimizer_names(void)
+{
+    for (size_t i = 0; i < N_OPTIMIZERS; ++i)
+        optimizer_names[i] = optimizers[i].name;
+}
+
 const char *const *clopt_optimizer_names(void)
 {
-    static const char *const names[] = {"gd",    "momentum", "nesterov", "adam",
-                                        "adamw", "rmsprop",  "adagrad",  NULL};
-    return names;
+    pthread_once(&optimizer_names_once, fill_optimizer_names);
+    return optimizer_names;
 }

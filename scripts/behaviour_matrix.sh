@@ -43,8 +43,10 @@ run_case() { # name, clopt run arguments...
   shift
   local rc=0
   "$clopt" run --quiet --program-cache off --out "$work/$name.npy" --trace "$work/$name.csv" \
-    --json "$work/$name.json" "$@" 2>"$out/$name.stderr" || rc=$?
+    --json "$work/$name.json" "$@" 2>"$work/$name.stderr" || rc=$?
   echo "$rc" >"$out/$name.rc"
+  # Messages name files in the scratch folder, whose name differs on every run.
+  sed "s#$work#WORK#g" "$work/$name.stderr" >"$out/$name.stderr"
   strip_outputs "$name"
 }
 

@@ -505,7 +505,7 @@ Test(fusion, invalid_combinations_are_refused_with_a_clear_message)
         {"rosenbrock", 0, {.fuse = 2}, "separable objective"},
         {"laplacian", 0, {.fuse = 8}, "separable objective"},
         {"sphere", 1.0, {.fuse = 2}, "options.clip_norm"},
-        {"sphere", 0, {.fuse = 33}, "at most 32"},
+        {"sphere", 0, {.fuse = 33}, "knobs.fuse=33 is out of range"},
         {"sphere", 0, {.groups_per_cu = 5000}, "knobs.groups_per_cu"},
         {"sphere", 0, {.fuse = 2, .elems_per_item = 16384, .loss_block = 1024}, "private memory"},
     };

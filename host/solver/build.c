@@ -1,6 +1,7 @@
 /* From the objective and the knobs to kernels: the objective's shape, the -D text, the
  * program build and the kernels, each checked against the device's work-group limit. */
 #include "solver.h"
+#include "tune/knobs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,18 +47,17 @@ static int build_options(struct clopt_solver *s, char **options)
     if (s->opts.clip_norm > 0)
         snprintf(clip + strlen(clip), sizeof clip - strlen(clip), " -DCLOPT_CLIP_NORM=%.17e",
                  s->opts.clip_norm);
-    *options = clopt_format(
-        "-cl-std=CL1.2 -cl-denorms-are-zero -DCLOPT_HAS_FP64=%d -DCLOPT_DOUBLE=%d%s "
-        "-DCLOPT_WG=%zu -DCLOPT_EPW=%zu -DCLOPT_VW=%zu -DCLOPT_FBLOCK=%zu -DCLOPT_LAYOUT=%d "
-        "-DCLOPT_GROUP_PARTIALS=%d -DCLOPT_RWG=%zu -DCLOPT_ACC_KAHAN=%d -DCLOPT_WD=%d "
-        "-DCLOPT_MAXIMIZE=%d -DCLOPT_HOST_HALO=%zu -DCLOPT_FUSE=%zu -DCLOPT_GPCU=%zu "
-        "-DCLOPT_PREFETCH=%zu -DCLOPT_SIMD512=%d%s%s%s",
-        ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, dim_define,
-        s->knobs.work_group, s->knobs.elems_per_item, s->knobs.vector_width, s->knobs.loss_block,
-        s->knobs.layout, s->knobs.group_partials == 2, s->knobs.reduce_group,
-        s->knobs.accumulate == 2, s->opts.weight_decay > 0, s->opts.maximize != 0, s->halo,
-        s->knobs.fuse, s->knobs.groups_per_cu, s->knobs.prefetch > 1 ? s->knobs.prefetch : 0,
-        s->knobs.simd_bits == 512, s->optimizer->defines(&s->opts), clip, defines);
+    char knobs[512];
+    if (clopt_knobs_defines(&s->knobs, knobs, sizeof knobs) != CLOPT_OK) {
+        free(defines);
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "the knobs' defines do not fit");
+    }
+    *options =
+        clopt_format("-cl-std=CL1.2 -cl-denorms-are-zero -DCLOPT_HAS_FP64=%d -DCLOPT_DOUBLE=%d%s%s "
+                     "-DCLOPT_WD=%d -DCLOPT_MAXIMIZE=%d -DCLOPT_HOST_HALO=%zu%s%s%s",
+                     ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, dim_define,
+                     knobs, s->opts.weight_decay > 0, s->opts.maximize != 0, s->halo,
+                     s->optimizer->defines(&s->opts), clip, defines);
     free(defines);
     if (!*options)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");

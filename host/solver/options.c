@@ -64,17 +64,19 @@ int clopt_validate_options(struct clopt_context *ctx, const struct clopt_options
 {
     if (!o->objective || !*o->objective)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "no objective given");
-    if (!clopt_is_objective_file(o->objective) && !clopt_find_objective(o->objective))
+    char names[256];
+    if (!clopt_is_objective_file(o->objective) && !clopt_find_objective(o->objective)) {
+        clopt_join_names(clopt_objective_names(), names, sizeof names);
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "unknown objective '%s': use sphere, ellipsoid, rastrigin, "
-                          "styblinski_tang, double_well, shifted_sphere, rosenbrock, laplacian "
-                          "(see clopt objectives) or a file ending in .cl",
-                          o->objective);
-    if (!o->optimizer || !clopt_find_optimizer(o->optimizer))
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "unknown optimizer '%s': use gd, momentum, nesterov, adam, adamw, "
-                          "rmsprop or adagrad",
-                          o->optimizer ? o->optimizer : "");
+                          "unknown objective '%s': use %s (see clopt objectives) or a file "
+                          "ending in .cl",
+                          o->objective, names);
+    }
+    if (!o->optimizer || !clopt_find_optimizer(o->optimizer)) {
+        clopt_join_names(clopt_optimizer_names(), names, sizeof names);
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "unknown optimizer '%s': use %s",
+                          o->optimizer ? o->optimizer : "", names);
+    }
     if (o->dim == 0)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "options.dim must be at least 1");
     int status = check_hyper_ranges(ctx, o);

@@ -235,6 +235,74 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return CLOPT_ERR_INVALID_ARG;
 }
 
+static int is_power_of_two(size_t x)
+{
+    return x && !(x & (x - 1));
+}
+
+/* The value an enumerated knob may take, or a number in its range. */
+static int in_range(const struct clopt_knob_type *t, size_t v)
+{
+    if (t->enumerated) {
+        for (size_t w = 0; w < CLOPT_KNOB_WORDS && t->words[w].text; ++w)
+            if (t->words[w].value == v)
+                return 1;
+        return 0;
+    }
+    return v >= t->min && v <= t->max && (!t->pow2 || is_power_of_two(v));
+}
+
+int clopt_knobs_check(const struct clopt_knobs *k, char *err, size_t errlen)
+{
+    for (size_t r = 0; r < clopt_knob_count; ++r) {
+        const struct clopt_knob_type *t = &clopt_knob_table[r];
+        const size_t v = clopt_knob_get(t, k);
+        if (in_range(t, v))
+            continue;
+        if (!t->enumerated)
+            return fail(err, errlen, "knobs.%s=%zu is out of range: need %s in [%zu, %zu]",
+                        t->field, v, t->pow2 ? "a power of two" : "a whole number", t->min, t->max);
+        char words[96] = "";
+        for (size_t w = 0; w < t->shown; ++w)
+            snprintf(words + strlen(words), sizeof words - strlen(words), "%s%zu (%s)",
+                     w ? " or " : "", t->words[w].value, t->words[w].text);
+        return fail(err, errlen, "knobs.%s=%zu is out of range: use %s", t->field, v, words);
+    }
+    return CLOPT_OK;
+}
+
+/* The kernel's value of a knob, by its define rule. */
+static size_t define_value(const struct clopt_knob_type *t, size_t v)
+{
+    switch (t->define_rule) {
+    case CLOPT_DEFINE_IS_TWO:
+        return v == 2;
+    case CLOPT_DEFINE_IS_512:
+        return v == 512;
+    case CLOPT_DEFINE_ONE_IS_OFF:
+        return v > 1 ? v : 0;
+    case CLOPT_DEFINE_VALUE:
+        break;
+    }
+    return v;
+}
+
+int clopt_knobs_defines(const struct clopt_knobs *k, char *text, size_t size)
+{
+    size_t used = 0;
+    if (size)
+        text[0] = '\0';
+    for (size_t r = 0; r < clopt_knob_count; ++r) {
+        const struct clopt_knob_type *t = &clopt_knob_table[r];
+        const int n = snprintf(text + used, size - used, " -D%s=%zu", t->define,
+                               define_value(t, clopt_knob_get(t, k)));
+        if (n < 0 || (size_t)n >= size - used)
+            return CLOPT_ERR_OUT_OF_MEMORY;
+        used += (size_t)n;
+    }
+    return CLOPT_OK;
+}
+
 int clopt_knob_parse_value(const struct clopt_knob_type *t, const char *value, const char *label,
                            struct clopt_knobs *k, char *err, size_t errlen)
 {

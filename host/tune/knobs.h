@@ -82,6 +82,15 @@ int clopt_knob_parse_value(const struct clopt_knob_type *t, const char *value, c
  * default anyway). */
 void clopt_knobs_merge(struct clopt_knobs *dst, const struct clopt_knobs *src);
 
+/* Every knob of k (defaults filled in) against its row's range or words: CLOPT_OK, or
+ * CLOPT_ERR_INVALID_ARG naming the first field outside (knobs.FIELD) in err. Limits that
+ * depend on the device or on other knobs are the solver's to check. */
+int clopt_knobs_check(const struct clopt_knobs *k, char *err, size_t errlen);
+
+/* " -DCLOPT_WG=16 -DCLOPT_EPW=4096 ...": every knob as the kernels see it, in table order.
+ * CLOPT_ERR_OUT_OF_MEMORY when text is too small. */
+int clopt_knobs_defines(const struct clopt_knobs *k, char *text, size_t size);
+
 /* "wg, epw, ..." in printing order (print_order) or the table's; into text. */
 void clopt_knob_list(char *text, size_t size, int print_order);
 
