@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, then builds from scratch and runs every test twice: a release
 # build with warnings as errors, and an AddressSanitizer + UBSan build that also runs the
-# fault-injection sweep (tests/fault_injection.sh); then the libFuzzer targets (scripts/fuzz.sh).
+# fault-injection sweep (tests/fault_injection.sh); between them, an install to a temporary
+# prefix with programs built against it (scripts/install_check.sh); then the libFuzzer
+# targets (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -12,6 +14,8 @@ rm -rf build/test build/sanitize
 cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Release -DCLOPT_WERROR=ON >/dev/null
 cmake --build build/test -j"$jobs"
 ctest --test-dir build/test --output-on-failure -j"$jobs"
+# The installed library as users embed it: pkg-config, find_package, add_subdirectory.
+scripts/install_check.sh build/install-check
 cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DCLOPT_WERROR=ON -DCLOPT_SANITIZE=ON \
   -DCLOPT_FAULT_INJECTION=ON \
   -DCLOPT_BUILD_BENCH=OFF >/dev/null
