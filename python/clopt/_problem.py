@@ -357,7 +357,9 @@ class Problem:
                 else:
                     value = str(value)
                 if value.endswith(".npy"):
+                    # A data file the caller named: one that is missing is bad input.
                     self.data_files.append(value)
+                    self.user_files = True
                 arr[k].key = self._str(str(key))
                 arr[k].value = self._str(value)
             self._keep.append(arr)
