@@ -33,9 +33,9 @@ def test_devices():
 
 def test_device_selection():
     name = clopt.devices()[0]["name"]
-    assert clopt.minimize(dim=64, iters=1, device=0).device == name
+    assert clopt.minimize(dim=1000, iters=1, device=0).device == name
     with pytest.raises(clopt.DeviceError):
-        clopt.minimize(dim=64, iters=1, device="no such device anywhere")
+        clopt.minimize(dim=1000, iters=1, device="no such device anywhere")
 
 
 def test_objectives_and_optimizers():

@@ -126,9 +126,9 @@ def test_target():
 
 
 def test_result_object():
-    r = clopt.minimize(dim=64, iters=5)
+    r = clopt.minimize(dim=1000, iters=5)
     assert r.fun == r.loss and r.nit == r.iterations == 5
     assert r["x"] is r.x
     assert r.seconds >= 0 and r.gbytes_per_second >= 0
-    assert r.objective == "sphere" and r.optimizer == "gd" and r.n == 64
+    assert r.objective == "sphere" and r.optimizer == "gd" and r.n == 1000
     assert "knobs" in repr(r)
