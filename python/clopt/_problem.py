@@ -1,0 +1,540 @@
+"""From keyword arguments to a filled struct clopt_options, as `clopt run` does from its
+flags (host/cli/args.c): the same names (long flag, '_' for '-'), the same checks, the
+same defaults (from clopt_options_init), the same tuning-database and program-cache
+lookups, so a call gives the bits the CLI gives for the same options."""
+
+import contextlib
+import ctypes
+import math
+import numbers
+import os
+import re
+import tempfile
+
+import numpy as np
+
+from . import _ffi
+from ._errors import BadInput, DeviceError, Diverged, Error
+
+MAX_DIM = 1 << 48
+MAX_COUNT = 1 << 62
+UINT64_MAX = (1 << 64) - 1
+
+
+def encode(value):
+    return None if value is None else os.fsencode(value)
+
+
+# --- numbers and names, checked like the CLI's flags -------------------------------------
+
+
+def parse_double(name, value):
+    """A finite double: a real number, or text as clopt_parse_double reads it."""
+    if isinstance(value, str):
+        out, why = ctypes.c_double(), ctypes.c_char_p()
+        if _ffi.lib().clopt_parse_double(value.encode(), ctypes.byref(out), ctypes.byref(why)):
+            raise BadInput("%s=%r: %s" % (name, value, _ffi.text(why.value)))
+        return out.value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise BadInput("%s=%r: need a number" % (name, value))
+    value = float(value)
+    if not math.isfinite(value):
+        raise BadInput("%s=%r: need a finite number" % (name, value))
+    return value
+
+
+def parse_count(name, value, maximum, minimum=0):
+    """A whole number in [minimum, maximum]: an int, an integral float, or text as
+    clopt_parse_count reads it (1000000, 1e6, 2^20)."""
+    if isinstance(value, str):
+        out, why = ctypes.c_uint64(), ctypes.c_char_p()
+        if _ffi.lib().clopt_parse_count(value.encode(), maximum, ctypes.byref(out),
+                                        ctypes.byref(why)):
+            raise BadInput("%s=%r: %s (need a whole number <= %d)"
+                           % (name, value, _ffi.text(why.value), maximum))
+        result = out.value
+    elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise BadInput("%s=%r: need a whole number" % (name, value))
+    else:
+        if isinstance(value, numbers.Integral):
+            result = int(value)
+        elif math.isfinite(value) and float(value).is_integer():
+            result = int(value)
+        else:
+            raise BadInput("%s=%r: need a whole number" % (name, value))
+        if result < 0 or result > maximum:
+            raise BadInput("%s=%r: need a whole number from 0 to %d" % (name, value, maximum))
+    if result < minimum:
+        raise BadInput("%s=%r: must be at least %d" % (name, value, minimum))
+    return result
+
+
+def parse_init(spec):
+    """The CLI's --init SPEC (not FILE.npy): (init kind, value)."""
+    if not isinstance(spec, str):
+        raise BadInput("init=%r: use 'normal[:SIGMA]', 'uniform[:A]', 'zeros', 'const:V', "
+                       "a FILE.npy or x0=ARRAY" % (spec,))
+    head, colon, tail = spec.partition(":")
+    value = 1.0
+    if colon:
+        out, why = ctypes.c_double(), ctypes.c_char_p()
+        if _ffi.lib().clopt_parse_double(tail.encode(), ctypes.byref(out), ctypes.byref(why)):
+            raise BadInput("init=%r: %s after ':'" % (spec, _ffi.text(why.value)))
+        value = out.value
+    if head in ("random", "normal"):
+        kind = _ffi.INIT_NORMAL
+    elif head == "uniform":
+        kind = _ffi.INIT_UNIFORM
+    elif not colon and spec == "zeros":
+        kind, value = _ffi.INIT_CONST, 0.0
+    elif colon and head == "const":
+        kind = _ffi.INIT_CONST
+    else:
+        raise BadInput("init=%r: use random, normal[:SIGMA], uniform[:A], zeros, const:V or "
+                       "FILE.npy" % (spec,))
+    if kind != _ffi.INIT_CONST and not value > 0:
+        raise BadInput("init=%r: the scale must be > 0" % (spec,))
+    return kind, value
+
+
+def parse_precision(value):
+    if value in ("float", "float32", np.float32):
+        return _ffi.FLOAT
+    if value in ("double", "float64", np.float64):
+        return _ffi.DOUBLE
+    raise BadInput("precision=%r: use 'float' or 'double'" % (value,))
+
+
+def knobs_from_text(text, knobs=None, name="tune"):
+    """Kernel knobs from "wg=16,epw=4096,..." (or a dict) through clopt_knobs_parse."""
+    if isinstance(text, dict):
+        text = ",".join("%s=%s" % (k, v) for k, v in text.items())
+    if not isinstance(text, str):
+        raise BadInput("%s=%r: give knobs as 'KEY=VALUE,...' or a dict" % (name, text))
+    knobs = knobs if knobs is not None else _ffi.Knobs()
+    err = ctypes.create_string_buffer(512)
+    if _ffi.lib().clopt_knobs_parse(text.encode(), ctypes.byref(knobs), err, len(err)):
+        raise BadInput("%s: %s" % (name, _ffi.text(err.value)), _ffi.ERR_INVALID_ARG)
+    return knobs
+
+
+def knobs_text(knobs):
+    buf = ctypes.create_string_buffer(256)
+    _ffi.lib().clopt_knobs_format(ctypes.byref(knobs), buf, len(buf))
+    return _ffi.text(buf.value)
+
+
+# --- library messages in the keywords' names ----------------------------------------------
+
+_FIELD_KEYWORDS = {"max_iters": "iters", "init_value": "init", "budget_seconds": "budget"}
+_PRECISION_RE = re.compile(r"(?<![\w.])options\.precision = CLOPT_(FLOAT|DOUBLE)")
+_FIELD_RE = re.compile(r"(?<![\w.])(?:options|check_options|context_options|tune_options)"
+                       r"\.([A-Za-z_]\w*)")
+_KNOB_RE = re.compile(r"(?<![\w.])knobs\.([A-Za-z_]\w*)")
+
+
+def _knob_names():
+    names, k = {}, 0
+    lib = _ffi.lib()
+    while True:
+        field = ctypes.c_char_p()
+        name = lib.clopt_knob_name(k, ctypes.byref(field))
+        if not name:
+            return names
+        names[_ffi.text(field.value)] = _ffi.text(name)
+        k += 1
+
+
+def keyword_names(message):
+    """The library names its inputs by struct fields (options.max_iters); Python callers
+    know them as keywords (iters), as CLI users know them as flags."""
+    message = _PRECISION_RE.sub(lambda m: "precision='%s'" % m.group(1).lower(), message)
+    message = _FIELD_RE.sub(lambda m: _FIELD_KEYWORDS.get(m.group(1), m.group(1)), message)
+    knobs = None
+    if _KNOB_RE.search(message):
+        knobs = _knob_names()
+        message = _KNOB_RE.sub(lambda m: "tune %s" % knobs.get(m.group(1), m.group(1)),
+                               message)
+    return message
+
+
+def raise_status(status, message, user_files=False, result=None):
+    """Raises the exception for a negative library status, as the CLI picks its exit
+    code (host/cli/report.c exit_code_for): a user's own kernel file that is missing or
+    does not compile is bad input."""
+    message = keyword_names(message or _ffi.text(_ffi.lib().clopt_strerror(status)))
+    if status in (_ffi.ERR_INVALID_ARG, _ffi.ERR_BAD_FILE):
+        cls = BadInput
+    elif status in (_ffi.ERR_NO_DEVICE, _ffi.ERR_UNSUPPORTED, _ffi.ERR_OUT_OF_MEMORY,
+                    _ffi.ERR_OPENCL):
+        cls = DeviceError
+    elif status == _ffi.ERR_DIVERGED:
+        cls = Diverged
+    elif status in (_ffi.ERR_IO, _ffi.ERR_BUILD) and user_files:
+        cls = BadInput
+    else:
+        cls = Error
+    raise cls(message, status, result)
+
+
+# --- contexts -----------------------------------------------------------------------------
+
+
+def program_cache_dir(value):
+    """The CLI's program cache resolution (host/cli/args.c program_cache_dir): the keyword,
+    else $CLOPT_PROGRAM_CACHE, else $XDG_CACHE_HOME/clopt/programs, else
+    ~/.cache/clopt/programs; "off" or "" (or False) turns it off."""
+    if value is False:
+        return None
+    if value is None:
+        env = os.environ.get("CLOPT_PROGRAM_CACHE")
+        value = env if env else None
+    if value is not None:
+        value = os.fspath(value)
+        return value if value and value != "off" else None
+    xdg, home = os.environ.get("XDG_CACHE_HOME"), os.environ.get("HOME")
+    if xdg:
+        return os.path.join(xdg, "clopt", "programs")
+    if home:
+        return os.path.join(home, ".cache", "clopt", "programs")
+    return None
+
+
+@contextlib.contextmanager
+def context(device=None, kernel_dir=None, program_cache=None):
+    """A clopt_context for one call, destroyed on the way out. device: an index or a
+    name substring (default $CLOPT_DEVICE, else the library's choice)."""
+    lib = _ffi.lib()
+    if device is None:
+        device = os.environ.get("CLOPT_DEVICE")
+    if kernel_dir is None:
+        kernel_dir = os.environ.get("CLOPT_KERNEL_DIR")
+    copts = _ffi.ContextOptions()
+    lib.clopt_context_options_init(ctypes.byref(copts))
+    copts.device = None if device is None else str(device).encode()
+    copts.kernel_dir = encode(kernel_dir)
+    copts.program_cache = encode(program_cache_dir(program_cache))
+    ctx = _ffi.CONTEXT_P()
+    status = lib.clopt_context_create(ctypes.byref(ctx), ctypes.byref(copts))
+    try:
+        if status != _ffi.OK:
+            message = _ffi.text(lib.clopt_errmsg(ctx)) if ctx else None
+            raise_status(status, message)
+        yield ctx
+    finally:
+        lib.clopt_context_destroy(ctx)
+
+
+def device_dict(info):
+    kinds = {1: "cpu", 2: "gpu", 3: "other"}
+    return {
+        "index": info.index,
+        "platform": _ffi.text(info.platform),
+        "name": _ffi.text(info.name),
+        "driver_version": _ffi.text(info.driver_version),
+        "kind": kinds.get(info.kind, "other"),
+        "global_mem_bytes": info.global_mem_bytes,
+        "max_alloc_bytes": info.max_alloc_bytes,
+        "compute_units": info.compute_units,
+        "has_fp64": bool(info.has_fp64),
+    }
+
+
+# --- the problem: struct clopt_options from keywords --------------------------------------
+
+# Keyword -> (kind, field): the rows of the CLI's run option table that fill options.
+_NUMBER_OPTIONS = {
+    "gtol": ("nonneg", "gtol"),
+    "ftol": ("nonneg", "ftol"),
+    "target": ("double", "target"),
+    "momentum": ("double", "momentum"),
+    "dampening": ("double", "dampening"),
+    "beta1": ("double", "beta1"),
+    "beta2": ("double", "beta2"),
+    "eps": ("double", "eps"),
+    "weight_decay": ("double", "weight_decay"),
+    "alpha": ("double", "alpha"),
+    "clip_value": ("double", "clip_value"),
+    "clip_norm": ("double", "clip_norm"),
+    "seed": ("count", "seed", UINT64_MAX),
+    "loss_every": ("positive", "loss_every", MAX_COUNT),
+    "max_shard_bytes": ("count", "max_shard_bytes", MAX_COUNT),
+    "checkpoint_every": ("positive", "checkpoint_every", MAX_COUNT),
+}
+_FLAG_OPTIONS = ("amsgrad", "maximize")
+_STRING_OPTIONS = ("schedule",)
+_PATH_OPTIONS = ("checkpoint",)
+# Handled by Problem itself, or by the caller (minimize, bench, tune).
+_OTHER_OPTIONS = ("init", "tune", "tuning_db", "kernel_dir", "program_cache", "resume", "out")
+RUN_KEYWORDS = frozenset(_NUMBER_OPTIONS) | frozenset(_FLAG_OPTIONS) | frozenset(
+    _STRING_OPTIONS) | frozenset(_PATH_OPTIONS) | frozenset(_OTHER_OPTIONS)
+
+# Options of other commands, or of the CLI's own output, with what to use instead.
+_NOT_HERE = {
+    "json": "the result object holds what --json writes",
+    "quiet": "the library never prints",
+    "csv": "bench() returns the numbers",
+    "iterations": "the iteration limit is iters=",
+    "max_iters": "the iteration limit is iters=",
+    "param": "objective parameters go in params={KEY: VALUE}",
+}
+
+
+def check_keywords(options, allowed, where):
+    for key in options:
+        if key in allowed:
+            continue
+        hint = _NOT_HERE.get(key)
+        if key in ("reps", "space", "budget", "store"):
+            hint = "it is an option of clopt.bench()/clopt.tune()"
+        elif key in ("x0", "callback", "trace", "resume", "out", "checkpoint"):
+            hint = hint or "it is an option of clopt.minimize()"
+        raise BadInput("%s() got an unknown keyword %r%s" % (
+            where, key, " (%s)" % hint if hint else
+            " (keywords: %s)" % ", ".join(sorted(allowed))))
+
+
+def _data_array_file(tmpdir, key, value):
+    """A numpy array given for a data parameter, written as the 1-D float32/float64 .npy
+    the library reads."""
+    arr = np.asarray(value)
+    if arr.ndim != 1:
+        raise BadInput("params[%r]: need a 1-D array, got shape %s" % (key, arr.shape))
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    path = os.path.join(tmpdir, "param-%s.npy" % re.sub(r"[^\w.-]", "_", key))
+    np.save(path, arr.astype(arr.dtype.newbyteorder("<"), copy=False))
+    return path
+
+
+class Problem:
+    """struct clopt_options filled from keywords, with everything it points at kept
+    alive. `tmpdir` holds files made for the call (an objective's source, data arrays)."""
+
+    def __init__(self, tmpdir, objective="sphere", dim=None, optimizer="gd", lr=None,
+                 iters=None, params=None, precision="float", **options):
+        lib = _ffi.lib()
+        self._keep = []
+        self.opts = o = _ffi.Options()
+        lib.clopt_options_init(ctypes.byref(o))
+        self.options = options
+        self.user_files = bool(options.get("kernel_dir") or os.environ.get("CLOPT_KERNEL_DIR"))
+
+        # objective: a built-in name, a .cl file, or OpenCL source text
+        if not isinstance(objective, (str, os.PathLike)):
+            raise BadInput("objective=%r: give a built-in name, a .cl file or OpenCL source"
+                           % (objective,))
+        objective = os.fspath(objective)
+        if objective in objective_names():
+            pass
+        elif objective.endswith(".cl") and "\n" not in objective:
+            if not os.path.isfile(objective):
+                raise BadInput("objective %r: no such file" % objective, _ffi.ERR_IO)
+            self.user_files = True
+        elif "clopt_" in objective or "\n" in objective or "(" in objective:
+            path = os.path.join(tmpdir, "objective.cl")
+            with open(path, "w") as f:
+                f.write(objective)
+            objective = path
+            self.user_files = True
+        # else: an unknown name, which the library refuses naming the built-in ones
+        self.objective = objective
+        o.objective = self._str(objective)
+
+        # params: KEY -> value as text (a numpy array for a data parameter)
+        self.data_files = []
+        if params:
+            if not isinstance(params, dict):
+                raise BadInput("params=%r: give a dict {KEY: VALUE}" % (params,))
+            arr = (_ffi.Param * len(params))()
+            for k, (key, value) in enumerate(params.items()):
+                if isinstance(value, (np.ndarray, list, tuple)):
+                    value = _data_array_file(tmpdir, key, value)
+                elif isinstance(value, float):
+                    value = repr(value)
+                elif isinstance(value, os.PathLike):
+                    value = os.fspath(value)
+                else:
+                    value = str(value)
+                if value.endswith(".npy"):
+                    # A data file the caller named: one that is missing is bad input.
+                    self.data_files.append(value)
+                    self.user_files = True
+                arr[k].key = self._str(str(key))
+                arr[k].value = self._str(value)
+            self._keep.append(arr)
+            o.params = arr
+            o.n_params = len(params)
+
+        self.dim_given = dim is not None
+        if dim is not None:
+            o.dim = parse_count("dim", dim, MAX_DIM, 1)
+        if not isinstance(optimizer, str):
+            raise BadInput("optimizer=%r: give a name (%s)"
+                           % (optimizer, ", ".join(optimizer_names())))
+        o.optimizer = self._str(optimizer)
+        if lr is not None:
+            o.lr = parse_double("lr", lr)
+            if o.lr < 0:
+                raise BadInput("lr=%r: must be >= 0" % (lr,))
+        self.iters_given = iters is not None
+        if iters is not None:
+            o.max_iters = parse_count("iters", iters, MAX_COUNT)
+        o.precision = parse_precision(precision)
+
+        for key, spec in _NUMBER_OPTIONS.items():
+            value = options.get(key)
+            if value is None:
+                continue
+            kind, field = spec[0], spec[1]
+            if kind in ("double", "nonneg"):
+                v = parse_double(key, value)
+                if kind == "nonneg" and v < 0:
+                    raise BadInput("%s=%r: must be >= 0" % (key, value))
+            else:
+                v = parse_count(key, value, spec[2], 1 if kind == "positive" else 0)
+            setattr(o, field, v)
+        for key in _FLAG_OPTIONS:
+            value = options.get(key)
+            if value is not None:
+                if not isinstance(value, (bool, np.bool_, int)):
+                    raise BadInput("%s=%r: give True or False" % (key, value))
+                setattr(o, key, 1 if value else 0)
+        for key in _STRING_OPTIONS + _PATH_OPTIONS:
+            value = options.get(key)
+            if value is not None:
+                if not isinstance(value, (str, os.PathLike)):
+                    raise BadInput("%s=%r: give text" % (key, value))
+                setattr(o, key, self._str(os.fspath(value)))
+        if o.checkpoint_every and not o.checkpoint:
+            raise BadInput("checkpoint_every needs checkpoint=FILE")
+
+        self.init_array = None  # theta to write after creating the solver
+        init = options.get("init")
+        if init is not None:
+            self.set_init(init, "init")
+
+        self.knobs_given = options.get("tune") is not None
+        if self.knobs_given:
+            knobs_from_text(options["tune"], o.knobs)
+        self.knob_source = "tune" if self.knobs_given else "built-in defaults"
+
+    def _str(self, value):
+        b = encode(value)
+        self._keep.append(b)
+        return b
+
+    def set_init(self, init, name):
+        """x0 / init: an array or FILE.npy (written with clopt_solver_write_theta), else an
+        initialiser spec."""
+        o = self.opts
+        if isinstance(init, (str, os.PathLike)) and os.fspath(init).endswith(".npy"):
+            path = os.fspath(init)
+            try:
+                init = np.load(path, allow_pickle=False)
+            except OSError as exc:
+                raise BadInput("%s file %r: %s" % (name, path, exc.strerror or exc),
+                               _ffi.ERR_IO) from None
+            except ValueError as exc:
+                raise BadInput("%s file %r: %s" % (name, path, exc), _ffi.ERR_BAD_FILE) from None
+            if init.dtype not in (np.float32, np.float64) or init.ndim != 1:
+                raise BadInput("%s file %r: need a 1-D float32 or float64 array, got %s %s"
+                               % (name, path, init.dtype, init.shape), _ffi.ERR_BAD_FILE)
+        if isinstance(init, str):
+            o.init, o.init_value = parse_init(init)
+            self.init_array = None
+            return
+        arr = np.asarray(init)
+        if arr.ndim != 1 or arr.size == 0:
+            raise BadInput("%s: need a 1-D array with at least one element, got shape %s"
+                           % (name, arr.shape))
+        if arr.dtype not in (np.float32, np.float64):
+            if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+                raise BadInput("%s: need numbers, got dtype %s" % (name, arr.dtype))
+            arr = arr.astype(np.float64)
+        arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
+        finite = np.isfinite(arr)
+        if o.precision == _ffi.FLOAT:
+            finite &= np.abs(arr) <= np.finfo(np.float32).max
+        if not finite.all():
+            k = int(np.argmin(finite))
+            raise BadInput("%s: element %d is %g, which is not a finite %s"
+                           % (name, k, arr[k], "double" if o.precision else "float"))
+        if self.dim_given and arr.size != o.dim:
+            raise BadInput("%s holds %d elements but dim is %d" % (name, arr.size, o.dim))
+        o.dim = arr.size
+        o.init = _ffi.INIT_NONE
+        self.init_array = arr
+
+    def dim_from_data_file(self):
+        """Without dim or x0, a data file parameter (shifted_sphere's target) sets n, as in
+        the CLI. A file that cannot be read is left for the library to report."""
+        if self.dim_given or self.init_array is not None:
+            return
+        for path in self.data_files:
+            try:
+                arr = np.load(path, mmap_mode="r", allow_pickle=False)
+                if arr.ndim == 1 and 1 <= arr.size <= MAX_DIM:
+                    self.opts.dim = arr.size
+            except (OSError, ValueError):
+                pass
+            return
+
+    def tuning_db_path(self):
+        value = self.options.get("tuning_db")
+        if value is None:
+            value = os.environ.get("CLOPT_TUNING_DB") or None
+        return encode(value)
+
+    def knobs_from_database(self, ctx):
+        """The CLI's knobs_from_database: without tune=, the tuning database's entry for
+        this problem, if any."""
+        if self.knobs_given:
+            return
+        lib = _ffi.lib()
+        db = _ffi.DB_P()
+        err = ctypes.create_string_buffer(256)
+        lib.clopt_tuning_db_open(ctypes.byref(db), self.tuning_db_path(), err, len(err))
+        if not db:
+            return
+        try:
+            knobs, found = _ffi.Knobs(), ctypes.c_int(0)
+            how = ctypes.create_string_buffer(128)
+            status = lib.clopt_tuning_db_lookup(db, ctx, ctypes.byref(self.opts),
+                                                ctypes.byref(knobs), ctypes.byref(found),
+                                                how, len(how))
+            if status == _ffi.OK and found.value:
+                self.opts.knobs = knobs
+                self.knob_source = "tuning database %s, %s" % (
+                    _ffi.text(lib.clopt_tuning_db_path(db)),
+                    keyword_names(_ffi.text(how.value)))
+            elif status != _ffi.OK:
+                self.knob_source = "built-in defaults (the tuning database is corrupted)"
+        finally:
+            lib.clopt_tuning_db_close(db)
+
+
+_objective_names = None
+
+
+def objective_names():
+    global _objective_names
+    if _objective_names is None:
+        _objective_names = _names(_ffi.lib().clopt_objective_names())
+    return _objective_names
+
+
+def optimizer_names():
+    return _names(_ffi.lib().clopt_optimizer_names())
+
+
+def _names(array):
+    names, k = [], 0
+    while array[k]:
+        names.append(_ffi.text(array[k]))
+        k += 1
+    return names
+
+
+def temporary_directory():
+    return tempfile.TemporaryDirectory(prefix="clopt-")
