@@ -36,6 +36,7 @@ missing=()
 "$python" -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 "$python" -c 'import numpy' 2>/dev/null || missing+=(python3-numpy)
 "$python" -c 'import pytest' 2>/dev/null || missing+=(python3-pytest)
+"$python" -c 'import setuptools' 2>/dev/null || missing+=(python3-setuptools)
 if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || die "missing ${missing[*]} for $python; install them (apt-get install ${missing[*]}) or run as root"
     command -v apt-get >/dev/null || die "missing ${missing[*]} for $python and no apt-get"

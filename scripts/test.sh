@@ -2,7 +2,8 @@
 # Installs what is missing, then builds from scratch and runs every test twice: a release
 # build with warnings as errors, and an AddressSanitizer + UBSan build that also runs the
 # fault-injection sweep (tests/fault_injection.sh); between them, an install to a temporary
-# prefix with programs built against it (scripts/install_check.sh); then the libFuzzer
+# prefix with programs built against it (scripts/install_check.sh) and the Python package's
+# tests (scripts/python_check.sh); then the libFuzzer
 # targets (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,8 @@ cmake --build build/test -j"$jobs"
 ctest --test-dir build/test --output-on-failure -j"$jobs"
 # The installed library as users embed it: pkg-config, find_package, add_subdirectory.
 scripts/install_check.sh build/install-check
+# The Python package in a venv, against this build's libclopt.so and CLI.
+scripts/python_check.sh build/test
 cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DCLOPT_WERROR=ON -DCLOPT_SANITIZE=ON \
   -DCLOPT_FAULT_INJECTION=ON \
   -DCLOPT_BUILD_BENCH=OFF >/dev/null
