@@ -11,6 +11,7 @@
 #define MAX_PARAMS 32
 
 struct run_args {
+    const char *command; /* run, bench or tune: argv[0] */
     struct clopt_options opts;
     struct clopt_param params[MAX_PARAMS];
     int dim_given;

@@ -14,7 +14,10 @@
 
 struct run_args;
 
-extern const char cli_usage_text[];
+/* clopt --help: the summary with the command list. */
+void print_usage(FILE *f);
+/* A command's own help (its usage, options, exit status); -1 for an unknown command. */
+int print_command_usage(FILE *f, const char *command);
 
 /* "clopt: error: ..." on stderr, one line. */
 void print_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
