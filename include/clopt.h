@@ -317,6 +317,14 @@ CLOPT_API int clopt_solver_read_theta(struct clopt_solver *solver, void *dst,
 CLOPT_API int clopt_solver_save_theta(struct clopt_solver *solver, const char *path,
                                       enum clopt_precision precision);
 
+/* The k-th (from 0) hyper-parameter the solver's optimizer reads, with the value in use
+ * (defaults filled in): *name is the field of struct clopt_options ("lr", "momentum",
+ * "beta1", "amsgrad", "clip_norm", ...); *is_flag is set for an on/off field (amsgrad,
+ * maximize), whose value reads 0 or 1. Any out pointer may be NULL. CLOPT_ERR_INVALID_ARG
+ * past the last, so a loop from k = 0 lists them all. */
+CLOPT_API int clopt_solver_hyper(const struct clopt_solver *solver, size_t k, const char **name,
+                                 double *value, int *is_flag);
+
 /* Runs the iteration loop. Returns a stop reason (> 0) or an error (< 0); result is
  * filled in both cases as far as it is known. On CLOPT_ERR_DIVERGED, theta holds the last
  * iterate whose loss was seen finite. */

@@ -136,3 +136,134 @@ Test(cli_habits, devices_json_to_stdout_and_to_a_file)
     cr_expect_eq(count_lines(r.err), 1, "%s", r.err);
     cli_result_free(&r);
 }
+
+Test(cli_habits, trace_to_stdout_keeps_the_summary_out_of_it)
+{
+    const char *args[] = {"run",    "--dim",   "1000",    "--iters", "5",
+                          "--init", "const:1", "--trace", "-",       NULL};
+    struct cli_result r = cli_run(args);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect_eq(strncmp(r.out, "iteration,loss,grad_norm,lr,seconds\n", 36), 0, "%s", r.out);
+    cr_expect_eq(count_lines(r.out), 7, "stdout should be the trace alone:\n%s", r.out);
+    cr_expect(strstr(r.out, "\n0,1000,") != NULL, "%s", r.out);
+    cr_expect(strstr(r.out, "objective") == NULL, "summary in stdout:\n%s", r.out);
+    cr_expect(strstr(r.err, "objective   sphere") != NULL, "summary not on stderr:\n%s", r.err);
+    cli_result_free(&r);
+
+    const char *both[] = {"run",     "--dim", "1000",   "--iters", "5",
+                          "--trace", "-",     "--json", "-",       NULL};
+    r = cli_run(both);
+    cr_expect_eq(r.exit_code, EXIT_USAGE);
+    cr_expect_eq(count_lines(r.err), 1, "%s", r.err);
+    cr_expect(strstr(r.err, "--json -") && strstr(r.err, "--trace -"), "%s", r.err);
+    cr_expect_eq(r.out[0], '\0');
+    cli_result_free(&r);
+}
+
+/* The JSON keeps its first keys in their order and appends the run's details. */
+Test(cli_habits, run_json_adds_the_details_after_the_existing_keys)
+{
+    char *json = path_in(dir, "run.json");
+    const char *args[] = {"run",         "--dim",  "1000",      "--iters",    "20",
+                          "--optimizer", "adam",   "--beta2",   "0.99",       "--seed",
+                          "7",           "--init", "uniform:2", "--schedule", "exp:0.9",
+                          "--json",      json,     "--quiet",   NULL};
+    struct cli_result r = cli_run(args);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    char *text = read_text(json);
+    cJSON *root = cJSON_Parse(text);
+    cr_assert_not_null(root, "bad JSON: %s", text);
+    const char *order[] = {"objective",
+                           "optimizer",
+                           "lr",
+                           "n",
+                           "precision",
+                           "device",
+                           "platform",
+                           "iterations",
+                           "loss",
+                           "grad_norm",
+                           "stop_reason",
+                           "seconds",
+                           "bytes_per_iteration",
+                           "bytes_per_element",
+                           "gbytes_per_second",
+                           "shards",
+                           "knobs",
+                           "knobs_source",
+                           "program_cache",
+                           "initial_loss",
+                           "iterations_per_second",
+                           "clopt_version",
+                           "driver_version",
+                           "seed",
+                           "init",
+                           "schedule",
+                           "hyper_parameters"};
+    const cJSON *item = root->child;
+    for (size_t i = 0; i < sizeof order / sizeof *order; ++i, item = item ? item->next : NULL)
+        cr_assert(item && !strcmp(item->string, order[i]), "key %zu: %s, expected %s", i,
+                  item ? item->string : "(end)", order[i]);
+    const double initial = cJSON_GetObjectItem(root, "initial_loss")->valuedouble;
+    cr_expect_gt(initial, cJSON_GetObjectItem(root, "loss")->valuedouble);
+    cr_expect_gt(cJSON_GetObjectItem(root, "iterations_per_second")->valuedouble, 0);
+    cr_expect_str_eq(cJSON_GetObjectItem(root, "clopt_version")->valuestring, clopt_version());
+    cr_expect_gt(strlen(cJSON_GetObjectItem(root, "driver_version")->valuestring), 0);
+    cr_expect_eq(cJSON_GetObjectItem(root, "seed")->valuedouble, 7);
+    cr_expect_str_eq(cJSON_GetObjectItem(root, "init")->valuestring, "uniform:2");
+    cr_expect_str_eq(cJSON_GetObjectItem(root, "schedule")->valuestring, "exp:0.9");
+    const cJSON *h = cJSON_GetObjectItem(root, "hyper_parameters");
+    cr_expect_eq(cJSON_GetObjectItem(h, "lr")->valuedouble, 1e-3);
+    cr_expect_eq(cJSON_GetObjectItem(h, "beta1")->valuedouble, 0.9);
+    cr_expect_eq(cJSON_GetObjectItem(h, "beta2")->valuedouble, 0.99);
+    cr_expect_eq(cJSON_GetObjectItem(h, "eps")->valuedouble, 1e-8);
+    cr_expect_eq(cJSON_GetObjectItem(h, "weight_decay")->valuedouble, 0);
+    cr_expect(cJSON_IsFalse(cJSON_GetObjectItem(h, "amsgrad")));
+    cr_expect_null(cJSON_GetObjectItem(h, "momentum"), "adam does not read momentum");
+    cJSON_Delete(root);
+    free(text);
+    cli_result_free(&r);
+
+    /* gd: the defaults, schedule "constant", no adam fields. */
+    const char *gd[] = {"run", "--dim", "1000", "--iters", "3", "--json", "-", NULL};
+    r = cli_run(gd);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    root = cJSON_Parse(r.out);
+    cr_assert_not_null(root, "%s", r.out);
+    h = cJSON_GetObjectItem(root, "hyper_parameters");
+    cr_expect_eq(cJSON_GetObjectItem(h, "lr")->valuedouble, 0.1);
+    cr_expect_null(cJSON_GetObjectItem(h, "beta1"));
+    cr_expect_str_eq(cJSON_GetObjectItem(root, "schedule")->valuestring, "constant");
+    cr_expect_str_eq(cJSON_GetObjectItem(root, "init")->valuestring, "normal:1");
+    cJSON_Delete(root);
+    cli_result_free(&r);
+    free(json);
+}
+
+Test(cli_habits, summary_has_initial_loss_and_rate_and_progress_lines_have_eta)
+{
+    const char *args[] = {"run", "--dim", "1e5", "--iters", "50", "--lr", "0.01", NULL};
+    /* A progress line at every evaluation instead of every 2 s. */
+    struct cli_result r = cli_run_env(args, "CLOPT_PROGRESS_SECONDS", "0");
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "iterations  50 (") && strstr(r.out, " per second)"), "%s", r.out);
+    cr_expect(strstr(r.out, "\ninitial     ") != NULL, "no initial loss:\n%s", r.out);
+    const char *line = strstr(r.err, "clopt: iteration 25/");
+    cr_assert_not_null(line, "no progress line for iteration 25:\n%s", r.err);
+    unsigned long long it, total;
+    double pct, rate;
+    cr_expect_eq(sscanf(line, "clopt: iteration %llu/%llu (%lf %%), %lf it/s, ETA", &it, &total,
+                        &pct, &rate),
+                 4, "%s", line);
+    cr_expect_eq(it, 25);
+    cr_expect_eq(total, 50);
+    cr_expect_eq(pct, 50.0);
+    cr_expect_gt(rate, 0);
+    cr_expect(strstr(line, ", ETA ") && strstr(line, " s, loss ") && strstr(line, ", lr 0.01\n"),
+              "%s", line);
+    cli_result_free(&r);
+    /* The default: no line in a run this short. */
+    r = cli_run(args);
+    cr_expect(strstr(r.err, "clopt: iteration ") == NULL, "%s", r.err);
+    cli_result_free(&r);
+}

@@ -290,6 +290,7 @@ static int set_param(struct run_args *a, const struct run_flag *f, char *arg)
 static int set_init(struct run_args *a, const struct run_flag *f, char *arg)
 {
     (void)f;
+    a->init_spec = arg;
     return parse_init(a, arg) ? EXIT_USAGE : 0;
 }
 

@@ -16,6 +16,7 @@ struct run_args {
     struct clopt_param params[MAX_PARAMS];
     int dim_given;
     const char *init_file;
+    const char *init_spec; /* --init as given; NULL: the default */
     const char *out_path;
     const char *trace_path;
     const char *json_path;

@@ -100,7 +100,8 @@ static const char run_options_text[] =
     "  --checkpoint-every N      iterations between checkpoints\n"
     "  --resume FILE             continue the run saved in FILE (same options; --iters counts\n"
     "                            from the original start; a --trace file is appended to)\n"
-    "  --quiet                   print no progress and no summary\n"
+    "  --quiet                   print no progress and no summary (progress: a line on\n"
+    "                            stderr every 2 s, or every CLOPT_PROGRESS_SECONDS)\n"
     "  -h, --help                show this text\n";
 
 static const char tune_head[] =
