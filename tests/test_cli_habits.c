@@ -7,8 +7,11 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define EXIT_USAGE 2
 
@@ -266,4 +269,77 @@ Test(cli_habits, summary_has_initial_loss_and_rate_and_progress_lines_have_eta)
     r = cli_run(args);
     cr_expect(strstr(r.err, "clopt: iteration ") == NULL, "%s", r.err);
     cli_result_free(&r);
+}
+
+/* Runs clopt with stdout a pipe nobody reads (closed before the start), stderr to err_path;
+ * the exit status, or minus the signal that ended it. */
+static int run_with_closed_stdout(const char *const *args, const char *err_path)
+{
+    const char *argv[64] = {CLOPT_EXE};
+    size_t n = 1;
+    while (args[n - 1] && n < 63) {
+        argv[n] = args[n - 1];
+        ++n;
+    }
+    argv[n] = NULL;
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    close(fds[0]);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        signal(SIGPIPE, SIG_DFL); /* as a shell leaves it */
+        dup2(fds[1], STDOUT_FILENO);
+        if (!freopen(err_path, "w", stderr))
+            _exit(126);
+        setenv("CLOPT_PROGRAM_CACHE", "off", 1);
+        execv(CLOPT_EXE, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    int status = 0;
+    cr_assert(waitpid(pid, &status, 0) == pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+Test(cli_habits, tune_space_takes_slashes_and_stores_before_printing)
+{
+    char *db = path_in(dir, "tuning.json"), *json = path_in(dir, "tune.json");
+    const char *args[] = {"tune",   "--dim",  "1000",    "--iters", "4",
+                          "--reps", "1",      "--space", "wg=4/16", "--tuning-db",
+                          db,       "--json", json,      "--quiet", NULL};
+    struct cli_result r = cli_run(args);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    char *text = read_text(json);
+    cJSON *root = cJSON_Parse(text);
+    cr_assert_not_null(root, "%s", text);
+    const char *knobs = cJSON_GetObjectItem(root, "knobs")->valuestring;
+    cr_expect(!strncmp(knobs, "wg=4,", 5) || !strncmp(knobs, "wg=16,", 6), "%s", knobs);
+    cr_expect_str_eq(cJSON_GetObjectItem(root, "tuning_db")->valuestring, db);
+    cJSON_Delete(root);
+    free(text);
+    /* The table has both work-group sizes, so the list was split at '/'. */
+    cr_expect(strstr(r.out, "\nwg=4,") && strstr(r.out, "\nwg=16,"), "%s", r.out);
+    cli_result_free(&r);
+
+    /* stdout closed (as after an unquoted 'wg=4|16'): the choice is stored, and clopt says
+     * that it could not print instead of dying of SIGPIPE. */
+    remove(db);
+    char *err = path_in(dir, "err.txt");
+    const char *closed[] = {"tune",   "--dim",   "1000",    "--iters", "4",
+                            "--reps", "1",       "--space", "wg=4/16", "--tuning-db",
+                            db,       "--quiet", NULL};
+    const int status = run_with_closed_stdout(closed, err);
+    cr_expect_eq(status, 1, "exit %d (negative: killed by a signal)", status);
+    text = read_text(db);
+    cr_expect(strstr(text, "\"knobs\"") != NULL, "nothing stored:\n%s", text);
+    free(text);
+    text = read_text(err);
+    cr_expect(strstr(text, "standard output") != NULL, "%s", text);
+    free(text);
+    free(err);
+    free(db);
+    free(json);
 }
