@@ -582,6 +582,32 @@ CLOPT_API int clopt_objective_describe(const char *name, const char **formula, c
                                        char *params, size_t params_size);
 CLOPT_API const char *const *clopt_optimizer_names(void);
 
+/* Checkpoint files, read without a device (host/checkpoint_info.c). */
+struct clopt_checkpoint_info {
+    char objective[256];
+    char optimizer[32];
+    enum clopt_precision precision;
+    uint64_t n;         /* elements of theta and of each state vector */
+    uint64_t iteration; /* where the run stopped: a resumed run starts here */
+    uint64_t steps;     /* optimizer steps applied over all runs */
+    size_t n_state;     /* optimizer state vectors besides theta (state0, state1, ...) */
+    int stopped;        /* the run had met a stopping test (a resume ends at once) */
+    char config[8192];  /* the configuration it resumes under: "key=value" lines, as stored
+                           (cut at a line end if longer) */
+};
+
+/* Reads the checkpoint at path, checking every section's checksum, into *info. Returns
+ * CLOPT_OK, or CLOPT_ERR_BAD_FILE with the cause in err (may be NULL). */
+CLOPT_API int clopt_checkpoint_info(const char *path, struct clopt_checkpoint_info *info, char *err,
+                                    size_t errlen);
+
+/* Writes the checkpoint's theta to theta_path (NULL: not) and, when state_prefix is not NULL,
+ * state vector k to state_prefix + k + ".npy", as 1-D .npy files of its precision; streamed
+ * section by section, each file written atomically once its section's checksum matched.
+ * CLOPT_ERR_BAD_FILE (the checkpoint) or CLOPT_ERR_IO (an output) with the cause in err. */
+CLOPT_API int clopt_checkpoint_export(const char *path, const char *theta_path,
+                                      const char *state_prefix, char *err, size_t errlen);
+
 /* .npy files (NumPy format, numpy/lib/format.py "NEP 1"): a small, strict reader and writer
  * of the headers of 1-D arrays of little-endian float32 or float64, as clopt loads and saves
  * theta. Only the header is handled; the caller reads or writes the count * itemsize data

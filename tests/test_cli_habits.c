@@ -54,6 +54,7 @@ Test(cli_habits, every_command_has_its_own_help)
         {"check", {"usage: clopt check", "--samples", "--tol", "--objective", NULL}},
         {"devices", {"usage: clopt devices", "--json", NULL}},
         {"objectives", {"usage: clopt objectives", "gd lr", NULL}},
+        {"checkpoint", {"usage: clopt checkpoint info", "export", "--state PREFIX", NULL}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; ++i) {
         const char *own[] = {cases[i].command, "--help", NULL};
@@ -81,7 +82,8 @@ Test(cli_habits, global_help_is_a_summary_and_help_of_nothing_fails)
     const char *args[] = {"--help", NULL};
     struct cli_result r = cli_run(args);
     cr_expect_eq(r.exit_code, 0);
-    const char *commands[] = {"devices", "objectives", "run", "check", "tune", "bench", "help"};
+    const char *commands[] = {"devices", "objectives", "run",        "check",
+                              "tune",    "bench",      "checkpoint", "help"};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; ++i)
         cr_expect(strstr(r.out, commands[i]) != NULL, "summary lacks %s", commands[i]);
     cr_expect(strstr(r.out, "--clip-norm") == NULL, "the summary lists every run option");
@@ -342,4 +344,95 @@ Test(cli_habits, tune_space_takes_slashes_and_stores_before_printing)
     free(err);
     free(db);
     free(json);
+}
+
+Test(cli_habits, checkpoint_info_and_export)
+{
+    char *ckpt = path_in(dir, "run.ckpt"), *out = path_in(dir, "theta.npy"),
+         *exported = path_in(dir, "exported.npy"), *prefix = path_in(dir, "state"),
+         *state1 = path_in(dir, "state1.npy"), *state2 = path_in(dir, "state2.npy");
+    const char *run[] = {"run",         "--dim", "1000",        "--iters", "12",
+                         "--optimizer", "adam",  "--precision", "double",  "--checkpoint",
+                         ckpt,          "--out", out,           "--quiet", NULL};
+    struct cli_result r = cli_run(run);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cli_result_free(&r);
+
+    const char *info[] = {"checkpoint", "info", ckpt, NULL};
+    r = cli_run(info);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    const char *needed[] = {"objective   sphere\n",
+                            "optimizer   adam\n",
+                            "n           1000 (double)\n",
+                            "iteration   12 (12 steps",
+                            "theta, state0, state1 (1000 double",
+                            "configuration:\n",
+                            "  beta2=0.999\n"};
+    for (size_t i = 0; i < sizeof needed / sizeof *needed; ++i)
+        cr_expect(strstr(r.out, needed[i]) != NULL, "info lacks '%s':\n%s", needed[i], r.out);
+    cli_result_free(&r);
+
+    const char *json[] = {"checkpoint", "info", ckpt, "--json", "-", NULL};
+    r = cli_run(json);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cJSON *root = cJSON_Parse(r.out);
+    cr_assert_not_null(root, "%s", r.out);
+    cr_expect_eq(cJSON_GetObjectItem(root, "iteration")->valuedouble, 12);
+    cr_expect_eq(cJSON_GetObjectItem(root, "state_vectors")->valuedouble, 2);
+    cr_expect_str_eq(cJSON_GetObjectItem(root, "precision")->valuestring, "double");
+    cr_expect_str_eq(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(root, "config"), "optimizer")->valuestring, "adam");
+    cJSON_Delete(root);
+    cli_result_free(&r);
+
+    const char *export[] = {"checkpoint", "export",  ckpt,   "--out",
+                            exported,     "--state", prefix, NULL};
+    r = cli_run(export);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    size_t n, m;
+    int is_double, state_double;
+    double *a = read_npy_as_double(out, &n, &is_double);
+    double *b = read_npy_as_double(exported, &m, &state_double);
+    cr_assert_eq(n, 1000);
+    cr_assert_eq(m, 1000);
+    cr_expect(is_double && state_double);
+    cr_expect_eq(memcmp(a, b, n * sizeof *a), 0, "exported theta differs from --out");
+    free(a);
+    free(b);
+    /* adam's first moment after 12 steps on a random start is not zero. */
+    char *state0 = path_in(dir, "state0.npy");
+    double *s0 = read_npy_as_double(state0, &m, &is_double);
+    free(state0);
+    cr_assert_eq(m, 1000);
+    double sum = 0;
+    for (size_t i = 0; i < m; ++i)
+        sum += fabs(s0[i]);
+    cr_expect_gt(sum, 0);
+    free(s0);
+    double *s1 = read_npy_as_double(state1, &m, &is_double);
+    cr_expect_eq(m, 1000);
+    free(s1);
+    FILE *none = fopen(state2, "rb");
+    cr_expect_null(none, "adam has two state vectors, not three");
+    if (none)
+        fclose(none);
+    cli_result_free(&r);
+
+    /* A damaged checkpoint: exit 2, one line naming it. */
+    FILE *f = fopen(ckpt, "r+b");
+    cr_assert_not_null(f);
+    fseek(f, 200, SEEK_SET);
+    fputc('X', f);
+    fclose(f);
+    r = cli_run(info);
+    cr_expect_eq(r.exit_code, EXIT_USAGE);
+    cr_expect_eq(count_lines(r.err), 1, "%s", r.err);
+    cr_expect(strstr(r.err, ckpt) != NULL, "%s", r.err);
+    cli_result_free(&r);
+    free(ckpt);
+    free(out);
+    free(exported);
+    free(prefix);
+    free(state1);
+    free(state2);
 }

@@ -14,8 +14,9 @@ static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
 } commands[] = {
-    {"devices", cmd_devices}, {"run", cmd_run},   {"check", cmd_check},
-    {"bench", cmd_bench},     {"tune", cmd_tune}, {"objectives", cmd_objectives},
+    {"devices", cmd_devices},       {"run", cmd_run},   {"check", cmd_check},
+    {"bench", cmd_bench},           {"tune", cmd_tune}, {"objectives", cmd_objectives},
+    {"checkpoint", cmd_checkpoint},
 };
 
 /* What a command printed must have reached stdout: a closed pipe or a full disk is a

@@ -21,6 +21,7 @@ static const char summary_text[] =
     "                       store the best in the tuning database (run and bench use it)\n"
     "  bench [RUN OPTIONS]  the device's STREAM-style bandwidth, then the step's, and the\n"
     "                       ratio\n"
+    "  checkpoint info|export FILE   what a checkpoint holds; its theta and state as .npy\n"
     "  help [COMMAND]       this text, or a command's options (also clopt COMMAND --help);\n"
     "                       --version prints the version\n"
     "\n"
@@ -177,6 +178,19 @@ static const char objectives_text[] =
     "\n"
     "  -h, --help                show this text\n";
 
+static const char checkpoint_text[] =
+    "usage: clopt checkpoint info FILE [--json FILE|-]\n"
+    "       clopt checkpoint export FILE --out THETA.npy [--state PREFIX]\n"
+    "\n"
+    "Reads a checkpoint written by clopt run --checkpoint, without a device.\n"
+    "\n"
+    "  info                      the run it holds: objective, optimizer, n, precision,\n"
+    "                            iteration, steps, configuration and state vectors\n"
+    "  export                    writes theta to --out, and with --state PREFIX each\n"
+    "                            optimizer state vector to PREFIX0.npy, PREFIX1.npy, ...\n"
+    "  --json FILE|-             info: the same as JSON\n"
+    "  -h, --help                show this text\n";
+
 static const char exit_text[] =
     "\n"
     "exit status: 0 converged or iteration limit (check: passed), 2 bad usage or input,\n"
@@ -194,8 +208,13 @@ static const struct {
     const char *command, *text;
     int run_options;
 } command_help[] = {
-    {"run", run_head, 1},     {"tune", tune_head, 1},       {"bench", bench_head, 1},
-    {"check", check_text, 0}, {"devices", devices_text, 0}, {"objectives", objectives_text, 0},
+    {"run", run_head, 1},
+    {"tune", tune_head, 1},
+    {"bench", bench_head, 1},
+    {"check", check_text, 0},
+    {"devices", devices_text, 0},
+    {"objectives", objectives_text, 0},
+    {"checkpoint", checkpoint_text, 0},
 };
 
 int print_command_usage(FILE *f, const char *command)
