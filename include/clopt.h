@@ -146,6 +146,12 @@ CLOPT_API const char *clopt_errmsg(const struct clopt_context *ctx);
 /* The device the context runs on. */
 CLOPT_API const struct clopt_device_info *clopt_context_device(const struct clopt_context *ctx);
 
+/* The size in bytes of the last cache the device's memory traffic passes through: on a CPU
+ * the level-3 cache of /sys/devices/system/cpu/cpu0/cache (else level 2), on other devices
+ * CL_DEVICE_GLOBAL_MEM_CACHE_SIZE; 0 when unknown. A working set within it measures the
+ * cache, not the memory. */
+CLOPT_API uint64_t clopt_context_cache_bytes(const struct clopt_context *ctx);
+
 enum clopt_init_kind {
     CLOPT_INIT_NORMAL = 0, /* theta_i ~ N(0, scale^2) from Philox4x32-10(seed, i) */
     CLOPT_INIT_UNIFORM,    /* theta_i ~ U[-scale, scale) from Philox4x32-10(seed, i) */

@@ -436,3 +436,56 @@ Test(cli_habits, checkpoint_info_and_export)
     free(state1);
     free(state2);
 }
+
+/* n = 1000 fits any last-level cache: the ratio is marked; the JSON says why. */
+Test(cli_habits, bench_marks_a_ratio_measured_in_cache)
+{
+    const char *small[] = {"bench", "--dim", "1000", "--reps", "1", "--iters", "2", NULL};
+    struct cli_result r = cli_run(small);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    const int known =
+        strstr(r.out, "(working set fits in cache: not a memory-bandwidth figure)") != NULL;
+    cli_result_free(&r);
+    const char *json[] = {"bench",   "--dim", "1000",   "--reps", "1",
+                          "--iters", "2",     "--json", "-",      NULL};
+    r = cli_run(json);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cJSON *root = cJSON_Parse(r.out);
+    cr_assert_not_null(root, "%s", r.out);
+    const double cache = cJSON_GetObjectItem(root, "cache_bytes")->valuedouble;
+    const double ws = cJSON_GetObjectItem(root, "working_set_bytes")->valuedouble;
+    cr_expect_eq(ws, 8000, "gd in float moves 8 bytes per element");
+    const cJSON *meaningful = cJSON_GetObjectItem(root, "ratio_meaningful");
+    cr_assert(cJSON_IsBool(meaningful));
+    /* Where the cache size is known (sysfs on this CPU, or the GPU's), it is marked. */
+    cr_expect_eq(cJSON_IsFalse(meaningful), cache > 0, "cache %g, meaningful %d", cache,
+                 cJSON_IsTrue(meaningful));
+    cr_expect_eq(known, cache > 0, "the text note and the JSON disagree");
+    cJSON_Delete(root);
+    cli_result_free(&r);
+    const char *csv[] = {"bench",   "--dim", "1000",  "--reps", "1",
+                         "--iters", "2",     "--csv", "-",      NULL};
+    r = cli_run(csv);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect(strstr(r.out, ",ratio_meaningful\n") != NULL, "%s", r.out);
+    cr_expect(strstr(r.out, cache > 0 ? "\",false\n" : "\",true\n") != NULL, "%s", r.out);
+    cli_result_free(&r);
+}
+
+/* A working set over twice the cache gives a meaningful ratio. */
+Test(cli_habits, bench_ratio_is_meaningful_beyond_the_cache)
+{
+    const char *json[] = {"bench",   "--dim", "2e7",    "--reps", "1",
+                          "--iters", "2",     "--json", "-",      NULL};
+    struct cli_result r = cli_run(json);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cJSON *root = cJSON_Parse(r.out);
+    cr_assert_not_null(root, "%s", r.out);
+    const double cache = cJSON_GetObjectItem(root, "cache_bytes")->valuedouble;
+    const double ws = cJSON_GetObjectItem(root, "working_set_bytes")->valuedouble;
+    cr_expect_eq(ws, 1.6e8);
+    cr_expect_eq(cJSON_IsTrue(cJSON_GetObjectItem(root, "ratio_meaningful")),
+                 !(cache > 0 && ws <= 2 * cache), "cache %g", cache);
+    cJSON_Delete(root);
+    cli_result_free(&r);
+}
