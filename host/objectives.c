@@ -7,6 +7,7 @@
 static const struct clopt_objective_type objectives[] = {
     {
         .name = "sphere",
+        .suggested_lr = 0.1,
         .file = "obj_sphere.cl",
         .formula = "sum_i theta_i^2",
         .minimum = "0 at theta = 0",
@@ -14,6 +15,7 @@ static const struct clopt_objective_type objectives[] = {
     },
     {
         .name = "ellipsoid",
+        .suggested_lr = 5e-7,
         .file = "obj_ellipsoid.cl",
         .formula = "sum_i cond^(i/(n-1)) theta_i^2",
         .minimum = "0 at theta = 0",
@@ -27,6 +29,7 @@ static const struct clopt_objective_type objectives[] = {
     },
     {
         .name = "rastrigin",
+        .suggested_lr = 1e-3,
         .file = "obj_rastrigin.cl",
         .formula = "sum_i a + theta_i^2 - a cos(2 pi theta_i)",
         .minimum = "0 at theta = 0 (a local minimum near every integer point)",
@@ -39,6 +42,7 @@ static const struct clopt_objective_type objectives[] = {
     },
     {
         .name = "styblinski_tang",
+        .suggested_lr = 1e-2,
         .file = "obj_styblinski_tang.cl",
         .formula = "sum_i (theta_i^4 - 16 theta_i^2 + 5 theta_i) / 2",
         .minimum = "-39.16616570377142 n at theta_i = -2.903534027771178",
@@ -46,6 +50,7 @@ static const struct clopt_objective_type objectives[] = {
     },
     {
         .name = "double_well",
+        .suggested_lr = 1e-2,
         .file = "obj_double_well.cl",
         .formula = "sum_i (theta_i^2 - 1)^2",
         .minimum = "0 at every theta with theta_i = +-1 (non-convex: a saddle where some "
@@ -54,6 +59,7 @@ static const struct clopt_objective_type objectives[] = {
     },
     {
         .name = "shifted_sphere",
+        .suggested_lr = 0.1,
         .file = "obj_shifted_sphere.cl",
         .formula = "sum_i (theta_i - t_i)^2",
         .minimum = "0 at theta = t",
@@ -65,6 +71,7 @@ static const struct clopt_objective_type objectives[] = {
     },
     {
         .name = "rosenbrock",
+        .suggested_lr = 1e-4,
         .file = "obj_rosenbrock.cl",
         .formula = "sum_{i<n-1} 100 (theta_{i+1} - theta_i^2)^2 + (1 - theta_i)^2 (chained; "
                    "stencil radius 1)",
@@ -74,6 +81,7 @@ static const struct clopt_objective_type objectives[] = {
     },
     {
         .name = "laplacian",
+        .suggested_lr = 0.1,
         .file = "obj_laplacian.cl",
         .formula = "1/2 sum_{i=0}^{n} (theta_i - theta_{i-1})^2, theta_{-1} = left, theta_n = "
                    "right (stencil radius 1)",
@@ -131,5 +139,14 @@ int clopt_objective_describe(const char *name, const char **formula, const char 
             break;
         used += (size_t)n;
     }
+    return CLOPT_OK;
+}
+
+int clopt_objective_suggested_lr(const char *name, double *lr)
+{
+    const struct clopt_objective_type *o = name ? clopt_find_objective(name) : NULL;
+    if (!o || !lr)
+        return CLOPT_ERR_INVALID_ARG;
+    *lr = o->suggested_lr;
     return CLOPT_OK;
 }

@@ -586,6 +586,10 @@ CLOPT_API const char *const *clopt_objective_names(void);
  * ranges, into params). CLOPT_ERR_INVALID_ARG for an unknown name. */
 CLOPT_API int clopt_objective_describe(const char *name, const char **formula, const char **minimum,
                                        char *params, size_t params_size);
+/* A learning rate with which gd converges on a built-in objective from the default
+ * initialisation and parameters (the default 0.1 diverges on ellipsoid, double_well and
+ * rosenbrock; ellipsoid's scales as 0.5 / cond). CLOPT_ERR_INVALID_ARG for an unknown name. */
+CLOPT_API int clopt_objective_suggested_lr(const char *name, double *lr);
 CLOPT_API const char *const *clopt_optimizer_names(void);
 
 /* Checkpoint files, read without a device (host/checkpoint_info.c). */

@@ -489,3 +489,50 @@ Test(cli_habits, bench_ratio_is_meaningful_beyond_the_cache)
     cJSON_Delete(root);
     cli_result_free(&r);
 }
+
+/* Every objective's printed gd learning rate converges: 100 iterations at n = 1000 lower the
+ * loss and end normally. */
+Test(cli_habits, objectives_print_a_gd_lr_that_converges, .timeout = 120)
+{
+    const char *list[] = {"objectives", NULL};
+    struct cli_result r = cli_run(list);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    char *target = path_in(dir, "target.npy");
+    float t[1000];
+    for (size_t i = 0; i < 1000; ++i)
+        t[i] = (float)i / 500.0f - 1.0f;
+    write_npy(target, t, 1000, 0);
+    char param[600];
+    snprintf(param, sizeof param, "target=%s", target);
+    size_t checked = 0;
+    /* An objective's name starts a line; its details are indented below it. */
+    for (const char *line = r.out; line && *line;) {
+        const char *end = strchr(line, '\n');
+        char name[64], lr[32];
+        if (*line != ' ' && sscanf(line, "%63s", name) == 1) {
+            const char *at = strstr(line, "  gd lr: "); /* the first after the name: its own */
+            cr_assert_not_null(at, "no 'gd lr' for %s", name);
+            cr_assert_eq(sscanf(at, "  gd lr: %31s", lr), 1);
+            const int shifted = !strcmp(name, "shifted_sphere");
+            const char *args[] = {"run",  "--objective", name,  "--dim",
+                                  "1000", "--iters",     "100", "--lr",
+                                  lr,     "--json",      "-",   shifted ? "--param" : NULL,
+                                  param,  NULL};
+            struct cli_result run = cli_run(args);
+            cr_expect_eq(run.exit_code, 0, "%s at lr %s: exit %d: %s", name, lr, run.exit_code,
+                         run.err);
+            cJSON *root = cJSON_Parse(run.out);
+            cr_assert_not_null(root, "%s: %s", name, run.out);
+            const double first = cJSON_GetObjectItem(root, "initial_loss")->valuedouble,
+                         last = cJSON_GetObjectItem(root, "loss")->valuedouble;
+            cr_expect_lt(last, first, "%s at lr %s: loss %g -> %g", name, lr, first, last);
+            cJSON_Delete(root);
+            cli_result_free(&run);
+            ++checked;
+        }
+        line = end ? end + 1 : NULL;
+    }
+    cr_expect_eq(checked, 8, "objectives checked: %zu", checked);
+    cli_result_free(&r);
+    free(target);
+}

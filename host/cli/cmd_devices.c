@@ -110,8 +110,10 @@ int cmd_objectives(int argc, char **argv)
         char params[512];
         if (clopt_objective_describe(*name, &formula, &minimum, params, sizeof params))
             continue;
-        printf("%s\n  L(theta) = %s\n  minimum:   %s\n  params:    %s\n", *name, formula, minimum,
-               *params ? params : "none");
+        double lr = 0;
+        clopt_objective_suggested_lr(*name, &lr);
+        printf("%s\n  L(theta) = %s\n  minimum:   %s\n  params:    %s\n  gd lr: %g\n", *name,
+               formula, minimum, *params ? params : "none", lr);
     }
     return EXIT_SUCCESS;
 }
