@@ -26,7 +26,8 @@ static const char summary_text[] =
     "                       --version prints the version\n"
     "\n"
     "Common run options: --objective NAME|FILE.cl, --dim N, --optimizer NAME, --lr X,\n"
-    "--iters N, --out FILE.npy, --trace FILE.csv|-, --json FILE|-, --device INDEX|NAME\n"
+    "--iters N, --out FILE.npy, --trace FILE.csv|-, --json FILE|-, --device INDEX|NAME,\n"
+    "--program-cache DIR|off (compiled kernels; also CLOPT_PROGRAM_CACHE), --tuning-db FILE\n"
     "(clopt help run lists them all).\n";
 
 static const char run_head[] = "usage: clopt run [OPTIONS]\n"
