@@ -312,3 +312,61 @@ const struct clopt_device_info *clopt_context_device(const struct clopt_context 
 {
     return &ctx->info;
 }
+
+/* "32768K", "1M" or a plain byte count; 0 when unreadable. */
+static uint64_t read_cache_size(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    unsigned long long v = 0;
+    char unit = 0;
+    const int got = f ? fscanf(f, "%llu%c", &v, &unit) : 0;
+    if (f)
+        fclose(f);
+    if (got < 1)
+        return 0;
+    return (uint64_t)v * (unit == 'K' ? 1024u : unit == 'M' ? 1024u * 1024u : 1u);
+}
+
+/* The largest data or unified cache of the given level of cpu0 in sysfs; 0 when none. */
+static uint64_t cpu_cache_bytes(unsigned want_level)
+{
+    uint64_t best = 0;
+    for (unsigned i = 0; i < 16; ++i) {
+        char path[96], type[32] = "";
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%u/level", i);
+        FILE *f = fopen(path, "r");
+        unsigned level = 0;
+        if (!f)
+            continue;
+        const int got = fscanf(f, "%u", &level);
+        fclose(f);
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%u/type", i);
+        if ((f = fopen(path, "r")) != NULL) {
+            if (fscanf(f, "%31s", type) != 1)
+                type[0] = '\0';
+            fclose(f);
+        }
+        if (got != 1 || level != want_level || !strcmp(type, "Instruction"))
+            continue;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%u/size", i);
+        const uint64_t size = read_cache_size(path);
+        if (size > best)
+            best = size;
+    }
+    return best;
+}
+
+uint64_t clopt_context_cache_bytes(const struct clopt_context *ctx)
+{
+    if (!ctx)
+        return 0;
+    if (ctx->info.kind == CLOPT_DEVICE_CPU) {
+        const uint64_t l3 = cpu_cache_bytes(3);
+        return l3 ? l3 : cpu_cache_bytes(2);
+    }
+    cl_ulong size = 0;
+    if (clGetDeviceInfo(ctx->device, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof size, &size, NULL) !=
+        CL_SUCCESS)
+        return 0;
+    return (uint64_t)size;
+}

@@ -3,6 +3,7 @@
  * and a checkpoint's configuration text are all read from this table, so adding one is a
  * row here, the field in clopt.h and its use in the kernel. */
 #include "internal.h"
+#include "solver/solver.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -77,4 +78,23 @@ void clopt_hyper_set_default(const struct clopt_hyper_param *p,
     *field = p->optimizer_default
                  ? *(const double *)(const void *)((const char *)opt + p->optimizer_default)
                  : p->default_value;
+}
+
+int clopt_solver_hyper(const struct clopt_solver *s, size_t k, const char **name, double *value,
+                       int *is_flag)
+{
+    if (!s)
+        return CLOPT_ERR_INVALID_ARG;
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; ++i) {
+        if (!clopt_hyper_used_by(&rows[i], s->optimizer->name) || k-- > 0)
+            continue;
+        if (name)
+            *name = rows[i].name;
+        if (value)
+            *value = clopt_hyper_get(&rows[i], &s->opts);
+        if (is_flag)
+            *is_flag = rows[i].is_flag;
+        return CLOPT_OK;
+    }
+    return CLOPT_ERR_INVALID_ARG;
 }

@@ -8,6 +8,7 @@
 static const struct clopt_objective_type objectives[] = {
     {
         .name = "sphere",
+        .suggested_lr = 0.1,
         .file = "obj_sphere.cl",
         .formula = "sum_i theta_i^2",
         .minimum = "0 at theta = 0",
@@ -15,6 +16,7 @@ static const struct clopt_objective_type objectives[] = {
     },
     {
         .name = "ellipsoid",
+        .suggested_lr = 5e-7,
         .file = "obj_ellipsoid.cl",
         .formula = "sum_i cond^(i/(n-1)) theta_i^2",
         .minimum = "0 at theta = 0",
@@ -28,6 +30,7 @@ static const struct clopt_objective_type objectives[] = {
     },
     {
         .name = "rastrigin",
+        .suggested_lr = 1e-3,
         .file = "obj_rastrigin.cl",
         .formula = "sum_i a + theta_i^2 - a cos(2 pi theta_i)",
         .minimum = "0 at theta = 0 (a local minimum near every integer point)",
@@ -40,6 +43,7 @@ static const struct clopt_objective_type objectives[] = {
     },
     {
         .name = "styblinski_tang",
+        .suggested_lr = 1e-2,
         .file = "obj_styblinski_tang.cl",
         .formula = "sum_i (theta_i^4 - 16 theta_i^2 + 5 theta_i) / 2",
         .minimum = "-39.16616570377142 n at theta_i = -2.903534027771178",
@@ -47,6 +51,7 @@ static const struct clopt_objective_type objectives[] = {
     },
     {
         .name = "double_well",
+        .suggested_lr = 1e-2,
         .file = "obj_double_well.cl",
         .formula = "sum_i (theta_i^2 - 1)^2",
         .minimum = "0 at every theta with theta_i = +-1 (non-convex: a saddle where some "
@@ -55,6 +60,7 @@ static const struct clopt_objective_type objectives[] = {
     },
     {
         .name = "shifted_sphere",
+        .suggested_lr = 0.1,
         .file = "obj_shifted_sphere.cl",
         .formula = "sum_i (theta_i - t_i)^2",
         .minimum = "0 at theta = t",
@@ -66,6 +72,7 @@ static const struct clopt_objective_type objectives[] = {
     },
     {
         .name = "rosenbrock",
+        .suggested_lr = 1e-4,
         .file = "obj_rosenbrock.cl",
         .formula = "sum_{i<n-1} 100 (theta_{i+1} - theta_i^2)^2 + (1 - theta_i)^2 (chained; "
                    "stencil radius 1)",
@@ -75,6 +82,7 @@ static const struct clopt_objective_type objectives[] = {
     },
     {
         .name = "laplacian",
+        .suggested_lr = 0.1,
         .file = "obj_laplacian.cl",
         .formula = "1/2 sum_{i=0}^{n} (theta_i - theta_{i-1})^2, theta_{-1} = left, theta_n = "
                    "right (stencil radius 1)",
@@ -155,5 +163,14 @@ int clopt_objective_describe(const char *name, const char **formula, const char 
             break;
         used += (size_t)n;
     }
+    return CLOPT_OK;
+}
+
+int clopt_objective_suggested_lr(const char *name, double *lr)
+{
+    const struct clopt_objective_type *o = name ? clopt_find_objective(name) : NULL;
+    if (!o || !lr)
+        return CLOPT_ERR_INVALID_ARG;
+    *lr = o->suggested_lr;
     return CLOPT_OK;
 }

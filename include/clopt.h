@@ -146,6 +146,12 @@ CLOPT_API const char *clopt_errmsg(const struct clopt_context *ctx);
 /* The device the context runs on. */
 CLOPT_API const struct clopt_device_info *clopt_context_device(const struct clopt_context *ctx);
 
+/* The size in bytes of the last cache the device's memory traffic passes through: on a CPU
+ * the level-3 cache of /sys/devices/system/cpu/cpu0/cache (else level 2), on other devices
+ * CL_DEVICE_GLOBAL_MEM_CACHE_SIZE; 0 when unknown. A working set within it measures the
+ * cache, not the memory. */
+CLOPT_API uint64_t clopt_context_cache_bytes(const struct clopt_context *ctx);
+
 enum clopt_init_kind {
     CLOPT_INIT_NORMAL = 0, /* theta_i ~ N(0, scale^2) from Philox4x32-10(seed, i) */
     CLOPT_INIT_UNIFORM,    /* theta_i ~ U[-scale, scale) from Philox4x32-10(seed, i) */
@@ -316,6 +322,14 @@ CLOPT_API int clopt_solver_read_theta(struct clopt_solver *solver, void *dst,
  * symlink at path is replaced, not followed. CLOPT_ERR_IO names the file and the cause. */
 CLOPT_API int clopt_solver_save_theta(struct clopt_solver *solver, const char *path,
                                       enum clopt_precision precision);
+
+/* The k-th (from 0) hyper-parameter the solver's optimizer reads, with the value in use
+ * (defaults filled in): *name is the field of struct clopt_options ("lr", "momentum",
+ * "beta1", "amsgrad", "clip_norm", ...); *is_flag is set for an on/off field (amsgrad,
+ * maximize), whose value reads 0 or 1. Any out pointer may be NULL. CLOPT_ERR_INVALID_ARG
+ * past the last, so a loop from k = 0 lists them all. */
+CLOPT_API int clopt_solver_hyper(const struct clopt_solver *solver, size_t k, const char **name,
+                                 double *value, int *is_flag);
 
 /* Runs the iteration loop. Returns a stop reason (> 0) or an error (< 0); result is
  * filled in both cases as far as it is known. On CLOPT_ERR_DIVERGED, theta holds the last
@@ -572,7 +586,37 @@ CLOPT_API const char *const *clopt_objective_names(void);
  * ranges, into params). CLOPT_ERR_INVALID_ARG for an unknown name. */
 CLOPT_API int clopt_objective_describe(const char *name, const char **formula, const char **minimum,
                                        char *params, size_t params_size);
+/* A learning rate with which gd converges on a built-in objective from the default
+ * initialisation and parameters (the default 0.1 diverges on ellipsoid, double_well and
+ * rosenbrock; ellipsoid's scales as 0.5 / cond). CLOPT_ERR_INVALID_ARG for an unknown name. */
+CLOPT_API int clopt_objective_suggested_lr(const char *name, double *lr);
 CLOPT_API const char *const *clopt_optimizer_names(void);
+
+/* Checkpoint files, read without a device (host/checkpoint_info.c). */
+struct clopt_checkpoint_info {
+    char objective[256];
+    char optimizer[32];
+    enum clopt_precision precision;
+    uint64_t n;         /* elements of theta and of each state vector */
+    uint64_t iteration; /* where the run stopped: a resumed run starts here */
+    uint64_t steps;     /* optimizer steps applied over all runs */
+    size_t n_state;     /* optimizer state vectors besides theta (state0, state1, ...) */
+    int stopped;        /* the run had met a stopping test (a resume ends at once) */
+    char config[8192];  /* the configuration it resumes under: "key=value" lines, as stored
+                           (cut at a line end if longer) */
+};
+
+/* Reads the checkpoint at path, checking every section's checksum, into *info. Returns
+ * CLOPT_OK, or CLOPT_ERR_BAD_FILE with the cause in err (may be NULL). */
+CLOPT_API int clopt_checkpoint_info(const char *path, struct clopt_checkpoint_info *info, char *err,
+                                    size_t errlen);
+
+/* Writes the checkpoint's theta to theta_path (NULL: not) and, when state_prefix is not NULL,
+ * state vector k to state_prefix + k + ".npy", as 1-D .npy files of its precision; streamed
+ * section by section, each file written atomically once its section's checksum matched.
+ * CLOPT_ERR_BAD_FILE (the checkpoint) or CLOPT_ERR_IO (an output) with the cause in err. */
+CLOPT_API int clopt_checkpoint_export(const char *path, const char *theta_path,
+                                      const char *state_prefix, char *err, size_t errlen);
 
 /* .npy files (NumPy format, numpy/lib/format.py "NEP 1"): a small, strict reader and writer
  * of the headers of 1-D arrays of little-endian float32 or float64, as clopt loads and saves

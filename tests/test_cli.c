@@ -39,7 +39,7 @@ static char *read_text(const char *path)
 
 Test(cli, help_lists_the_run_options)
 {
-    const char *args[] = {"--help", NULL};
+    const char *args[] = {"run", "--help", NULL};
     struct cli_result r = cli_run(args);
     cr_expect_eq(r.exit_code, 0);
     const char *needed[] = {"--objective",  "--dim",       "--init",  "--lr",

@@ -138,11 +138,12 @@ int add_param(char *arg, struct clopt_param *params, size_t *count)
 int usage_error(int c, int argc, char **argv, const char *command)
 {
     if (c == ':')
-        print_error("option '%s' needs a value (see clopt --help)", argv[optind - 1]);
+        print_error("option '%s' needs a value (see clopt %s --help)", argv[optind - 1], command);
     else if (c != -1)
-        print_error("unknown option '%s' for %s (see clopt --help)", argv[optind - 1], command);
+        print_error("unknown option '%s' for %s (see clopt %s --help)", argv[optind - 1], command,
+                    command);
     else if (optind < argc)
-        print_error("unexpected argument '%s' (see clopt --help)", argv[optind]);
+        print_error("unexpected argument '%s' (see clopt %s --help)", argv[optind], command);
     else
         return 0;
     return EXIT_USAGE;
@@ -289,6 +290,7 @@ static int set_param(struct run_args *a, const struct run_flag *f, char *arg)
 static int set_init(struct run_args *a, const struct run_flag *f, char *arg)
 {
     (void)f;
+    a->init_spec = arg;
     return parse_init(a, arg) ? EXIT_USAGE : 0;
 }
 
@@ -327,8 +329,8 @@ static int set_budget(struct run_args *a, const struct run_flag *f, char *arg)
 
 static int show_help(struct run_args *a, const struct run_flag *f, char *arg)
 {
-    (void)a, (void)f, (void)arg;
-    fputs(cli_usage_text, stdout);
+    (void)f, (void)arg;
+    print_command_usage(stdout, a->command);
     return -1;
 }
 
@@ -397,6 +399,7 @@ int parse_run_args(int argc, char **argv, struct run_args *a)
     struct clopt_options *o = &a->opts;
     clopt_options_init(o);
     o->params = a->params;
+    a->command = argv[0];
     a->device = getenv("CLOPT_DEVICE");
     a->kernel_dir = getenv("CLOPT_KERNEL_DIR");
     const struct option *options = run_options();
@@ -408,12 +411,12 @@ int parse_run_args(int argc, char **argv, struct run_args *a)
                                    : c >= 256 && c < 256 + (int)N_RUN_FLAGS ? &run_flags[c - 256]
                                                                             : NULL;
         if (!f)
-            return usage_error(c, argc, argv, "run");
+            return usage_error(c, argc, argv, a->command);
         const int rc = f->handle(a, f, optarg);
         if (rc)
             return rc;
     }
-    if (usage_error(-1, argc, argv, "run"))
+    if (usage_error(-1, argc, argv, a->command))
         return EXIT_USAGE;
     if (o->checkpoint_every && !o->checkpoint) {
         print_error("--checkpoint-every needs --checkpoint FILE");

@@ -11,10 +11,12 @@
 #define MAX_PARAMS 32
 
 struct run_args {
+    const char *command; /* run, bench or tune: argv[0] */
     struct clopt_options opts;
     struct clopt_param params[MAX_PARAMS];
     int dim_given;
     const char *init_file;
+    const char *init_spec; /* --init as given; NULL: the default */
     const char *out_path;
     const char *trace_path;
     const char *json_path;

@@ -20,8 +20,13 @@ struct bench {
     struct clopt_step_timing step;
     unsigned reps;
     double ratio, best_stream;
+    double working_set;   /* bytes one step moves: n * bytes per element */
+    uint64_t cache_bytes; /* the device's last-level cache, 0 when unknown */
+    int ratio_meaningful; /* the working set is over twice the cache */
     char knobs[160];
 };
+
+#define CACHE_NOTE "(working set fits in cache: not a memory-bandwidth figure)"
 
 static int check_bench_args(const struct run_args *a)
 {
@@ -69,7 +74,10 @@ static int write_bench_json(const struct bench *b)
                                 b->step.element_iterations_per_second) &&
         cJSON_AddNumberToObject(root, "ratio_to_scale", b->ratio) &&
         cJSON_AddStringToObject(root, "knobs", b->knobs) &&
-        cJSON_AddStringToObject(root, "knobs_source", a->knob_source);
+        cJSON_AddStringToObject(root, "knobs_source", a->knob_source) &&
+        cJSON_AddBoolToObject(root, "ratio_meaningful", b->ratio_meaningful) &&
+        cJSON_AddNumberToObject(root, "working_set_bytes", b->working_set) &&
+        cJSON_AddNumberToObject(root, "cache_bytes", (double)b->cache_bytes);
     return emit_json(a->json_path, root, ok);
 }
 
@@ -80,12 +88,13 @@ static int write_bench_csv(const struct bench *b)
     if (!f)
         return EXIT_FAILURE;
     fprintf(f, "objective,optimizer,precision,n,copy_gbps,scale_gbps,step_gbps,"
-               "element_iterations_per_second,ratio_to_scale,knobs\n");
+               "element_iterations_per_second,ratio_to_scale,knobs,ratio_meaningful\n");
     /* The knobs hold commas: one quoted field. */
-    fprintf(f, "%s,%s,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,\"%s\"\n", a->opts.objective,
+    fprintf(f, "%s,%s,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,\"%s\",%s\n", a->opts.objective,
             a->opts.optimizer, precision_name(a->opts.precision), a->opts.dim,
             b->bw.copy_gbytes_per_second, b->bw.scale_gbytes_per_second, b->step.gbytes_per_second,
-            b->step.element_iterations_per_second, b->ratio, b->knobs);
+            b->step.element_iterations_per_second, b->ratio, b->knobs,
+            b->ratio_meaningful ? "true" : "false");
     return close_report("--csv", a->csv_path, f) ? EXIT_FAILURE : 0;
 }
 
@@ -101,8 +110,9 @@ static void print_bench(const struct bench *b)
            a->opts.objective, a->opts.optimizer, precision_name(a->opts.precision), a->opts.dim,
            b->step.gbytes_per_second, b->step.bytes_per_element,
            b->step.element_iterations_per_second, b->reps, (unsigned long long)b->step.iterations);
-    printf("ratio       %.3f of the in-place scale bandwidth (%.3f of the best stream)\n", b->ratio,
-           b->best_stream > 0 ? b->step.gbytes_per_second / b->best_stream : 0);
+    printf("ratio       %.3f of the in-place scale bandwidth (%.3f of the best stream)%s\n",
+           b->ratio, b->best_stream > 0 ? b->step.gbytes_per_second / b->best_stream : 0,
+           b->ratio_meaningful ? "" : " " CACHE_NOTE);
     printf("knobs       %s (%s)\n", b->knobs, a->knob_source);
 }
 
@@ -125,6 +135,9 @@ static int measure(struct run_args *a, struct clopt_context *ctx, struct bench *
                    ? b->step.gbytes_per_second / b->bw.scale_gbytes_per_second
                    : 0;
     knobs_text(&b->step.knobs, b->knobs, sizeof b->knobs);
+    b->working_set = b->step.bytes_per_element * (double)a->opts.dim;
+    b->cache_bytes = clopt_context_cache_bytes(ctx);
+    b->ratio_meaningful = !(b->cache_bytes && b->working_set <= 2.0 * (double)b->cache_bytes);
     return 0;
 }
 

@@ -106,7 +106,7 @@ static int check_option(struct check_args *c, int opt, int argc, char **argv)
                                   : &c->program_cache) = optarg;
         return 0;
     case 'h':
-        fputs(cli_usage_text, stdout);
+        print_command_usage(stdout, "check");
         return -1;
     default:
         return usage_error(opt, argc, argv, "check");

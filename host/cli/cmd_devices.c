@@ -1,5 +1,6 @@
 /* clopt devices: every platform and device; clopt objectives: the built-in objectives. */
 #include "commands.h"
+#include "args.h"
 #include "report.h"
 
 #include <stdio.h>
@@ -11,7 +12,29 @@ static const char *kind_name(enum clopt_device_kind kind)
     return kind == CLOPT_DEVICE_GPU ? "GPU" : kind == CLOPT_DEVICE_CPU ? "CPU" : "other";
 }
 
-static int list_devices(void)
+/* The devices as a JSON array of objects, to path ("-": stdout). */
+static int write_devices_json(const char *path, const struct clopt_device_info *infos, size_t n)
+{
+    cJSON *root = cJSON_CreateArray();
+    int ok = root != NULL;
+    for (size_t i = 0; ok && i < n; ++i) {
+        const struct clopt_device_info *d = &infos[i];
+        cJSON *o = cJSON_CreateObject();
+        ok = o && cJSON_AddItemToArray(root, o) &&
+             cJSON_AddNumberToObject(o, "index", (double)d->index) &&
+             cJSON_AddStringToObject(o, "platform", d->platform) &&
+             cJSON_AddStringToObject(o, "name", d->name) &&
+             cJSON_AddStringToObject(o, "driver_version", d->driver_version) &&
+             cJSON_AddStringToObject(o, "kind", kind_name(d->kind)) &&
+             cJSON_AddNumberToObject(o, "global_mem_bytes", (double)d->global_mem_bytes) &&
+             cJSON_AddNumberToObject(o, "max_alloc_bytes", (double)d->max_alloc_bytes) &&
+             cJSON_AddNumberToObject(o, "compute_units", (double)d->compute_units) &&
+             cJSON_AddBoolToObject(o, "has_fp64", d->has_fp64);
+    }
+    return emit_json(path, root, ok);
+}
+
+static int list_devices(const char *json_path)
 {
     struct clopt_device_info *infos = NULL;
     size_t n = 0;
@@ -24,6 +47,11 @@ static int list_devices(void)
     if (status != CLOPT_OK) {
         print_error("listing devices failed: %s", clopt_strerror(status));
         return EXIT_FAILURE;
+    }
+    if (json_path) {
+        status = write_devices_json(json_path, infos, n);
+        free(infos);
+        return status;
     }
     /* Columns as wide as the longest name, so long device names keep the table aligned. */
     int name_width = 4, platform_width = 8;
@@ -44,22 +72,35 @@ static int list_devices(void)
     return EXIT_SUCCESS;
 }
 
+static int is_help(const char *arg)
+{
+    return !strcmp(arg, "--help") || !strcmp(arg, "-h");
+}
+
+/* clopt devices [--json [FILE|-]] (also --json=FILE). */
 int cmd_devices(int argc, char **argv)
 {
-    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        fputs(cli_usage_text, stdout);
-        return EXIT_SUCCESS;
-    }
-    if (argc > 1) {
-        print_error("'devices' takes no arguments");
+    if (argc == 2 && is_help(argv[1]))
+        return print_command_usage(stdout, "devices"), EXIT_SUCCESS;
+    const char *json = NULL;
+    if (argc >= 2 && !strncmp(argv[1], "--json=", 7) && argc == 2)
+        json = argv[1] + 7;
+    else if (argc >= 2 && !strcmp(argv[1], "--json") && argc <= 3)
+        json = argc == 3 ? argv[2] : "-";
+    else if (argc > 1) {
+        print_error("'devices' takes no arguments but --json [FILE|-]: '%s'", argv[1]);
         return EXIT_USAGE;
     }
-    return list_devices();
+    int rc;
+    if (json && (rc = check_output_path("--json", json)) != 0)
+        return rc;
+    return list_devices(json);
 }
 
 int cmd_objectives(int argc, char **argv)
 {
-    (void)argv;
+    if (argc == 2 && is_help(argv[1]))
+        return print_command_usage(stdout, "objectives"), EXIT_SUCCESS;
     if (argc > 1) {
         print_error("'objectives' takes no arguments");
         return EXIT_USAGE;
@@ -69,8 +110,10 @@ int cmd_objectives(int argc, char **argv)
         char params[512];
         if (clopt_objective_describe(*name, &formula, &minimum, params, sizeof params))
             continue;
-        printf("%s\n  L(theta) = %s\n  minimum:   %s\n  params:    %s\n", *name, formula, minimum,
-               *params ? params : "none");
+        double lr = 0;
+        clopt_objective_suggested_lr(*name, &lr);
+        printf("%s\n  L(theta) = %s\n  minimum:   %s\n  params:    %s\n  gd lr: %g\n", *name,
+               formula, minimum, *params ? params : "none", lr);
     }
     return EXIT_SUCCESS;
 }

@@ -19,7 +19,12 @@
 struct progress_state {
     FILE *trace;
     int quiet;
+    uint64_t max_iters;
+    double progress_seconds; /* between progress lines */
     double last_print;
+    int started;              /* the first evaluation of this run was seen: */
+    uint64_t first_iteration; /* its iteration (not 0 after a resume) */
+    double first_seconds, initial_loss;
     int trace_failed;
     int traced;           /* some row was written */
     uint64_t last_traced; /* its iteration */
@@ -27,9 +32,28 @@ struct progress_state {
     uint64_t skip_upto;
 };
 
+/* "iteration 1300/20000 (6.5 %), 812 it/s, ETA 21 s, loss ..., |g| ..., lr ..." */
+static void print_progress(const struct progress_state *ps, const struct clopt_progress *p)
+{
+    const double seconds = p->seconds - ps->first_seconds;
+    const double rate = seconds > 0 ? (double)(p->iteration - ps->first_iteration) / seconds : 0;
+    fprintf(stderr, "clopt: iteration %llu/%llu (%.1f %%), %.0f it/s, ",
+            (unsigned long long)p->iteration, (unsigned long long)ps->max_iters,
+            ps->max_iters ? 100.0 * (double)p->iteration / (double)ps->max_iters : 100.0, rate);
+    if (rate > 0 && ps->max_iters >= p->iteration)
+        fprintf(stderr, "ETA %.0f s, ", (double)(ps->max_iters - p->iteration) / rate);
+    fprintf(stderr, "loss %.6e, |g| %.6e, lr %.6g\n", p->loss, p->grad_norm, p->lr);
+}
+
 static int on_progress(void *user, const struct clopt_progress *p)
 {
     struct progress_state *ps = user;
+    if (!ps->started) {
+        ps->started = 1;
+        ps->first_iteration = p->iteration;
+        ps->first_seconds = p->seconds;
+        ps->initial_loss = p->loss;
+    }
     if (ps->skip && p->iteration <= ps->skip_upto)
         return 0;
     if (ps->trace &&
@@ -38,12 +62,22 @@ static int on_progress(void *user, const struct clopt_progress *p)
         ps->trace_failed = 1;
     ps->traced = 1;
     ps->last_traced = p->iteration;
-    if (!ps->quiet && p->seconds - ps->last_print >= PROGRESS_SECONDS) {
-        fprintf(stderr, "clopt: iteration %llu  loss %.6e  |g| %.6e  (%.1f s)\n",
-                (unsigned long long)p->iteration, p->loss, p->grad_norm, p->seconds);
+    if (!ps->quiet && p->seconds - ps->last_print >= ps->progress_seconds) {
+        print_progress(ps, p);
         ps->last_print = p->seconds;
     }
     return 0;
+}
+
+/* Seconds between progress lines: CLOPT_PROGRESS_SECONDS (0: every evaluation), else 2. */
+static double progress_seconds(void)
+{
+    const char *env = getenv("CLOPT_PROGRESS_SECONDS");
+    double v;
+    const char *why;
+    if (env && *env && clopt_parse_double(env, &v, &why) == 0 && v >= 0)
+        return v;
+    return PROGRESS_SECONDS;
 }
 
 /* Opens an .npy and checks it against --dim; fills the dimension when it was not given. */
@@ -234,6 +268,11 @@ static int check_run_inputs(struct run_state *st)
 {
     struct run_args *a = &st->a;
     int rc;
+    if (a->json_path && a->trace_path && !strcmp(a->json_path, "-") &&
+        !strcmp(a->trace_path, "-")) {
+        print_error("--json - and --trace - would both write to stdout: send one to a file");
+        return EXIT_USAGE;
+    }
     if (a->reps || a->csv_path) {
         print_error("%s is an option of clopt bench", a->reps ? "--reps" : "--csv");
         return EXIT_USAGE;
@@ -266,6 +305,12 @@ static int open_trace(struct run_state *st)
     struct run_args *a = &st->a;
     if (!a->trace_path)
         return 0;
+    if (!strcmp(a->trace_path, "-")) {
+        if (fprintf(stdout, "iteration,loss,grad_norm,lr,seconds\n") < 0)
+            return EXIT_FAILURE;
+        st->ps.trace = stdout;
+        return 0;
+    }
     const int append = a->resume_path && access(a->trace_path, F_OK) == 0;
     if (append)
         st->ps.skip =
@@ -330,13 +375,29 @@ static int close_trace(struct run_state *st, const struct clopt_result *result)
         st->ps.quiet = 1;
         on_progress(&st->ps, &last);
     }
-    int failed = st->ps.trace_failed || fclose(st->trace) != 0;
-    st->trace = NULL;
+    FILE *trace = st->ps.trace;
+    int failed =
+        st->ps.trace_failed || (trace == stdout ? fflush(stdout) != 0 : fclose(trace) != 0);
+    st->trace = st->ps.trace = NULL;
     if (failed) {
         print_error("writing --trace file '%s' failed", st->a.trace_path);
         return EXIT_FAILURE;
     }
     return 0;
+}
+
+/* The initial loss (the first evaluation of this run; after a resume, at the resumed
+ * iteration) and the iterations per second of this run. */
+static struct run_stats run_stats(const struct run_state *st, const struct clopt_result *r)
+{
+    struct run_stats stats = {.initial_loss = NAN};
+    if (st->ps.started) {
+        stats.initial_loss = st->ps.initial_loss;
+        if (r->seconds > 0 && r->iterations >= st->ps.first_iteration)
+            stats.iterations_per_second =
+                (double)(r->iterations - st->ps.first_iteration) / r->seconds;
+    }
+    return stats;
 }
 
 /* After the run: theta, the trace, the JSON and the summary; rc is the run's status so far. */
@@ -349,18 +410,22 @@ static int finish_run(struct run_state *st, const struct clopt_result *result, i
         if (out_rc)
             rc = out_rc;
     }
-    if (st->trace) {
+    if (st->ps.trace) {
         int trace_rc = close_trace(st, result);
         if (trace_rc)
             rc = trace_rc;
     }
+    const struct run_stats stats = run_stats(st, result);
     if (a->json_path) {
-        int json_rc = write_run_json(a->json_path, a, st->ctx, result, status);
+        int json_rc = write_run_json(a->json_path, a, st->ctx, st->solver, result, &stats, status);
         if (json_rc)
             rc = json_rc;
     }
+    /* stdout holds the JSON or the trace when either goes there: the text goes to stderr. */
+    const int trace_out = a->trace_path && !strcmp(a->trace_path, "-");
     if (!a->quiet && !(a->json_path && !strcmp(a->json_path, "-")))
-        print_run_summary(a, clopt_context_device(st->ctx), result, status);
+        print_run_summary(trace_out ? stderr : stdout, a, clopt_context_device(st->ctx), result,
+                          &stats, status);
     return rc;
 }
 
@@ -400,6 +465,8 @@ int cmd_run(int argc, char **argv)
     if (rc)
         return rc < 0 ? EXIT_SUCCESS : rc;
     st.ps.quiet = a->quiet;
+    st.ps.max_iters = a->opts.max_iters;
+    st.ps.progress_seconds = progress_seconds();
     st.user_objective = ends_with(a->opts.objective, ".cl") || a->kernel_dir;
     if ((rc = check_run_inputs(&st)) != 0 ||
         (rc = open_context(a->device, a->kernel_dir, a->program_cache, &st.ctx)) != 0)

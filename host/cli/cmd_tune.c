@@ -90,6 +90,17 @@ static int check_tune_args(const struct run_args *a)
     return a->json_path ? check_output_path("--json", a->json_path) : 0;
 }
 
+/* --space with '/' between a knob's values (wg=64/128: no shell quoting) in the library's
+ * form (wg=64|128), as a new string; NULL when out of memory. */
+static char *library_space(const char *space)
+{
+    char *text = strdup(space);
+    for (char *c = text; c && *c; ++c)
+        if (*c == '/')
+            *c = '|';
+    return text;
+}
+
 /* Stores the choice; the database's path when stored, else NULL after saying why. */
 static const char *store_choice(const struct run_args *a, struct clopt_context *ctx,
                                 const struct clopt_tune_result *r, struct clopt_tuning_db **db)
@@ -106,13 +117,16 @@ static const char *store_choice(const struct run_args *a, struct clopt_context *
     return status == CLOPT_OK ? clopt_tuning_db_path(*db) : NULL;
 }
 
-/* The choice: stored, as JSON and as the "best" line; the exit status. */
+/* The choice: stored first (a closed stdout must not lose it), then the table, the JSON
+ * and the "best" line; the exit status. */
 static int report_choice(const struct run_args *a, struct clopt_context *ctx,
                          const struct clopt_tune_result *r)
 {
     struct clopt_tuning_db *db = NULL;
     const char *stored = store_choice(a, ctx, r, &db);
     int rc = 0;
+    if (!(a->json_path && !strcmp(a->json_path, "-")))
+        print_table(r);
     char text[160];
     knobs_text(&r->knobs, text, sizeof text);
     if (a->json_path) {
@@ -152,11 +166,18 @@ int cmd_tune(int argc, char **argv)
     int rc = parse_run_args(argc, argv, &a);
     if (rc)
         return rc < 0 ? EXIT_SUCCESS : rc;
-    if ((rc = check_tune_args(&a)) != 0)
-        return rc;
+    char *space = a.space ? library_space(a.space) : NULL;
+    if (a.space && !space) {
+        print_error("out of memory");
+        return EXIT_FAILURE;
+    }
+    a.space = space;
     struct clopt_context *ctx = NULL;
-    if ((rc = open_context(a.device, a.kernel_dir, a.program_cache, &ctx)) != 0)
+    if ((rc = check_tune_args(&a)) != 0 ||
+        (rc = open_context(a.device, a.kernel_dir, a.program_cache, &ctx)) != 0) {
+        free(space);
         return rc;
+    }
     struct tune_view view = {&a};
     struct clopt_tune_options topts;
     clopt_tune_options_init(&topts);
@@ -168,10 +189,10 @@ int cmd_tune(int argc, char **argv)
     a.opts.max_iters = a.iters_given ? a.opts.max_iters : TUNE_ITERS;
     struct clopt_tune_result r;
     const int status = clopt_tune(ctx, &a.opts, &topts, &r);
-    /* The table once the reference ran (its knobs are filled in then). */
-    if (r.default_knobs.work_group && !(a.json_path && !strcmp(a.json_path, "-")))
-        print_table(&r);
     if (status != CLOPT_OK) {
+        /* The table once the reference ran (its knobs are filled in then). */
+        if (r.default_knobs.work_group && !(a.json_path && !strcmp(a.json_path, "-")))
+            print_table(&r);
         print_library_error(NULL, clopt_errmsg(ctx));
         rc = exit_code_for(status, ends_with(a.opts.objective, ".cl") || a.kernel_dir);
     } else {
@@ -179,5 +200,6 @@ int cmd_tune(int argc, char **argv)
     }
     clopt_tune_result_free(&r);
     close_context(ctx, a.program_cache);
+    free(space);
     return rc;
 }

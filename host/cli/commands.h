@@ -9,5 +9,6 @@ int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
+int cmd_checkpoint(int argc, char **argv);
 
 #endif /* CLOPT_CLI_COMMANDS_H */

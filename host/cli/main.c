@@ -4,6 +4,8 @@
 #include "commands.h"
 #include "report.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,29 +14,59 @@ static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
 } commands[] = {
-    {"devices", cmd_devices}, {"run", cmd_run},   {"check", cmd_check},
-    {"bench", cmd_bench},     {"tune", cmd_tune}, {"objectives", cmd_objectives},
+    {"devices", cmd_devices},       {"run", cmd_run},   {"check", cmd_check},
+    {"bench", cmd_bench},           {"tune", cmd_tune}, {"objectives", cmd_objectives},
+    {"checkpoint", cmd_checkpoint},
 };
+
+/* What a command printed must have reached stdout: a closed pipe or a full disk is a
+ * failure (exit 1, unless the command failed already). */
+static int finish_stdout(int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        print_error("writing to standard output failed: %s", strerror(errno));
+        return rc ? rc : EXIT_FAILURE;
+    }
+    return rc;
+}
+
+/* clopt help [COMMAND]: the summary, or the command's own help. */
+static int help(int argc, char **argv)
+{
+    if (argc < 3) {
+        print_usage(stdout);
+        return EXIT_SUCCESS;
+    }
+    if (argc > 3 || print_command_usage(stdout, argv[2]) != 0) {
+        print_error("help '%s': no such command (use devices, objectives, run, check, bench, "
+                    "tune or checkpoint)",
+                    argv[2]);
+        return EXIT_USAGE;
+    }
+    return EXIT_SUCCESS;
+}
 
 int main(int argc, char **argv)
 {
+    /* A closed stdout (clopt ... | head) is a write error to report, not a silent death
+     * before the outputs that matter (a checkpoint, the tuning database) are stored. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
-        fputs(cli_usage_text, stderr);
+        print_usage(stderr);
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
-        fputs(cli_usage_text, stdout);
-        return EXIT_SUCCESS;
-    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h"))
+        return finish_stdout(help(argc, argv));
     if (!strcmp(cmd, "--version")) {
-        puts("clopt 0.1.0");
-        return EXIT_SUCCESS;
+        printf("clopt %s\n", clopt_version());
+        return finish_stdout(EXIT_SUCCESS);
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; ++i)
         if (!strcmp(cmd, commands[i].name))
-            return commands[i].run(argc - 1, argv + 1);
-    print_error("unknown command '%s': use devices, objectives, run, check, bench, tune or help",
+            return finish_stdout(commands[i].run(argc - 1, argv + 1));
+    print_error("unknown command '%s': use devices, objectives, run, check, bench, tune, "
+                "checkpoint or help",
                 cmd);
     return EXIT_USAGE;
 }

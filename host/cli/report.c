@@ -3,6 +3,7 @@
 #include "args.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,8 +231,57 @@ static int add_cache_json(cJSON *root, const struct run_args *a, const struct cl
            cJSON_AddNumberToObject(cache, "rejected", (double)st.rejected);
 }
 
+/* The --init spec as given, or the default's ("normal:1"). */
+static void init_text(const struct run_args *a, char *text, size_t size)
+{
+    const struct clopt_options *o = &a->opts;
+    if (a->init_spec)
+        snprintf(text, size, "%s", a->init_spec);
+    else
+        snprintf(text, size, "%s:%g",
+                 o->init == CLOPT_INIT_UNIFORM ? "uniform"
+                 : o->init == CLOPT_INIT_CONST ? "const"
+                                               : "normal",
+                 o->init_value);
+}
+
+/* "hyper_parameters": every one the optimizer reads, with the value in use. */
+static int add_hyper_json(cJSON *root, const struct clopt_solver *solver)
+{
+    cJSON *h = cJSON_AddObjectToObject(root, "hyper_parameters");
+    const char *name;
+    double value;
+    int is_flag;
+    for (size_t k = 0; h && clopt_solver_hyper(solver, k, &name, &value, &is_flag) == CLOPT_OK; ++k)
+        if (!(is_flag ? cJSON_AddBoolToObject(h, name, value != 0)
+                      : cJSON_AddNumberToObject(h, name, value)))
+            return 0;
+    return h != NULL;
+}
+
+/* The fields added after the first release's, in this order after them. */
+static int add_run_details_json(cJSON *root, const struct run_args *a,
+                                const struct clopt_device_info *dev,
+                                const struct clopt_solver *solver, const struct run_stats *stats)
+{
+    const struct clopt_options *o = &a->opts;
+    char init[512];
+    init_text(a, init, sizeof init);
+    return (isnan(stats->initial_loss)
+                ? cJSON_AddNullToObject(root, "initial_loss")
+                : cJSON_AddNumberToObject(root, "initial_loss", stats->initial_loss)) &&
+           cJSON_AddNumberToObject(root, "iterations_per_second", stats->iterations_per_second) &&
+           cJSON_AddStringToObject(root, "clopt_version", clopt_version()) &&
+           cJSON_AddStringToObject(root, "driver_version", dev->driver_version) &&
+           cJSON_AddNumberToObject(root, "seed", (double)o->seed) &&
+           cJSON_AddStringToObject(root, "init", init) &&
+           cJSON_AddStringToObject(root, "schedule", o->schedule ? o->schedule : "constant") &&
+           add_hyper_json(root, solver);
+}
+
 int write_run_json(const char *path, const struct run_args *a, const struct clopt_context *ctx,
-                   const struct clopt_result *r, int status)
+                   const struct clopt_solver *solver, const struct clopt_result *r,
+                   const struct run_stats *stats, int status)
 {
     const struct clopt_device_info *dev = clopt_context_device(ctx);
     cJSON *root = cJSON_CreateObject();
@@ -259,27 +309,31 @@ int write_run_json(const char *path, const struct run_args *a, const struct clop
          add_cache_json(root, a, ctx);
     if (ok && status == CLOPT_ERR_DIVERGED)
         ok = cJSON_AddNumberToObject(root, "diverged_at", (double)r->diverged_at) != NULL;
+    ok = ok && add_run_details_json(root, a, dev, solver, stats);
     return emit_json(path, root, ok);
 }
 
-void print_run_summary(const struct run_args *a, const struct clopt_device_info *dev,
-                       const struct clopt_result *r, int status)
+void print_run_summary(FILE *f, const struct run_args *a, const struct clopt_device_info *dev,
+                       const struct clopt_result *r, const struct run_stats *stats, int status)
 {
     const struct clopt_options *o = &a->opts;
-    printf("objective   %s\n", o->objective);
-    printf("optimizer   %s (lr %g%s)\n", o->optimizer, r->lr, o->schedule ? ", scheduled" : "");
-    printf("n           %zu (%s, %zu shard%s)\n", o->dim, precision_name(o->precision), r->shards,
-           r->shards == 1 ? "" : "s");
-    printf("device      %s (%s)\n", dev->name, dev->platform);
-    printf("iterations  %llu\n", (unsigned long long)r->iterations);
-    printf("loss        %.9e\n", r->loss);
-    printf("grad norm   %.9e\n", r->grad_norm);
-    printf("stop        %s%s\n", stop_name(status),
-           status == CLOPT_ERR_DIVERGED ? " (theta is the last finite iterate)" : "");
-    printf("seconds     %.3f\n", r->seconds);
-    printf("bandwidth   %.2f GB/s (%.0f bytes per element and iteration)\n", r->gbytes_per_second,
-           r->bytes_per_element);
+    fprintf(f, "objective   %s\n", o->objective);
+    fprintf(f, "optimizer   %s (lr %g%s)\n", o->optimizer, r->lr, o->schedule ? ", scheduled" : "");
+    fprintf(f, "n           %zu (%s, %zu shard%s)\n", o->dim, precision_name(o->precision),
+            r->shards, r->shards == 1 ? "" : "s");
+    fprintf(f, "device      %s (%s)\n", dev->name, dev->platform);
+    fprintf(f, "iterations  %llu (%.0f per second)\n", (unsigned long long)r->iterations,
+            stats->iterations_per_second);
+    if (!isnan(stats->initial_loss))
+        fprintf(f, "initial     %.9e\n", stats->initial_loss);
+    fprintf(f, "loss        %.9e\n", r->loss);
+    fprintf(f, "grad norm   %.9e\n", r->grad_norm);
+    fprintf(f, "stop        %s%s\n", stop_name(status),
+            status == CLOPT_ERR_DIVERGED ? " (theta is the last finite iterate)" : "");
+    fprintf(f, "seconds     %.3f\n", r->seconds);
+    fprintf(f, "bandwidth   %.2f GB/s (%.0f bytes per element and iteration)\n",
+            r->gbytes_per_second, r->bytes_per_element);
     char knobs[160];
     knobs_text(&r->knobs, knobs, sizeof knobs);
-    printf("knobs       %s (%s)\n", knobs, a->knob_source);
+    fprintf(f, "knobs       %s (%s)\n", knobs, a->knob_source);
 }

@@ -14,7 +14,10 @@
 
 struct run_args;
 
-extern const char cli_usage_text[];
+/* clopt --help: the summary with the command list. */
+void print_usage(FILE *f);
+/* A command's own help (its usage, options, exit status); -1 for an unknown command. */
+int print_command_usage(FILE *f, const char *command);
 
 /* "clopt: error: ..." on stderr, one line. */
 void print_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -45,10 +48,17 @@ const char *precision_name(enum clopt_precision p);
 /* The knobs as text (clopt_knobs_format). */
 void knobs_text(const struct clopt_knobs *k, char *text, size_t size);
 
-/* clopt run's summary: JSON to path, and text on stdout. */
+/* What clopt run measures beside the library's result. */
+struct run_stats {
+    double initial_loss;          /* the first evaluation of this run; NaN when none */
+    double iterations_per_second; /* of this run (after a resume: the iterations it added) */
+};
+
+/* clopt run's summary: JSON to path, and text to f. */
 int write_run_json(const char *path, const struct run_args *a, const struct clopt_context *ctx,
-                   const struct clopt_result *r, int status);
-void print_run_summary(const struct run_args *a, const struct clopt_device_info *dev,
-                       const struct clopt_result *r, int status);
+                   const struct clopt_solver *solver, const struct clopt_result *r,
+                   const struct run_stats *stats, int status);
+void print_run_summary(FILE *f, const struct run_args *a, const struct clopt_device_info *dev,
+                       const struct clopt_result *r, const struct run_stats *stats, int status);
 
 #endif /* CLOPT_CLI_REPORT_H */

@@ -1,26 +1,40 @@
-/* The text of clopt --help. */
+/* The help texts: clopt --help (the summary and the command list) and each command's own
+ * (clopt COMMAND --help, clopt help COMMAND). The run options are shared by run, bench and
+ * tune. */
 #include "report.h"
 
-const char cli_usage_text[] =
+#include <stdio.h>
+#include <string.h>
+
+static const char summary_text[] =
     "usage: clopt COMMAND [OPTIONS]\n"
     "\n"
     "Gradient-based minimisation on OpenCL devices (GPUs, or PoCL on the CPU).\n"
     "\n"
     "commands:\n"
-    "  devices              list every OpenCL platform and device\n"
-    "  objectives           list the built-in objectives: formula, parameters, minimum\n"
+    "  devices              list every OpenCL platform and device (--json FILE|-)\n"
+    "  objectives           list the built-in objectives: formula, parameters, minimum,\n"
+    "                       a learning rate that converges with gd\n"
     "  run [OPTIONS]        minimise an objective (default: sphere on the default device)\n"
     "  check [OPTIONS]      compare an objective's gradient with finite differences\n"
-    "  tune [RUN OPTIONS]   try kernel knobs (--space KNOB=V|V,...: any knob of --tune;\n"
-    "                       --budget S),\n"
-    "                       check each against the defaults, time them, store the best in\n"
-    "                       the tuning database (--tuning-db FILE, or CLOPT_TUNING_DB, or\n"
-    "                       $XDG_CACHE_HOME/clopt/tuning.json), which run and bench use\n"
-    "                       unless --tune is given\n"
+    "  tune [RUN OPTIONS]   try kernel knobs, check each against the defaults, time them,\n"
+    "                       store the best in the tuning database (run and bench use it)\n"
     "  bench [RUN OPTIONS]  the device's STREAM-style bandwidth, then the step's, and the\n"
-    "                       ratio (--iters per repetition, default 20; --reps R, default 5;\n"
-    "                       --json FILE|-, --csv FILE|-)\n"
-    "  help                 show this text (also --help; --version prints the version)\n"
+    "                       ratio\n"
+    "  checkpoint info|export FILE   what a checkpoint holds; its theta and state as .npy\n"
+    "  help [COMMAND]       this text, or a command's options (also clopt COMMAND --help);\n"
+    "                       --version prints the version\n"
+    "\n"
+    "Common run options: --objective NAME|FILE.cl, --dim N, --optimizer NAME, --lr X,\n"
+    "--iters N, --out FILE.npy, --trace FILE.csv|-, --json FILE|-, --device INDEX|NAME,\n"
+    "--program-cache DIR|off (compiled kernels; also CLOPT_PROGRAM_CACHE), --tuning-db FILE\n"
+    "(clopt help run lists them all).\n";
+
+static const char run_head[] = "usage: clopt run [OPTIONS]\n"
+                               "\n"
+                               "Minimises an objective from an initial theta.\n";
+
+static const char run_options_text[] =
     "\n"
     "run options:\n"
     "  --objective NAME|FILE.cl  sphere (default), another built-in (clopt objectives) or\n"
@@ -59,8 +73,10 @@ const char cli_usage_text[] =
     "  --loss-every K            evaluate loss and ||g|| every K iterations (default 1)\n"
     "  --precision float|double  arithmetic precision (default float)\n"
     "  --out FILE.npy            write the final theta\n"
-    "  --trace FILE.csv          write iteration,loss,grad_norm,lr,seconds per evaluation\n"
-    "  --json FILE|-             write a machine-readable summary ('-': stdout)\n"
+    "  --trace FILE.csv|-        write iteration,loss,grad_norm,lr,seconds per evaluation\n"
+    "                            ('-': stdout; the summary then goes to stderr)\n"
+    "  --json FILE|-             write a machine-readable summary ('-': stdout; not with\n"
+    "                            --trace -)\n"
     "  --device INDEX|NAME       device index or name substring (also CLOPT_DEVICE)\n"
     "  --tune KEY=VAL,...        kernel knobs: wg (work-group size), epw (elements per\n"
     "                            work-item), vw (lanes), fblock (loss terms per lane\n"
@@ -86,11 +102,51 @@ const char cli_usage_text[] =
     "  --checkpoint-every N      iterations between checkpoints\n"
     "  --resume FILE             continue the run saved in FILE (same options; --iters counts\n"
     "                            from the original start; a --trace file is appended to)\n"
-    "  --quiet                   print no progress and no summary\n"
-    "  -h, --help                show this text\n"
+    "  --quiet                   print no progress and no summary (progress: a line on\n"
+    "                            stderr every 2 s, or every CLOPT_PROGRESS_SECONDS)\n"
+    "  -h, --help                show this text\n";
+
+static const char tune_head[] =
+    "usage: clopt tune [--space SPACE] [--budget S] [RUN OPTIONS]\n"
     "\n"
-    "check options (clopt check): --objective, --param, --device, --kernel-dir,\n"
-    "  --program-cache as for run;\n"
+    "Tries kernel knobs on the problem of the run options, checks each candidate against\n"
+    "the defaults, times them and stores the best in the tuning database, which run and\n"
+    "bench use unless --tune is given. The choice is stored before anything is printed.\n"
+    "\n"
+    "tune options:\n"
+    "  --space KNOB=V/V/...,...  the candidates: any knob of --tune, each with a list of\n"
+    "                            values separated by '/' (no shell quoting needed; '|'\n"
+    "                            works too, quoted), e.g. --space wg=64/128,epw=1/4\n"
+    "  --budget S                stop trying candidates after S seconds (default: all)\n"
+    "  --reps R                  timed repetitions per candidate (default 3)\n"
+    "  --iters N                 iterations per repetition (default 20)\n"
+    "  --tuning-db FILE          the database to store in (also CLOPT_TUNING_DB; default\n"
+    "                            $XDG_CACHE_HOME/clopt/tuning.json)\n"
+    "  --json FILE|-             write the choice as JSON\n"
+    "(--out, --trace, --init FILE, --resume, --checkpoint, --tune and --csv do not apply)\n";
+
+static const char bench_head[] =
+    "usage: clopt bench [--reps R] [--csv FILE|-] [--json FILE|-] [RUN OPTIONS]\n"
+    "\n"
+    "Measures the device's STREAM-style bandwidth (copy, in-place scale), then the fused\n"
+    "step of the problem of the run options, and the ratio of the two. When the working set\n"
+    "fits in the last-level cache the ratio is marked as not a memory-bandwidth figure.\n"
+    "\n"
+    "bench options:\n"
+    "  --reps R                  repetitions, the median is reported (default 5)\n"
+    "  --iters N                 iterations per repetition (default 20)\n"
+    "  --csv FILE|-              write the result as CSV ('-': stdout)\n"
+    "  --json FILE|-             write the result as JSON ('-': stdout)\n"
+    "(--out, --trace, --init FILE, --resume and --checkpoint do not apply)\n";
+
+static const char check_text[] =
+    "usage: clopt check [OPTIONS]\n"
+    "\n"
+    "Compares an objective's gradient with central finite differences of its loss.\n"
+    "\n"
+    "check options:\n"
+    "  --objective NAME|FILE.cl  the objective (default sphere)\n"
+    "  --param KEY=VALUE         objective parameter, repeatable\n"
     "  --dim N                   n (default 1000)\n"
     "  --samples M               elements checked, both ends included (default 1000)\n"
     "  --init normal[:S]|uniform[:A]|const:V   the random point (default normal:1)\n"
@@ -98,7 +154,80 @@ const char cli_usage_text[] =
     "  --tol X                   largest relative error that passes (default 1e-6 in double,\n"
     "                            1e-2 on devices without fp64)\n"
     "  --json FILE|-             write the result as JSON\n"
+    "  --device INDEX|NAME       device index or name substring (also CLOPT_DEVICE)\n"
+    "  --kernel-dir DIR          load kernels from DIR (also CLOPT_KERNEL_DIR)\n"
+    "  --program-cache DIR|off   the compiled-kernel cache (see clopt help run)\n"
+    "  -h, --help                show this text\n";
+
+static const char devices_text[] =
+    "usage: clopt devices [--json FILE|-]\n"
+    "\n"
+    "Lists every OpenCL platform and device: index, type, name, platform, memory, largest\n"
+    "allocation, fp64. The index (or a name substring) is what --device takes.\n"
+    "\n"
+    "devices options:\n"
+    "  --json [FILE|-]           write the list as a JSON array instead (no FILE or '-':\n"
+    "                            stdout): index, platform, name, driver_version, kind,\n"
+    "                            global_mem_bytes, max_alloc_bytes, compute_units, has_fp64\n"
+    "  -h, --help                show this text\n";
+
+static const char objectives_text[] =
+    "usage: clopt objectives\n"
+    "\n"
+    "Lists the built-in objectives: formula, minimum, parameters, and a learning rate\n"
+    "with which gd converges at the default --init (gd lr: X).\n"
+    "\n"
+    "  -h, --help                show this text\n";
+
+static const char checkpoint_text[] =
+    "usage: clopt checkpoint info FILE [--json FILE|-]\n"
+    "       clopt checkpoint export FILE --out THETA.npy [--state PREFIX]\n"
+    "\n"
+    "Reads a checkpoint written by clopt run --checkpoint, without a device.\n"
+    "\n"
+    "  info                      the run it holds: objective, optimizer, n, precision,\n"
+    "                            iteration, steps, configuration and state vectors\n"
+    "  export                    writes theta to --out, and with --state PREFIX each\n"
+    "                            optimizer state vector to PREFIX0.npy, PREFIX1.npy, ...\n"
+    "  --json FILE|-             info: the same as JSON\n"
+    "  -h, --help                show this text\n";
+
+static const char exit_text[] =
     "\n"
     "exit status: 0 converged or iteration limit (check: passed), 2 bad usage or input,\n"
     "3 diverged (theta is the last finite iterate), 4 gradient check failed, 130/143\n"
     "stopped by SIGINT/SIGTERM (after a checkpoint, if one is set), 1 any other failure.\n";
+
+void print_usage(FILE *f)
+{
+    fputs(summary_text, f);
+    fputs(exit_text, f);
+}
+
+/* The help of each command: its own part, whether the run options follow. */
+static const struct {
+    const char *command, *text;
+    int run_options;
+} command_help[] = {
+    {"run", run_head, 1},
+    {"tune", tune_head, 1},
+    {"bench", bench_head, 1},
+    {"check", check_text, 0},
+    {"devices", devices_text, 0},
+    {"objectives", objectives_text, 0},
+    {"checkpoint", checkpoint_text, 0},
+};
+
+int print_command_usage(FILE *f, const char *command)
+{
+    for (size_t i = 0; i < sizeof command_help / sizeof *command_help; ++i) {
+        if (strcmp(command, command_help[i].command) != 0)
+            continue;
+        fputs(command_help[i].text, f);
+        if (command_help[i].run_options)
+            fputs(run_options_text, f);
+        fputs(exit_text, f);
+        return 0;
+    }
+    return -1;
+}
