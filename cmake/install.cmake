@@ -4,7 +4,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(FILES include/clopt.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES include/clopt.h include/clopt_tune.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS clopt_shared EXPORT cloptTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
