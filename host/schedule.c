@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The longest schedule text; every field buffer below is this large, so no field can be cut
+ * (a cut gamma of many digits once read as 9e62). */
 #define MAX_SPEC 256
 
 /* Splits text at the first ':' into a field copy; returns the rest or NULL. */
@@ -21,7 +23,7 @@ static const char *next_field(const char *text, char *field, size_t size)
 
 static int parse_main(const char *spec, struct clopt_schedule *out, const char **why)
 {
-    char kind[32], a[64], b[64];
+    char kind[MAX_SPEC], a[MAX_SPEC], b[MAX_SPEC];
     const char *rest = next_field(spec, kind, sizeof kind);
     if (!strcmp(kind, "constant")) {
         out->kind = CLOPT_SCHEDULE_CONSTANT;
@@ -111,7 +113,7 @@ int clopt_schedule_parse(const char *spec, struct clopt_schedule *out, const cha
     }
     if (strncmp(spec, "warmup:", 7) != 0)
         return parse_main(spec, out, why);
-    char steps[64];
+    char steps[MAX_SPEC];
     const char *plus = strchr(spec + 7, '+');
     size_t n = plus ? (size_t)(plus - (spec + 7)) : strlen(spec + 7);
     if (n == 0 || n >= sizeof steps) {

@@ -483,6 +483,37 @@ static int record_losses(void *user, const struct clopt_progress *p)
     return 0;
 }
 
+/* A value written with more characters than a fixed field once held is read whole, never cut
+ * (0.9 as 9 and 62 zeros then e-63 was read as 9e62), and one past the length limit is
+ * refused. */
+Test(optimizers, long_schedule_values_are_read_whole)
+{
+    char spec[300] = "exp:9";
+    for (int i = 0; i < 62; ++i)
+        strcat(spec, "0");
+    strcat(spec, "e-63");
+    struct clopt_schedule sch;
+    const char *why = NULL;
+    cr_assert_eq(clopt_schedule_parse(spec, &sch, &why), 0, "%s", why);
+    cr_expect_eq(sch.gamma, 0.9);
+    char warm[300] = "warmup:";
+    for (int i = 0; i < 70; ++i)
+        strcat(warm, "0");
+    strcat(warm, "5+step:");
+    for (int i = 0; i < 70; ++i)
+        strcat(warm, "0");
+    strcat(warm, "3:0.5");
+    cr_assert_eq(clopt_schedule_parse(warm, &sch, &why), 0, "%s", why);
+    cr_expect_eq(sch.warmup, 5);
+    cr_expect_eq(sch.every, 3);
+    char too_long[300];
+    memset(too_long, '0', 299);
+    memcpy(too_long, "exp:0.", 6);
+    too_long[299] = '\0';
+    cr_expect_eq(clopt_schedule_parse(too_long, &sch, &why), -1);
+    cr_expect_str_eq(why, "schedule too long");
+}
+
 Test(optimizers, clip_norm_reports_the_loss_of_each_iterate)
 {
     /* theta = 1 everywhere: ||g|| = 2 sqrt(n) and clipping to 1 moves every element by
