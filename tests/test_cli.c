@@ -26,17 +26,6 @@ static void teardown(void)
 
 TestSuite(cli, .init = setup, .fini = teardown);
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s missing", path);
-    static char buffer[1 << 16];
-    size_t n = fread(buffer, 1, sizeof buffer - 1, f);
-    buffer[n] = '\0';
-    fclose(f);
-    return strdup(buffer);
-}
-
 Test(cli, help_lists_the_run_options)
 {
     const char *args[] = {"run", "--help", NULL};

@@ -30,17 +30,6 @@ static void teardown(void)
 
 TestSuite(cli_habits, .init = setup, .fini = teardown);
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s missing", path);
-    static char buffer[1 << 16];
-    size_t n = fread(buffer, 1, sizeof buffer - 1, f);
-    buffer[n] = '\0';
-    fclose(f);
-    return strdup(buffer);
-}
-
 /* Each command's help names the command and its own options, through both spellings. */
 Test(cli_habits, every_command_has_its_own_help)
 {

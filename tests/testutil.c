@@ -248,3 +248,14 @@ int cli_run_and_signal(const char *const *args, double seconds, int signo)
            : WIFSIGNALED(status) ? -WTERMSIG(status)
                                  : -1000;
 }
+
+char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s missing", path);
+    static char buffer[1 << 16];
+    size_t n = fread(buffer, 1, sizeof buffer - 1, f);
+    buffer[n] = '\0';
+    fclose(f);
+    return strdup(buffer);
+}

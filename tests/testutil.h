@@ -31,6 +31,8 @@ size_t count_lines(const char *text);
 char *temp_dir(void);
 char *path_in(const char *dir, const char *name);
 void remove_tree(const char *dir);
+/* A text file's contents (the first 64 KiB), heap-allocated; fails the test when it is missing. */
+char *read_text(const char *path);
 
 /* Writes a 1-D .npy file of float32 (is_double = 0) or float64 values. */
 void write_npy(const char *path, const void *data, size_t count, int is_double);
