@@ -35,6 +35,14 @@ const char *clopt_cl_error_name(cl_int err);
 char *clopt_vformat(const char *fmt, va_list ap);
 char *clopt_format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* strtod and snprintf in the "C" locale, whatever this thread's LC_NUMERIC (see
+ * host/numparse.c): for every number clopt reads from text or writes into kernel defines
+ * and checkpoints. clopt_format_c returns the length, or -1 when the text does not fit in
+ * size or no locale object could be made. */
+double clopt_strtod_c(const char *text, char **end);
+int clopt_format_c(char *buffer, size_t size, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Fills info for one device; index is left as SIZE_MAX for the caller to set. */
 int clopt_device_query(cl_device_id device, struct clopt_device_info *info);
 

@@ -12,13 +12,14 @@
 /* The widest stencil a user's file may declare; halos of this size are kept per shard. */
 #define MAX_STENCIL_RADIUS 16
 
-/* Parses a whole string as a finite double in the C locale's format. */
+/* Parses a whole string as a finite double in the C locale's format, whatever the
+ * caller's LC_NUMERIC. */
 static int parse_param_value(const char *text, double *value)
 {
     if (!text || !*text || isspace((unsigned char)text[0]))
         return 0;
     char *end;
-    *value = strtod(text, &end);
+    *value = clopt_strtod_c(text, &end);
     return *end == '\0' && isfinite(*value);
 }
 
@@ -71,8 +72,11 @@ static int append_param_define(struct clopt_context *ctx, const struct clopt_par
         upper[k] = (char)toupper((unsigned char)p->key[k]);
     upper[k] = '\0';
     /* Always a floating literal (1 / CLOPT_PARAM_A must not divide integers); a double
-     * literal: objectives cast it to real. */
-    char *grown = clopt_format("%s -DCLOPT_PARAM_%s=%.17e", *text, upper, value);
+     * literal: objectives cast it to real. In the C locale: "5,0e-01" is no number. */
+    char literal[40];
+    if (clopt_format_c(literal, sizeof literal, "%.17e", value) < 0)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    char *grown = clopt_format("%s -DCLOPT_PARAM_%s=%s", *text, upper, literal);
     if (!grown)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     free(*text);
