@@ -129,6 +129,48 @@ int clopt_context_set_program_cache(struct clopt_context *ctx, const char *dir)
     return CLOPT_OK;
 }
 
+const char *clopt_context_cache_problem(const struct clopt_context *ctx)
+{
+    return ctx ? ctx->cache_problem : NULL;
+}
+
+/* Stops using the program cache for this context, keeping the first reason. */
+static void distrust_cache(struct clopt_context *ctx, const char *what, const char *path,
+                           const char *why)
+{
+    if (ctx->cache_problem)
+        return;
+    ctx->cache_problem = clopt_format("program cache %s '%s' is %s: running without the program "
+                                      "cache (fix its owner or mode, or choose another cache "
+                                      "directory)",
+                                      what, path, why);
+    if (!ctx->cache_problem) /* no memory for the message: still distrust */
+        ctx->cache_problem = clopt_format("%s", "program cache not trusted");
+}
+
+/* Whether the cache may be used: its directory, once it exists, must pass
+ * clopt_untrusted(). An absent directory is fine (cache_store creates it, mode 0700), and
+ * so is one that cannot be a directory (a file in the way): lookups then miss and stores
+ * fail, counted as such, which is no question of trust. */
+static int cache_trusted(struct clopt_context *ctx)
+{
+    if (ctx->cache_problem)
+        return 0;
+    if (ctx->cache_dir_trusted)
+        return 1;
+    struct stat st;
+    char why[96];
+    if (stat(ctx->program_cache, &st) != 0 || !S_ISDIR(st.st_mode))
+        return 1;
+    const char *problem = clopt_untrusted(&st, 1, why, sizeof why);
+    if (problem) {
+        distrust_cache(ctx, "directory", ctx->program_cache, problem);
+        return 0;
+    }
+    ctx->cache_dir_trusted = 1;
+    return 1;
+}
+
 int clopt_context_cache_stats(const struct clopt_context *ctx, struct clopt_cache_stats *out)
 {
     if (!ctx || !out)
@@ -296,10 +338,21 @@ static enum cache_lookup cache_load(struct clopt_context *ctx, const char *path,
     enum cache_lookup result = CACHE_REJECTED;
     unsigned char *file = NULL;
     cl_program program = NULL;
-    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Not through a symlink, and without waiting on a FIFO planted under the name. */
+    const int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ELOOP) {
+        distrust_cache(ctx, "entry", path, "a symlink");
+        return CACHE_REJECTED;
+    }
     if (fd < 0) /* no entry, or no directory yet (or a file where it should be) */
         return errno == ENOENT || errno == ENOTDIR ? CACHE_ABSENT : CACHE_REJECTED;
     struct stat st;
+    char why[96];
+    const char *problem = fstat(fd, &st) == 0 ? clopt_untrusted(&st, 0, why, sizeof why) : NULL;
+    if (problem) {
+        distrust_cache(ctx, "entry", path, problem);
+        goto cleanup;
+    }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
         (uint64_t)st.st_size > CACHE_MAX_BYTES || (uint64_t)st.st_size < CACHE_HEADER + 12u)
         goto cleanup;
@@ -417,7 +470,9 @@ static int cache_store(struct clopt_context *ctx, cl_program program, const char
     memcpy(entry + CACHE_HEADER, key, key_length);
     put_u64(entry + at, sizes[mine]);
     put_u32(entry + size - 4, clopt_crc32c(0, entry, size - 4));
-    ok = make_directories(ctx->program_cache) &&
+    /* A directory made just now is checked like one found (a parent's default ACL or a
+     * setgid bit can make it group-writable). */
+    ok = make_directories(ctx->program_cache) && cache_trusted(ctx) &&
          clopt_atomic_write(path, entry, size, 0600, NULL, 0) == CLOPT_OK;
 cleanup:
     free(devices);
@@ -459,7 +514,7 @@ int clopt_build_program(struct clopt_context *ctx, const struct clopt_program_pa
     }
     /* The cache: a hit ends here; anything wrong with an entry means a build from source,
      * whose binary then replaces it. */
-    const int caching = ctx->program_cache != NULL;
+    int caching = ctx->program_cache != NULL && cache_trusted(ctx);
     if (caching) {
         if (cache_key(ctx, source, used, options, &key, &key_length, &entry)) {
             const enum cache_lookup found =
@@ -474,6 +529,7 @@ int clopt_build_program(struct clopt_context *ctx, const struct clopt_program_pa
                 ++ctx->cache_stats.rejected;
         }
         ++ctx->cache_stats.misses;
+        caching = ctx->cache_problem == NULL; /* an untrusted entry: store nothing either */
     }
     cl_int err;
     const char *sources[] = {source};

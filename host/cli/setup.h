@@ -10,8 +10,17 @@
 int open_context(const char *device, const char *kernel_dir, const char *program_cache,
                  struct clopt_context **ctx);
 
-/* Destroys the context, first saying (one warning line) if compiled kernels could not be
- * stored in the program cache: the run did not need it, but the next one rebuilds. */
+/* Under --quiet (quiet non-zero), sends what the OpenCL driver prints on its own to
+ * /dev/null while the library builds kernels: PoCL's compiler writes "1 error generated."
+ * straight to stderr, and clopt's own message already carries the build log. Returns the
+ * saved stderr for restore_driver_output, or -1 (nothing changed). Only around library
+ * calls whose callbacks print nothing under --quiet. */
+int mute_driver_output(int quiet);
+void restore_driver_output(int saved);
+
+/* Destroys the context, first saying (one warning line) why the program cache was not
+ * trusted, and (one line) if compiled kernels could not be stored in the program cache:
+ * the run did not need it, but the next one rebuilds. */
 void close_context(struct clopt_context *ctx, const char *cache_dir);
 
 /* The tuning database of --tuning-db, else $CLOPT_TUNING_DB, else the library's default
