@@ -52,7 +52,14 @@ int clopt_device_query(cl_device_id device, struct clopt_device_info *info);
  * heap-allocated (NUL-terminated). */
 int clopt_kernel_source(struct clopt_context *ctx, const char *name, char **text, size_t *length);
 
-/* Reads a whole file; CLOPT_ERR_IO with a message on failure. */
+/* Opens an input file the caller named for reading: NULL, with the reason in why, when it
+ * cannot be opened or is not a regular file. The open does not block, so a FIFO given as
+ * an input is refused at once instead of waiting for a writer forever. */
+FILE *clopt_open_input(const char *path, char *why, size_t size);
+
+/* Reads a whole file the caller named (a user's objective, a kernel directory's file):
+ * CLOPT_ERR_BAD_FILE when it cannot be opened or is not a regular file (a directory, a
+ * FIFO: never waited on), CLOPT_ERR_IO when reading it fails; a message either way. */
 int clopt_read_file(struct clopt_context *ctx, const char *path, char **text, size_t *length);
 
 /* Builds a program from the named parts (each preceded by a #line directive naming its

@@ -31,40 +31,85 @@ struct clopt_embedded_kernel {
 };
 extern const struct clopt_embedded_kernel clopt_embedded_kernels[];
 
+FILE *clopt_open_input(const char *path, char *why, size_t size)
+{
+    const int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    int error = 0;
+    if (fd < 0)
+        error = errno;
+    else if (fstat(fd, &st) != 0)
+        error = errno;
+    else if (!S_ISREG(st.st_mode))
+        error = S_ISDIR(st.st_mode) ? EISDIR : -1;
+    /* Reads block as usual from here on (a regular file never would, but stdio expects it). */
+    else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
+        error = errno;
+    FILE *f = error ? NULL : fdopen(fd, "rb");
+    if (!f && !error)
+        error = errno;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
+        if (why && size)
+            snprintf(why, size, "%s",
+                     error == -1 ? "not a regular file (a FIFO, device or socket)"
+                                 : error == EISDIR ? "a directory, not a regular file"
+                                                   : strerror(error));
+    }
+    return f;
+}
+
 int clopt_read_file(struct clopt_context *ctx, const char *path, char **text, size_t *length)
 {
     *text = NULL;
     *length = 0;
     int status = CLOPT_OK;
     char *buffer = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return clopt_fail(ctx, CLOPT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    if (fseeko(f, 0, SEEK_END) != 0) {
-        status = clopt_fail(ctx, CLOPT_ERR_IO, "cannot seek in '%s': %s", path, strerror(errno));
-        goto cleanup;
-    }
-    off_t size = ftello(f);
-    if (size < 0 || fseeko(f, 0, SEEK_SET) != 0) {
+    /* O_NONBLOCK: a FIFO named as a kernel file opens at once (and is refused below) instead
+     * of waiting for a writer forever; on a regular file it changes nothing. */
+    const int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return clopt_fail(ctx, CLOPT_ERR_BAD_FILE, "cannot open '%s': %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
         status = clopt_fail(ctx, CLOPT_ERR_IO, "cannot size '%s': %s", path, strerror(errno));
         goto cleanup;
     }
-    buffer = malloc((size_t)size + 1);
+    if (!S_ISREG(st.st_mode)) {
+        status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE, "'%s' is %s, not a regular file", path,
+                            S_ISDIR(st.st_mode) ? "a directory" : "a special file");
+        goto cleanup;
+    }
+    if ((uint64_t)st.st_size >= SIZE_MAX) {
+        status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE, "'%s' is too large", path);
+        goto cleanup;
+    }
+    const size_t size = (size_t)st.st_size;
+    buffer = malloc(size + 1);
     if (!buffer) {
         status = clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory reading '%s'", path);
         goto cleanup;
     }
-    if (fread(buffer, 1, (size_t)size, f) != (size_t)size) {
-        status = clopt_fail(ctx, CLOPT_ERR_IO, "cannot read '%s'", path);
-        goto cleanup;
+    size_t done = 0;
+    while (done < size) {
+        const ssize_t n = read(fd, buffer + done, size - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            status = clopt_fail(ctx, CLOPT_ERR_IO, "cannot read '%s': %s", path,
+                                n < 0 ? strerror(errno) : "it shrank while being read");
+            goto cleanup;
+        }
+        done += (size_t)n;
     }
     buffer[size] = '\0';
     *text = buffer;
-    *length = (size_t)size;
+    *length = size;
     buffer = NULL;
 cleanup:
     free(buffer);
-    fclose(f);
+    close(fd);
     return status;
 }
 
@@ -76,11 +121,14 @@ int clopt_kernel_source(struct clopt_context *ctx, const char *name, char **text
             return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
         int status = clopt_read_file(ctx, path, text, length);
         free(path);
-        if (status == CLOPT_ERR_IO)
-            return clopt_fail(ctx, CLOPT_ERR_IO,
-                              "kernel '%s' not found in the kernel directory '%s' (unset "
-                              "--kernel-dir/CLOPT_KERNEL_DIR to use the built-in kernels)",
-                              name, ctx->kernel_dir);
+        if (status == CLOPT_ERR_BAD_FILE) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", ctx->errmsg ? ctx->errmsg : "");
+            return clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
+                              "kernel '%s' not usable in the kernel directory '%s' (%s): unset "
+                              "--kernel-dir/CLOPT_KERNEL_DIR to use the built-in kernels",
+                              name, ctx->kernel_dir, why);
+        }
         return status;
     }
     for (const struct clopt_embedded_kernel *k = clopt_embedded_kernels; k->name; ++k) {
