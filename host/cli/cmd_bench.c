@@ -139,7 +139,7 @@ static void print_bench(const struct bench *b)
 static int measure(struct run_args *a, struct clopt_context *ctx, struct bench *b)
 {
     const int user_objective = ends_with(a->opts.objective, ".cl") || a->kernel_dir;
-    const int muted = mute_driver_output(a->quiet);
+    const struct muted muted = mute_driver_output(a->quiet);
     int status = clopt_measure_bandwidth(ctx, a->opts.dim, a->opts.precision, b->reps, &b->bw);
     if (status == CLOPT_OK) {
         a->opts.max_iters = a->iters_given ? a->opts.max_iters : BENCH_ITERS;

@@ -333,7 +333,7 @@ static int open_trace(struct run_state *st)
 static int start_solver(struct run_state *st)
 {
     struct run_args *a = &st->a;
-    int muted = mute_driver_output(a->quiet);
+    struct muted muted = mute_driver_output(a->quiet);
     int status = clopt_solver_create(&st->solver, st->ctx, &a->opts);
     restore_driver_output(muted);
     if (status == CLOPT_ERR_INVALID_ARG && !a->knobs_given &&

@@ -189,7 +189,7 @@ int cmd_tune(int argc, char **argv)
     a.opts.max_iters = a.iters_given ? a.opts.max_iters : TUNE_ITERS;
     struct clopt_tune_result r;
     /* on_tune_progress prints nothing under --quiet, so muting the driver loses nothing. */
-    const int muted = mute_driver_output(a.quiet);
+    const struct muted muted = mute_driver_output(a.quiet);
     const int status = clopt_tune(ctx, &a.opts, &topts, &r);
     restore_driver_output(muted);
     if (status != CLOPT_OK) {

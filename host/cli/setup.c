@@ -2,6 +2,7 @@
 #include "setup.h"
 #include "report.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -43,31 +44,46 @@ static int check_cache_home(void)
     return EXIT_USAGE;
 }
 
-int mute_driver_output(int quiet)
+struct muted mute_driver_output(int quiet)
 {
+    struct muted m = {-1, NULL};
     if (!quiet)
-        return -1;
+        return m;
     fflush(stderr);
-    const int saved = dup(STDERR_FILENO);
-    const int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (saved < 0 || null_fd < 0 || dup2(null_fd, STDERR_FILENO) < 0) {
-        if (saved >= 0)
-            close(saved);
-        if (null_fd >= 0)
-            close(null_fd);
-        return -1;
+    m.capture = tmpfile();
+    m.saved = m.capture ? dup(STDERR_FILENO) : -1;
+    if (m.saved < 0 || dup2(fileno(m.capture), STDERR_FILENO) < 0) {
+        if (m.saved >= 0)
+            close(m.saved);
+        if (m.capture)
+            fclose(m.capture);
+        return (struct muted){-1, NULL};
     }
-    close(null_fd);
-    return saved;
+    return m;
 }
 
-void restore_driver_output(int saved)
+/* "1 error generated.", "2 warnings generated.", "1 warning and 1 error generated.": what
+ * clang's diagnostics engine prints by itself when PoCL builds a program. */
+static int is_compiler_chatter(const char *line)
 {
-    if (saved < 0)
+    return isdigit((unsigned char)line[0]) && strstr(line, " generated.") != NULL;
+}
+
+void restore_driver_output(struct muted m)
+{
+    if (m.saved < 0)
         return;
     fflush(stderr);
-    dup2(saved, STDERR_FILENO);
-    close(saved);
+    dup2(m.saved, STDERR_FILENO);
+    close(m.saved);
+    /* Everything else is passed on, in order: a sanitizer's report, fault-injection
+     * traces, a driver's real warning. */
+    char line[1024];
+    rewind(m.capture);
+    while (fgets(line, sizeof line, m.capture))
+        if (!is_compiler_chatter(line))
+            fputs(line, stderr);
+    fclose(m.capture);
 }
 
 int open_context(const char *device, const char *kernel_dir, const char *program_cache,
