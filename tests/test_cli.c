@@ -231,7 +231,8 @@ Test(cli, bad_input_exits_2_with_one_line)
     cr_assert_eq(mkfifo(fifo_in, 0600), 0);
     cr_assert_eq(mkfifo(fifo_cl, 0600), 0);
     cr_assert_eq(mkdir(dir_cl, 0700), 0);
-    char target_small[512], target_malformed[512], target_nan[512];
+    char target_small[512], target_malformed[512], target_nan[512], target_fifo[512];
+    snprintf(target_fifo, sizeof target_fifo, "target=%s", fifo_in);
     snprintf(target_small, sizeof target_small, "target=%s", small);
     snprintf(target_malformed, sizeof target_malformed, "target=%s", malformed);
     snprintf(target_nan, sizeof target_nan, "target=%s", nan_file);
@@ -347,6 +348,8 @@ Test(cli, bad_input_exits_2_with_one_line)
         {{"run", "--dim", "10", "--checkpoint", fifo_ck}, "not a regular file"},
         /* Inputs that are not regular files, opened without blocking (item 12). */
         {{"run", "--init", fifo_in}, "not a regular file"},
+        {{"run", "--resume", fifo_in}, "not a regular file"},
+        {{"run", "--objective", "shifted_sphere", "--param", target_fifo}, "not a regular file"},
         {{"run", "--objective", fifo_cl}, "not a regular file"},
         {{"run", "--objective", dir_cl}, "a directory"},
         /* Values that float cannot hold as given (item 11). */
@@ -840,4 +843,21 @@ Test(cli, bench_csv_quotes_fields_as_rfc_4180_says)
               expected);
     cli_result_free(&r);
     free(path);
+}
+
+/* A tuning database that is a FIFO is not waited on: one warning, the built-in knobs, and
+ * the run goes on (issue 16, items 6 and 12). */
+Test(cli, a_fifo_as_tuning_database_does_not_hang_the_run)
+{
+    char *fifo = path_in(dir, "tuning.json");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    const char *args[] = {"run",     "--dim",       "10",  "--iters", "1",
+                          "--tuning-db", fifo, "--quiet", NULL};
+    struct cli_result r = cli_run(args);
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect_eq(count_lines(r.err), 1, "%s", r.err);
+    cr_expect(strstr(r.err, "clopt: warning: tuning database") != NULL, "%s", r.err);
+    cr_expect(strstr(r.err, "not a regular file") != NULL, "%s", r.err);
+    cli_result_free(&r);
+    free(fifo);
 }
