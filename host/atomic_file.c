@@ -77,11 +77,11 @@ int clopt_atomic_replaceable(const char *target, char *err, size_t errlen)
                  "'%s' is not a regular file (%s): clopt writes a new file and renames it over "
                  "the old one, which would replace it; name a regular file",
                  target,
-                 S_ISDIR(st.st_mode)                           ? "a directory"
+                 S_ISDIR(st.st_mode)                          ? "a directory"
                  : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
-                 : S_ISFIFO(st.st_mode)                        ? "a FIFO"
-                 : S_ISSOCK(st.st_mode)                        ? "a socket"
-                                                               : "a special file");
+                 : S_ISFIFO(st.st_mode)                       ? "a FIFO"
+                 : S_ISSOCK(st.st_mode)                       ? "a socket"
+                                                              : "a special file");
     return CLOPT_ERR_INVALID_ARG;
 }
 

@@ -40,9 +40,9 @@ FILE *clopt_open_input(const char *path, char *why, size_t size)
             close(fd);
         if (why && size)
             snprintf(why, size, "%s",
-                     error == -1 ? "not a regular file (a FIFO, device or socket)"
-                                 : error == EISDIR ? "a directory, not a regular file"
-                                                   : strerror(error));
+                     error == -1       ? "not a regular file (a FIFO, device or socket)"
+                     : error == EISDIR ? "a directory, not a regular file"
+                                       : strerror(error));
     }
     return f;
 }

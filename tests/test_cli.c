@@ -357,8 +357,7 @@ Test(cli, bad_input_exits_2_with_one_line)
         {{"run", "--lr", "1e-46"}, "--lr 1e-46 is too small for float"},
         {{"run", "--lr", "1e39"}, "--lr 1e+39 is too large for float"},
         {{"run", "--weight-decay", "1e-45"}, "--weight-decay 1e-45 is too small for float"},
-        {{"run", "--optimizer", "momentum", "--momentum", "0.99999999999"},
-         "rounds to 1 in float"},
+        {{"run", "--optimizer", "momentum", "--momentum", "0.99999999999"}, "rounds to 1 in float"},
         /* A shard that holds a tile but not its halo names the halo (item 12). */
         {{"run", "--objective", "rosenbrock", "--tune", "wg=4,epw=1", "--max-shard-bytes", "16"},
          "halo of 1 elements"},

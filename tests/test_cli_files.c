@@ -31,9 +31,9 @@ TestSuite(cli_files, .init = setup, .fini = teardown);
  * double can (issue 16, item 11). */
 Test(cli_files, tiny_values_run_in_double)
 {
-    const char *args[] = {"run",  "--optimizer", "adam", "--eps",       "1e-40",  "--dim",
-                          "10",   "--iters",     "2",    "--precision", "double", "--quiet",
-                          NULL};
+    const char *args[] = {"run",    "--optimizer", "adam",    "--eps", "1e-40",
+                          "--dim",  "10",          "--iters", "2",     "--precision",
+                          "double", "--quiet",     NULL};
     struct cli_result r = cli_run(args);
     cr_expect_eq(r.exit_code, 0, "%s", r.err);
     cli_result_free(&r);
@@ -67,12 +67,19 @@ Test(cli_files, an_io_error_exits_alike_for_built_in_and_user_objectives)
     memset(name, 'c', sizeof name - 1);
     name[sizeof name - 1] = '\0';
     char *checkpoint = path_in(dir, name);
-    const char *built_in[] = {"run",          "--dim",      "10",    "--iters", "3",
-                              "--checkpoint", checkpoint,   "--quiet", NULL};
-    const char *user[] = {"run",     "--objective",  CLOPT_SOURCE_DIR "/examples/quartic.cl",
-                          "--dim",   "10",           "--iters",
-                          "3",       "--checkpoint", checkpoint,
-                          "--quiet", NULL};
+    const char *built_in[] = {"run",          "--dim",    "10",      "--iters", "3",
+                              "--checkpoint", checkpoint, "--quiet", NULL};
+    const char *user[] = {"run",
+                          "--objective",
+                          CLOPT_SOURCE_DIR "/examples/quartic.cl",
+                          "--dim",
+                          "10",
+                          "--iters",
+                          "3",
+                          "--checkpoint",
+                          checkpoint,
+                          "--quiet",
+                          NULL};
     struct cli_result a = cli_run(built_in), b = cli_run(user);
     cr_expect_neq(a.exit_code, 0, "%s", a.err);
     cr_expect_eq(a.exit_code, b.exit_code, "built-in: %d (%s), user's file: %d (%s)", a.exit_code,
@@ -123,9 +130,8 @@ Test(cli_files, a_comment_does_not_decide_the_objective_kind)
           "real clopt_fdf(real x, ulong i, real *g) { *g = 2 * x; return x * x; }\n",
           f);
     fclose(f);
-    const char *args[] = {"run", "--objective", path,      "--dim", "10",    "--iters",
-                          "1",   "--init",      "const:1", "--lr",  "0.25",  "--out",
-                          out,   "--quiet",     NULL};
+    const char *args[] = {"run",     "--objective", path,   "--dim", "10", "--iters", "1", "--init",
+                          "const:1", "--lr",        "0.25", "--out", out,  "--quiet", NULL};
     struct cli_result r = cli_run(args);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     size_t n;
@@ -150,9 +156,8 @@ Test(cli_files, bench_csv_quotes_fields_as_rfc_4180_says)
     cr_assert_not_null(f);
     fputs("real clopt_fdf(real x, ulong i, real *g) { *g = 2 * x; return x * x; }\n", f);
     fclose(f);
-    const char *args[] = {"bench",  "--objective", path, "--dim", "1000", "--iters",
-                          "2",      "--reps",      "1",  "--csv", "-",    "--quiet",
-                          NULL};
+    const char *args[] = {"bench",  "--objective", path,    "--dim", "1000",    "--iters", "2",
+                          "--reps", "1",           "--csv", "-",     "--quiet", NULL};
     struct cli_result r = cli_run(args);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     const char *row = strchr(r.out, '\n');
@@ -160,8 +165,7 @@ Test(cli_files, bench_csv_quotes_fields_as_rfc_4180_says)
     ++row;
     char expected[1024];
     snprintf(expected, sizeof expected, "\"%s/a,b.cl\",gd,float,1000,", dir);
-    cr_expect(strncmp(row, expected, strlen(expected)) == 0, "row: %s\nwanted: %s", row,
-              expected);
+    cr_expect(strncmp(row, expected, strlen(expected)) == 0, "row: %s\nwanted: %s", row, expected);
     cli_result_free(&r);
     free(path);
 }
@@ -172,8 +176,8 @@ Test(cli_files, a_fifo_as_tuning_database_does_not_hang_the_run)
 {
     char *fifo = path_in(dir, "tuning.json");
     cr_assert_eq(mkfifo(fifo, 0600), 0);
-    const char *args[] = {"run",     "--dim",       "10",  "--iters", "1",
-                          "--tuning-db", fifo, "--quiet", NULL};
+    const char *args[] = {"run",         "--dim", "10",      "--iters", "1",
+                          "--tuning-db", fifo,    "--quiet", NULL};
     struct cli_result r = cli_run(args);
     cr_expect_eq(r.exit_code, 0, "%s", r.err);
     cr_expect_eq(count_lines(r.err), 1, "%s", r.err);

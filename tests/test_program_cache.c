@@ -568,9 +568,9 @@ Test(program_cache, what_others_could_have_written_is_not_trusted)
 
     /* The command line says it in one warning line and runs. */
     cr_assert_eq(chmod(entry, 0666), 0);
-    const char *args[] = {"run", "--optimizer", "adam", "--dim", "1001", "--iters", "5",
-                          "--lr", "0.05", "--seed", "7", "--program-cache", cache, "--quiet",
-                          NULL};
+    const char *args[] = {"run", "--optimizer", "adam", "--dim",  "1001", "--iters",
+                          "5",   "--lr",        "0.05", "--seed", "7",    "--program-cache",
+                          cache, "--quiet",     NULL};
     struct cli_result r = cli_run(args);
     cr_expect_eq(r.exit_code, 0, "%s", r.err);
     cr_expect_eq(count_lines(r.err), 1, "%s", r.err);

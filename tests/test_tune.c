@@ -252,12 +252,11 @@ Test(tune, a_database_others_could_have_written_is_not_used)
     struct clopt_tuning_db *db = NULL;
     cr_assert_eq(clopt_tuning_db_open(&db, path, err, sizeof err), CLOPT_OK, "%s", err);
     int found = 1;
-    cr_expect_eq(clopt_tuning_db_lookup(db, ctx, &problem, &knobs, &found, NULL, 0), CLOPT_OK,
-                 "%s", clopt_tuning_db_errmsg(db));
+    cr_expect_eq(clopt_tuning_db_lookup(db, ctx, &problem, &knobs, &found, NULL, 0), CLOPT_OK, "%s",
+                 clopt_tuning_db_errmsg(db));
 
     cr_assert_eq(chmod(path, 0666), 0);
-    cr_expect_eq(clopt_tuning_db_lookup(db, ctx, &problem, &knobs, &found, NULL, 0),
-                 CLOPT_ERR_IO);
+    cr_expect_eq(clopt_tuning_db_lookup(db, ctx, &problem, &knobs, &found, NULL, 0), CLOPT_ERR_IO);
     cr_expect(strstr(clopt_tuning_db_errmsg(db), "writable by group or others"), "%s",
               clopt_tuning_db_errmsg(db));
     struct clopt_knobs full;
@@ -274,8 +273,7 @@ Test(tune, a_database_others_could_have_written_is_not_used)
     cr_assert_eq(chmod(path, 0644), 0);
 
     cr_assert_eq(chmod(dir, 0777), 0);
-    cr_expect_eq(clopt_tuning_db_lookup(db, ctx, &problem, &knobs, &found, NULL, 0),
-                 CLOPT_ERR_IO);
+    cr_expect_eq(clopt_tuning_db_lookup(db, ctx, &problem, &knobs, &found, NULL, 0), CLOPT_ERR_IO);
     cr_expect(strstr(clopt_tuning_db_errmsg(db), "its directory"), "%s",
               clopt_tuning_db_errmsg(db));
     cr_assert_eq(chmod(dir, 0700), 0);
@@ -283,14 +281,12 @@ Test(tune, a_database_others_could_have_written_is_not_used)
     char *real = path_in(dir, "real.json");
     cr_assert_eq(rename(path, real), 0);
     cr_assert_eq(symlink(real, path), 0);
-    cr_expect_eq(clopt_tuning_db_lookup(db, ctx, &problem, &knobs, &found, NULL, 0),
-                 CLOPT_ERR_IO);
+    cr_expect_eq(clopt_tuning_db_lookup(db, ctx, &problem, &knobs, &found, NULL, 0), CLOPT_ERR_IO);
     cr_expect(strstr(clopt_tuning_db_errmsg(db), "symlink"), "%s", clopt_tuning_db_errmsg(db));
     cr_assert_eq(unlink(path), 0);
 
     cr_assert_eq(mkfifo(path, 0600), 0);
-    cr_expect_eq(clopt_tuning_db_lookup(db, ctx, &problem, &knobs, &found, NULL, 0),
-                 CLOPT_ERR_IO);
+    cr_expect_eq(clopt_tuning_db_lookup(db, ctx, &problem, &knobs, &found, NULL, 0), CLOPT_ERR_IO);
     cr_expect(strstr(clopt_tuning_db_errmsg(db), "not a regular file"), "%s",
               clopt_tuning_db_errmsg(db));
     clopt_tuning_db_close(db);

@@ -109,9 +109,9 @@ static int write_bench_csv(const struct bench *b)
     csv_field(f, a->opts.objective);
     fputc(',', f);
     csv_field(f, a->opts.optimizer);
-    fprintf(f, ",%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,", precision_name(a->opts.precision),
-            a->opts.dim, b->bw.copy_gbytes_per_second, b->bw.scale_gbytes_per_second,
-            b->step.gbytes_per_second, b->step.element_iterations_per_second, b->ratio);
+    fprintf(f, ",%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,", precision_name(a->opts.precision), a->opts.dim,
+            b->bw.copy_gbytes_per_second, b->bw.scale_gbytes_per_second, b->step.gbytes_per_second,
+            b->step.element_iterations_per_second, b->ratio);
     csv_field(f, b->knobs); /* the knobs hold commas: quoted */
     fprintf(f, ",%s\n", b->ratio_meaningful ? "true" : "false");
     return close_report("--csv", a->csv_path, f) ? EXIT_FAILURE : 0;

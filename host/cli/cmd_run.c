@@ -289,7 +289,8 @@ static int check_run_inputs(struct run_state *st)
         print_error("--resume '%s': %s", a->resume_path, strerror(errno));
         return EXIT_USAGE;
     }
-    if ((a->opts.checkpoint && (rc = check_renamed_output("--checkpoint", a->opts.checkpoint)) != 0))
+    if ((a->opts.checkpoint &&
+         (rc = check_renamed_output("--checkpoint", a->opts.checkpoint)) != 0))
         return rc;
     if (!a->dim_given && !a->init_file)
         dim_from_data_file(a);

@@ -43,11 +43,11 @@ static int build_options(struct clopt_solver *s, char **options)
         snprintf(dim_define, sizeof dim_define, " -DCLOPT_N=%zuUL", s->n);
     /* In the C locale: "1,5e+00" is no number to the compiler (host/numparse.c). */
     char clip[128] = "";
-    if ((s->opts.clip_value > 0 && clopt_format_c(clip, sizeof clip, " -DCLOPT_CLIP_VALUE=%.17e",
-                                                  s->opts.clip_value) < 0) ||
+    if ((s->opts.clip_value > 0 &&
+         clopt_format_c(clip, sizeof clip, " -DCLOPT_CLIP_VALUE=%.17e", s->opts.clip_value) < 0) ||
         (s->opts.clip_norm > 0 &&
-         clopt_format_c(clip + strlen(clip), sizeof clip - strlen(clip),
-                        " -DCLOPT_CLIP_NORM=%.17e", s->opts.clip_norm) < 0)) {
+         clopt_format_c(clip + strlen(clip), sizeof clip - strlen(clip), " -DCLOPT_CLIP_NORM=%.17e",
+                        s->opts.clip_norm) < 0)) {
         free(defines);
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     }

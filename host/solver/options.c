@@ -58,8 +58,8 @@ static int check_in_float(struct clopt_context *ctx, const struct clopt_hyper_pa
                           "%g as 0; use 0, a value of at least %g, or options.precision = "
                           "CLOPT_DOUBLE",
                           p->name, v, (double)FLT_MIN, (double)FLT_MIN);
-    const int ok = (p->low_open ? f > p->low : f >= p->low) &&
-                   (p->high_open ? f < p->high : f <= p->high);
+    const int ok =
+        (p->low_open ? f > p->low : f >= p->low) && (p->high_open ? f < p->high : f <= p->high);
     if (!ok)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
                           "options.%s %.15g rounds to %.9g in float, out of range %c%g, %g%c: use "
