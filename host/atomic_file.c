@@ -6,12 +6,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The sticky bit is XSI, outside the _POSIX_C_SOURCE this builds with; its value is fixed. */
+#ifndef S_ISVTX
+#define S_ISVTX 01000
+#endif
 
 /* Random suffixes tried before giving up: a collision needs 2^64 luck or a process that
  * keeps planting names, and either way EEXIST is not worth more than a few tries. */
@@ -47,10 +53,45 @@ static uint64_t random_suffix(const void *salt)
     return value;
 }
 
+const char *clopt_untrusted(const struct stat *st, int is_dir, char *why, size_t size)
+{
+    if (is_dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode))
+        snprintf(why, size, "not a %s", is_dir ? "directory" : "regular file");
+    else if (st->st_uid != geteuid() && st->st_uid != 0)
+        snprintf(why, size, "owned by another user (uid %lu)", (unsigned long)st->st_uid);
+    else if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(is_dir && (st->st_mode & S_ISVTX)))
+        snprintf(why, size, "writable by group or others (mode %04o)",
+                 (unsigned)(st->st_mode & 07777));
+    else
+        return NULL;
+    return why;
+}
+
+int clopt_atomic_replaceable(const char *target, char *err, size_t errlen)
+{
+    struct stat st;
+    if (lstat(target, &st) != 0 || S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))
+        return CLOPT_OK;
+    if (err && errlen)
+        snprintf(err, errlen,
+                 "'%s' is not a regular file (%s): clopt writes a new file and renames it over "
+                 "the old one, which would replace it; name a regular file",
+                 target,
+                 S_ISDIR(st.st_mode)                          ? "a directory"
+                 : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                 : S_ISFIFO(st.st_mode)                       ? "a FIFO"
+                 : S_ISSOCK(st.st_mode)                       ? "a socket"
+                                                              : "a special file");
+    return CLOPT_ERR_INVALID_ARG;
+}
+
 int clopt_atomic_open(struct clopt_atomic_file *file, const char *target, mode_t mode, char *err,
                       size_t errlen)
 {
     *file = (struct clopt_atomic_file){0};
+    const int replaceable = clopt_atomic_replaceable(target, err, errlen);
+    if (replaceable != CLOPT_OK)
+        return replaceable;
     /* ".PATH-name" would hide the file from ls, but a leftover (a run killed mid-write)
      * should be visible to the person who has to remove it. */
     const size_t length = strlen(target) + 32;

@@ -127,9 +127,9 @@ int clopt_ckpt_open(struct clopt_ckpt_reader *r, const char *path, char *err, si
 {
     char why[128];
     memset(r, 0, sizeof *r);
-    FILE *f = fopen(path, "rb");
+    FILE *f = clopt_open_input(path, why, sizeof why);
     if (!f) {
-        say(err, errlen, "cannot be opened: %s%s", errtext(errno, why, sizeof why), "");
+        say(err, errlen, "cannot be opened: %s%s", why, "");
         return CLOPT_ERR_BAD_FILE;
     }
     return clopt_ckpt_open_stream(r, f, err, errlen);

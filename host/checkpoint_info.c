@@ -190,7 +190,7 @@ static int export_vector(struct ckpt_head *h, size_t k, const char *target, void
     int status = clopt_atomic_open(&file, target, 0666, err, sizeof err);
     if (status != CLOPT_OK) {
         snprintf(why, size, "%s", err);
-        return CLOPT_ERR_IO;
+        return status;
     }
     const enum clopt_precision dtype = h->elem == sizeof(double) ? CLOPT_DOUBLE : CLOPT_FLOAT;
     status = clopt_npy_write_header(file.stream, dtype, h->n, err, sizeof err);

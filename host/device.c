@@ -304,6 +304,7 @@ void clopt_context_destroy(struct clopt_context *ctx)
     free(ctx->kernel_dir);
     free(ctx->errmsg);
     free(ctx->program_cache);
+    free(ctx->cache_problem);
     free(ctx->cache_device_key);
     free(ctx);
 }

@@ -17,6 +17,8 @@ struct clopt_context {
     char *program_cache;    /* directory of the program cache; NULL: no caching */
     char *cache_device_key; /* the device's part of every cache key, made on first use */
     struct clopt_cache_stats cache_stats;
+    char *cache_problem;   /* why the program cache is not trusted (then unused); NULL: fine */
+    int cache_dir_trusted; /* the directory exists and passed clopt_untrusted() */
 };
 
 /* Records a message on ctx and returns status, so failures read
@@ -35,6 +37,14 @@ const char *clopt_cl_error_name(cl_int err);
 char *clopt_vformat(const char *fmt, va_list ap);
 char *clopt_format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* strtod and snprintf in the "C" locale, whatever this thread's LC_NUMERIC (see
+ * host/numparse.c): for every number clopt reads from text or writes into kernel defines
+ * and checkpoints. clopt_format_c returns the length, or -1 when the text does not fit in
+ * size or no locale object could be made. */
+double clopt_strtod_c(const char *text, char **end);
+int clopt_format_c(char *buffer, size_t size, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Fills info for one device; index is left as SIZE_MAX for the caller to set. */
 int clopt_device_query(cl_device_id device, struct clopt_device_info *info);
 
@@ -42,7 +52,14 @@ int clopt_device_query(cl_device_id device, struct clopt_device_info *info);
  * heap-allocated (NUL-terminated). */
 int clopt_kernel_source(struct clopt_context *ctx, const char *name, char **text, size_t *length);
 
-/* Reads a whole file; CLOPT_ERR_IO with a message on failure. */
+/* Opens an input file the caller named for reading: NULL, with the reason in why, when it
+ * cannot be opened or is not a regular file. The open does not block, so a FIFO given as
+ * an input is refused at once instead of waiting for a writer forever. */
+FILE *clopt_open_input(const char *path, char *why, size_t size);
+
+/* Reads a whole file the caller named (a user's objective, a kernel directory's file):
+ * CLOPT_ERR_BAD_FILE when it cannot be opened or is not a regular file (a directory, a
+ * FIFO: never waited on), CLOPT_ERR_IO when reading it fails; a message either way. */
 int clopt_read_file(struct clopt_context *ctx, const char *path, char **text, size_t *length);
 
 /* Builds a program from the named parts (each preceded by a #line directive naming its

@@ -1,12 +1,50 @@
 /* Number parsing for flags: every character is accounted for, overflow is an error, and
- * nothing depends on the locale (decimal digits and '.', parsed by hand or by strtod in
- * the "C" locale that a program starts in and clopt never changes). */
+ * nothing depends on the locale: decimal digits and '.', parsed by hand or by strtod in the
+ * "C" locale. A program that embeds the library may have called setlocale(LC_ALL, ""), and
+ * under a comma-decimal LC_NUMERIC (de_DE) strtod stops at the '.' of "0.5" and printf
+ * writes "0,5" into a -D define, which no OpenCL compiler reads as a number. So both are
+ * done here with this thread's locale switched to "C" for the call (uselocale touches no
+ * other thread and no global state). */
+#include "internal.h"
 #include "numparse.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <locale.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
+
+double clopt_strtod_c(const char *text, char **end)
+{
+    const locale_t c = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    if (c == (locale_t)0) { /* no memory for a locale object: nothing parsed */
+        *end = (char *)(uintptr_t)text;
+        return 0;
+    }
+    const locale_t previous = uselocale(c);
+    const double value = strtod(text, end);
+    const int error = errno;
+    uselocale(previous);
+    freelocale(c);
+    errno = error;
+    return value;
+}
+
+int clopt_format_c(char *buffer, size_t size, const char *format, ...)
+{
+    const locale_t c = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    if (c == (locale_t)0)
+        return -1;
+    const locale_t previous = uselocale(c);
+    va_list ap;
+    va_start(ap, format);
+    const int n = vsnprintf(buffer, size, format, ap);
+    va_end(ap);
+    uselocale(previous);
+    freelocale(c);
+    return n >= 0 && (size_t)n < size ? n : -1;
+}
 
 /* Digits only, no sign; -1 on overflow past max or on no digits. */
 static int parse_digits(const char **p, uint64_t max, uint64_t *value)
@@ -167,7 +205,7 @@ int clopt_parse_double(const char *text, double *value, const char **why)
             return -1;
     char *end;
     errno = 0;
-    double v = strtod(text, &end);
+    double v = clopt_strtod_c(text, &end);
     if (*end != '\0' || end == text)
         return -1;
     if (errno == ERANGE && fabs(v) > 1.0) {

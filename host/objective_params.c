@@ -12,13 +12,14 @@
 /* The widest stencil a user's file may declare; halos of this size are kept per shard. */
 #define MAX_STENCIL_RADIUS 16
 
-/* Parses a whole string as a finite double in the C locale's format. */
+/* Parses a whole string as a finite double in the C locale's format, whatever the
+ * caller's LC_NUMERIC. */
 static int parse_param_value(const char *text, double *value)
 {
     if (!text || !*text || isspace((unsigned char)text[0]))
         return 0;
     char *end;
-    *value = strtod(text, &end);
+    *value = clopt_strtod_c(text, &end);
     return *end == '\0' && isfinite(*value);
 }
 
@@ -71,8 +72,11 @@ static int append_param_define(struct clopt_context *ctx, const struct clopt_par
         upper[k] = (char)toupper((unsigned char)p->key[k]);
     upper[k] = '\0';
     /* Always a floating literal (1 / CLOPT_PARAM_A must not divide integers); a double
-     * literal: objectives cast it to real. */
-    char *grown = clopt_format("%s -DCLOPT_PARAM_%s=%.17e", *text, upper, value);
+     * literal: objectives cast it to real. In the C locale: "5,0e-01" is no number. */
+    char literal[40];
+    if (clopt_format_c(literal, sizeof literal, "%.17e", value) < 0)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    char *grown = clopt_format("%s -DCLOPT_PARAM_%s=%s", *text, upper, literal);
     if (!grown)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     free(*text);
@@ -149,6 +153,47 @@ static size_t declared_radius(const char *text)
     return 0;
 }
 
+/* Blanks out comments in place (newlines kept, so lines stay lines): a file whose comment
+ * says "unlike clopt_fdf_stencil" is still a separable objective. String and character
+ * literals are stepped over whole, so a "//" inside one starts no comment. */
+static void blank_comments(char *text)
+{
+    for (char *c = text; *c;) {
+        if (*c == '"' || *c == '\'') {
+            const char quote = *c++;
+            while (*c && *c != quote && *c != '\n')
+                c += c[0] == '\\' && c[1] ? 2 : 1;
+            if (*c == quote)
+                ++c;
+        } else if (c[0] == '/' && c[1] == '/') {
+            for (; *c && *c != '\n'; ++c)
+                *c = ' ';
+        } else if (c[0] == '/' && c[1] == '*') {
+            c[0] = c[1] = ' ';
+            for (c += 2; *c && !(c[0] == '*' && c[1] == '/'); ++c)
+                if (*c != '\n')
+                    *c = ' ';
+            if (*c)
+                c[0] = c[1] = ' ';
+        } else {
+            ++c;
+        }
+    }
+}
+
+/* Whether name occurs in text as a whole identifier (not inside clopt_fdf_stencil2). */
+static int has_identifier(const char *text, const char *name)
+{
+    const size_t n = strlen(name);
+    for (const char *at = strstr(text, name); at; at = strstr(at + 1, name)) {
+        const int starts = at == text || !(isalnum((unsigned char)at[-1]) || at[-1] == '_');
+        const int ends = !(isalnum((unsigned char)at[n]) || at[n] == '_');
+        if (starts && ends)
+            return 1;
+    }
+    return 0;
+}
+
 int clopt_inspect_user_objective(struct clopt_context *ctx, const char *path, size_t *radius)
 {
     char *text = NULL;
@@ -157,20 +202,21 @@ int clopt_inspect_user_objective(struct clopt_context *ctx, const char *path, si
     int status = clopt_read_file(ctx, path, &text, &length);
     if (status != CLOPT_OK)
         return status;
-    if (strstr(text, "clopt_fdf_data")) {
+    blank_comments(text);
+    if (has_identifier(text, "clopt_fdf_data")) {
         status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
                             "objective file '%s' defines clopt_fdf_data: objectives with a data "
                             "vector are built-in only (shifted_sphere); use clopt_fdf or "
                             "clopt_fdf_stencil",
                             path);
-    } else if (strstr(text, "clopt_fdf_stencil")) {
+    } else if (has_identifier(text, "clopt_fdf_stencil")) {
         *radius = declared_radius(text);
         if (*radius < 1 || *radius > MAX_STENCIL_RADIUS)
             status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
                                 "objective file '%s' defines clopt_fdf_stencil but no line "
                                 "'#define CLOPT_STENCIL_RADIUS R' with R from 1 to %d (see README)",
                                 path, MAX_STENCIL_RADIUS);
-    } else if (!strstr(text, "clopt_fdf")) {
+    } else if (!has_identifier(text, "clopt_fdf")) {
         status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
                             "objective file '%s' defines no clopt_fdf: it must define "
                             "real clopt_fdf(real x, ulong i, real *g) or clopt_fdf_stencil "

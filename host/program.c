@@ -1,5 +1,5 @@
-/* Kernel sources (embedded or from a directory), program builds with readable logs, and
- * the on-disk cache of compiled programs.
+/* Program builds with readable logs, and the on-disk cache of compiled programs (kernel
+ * sources and input files are read in sources.c).
  *
  * A cache entry is one file, DIR/<32 hex digits>, the digits a 128-bit hash of the key
  * (the whole source text, the build options, and the platform name, device name, device
@@ -23,79 +23,6 @@
 #define CACHE_VERSION 1u
 #define CACHE_HEADER 20u             /* magic, version, key length */
 #define CACHE_MAX_BYTES (1ull << 31) /* an entry larger than this is not read */
-
-struct clopt_embedded_kernel {
-    const char *name;
-    const char *text;
-    size_t length;
-};
-extern const struct clopt_embedded_kernel clopt_embedded_kernels[];
-
-int clopt_read_file(struct clopt_context *ctx, const char *path, char **text, size_t *length)
-{
-    *text = NULL;
-    *length = 0;
-    int status = CLOPT_OK;
-    char *buffer = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return clopt_fail(ctx, CLOPT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    if (fseeko(f, 0, SEEK_END) != 0) {
-        status = clopt_fail(ctx, CLOPT_ERR_IO, "cannot seek in '%s': %s", path, strerror(errno));
-        goto cleanup;
-    }
-    off_t size = ftello(f);
-    if (size < 0 || fseeko(f, 0, SEEK_SET) != 0) {
-        status = clopt_fail(ctx, CLOPT_ERR_IO, "cannot size '%s': %s", path, strerror(errno));
-        goto cleanup;
-    }
-    buffer = malloc((size_t)size + 1);
-    if (!buffer) {
-        status = clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory reading '%s'", path);
-        goto cleanup;
-    }
-    if (fread(buffer, 1, (size_t)size, f) != (size_t)size) {
-        status = clopt_fail(ctx, CLOPT_ERR_IO, "cannot read '%s'", path);
-        goto cleanup;
-    }
-    buffer[size] = '\0';
-    *text = buffer;
-    *length = (size_t)size;
-    buffer = NULL;
-cleanup:
-    free(buffer);
-    fclose(f);
-    return status;
-}
-
-int clopt_kernel_source(struct clopt_context *ctx, const char *name, char **text, size_t *length)
-{
-    if (ctx->kernel_dir) {
-        char *path = clopt_format("%s/%s", ctx->kernel_dir, name);
-        if (!path)
-            return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
-        int status = clopt_read_file(ctx, path, text, length);
-        free(path);
-        if (status == CLOPT_ERR_IO)
-            return clopt_fail(ctx, CLOPT_ERR_IO,
-                              "kernel '%s' not found in the kernel directory '%s' (unset "
-                              "--kernel-dir/CLOPT_KERNEL_DIR to use the built-in kernels)",
-                              name, ctx->kernel_dir);
-        return status;
-    }
-    for (const struct clopt_embedded_kernel *k = clopt_embedded_kernels; k->name; ++k) {
-        if (strcmp(k->name, name) == 0) {
-            *text = malloc(k->length + 1);
-            if (!*text)
-                return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
-            memcpy(*text, k->text, k->length);
-            (*text)[k->length] = '\0';
-            *length = k->length;
-            return CLOPT_OK;
-        }
-    }
-    return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "no built-in kernel named '%s'", name);
-}
 
 /* Appends text to the growing buffer *dst; returns 0 on allocation failure. */
 static int append(char **dst, size_t *used, size_t *capacity, const char *text, size_t length)
@@ -127,6 +54,48 @@ int clopt_context_set_program_cache(struct clopt_context *ctx, const char *dir)
     free(ctx->program_cache);
     ctx->program_cache = copy;
     return CLOPT_OK;
+}
+
+const char *clopt_context_cache_problem(const struct clopt_context *ctx)
+{
+    return ctx ? ctx->cache_problem : NULL;
+}
+
+/* Stops using the program cache for this context, keeping the first reason. */
+static void distrust_cache(struct clopt_context *ctx, const char *what, const char *path,
+                           const char *why)
+{
+    if (ctx->cache_problem)
+        return;
+    ctx->cache_problem = clopt_format("program cache %s '%s' is %s: running without the program "
+                                      "cache (fix its owner or mode, or choose another cache "
+                                      "directory)",
+                                      what, path, why);
+    if (!ctx->cache_problem) /* no memory for the message: still distrust */
+        ctx->cache_problem = clopt_format("%s", "program cache not trusted");
+}
+
+/* Whether the cache may be used: its directory, once it exists, must pass
+ * clopt_untrusted(). An absent directory is fine (cache_store creates it, mode 0700), and
+ * so is one that cannot be a directory (a file in the way): lookups then miss and stores
+ * fail, counted as such, which is no question of trust. */
+static int cache_trusted(struct clopt_context *ctx)
+{
+    if (ctx->cache_problem)
+        return 0;
+    if (ctx->cache_dir_trusted)
+        return 1;
+    struct stat st;
+    char why[96];
+    if (stat(ctx->program_cache, &st) != 0 || !S_ISDIR(st.st_mode))
+        return 1;
+    const char *problem = clopt_untrusted(&st, 1, why, sizeof why);
+    if (problem) {
+        distrust_cache(ctx, "directory", ctx->program_cache, problem);
+        return 0;
+    }
+    ctx->cache_dir_trusted = 1;
+    return 1;
 }
 
 int clopt_context_cache_stats(const struct clopt_context *ctx, struct clopt_cache_stats *out)
@@ -296,10 +265,21 @@ static enum cache_lookup cache_load(struct clopt_context *ctx, const char *path,
     enum cache_lookup result = CACHE_REJECTED;
     unsigned char *file = NULL;
     cl_program program = NULL;
-    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Not through a symlink, and without waiting on a FIFO planted under the name. */
+    const int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ELOOP) {
+        distrust_cache(ctx, "entry", path, "a symlink");
+        return CACHE_REJECTED;
+    }
     if (fd < 0) /* no entry, or no directory yet (or a file where it should be) */
         return errno == ENOENT || errno == ENOTDIR ? CACHE_ABSENT : CACHE_REJECTED;
     struct stat st;
+    char why[96];
+    const char *problem = fstat(fd, &st) == 0 ? clopt_untrusted(&st, 0, why, sizeof why) : NULL;
+    if (problem) {
+        distrust_cache(ctx, "entry", path, problem);
+        goto cleanup;
+    }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
         (uint64_t)st.st_size > CACHE_MAX_BYTES || (uint64_t)st.st_size < CACHE_HEADER + 12u)
         goto cleanup;
@@ -417,7 +397,9 @@ static int cache_store(struct clopt_context *ctx, cl_program program, const char
     memcpy(entry + CACHE_HEADER, key, key_length);
     put_u64(entry + at, sizes[mine]);
     put_u32(entry + size - 4, clopt_crc32c(0, entry, size - 4));
-    ok = make_directories(ctx->program_cache) &&
+    /* A directory made just now is checked like one found (a parent's default ACL or a
+     * setgid bit can make it group-writable). */
+    ok = make_directories(ctx->program_cache) && cache_trusted(ctx) &&
          clopt_atomic_write(path, entry, size, 0600, NULL, 0) == CLOPT_OK;
 cleanup:
     free(devices);
@@ -459,7 +441,7 @@ int clopt_build_program(struct clopt_context *ctx, const struct clopt_program_pa
     }
     /* The cache: a hit ends here; anything wrong with an entry means a build from source,
      * whose binary then replaces it. */
-    const int caching = ctx->program_cache != NULL;
+    int caching = ctx->program_cache != NULL && cache_trusted(ctx);
     if (caching) {
         if (cache_key(ctx, source, used, options, &key, &key_length, &entry)) {
             const enum cache_lookup found =
@@ -474,6 +456,7 @@ int clopt_build_program(struct clopt_context *ctx, const struct clopt_program_pa
                 ++ctx->cache_stats.rejected;
         }
         ++ctx->cache_stats.misses;
+        caching = ctx->cache_problem == NULL; /* an untrusted entry: store nothing either */
     }
     cl_int err;
     const char *sources[] = {source};

@@ -140,6 +140,17 @@ struct clopt_cache_stats {
 CLOPT_API int clopt_context_cache_stats(const struct clopt_context *ctx,
                                         struct clopt_cache_stats *out);
 
+/* The trust boundary of the program cache: a cached binary is run as it is, and its CRC
+ * guards against damage, not against forgery. So the cache is used only while its
+ * directory and every entry read are owned by the effective user (or root) and not
+ * writable by group or others (a sticky directory like /tmp aside), entries are regular
+ * files opened without following a symlink and without blocking (a FIFO never hangs a
+ * build), and whoever can write there as that user could run code as that user anyway.
+ * When a check fails, this context stops using the cache (no lookups, no stores) and this
+ * returns one line saying why, for the caller to show as a warning; NULL while all is
+ * well (and for a NULL ctx). */
+CLOPT_API const char *clopt_context_cache_problem(const struct clopt_context *ctx);
+
 /* The message of the last failure on this context (or on a solver made from it). */
 CLOPT_API const char *clopt_errmsg(const struct clopt_context *ctx);
 
@@ -221,7 +232,11 @@ struct clopt_options {
     const struct clopt_param *params; /* objective parameters; count in n_params */
     size_t n_params;
     size_t dim;                     /* number of parameters, >= 1; default 1000000 */
-    enum clopt_precision precision; /* default CLOPT_FLOAT */
+    enum clopt_precision precision; /* default CLOPT_FLOAT. The hyper-parameters below are
+                                       checked in this precision: in float a non-zero value
+                                       under FLT_MIN (the kernels flush subnormals to 0),
+                                       over FLT_MAX, or one that rounds out of its range is
+                                       CLOPT_ERR_INVALID_ARG */
     const char *optimizer;          /* gd (default), momentum, nesterov, adam, adamw, rmsprop,
                                        adagrad: the torch.optim definitions */
     double lr;                      /* step size, >= 0, finite; NaN (default) = the
@@ -272,7 +287,9 @@ struct clopt_options {
     const char *checkpoint;      /* write checkpoints to this path: theta, optimizer state,
                                     iteration, step count, pending losses and configuration, each
                                     section with a CRC-32C; written to a temporary file, fsynced
-                                    and renamed, the previous one kept as PATH.prev. NULL: none */
+                                    and renamed, the previous one kept as PATH.prev; a PATH that
+                                    is not a regular file or a symlink (/dev/null, a FIFO) is
+                                    refused, as the rename would replace it. NULL: none */
     uint64_t checkpoint_every;   /* every K iterations (from a background thread, after a copy
                                     to host memory), and once when a run ends; 0: at the end */
     volatile sig_atomic_t *stop; /* when *stop becomes non-zero (e.g. from a signal
@@ -319,7 +336,10 @@ CLOPT_API int clopt_solver_read_theta(struct clopt_solver *solver, void *dst,
 /* Writes theta to path as a 1-D .npy file of the given precision (converting when it differs
  * from the solver's). The file is written beside path under a unique temporary name, fsynced
  * and renamed over path, so path holds the old file or the whole new one, never a part; a
- * symlink at path is replaced, not followed. CLOPT_ERR_IO names the file and the cause. */
+ * symlink at path is replaced, not followed; a path that exists and is neither a regular
+ * file nor a symlink (a device such as /dev/null, a FIFO) is refused with
+ * CLOPT_ERR_INVALID_ARG, since the rename would replace it. CLOPT_ERR_IO names the file and
+ * the cause. */
 CLOPT_API int clopt_solver_save_theta(struct clopt_solver *solver, const char *path,
                                       enum clopt_precision precision);
 

@@ -75,11 +75,18 @@ CLOPT_API const char *clopt_knob_name(size_t index, const char **field);
  * file shared by every program using clopt. An entry is keyed by platform, device and
  * driver version (clopt_context_device), objective, optimizer, precision and the size
  * class floor(log2(dim)). Lookups and stores read the file each time, so a handle sees
- * what other processes stored; a store writes a temporary file and renames it. */
+ * what other processes stored; a store writes a temporary file and renames it.
+ *
+ * Trust boundary: the database picks the kernels that run, so it is read only when the
+ * file is a regular file owned by the effective user (or root) and not writable by group
+ * or others, opened without following a symlink and without blocking (a FIFO never hangs
+ * a lookup), in a directory owned by that user (or root) that group and others cannot
+ * write (a sticky directory such as /tmp aside). Anything else is not used: lookups return
+ * CLOPT_ERR_IO with the reason, and stores refuse to replace it. */
 struct clopt_tuning_db;
 
 /* Opens the database at path; NULL or "" means $XDG_CACHE_HOME/clopt/tuning.json, else
- * $HOME/.cache/clopt/tuning.json. The file need not exist (stores create it and its
+ * $HOME/.cache/clopt/tuning.json, however long. The file need not exist (stores create it and its
  * directories). Returns CLOPT_OK; CLOPT_ERR_INVALID_ARG when no path is given and neither
  * variable is set; CLOPT_ERR_OUT_OF_MEMORY. *db is NULL on failure; err (may be NULL) says
  * why. */
@@ -96,7 +103,7 @@ CLOPT_API const char *clopt_tuning_db_errmsg(const struct clopt_tuning_db *db);
  * nearest one. *found is 1 when an entry served (then knobs and how, e.g. "exact size class
  * 2^20" or "nearest size class 2^18", are set), 0 when the file or an entry is absent. The
  * key holds no clipping: with problem->clip_norm > 0, a fused entry is served with fuse = 1
- * and how says so. Returns CLOPT_OK; CLOPT_ERR_IO (unreadable) or CLOPT_ERR_BAD_FILE
+ * and how says so. Returns CLOPT_OK; CLOPT_ERR_IO (unreadable or not trusted) or CLOPT_ERR_BAD_FILE
  * (corrupted: not JSON, another version, a malformed entry or a knob out of range), with
  * clopt_tuning_db_errmsg saying why: callers go on with the default knobs;
  * CLOPT_ERR_INVALID_ARG. how may be NULL. */
@@ -108,7 +115,8 @@ CLOPT_API int clopt_tuning_db_lookup(struct clopt_tuning_db *db, const struct cl
  * complete (as clopt_tune_result.knobs or clopt_result.knobs give them): a field the
  * database cannot hold (0 where a value is needed, or out of range) is CLOPT_ERR_INVALID_ARG.
  * A corrupted file is replaced: *replaced (may be NULL) is then 1 and
- * clopt_tuning_db_errmsg says what was wrong with it. Returns CLOPT_OK, CLOPT_ERR_IO or
+ * clopt_tuning_db_errmsg says what was wrong with it; one that is not trusted is never
+ * replaced (CLOPT_ERR_IO). Returns CLOPT_OK, CLOPT_ERR_IO or
  * CLOPT_ERR_OUT_OF_MEMORY (message on the handle). */
 CLOPT_API int clopt_tuning_db_store(struct clopt_tuning_db *db, const struct clopt_context *ctx,
                                     const struct clopt_options *problem,

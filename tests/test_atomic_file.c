@@ -155,3 +155,21 @@ Test(atomic_file, two_writers_of_one_target_never_share_a_temporary_file)
     cr_assert_eq(entries_in(dir), 1);
     free(target);
 }
+
+/* Renaming over a device or a FIFO would put a regular file in its place (as root,
+ * --out /dev/null turned /dev/null into a file): such a target is refused, untouched. A
+ * FIFO stands in for the device here, since replacing /dev/null is no test to run. */
+Test(atomic_file, a_target_that_is_not_a_regular_file_is_refused_and_kept)
+{
+    char *fifo = path_in(dir, "pipe");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    char err[512] = "";
+    cr_expect_eq(clopt_atomic_write(fifo, "x", 1, 0600, err, sizeof err), CLOPT_ERR_INVALID_ARG);
+    cr_expect(strstr(err, "not a regular file") != NULL, "%s", err);
+    cr_expect(strstr(err, "a FIFO") != NULL, "%s", err);
+    struct stat st;
+    cr_assert_eq(lstat(fifo, &st), 0);
+    cr_expect(S_ISFIFO(st.st_mode), "the FIFO was replaced");
+    cr_expect_eq(entries_in(dir), 1, "a temporary file was left behind");
+    free(fifo);
+}

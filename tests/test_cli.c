@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define EXIT_USAGE 2
 #define EXIT_DIVERGED 3
@@ -220,7 +221,18 @@ Test(cli, bad_input_exits_2_with_one_line)
           "{ *g = 0; return w[1]; }\n",
           f);
     fclose(f);
-    char target_small[512], target_malformed[512], target_nan[512];
+    /* FIFOs and a directory where files belong: refused at once, never waited on, never
+     * replaced. */
+    char *fifo_out = path_in(dir, "fifo_out.npy"), *fifo_ck = path_in(dir, "fifo.ckp"),
+         *fifo_in = path_in(dir, "fifo_in.npy"), *fifo_cl = path_in(dir, "fifo.cl"),
+         *dir_cl = path_in(dir, "dir.cl");
+    cr_assert_eq(mkfifo(fifo_out, 0600), 0);
+    cr_assert_eq(mkfifo(fifo_ck, 0600), 0);
+    cr_assert_eq(mkfifo(fifo_in, 0600), 0);
+    cr_assert_eq(mkfifo(fifo_cl, 0600), 0);
+    cr_assert_eq(mkdir(dir_cl, 0700), 0);
+    char target_small[512], target_malformed[512], target_nan[512], target_fifo[512];
+    snprintf(target_fifo, sizeof target_fifo, "target=%s", fifo_in);
     snprintf(target_small, sizeof target_small, "target=%s", small);
     snprintf(target_malformed, sizeof target_malformed, "target=%s", malformed);
     snprintf(target_nan, sizeof target_nan, "target=%s", nan_file);
@@ -331,6 +343,24 @@ Test(cli, bad_input_exits_2_with_one_line)
         {{"run", "--schedule", "cosine"}, "--schedule"},
         {{"run", "--schedule", "step:0:0.5"}, "EVERY"},
         {{"run", "--schedule", "warmup:10+bogus"}, "unknown schedule"},
+        /* Renaming over a FIFO or device would replace it (issue 16, item 5). */
+        {{"run", "--dim", "10", "--out", fifo_out}, "not a regular file"},
+        {{"run", "--dim", "10", "--checkpoint", fifo_ck}, "not a regular file"},
+        /* Inputs that are not regular files, opened without blocking (item 12). */
+        {{"run", "--init", fifo_in}, "not a regular file"},
+        {{"run", "--resume", fifo_in}, "not a regular file"},
+        {{"run", "--objective", "shifted_sphere", "--param", target_fifo}, "not a regular file"},
+        {{"run", "--objective", fifo_cl}, "not a regular file"},
+        {{"run", "--objective", dir_cl}, "a directory"},
+        /* Values that float cannot hold as given (item 11). */
+        {{"run", "--optimizer", "adam", "--eps", "1e-40"}, "--eps 1e-40 is too small for float"},
+        {{"run", "--lr", "1e-46"}, "--lr 1e-46 is too small for float"},
+        {{"run", "--lr", "1e39"}, "--lr 1e+39 is too large for float"},
+        {{"run", "--weight-decay", "1e-45"}, "--weight-decay 1e-45 is too small for float"},
+        {{"run", "--optimizer", "momentum", "--momentum", "0.99999999999"}, "rounds to 1 in float"},
+        /* A shard that holds a tile but not its halo names the halo (item 12). */
+        {{"run", "--objective", "rosenbrock", "--tune", "wg=4,epw=1", "--max-shard-bytes", "16"},
+         "halo of 1 elements"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; ++i) {
         struct cli_result r = cli_run(cases[i].args);
@@ -358,6 +388,11 @@ Test(cli, bad_input_exits_2_with_one_line)
     free(huge_file);
     free(nofdf);
     free(noradius);
+    free(fifo_out);
+    free(fifo_ck);
+    free(fifo_in);
+    free(fifo_cl);
+    free(dir_cl);
 }
 
 Test(cli, kernel_dir_overrides_the_embedded_kernels)

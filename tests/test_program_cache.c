@@ -50,6 +50,9 @@ static void remove_all(const char *path)
 
 static void setup(void)
 {
+    /* Files this test writes into the cache must not be group-writable (a umask of 002
+     * would make them so), or the library rightly distrusts them. */
+    umask(022);
     dir = temp_dir();
     cache = path_in(dir, "cache");
 }
@@ -486,4 +489,97 @@ Test(program_cache, the_command_line_uses_the_cache_it_is_given)
     cr_expect_eq(memcmp(&first.loss, &xdg.loss, sizeof first.loss), 0);
     free(expected);
 #undef RUN_ARGS
+}
+
+/* Runs with the cache and expects no lookup to have served: the binary came from source,
+ * and the context says why it no longer trusts the cache. */
+static void expect_distrust(const char *what, const char *reason, const struct outcome *expected)
+{
+    struct outcome *out = malloc(sizeof *out);
+    cr_assert_not_null(out);
+    struct clopt_context *ctx = context_with_cache(cache);
+    const struct clopt_options o = run_options();
+    solve(ctx, &o, out);
+    const struct clopt_cache_stats st = stats_of(ctx);
+    cr_expect_eq(st.hits, 0, "%s: an untrusted entry was run", what);
+    cr_expect_eq(st.stores, 0, "%s: an untrusted cache was written", what);
+    const char *problem = clopt_context_cache_problem(ctx);
+    cr_expect(problem && strstr(problem, reason), "%s: problem '%s', wanted '%s'", what,
+              problem ? problem : "(none)", reason);
+    expect_identical(expected, out, what);
+    /* Once distrusted, the context leaves the cache alone. */
+    solve(ctx, &o, out);
+    const struct clopt_cache_stats again = stats_of(ctx);
+    cr_expect(again.hits == 0 && again.misses == st.misses && again.stores == 0,
+              "%s: the cache was used after it was distrusted", what);
+    clopt_context_destroy(ctx);
+    free(out);
+}
+
+/* A cached binary is run as it is and its CRC is no signature: an entry or directory that
+ * another user, or anyone, could have written is not used (issue 16, item 6). */
+Test(program_cache, what_others_could_have_written_is_not_trusted)
+{
+    struct outcome *cached = malloc(sizeof *cached);
+    cr_assert_not_null(cached);
+    char *entry = populate(cached);
+    size_t size;
+    unsigned char *data = read_file(entry, &size);
+
+    cr_assert_eq(chmod(entry, 0666), 0);
+    expect_distrust("a world-writable entry", "writable by group or others", cached);
+    cr_assert_eq(chmod(entry, 0600), 0);
+
+    cr_assert_eq(chmod(cache, 0770), 0);
+    expect_distrust("a group-writable directory", "directory", cached);
+    cr_assert_eq(chmod(cache, 0700), 0);
+
+    /* A symlink to a whole entry elsewhere, and a FIFO (which must not hang the build). */
+    char *elsewhere = path_in(dir, "elsewhere");
+    write_file(elsewhere, data, size);
+    cr_assert_eq(unlink(entry), 0);
+    cr_assert_eq(symlink(elsewhere, entry), 0);
+    expect_distrust("a symlinked entry", "a symlink", cached);
+    cr_assert_eq(unlink(entry), 0);
+    cr_assert_eq(mkfifo(entry, 0600), 0);
+    expect_distrust("a FIFO entry", "not a regular file", cached);
+    cr_assert_eq(unlink(entry), 0);
+
+    write_file(entry, data, size);
+    cr_assert_eq(chmod(entry, 0600), 0);
+    if (geteuid() == 0) { /* only root can give a file away */
+        cr_assert_eq(chown(entry, 65534, 65534), 0);
+        expect_distrust("another user's entry", "owned by another user", cached);
+        cr_assert_eq(chown(entry, 0, 0), 0);
+    }
+
+    /* A sticky directory such as /tmp: others cannot replace what this user owns. */
+    cr_assert_eq(chmod(cache, 01777), 0);
+    struct clopt_context *ctx = context_with_cache(cache);
+    struct outcome *out = malloc(sizeof *out);
+    cr_assert_not_null(out);
+    const struct clopt_options o = run_options();
+    solve(ctx, &o, out);
+    expect_stats(ctx, 1, 0, 0, 0, 0, "a sticky directory, an entry of this user");
+    cr_expect_null(clopt_context_cache_problem(ctx));
+    expect_identical(cached, out, "a sticky directory");
+    clopt_context_destroy(ctx);
+    cr_assert_eq(chmod(cache, 0700), 0);
+
+    /* The command line says it in one warning line and runs. */
+    cr_assert_eq(chmod(entry, 0666), 0);
+    const char *args[] = {"run", "--optimizer", "adam", "--dim",  "1001", "--iters",
+                          "5",   "--lr",        "0.05", "--seed", "7",    "--program-cache",
+                          cache, "--quiet",     NULL};
+    struct cli_result r = cli_run(args);
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect_eq(count_lines(r.err), 1, "%s", r.err);
+    cr_expect(strncmp(r.err, "clopt: warning: program cache entry", 35) == 0, "%s", r.err);
+    cli_result_free(&r);
+
+    free(out);
+    free(elsewhere);
+    free(data);
+    free(entry);
+    free(cached);
 }

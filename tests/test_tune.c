@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define TUNE_DIM 4096
 #define TUNE_ITERS 4
@@ -230,4 +232,84 @@ Test(tune, bench_step_times_the_step)
     cr_expect(t.bytes_per_element == 8, "%g", t.bytes_per_element);
     cr_expect(t.knobs.work_group != 0);
     cr_expect_eq(clopt_bench_step(ctx, &problem, 0, &t), CLOPT_ERR_INVALID_ARG);
+}
+
+/* The tuning database picks the kernels that run: a file or directory others could have
+ * written, a symlink, or a FIFO is not used (a lookup says why and does not block) and is
+ * never replaced (issue 16, items 6 and 12). */
+Test(tune, a_database_others_could_have_written_is_not_used)
+{
+    struct clopt_options problem;
+    clopt_options_init(&problem);
+    problem.dim = TUNE_DIM;
+    struct clopt_knobs knobs;
+    memset(&knobs, 0, sizeof knobs);
+    char err[256], *path = path_in(dir, "tuning.json");
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("{\"version\": 1, \"entries\": []}\n", f);
+    fclose(f);
+    struct clopt_tuning_db *db = NULL;
+    cr_assert_eq(clopt_tuning_db_open(&db, path, err, sizeof err), CLOPT_OK, "%s", err);
+    int found = 1;
+    cr_expect_eq(clopt_tuning_db_lookup(db, ctx, &problem, &knobs, &found, NULL, 0), CLOPT_OK, "%s",
+                 clopt_tuning_db_errmsg(db));
+
+    cr_assert_eq(chmod(path, 0666), 0);
+    cr_expect_eq(clopt_tuning_db_lookup(db, ctx, &problem, &knobs, &found, NULL, 0), CLOPT_ERR_IO);
+    cr_expect(strstr(clopt_tuning_db_errmsg(db), "writable by group or others"), "%s",
+              clopt_tuning_db_errmsg(db));
+    struct clopt_knobs full;
+    memset(&full, 0, sizeof full);
+    cr_assert_eq(clopt_knobs_parse("wg=16,epw=16,vw=1,fblock=1,layout=contig,partials=item,"
+                                   "rwg=1,acc=double,gpcu=0,pf=1024,simd=512,fuse=1",
+                                   &full, err, sizeof err),
+                 CLOPT_OK, "%s", err);
+    cr_expect_eq(clopt_tuning_db_store(db, ctx, &problem, &full, 1, 1, NULL), CLOPT_ERR_IO, "%s",
+                 clopt_tuning_db_errmsg(db));
+    struct stat st;
+    cr_assert_eq(lstat(path, &st), 0);
+    cr_expect_eq(st.st_mode & 0777, 0666, "an untrusted database was replaced");
+    cr_assert_eq(chmod(path, 0644), 0);
+
+    cr_assert_eq(chmod(dir, 0777), 0);
+    cr_expect_eq(clopt_tuning_db_lookup(db, ctx, &problem, &knobs, &found, NULL, 0), CLOPT_ERR_IO);
+    cr_expect(strstr(clopt_tuning_db_errmsg(db), "its directory"), "%s",
+              clopt_tuning_db_errmsg(db));
+    cr_assert_eq(chmod(dir, 0700), 0);
+
+    char *real = path_in(dir, "real.json");
+    cr_assert_eq(rename(path, real), 0);
+    cr_assert_eq(symlink(real, path), 0);
+    cr_expect_eq(clopt_tuning_db_lookup(db, ctx, &problem, &knobs, &found, NULL, 0), CLOPT_ERR_IO);
+    cr_expect(strstr(clopt_tuning_db_errmsg(db), "symlink"), "%s", clopt_tuning_db_errmsg(db));
+    cr_assert_eq(unlink(path), 0);
+
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    cr_expect_eq(clopt_tuning_db_lookup(db, ctx, &problem, &knobs, &found, NULL, 0), CLOPT_ERR_IO);
+    cr_expect(strstr(clopt_tuning_db_errmsg(db), "not a regular file"), "%s",
+              clopt_tuning_db_errmsg(db));
+    clopt_tuning_db_close(db);
+    free(real);
+    free(path);
+}
+
+/* The default path is as long as XDG_CACHE_HOME makes it: a long one was cut at 511
+ * characters into the path of another directory (issue 16, item 12). */
+Test(tune, a_long_xdg_cache_home_is_not_cut_short)
+{
+    char xdg[700];
+    memset(xdg, 'x', sizeof xdg - 1);
+    xdg[0] = '/';
+    for (size_t k = 200; k < sizeof xdg - 1; k += 200)
+        xdg[k] = '/';
+    xdg[sizeof xdg - 1] = '\0';
+    cr_assert_eq(setenv("XDG_CACHE_HOME", xdg, 1), 0);
+    struct clopt_tuning_db *db = NULL;
+    char err[256];
+    cr_assert_eq(clopt_tuning_db_open(&db, NULL, err, sizeof err), CLOPT_OK, "%s", err);
+    char expected[800];
+    snprintf(expected, sizeof expected, "%s/clopt/tuning.json", xdg);
+    cr_expect_str_eq(clopt_tuning_db_path(db), expected);
+    clopt_tuning_db_close(db);
 }

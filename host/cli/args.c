@@ -3,6 +3,7 @@
 #include "report.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,7 +164,16 @@ const char *program_cache_dir(const char *flag, char *buffer, size_t size)
         n = snprintf(buffer, size, "%s/.cache/clopt/programs", home);
     else
         return NULL;
-    return n > 0 && (size_t)n < size ? buffer : NULL;
+    if (n > 0 && (size_t)n < size)
+        return buffer;
+    /* Never a cut-short path (it would name another directory): no cache, and say so (a
+     * long XDG_CACHE_HOME is refused by open_context, which says why). */
+    if (!(xdg && *xdg))
+        fprintf(stderr,
+                "clopt: warning: the program cache path under HOME is longer than %zu "
+                "characters: running without the program cache (use --program-cache DIR)\n",
+                size - 1);
+    return NULL;
 }
 
 int check_output_path(const char *flag, const char *path)
@@ -193,6 +203,40 @@ int check_output_path(const char *flag, const char *path)
     }
     free(dir);
     return rc;
+}
+
+FILE *open_input_file(const char *path, char *why, size_t size)
+{
+    const int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    const char *problem = NULL;
+    if (fd < 0 || fstat(fd, &st) != 0)
+        problem = strerror(errno);
+    else if (S_ISDIR(st.st_mode))
+        problem = "a directory, not a regular file";
+    else if (!S_ISREG(st.st_mode))
+        problem = "not a regular file (a FIFO, device or socket)";
+    else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
+        problem = strerror(errno);
+    FILE *f = problem ? NULL : fdopen(fd, "rb");
+    if (!f) {
+        snprintf(why, size, "%s", problem ? problem : strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    return f;
+}
+
+int check_renamed_output(const char *flag, const char *path)
+{
+    const int rc = check_output_path(flag, path);
+    struct stat st;
+    if (rc || lstat(path, &st) != 0 || S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))
+        return rc;
+    print_error("%s '%s' is not a regular file: clopt writes a new file and renames it over "
+                "the old one, which would replace it; name a regular file",
+                flag, path);
+    return EXIT_USAGE;
 }
 
 /* The run option table: each long option with the handler that takes its value into the

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define MAX_PARAMS 32
 
@@ -64,6 +65,15 @@ const char *program_cache_dir(const char *flag, char *buffer, size_t size);
 /* Fails early, before any work, when an output file could not be written: its directory is
  * missing or read-only, or the path is a directory. */
 int check_output_path(const char *flag, const char *path);
+
+/* Opens an input file for reading without waiting on a FIFO: NULL, with the reason in why,
+ * when it cannot be opened or is not a regular file. */
+FILE *open_input_file(const char *path, char *why, size_t size);
+
+/* check_output_path for an output written to a new file that is renamed over path (--out,
+ * --checkpoint): an existing path that is not a regular file or a symlink (/dev/null, a
+ * FIFO) would be replaced by a regular file, so it is refused as well. */
+int check_renamed_output(const char *flag, const char *path);
 
 int ends_with(const char *s, const char *suffix);
 

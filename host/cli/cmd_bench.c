@@ -81,6 +81,23 @@ static int write_bench_json(const struct bench *b)
     return emit_json(a->json_path, root, ok);
 }
 
+/* One CSV field as RFC 4180 has it: quoted when it holds a comma, a quote or a line
+ * break, with each quote doubled (an objective file may be named a,"b".cl). */
+static void csv_field(FILE *f, const char *text)
+{
+    if (!strpbrk(text, ",\"\r\n")) {
+        fputs(text, f);
+        return;
+    }
+    fputc('"', f);
+    for (const char *c = text; *c; ++c) {
+        if (*c == '"')
+            fputc('"', f);
+        fputc(*c, f);
+    }
+    fputc('"', f);
+}
+
 static int write_bench_csv(const struct bench *b)
 {
     const struct run_args *a = b->a;
@@ -89,12 +106,14 @@ static int write_bench_csv(const struct bench *b)
         return EXIT_FAILURE;
     fprintf(f, "objective,optimizer,precision,n,copy_gbps,scale_gbps,step_gbps,"
                "element_iterations_per_second,ratio_to_scale,knobs,ratio_meaningful\n");
-    /* The knobs hold commas: one quoted field. */
-    fprintf(f, "%s,%s,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,\"%s\",%s\n", a->opts.objective,
-            a->opts.optimizer, precision_name(a->opts.precision), a->opts.dim,
+    csv_field(f, a->opts.objective);
+    fputc(',', f);
+    csv_field(f, a->opts.optimizer);
+    fprintf(f, ",%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,", precision_name(a->opts.precision), a->opts.dim,
             b->bw.copy_gbytes_per_second, b->bw.scale_gbytes_per_second, b->step.gbytes_per_second,
-            b->step.element_iterations_per_second, b->ratio, b->knobs,
-            b->ratio_meaningful ? "true" : "false");
+            b->step.element_iterations_per_second, b->ratio);
+    csv_field(f, b->knobs); /* the knobs hold commas: quoted */
+    fprintf(f, ",%s\n", b->ratio_meaningful ? "true" : "false");
     return close_report("--csv", a->csv_path, f) ? EXIT_FAILURE : 0;
 }
 
@@ -120,11 +139,13 @@ static void print_bench(const struct bench *b)
 static int measure(struct run_args *a, struct clopt_context *ctx, struct bench *b)
 {
     const int user_objective = ends_with(a->opts.objective, ".cl") || a->kernel_dir;
+    const struct muted muted = mute_driver_output(a->quiet);
     int status = clopt_measure_bandwidth(ctx, a->opts.dim, a->opts.precision, b->reps, &b->bw);
     if (status == CLOPT_OK) {
         a->opts.max_iters = a->iters_given ? a->opts.max_iters : BENCH_ITERS;
         status = clopt_bench_step(ctx, &a->opts, b->reps, &b->step);
     }
+    restore_driver_output(muted);
     if (status != CLOPT_OK) {
         print_library_error(NULL, clopt_errmsg(ctx));
         return exit_code_for(status, user_objective);

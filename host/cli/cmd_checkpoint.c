@@ -135,7 +135,7 @@ static int checkpoint_export(const struct checkpoint_args *c)
         return EXIT_USAGE;
     }
     int rc;
-    if (c->out && (rc = check_output_path("--out", c->out)) != 0)
+    if (c->out && (rc = check_renamed_output("--out", c->out)) != 0)
         return rc;
     char err[1024];
     const int status = clopt_checkpoint_export(c->file, c->out, c->state, err, sizeof err);

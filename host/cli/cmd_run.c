@@ -84,9 +84,9 @@ static double progress_seconds(void)
 static int open_init_file(struct run_args *a, FILE **file, struct clopt_npy_info *info)
 {
     char err[256];
-    *file = fopen(a->init_file, "rb");
+    *file = open_input_file(a->init_file, err, sizeof err);
     if (!*file) {
-        print_error("cannot open --init file '%s': %s", a->init_file, strerror(errno));
+        print_error("cannot open --init file '%s': %s", a->init_file, err);
         return EXIT_USAGE;
     }
     int status = clopt_npy_read_header(*file, info, err, sizeof err);
@@ -116,7 +116,8 @@ static void dim_from_data_file(struct run_args *a)
         const char *value = a->params[i].value;
         if (!value || !ends_with(value, ".npy"))
             continue;
-        FILE *f = fopen(value, "rb");
+        char why[128];
+        FILE *f = open_input_file(value, why, sizeof why);
         struct clopt_npy_info info;
         if (f && clopt_npy_read_header(f, &info, NULL, 0) == CLOPT_OK &&
             info.count <= ((uint64_t)1 << 48))
@@ -288,11 +289,12 @@ static int check_run_inputs(struct run_state *st)
         print_error("--resume '%s': %s", a->resume_path, strerror(errno));
         return EXIT_USAGE;
     }
-    if ((a->opts.checkpoint && (rc = check_output_path("--checkpoint", a->opts.checkpoint)) != 0))
+    if ((a->opts.checkpoint &&
+         (rc = check_renamed_output("--checkpoint", a->opts.checkpoint)) != 0))
         return rc;
     if (!a->dim_given && !a->init_file)
         dim_from_data_file(a);
-    if ((a->out_path && (rc = check_output_path("--out", a->out_path)) != 0) ||
+    if ((a->out_path && (rc = check_renamed_output("--out", a->out_path)) != 0) ||
         (a->json_path && (rc = check_output_path("--json", a->json_path)) != 0) ||
         (a->trace_path && (rc = check_output_path("--trace", a->trace_path)) != 0))
         return rc;
@@ -332,7 +334,9 @@ static int open_trace(struct run_state *st)
 static int start_solver(struct run_state *st)
 {
     struct run_args *a = &st->a;
+    struct muted muted = mute_driver_output(a->quiet);
     int status = clopt_solver_create(&st->solver, st->ctx, &a->opts);
+    restore_driver_output(muted);
     if (status == CLOPT_ERR_INVALID_ARG && !a->knobs_given &&
         strncmp(a->knob_source, "tuning", 6) == 0) {
         /* Knobs this build no longer accepts: the defaults still run. */
@@ -344,7 +348,9 @@ static int start_solver(struct run_state *st)
         free(why);
         memset(&a->opts.knobs, 0, sizeof a->opts.knobs);
         snprintf(a->knob_source, sizeof a->knob_source, "built-in defaults");
+        muted = mute_driver_output(a->quiet);
         status = clopt_solver_create(&st->solver, st->ctx, &a->opts);
+        restore_driver_output(muted);
     }
     if (status != CLOPT_OK) {
         print_library_error(NULL, clopt_errmsg(st->ctx));

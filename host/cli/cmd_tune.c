@@ -188,7 +188,10 @@ int cmd_tune(int argc, char **argv)
     topts.progress_user = &view;
     a.opts.max_iters = a.iters_given ? a.opts.max_iters : TUNE_ITERS;
     struct clopt_tune_result r;
+    /* on_tune_progress prints nothing under --quiet, so muting the driver loses nothing. */
+    const struct muted muted = mute_driver_output(a.quiet);
     const int status = clopt_tune(ctx, &a.opts, &topts, &r);
+    restore_driver_output(muted);
     if (status != CLOPT_OK) {
         /* The table once the reference ran (its knobs are filled in then). */
         if (r.default_knobs.work_group && !(a.json_path && !strcmp(a.json_path, "-")))

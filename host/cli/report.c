@@ -133,9 +133,10 @@ int exit_code_for(int status, int user_objective)
     case CLOPT_ERR_BAD_FILE:
     case CLOPT_ERR_UNSUPPORTED:
         return EXIT_USAGE;
-    case CLOPT_ERR_IO:
     case CLOPT_ERR_BUILD:
-        /* The user's own kernel file missing or not compiling is bad input. */
+        /* The user's own kernel not compiling is bad input. (A kernel file that cannot be
+         * opened is CLOPT_ERR_BAD_FILE already; an I/O error is an I/O error whatever the
+         * objective, so it is not made bad input here.) */
         return user_objective ? EXIT_USAGE : EXIT_FAILURE;
     case CLOPT_ERR_DIVERGED:
         return EXIT_DIVERGED;

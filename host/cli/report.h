@@ -31,7 +31,7 @@ char *cli_flag_names(const char *message);
 void print_library_error(const char *prefix, const char *message);
 
 /* The exit status for a library status; user_objective: the user's own kernel files are
- * involved, so their failing to load or build is bad input. */
+ * involved, so their failing to build is bad input. An I/O error is 1 either way. */
 int exit_code_for(int status, int user_objective);
 
 /* Opens path for a report ("-": stdout); NULL after saying why. flag names it. */

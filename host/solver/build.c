@@ -41,12 +41,16 @@ static int build_options(struct clopt_solver *s, char **options)
     char dim_define[48] = "";
     if (!s->objective || s->objective->uses_dim)
         snprintf(dim_define, sizeof dim_define, " -DCLOPT_N=%zuUL", s->n);
+    /* In the C locale: "1,5e+00" is no number to the compiler (host/numparse.c). */
     char clip[128] = "";
-    if (s->opts.clip_value > 0)
-        snprintf(clip, sizeof clip, " -DCLOPT_CLIP_VALUE=%.17e", s->opts.clip_value);
-    if (s->opts.clip_norm > 0)
-        snprintf(clip + strlen(clip), sizeof clip - strlen(clip), " -DCLOPT_CLIP_NORM=%.17e",
-                 s->opts.clip_norm);
+    if ((s->opts.clip_value > 0 &&
+         clopt_format_c(clip, sizeof clip, " -DCLOPT_CLIP_VALUE=%.17e", s->opts.clip_value) < 0) ||
+        (s->opts.clip_norm > 0 &&
+         clopt_format_c(clip + strlen(clip), sizeof clip - strlen(clip), " -DCLOPT_CLIP_NORM=%.17e",
+                        s->opts.clip_norm) < 0)) {
+        free(defines);
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
     char knobs[512];
     if (clopt_knobs_defines(&s->knobs, knobs, sizeof knobs) != CLOPT_OK) {
         free(defines);

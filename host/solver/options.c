@@ -2,6 +2,7 @@
  * built, and the hyper-parameters resolved from the optimizer's defaults. */
 #include "solver.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,7 +40,37 @@ int clopt_is_objective_file(const char *name)
     return a >= b && strcmp(name + a - b, ".cl") == 0;
 }
 
-/* Each hyper-parameter within its row's range (NaN, where it means the default, aside). */
+/* A value checked in double but used by a float kernel: it must survive the conversion.
+ * Beyond FLT_MAX it becomes Inf; below FLT_MIN it is subnormal, and the kernels are built
+ * with -cl-denorms-are-zero, so it acts as 0 (an eps of 1e-40 divides by zero); and
+ * rounding may put it on an open bound (a momentum of 1 - 1e-9 becomes 1). */
+static int check_in_float(struct clopt_context *ctx, const struct clopt_hyper_param *p, double v)
+{
+    if (fabs(v) > FLT_MAX)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "options.%s %g is too large for float (largest %g): use a smaller "
+                          "value or options.precision = CLOPT_DOUBLE",
+                          p->name, v, (double)FLT_MAX);
+    const double f = (double)(float)v;
+    if (v != 0 && fabs(f) < FLT_MIN)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "options.%s %g is too small for float: the kernels treat values below "
+                          "%g as 0; use 0, a value of at least %g, or options.precision = "
+                          "CLOPT_DOUBLE",
+                          p->name, v, (double)FLT_MIN, (double)FLT_MIN);
+    const int ok =
+        (p->low_open ? f > p->low : f >= p->low) && (p->high_open ? f < p->high : f <= p->high);
+    if (!ok)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "options.%s %.15g rounds to %.9g in float, out of range %c%g, %g%c: use "
+                          "a value further inside or options.precision = CLOPT_DOUBLE",
+                          p->name, v, f, p->low_open ? '(' : '[', p->low, p->high,
+                          p->high_open ? ')' : ']');
+    return CLOPT_OK;
+}
+
+/* Each hyper-parameter within its row's range (NaN, where it means the default, aside), in
+ * the precision the kernels use. */
 static int check_hyper_ranges(struct clopt_context *ctx, const struct clopt_options *o)
 {
     size_t count;
@@ -56,6 +87,11 @@ static int check_hyper_ranges(struct clopt_context *ctx, const struct clopt_opti
                               "options.%s %g is out of range: need a value in %c%g, %g%c", p->name,
                               v, p->low_open ? '(' : '[', p->low, p->high,
                               p->high_open ? ')' : ']');
+        if (o->precision == CLOPT_FLOAT) {
+            const int status = check_in_float(ctx, p, v);
+            if (status != CLOPT_OK)
+                return status;
+        }
     }
     return CLOPT_OK;
 }

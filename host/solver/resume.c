@@ -21,7 +21,9 @@ static int add_line(char **text, const char *key, const char *value)
 static int add_number(char **text, const char *key, double value)
 {
     char buffer[40];
-    snprintf(buffer, sizeof buffer, "%.17g", value);
+    /* In the C locale, so a checkpoint reads the same wherever it is resumed. */
+    if (clopt_format_c(buffer, sizeof buffer, "%.17g", value) < 0)
+        return -1;
     return add_line(text, key, buffer);
 }
 

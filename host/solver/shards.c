@@ -24,6 +24,13 @@ int clopt_plan_shards(struct clopt_solver *s)
         cap = s->opts.max_shard_bytes;
     const size_t cap_elems = cap / s->elem_size;
     const size_t tiles_per_shard = cap_elems > 2 * s->halo ? (cap_elems - 2 * s->halo) / tile : 0;
+    if (tiles_per_shard == 0 && cap_elems >= tile)
+        return clopt_fail(
+            ctx, CLOPT_ERR_INVALID_ARG,
+            "a shard of %zu bytes holds one tile of %zu elements but not with the stencil's "
+            "halo of %zu elements on each side (%zu bytes in all): raise "
+            "options.max_shard_bytes or lower knobs.work_group/knobs.elems_per_item",
+            cap, tile, s->halo, (tile + 2 * s->halo) * s->elem_size);
     if (tiles_per_shard == 0)
         return clopt_fail(
             ctx, CLOPT_ERR_INVALID_ARG,
@@ -268,10 +275,10 @@ int clopt_load_data(struct clopt_solver *s)
     char err[256];
     struct clopt_npy_info info;
     void *buffer = NULL;
-    FILE *f = fopen(s->data_path, "rb");
+    FILE *f = clopt_open_input(s->data_path, err, sizeof err);
     if (!f)
         return clopt_fail(ctx, CLOPT_ERR_BAD_FILE, "cannot open options.params %s file '%s': %s",
-                          s->objective->data_param, s->data_path, strerror(errno));
+                          s->objective->data_param, s->data_path, err);
     int status = clopt_npy_read_header(f, &info, err, sizeof err);
     if (status != CLOPT_OK) {
         status = clopt_fail(ctx, status == CLOPT_ERR_IO ? CLOPT_ERR_IO : CLOPT_ERR_BAD_FILE,

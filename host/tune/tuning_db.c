@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,29 +44,74 @@ static unsigned size_class(size_t n)
     return c;
 }
 
-static const char *default_path(char *buffer, size_t size)
+/* The default path as a new heap string, as long as the environment makes it (a long
+ * XDG_CACHE_HOME is never cut short into another path); NULL when neither variable is set
+ * (*no_memory: or out of memory). */
+static char *default_path(int *no_memory)
 {
     const char *xdg = getenv("XDG_CACHE_HOME");
     const char *home = getenv("HOME");
-    if (xdg && *xdg)
-        snprintf(buffer, size, "%s/clopt/tuning.json", xdg);
-    else if (home && *home)
-        snprintf(buffer, size, "%s/.cache/clopt/tuning.json", home);
-    else
-        return NULL;
-    return buffer;
+    char *path = xdg && *xdg     ? clopt_format("%s/clopt/tuning.json", xdg)
+                 : home && *home ? clopt_format("%s/.cache/clopt/tuning.json", home)
+                                 : NULL;
+    *no_memory = !path && ((xdg && *xdg) || (home && *home));
+    return path;
 }
 
-/* The whole file as a JSON tree; 1 when there is no file, -1 when it is corrupted. */
+/* The directory holding path must pass clopt_untrusted() (see the trust boundary in
+ * clopt_tune.h); NULL when it does (or does not exist yet), else why not, in why. */
+static const char *untrusted_directory(const char *path, char *why, size_t size)
+{
+    char *dir = clopt_format("%s", path);
+    if (!dir)
+        return NULL;
+    char *slash = strrchr(dir, '/');
+    const char *parent = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
+    struct stat st;
+    char reason[96];
+    const char *problem =
+        stat(parent, &st) == 0 ? clopt_untrusted(&st, 1, reason, sizeof reason) : NULL;
+    if (problem)
+        snprintf(why, size,
+                 "tuning database '%s' is not used: its directory '%s' is %s (fix its owner "
+                 "or mode, or give another --tuning-db)",
+                 path, parent, problem);
+    free(dir);
+    return problem ? why : NULL;
+}
+
+/* The whole file as a JSON tree; 1 when there is no file, -1 when it is corrupted or
+ * cannot be read, -2 when it is not trusted (its knobs pick the kernels that run: see
+ * the trust boundary in clopt_tune.h). */
 static int load(const char *path, cJSON **root, char *why, size_t why_size)
 {
     *root = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    if (untrusted_directory(path, why, why_size))
+        return -2;
+    /* Not through a symlink, and without waiting on a FIFO planted under the name. */
+    const int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         if (errno == ENOENT)
             return 1;
+        if (errno == ELOOP) {
+            snprintf(why, why_size, "tuning database '%s' is not used: it is a symlink", path);
+            return -2;
+        }
         snprintf(why, why_size, "cannot read tuning database '%s': %s", path, strerror(errno));
         return -1;
+    }
+    struct stat st;
+    char reason[96];
+    const char *problem =
+        fstat(fd, &st) == 0 ? clopt_untrusted(&st, 0, reason, sizeof reason) : strerror(errno);
+    FILE *f = problem ? NULL : fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        snprintf(why, why_size,
+                 "tuning database '%s' is not used: it is %s (fix its owner or mode, or give "
+                 "another --tuning-db)",
+                 path, problem ? problem : strerror(errno));
+        return -2;
     }
     char *text = malloc(MAX_DB_BYTES + 1);
     size_t length = text ? fread(text, 1, MAX_DB_BYTES + 1, f) : 0;
@@ -174,7 +220,8 @@ static int db_fail(struct clopt_tuning_db *db, int status, const char *fmt, ...)
 
 int clopt_tuning_db_open(struct clopt_tuning_db **db, const char *path, char *err, size_t errlen)
 {
-    char buffer[512];
+    char *made = NULL;
+    int no_memory = 0;
     if (!db) {
         if (err && errlen)
             snprintf(err, errlen, "clopt_tuning_db_open needs db");
@@ -182,23 +229,26 @@ int clopt_tuning_db_open(struct clopt_tuning_db **db, const char *path, char *er
     }
     *db = NULL;
     if (!path || !*path)
-        path = default_path(buffer, sizeof buffer);
+        path = made = default_path(&no_memory);
     if (!path) {
         if (err && errlen)
-            snprintf(err, errlen,
-                     "neither XDG_CACHE_HOME nor HOME is set: give the tuning "
-                     "database's path");
-        return CLOPT_ERR_INVALID_ARG;
+            snprintf(err, errlen, "%s",
+                     no_memory ? "out of memory"
+                               : "neither XDG_CACHE_HOME nor HOME is set: give the tuning "
+                                 "database's path");
+        return no_memory ? CLOPT_ERR_OUT_OF_MEMORY : CLOPT_ERR_INVALID_ARG;
     }
     const size_t len = strlen(path);
     struct clopt_tuning_db *d = malloc(sizeof *d + len + 1);
     if (!d) {
+        free(made);
         if (err && errlen)
             snprintf(err, errlen, "out of memory");
         return CLOPT_ERR_OUT_OF_MEMORY;
     }
     d->errmsg[0] = '\0';
     memcpy(d->path, path, len + 1);
+    free(made);
     *db = d;
     return CLOPT_OK;
 }
@@ -254,7 +304,7 @@ int clopt_tuning_db_lookup(struct clopt_tuning_db *db, const struct clopt_contex
     cJSON *root;
     int rc = load(db->path, &root, db->errmsg, sizeof db->errmsg);
     if (rc != 0)
-        return rc > 0 ? CLOPT_OK : load_status(db);
+        return rc > 0 ? CLOPT_OK : rc == -2 ? CLOPT_ERR_IO : load_status(db);
     const unsigned want = size_class(key.n);
     const cJSON *best = NULL;
     unsigned best_distance = UINT32_MAX, best_class = 0;
@@ -351,7 +401,9 @@ static int write_file(const char *path, const char *text, char *why, size_t why_
     }
     free(dir);
     struct clopt_atomic_file file;
-    if (clopt_atomic_open(&file, path, 0666, why, why_size) != CLOPT_OK)
+    /* 0644, not 0666: under a umask of 002 the file would be group-writable, and the next
+     * lookup would refuse it (see load). */
+    if (clopt_atomic_open(&file, path, 0644, why, why_size) != CLOPT_OK)
         return -1;
     if (fprintf(file.stream, "%s\n", text) < 0) {
         snprintf(why, why_size, "%s", strerror(errno));
@@ -383,6 +435,8 @@ int clopt_tuning_db_store(struct clopt_tuning_db *db, const struct clopt_context
     const struct tuning_key key = key_for(ctx, problem);
     cJSON *root;
     const int loaded = load(db->path, &root, db->errmsg, sizeof db->errmsg);
+    if (loaded == -2) /* never replaced: it may be another user's, or planted */
+        return CLOPT_ERR_IO;
     if (loaded != 0) {
         root = cJSON_CreateObject();
         if (!root || !cJSON_AddNumberToObject(root, "version", 1) ||
