@@ -120,6 +120,7 @@ static struct pending_loss *next_slot(struct loss_ring *ring, uint64_t t)
 static void begin_run(struct clopt_solver *s, struct clopt_result *res, struct run *run)
 {
     memset(res, 0, sizeof *res);
+    memset(&s->ck_report, 0, sizeof s->ck_report);
     res->shards = s->n_shards;
     res->knobs = s->knobs;
     /* theta and each state vector are read and written once; a norm pass for global

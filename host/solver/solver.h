@@ -96,8 +96,11 @@ struct checkpoint_job {
     unsigned char *loop;
     struct clopt_ckpt_section sections[2 + MAX_STATE];
     size_t n_sections;
-    size_t n_values; /* theta and state values in image, checked finite before writing */
+    size_t n_values; /* theta's values at the start of image, checked finite before writing */
     int is_double;
+    uint64_t t;   /* the iteration it records */
+    int final;    /* the run's closing checkpoint */
+    int written;  /* the file was written (not skipped for a non-finite theta) */
     int status;
     char err[512];
     atomic_int done; /* the writer thread has finished */
@@ -135,6 +138,7 @@ struct clopt_solver {
     struct resume_point *resume; /* from clopt_solver_resume, for the next run */
     struct checkpoint_job *job;  /* the checkpoint being written, if any */
     pthread_t writer;
+    struct clopt_checkpoint_report ck_report; /* of the current or last run */
 };
 
 /* A real-typed kernel argument holds either a float or a double. */
