@@ -50,7 +50,7 @@ static int read_loop(struct ckpt_head *h, char *why, size_t size)
     uint64_t length;
     unsigned char loop[LOOP_HEAD + RING_SIZE * LOOP_ENTRY];
     int status = clopt_ckpt_next(&h->r, "loop", &length, why, size);
-    if (status == CLOPT_OK && (length < LOOP_HEAD || length > sizeof loop)) {
+    if (status == CLOPT_OK && (length < LOOP_HEAD_V1 || length > sizeof loop)) {
         snprintf(why, size, "its loop section has an impossible size");
         return CLOPT_ERR_BAD_FILE;
     }

@@ -296,8 +296,8 @@ Test(run_outputs, two_runs_sharing_a_checkpoint_path_do_not_collide)
     write_text(planted, "planted");
     char command[4096];
     snprintf(command, sizeof command,
-             "pids=; for i in 1 2 3 4; do %s run --dim 1e5 --iters 60 --optimizer adam "
-             "--checkpoint %s --checkpoint-every 5 --quiet 2>>%s & pids=\"$pids $!\"; done; "
+             "pids=; for i in 1 2 3 4; do %s run --dim 1e4 --iters 200 --optimizer adam "
+             "--checkpoint %s --checkpoint-every 1 --quiet 2>>%s & pids=\"$pids $!\"; done; "
              "fail=0; for p in $pids; do wait $p || fail=1; done; exit $fail",
              CLOPT_EXE, ck, err);
     const int status = system(command);
@@ -308,7 +308,7 @@ Test(run_outputs, two_runs_sharing_a_checkpoint_path_do_not_collide)
     struct clopt_checkpoint_info info;
     char why[256];
     cr_expect_eq(clopt_checkpoint_info(ck, &info, why, sizeof why), CLOPT_OK, "%s", why);
-    cr_expect_eq(info.iteration, 60);
+    cr_expect_eq(info.iteration, 200);
     char *p = read_text(planted);
     cr_expect_str_eq(p, "planted");
     free(p);

@@ -168,6 +168,9 @@ static size_t encode_loop(const struct clopt_solver *s, const struct run_state *
     put_bytes(loop, &at, &rs->last_good, 8);
     put_bytes(loop, &at, &rs->prev_loss, 8);
     put_bytes(loop, &at, &count, 8);
+    put_bytes(loop, &at, &rs->decided_loss, 8);
+    put_bytes(loop, &at, &rs->decided_grad_norm, 8);
+    put_bytes(loop, &at, &rs->decided_prev_loss, 8);
     for (size_t i = 0; i < pending; ++i) {
         const struct pending_loss *p = &ring->slot[(ring->head + i) % RING_SIZE];
         const uint32_t reported = (uint32_t)(p->reported || final);

@@ -197,8 +197,8 @@ struct loop_counts {
 
 /* Decodes a loop section of `length` bytes (see LOOP_HEAD) into point and counts. */
 static int decode_loop(const struct clopt_solver *s, const unsigned char *loop, uint64_t length,
-                       struct resume_point *point, struct loop_counts *counts, char *err,
-                       size_t errlen)
+                       size_t head, struct resume_point *point, struct loop_counts *counts,
+                       char *err, size_t errlen)
 {
     uint64_t n = 0, count = 0;
     uint32_t elem = 0, n_state = 0, have_good = 0, decided = 0;
@@ -216,9 +216,15 @@ static int decode_loop(const struct clopt_solver *s, const unsigned char *loop, 
     get_bytes(loop, &at, &point->last_good, 8);
     get_bytes(loop, &at, &point->prev_loss, 8);
     get_bytes(loop, &at, &count, 8);
+    point->decision_known = head == LOOP_HEAD;
+    if (point->decision_known) {
+        get_bytes(loop, &at, &point->decided_loss, 8);
+        get_bytes(loop, &at, &point->decided_grad_norm, 8);
+        get_bytes(loop, &at, &point->decided_prev_loss, 8);
+    }
     int status = CLOPT_OK;
     if (n != s->n || elem != s->elem_size || n_state != s->n_state ||
-        count != (length - LOOP_HEAD) / LOOP_ENTRY) {
+        count != (length - head) / LOOP_ENTRY) {
         snprintf(err, errlen, "its loop section does not fit its configuration");
         status = CLOPT_ERR_BAD_FILE;
     }
@@ -248,9 +254,10 @@ static int read_loop_section(const struct clopt_solver *s, struct clopt_ckpt_rea
 {
     uint64_t length;
     unsigned char *loop = NULL;
+    const size_t head = r->version >= 2 ? LOOP_HEAD : LOOP_HEAD_V1;
     int status = clopt_ckpt_next(r, "loop", &length, err, errlen);
-    if (status == CLOPT_OK && (length < LOOP_HEAD || length > LOOP_HEAD + RING_SIZE * LOOP_ENTRY ||
-                               (length - LOOP_HEAD) % LOOP_ENTRY)) {
+    if (status == CLOPT_OK && (length < head || length > head + RING_SIZE * LOOP_ENTRY ||
+                               (length - head) % LOOP_ENTRY)) {
         snprintf(err, errlen, "its loop section has an impossible size");
         status = CLOPT_ERR_BAD_FILE;
     }
@@ -263,7 +270,7 @@ static int read_loop_section(const struct clopt_solver *s, struct clopt_ckpt_rea
     if (status == CLOPT_OK)
         status = clopt_ckpt_end_section(r, "loop", err, errlen);
     if (status == CLOPT_OK)
-        status = decode_loop(s, loop, length, *point, counts, err, errlen);
+        status = decode_loop(s, loop, length, head, *point, counts, err, errlen);
     free(loop);
     return status;
 }
