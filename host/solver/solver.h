@@ -143,6 +143,7 @@ struct clopt_solver {
     uint64_t step;   /* steps applied over all runs */
     int fresh_state; /* optimizer state is all zero, never stepped nor written */
     char *config;    /* the settings a checkpoint must match, "key=value" lines */
+    char *config_v1; /* the same as checkpoint format 1 wrote it (inputs as given) */
     char *checkpoint_path;
     struct resume_point *resume; /* from clopt_solver_resume, for the next run */
     struct checkpoint_job *job;  /* the checkpoint being written, if any */
