@@ -437,6 +437,11 @@ CLOPT_API int clopt_objective_describe(const char *name, const char **formula, c
  * rosenbrock; ellipsoid's scales as 0.5 / cond). CLOPT_ERR_INVALID_ARG for an unknown name. */
 CLOPT_API int clopt_objective_suggested_lr(const char *name, double *lr);
 CLOPT_API const char *const *clopt_optimizer_names(void);
+/* The value an optimizer uses for hyper-parameter `name` (a field of struct clopt_options,
+ * e.g. "momentum", "amsgrad" as 0 or 1) when the options leave it at its default.
+ * CLOPT_ERR_INVALID_ARG for an unknown optimizer or name, or one the optimizer does not
+ * read (setting it is refused). */
+CLOPT_API int clopt_hyper_default(const char *optimizer, const char *name, double *value);
 
 /* Checkpoint files, read without a device (host/checkpoint_info.c). */
 struct clopt_checkpoint_info {

@@ -291,3 +291,39 @@ Test(resume, forged_checkpoints_with_valid_checksums_are_refused)
     free(ck);
     free(bad);
 }
+
+/* --resume F alone takes the run's options from F and continues it exactly; an option given
+ * again must agree with F (exit 2 naming it), except those that may change (--lr here). */
+Test(resume, resume_alone_takes_the_options_from_the_checkpoint)
+{
+    char *ck = path_in(dir, "ck"), *a = path_in(dir, "a.npy"), *b = path_in(dir, "b.npy");
+    const char *whole[] = {"run", "--objective", "ellipsoid", "--param", "cond=1e2", "--dim",
+                           "500", "--optimizer", "momentum", "--momentum", "0.5", "--lr",
+                           "0.001", "--loss-every", "2", "--iters", "40", "--out", a, "--quiet",
+                           NULL};
+    char *err;
+    cr_assert_eq(run_status(whole, &err), 0, "%s", err);
+    free(err);
+    const char *first[] = {"run", "--objective", "ellipsoid", "--param", "cond=1e2", "--dim",
+                           "500", "--optimizer", "momentum", "--momentum", "0.5", "--lr",
+                           "0.001", "--loss-every", "2", "--iters", "20", "--checkpoint", ck,
+                           "--quiet", NULL};
+    cr_assert_eq(run_status(first, &err), 0, "%s", err);
+    free(err);
+    const char *rest[] = {"run", "--resume", ck, "--iters", "40", "--out", b, "--quiet", NULL};
+    cr_assert_eq(run_status(rest, &err), 0, "%s", err);
+    free(err);
+    cr_expect(same_file_bytes(a, b), "the resumed run ends elsewhere");
+    const char *differs[] = {"run", "--resume", ck, "--iters", "40", "--momentum", "0.6",
+                             "--quiet", NULL};
+    cr_expect_eq(run_status(differs, &err), EXIT_USAGE, "%s", err);
+    cr_expect(strstr(err, "momentum") && count_lines(err) == 1, "%s", err);
+    free(err);
+    const char *may_change[] = {"run", "--resume", ck, "--iters", "30", "--lr", "0.0005",
+                                "--quiet", NULL};
+    cr_expect_eq(run_status(may_change, &err), 0, "%s", err);
+    free(err);
+    free(ck);
+    free(a);
+    free(b);
+}

@@ -2,6 +2,7 @@
 #include "args.h"
 #include "commands.h"
 #include "outputs.h"
+#include "resume_options.h"
 #include "report.h"
 #include "setup.h"
 
@@ -452,6 +453,9 @@ int cmd_run(int argc, char **argv)
     st.ps.quiet = a->quiet;
     st.ps.max_iters = a->opts.max_iters;
     st.ps.progress_seconds = progress_seconds();
+    if ((rc = options_from_checkpoint(a)) != 0)
+        goto cleanup;
+    st.ps.max_iters = a->opts.max_iters;
     st.user_objective = ends_with(a->opts.objective, ".cl") || a->kernel_dir;
     if ((rc = check_run_inputs(&st)) != 0 ||
         (rc = open_context(a->device, a->kernel_dir, a->program_cache, &st.ctx)) != 0)
@@ -472,5 +476,6 @@ cleanup:
         fclose(st.ps.trace);
     clopt_solver_destroy(st.solver);
     close_context(st.ctx, a->program_cache);
+    free(a->from_checkpoint);
     return rc;
 }

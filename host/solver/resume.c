@@ -104,6 +104,8 @@ static char *config_text(const struct clopt_solver *s, const struct clopt_option
 {
     const struct clopt_options *o = &s->opts;
     char *text = clopt_format("%s", "");
+    char iters[32];
+    snprintf(iters, sizeof iters, "%llu", (unsigned long long)o->max_iters);
     int bad = !text || add_input(&text, "objective", in->objective,
                                  ends_with_text(in->objective, ".cl"), legacy);
     /* Parameters in key order, so that the order of the flags does not matter. */
@@ -131,7 +133,11 @@ static char *config_text(const struct clopt_solver *s, const struct clopt_option
           add_line(&text, "info.schedule", in->schedule ? in->schedule : "constant") ||
           add_number(&text, "info.init", (double)o->init) ||
           add_number(&text, "info.init_value", o->init_value) ||
-          add_number(&text, "info.seed", (double)o->seed);
+          add_number(&text, "info.seed", (double)o->seed) ||
+          /* The limits of the run, so that a resume with no options goes on under them. */
+          add_line(&text, "info.max_iters", iters) ||
+          add_number(&text, "info.gtol", o->gtol) || add_number(&text, "info.ftol", o->ftol) ||
+          add_number(&text, "info.target", o->target);
     if (bad) {
         free(text);
         return NULL;
