@@ -213,7 +213,7 @@ Test(cli, bad_input_exits_2_with_one_line)
     cr_assert_not_null(f);
     fputs("real clopt_fdf(real x, ulong i, real *g) { return x +; }\n", f);
     fclose(f);
-    char *noradius = path_in(dir, "noradius.cl");
+    char *noradius = path_in(dir, "noradius.cl"), *missing = path_in(dir, "missing/ck");
     f = fopen(noradius, "w");
     cr_assert_not_null(f);
     fputs("real clopt_fdf_stencil(const real *w, ulong i, ulong n, real *g)\n"
@@ -331,6 +331,11 @@ Test(cli, bad_input_exits_2_with_one_line)
         {{"run", "--schedule", "cosine"}, "--schedule"},
         {{"run", "--schedule", "step:0:0.5"}, "EVERY"},
         {{"run", "--schedule", "warmup:10+bogus"}, "unknown schedule"},
+        /* Two names for one file (issue 16): refused before anything is written. */
+        {{"run", "--init", small, "--trace", small}, "are the same file"},
+        {{"run", "--init", small, "--out", small}, "are the same file"},
+        {{"run", "--out", nofdf, "--json", nofdf}, "are the same file"},
+        {{"run", "--resume", missing}, "--resume"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; ++i) {
         struct cli_result r = cli_run(cases[i].args);
@@ -358,6 +363,7 @@ Test(cli, bad_input_exits_2_with_one_line)
     free(huge_file);
     free(nofdf);
     free(noradius);
+    free(missing);
 }
 
 Test(cli, kernel_dir_overrides_the_embedded_kernels)

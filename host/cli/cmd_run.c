@@ -425,17 +425,17 @@ static int run_and_report(struct run_state *st)
                 written ? "; checkpoint written to " : "", written ? a->opts.checkpoint : "");
     }
     rc = finish_run(st, &result, status, rc);
-    /* Only now, with theta, the trace and the JSON safe: what the checkpoints lost. */
+    /* Only now, with theta, the trace and the JSON safe: what the checkpoints lost. One
+     * line, an error line since the status says it (1, or the signal's). */
     if (ck.failed) {
         char last[64] = "none was written";
         if (ck.written)
             snprintf(last, sizeof last, "the last one written is of iteration %llu",
                      (unsigned long long)ck.last_written);
-        fprintf(stderr,
-                "clopt: warning: %llu checkpoint write%s to '%s' failed (%s); the run went on "
-                "and its outputs are written; %s\n",
-                (unsigned long long)ck.failed, ck.failed == 1 ? "" : "s", a->opts.checkpoint,
-                ck.error, last);
+        print_error("%llu checkpoint write%s to '%s' failed (%s); the run went on and its "
+                    "outputs are written; %s",
+                    (unsigned long long)ck.failed, ck.failed == 1 ? "" : "s",
+                    a->opts.checkpoint, ck.error, last);
         if (rc == 0)
             rc = EXIT_FAILURE;
     }

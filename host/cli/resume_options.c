@@ -163,9 +163,14 @@ int options_from_checkpoint(struct run_args *a)
         return 0;
     static struct clopt_checkpoint_info info; /* 8 KiB of configuration */
     char err[512];
-    if (clopt_checkpoint_info(a->resume_path, &info, err, sizeof err) != CLOPT_OK) {
+    const int status = clopt_checkpoint_info(a->resume_path, &info, err, sizeof err);
+    /* A damaged file or no checkpoint at all: the resume itself says so, as it always did,
+     * once the solver reads it (the options are not needed for that). */
+    if (status == CLOPT_ERR_BAD_FILE)
+        return 0;
+    if (status != CLOPT_OK) {
         print_error("--resume: %s", err);
-        return EXIT_USAGE;
+        return status == CLOPT_ERR_OUT_OF_MEMORY ? EXIT_FAILURE : EXIT_USAGE;
     }
     /* The options point into the run's own copy, cut into lines. */
     const size_t size = strlen(info.config) + 1;
