@@ -134,8 +134,7 @@ static int link_previous(const char *target, const char *previous)
     }
     int rc = -1;
     for (int attempt = 0; attempt < NAME_TRIES; ++attempt) {
-        snprintf(name, length, "%s.tmp-%016llx", previous,
-                 (unsigned long long)random_suffix(name));
+        snprintf(name, length, "%s.tmp-%016llx", previous, (unsigned long long)random_suffix(name));
         if (link(target, name) == 0) {
             rc = 0;
             break;

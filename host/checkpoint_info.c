@@ -165,8 +165,7 @@ int clopt_checkpoint_info(const char *path, struct clopt_checkpoint_info *info, 
         config_value(h.config, "objective", info->objective, sizeof info->objective);
         /* A file objective is stored by its content; its name is the one to show. */
         if (!strncmp(info->objective, "file ", 5))
-            config_value(h.config, "info.objective.file", info->objective,
-                         sizeof info->objective);
+            config_value(h.config, "info.objective.file", info->objective, sizeof info->objective);
         config_value(h.config, "optimizer", info->optimizer, sizeof info->optimizer);
         info->precision = h.elem == sizeof(double) ? CLOPT_DOUBLE : CLOPT_FLOAT;
         info->n = h.n;

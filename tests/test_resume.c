@@ -58,29 +58,29 @@ static int same_file_bytes(const char *a, const char *b)
 Test(resume, a_stricter_target_goes_on)
 {
     char *ck = path_in(dir, "ck"), *a = path_in(dir, "a.npy"), *b = path_in(dir, "b.npy");
-    const char *whole[] = {"run", "--dim", "1000", "--target", "1e-3", "--out", a, "--quiet",
-                           "--json", "-", NULL};
+    const char *whole[] = {"run", "--dim",   "1000",   "--target", "1e-3", "--out",
+                           a,     "--quiet", "--json", "-",        NULL};
     struct cli_result r = cli_run(whole);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     const double n_whole = json_number(r.out, "iterations");
     cli_result_free(&r);
-    const char *loose[] = {"run", "--dim", "1000", "--target", "1", "--checkpoint", ck,
-                           "--quiet", "--json", "-", NULL};
+    const char *loose[] = {"run", "--dim",   "1000",   "--target", "1", "--checkpoint",
+                           ck,    "--quiet", "--json", "-",        NULL};
     r = cli_run(loose);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     const double n_loose = json_number(r.out, "iterations");
     cli_result_free(&r);
     cr_assert_lt(n_loose, n_whole);
-    const char *strict[] = {"run", "--dim", "1000", "--target", "1e-3", "--resume", ck,
-                            "--out", b, "--quiet", "--json", "-", NULL};
+    const char *strict[] = {"run",   "--dim", "1000",    "--target", "1e-3", "--resume", ck,
+                            "--out", b,       "--quiet", "--json",   "-",    NULL};
     r = cli_run(strict);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     cr_expect_eq(json_number(r.out, "iterations"), n_whole, "%s", r.out);
     cr_expect(strstr(r.out, "\"target\"") != NULL, "%s", r.out);
     cli_result_free(&r);
     cr_expect(same_file_bytes(a, b), "the resumed run ends elsewhere");
-    const char *again[] = {"run", "--dim", "1000", "--target", "1", "--resume", ck, "--quiet",
-                           "--json", "-", NULL};
+    const char *again[] = {"run", "--dim",   "1000",   "--target", "1", "--resume",
+                           ck,    "--quiet", "--json", "-",        NULL};
     r = cli_run(again);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     cr_expect_eq(json_number(r.out, "iterations"), n_loose, "%s", r.out);
@@ -115,26 +115,30 @@ Test(resume, inputs_are_compared_by_content_and_value)
 {
     char *cl = path_in(dir, "my.cl"), *ck = path_in(dir, "ck"), *target = path_in(dir, "t.npy"),
          *ck2 = path_in(dir, "ck2");
-    write_text(cl, "real clopt_fdf(real x, ulong i, real *g)\n{\n    (void)i;\n"
-                   "    *g = 2 * x * (real)CLOPT_PARAM_A;\n    return (real)CLOPT_PARAM_A * x * x;\n}\n");
-    const char *first[] = {"run", "--objective", cl, "--param", "a=1e-1", "--dim", "100",
-                           "--iters", "5", "--checkpoint", ck, "--quiet", NULL};
+    write_text(
+        cl, "real clopt_fdf(real x, ulong i, real *g)\n{\n    (void)i;\n"
+            "    *g = 2 * x * (real)CLOPT_PARAM_A;\n    return (real)CLOPT_PARAM_A * x * x;\n}\n");
+    const char *first[] = {"run",   "--objective", cl,        "--param", "a=1e-1",
+                           "--dim", "100",         "--iters", "5",       "--checkpoint",
+                           ck,      "--quiet",     NULL};
     char *err;
     cr_assert_eq(run_status(first, &err), 0, "%s", err);
     free(err);
     /* The same file through another path, the same number written another way. */
     char *other_name = malloc(strlen(dir) + 16);
     sprintf(other_name, "%s/./my.cl", dir);
-    const char *same[] = {"run", "--objective", other_name, "--param", "a=0.1", "--dim", "100",
-                          "--iters", "10", "--resume", ck, "--quiet", NULL};
+    const char *same[] = {"run",   "--objective", other_name, "--param", "a=0.1",
+                          "--dim", "100",         "--iters",  "10",      "--resume",
+                          ck,      "--quiet",     NULL};
     cr_expect_eq(run_status(same, &err), 0, "%s", err);
     free(err);
     /* The same name, other content. */
     FILE *f = fopen(cl, "a");
     fputs("/* edited */\n", f);
     fclose(f);
-    const char *changed[] = {"run", "--objective", cl, "--param", "a=0.1", "--dim", "100",
-                             "--iters", "10", "--resume", ck, "--quiet", NULL};
+    const char *changed[] = {"run",   "--objective", cl,        "--param", "a=0.1",
+                             "--dim", "100",         "--iters", "10",      "--resume",
+                             ck,      "--quiet",     NULL};
     cr_expect_eq(run_status(changed, &err), EXIT_USAGE, "%s", err);
     cr_expect(strstr(err, "another objective file") && count_lines(err) == 1, "%s", err);
     free(err);
@@ -143,8 +147,9 @@ Test(resume, inputs_are_compared_by_content_and_value)
     for (size_t i = 0; i < 100; ++i)
         values[i] = (float)i / 100.0f;
     write_npy(target, values, 100, 0);
-    const char *data[] = {"run", "--objective", "shifted_sphere", "--param", "target=", "--dim",
-                          "100", "--iters", "5", "--checkpoint", ck2, "--quiet", NULL};
+    const char *data[] = {
+        "run",     "--objective", "shifted_sphere", "--param", "target=", "--dim", "100",
+        "--iters", "5",           "--checkpoint",   ck2,       "--quiet", NULL};
     char *param = malloc(strlen(target) + 8);
     sprintf(param, "target=%s", target);
     ((const char **)data)[4] = param;
@@ -152,9 +157,9 @@ Test(resume, inputs_are_compared_by_content_and_value)
     free(err);
     values[7] = 42.0f;
     write_npy(target, values, 100, 0);
-    const char *data_again[] = {"run", "--objective", "shifted_sphere", "--param", param,
-                                "--dim", "100", "--iters", "10", "--resume", ck2, "--quiet",
-                                NULL};
+    const char *data_again[] = {
+        "run",     "--objective", "shifted_sphere", "--param", param,     "--dim", "100",
+        "--iters", "10",          "--resume",       ck2,       "--quiet", NULL};
     cr_expect_eq(run_status(data_again, &err), EXIT_USAGE, "%s", err);
     cr_expect(strstr(err, "another param.target file") != NULL, "%s", err);
     free(err);
@@ -172,15 +177,18 @@ Test(resume, inputs_are_compared_by_content_and_value)
 Test(resume, format_1_checkpoints_still_resume)
 {
     char *a = path_in(dir, "a.npy"), *b = path_in(dir, "b.npy");
-    const char *whole[] = {"run", "--objective", "ellipsoid", "--param", "cond=10", "--dim", "8",
-                           "--lr", "0.01", "--iters", "9", "--out", a, "--quiet", NULL};
+    const char *whole[] = {"run",   "--objective", "ellipsoid", "--param", "cond=10",
+                           "--dim", "8",           "--lr",      "0.01",    "--iters",
+                           "9",     "--out",       a,           "--quiet", NULL};
     char *err;
     cr_assert_eq(run_status(whole, &err), 0, "%s", err);
     free(err);
-    const char *rest[] = {"run", "--objective", "ellipsoid", "--param", "cond=10", "--dim", "8",
-                          "--lr", "0.01", "--iters", "9", "--out", b,
-                          "--resume", CLOPT_SOURCE_DIR "/tests/data/v1-ellipsoid.ckp", "--quiet",
-                          NULL};
+    const char *rest[] = {"run",     "--objective", "ellipsoid",
+                          "--param", "cond=10",     "--dim",
+                          "8",       "--lr",        "0.01",
+                          "--iters", "9",           "--out",
+                          b,         "--resume",    CLOPT_SOURCE_DIR "/tests/data/v1-ellipsoid.ckp",
+                          "--quiet", NULL};
     cr_assert_eq(run_status(rest, &err), 0, "%s", err);
     free(err);
     cr_expect(same_file_bytes(a, b), "the resumed run ends elsewhere");
@@ -193,14 +201,14 @@ Test(resume, format_1_checkpoints_still_resume)
 Test(resume, resuming_from_prev_drops_the_abandoned_rows)
 {
     char *ck = path_in(dir, "ck"), *prev = path_in(dir, "ck.prev"), *trace = path_in(dir, "t.csv");
-    const char *first[] = {"run", "--dim", "100", "--lr", "0.05", "--iters", "30",
-                           "--checkpoint", ck, "--checkpoint-every", "10", "--trace", trace,
-                           "--quiet", NULL};
+    const char *first[] = {"run",     "--dim",   "100",          "--lr",    "0.05",
+                           "--iters", "30",      "--checkpoint", ck,        "--checkpoint-every",
+                           "10",      "--trace", trace,          "--quiet", NULL};
     char *err;
     cr_assert_eq(run_status(first, &err), 0, "%s", err);
     free(err);
-    const char *again[] = {"run", "--dim", "100", "--lr", "0.02", "--iters", "30", "--resume",
-                           prev, "--trace", trace, "--quiet", NULL};
+    const char *again[] = {"run",      "--dim", "100",     "--lr", "0.02",    "--iters", "30",
+                           "--resume", prev,    "--trace", trace,  "--quiet", NULL};
     cr_assert_eq(run_status(again, &err), 0, "%s", err);
     free(err);
     struct clopt_checkpoint_info info;
@@ -264,16 +272,15 @@ static void forge(const char *path, const char *out, const char *tag, size_t off
 Test(resume, forged_checkpoints_with_valid_checksums_are_refused)
 {
     char *ck = path_in(dir, "ck"), *bad = path_in(dir, "bad");
-    const char *first[] = {"run", "--dim", "8", "--iters", "5", "--checkpoint", ck, "--quiet",
-                           NULL};
+    const char *first[] = {"run",          "--dim", "8",       "--iters", "5",
+                           "--checkpoint", ck,      "--quiet", NULL};
     char *err;
     cr_assert_eq(run_status(first, &err), 0, "%s", err);
     free(err);
     const uint32_t seven = 7, one = 1;
     const int32_t reason = 99;
     const float nan_value = NAN;
-    const char *resume[] = {"run", "--dim", "8", "--iters", "10", "--resume", bad, "--quiet",
-                            NULL};
+    const char *resume[] = {"run", "--dim", "8", "--iters", "10", "--resume", bad, "--quiet", NULL};
     /* The loop section: u32 decided at byte 40, i32 reason at 44 (host/solver/solver.h). */
     forge(ck, bad, "loop", 40, &seven, 4);
     cr_expect_eq(run_status(resume, &err), EXIT_USAGE, "decided=7: %s", err);
@@ -297,30 +304,31 @@ Test(resume, forged_checkpoints_with_valid_checksums_are_refused)
 Test(resume, resume_alone_takes_the_options_from_the_checkpoint)
 {
     char *ck = path_in(dir, "ck"), *a = path_in(dir, "a.npy"), *b = path_in(dir, "b.npy");
-    const char *whole[] = {"run", "--objective", "ellipsoid", "--param", "cond=1e2", "--dim",
-                           "500", "--optimizer", "momentum", "--momentum", "0.5", "--lr",
-                           "0.001", "--loss-every", "2", "--iters", "40", "--out", a, "--quiet",
-                           NULL};
+    const char *whole[] = {"run",   "--objective",  "ellipsoid", "--param",    "cond=1e2", "--dim",
+                           "500",   "--optimizer",  "momentum",  "--momentum", "0.5",      "--lr",
+                           "0.001", "--loss-every", "2",         "--iters",    "40",       "--out",
+                           a,       "--quiet",      NULL};
     char *err;
     cr_assert_eq(run_status(whole, &err), 0, "%s", err);
     free(err);
-    const char *first[] = {"run", "--objective", "ellipsoid", "--param", "cond=1e2", "--dim",
-                           "500", "--optimizer", "momentum", "--momentum", "0.5", "--lr",
-                           "0.001", "--loss-every", "2", "--iters", "20", "--checkpoint", ck,
-                           "--quiet", NULL};
+    const char *first[] = {
+        "run",   "--objective",  "ellipsoid", "--param",    "cond=1e2", "--dim",
+        "500",   "--optimizer",  "momentum",  "--momentum", "0.5",      "--lr",
+        "0.001", "--loss-every", "2",         "--iters",    "20",       "--checkpoint",
+        ck,      "--quiet",      NULL};
     cr_assert_eq(run_status(first, &err), 0, "%s", err);
     free(err);
     const char *rest[] = {"run", "--resume", ck, "--iters", "40", "--out", b, "--quiet", NULL};
     cr_assert_eq(run_status(rest, &err), 0, "%s", err);
     free(err);
     cr_expect(same_file_bytes(a, b), "the resumed run ends elsewhere");
-    const char *differs[] = {"run", "--resume", ck, "--iters", "40", "--momentum", "0.6",
-                             "--quiet", NULL};
+    const char *differs[] = {"run",        "--resume", ck,        "--iters", "40",
+                             "--momentum", "0.6",      "--quiet", NULL};
     cr_expect_eq(run_status(differs, &err), EXIT_USAGE, "%s", err);
     cr_expect(strstr(err, "momentum") && count_lines(err) == 1, "%s", err);
     free(err);
-    const char *may_change[] = {"run", "--resume", ck, "--iters", "30", "--lr", "0.0005",
-                                "--quiet", NULL};
+    const char *may_change[] = {"run",  "--resume", ck,        "--iters", "30",
+                                "--lr", "0.0005",   "--quiet", NULL};
     cr_expect_eq(run_status(may_change, &err), 0, "%s", err);
     free(err);
     free(ck);

@@ -64,9 +64,15 @@ Test(run_outputs, a_failed_checkpoint_is_one_line_and_the_outputs_are_written)
     char *ck = small_filesystem();
     char *theta = path_in(dir, "theta.npy"), *json = path_in(dir, "res.json"),
          *trace = path_in(dir, "t.csv");
-    const char *args[] = {"run",   "--dim",  "1e5",  "--iters", "50",    "--optimizer",
-                          "adam",  "--checkpoint", ck, "--checkpoint-every", "20", "--out",
-                          theta,   "--json", json,   "--trace", trace,   NULL};
+    const char *args[] = {"run",  "--dim",
+                          "1e5",  "--iters",
+                          "50",   "--optimizer",
+                          "adam", "--checkpoint",
+                          ck,     "--checkpoint-every",
+                          "20",   "--out",
+                          theta,  "--json",
+                          json,   "--trace",
+                          trace,  NULL};
     struct cli_result r = cli_run(args);
     /* Outputs first, then the status says what was lost. */
     cr_expect_eq(r.exit_code, 1, "exit %d: %s", r.exit_code, r.err);
@@ -77,8 +83,8 @@ Test(run_outputs, a_failed_checkpoint_is_one_line_and_the_outputs_are_written)
     cr_expect(strstr(r.out, "iterations  50") != NULL, "no summary: %s", r.out);
     /* One line (the start line aside) that names the cause and says the run went on. */
     const char *line = strstr(r.err, "clopt: error: ");
-    cr_expect(line && strstr(line, "No space left on device") &&
-                  strstr(line, "the run went on") && !strstr(line + 1, "clopt: error: "),
+    cr_expect(line && strstr(line, "No space left on device") && strstr(line, "the run went on") &&
+                  !strstr(line + 1, "clopt: error: "),
               "%s", r.err);
     cr_expect_eq(count_lines(r.err), 2, "%s", r.err);
     free(rows);
@@ -103,8 +109,8 @@ Test(run_outputs, sigterm_with_a_failing_checkpoint_still_exits_143_and_claims_n
     cr_expect_eq(WEXITSTATUS(status), 143);
     cr_expect(file_exists(theta), "no --out after SIGTERM");
     char *text = read_text(err);
-    cr_expect(strstr(text, "stopped by SIGTERM") && !strstr(text, "checkpoint written"),
-              "%s", text);
+    cr_expect(strstr(text, "stopped by SIGTERM") && !strstr(text, "checkpoint written"), "%s",
+              text);
     cr_expect(strstr(text, "the run went on") != NULL, "%s", text);
     free(text);
     free(ck);
@@ -130,19 +136,19 @@ Test(run_outputs, a_refused_run_leaves_existing_outputs_alone)
     write_text(trace, precious);
     write_text(out, "old theta");
     write_text(json, "old json");
-    const char *bad[] = {"run", "--trace", trace, "--out", out, "--json", json,
-                         "--optimizer", "adamm", NULL};
+    const char *bad[] = {"run",    "--trace", trace,         "--out", out,
+                         "--json", json,      "--optimizer", "adamm", NULL};
     struct cli_result r = cli_run(bad);
     cr_expect_eq(r.exit_code, EXIT_USAGE, "%s", r.err);
     cli_result_free(&r);
-    const char *first[] = {"run", "--dim", "100", "--iters", "3", "--checkpoint", ck,
-                           "--quiet", NULL};
+    const char *first[] = {"run",          "--dim", "100",     "--iters", "3",
+                           "--checkpoint", ck,      "--quiet", NULL};
     r = cli_run(first);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     cli_result_free(&r);
-    const char *other[] = {"run", "--dim", "100", "--iters", "6", "--optimizer", "adam",
-                           "--resume", ck, "--trace", trace, "--out", out, "--json", json,
-                           "--quiet", NULL};
+    const char *other[] = {"run",  "--dim",    "100", "--iters", "6",   "--optimizer",
+                           "adam", "--resume", ck,    "--trace", trace, "--out",
+                           out,    "--json",   json,  "--quiet", NULL};
     r = cli_run(other);
     cr_expect_eq(r.exit_code, EXIT_USAGE, "%s", r.err);
     cli_result_free(&r);
@@ -168,8 +174,8 @@ Test(run_outputs, aliased_inputs_and_outputs_are_refused)
     const float values[4] = {1, 2, 3, 4};
     write_npy(x, values, 4, 0);
     cr_assert_eq(symlink(x, link), 0);
-    const char *first[] = {"run", "--dim", "4", "--iters", "2", "--checkpoint", ck, "--quiet",
-                           NULL};
+    const char *first[] = {"run",          "--dim", "4",       "--iters", "2",
+                           "--checkpoint", ck,      "--quiet", NULL};
     struct cli_result r = cli_run(first);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     cli_result_free(&r);
@@ -197,8 +203,8 @@ Test(run_outputs, aliased_inputs_and_outputs_are_refused)
     free(kept);
     cr_expect(!file_exists(fresh));
     /* Resuming from and checkpointing to one file is how a run goes on. */
-    const char *again[] = {"run", "--dim", "4", "--iters", "4", "--resume", ck, "--checkpoint",
-                           ck, "--quiet", NULL};
+    const char *again[] = {"run", "--dim",        "4", "--iters", "4", "--resume",
+                           ck,    "--checkpoint", ck,  "--quiet", NULL};
     r = cli_run(again);
     cr_expect_eq(r.exit_code, 0, "%s", r.err);
     cli_result_free(&r);
@@ -225,8 +231,7 @@ Test(run_outputs, outputs_that_cannot_be_written_are_refused_before_the_run)
         cli_result_free(&r);
     }
     /* /proc takes no new files, whoever runs this. */
-    const char *proc[] = {"run", "--dim", "10", "--iters", "2", "--out", "/proc/clopt.npy",
-                          NULL};
+    const char *proc[] = {"run", "--dim", "10", "--iters", "2", "--out", "/proc/clopt.npy", NULL};
     struct cli_result r = cli_run(proc);
     cr_expect_eq(r.exit_code, EXIT_USAGE, "%s", r.err);
     cr_expect(strstr(r.out, "iterations") == NULL, "%s", r.out);
@@ -255,13 +260,15 @@ Test(run_outputs, outputs_that_cannot_be_written_are_refused_before_the_run)
 Test(run_outputs, an_overflowed_optimizer_state_is_checkpointed_and_resumes_exactly)
 {
     char *ck = path_in(dir, "ck"), *a = path_in(dir, "a.npy"), *b = path_in(dir, "b.npy");
-    const char *whole[] = {"run", "--dim", "1000", "--iters", "200", "--optimizer", "adagrad",
-                           "--init", "const:1e18", "--out", a, "--quiet", NULL};
+    const char *whole[] = {"run",     "--dim",  "1000",       "--iters", "200", "--optimizer",
+                           "adagrad", "--init", "const:1e18", "--out",   a,     "--quiet",
+                           NULL};
     struct cli_result r = cli_run(whole);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     cli_result_free(&r);
-    const char *part[] = {"run", "--dim", "1000", "--iters", "150", "--optimizer", "adagrad",
-                          "--init", "const:1e18", "--checkpoint", ck, "--quiet", NULL};
+    const char *part[] = {"run",     "--dim",  "1000",       "--iters",      "150", "--optimizer",
+                          "adagrad", "--init", "const:1e18", "--checkpoint", ck,    "--quiet",
+                          NULL};
     r = cli_run(part);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     cli_result_free(&r);
@@ -270,8 +277,9 @@ Test(run_outputs, an_overflowed_optimizer_state_is_checkpointed_and_resumes_exac
     char err[256];
     cr_assert_eq(clopt_checkpoint_info(ck, &info, err, sizeof err), CLOPT_OK, "%s", err);
     cr_expect_eq(info.iteration, 150);
-    const char *rest[] = {"run", "--dim", "1000", "--iters", "200", "--optimizer", "adagrad",
-                          "--init", "const:1e18", "--resume", ck, "--out", b, "--quiet", NULL};
+    const char *rest[] = {"run",     "--dim",   "1000",       "--iters",  "200", "--optimizer",
+                          "adagrad", "--init",  "const:1e18", "--resume", ck,    "--out",
+                          b,         "--quiet", NULL};
     r = cli_run(rest);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     cli_result_free(&r);

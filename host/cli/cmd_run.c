@@ -434,8 +434,8 @@ static int run_and_report(struct run_state *st)
                      (unsigned long long)ck.last_written);
         print_error("%llu checkpoint write%s to '%s' failed (%s); the run went on and its "
                     "outputs are written; %s",
-                    (unsigned long long)ck.failed, ck.failed == 1 ? "" : "s",
-                    a->opts.checkpoint, ck.error, last);
+                    (unsigned long long)ck.failed, ck.failed == 1 ? "" : "s", a->opts.checkpoint,
+                    ck.error, last);
         if (rc == 0)
             rc = EXIT_FAILURE;
     }

@@ -87,8 +87,7 @@ static int same_file(const struct file_id *a, const struct file_id *b)
 
 #define MAX_FILES (8 + MAX_PARAMS)
 
-static void add_file(struct file_id *ids, size_t *n, const char *flag, const char *path,
-                     int output)
+static void add_file(struct file_id *ids, size_t *n, const char *flag, const char *path, int output)
 {
     if (!path || !*path || !strcmp(path, "-"))
         return;

@@ -97,8 +97,8 @@ static void take_number(struct run_args *a, const struct lines *c, const char *k
         *field = value;
 }
 
-static void take_count(struct run_args *a, const struct lines *c, const char *key,
-                       const char *flag, uint64_t *field)
+static void take_count(struct run_args *a, const struct lines *c, const char *key, const char *flag,
+                       uint64_t *field)
 {
     const char *text = value_of(c, key);
     uint64_t value;
@@ -112,11 +112,16 @@ static const struct {
     const char *name, *flag;
     int is_flag;
 } hypers[] = {
-    {"momentum", "--momentum", 0},     {"dampening", "--dampening", 0},
-    {"beta1", "--beta1", 0},           {"beta2", "--beta2", 0},
-    {"eps", "--eps", 0},               {"weight_decay", "--weight-decay", 0},
-    {"alpha", "--alpha", 0},           {"amsgrad", "--amsgrad", 1},
-    {"maximize", "--maximize", 1},     {"clip_value", "--clip-value", 0},
+    {"momentum", "--momentum", 0},
+    {"dampening", "--dampening", 0},
+    {"beta1", "--beta1", 0},
+    {"beta2", "--beta2", 0},
+    {"eps", "--eps", 0},
+    {"weight_decay", "--weight-decay", 0},
+    {"alpha", "--alpha", 0},
+    {"amsgrad", "--amsgrad", 1},
+    {"maximize", "--maximize", 1},
+    {"clip_value", "--clip-value", 0},
     {"clip_norm", "--clip-norm", 0},
 };
 

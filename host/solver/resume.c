@@ -135,9 +135,8 @@ static char *config_text(const struct clopt_solver *s, const struct clopt_option
           add_number(&text, "info.init_value", o->init_value) ||
           add_number(&text, "info.seed", (double)o->seed) ||
           /* The limits of the run, so that a resume with no options goes on under them. */
-          add_line(&text, "info.max_iters", iters) ||
-          add_number(&text, "info.gtol", o->gtol) || add_number(&text, "info.ftol", o->ftol) ||
-          add_number(&text, "info.target", o->target);
+          add_line(&text, "info.max_iters", iters) || add_number(&text, "info.gtol", o->gtol) ||
+          add_number(&text, "info.ftol", o->ftol) || add_number(&text, "info.target", o->target);
     if (bad) {
         free(text);
         return NULL;
@@ -285,8 +284,8 @@ struct loop_counts {
 /* Whether a decoded loop section could have been written by a run: checksums only show that
  * the bytes are the ones written, not that whoever wrote them was clopt. NULL, or what is
  * impossible. */
-static const char *impossible_loop(const struct resume_point *p, uint32_t fresh,
-                                   uint32_t have_good, uint32_t decided, int32_t reason)
+static const char *impossible_loop(const struct resume_point *p, uint32_t fresh, uint32_t have_good,
+                                   uint32_t decided, int32_t reason)
 {
     if (fresh > 1 || have_good > 1 || decided > 1)
         return "a flag of its loop section is neither 0 nor 1";
@@ -295,9 +294,9 @@ static const char *impossible_loop(const struct resume_point *p, uint32_t fresh,
         return "its loop section records a stop reason clopt does not have";
     if (p->last_good > p->t || isinf(p->prev_loss))
         return "its loop section records a last good iterate it cannot have";
-    if (decided && p->decision_known && !(isfinite(p->decided_loss) &&
-                                          isfinite(p->decided_grad_norm) &&
-                                          !isinf(p->decided_prev_loss)))
+    if (decided && p->decision_known &&
+        !(isfinite(p->decided_loss) && isfinite(p->decided_grad_norm) &&
+          !isinf(p->decided_prev_loss)))
         return "its loop section records a decision on values that are not finite";
     for (size_t i = 0; i < p->n_pending; ++i) {
         const struct pending_loss *q = &p->pending[i];
@@ -380,8 +379,8 @@ static int read_loop_section(const struct clopt_solver *s, struct clopt_ckpt_rea
     unsigned char *loop = NULL;
     const size_t head = r->version >= 2 ? LOOP_HEAD : LOOP_HEAD_V1;
     int status = clopt_ckpt_next(r, "loop", &length, err, errlen);
-    if (status == CLOPT_OK && (length < head || length > head + RING_SIZE * LOOP_ENTRY ||
-                               (length - head) % LOOP_ENTRY)) {
+    if (status == CLOPT_OK &&
+        (length < head || length > head + RING_SIZE * LOOP_ENTRY || (length - head) % LOOP_ENTRY)) {
         snprintf(err, errlen, "its loop section has an impossible size");
         status = CLOPT_ERR_BAD_FILE;
     }

@@ -107,9 +107,9 @@ struct checkpoint_job {
     size_t n_sections;
     size_t n_values; /* theta's values at the start of image, checked finite before writing */
     int is_double;
-    uint64_t t;   /* the iteration it records */
-    int final;    /* the run's closing checkpoint */
-    int written;  /* the file was written (not skipped for a non-finite theta) */
+    uint64_t t;  /* the iteration it records */
+    int final;   /* the run's closing checkpoint */
+    int written; /* the file was written (not skipped for a non-finite theta) */
     int status;
     char err[512];
     atomic_int done; /* the writer thread has finished */
