@@ -159,15 +159,38 @@ static int sync_directory(const char *path)
 }
 
 /* PATH.prev becomes a second name of the current file before the new one takes PATH, so
- * at every moment PATH is a whole file and PATH.prev the one before it. */
+ * at every moment PATH is a whole file and PATH.prev the one before it. The link is made
+ * under a unique name and renamed over PATH.prev: with unlink + link, two runs writing one
+ * checkpoint path raced between the two calls and one failed with EEXIST. */
 static int link_previous(const char *target, const char *previous)
 {
     struct stat st;
     if (lstat(target, &st) != 0)
         return errno == ENOENT ? 0 : -1;
-    if ((unlink(previous) != 0 && errno != ENOENT) || link(target, previous) != 0)
+    const size_t length = strlen(previous) + 32;
+    char *name = malloc(length);
+    if (!name) {
+        errno = ENOMEM;
         return -1;
-    return 0;
+    }
+    int rc = -1;
+    for (int attempt = 0; attempt < NAME_TRIES; ++attempt) {
+        snprintf(name, length, "%s.tmp-%016llx", previous, (unsigned long long)random_suffix(name));
+        if (link(target, name) == 0) {
+            rc = 0;
+            break;
+        }
+        if (errno != EEXIST)
+            break;
+    }
+    if (rc == 0 && rename(name, previous) != 0) {
+        const int error = errno;
+        unlink(name);
+        errno = error;
+        rc = -1;
+    }
+    free(name);
+    return rc;
 }
 
 int clopt_atomic_commit(struct clopt_atomic_file *file, const char *keep_previous_as, char *err,

@@ -18,7 +18,11 @@
 #include <unistd.h>
 
 #define MAGIC "CLOPTCKP"
-#define VERSION 1u
+/* 2: the loop section records what the stopping test that decided saw (host/solver/solver.h),
+ * and the configuration names input files by the checksum of their content. Files of
+ * version 1 are still read. */
+#define VERSION 2u
+#define OLDEST_VERSION 1u
 #define CHUNK ((size_t)1 << 20)
 
 static int little_endian(void)
@@ -152,10 +156,11 @@ int clopt_ckpt_open_stream(struct clopt_ckpt_reader *r, FILE *f, char *err, size
         say(err, errlen, "damaged: the header checksum does not match%s%s", "", "");
         return CLOPT_ERR_BAD_FILE;
     }
-    if (version != VERSION) {
+    if (version < OLDEST_VERSION || version > VERSION) {
         say(err, errlen, "a checkpoint format version this clopt does not read%s%s", "", "");
         return CLOPT_ERR_BAD_FILE;
     }
+    r->version = version;
     r->sections_left = count;
     return CLOPT_OK;
 }

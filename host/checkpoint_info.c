@@ -50,7 +50,7 @@ static int read_loop(struct ckpt_head *h, char *why, size_t size)
     uint64_t length;
     unsigned char loop[LOOP_HEAD + RING_SIZE * LOOP_ENTRY];
     int status = clopt_ckpt_next(&h->r, "loop", &length, why, size);
-    if (status == CLOPT_OK && (length < LOOP_HEAD || length > sizeof loop)) {
+    if (status == CLOPT_OK && (length < LOOP_HEAD_V1 || length > sizeof loop)) {
         snprintf(why, size, "its loop section has an impossible size");
         return CLOPT_ERR_BAD_FILE;
     }
@@ -163,6 +163,9 @@ int clopt_checkpoint_info(const char *path, struct clopt_checkpoint_info *info, 
     free(chunk);
     if (status == CLOPT_OK) {
         config_value(h.config, "objective", info->objective, sizeof info->objective);
+        /* A file objective is stored by its content; its name is the one to show. */
+        if (!strncmp(info->objective, "file ", 5))
+            config_value(h.config, "info.objective.file", info->objective, sizeof info->objective);
         config_value(h.config, "optimizer", info->optimizer, sizeof info->optimizer);
         info->precision = h.elem == sizeof(double) ? CLOPT_DOUBLE : CLOPT_FLOAT;
         info->n = h.n;

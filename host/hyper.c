@@ -98,3 +98,23 @@ int clopt_solver_hyper(const struct clopt_solver *s, size_t k, const char **name
     }
     return CLOPT_ERR_INVALID_ARG;
 }
+
+int clopt_hyper_default(const char *optimizer, const char *name, double *value)
+{
+    const struct clopt_optimizer_type *opt = optimizer ? clopt_find_optimizer(optimizer) : NULL;
+    if (!opt || !name || !value)
+        return CLOPT_ERR_INVALID_ARG;
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; ++i) {
+        const struct clopt_hyper_param *p = &rows[i];
+        if (strcmp(p->name, name) != 0)
+            continue;
+        if (!clopt_hyper_used_by(p, opt->name))
+            return CLOPT_ERR_INVALID_ARG;
+        struct clopt_options o;
+        clopt_options_init(&o);
+        clopt_hyper_set_default(p, opt, &o);
+        *value = clopt_hyper_get(p, &o);
+        return CLOPT_OK;
+    }
+    return CLOPT_ERR_INVALID_ARG;
+}

@@ -187,6 +187,7 @@ int clopt_ckpt_write(const char *path, const struct clopt_ckpt_section *sections
 
 struct clopt_ckpt_reader {
     FILE *f;
+    uint32_t version; /* of the file format: 1 or 2 */
     uint32_t sections_left;
     uint64_t left; /* payload bytes left in the current section */
     uint32_t crc;

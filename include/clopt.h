@@ -343,6 +343,12 @@ CLOPT_API int clopt_solver_read_theta(struct clopt_solver *solver, void *dst,
 CLOPT_API int clopt_solver_save_theta(struct clopt_solver *solver, const char *path,
                                       enum clopt_precision precision);
 
+/* Checks, before a run, that path can be written as clopt_solver_save_theta and checkpoints
+ * write it: creates the temporary file beside path that such a write creates, and removes
+ * it. Nothing at path is touched. CLOPT_ERR_IO with the cause in err (e.g. "File name too
+ * long", "Permission denied"); CLOPT_ERR_INVALID_ARG for an empty name. */
+CLOPT_API int clopt_output_check(const char *path, char *err, size_t errlen);
+
 /* The k-th (from 0) hyper-parameter the solver's optimizer reads, with the value in use
  * (defaults filled in): *name is the field of struct clopt_options ("lr", "momentum",
  * "beta1", "amsgrad", "clip_norm", ...); *is_flag is set for an on/off field (amsgrad,
@@ -355,6 +361,28 @@ CLOPT_API int clopt_solver_hyper(const struct clopt_solver *solver, size_t k, co
  * filled in both cases as far as it is known. On CLOPT_ERR_DIVERGED, theta holds the last
  * iterate whose loss was seen finite. */
 CLOPT_API int clopt_solver_run(struct clopt_solver *solver, struct clopt_result *result);
+
+/* How the checkpoints of the last clopt_solver_run went. A checkpoint that cannot be written
+ * (a full disk, an I/O error, no host memory for it) does not stop the run: the file on disk
+ * stays the previous one and the run goes on, so that the caller can save its results first
+ * and then say what was lost. A checkpoint of a theta that is not finite is not written
+ * either (the run has diverged; its closing checkpoint holds the last finite iterate); it is
+ * neither written nor failed. Optimizer state that overflowed to +Inf while theta is finite
+ * (float adagrad's sum, adam's v) is not divergence: theta and the loss stay finite and the
+ * run goes on exactly as without checkpoints, so such a checkpoint is written as it is, and
+ * resuming from it continues bit for bit. */
+struct clopt_checkpoint_report {
+    uint64_t written;      /* checkpoint files written */
+    uint64_t failed;       /* writes that failed */
+    uint64_t last_written; /* the iteration of the last one written (0 when none was) */
+    int final_written;     /* the run's closing checkpoint is on disk */
+    char error[512];       /* the first failure's cause; "" when none failed */
+};
+
+/* Fills *report for the solver's last run (zero before any). CLOPT_ERR_INVALID_ARG when an
+ * argument is NULL. */
+CLOPT_API int clopt_solver_checkpoint_report(const struct clopt_solver *solver,
+                                             struct clopt_checkpoint_report *report);
 
 /* Optimizer state vector `index` (0-based; see clopt_solver_state_count), like
  * clopt_solver_read_theta. Momentum: 0 = velocity; adam/adamw: 0 = m, 1 = v, 2 = max v;
@@ -429,6 +457,11 @@ CLOPT_API int clopt_objective_describe(const char *name, const char **formula, c
  * rosenbrock; ellipsoid's scales as 0.5 / cond). CLOPT_ERR_INVALID_ARG for an unknown name. */
 CLOPT_API int clopt_objective_suggested_lr(const char *name, double *lr);
 CLOPT_API const char *const *clopt_optimizer_names(void);
+/* The value an optimizer uses for hyper-parameter `name` (a field of struct clopt_options,
+ * e.g. "momentum", "amsgrad" as 0 or 1) when the options leave it at its default.
+ * CLOPT_ERR_INVALID_ARG for an unknown optimizer or name, or one the optimizer does not
+ * read (setting it is refused). */
+CLOPT_API int clopt_hyper_default(const char *optimizer, const char *name, double *value);
 
 /* Checkpoint files, read without a device (host/checkpoint_info.c). */
 struct clopt_checkpoint_info {

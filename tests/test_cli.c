@@ -214,7 +214,7 @@ Test(cli, bad_input_exits_2_with_one_line)
     cr_assert_not_null(f);
     fputs("real clopt_fdf(real x, ulong i, real *g) { return x +; }\n", f);
     fclose(f);
-    char *noradius = path_in(dir, "noradius.cl");
+    char *noradius = path_in(dir, "noradius.cl"), *missing = path_in(dir, "missing/ck");
     f = fopen(noradius, "w");
     cr_assert_not_null(f);
     fputs("real clopt_fdf_stencil(const real *w, ulong i, ulong n, real *g)\n"
@@ -361,6 +361,11 @@ Test(cli, bad_input_exits_2_with_one_line)
         /* A shard that holds a tile but not its halo names the halo (item 12). */
         {{"run", "--objective", "rosenbrock", "--tune", "wg=4,epw=1", "--max-shard-bytes", "16"},
          "halo of 1 elements"},
+        /* Two names for one file (issue 16): refused before anything is written. */
+        {{"run", "--init", small, "--trace", small}, "are the same file"},
+        {{"run", "--init", small, "--out", small}, "are the same file"},
+        {{"run", "--out", nofdf, "--json", nofdf}, "are the same file"},
+        {{"run", "--resume", missing}, "--resume"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; ++i) {
         struct cli_result r = cli_run(cases[i].args);
@@ -393,6 +398,7 @@ Test(cli, bad_input_exits_2_with_one_line)
     free(fifo_in);
     free(fifo_cl);
     free(dir_cl);
+    free(missing);
 }
 
 Test(cli, kernel_dir_overrides_the_embedded_kernels)

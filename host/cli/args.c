@@ -424,6 +424,15 @@ static const struct run_flag run_flags[] = {
     {"--help", 0, show_help, 0, 0},
 };
 #define N_RUN_FLAGS (sizeof run_flags / sizeof *run_flags)
+_Static_assert(N_RUN_FLAGS <= sizeof(((struct run_args *)0)->given), "run_args.given is too short");
+
+int flag_given(const struct run_args *a, const char *flag)
+{
+    for (size_t i = 0; i < N_RUN_FLAGS; ++i)
+        if (!strcmp(run_flags[i].flag, flag))
+            return a->given[i];
+    return 0;
+}
 
 /* getopt_long's table, made from run_flags: val is 256 + the row, 'h' for --help. */
 static const struct option *run_options(void)
@@ -456,6 +465,7 @@ int parse_run_args(int argc, char **argv, struct run_args *a)
                                                                             : NULL;
         if (!f)
             return usage_error(c, argc, argv, a->command);
+        a->given[f - run_flags] = 1;
         const int rc = f->handle(a, f, optarg);
         if (rc)
             return rc;

@@ -35,6 +35,9 @@ struct run_args {
     char knob_source[600]; /* where the knobs came from, for the summary */
     char program_cache_buffer[4096];
     int quiet;
+    unsigned char given[64]; /* by row of the run option table: the flag was on the line */
+    char *from_checkpoint;   /* --resume: the checkpoint's configuration, which options
+                                taken from it point into (heap; freed by the command) */
 };
 
 /* Each returns 0, or prints why and returns -1 (EXIT_USAGE for the *_flag ones that say
@@ -76,6 +79,9 @@ FILE *open_input_file(const char *path, char *why, size_t size);
 int check_renamed_output(const char *flag, const char *path);
 
 int ends_with(const char *s, const char *suffix);
+
+/* Whether the command line gave flag ("--lr"). */
+int flag_given(const struct run_args *a, const char *flag);
 
 /* run, bench and tune: returns 0, EXIT_USAGE on a bad flag, or -1 after printing help. */
 int parse_run_args(int argc, char **argv, struct run_args *a);

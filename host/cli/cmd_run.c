@@ -1,6 +1,8 @@
 /* clopt run: minimise an objective; theta, trace, checkpoints and the summary. */
 #include "args.h"
 #include "commands.h"
+#include "outputs.h"
+#include "resume_options.h"
 #include "report.h"
 #include "setup.h"
 
@@ -28,9 +30,22 @@ struct progress_state {
     int trace_failed;
     int traced;           /* some row was written */
     uint64_t last_traced; /* its iteration */
-    int skip;             /* rows up to skip_upto are in the trace already (a resume) */
-    uint64_t skip_upto;
+    /* A resumed run's trace is made ready at its first row, whose iteration says which
+     * rows of the earlier runs stay (see open_resumed_trace). */
+    const char *resume_trace;
+    uint64_t loss_every;
 };
+
+/* The trace of a resumed run, at its first row. */
+static void open_trace_at(struct progress_state *ps, uint64_t first)
+{
+    ps->trace = open_resumed_trace(ps->resume_trace, first, ps->loss_every);
+    if (ps->trace)
+        setvbuf(ps->trace, NULL, _IOLBF, 0); /* whole rows reach the file as they come */
+    else
+        ps->trace_failed = 1;
+    ps->resume_trace = NULL;
+}
 
 /* "iteration 1300/20000 (6.5 %), 812 it/s, ETA 21 s, loss ..., |g| ..., lr ..." */
 static void print_progress(const struct progress_state *ps, const struct clopt_progress *p)
@@ -54,8 +69,8 @@ static int on_progress(void *user, const struct clopt_progress *p)
         ps->first_seconds = p->seconds;
         ps->initial_loss = p->loss;
     }
-    if (ps->skip && p->iteration <= ps->skip_upto)
-        return 0;
+    if (ps->resume_trace)
+        open_trace_at(ps, p->iteration);
     if (ps->trace &&
         fprintf(ps->trace, "%llu,%.17g,%.17g,%.17g,%.6f\n", (unsigned long long)p->iteration,
                 p->loss, p->grad_norm, p->lr, p->seconds) < 0)
@@ -213,52 +228,12 @@ static void catch_stop_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* Makes a trace file ready for the run that resumes the one that wrote it: a line cut
- * short by a kill is removed, and so is the closing row for the final theta when it is not
- * one a longer run would have written too (its iteration is off the --loss-every grid).
- * *last is the last iteration left in or just removed: the resumed run starts after it.
- * Returns -1 when the file has no rows or cannot be changed. */
-static int prepare_trace_for_resume(const char *path, uint64_t loss_every, uint64_t *last)
-{
-    FILE *f = fopen(path, "r+");
-    if (!f)
-        return -1;
-    char line[512];
-    long keep = 0, row_start = -1, line_start = 0;
-    int have = 0;
-    uint64_t iteration = 0;
-    while (fgets(line, sizeof line, f)) {
-        const long line_end = ftell(f);
-        const size_t len = strlen(line);
-        if (len == 0 || line[len - 1] != '\n')
-            break; /* cut short: drop it */
-        char *end;
-        errno = 0;
-        const unsigned long long v = strtoull(line, &end, 10);
-        if (end != line && *end == ',' && errno == 0) {
-            iteration = v;
-            have = 1;
-            row_start = line_start;
-        }
-        keep = line_end;
-        line_start = line_end;
-    }
-    int rc = have ? 0 : -1;
-    if (have && iteration % loss_every != 0)
-        keep = row_start;
-    if (fflush(f) != 0 || ftruncate(fileno(f), keep) != 0)
-        rc = -1;
-    fclose(f);
-    *last = iteration;
-    return rc;
-}
-
 /* Everything one run holds, released by run_cleanup. */
 struct run_state {
     struct run_args a;
     struct clopt_context *ctx;
     struct clopt_solver *solver;
-    FILE *init_file, *trace;
+    FILE *init_file;
     struct clopt_npy_info info;
     struct progress_state ps;
     int user_objective; /* files the user named (an objective, a kernel directory) */
@@ -289,19 +264,13 @@ static int check_run_inputs(struct run_state *st)
         print_error("--resume '%s': %s", a->resume_path, strerror(errno));
         return EXIT_USAGE;
     }
-    if ((a->opts.checkpoint &&
-         (rc = check_renamed_output("--checkpoint", a->opts.checkpoint)) != 0))
-        return rc;
     if (!a->dim_given && !a->init_file)
         dim_from_data_file(a);
-    if ((a->out_path && (rc = check_renamed_output("--out", a->out_path)) != 0) ||
-        (a->json_path && (rc = check_output_path("--json", a->json_path)) != 0) ||
-        (a->trace_path && (rc = check_output_path("--trace", a->trace_path)) != 0))
-        return rc;
-    return 0;
+    return check_run_outputs(a);
 }
 
-/* Opens the --trace file: a resumed run continues the trace of the run it resumes. */
+/* Opens the --trace file, once the run is accepted: a refused run leaves it as it was. A
+ * resumed run continues the trace of the run it resumes, from its first row on. */
 static int open_trace(struct run_state *st)
 {
     struct run_args *a = &st->a;
@@ -313,19 +282,18 @@ static int open_trace(struct run_state *st)
         st->ps.trace = stdout;
         return 0;
     }
-    const int append = a->resume_path && access(a->trace_path, F_OK) == 0;
-    if (append)
-        st->ps.skip =
-            prepare_trace_for_resume(a->trace_path, a->opts.loss_every, &st->ps.skip_upto) == 0;
-    st->trace = fopen(a->trace_path, append ? "a" : "w");
-    if (!st->trace ||
-        (!append && fprintf(st->trace, "iteration,loss,grad_norm,lr,seconds\n") < 0)) {
+    if (a->resume_path) {
+        st->ps.resume_trace = a->trace_path;
+        st->ps.loss_every = a->opts.loss_every;
+        return 0;
+    }
+    st->ps.trace = open_fresh_trace(a->trace_path);
+    if (!st->ps.trace) {
         print_error("cannot write --trace file '%s': %s", a->trace_path, strerror(errno));
         return EXIT_FAILURE;
     }
     /* Whole rows reach the file as they come: a killed run leaves a usable trace. */
-    setvbuf(st->trace, NULL, _IOLBF, 0);
-    st->ps.trace = st->trace;
+    setvbuf(st->ps.trace, NULL, _IOLBF, 0);
     return 0;
 }
 
@@ -382,9 +350,9 @@ static int close_trace(struct run_state *st, const struct clopt_result *result)
         on_progress(&st->ps, &last);
     }
     FILE *trace = st->ps.trace;
-    int failed =
-        st->ps.trace_failed || (trace == stdout ? fflush(stdout) != 0 : fclose(trace) != 0);
-    st->trace = st->ps.trace = NULL;
+    int failed = st->ps.trace_failed ||
+                 (trace && (trace == stdout ? fflush(stdout) != 0 : fclose(trace) != 0));
+    st->ps.trace = NULL;
     if (failed) {
         print_error("writing --trace file '%s' failed", st->a.trace_path);
         return EXIT_FAILURE;
@@ -416,7 +384,7 @@ static int finish_run(struct run_state *st, const struct clopt_result *result, i
         if (out_rc)
             rc = out_rc;
     }
-    if (st->ps.trace) {
+    if (st->ps.trace || st->ps.resume_trace) {
         int trace_rc = close_trace(st, result);
         if (trace_rc)
             rc = trace_rc;
@@ -451,15 +419,32 @@ static int run_and_report(struct run_state *st)
     if (status == CLOPT_ERR_DIVERGED)
         print_library_error(NULL, clopt_errmsg(st->ctx));
     int rc = exit_code_for(status, st->user_objective);
+    struct clopt_checkpoint_report ck;
+    clopt_solver_checkpoint_report(st->solver, &ck);
     if (status == CLOPT_STOP_CANCELLED && stop_signal) {
         /* The shell's convention for a process ended by a signal. */
         rc = 128 + (int)stop_signal;
+        const int written = a->opts.checkpoint && ck.final_written;
         fprintf(stderr, "clopt: stopped by %s after iteration %llu%s%s\n",
                 stop_signal == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)result.iterations,
-                a->opts.checkpoint ? "; checkpoint written to " : "",
-                a->opts.checkpoint ? a->opts.checkpoint : "");
+                written ? "; checkpoint written to " : "", written ? a->opts.checkpoint : "");
     }
-    return finish_run(st, &result, status, rc);
+    rc = finish_run(st, &result, status, rc);
+    /* Only now, with theta, the trace and the JSON safe: what the checkpoints lost. One
+     * line, an error line since the status says it (1, or the signal's). */
+    if (ck.failed) {
+        char last[64] = "none was written";
+        if (ck.written)
+            snprintf(last, sizeof last, "the last one written is of iteration %llu",
+                     (unsigned long long)ck.last_written);
+        print_error("%llu checkpoint write%s to '%s' failed (%s); the run went on and its "
+                    "outputs are written; %s",
+                    (unsigned long long)ck.failed, ck.failed == 1 ? "" : "s", a->opts.checkpoint,
+                    ck.error, last);
+        if (rc == 0)
+            rc = EXIT_FAILURE;
+    }
+    return rc;
 }
 
 int cmd_run(int argc, char **argv)
@@ -473,26 +458,29 @@ int cmd_run(int argc, char **argv)
     st.ps.quiet = a->quiet;
     st.ps.max_iters = a->opts.max_iters;
     st.ps.progress_seconds = progress_seconds();
+    if ((rc = options_from_checkpoint(a)) != 0)
+        goto cleanup;
+    st.ps.max_iters = a->opts.max_iters;
     st.user_objective = ends_with(a->opts.objective, ".cl") || a->kernel_dir;
     if ((rc = check_run_inputs(&st)) != 0 ||
         (rc = open_context(a->device, a->kernel_dir, a->program_cache, &st.ctx)) != 0)
         goto cleanup;
     knobs_from_database(a, st.ctx);
-    if ((rc = open_trace(&st)) != 0)
-        goto cleanup;
     a->opts.progress = on_progress;
     a->opts.progress_user = &st.ps;
     stop_signal = 0;
     a->opts.stop = &stop_signal;
     catch_stop_signals();
-    if ((rc = start_solver(&st)) == 0)
+    /* Outputs are touched only once the solver exists and any resume was accepted. */
+    if ((rc = start_solver(&st)) == 0 && (rc = open_trace(&st)) == 0)
         rc = run_and_report(&st);
 cleanup:
     if (st.init_file)
         fclose(st.init_file);
-    if (st.trace)
-        fclose(st.trace);
+    if (st.ps.trace && st.ps.trace != stdout)
+        fclose(st.ps.trace);
     clopt_solver_destroy(st.solver);
     close_context(st.ctx, a->program_cache);
+    free(a->from_checkpoint);
     return rc;
 }

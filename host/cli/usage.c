@@ -100,8 +100,10 @@ static const char run_options_text[] =
     "                            the previous one is kept as FILE.prev) at the end of the\n"
     "                            run, on SIGINT/SIGTERM, and every --checkpoint-every N\n"
     "  --checkpoint-every N      iterations between checkpoints\n"
-    "  --resume FILE             continue the run saved in FILE (same options; --iters counts\n"
-    "                            from the original start; a --trace file is appended to)\n"
+    "  --resume FILE             continue the run saved in FILE, with its options: those given\n"
+    "                            again must agree, except --lr, --schedule, --iters (counted\n"
+    "                            from the original start), --gtol/--ftol/--target, --tune,\n"
+    "                            --device and the outputs; a --trace file is continued\n"
     "  --quiet                   print no progress and no summary (progress: a line on\n"
     "                            stderr every 2 s, or every CLOPT_PROGRESS_SECONDS)\n"
     "  -h, --help                show this text\n";

@@ -49,15 +49,52 @@ static int all_finite(const struct checkpoint_job *job)
 static void *checkpoint_writer(void *arg)
 {
     struct checkpoint_job *job = arg;
-    /* A non-finite iterate is no checkpoint: the one on disk stays the last good one. */
-    if (all_finite(job))
+    /* A non-finite iterate is no checkpoint: the one on disk stays the last good one. The
+     * state vectors are not looked at: +Inf there (an overflowed adagrad sum) is where the
+     * run really is, and it goes on from there, with or without checkpoints. */
+    if (all_finite(job)) {
         job->status = clopt_ckpt_write(job->path, job->sections, job->n_sections, NULL, NULL,
                                        job->err, sizeof job->err);
+        job->written = job->status == CLOPT_OK;
+    }
     atomic_store(&job->done, 1);
     return NULL;
 }
 
-/* Waits for the checkpoint being written, if any, and reports its failure. */
+int clopt_solver_checkpoint_report(const struct clopt_solver *s,
+                                   struct clopt_checkpoint_report *report)
+{
+    if (!s || !report)
+        return CLOPT_ERR_INVALID_ARG;
+    *report = s->ck_report;
+    return CLOPT_OK;
+}
+
+static void note_failure(struct clopt_solver *s, const char *why)
+{
+    struct clopt_checkpoint_report *r = &s->ck_report;
+    if (!r->failed++)
+        snprintf(r->error, sizeof r->error, "%s", why);
+    r->final_written = 0;
+}
+
+/* Notes how a finished job went in the solver's report and frees it. A file that could not
+ * be written is no reason to stop the run (the caller's outputs matter more); the first
+ * cause is kept for the caller to show. */
+static void settle_job(struct clopt_solver *s, struct checkpoint_job *job)
+{
+    struct clopt_checkpoint_report *r = &s->ck_report;
+    if (job->written) {
+        ++r->written;
+        r->last_written = job->t;
+        r->final_written = job->final;
+    } else if (job->status != CLOPT_OK) {
+        note_failure(s, job->err);
+    }
+    free_job(job);
+}
+
+/* Waits for the checkpoint being written, if any, and notes how it went. */
 int clopt_finish_checkpoint(struct clopt_solver *s)
 {
     if (!s->job)
@@ -65,10 +102,8 @@ int clopt_finish_checkpoint(struct clopt_solver *s)
     pthread_join(s->writer, NULL);
     struct checkpoint_job *job = s->job;
     s->job = NULL;
-    const int status =
-        job->status == CLOPT_OK ? CLOPT_OK : clopt_fail(s->ctx, job->status, "%s", job->err);
-    free_job(job);
-    return status;
+    settle_job(s, job);
+    return CLOPT_OK;
 }
 
 void clopt_abandon_checkpoint(struct clopt_solver *s)
@@ -133,6 +168,9 @@ static size_t encode_loop(const struct clopt_solver *s, const struct run_state *
     put_bytes(loop, &at, &rs->last_good, 8);
     put_bytes(loop, &at, &rs->prev_loss, 8);
     put_bytes(loop, &at, &count, 8);
+    put_bytes(loop, &at, &rs->decided_loss, 8);
+    put_bytes(loop, &at, &rs->decided_grad_norm, 8);
+    put_bytes(loop, &at, &rs->decided_prev_loss, 8);
     for (size_t i = 0; i < pending; ++i) {
         const struct pending_loss *p = &ring->slot[(ring->head + i) % RING_SIZE];
         const uint32_t reported = (uint32_t)(p->reported || final);
@@ -167,15 +205,22 @@ static void describe_sections(const struct clopt_solver *s, struct checkpoint_jo
     job->n_sections = 3 + s->n_state;
 }
 
-/* Without host memory for a copy the file is streamed from the device, which waits. */
+/* Without host memory for a copy the file is streamed from the device, which waits. A
+ * failure of the device (reading theta back) fails the run; one of the file does not. */
 static int write_from_device(struct clopt_solver *s, struct checkpoint_job *job)
 {
     int status = clopt_ckpt_write(job->path, job->sections, job->n_sections, fetch_from_device, s,
                                   job->err, sizeof job->err);
-    if (status != CLOPT_OK)
-        status = clopt_fail(s->ctx, status, "%s", job->err);
-    free_job(job);
-    return status;
+    /* fetch_from_device leaves its own message on the context: that is a device failure. */
+    if (status != CLOPT_OK && status != CLOPT_ERR_IO && status != CLOPT_ERR_OUT_OF_MEMORY &&
+        status != CLOPT_ERR_UNSUPPORTED) {
+        free_job(job);
+        return status;
+    }
+    job->status = status;
+    job->written = status == CLOPT_OK;
+    settle_job(s, job);
+    return CLOPT_OK;
 }
 
 /* Copies theta and the state into job->image and starts the writer thread on it. */
@@ -190,7 +235,7 @@ static int copy_and_start_writer(struct clopt_solver *s, struct checkpoint_job *
         }
         job->sections[2 + k].data = job->image + k * bytes;
     }
-    job->n_values = s->n * (s->n_state + 1);
+    job->n_values = s->n; /* theta only: see checkpoint_writer */
     job->is_double = s->elem_size == sizeof(double);
     /* Signals meant for the program (a CLI's SIGINT) go to the thread that runs the loop. */
     sigset_t stop_signals, old_mask;
@@ -202,10 +247,8 @@ static int copy_and_start_writer(struct clopt_solver *s, struct checkpoint_job *
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     if (created != 0) {
         checkpoint_writer(job);
-        const int status =
-            job->status == CLOPT_OK ? CLOPT_OK : clopt_fail(s->ctx, job->status, "%s", job->err);
-        free_job(job);
-        return status;
+        settle_job(s, job);
+        return CLOPT_OK;
     }
     s->job = job;
     return CLOPT_OK;
@@ -229,14 +272,19 @@ int clopt_write_checkpoint(struct clopt_solver *s, const struct run_state *rs,
     if (status != CLOPT_OK || !all_good)
         return status;
     struct checkpoint_job *job = calloc(1, sizeof *job);
-    if (!job)
-        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
-    job->path = clopt_format("%s", s->checkpoint_path);
-    job->loop = malloc(LOOP_HEAD + pending * LOOP_ENTRY);
-    if (!job->path || !job->loop) {
-        free_job(job);
-        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (job) {
+        job->path = clopt_format("%s", s->checkpoint_path);
+        job->loop = malloc(LOOP_HEAD + pending * LOOP_ENTRY);
     }
+    if (!job || !job->path || !job->loop) {
+        /* Without memory for the small parts there is no checkpoint this time; the run
+         * itself needs none of it. */
+        free_job(job);
+        note_failure(s, "out of host memory for a checkpoint");
+        return CLOPT_OK;
+    }
+    job->t = t;
+    job->final = final;
     describe_sections(s, job, encode_loop(s, rs, ring, pending, t, final, job->loop));
     const size_t bytes = s->n * s->elem_size;
     if (s->n_state + 1 <= SIZE_MAX / bytes)

@@ -182,6 +182,7 @@ void clopt_solver_destroy(struct clopt_solver *s)
     free(s->data_path);
     clopt_finish_checkpoint(s); /* a failure here has nobody left to tell */
     free(s->config);
+    free(s->config_v1);
     free(s->checkpoint_path);
     free(s->resume);
     if (s->partials)

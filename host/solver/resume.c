@@ -3,6 +3,7 @@
  * checkpoint's loop section, theta and state back. */
 #include "solver.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,14 +45,71 @@ static int add_hyper_lines(char **text, const struct clopt_options *o, int info_
     return 0;
 }
 
-/* The settings that define a run's trajectory, which a checkpoint must share with the run
- * that resumes it. Lines starting with "info." are recorded but may differ (the learning
- * rate and schedule, so that a diverged run can go on more carefully). */
-int clopt_build_config(struct clopt_solver *s, const struct clopt_options *in)
+static int ends_with_text(const char *s, const char *suffix)
+{
+    const size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* "file crc32c=XXXXXXXX bytes=N" for the content of the file at path; NULL when it cannot
+ * be read (the run will say so when it loads the file). */
+static char *content_id(const char *path)
+{
+    enum { CHUNK = 1 << 20 };
+    FILE *f = fopen(path, "rb");
+    unsigned char *buffer = f ? malloc(CHUNK) : NULL;
+    if (!buffer) {
+        if (f)
+            fclose(f);
+        return NULL;
+    }
+    uint32_t crc = 0;
+    unsigned long long bytes = 0;
+    size_t got;
+    while ((got = fread(buffer, 1, CHUNK, f)) > 0) {
+        crc = clopt_crc32c(crc, buffer, got);
+        bytes += got;
+    }
+    const int failed = ferror(f);
+    fclose(f);
+    free(buffer);
+    return failed ? NULL : clopt_format("file crc32c=%08x bytes=%llu", (unsigned)crc, bytes);
+}
+
+/* The line of one input: a file named by its content (with its name as an "info." line,
+ * which may differ: my.cl and ./my.cl are one objective), a number by its value (cond=1e3
+ * and cond=1000 are one parameter), anything else as written. legacy: as format 1 wrote
+ * it, the text as given. */
+static int add_input(char **text, const char *key, const char *value, int is_file, int legacy)
+{
+    if (legacy)
+        return add_line(text, key, value);
+    double number;
+    const char *why;
+    char *id = is_file ? content_id(value) : NULL;
+    int bad;
+    if (id) {
+        char info_key[128];
+        snprintf(info_key, sizeof info_key, "info.%s.file", key);
+        bad = add_line(text, key, id) || add_line(text, info_key, value);
+    } else if (!is_file && clopt_parse_double(value, &number, &why) == 0) {
+        bad = add_number(text, key, number);
+    } else {
+        bad = add_line(text, key, value);
+    }
+    free(id);
+    return bad;
+}
+
+/* The configuration text; legacy: as checkpoint format 1 wrote it (inputs as given). */
+static char *config_text(const struct clopt_solver *s, const struct clopt_options *in, int legacy)
 {
     const struct clopt_options *o = &s->opts;
     char *text = clopt_format("%s", "");
-    int bad = !text || add_line(&text, "objective", in->objective);
+    char iters[32];
+    snprintf(iters, sizeof iters, "%llu", (unsigned long long)o->max_iters);
+    int bad = !text || add_input(&text, "objective", in->objective,
+                                 ends_with_text(in->objective, ".cl"), legacy);
     /* Parameters in key order, so that the order of the flags does not matter. */
     const char *last = "";
     for (size_t done = 0; done < in->n_params && !bad; ++done) {
@@ -64,7 +122,8 @@ int clopt_build_config(struct clopt_solver *s, const struct clopt_options *in)
             break;
         char key[80];
         snprintf(key, sizeof key, "param.%s", next->key);
-        bad = add_line(&text, key, next->value ? next->value : "");
+        const char *value = next->value ? next->value : "";
+        bad = add_input(&text, key, value, ends_with_text(value, ".npy"), legacy);
         last = next->key;
     }
     char dim[32];
@@ -76,12 +135,27 @@ int clopt_build_config(struct clopt_solver *s, const struct clopt_options *in)
           add_line(&text, "info.schedule", in->schedule ? in->schedule : "constant") ||
           add_number(&text, "info.init", (double)o->init) ||
           add_number(&text, "info.init_value", o->init_value) ||
-          add_number(&text, "info.seed", (double)o->seed);
+          add_number(&text, "info.seed", (double)o->seed) ||
+          /* The limits of the run, so that a resume with no options goes on under them. */
+          add_line(&text, "info.max_iters", iters) || add_number(&text, "info.gtol", o->gtol) ||
+          add_number(&text, "info.ftol", o->ftol) || add_number(&text, "info.target", o->target);
     if (bad) {
         free(text);
-        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+        return NULL;
     }
-    s->config = text;
+    return text;
+}
+
+/* The settings that define a run's trajectory, which a checkpoint must share with the run
+ * that resumes it. Lines starting with "info." are recorded but may differ (the learning
+ * rate and schedule, so that a diverged run can go on more carefully; the names of input
+ * files, whose content counts). */
+int clopt_build_config(struct clopt_solver *s, const struct clopt_options *in)
+{
+    s->config = config_text(s, in, 0);
+    s->config_v1 = config_text(s, in, 1);
+    if (!s->config || !s->config_v1)
+        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     if (in->checkpoint) {
         s->checkpoint_path = clopt_format("%s", in->checkpoint);
         if (!s->checkpoint_path)
@@ -175,15 +249,27 @@ static int read_config_section(struct clopt_ckpt_reader *r, char **config, char 
     return status;
 }
 
-/* A checkpoint resumes only under the settings that wrote it (info. lines aside). */
-static int check_config(struct clopt_solver *s, const char *path, const char *config)
+/* A checkpoint resumes only under the settings that wrote it (info. lines aside), compared
+ * as its format wrote them. */
+static int check_config(struct clopt_solver *s, const char *path, const char *config,
+                        uint32_t version)
 {
+    const char *mine = version >= 2 ? s->config : s->config_v1;
     char key[96], theirs[160], ours[160];
-    if (!first_difference(config, s->config, key, sizeof key) &&
-        !first_difference(s->config, config, key, sizeof key))
+    if (!first_difference(config, mine, key, sizeof key) &&
+        !first_difference(mine, config, key, sizeof key))
         return CLOPT_OK;
     config_value(config, key, theirs, sizeof theirs);
-    config_value(s->config, key, ours, sizeof ours);
+    config_value(mine, key, ours, sizeof ours);
+    if (!strncmp(theirs, "file ", 5) && !strncmp(ours, "file ", 5)) {
+        char info_key[128], name[160];
+        snprintf(info_key, sizeof info_key, "info.%s.file", key);
+        config_value(mine, info_key, name, sizeof name);
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "checkpoint '%s' was written with another %s file: '%s' now holds %s, "
+                          "the run that wrote it read %s; resume with the file that run used",
+                          path, key, name, ours + 5, theirs + 5);
+    }
     return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
                       "checkpoint '%s' was written with %s=%s but this run has %s=%s: "
                       "resume with the options of the run that wrote it",
@@ -197,10 +283,35 @@ struct loop_counts {
     uint32_t fresh;
 };
 
+/* Whether a decoded loop section could have been written by a run: checksums only show that
+ * the bytes are the ones written, not that whoever wrote them was clopt. NULL, or what is
+ * impossible. */
+static const char *impossible_loop(const struct resume_point *p, uint32_t fresh, uint32_t have_good,
+                                   uint32_t decided, int32_t reason)
+{
+    if (fresh > 1 || have_good > 1 || decided > 1)
+        return "a flag of its loop section is neither 0 nor 1";
+    if (reason < CLOPT_STOP_MAX_ITERS || reason > CLOPT_STOP_CANCELLED ||
+        (decided && reason == CLOPT_STOP_CANCELLED))
+        return "its loop section records a stop reason clopt does not have";
+    if (p->last_good > p->t || isinf(p->prev_loss))
+        return "its loop section records a last good iterate it cannot have";
+    if (decided && p->decision_known &&
+        !(isfinite(p->decided_loss) && isfinite(p->decided_grad_norm) &&
+          !isinf(p->decided_prev_loss)))
+        return "its loop section records a decision on values that are not finite";
+    for (size_t i = 0; i < p->n_pending; ++i) {
+        const struct pending_loss *q = &p->pending[i];
+        if (q->iteration >= p->t || (i && q->iteration <= p->pending[i - 1].iteration))
+            return "its pending losses are not of iterations before the resume point, in order";
+    }
+    return NULL;
+}
+
 /* Decodes a loop section of `length` bytes (see LOOP_HEAD) into point and counts. */
 static int decode_loop(const struct clopt_solver *s, const unsigned char *loop, uint64_t length,
-                       struct resume_point *point, struct loop_counts *counts, char *err,
-                       size_t errlen)
+                       size_t head, struct resume_point *point, struct loop_counts *counts,
+                       char *err, size_t errlen)
 {
     uint64_t n = 0, count = 0;
     uint32_t elem = 0, n_state = 0, have_good = 0, decided = 0;
@@ -218,9 +329,15 @@ static int decode_loop(const struct clopt_solver *s, const unsigned char *loop, 
     get_bytes(loop, &at, &point->last_good, 8);
     get_bytes(loop, &at, &point->prev_loss, 8);
     get_bytes(loop, &at, &count, 8);
+    point->decision_known = head == LOOP_HEAD;
+    if (point->decision_known) {
+        get_bytes(loop, &at, &point->decided_loss, 8);
+        get_bytes(loop, &at, &point->decided_grad_norm, 8);
+        get_bytes(loop, &at, &point->decided_prev_loss, 8);
+    }
     int status = CLOPT_OK;
     if (n != s->n || elem != s->elem_size || n_state != s->n_state ||
-        count != (length - LOOP_HEAD) / LOOP_ENTRY) {
+        count != (length - head) / LOOP_ENTRY) {
         snprintf(err, errlen, "its loop section does not fit its configuration");
         status = CLOPT_ERR_BAD_FILE;
     }
@@ -237,8 +354,20 @@ static int decode_loop(const struct clopt_solver *s, const unsigned char *loop, 
         get_bytes(loop, &at, &pad, 4);
         get_bytes(loop, &at, &f, 8);
         get_bytes(loop, &at, &g2, 8);
+        /* Only finite losses are ever checkpointed (settle_pending). */
+        if (reported > 1 || pad != 0 || !isfinite(f) || !isfinite(g2) || g2 < 0) {
+            snprintf(err, errlen, "its pending loss %zu is not one a run records", i);
+            status = CLOPT_ERR_BAD_FILE;
+        }
         p->reported = reported != 0;
         set_pending_values(s, p, f, g2);
+    }
+    const char *why = status == CLOPT_OK
+                          ? impossible_loop(point, counts->fresh, have_good, decided, reason)
+                          : NULL;
+    if (why) {
+        snprintf(err, errlen, "%s", why);
+        status = CLOPT_ERR_BAD_FILE;
     }
     return status;
 }
@@ -250,9 +379,10 @@ static int read_loop_section(const struct clopt_solver *s, struct clopt_ckpt_rea
 {
     uint64_t length;
     unsigned char *loop = NULL;
+    const size_t head = r->version >= 2 ? LOOP_HEAD : LOOP_HEAD_V1;
     int status = clopt_ckpt_next(r, "loop", &length, err, errlen);
-    if (status == CLOPT_OK && (length < LOOP_HEAD || length > LOOP_HEAD + RING_SIZE * LOOP_ENTRY ||
-                               (length - LOOP_HEAD) % LOOP_ENTRY)) {
+    if (status == CLOPT_OK &&
+        (length < head || length > head + RING_SIZE * LOOP_ENTRY || (length - head) % LOOP_ENTRY)) {
         snprintf(err, errlen, "its loop section has an impossible size");
         status = CLOPT_ERR_BAD_FILE;
     }
@@ -265,9 +395,26 @@ static int read_loop_section(const struct clopt_solver *s, struct clopt_ckpt_rea
     if (status == CLOPT_OK)
         status = clopt_ckpt_end_section(r, "loop", err, errlen);
     if (status == CLOPT_OK)
-        status = decode_loop(s, loop, length, *point, counts, err, errlen);
+        status = decode_loop(s, loop, length, head, *point, counts, err, errlen);
     free(loop);
     return status;
+}
+
+static size_t first_not_finite(const struct clopt_solver *s, const char *chunk, size_t m)
+{
+    for (size_t i = 0; i < m; ++i) {
+        double v;
+        if (s->elem_size == sizeof(double)) {
+            memcpy(&v, chunk + i * sizeof v, sizeof v);
+        } else {
+            float f;
+            memcpy(&f, chunk + i * sizeof f, sizeof f);
+            v = f;
+        }
+        if (!isfinite(v))
+            return i;
+    }
+    return m;
 }
 
 /* Streams theta and the state to the device chunk by chunk, checked as they stream. A
@@ -290,6 +437,14 @@ static int read_vectors(struct clopt_solver *s, struct clopt_ckpt_reader *r, cha
         for (size_t done = 0; done < s->n && status == CLOPT_OK;) {
             const size_t m = s->n - done < CONVERT_CHUNK ? s->n - done : CONVERT_CHUNK;
             status = clopt_ckpt_read(r, chunk, m * s->elem_size, err, errlen);
+            /* A run never checkpoints a theta that is not finite (its state may be: an
+             * overflowed adagrad sum is where that run is). */
+            const size_t bad = status == CLOPT_OK && k == 0 ? first_not_finite(s, chunk, m) : m;
+            if (bad < m) {
+                snprintf(err, errlen, "theta[%zu] is not finite, which no run checkpoints",
+                         done + bad);
+                status = CLOPT_ERR_BAD_FILE;
+            }
             if (status == CLOPT_OK) {
                 status = clopt_transfer(s, k, chunk, s->opts.precision, done, m, 1);
                 if (status != CLOPT_OK) {
@@ -347,7 +502,7 @@ int clopt_solver_resume(struct clopt_solver *s, const char *path)
         status = clopt_fail(s->ctx, status, "checkpoint '%s': %s", path,
                             status == CLOPT_ERR_OUT_OF_MEMORY ? "out of host memory" : err);
     if (status == CLOPT_OK)
-        status = check_config(s, path, config);
+        status = check_config(s, path, config, r.version);
     if (status == CLOPT_OK)
         status = read_sections(s, path, &r, &point, &counts);
     if (status == CLOPT_OK) {

@@ -70,9 +70,28 @@ static void look_at(struct clopt_solver *s, struct run_state *rs, const struct p
         if (reason) {
             rs->decided = 1;
             rs->reason = reason;
+            rs->decided_loss = loss;
+            rs->decided_grad_norm = grad_norm;
+            rs->decided_prev_loss = rs->prev_loss;
         }
     }
     rs->prev_loss = loss;
+}
+
+/* A resumed run whose checkpoint had met a stopping test decides again with its own limits
+ * on what that test saw: a stricter --target goes on, as an uninterrupted run with it would
+ * have. */
+static void decide_again(const struct clopt_solver *s, struct run_state *rs,
+                         const struct resume_point *r)
+{
+    struct run_state before = *rs;
+    before.prev_loss = r->decided_prev_loss;
+    const int reason = stop_reason(s, &before, r->decided_loss, r->decided_grad_norm);
+    rs->decided = reason != 0;
+    rs->reason = reason ? reason : CLOPT_STOP_MAX_ITERS;
+    rs->decided_loss = r->decided_loss;
+    rs->decided_grad_norm = r->decided_grad_norm;
+    rs->decided_prev_loss = r->decided_prev_loss;
 }
 
 /* One run of the loop: its state, the losses in flight and the throttle's markers. */
@@ -100,9 +119,15 @@ static int look_at_due(struct clopt_solver *s, struct run_state *rs, struct loss
         int status = p->done ? clopt_wait_event(s->ctx, &p->done) : CLOPT_OK;
         if (status != CLOPT_OK)
             return status;
+        const int was_decided = rs->decided;
         look_at(s, rs, p);
         ring->head = (ring->head + 1) % RING_SIZE;
         --ring->pending;
+        /* The losses after the one that decided stay pending, so the closing checkpoint
+         * holds them and a resumed run with other limits tests each of them as an
+         * uninterrupted run would have. The end of the run looks at them all. */
+        if (rs->decided && !was_decided && now != UINT64_MAX)
+            break;
     }
     return CLOPT_OK;
 }
@@ -120,6 +145,7 @@ static struct pending_loss *next_slot(struct loss_ring *ring, uint64_t t)
 static void begin_run(struct clopt_solver *s, struct clopt_result *res, struct run *run)
 {
     memset(res, 0, sizeof *res);
+    memset(&s->ck_report, 0, sizeof s->ck_report);
     res->shards = s->n_shards;
     res->knobs = s->knobs;
     /* theta and each state vector are read and written once; a norm pass for global
@@ -145,6 +171,8 @@ static void begin_run(struct clopt_solver *s, struct clopt_result *res, struct r
         if (r->decided)
             run->rs.reason = r->reason;
         run->rs.prev_loss = r->prev_loss;
+        if (r->decided && r->decision_known)
+            decide_again(s, &run->rs, r);
         for (size_t i = 0; i < r->n_pending && i < RING_SIZE; ++i)
             run->ring.slot[run->ring.pending++] = r->pending[i];
         free(s->resume);

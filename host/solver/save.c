@@ -50,3 +50,20 @@ int clopt_solver_save_theta(struct clopt_solver *s, const char *path,
     status = clopt_atomic_commit(&file, NULL, err, sizeof err);
     return status == CLOPT_OK ? CLOPT_OK : clopt_fail(s->ctx, status, "%s", err);
 }
+
+int clopt_output_check(const char *path, char *err, size_t errlen)
+{
+    if (!path || !*path) {
+        if (err && errlen)
+            snprintf(err, errlen, "an output file name is needed");
+        return CLOPT_ERR_INVALID_ARG;
+    }
+    /* The very temporary file a write would create, so that whatever would stop the write
+     * at the end of a run (a name too long once the suffix is added, a directory that takes
+     * no new files, a full inode table) stops it now instead. */
+    struct clopt_atomic_file file;
+    const int status = clopt_atomic_open(&file, path, 0600, err, errlen);
+    if (status == CLOPT_OK)
+        clopt_atomic_abort(&file);
+    return status;
+}

@@ -34,9 +34,14 @@ _Static_assert(FUSE_MAX <= 32, "loss masks are 32 bits wide");
 
 /* The "loop" section of a checkpoint: where the run is, little-endian.
  *   u64 t, u64 step, u64 n, u32 elem_size, u32 n_state, u32 fresh_state, u32 have_good,
- *   u32 decided, i32 reason, u64 last_good, f64 prev_loss, u64 n_pending, then per pending
- *   loss: u64 iteration, u32 reported, u32 0, f64 loss sum, f64 squared gradient norm. */
-#define LOOP_HEAD 72
+ *   u32 decided, i32 reason, u64 last_good, f64 prev_loss, u64 n_pending,
+ *   [format 2 on:] f64 decided_loss, f64 decided_grad_norm, f64 decided_prev_loss (what the
+ *   stopping test that decided saw, so that a resumed run decides again under its own
+ *   limits),
+ *   then per pending loss: u64 iteration, u32 reported, u32 0, f64 loss sum, f64 squared
+ *   gradient norm. */
+#define LOOP_HEAD_V1 72
+#define LOOP_HEAD 96
 #define LOOP_ENTRY 32
 
 struct shard {
@@ -70,6 +75,8 @@ struct resume_point {
     int have_good, decided, reason;
     uint64_t last_good;
     double prev_loss;
+    int decision_known; /* the decided_ values were recorded (format 2 on) */
+    double decided_loss, decided_grad_norm, decided_prev_loss;
     size_t n_pending; /* losses queued but not yet looked at */
     struct pending_loss pending[RING_SIZE];
 };
@@ -83,6 +90,8 @@ struct run_state {
     int have_good;      /* some loss was seen finite */
     uint64_t last_good; /* its iteration */
     double prev_loss;
+    /* What the stopping test that decided saw: the loss, ||g|| and the loss before. */
+    double decided_loss, decided_grad_norm, decided_prev_loss;
     double start;
     uint64_t start_step; /* the solver's step count when the run began */
     int start_fresh;     /* and whether its state was fresh */
@@ -96,8 +105,11 @@ struct checkpoint_job {
     unsigned char *loop;
     struct clopt_ckpt_section sections[2 + MAX_STATE];
     size_t n_sections;
-    size_t n_values; /* theta and state values in image, checked finite before writing */
+    size_t n_values; /* theta's values at the start of image, checked finite before writing */
     int is_double;
+    uint64_t t;  /* the iteration it records */
+    int final;   /* the run's closing checkpoint */
+    int written; /* the file was written (not skipped for a non-finite theta) */
     int status;
     char err[512];
     atomic_int done; /* the writer thread has finished */
@@ -131,10 +143,12 @@ struct clopt_solver {
     uint64_t step;   /* steps applied over all runs */
     int fresh_state; /* optimizer state is all zero, never stepped nor written */
     char *config;    /* the settings a checkpoint must match, "key=value" lines */
+    char *config_v1; /* the same as checkpoint format 1 wrote it (inputs as given) */
     char *checkpoint_path;
     struct resume_point *resume; /* from clopt_solver_resume, for the next run */
     struct checkpoint_job *job;  /* the checkpoint being written, if any */
     pthread_t writer;
+    struct clopt_checkpoint_report ck_report; /* of the current or last run */
 };
 
 /* A real-typed kernel argument holds either a float or a double. */

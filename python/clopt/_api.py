@@ -199,6 +199,7 @@ def minimize(objective="sphere", x0=None, dim=None, optimizer="gd", lr=None, ite
 
             rows = [] if trace else None
             errors = []
+            checkpoint_error = None
             stop_flag = ctypes.c_int(0)
 
             def on_progress(user, p):
@@ -261,6 +262,12 @@ def minimize(objective="sphere", x0=None, dim=None, optimizer="gd", lr=None, ite
                     if rs != _ffi.OK:
                         fail(rs)
                 res = _make_result(problem, ctx, result, status, x, rows, message)
+                # A checkpoint that could not be written did not stop the run (the library
+                # goes on); with theta and out safe, it is an error now, as the CLI's exit 1.
+                report = _ffi.CheckpointReport()
+                lib.clopt_solver_checkpoint_report(solver, ctypes.byref(report))
+                if report.failed and not errors:
+                    checkpoint_error = report.error.decode(errors="replace")
             finally:
                 lib.clopt_solver_destroy(solver)
 
@@ -272,6 +279,9 @@ def minimize(objective="sphere", x0=None, dim=None, optimizer="gd", lr=None, ite
             except AttributeError:
                 pass
         raise exc
+    if checkpoint_error is not None and status != _ffi.ERR_DIVERGED:
+        raise_status(_ffi.ERR_IO, "%d checkpoint write%s failed (%s); the run went on" % (
+            report.failed, "" if report.failed == 1 else "s", checkpoint_error), False, res)
     if sigint.caught and status == _ffi.STOP_CANCELLED:
         exc = KeyboardInterrupt()
         exc.result = res

@@ -163,6 +163,16 @@ class Options(Structure):
     ]
 
 
+class CheckpointReport(Structure):
+    _fields_ = [
+        ("written", c_uint64),
+        ("failed", c_uint64),
+        ("last_written", c_uint64),
+        ("final_written", c_int),
+        ("error", c_char * 512),
+    ]
+
+
 class Result(Structure):
     _fields_ = [
         ("iterations", c_uint64),
@@ -300,6 +310,7 @@ _SIGNATURES = {
     "clopt_solver_read_theta": (c_int, [SOLVER_P, c_void_p, c_int, c_size_t, c_size_t]),
     "clopt_solver_save_theta": (c_int, [SOLVER_P, c_char_p, c_int]),
     "clopt_solver_run": (c_int, [SOLVER_P, _P(Result)]),
+    "clopt_solver_checkpoint_report": (c_int, [SOLVER_P, _P(CheckpointReport)]),
     "clopt_solver_state_count": (c_size_t, [SOLVER_P]),
     "clopt_solver_steps": (c_uint64, [SOLVER_P]),
     "clopt_solver_resume": (c_int, [SOLVER_P, c_char_p]),

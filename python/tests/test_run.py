@@ -3,6 +3,7 @@ checkpoints and the output file."""
 
 import os
 import signal
+import subprocess
 
 import numpy as np
 import pytest
@@ -118,6 +119,26 @@ def test_checkpoint_resume_and_out(tmp_path):
     assert rest.iterations == 40
     assert np.array_equal(rest.x, whole.x)
     assert np.array_equal(np.load(out), whole.x)
+
+
+def test_a_failed_checkpoint_raises_once_out_is_written(tmp_path):
+    """A checkpoint that cannot be written (a full disk) does not stop the run: x and out
+    are there, then clopt.Error says what was lost, with the result attached."""
+    full = tmp_path / "full"
+    full.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(full)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        out = tmp_path / "x.npy"
+        with pytest.raises(clopt.Error, match="checkpoint") as caught:
+            clopt.minimize(dim=100000, optimizer="adam", iters=20,
+                           checkpoint=str(full / "ck"), out=str(out))
+        assert caught.value.result.iterations == 20
+        assert np.array_equal(np.load(out), caught.value.result.x)
+    finally:
+        subprocess.run(["umount", str(full)], check=False)
 
 
 def test_target():
