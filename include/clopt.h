@@ -28,6 +28,16 @@
 #define CLOPT_API
 #endif
 
+/* Option structs (clopt_context_options, clopt_options, clopt_check_options and
+ * clopt_tune_options) begin with `size_t struct_size`, which their *_init() functions set to
+ * the struct's size in the program that calls them (they are inline for that reason). A
+ * library newer than the program's header reads only the fields that header had and gives
+ * the later ones their defaults; a struct_size the library does not know (0: the struct was
+ * never initialised, or a header newer than the library) is refused with
+ * CLOPT_ERR_INVALID_ARG and a message saying to call the *_init() function. New fields are
+ * only ever added at the end, and each addition grows the struct's size. Always initialise
+ * an option struct with its *_init() function before setting fields. */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -83,6 +93,7 @@ CLOPT_API int clopt_list_devices(struct clopt_device_info **out, size_t *count);
 struct clopt_context;
 
 struct clopt_context_options {
+    size_t struct_size; /* set by clopt_context_options_init(); see "Option structs" above */
     /* Device selection: a decimal index from clopt_list_devices(), or a case-insensitive
      * substring of the device or platform name. NULL or "" picks the first GPU, else the
      * first CPU device, else the first device. */
@@ -95,7 +106,12 @@ struct clopt_context_options {
     const char *program_cache;
 };
 
-CLOPT_API void clopt_context_options_init(struct clopt_context_options *opts);
+/* Defaults for a struct of `size` bytes (the library's part of clopt_context_options_init). */
+CLOPT_API void clopt_context_options_init_size(struct clopt_context_options *opts, size_t size);
+static inline void clopt_context_options_init(struct clopt_context_options *opts)
+{
+    clopt_context_options_init_size(opts, sizeof *opts);
+}
 
 /* Creates a context on a device of the caller's choice (opts may be NULL). *out is set
  * even on failure (except CLOPT_ERR_OUT_OF_MEMORY for the handle itself) so that
@@ -216,6 +232,8 @@ struct clopt_progress {
 typedef int (*clopt_progress_fn)(void *user, const struct clopt_progress *progress);
 
 struct clopt_options {
+    size_t struct_size;               /* set by clopt_options_init(); see "Option structs"
+                                         above */
     const char *objective;            /* built-in name or a path ending in ".cl"; default
                                          "sphere" */
     const struct clopt_param *params; /* objective parameters; count in n_params */
@@ -280,7 +298,12 @@ struct clopt_options {
                                     CLOPT_STOP_CANCELLED, checkpointing first */
 };
 
-CLOPT_API void clopt_options_init(struct clopt_options *opts);
+/* Defaults for a struct of `size` bytes (the library's part of clopt_options_init). */
+CLOPT_API void clopt_options_init_size(struct clopt_options *opts, size_t size);
+static inline void clopt_options_init(struct clopt_options *opts)
+{
+    clopt_options_init_size(opts, sizeof *opts);
+}
 
 struct clopt_result {
     uint64_t iterations;      /* updates applied to theta */
@@ -368,6 +391,7 @@ CLOPT_API int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, d
  * fourth-order central difference of the loss terms that depend on that element, at a
  * random point, in double (float on devices without fp64). */
 struct clopt_check_options {
+    size_t struct_size;    /* set by clopt_check_options_init(); see "Option structs" above */
     const char *objective; /* built-in name or a path ending in ".cl"; default "sphere" */
     const struct clopt_param *params; /* numeric parameters; a data file parameter is not
                                          needed (data values are drawn like theta) */
@@ -379,7 +403,12 @@ struct clopt_check_options {
     uint64_t seed;             /* default 0 */
 };
 
-CLOPT_API void clopt_check_options_init(struct clopt_check_options *opts);
+/* Defaults for a struct of `size` bytes (the library's part of clopt_check_options_init). */
+CLOPT_API void clopt_check_options_init_size(struct clopt_check_options *opts, size_t size);
+static inline void clopt_check_options_init(struct clopt_check_options *opts)
+{
+    clopt_check_options_init_size(opts, sizeof *opts);
+}
 
 struct clopt_check_result {
     size_t checked;                 /* elements compared */

@@ -2,13 +2,17 @@
  * built, and the hyper-parameters resolved from the optimizer's defaults. */
 #include "solver.h"
 
+#include "abi.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-void clopt_options_init(struct clopt_options *opts)
+/* The current version's defaults. */
+static void options_defaults(struct clopt_options *opts)
 {
     memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
     opts->objective = "sphere";
     opts->dim = 1000000;
     opts->precision = CLOPT_FLOAT;
@@ -30,6 +34,28 @@ void clopt_options_init(struct clopt_options *opts)
     opts->loss_every = 1;
     opts->init = CLOPT_INIT_NORMAL;
     opts->init_value = 1.0;
+}
+
+void clopt_options_init_size(struct clopt_options *opts, size_t size)
+{
+    struct clopt_options d;
+    options_defaults(&d);
+    clopt_abi_init(&d, sizeof d, opts, size);
+}
+
+/* Every version of struct clopt_options, oldest first. */
+static const struct clopt_abi_version options_versions[] = {
+    {sizeof(struct clopt_options), sizeof(struct clopt_options)},
+};
+
+int clopt_options_adopt(const struct clopt_options *in, struct clopt_options *out, char *err,
+                        size_t errlen)
+{
+    static const struct clopt_abi_layout layout = {
+        "options", "clopt_options_init", options_versions,
+        sizeof options_versions / sizeof *options_versions};
+    options_defaults(out);
+    return clopt_abi_adopt(&layout, in, out, err, errlen);
 }
 
 /* A user's objective is a file ending in ".cl"; anything else names a built-in. */

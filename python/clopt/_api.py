@@ -337,7 +337,7 @@ def check_gradient(objective="sphere", dim=None, samples=None, params=None, devi
         # Problem does the objective and params; its options struct is not used.
         problem = Problem(tmpdir, objective, params=params, kernel_dir=kernel_dir)
         c = _ffi.CheckOptions()
-        lib.clopt_check_options_init(ctypes.byref(c))
+        _ffi.init(c)
         c.objective = problem.opts.objective
         c.params, c.n_params = problem.opts.params, problem.opts.n_params
         if dim is not None:
@@ -431,7 +431,7 @@ def tune(objective="sphere", dim=None, optimizer="gd", lr=None, iters=None, para
     reps = parse_count("reps", reps, 1000, 1)
     lib = _ffi.lib()
     topts = _ffi.TuneOptions()
-    lib.clopt_tune_options_init(ctypes.byref(topts))
+    _ffi.init(topts)
     if space is not None:
         if not isinstance(space, str):
             raise BadInput("space=%r: give 'KEY=V|V,...'" % (space,))

@@ -210,7 +210,7 @@ def context(device=None, kernel_dir=None, program_cache=None):
     if kernel_dir is None:
         kernel_dir = os.environ.get("CLOPT_KERNEL_DIR")
     copts = _ffi.ContextOptions()
-    lib.clopt_context_options_init(ctypes.byref(copts))
+    _ffi.init(copts)
     copts.device = None if device is None else str(device).encode()
     copts.kernel_dir = encode(kernel_dir)
     copts.program_cache = encode(program_cache_dir(program_cache))
@@ -316,7 +316,7 @@ class Problem:
         lib = _ffi.lib()
         self._keep = []
         self.opts = o = _ffi.Options()
-        lib.clopt_options_init(ctypes.byref(o))
+        _ffi.init(o)
         self.options = options
         self.user_files = bool(options.get("kernel_dir") or os.environ.get("CLOPT_KERNEL_DIR"))
 
