@@ -72,6 +72,9 @@ CLOPT_API const char *clopt_strerror(int status);
 
 enum clopt_precision { CLOPT_FLOAT = 0, CLOPT_DOUBLE = 1 };
 
+/* The most axes of a shape clopt keeps (clopt_options.shape, .npy files): grids need 3. */
+#define CLOPT_MAX_AXES 8
+
 enum clopt_device_kind { CLOPT_DEVICE_CPU = 1, CLOPT_DEVICE_GPU = 2, CLOPT_DEVICE_OTHER = 3 };
 
 struct clopt_device_info {
@@ -296,6 +299,14 @@ struct clopt_options {
     volatile sig_atomic_t *stop; /* when *stop becomes non-zero (e.g. from a signal
                                     handler) the run stops after the current iteration with
                                     CLOPT_STOP_CANCELLED, checkpointing first */
+    /* Fields below were added after struct_size (the struct's second version); an older
+     * program's struct gets their defaults. */
+    size_t n_axes;                /* axes of theta's shape, 0..CLOPT_MAX_AXES; 0 (default): a
+                                     vector of dim elements */
+    size_t shape[CLOPT_MAX_AXES]; /* theta's shape in C order (slowest axis first), each axis
+                                     >= 1 and their product equal to dim; the shape of the
+                                     .npy files clopt_solver_save_theta writes. Entries past
+                                     n_axes are ignored */
 };
 
 /* Defaults for a struct of `size` bytes (the library's part of clopt_options_init). */
@@ -339,8 +350,8 @@ CLOPT_API int clopt_solver_read_theta(struct clopt_solver *solver, void *dst,
                                       enum clopt_precision dst_precision, size_t offset,
                                       size_t count);
 
-/* Writes theta to path as a 1-D .npy file of the given precision (converting when it differs
- * from the solver's). The file is written beside path under a unique temporary name, fsynced
+/* Writes theta to path as a .npy file of the given precision (converting when it differs
+ * from the solver's), of the shape in options.shape (1-D (dim,) when options.n_axes is 0). The file is written beside path under a unique temporary name, fsynced
  * and renamed over path, so path holds the old file or the whole new one, never a part; a
  * symlink at path is replaced, not followed. CLOPT_ERR_IO names the file and the cause. */
 CLOPT_API int clopt_solver_save_theta(struct clopt_solver *solver, const char *path,
@@ -466,13 +477,16 @@ CLOPT_API int clopt_checkpoint_export(const char *path, const char *theta_path,
                                       const char *state_prefix, char *err, size_t errlen);
 
 /* .npy files (NumPy format, numpy/lib/format.py "NEP 1"): a small, strict reader and writer
- * of the headers of 1-D arrays of little-endian float32 or float64, as clopt loads and saves
- * theta. Only the header is handled; the caller reads or writes the count * itemsize data
- * bytes that follow it. */
+ * of the headers of C-order arrays of little-endian float32 or float64, as clopt loads and
+ * saves theta (a vector of count elements, whatever the array's shape). Only the header is
+ * handled; the caller reads or writes the count * itemsize data bytes that follow it. */
 struct clopt_npy_info {
     enum clopt_precision dtype; /* '<f4' -> CLOPT_FLOAT, '<f8' -> CLOPT_DOUBLE */
-    uint64_t count;             /* number of elements (1-D shape (N,)) */
+    uint64_t count;             /* number of elements: the product of the shape */
     uint64_t data_offset;       /* byte offset of the data in the file */
+    size_t n_axes;              /* axes of the shape, 1..CLOPT_MAX_AXES */
+    uint64_t shape[CLOPT_MAX_AXES]; /* the shape, slowest axis first (C order); entries past
+                                       n_axes are 0 */
 };
 
 /* Reads and validates the header of the open file f (positioned anywhere; it seeks to 0).
@@ -480,10 +494,12 @@ struct clopt_npy_info {
  * newline, without the file name: the caller prefixes it) naming the problem.
  *
  * Accepted: versions 1.0, 2.0 and 3.0; a dict with exactly the keys 'descr',
- * 'fortran_order' and 'shape' in any order; descr '<f4' or '<f8'; shape (N,) with
- * 1 <= N <= 2^62; fortran_order True or False (the bytes of a 1-D array are the same).
- * The file must hold exactly data_offset + N * itemsize bytes. f must be seekable (a
- * regular file), since the data size is checked against the file size.
+ * 'fortran_order' and 'shape' in any order; descr '<f4' or '<f8'; a shape of 1 to
+ * CLOPT_MAX_AXES axes holding 1 to 2^62 elements in all; fortran_order False, or True for a
+ * 1-D shape (the bytes are the same; a Fortran-order array of more axes is refused, as its
+ * elements are not in C order). The file must hold exactly data_offset + count * itemsize
+ * bytes. f must be seekable (a regular file), since the data size is checked against the
+ * file size.
  *
  * Returns CLOPT_OK, CLOPT_ERR_BAD_FILE (malformed / unsupported content), CLOPT_ERR_IO
  * (read or seek failure), CLOPT_ERR_OUT_OF_MEMORY (no memory for the header text) or
@@ -500,6 +516,12 @@ CLOPT_API int clopt_npy_read_header(FILE *f, struct clopt_npy_info *info, char *
  * would reject) or CLOPT_ERR_IO (write failure). */
 CLOPT_API int clopt_npy_write_header(FILE *f, enum clopt_precision dtype, uint64_t count, char *err,
                                      size_t errlen);
+
+/* The same for a C-order array of the given shape (n_axes 1..CLOPT_MAX_AXES, every axis >= 1;
+ * the caller then writes the product of the shape in elements). CLOPT_ERR_INVALID_ARG also
+ * for a shape the reader would reject. */
+CLOPT_API int clopt_npy_write_header_shape(FILE *f, enum clopt_precision dtype, size_t n_axes,
+                                           const uint64_t *shape, char *err, size_t errlen);
 
 /* Numbers as text, strict and locale-independent (for flags and files). */
 

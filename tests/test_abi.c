@@ -132,3 +132,37 @@ Test(abi, every_option_struct_is_checked)
     free(path);
     free(dir);
 }
+
+/* The struct as a program built before n_axes and shape were added passes it: whatever lies
+ * past its size (here a shape that would not fit dim) is not read; theta stays a vector. */
+Test(abi, an_older_struct_gets_the_defaults_of_later_fields)
+{
+    const size_t v1 = (offsetof(struct clopt_options, n_axes) + _Alignof(struct clopt_options) -
+                       1) /
+                      _Alignof(struct clopt_options) * _Alignof(struct clopt_options);
+    cr_assert_lt(v1, sizeof(struct clopt_options));
+    struct clopt_options o;
+    clopt_options_init_size(&o, v1);
+    o.dim = 10;
+    o.max_iters = 1;
+    o.n_axes = 2; /* bytes the older program does not have */
+    o.shape[0] = 3;
+    o.shape[1] = 7;
+    struct clopt_solver *s = NULL;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    char *dir = temp_dir();
+    char *path = path_in(dir, "theta.npy");
+    cr_assert_eq(clopt_solver_save_theta(s, path, CLOPT_FLOAT), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    struct clopt_npy_info info = read_npy_info(path);
+    cr_expect_eq(info.n_axes, 1);
+    cr_expect_eq(info.count, 10);
+    clopt_solver_destroy(s);
+
+    /* The same bytes with the current size: the shape is read, and refused. */
+    o.struct_size = sizeof o;
+    cr_expect_eq(clopt_solver_create(&s, ctx, &o), CLOPT_ERR_INVALID_ARG);
+    cr_expect_not_null(strstr(clopt_errmsg(ctx), "options.shape (3, 7)"), "%s", clopt_errmsg(ctx));
+    remove_tree(dir);
+    free(path);
+    free(dir);
+}

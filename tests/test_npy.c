@@ -221,6 +221,51 @@ Test(npy_write, rejects_bad_arguments)
     fclose(f);
 }
 
+Test(npy_write, a_shape_round_trips)
+{
+    static const uint64_t shape[] = {3, 1, 7};
+    FILE *f = open_tmp();
+    char err[ERR_LEN];
+    cr_assert_eq(clopt_npy_write_header_shape(f, CLOPT_DOUBLE, 3, shape, err, sizeof err),
+                 CLOPT_OK, "%s", err);
+    long header_end = ftell(f);
+    cr_assert_eq(header_end % HEADER_ALIGN, 0);
+    const double zeros[21] = {0};
+    cr_assert_eq(fwrite(zeros, sizeof *zeros, 21, f), 21u);
+    char dict[128];
+    rewind(f);
+    cr_assert_eq(fseek(f, V1_PREFIX_LEN, SEEK_SET), 0);
+    cr_assert_not_null(fgets(dict, sizeof dict, f));
+    cr_assert_not_null(strstr(dict, "'shape': (3, 1, 7), }"), "%s", dict);
+    struct clopt_npy_info info = expect_accept(f);
+    cr_assert_eq(info.count, 21);
+    cr_assert_eq(info.n_axes, 3);
+    cr_assert_eq(info.shape[0], 3);
+    cr_assert_eq(info.shape[1], 1);
+    cr_assert_eq(info.shape[2], 7);
+    fclose(f);
+}
+
+Test(npy_write, rejects_bad_shapes)
+{
+    static const uint64_t empty[] = {2, 0}, huge[] = {(uint64_t)1 << 32, (uint64_t)1 << 32};
+    static const uint64_t nine[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    FILE *f = open_tmp();
+    char err[ERR_LEN];
+    cr_assert_eq(clopt_npy_write_header_shape(f, CLOPT_FLOAT, 2, empty, err, sizeof err),
+                 CLOPT_ERR_INVALID_ARG);
+    cr_assert_not_null(strstr(err, "empty"), "%s", err);
+    cr_assert_eq(clopt_npy_write_header_shape(f, CLOPT_FLOAT, 2, huge, err, sizeof err),
+                 CLOPT_ERR_INVALID_ARG);
+    cr_assert_not_null(strstr(err, "too large"), "%s", err);
+    cr_assert_eq(clopt_npy_write_header_shape(f, CLOPT_FLOAT, 9, nine, err, sizeof err),
+                 CLOPT_ERR_INVALID_ARG);
+    cr_assert_eq(clopt_npy_write_header_shape(f, CLOPT_FLOAT, 0, nine, err, sizeof err),
+                 CLOPT_ERR_INVALID_ARG);
+    cr_assert_eq(ftell(f), 0, "nothing written on a rejected call");
+    fclose(f);
+}
+
 /* ---- accepted headers ------------------------------------------------------------------ */
 
 Test(npy_accept, v1_as_numpy_writes_it)
@@ -368,22 +413,49 @@ Test(npy_reject, structured_dtype)
 Test(npy_reject, fortran_2d)
 {
     expect_bad(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 6 * F4,
-               "shape (2, 3) is 2-D: a 1-D array is needed");
+               "shape (2, 3) is stored in Fortran order: save it in C order");
 }
 
-Test(npy_reject, c_order_2d)
+Test(npy_accept, c_order_2d)
 {
-    expect_bad(1, DICT_F4("(2,3)"), 6 * F4, "shape (2, 3) is 2-D: a 1-D array is needed");
+    struct clopt_npy_info info = expect_accept(npy_file(1, DICT_F4("(2,3)"), 6 * F4));
+    cr_assert_eq(info.count, 6);
+    cr_assert_eq(info.n_axes, 2);
+    cr_assert_eq(info.shape[0], 2);
+    cr_assert_eq(info.shape[1], 3);
+    cr_assert_eq(info.shape[2], 0, "entries past n_axes are 0");
 }
 
-Test(npy_reject, many_dims_quoted_in_short)
+Test(npy_accept, c_order_up_to_the_axis_limit)
 {
-    expect_bad(1, DICT_F4("(1, 2, 3, 4, 5,)"), 120 * F4, "shape (1, 2, 3, 4, ...) is 5-D");
+    struct clopt_npy_info info =
+        expect_accept(npy_file(1, DICT_F4("(1, 2, 3, 1, 5, 1, 1, 2)"), 60 * F4));
+    cr_assert_eq(info.count, 60);
+    cr_assert_eq(info.n_axes, CLOPT_MAX_AXES);
+    cr_assert_eq(info.shape[4], 5);
+    cr_assert_eq(info.shape[7], 2);
+}
+
+Test(npy_reject, more_axes_than_kept)
+{
+    expect_bad(1, DICT_F4("(1, 2, 3, 1, 1, 1, 1, 1, 2,)"), 12 * F4,
+               "shape (1, 2, 3, 1, 1, 1, 1, 1, ...) has 9 axes: at most 8 are kept");
+}
+
+Test(npy_reject, an_empty_axis)
+{
+    expect_bad(1, DICT_F4("(3, 0)"), 0, "empty array: shape (3, 0) has no elements");
+}
+
+Test(npy_reject, a_product_past_the_limit)
+{
+    /* Each axis is within 2^62, their product is not. */
+    expect_bad(1, DICT_F4("(4294967296, 4294967296)"), 0, "holds more than 2^62 elements");
 }
 
 Test(npy_reject, scalar)
 {
-    expect_bad(1, DICT_F4("()"), F4, "shape () is 0-D (a scalar): a 1-D array is needed");
+    expect_bad(1, DICT_F4("()"), F4, "shape () is 0-D (a scalar): an array is needed");
 }
 
 Test(npy_reject, dimension_overflow)

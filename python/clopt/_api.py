@@ -152,7 +152,8 @@ def minimize(objective="sphere", x0=None, dim=None, optimizer="gd", lr=None, ite
     options (the same bits).
 
     objective: a built-in name (clopt.objectives()), a path to a .cl file, or OpenCL
-    source text defining clopt_fdf. x0: a 1-D array (float32/float64 keep their bits), a
+    source text defining clopt_fdf. x0: an array of any shape (float32/float64 keep their
+    bits; its elements are theta in C order, and x and out= come back in its shape), a
     FILE.npy, or an initialiser spec ("normal:0.5", "uniform:2", "zeros", "const:3");
     default normal:1 from seed. dim: needed without an x0 array (default 1e6). params:
     {KEY: VALUE}, a numpy array for a data parameter. callback(progress) gets each loss
@@ -254,6 +255,8 @@ def minimize(objective="sphere", x0=None, dim=None, optimizer="gd", lr=None, ite
                 rs = lib.clopt_solver_read_theta(solver, x.ctypes.data, o.precision, 0, o.dim)
                 if rs != _ffi.OK:
                     fail(rs)
+                if o.n_axes:  # x0's shape (options.shape), as out= writes it
+                    x = x.reshape(tuple(o.shape[:o.n_axes]))
                 out = options.get("out")
                 if out is not None:
                     rs = lib.clopt_solver_save_theta(solver, os.fsencode(os.fspath(out)),

@@ -39,6 +39,9 @@ ERR_OPENCL = -8
 ERR_DIVERGED = -9
 ERR_NO_CANDIDATE = -10
 
+# CLOPT_MAX_AXES: the most axes of a shape.
+MAX_AXES = 8
+
 # enum clopt_precision
 FLOAT = 0
 DOUBLE = 1
@@ -164,6 +167,8 @@ class Options(Structure):
         ("checkpoint", c_char_p),
         ("checkpoint_every", c_uint64),
         ("stop", POINTER(c_int)),  # volatile sig_atomic_t * (int on Linux)
+        ("n_axes", c_size_t),
+        ("shape", c_size_t * MAX_AXES),
     ]
 
 
