@@ -138,8 +138,9 @@ def main(argv=None):
         return 2
     plt = import_pyplot()
     if plt is None:
-        print("plot_trace: matplotlib is missing: install Debian's python3-matplotlib "
-              "(apt-get install python3-matplotlib), or pip install matplotlib in a venv",
+        print("plot_trace: matplotlib is missing for %s: install Debian's "
+              "python3-matplotlib (apt-get install python3-matplotlib) and run it with "
+              "/usr/bin/python3, or pip install matplotlib in a venv" % sys.executable,
               file=sys.stderr)
         return 1
     try:
