@@ -221,51 +221,6 @@ Test(npy_write, rejects_bad_arguments)
     fclose(f);
 }
 
-Test(npy_write, a_shape_round_trips)
-{
-    static const uint64_t shape[] = {3, 1, 7};
-    FILE *f = open_tmp();
-    char err[ERR_LEN];
-    cr_assert_eq(clopt_npy_write_header_shape(f, CLOPT_DOUBLE, 3, shape, err, sizeof err),
-                 CLOPT_OK, "%s", err);
-    long header_end = ftell(f);
-    cr_assert_eq(header_end % HEADER_ALIGN, 0);
-    const double zeros[21] = {0};
-    cr_assert_eq(fwrite(zeros, sizeof *zeros, 21, f), 21u);
-    char dict[128];
-    rewind(f);
-    cr_assert_eq(fseek(f, V1_PREFIX_LEN, SEEK_SET), 0);
-    cr_assert_not_null(fgets(dict, sizeof dict, f));
-    cr_assert_not_null(strstr(dict, "'shape': (3, 1, 7), }"), "%s", dict);
-    struct clopt_npy_info info = expect_accept(f);
-    cr_assert_eq(info.count, 21);
-    cr_assert_eq(info.n_axes, 3);
-    cr_assert_eq(info.shape[0], 3);
-    cr_assert_eq(info.shape[1], 1);
-    cr_assert_eq(info.shape[2], 7);
-    fclose(f);
-}
-
-Test(npy_write, rejects_bad_shapes)
-{
-    static const uint64_t empty[] = {2, 0}, huge[] = {(uint64_t)1 << 32, (uint64_t)1 << 32};
-    static const uint64_t nine[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
-    FILE *f = open_tmp();
-    char err[ERR_LEN];
-    cr_assert_eq(clopt_npy_write_header_shape(f, CLOPT_FLOAT, 2, empty, err, sizeof err),
-                 CLOPT_ERR_INVALID_ARG);
-    cr_assert_not_null(strstr(err, "empty"), "%s", err);
-    cr_assert_eq(clopt_npy_write_header_shape(f, CLOPT_FLOAT, 2, huge, err, sizeof err),
-                 CLOPT_ERR_INVALID_ARG);
-    cr_assert_not_null(strstr(err, "too large"), "%s", err);
-    cr_assert_eq(clopt_npy_write_header_shape(f, CLOPT_FLOAT, 9, nine, err, sizeof err),
-                 CLOPT_ERR_INVALID_ARG);
-    cr_assert_eq(clopt_npy_write_header_shape(f, CLOPT_FLOAT, 0, nine, err, sizeof err),
-                 CLOPT_ERR_INVALID_ARG);
-    cr_assert_eq(ftell(f), 0, "nothing written on a rejected call");
-    fclose(f);
-}
-
 /* ---- accepted headers ------------------------------------------------------------------ */
 
 Test(npy_accept, v1_as_numpy_writes_it)

@@ -205,3 +205,52 @@ Test(shapes, the_library_saves_theta_in_options_shape)
     free(out);
     clopt_context_destroy(ctx);
 }
+
+/* clopt_npy_write_header_shape, read back by clopt_npy_read_header. */
+Test(shapes, a_npy_header_of_a_shape_round_trips)
+{
+    static const uint64_t shape[] = {3, 1, 7};
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    char err[256];
+    cr_assert_eq(clopt_npy_write_header_shape(f, CLOPT_DOUBLE, 3, shape, err, sizeof err),
+                 CLOPT_OK, "%s", err);
+    const long header_end = ftell(f);
+    cr_assert_eq(header_end % 64, 0, "numpy aligns the data to 64 bytes");
+    const double zeros[21] = {0};
+    cr_assert_eq(fwrite(zeros, sizeof *zeros, 21, f), 21u);
+    char dict[128];
+    cr_assert_eq(fseek(f, 10, SEEK_SET), 0); /* magic, version, header length */
+    cr_assert_not_null(fgets(dict, sizeof dict, f));
+    cr_assert_not_null(strstr(dict, "'shape': (3, 1, 7), }"), "%s", dict);
+    struct clopt_npy_info info;
+    cr_assert_eq(clopt_npy_read_header(f, &info, err, sizeof err), CLOPT_OK, "%s", err);
+    cr_expect_eq(info.data_offset, (uint64_t)header_end);
+    cr_expect_eq(info.count, 21);
+    cr_expect_eq(info.n_axes, 3);
+    cr_expect_eq(info.shape[0], 3);
+    cr_expect_eq(info.shape[1], 1);
+    cr_expect_eq(info.shape[2], 7);
+    fclose(f);
+}
+
+Test(shapes, bad_shapes_are_not_written)
+{
+    static const uint64_t empty[] = {2, 0}, huge[] = {(uint64_t)1 << 32, (uint64_t)1 << 32};
+    static const uint64_t nine[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    char err[256];
+    cr_expect_eq(clopt_npy_write_header_shape(f, CLOPT_FLOAT, 2, empty, err, sizeof err),
+                 CLOPT_ERR_INVALID_ARG);
+    cr_expect_not_null(strstr(err, "empty"), "%s", err);
+    cr_expect_eq(clopt_npy_write_header_shape(f, CLOPT_FLOAT, 2, huge, err, sizeof err),
+                 CLOPT_ERR_INVALID_ARG);
+    cr_expect_not_null(strstr(err, "too large"), "%s", err);
+    cr_expect_eq(clopt_npy_write_header_shape(f, CLOPT_FLOAT, 9, nine, err, sizeof err),
+                 CLOPT_ERR_INVALID_ARG);
+    cr_expect_eq(clopt_npy_write_header_shape(f, CLOPT_FLOAT, 0, nine, err, sizeof err),
+                 CLOPT_ERR_INVALID_ARG);
+    cr_expect_eq(ftell(f), 0, "nothing written on a rejected call");
+    fclose(f);
+}
