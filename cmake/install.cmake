@@ -20,6 +20,16 @@ add_custom_command(OUTPUT ${CLOPT_MANPAGE}
 add_custom_target(clopt_manpage ALL DEPENDS ${CLOPT_MANPAGE})
 install(FILES ${CLOPT_MANPAGE} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 
+# The .pc file finds the prefix from its own place (pkg-config's ${pcfiledir}), so that
+# `cmake --install build --prefix P` gives a P/.../pkgconfig/clopt.pc pointing into P, whatever
+# CMAKE_INSTALL_PREFIX was when the build was configured.
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+  set(CLOPT_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+else()
+  file(RELATIVE_PATH CLOPT_PC_UP "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
+  string(REGEX REPLACE "/$" "" CLOPT_PC_UP "${CLOPT_PC_UP}")
+  set(CLOPT_PC_PREFIX "\${pcfiledir}/${CLOPT_PC_UP}")
+endif()
 configure_file(cmake/clopt.pc.in ${CMAKE_CURRENT_BINARY_DIR}/clopt.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/clopt.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 

@@ -1,5 +1,6 @@
 /* Gradient check: an objective's in-kernel gradient against finite differences of its own
  * loss terms, at random points, in double where the device has it. */
+#include "abi.h"
 #include "internal.h"
 
 #include <math.h>
@@ -11,14 +12,37 @@
 #define FLOOR_DOUBLE 1e-4
 #define FLOOR_FLOAT 1e-2
 
-void clopt_check_options_init(struct clopt_check_options *opts)
+static void check_defaults(struct clopt_check_options *opts)
 {
     memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
     opts->objective = "sphere";
     opts->dim = 1000;
     opts->samples = 1000;
     opts->init = CLOPT_INIT_NORMAL;
     opts->init_value = 1.0;
+}
+
+void clopt_check_options_init_size(struct clopt_check_options *opts, size_t size)
+{
+    struct clopt_check_options d;
+    check_defaults(&d);
+    clopt_abi_init(&d, sizeof d, opts, size);
+}
+
+/* Every version of struct clopt_check_options, oldest first. */
+static const struct clopt_abi_version check_versions[] = {
+    {sizeof(struct clopt_check_options), sizeof(struct clopt_check_options)},
+};
+
+int clopt_check_options_adopt(const struct clopt_check_options *in,
+                              struct clopt_check_options *out, char *err, size_t errlen)
+{
+    static const struct clopt_abi_layout layout = {
+        "check_options", "clopt_check_options_init", check_versions,
+        sizeof check_versions / sizeof *check_versions};
+    check_defaults(out);
+    return clopt_abi_adopt(&layout, in, out, err, errlen);
 }
 
 /* A counter-based hash (SplitMix64's finaliser): the point at element i does not depend
@@ -78,6 +102,11 @@ int clopt_check_gradient(struct clopt_context *ctx, const struct clopt_check_opt
     memset(res, 0, sizeof *res);
     if (!ctx || !opts)
         return CLOPT_ERR_INVALID_ARG;
+    struct clopt_check_options adopted;
+    char abi_err[512];
+    if (clopt_check_options_adopt(opts, &adopted, abi_err, sizeof abi_err) != CLOPT_OK)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "%s", abi_err);
+    opts = &adopted;
     const char *name = opts->objective;
     const size_t len = name ? strlen(name) : 0;
     const int user = len > 3 && !strcmp(name + len - 3, ".cl");

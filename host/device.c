@@ -1,4 +1,5 @@
 /* Device discovery and the clopt context (device, OpenCL context, in-order queue). */
+#include "abi.h"
 #include "internal.h"
 
 #include <ctype.h>
@@ -166,9 +167,32 @@ static size_t pick_device(const struct clopt_device_info *infos, size_t n, const
     return SIZE_MAX;
 }
 
-void clopt_context_options_init(struct clopt_context_options *opts)
+static void context_defaults(struct clopt_context_options *opts)
 {
     memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
+}
+
+void clopt_context_options_init_size(struct clopt_context_options *opts, size_t size)
+{
+    struct clopt_context_options d;
+    context_defaults(&d);
+    clopt_abi_init(&d, sizeof d, opts, size);
+}
+
+/* Every version of struct clopt_context_options, oldest first. */
+static const struct clopt_abi_version context_versions[] = {
+    {sizeof(struct clopt_context_options), sizeof(struct clopt_context_options)},
+};
+
+int clopt_context_options_adopt(const struct clopt_context_options *in,
+                                struct clopt_context_options *out, char *err, size_t errlen)
+{
+    static const struct clopt_abi_layout layout = {
+        "context_options", "clopt_context_options_init", context_versions,
+        sizeof context_versions / sizeof *context_versions};
+    context_defaults(out);
+    return clopt_abi_adopt(&layout, in, out, err, errlen);
 }
 
 static struct clopt_context *context_alloc(const char *kernel_dir, const char *program_cache)
@@ -196,15 +220,23 @@ static struct clopt_context *context_alloc(const char *kernel_dir, const char *p
 
 int clopt_context_create(struct clopt_context **out, const struct clopt_context_options *opts)
 {
-    struct clopt_context_options defaults;
-    if (!opts) {
-        clopt_context_options_init(&defaults);
-        opts = &defaults;
-    }
-    struct clopt_context *ctx = context_alloc(opts->kernel_dir, opts->program_cache);
+    struct clopt_context_options adopted;
+    char abi_err[512];
+    int abi_status = CLOPT_OK;
+    if (!opts)
+        clopt_context_options_init(&adopted);
+    else
+        abi_status = clopt_context_options_adopt(opts, &adopted, abi_err, sizeof abi_err);
+    opts = &adopted;
+    /* A refused struct still gets a handle, so that clopt_errmsg() can say why. */
+    struct clopt_context *ctx = abi_status == CLOPT_OK
+                                    ? context_alloc(opts->kernel_dir, opts->program_cache)
+                                    : context_alloc(NULL, NULL);
     *out = ctx;
     if (!ctx)
         return CLOPT_ERR_OUT_OF_MEMORY;
+    if (abi_status != CLOPT_OK)
+        return clopt_fail(ctx, abi_status, "%s", abi_err);
 
     cl_device_id *ids = NULL;
     size_t n = 0;

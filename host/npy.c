@@ -192,10 +192,32 @@ cleanup:
 int clopt_npy_write_header(FILE *f, enum clopt_precision dtype, uint64_t count, char *err,
                            size_t errlen)
 {
-    /* The dict numpy writes for a 1-D array; its longest form (a 20-digit count) is under 80
-     * bytes, so the buffers below cannot be too small, and snprintf's result is still
-     * checked. */
-    char dict[128];
+    return clopt_npy_write_header_shape(f, dtype, 1, &count, err, errlen);
+}
+
+/* "(N,)" or "(A, B, C)": the shape as numpy writes it into the header dict. */
+static int npy_shape_text(char *buf, size_t len, size_t n_axes, const uint64_t *shape)
+{
+    size_t used = 0;
+    for (size_t a = 0; a <= n_axes; a++) {
+        int n;
+        if (a == n_axes)
+            n = snprintf(buf + used, len - used, n_axes == 1 ? ",)" : ")");
+        else
+            n = snprintf(buf + used, len - used, "%s%" PRIu64, a == 0 ? "(" : ", ", shape[a]);
+        if (n < 0 || (size_t)n >= len - used)
+            return -1;
+        used += (size_t)n;
+    }
+    return 0;
+}
+
+int clopt_npy_write_header_shape(FILE *f, enum clopt_precision dtype, size_t n_axes,
+                                 const uint64_t *shape, char *err, size_t errlen)
+{
+    /* The dict numpy writes; its longest form (8 axes of 20 digits) is under 300 bytes, so
+     * the buffers below cannot be too small, and snprintf's result is still checked. */
+    char dict[384], shape_text[CLOPT_MAX_AXES * 22 + 8];
     unsigned char out[NPY_MAGIC_LEN + NPY_VERSION_LEN + NPY_V2_LEN_FIELD + sizeof dict + NPY_ALIGN];
     const char *descr;
     uint64_t itemsize;
@@ -214,13 +236,28 @@ int clopt_npy_write_header(FILE *f, enum clopt_precision dtype, uint64_t count, 
         return clopt_npy_fail(err, errlen, CLOPT_ERR_INVALID_ARG,
                               "unknown precision %d: need CLOPT_FLOAT or CLOPT_DOUBLE", (int)dtype);
     }
-    if (count == 0)
+    if (n_axes == 0 || n_axes > CLOPT_MAX_AXES || !shape)
         return clopt_npy_fail(err, errlen, CLOPT_ERR_INVALID_ARG,
-                              "cannot write an empty array: count must be at least 1");
+                              "a shape of 1 to %d axes is needed, not %zu", CLOPT_MAX_AXES,
+                              shape ? n_axes : 0);
+    if (npy_shape_text(shape_text, sizeof shape_text, n_axes, shape) != 0)
+        return clopt_npy_fail(err, errlen, CLOPT_ERR_INVALID_ARG, "header text does not fit");
+    uint64_t count = 1;
+    for (size_t a = 0; a < n_axes; a++) {
+        if (shape[a] == 0)
+            return clopt_npy_fail(err, errlen, CLOPT_ERR_INVALID_ARG,
+                                  "cannot write an empty array: count must be at least 1");
+        if (count > NPY_MAX_COUNT / shape[a])
+            return clopt_npy_fail(err, errlen, CLOPT_ERR_INVALID_ARG,
+                                  "shape %s is too large for a .npy file (the limit is 2^62 "
+                                  "elements)",
+                                  shape_text);
+        count *= shape[a];
+    }
 
     int dict_len = snprintf(dict, sizeof dict,
-                            "{'descr': '%s', 'fortran_order': False, 'shape': (%" PRIu64 ",), }",
-                            descr, count);
+                            "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr,
+                            shape_text);
     if (dict_len < 0 || (size_t)dict_len >= sizeof dict)
         return clopt_npy_fail(err, errlen, CLOPT_ERR_INVALID_ARG, "header text does not fit");
 

@@ -320,29 +320,44 @@ int clopt_npy_check_fields(const struct npy_fields *fl, uint64_t data_offset,
             (int)(dlen < NPY_ECHO_MAX ? dlen : NPY_ECHO_MAX), d, dlen > NPY_ECHO_MAX ? "..." : "");
     }
 
-    if (fl->ndim != 1) {
-        char shape[NPY_SHAPE_KEEP * 24 + 16];
-        npy_format_shape(shape, sizeof shape, fl);
-        if (fl->ndim == 0)
-            return clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
-                                  "shape () is 0-D (a scalar): a 1-D array is needed (use "
-                                  "arr.reshape(-1))");
+    char shape[NPY_SHAPE_KEEP * 24 + 16];
+    npy_format_shape(shape, sizeof shape, fl);
+    if (fl->ndim == 0)
         return clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
-                              "shape %s is %zu-D: a 1-D array is needed (use arr.reshape(-1))",
-                              shape, fl->ndim);
-    }
-    /* fortran_order needs no check: a 1-D array has the same bytes in either order. */
+                              "shape () is 0-D (a scalar): an array is needed (use "
+                              "arr.reshape(-1))");
+    if (fl->ndim > NPY_SHAPE_KEEP)
+        return clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
+                              "shape %s has %zu axes: at most %d are kept (use arr.reshape(-1))",
+                              shape, fl->ndim, NPY_SHAPE_KEEP);
+    /* A 1-D array has the same bytes in either order; with more axes Fortran order would
+     * hand the elements over transposed. */
+    if (fl->fortran_order && fl->ndim > 1)
+        return clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
+                              "shape %s is stored in Fortran order: save it in C order "
+                              "(np.save(path, np.ascontiguousarray(arr)))",
+                              shape);
 
-    uint64_t count = fl->dims[0];
+    uint64_t count = 1;
+    for (size_t a = 0; a < fl->ndim; a++) {
+        if (fl->dims[a] == 0)
+            return clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
+                                  "empty array: shape %s has no elements", shape);
+        /* Each dimension is <= 2^62, so the test below cannot wrap. */
+        if (count > NPY_MAX_COUNT / fl->dims[a])
+            return clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
+                                  "shape %s holds more than 2^62 elements: too large", shape);
+        count *= fl->dims[a];
+    }
     uint64_t itemsize = out->dtype == CLOPT_FLOAT ? 4 : 8;
-    if (count == 0)
-        return clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
-                              "empty array: shape (0,) has no elements");
     if (!npy_size_fits(count, itemsize, data_offset))
         return clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
-                              "shape (%" PRIu64 ",) of %" PRIu64
+                              "shape %s of %" PRIu64
                               "-byte elements would overflow a 64-bit file size",
-                              count, itemsize);
+                              shape, itemsize);
     out->count = count;
+    out->n_axes = fl->ndim;
+    for (size_t a = 0; a < CLOPT_MAX_AXES; a++)
+        out->shape[a] = a < fl->ndim ? fl->dims[a] : 0;
     return CLOPT_OK;
 }

@@ -15,7 +15,7 @@ enum {
     NPY_V2_LEN_FIELD = 4, /* versions 2.0 and 3.0: uint32 little-endian header length */
     NPY_ALIGN = 64,       /* numpy >= 1.14 pads magic + length + header to this */
     NPY_ECHO_MAX = 40,    /* longest piece of file text quoted in a message */
-    NPY_SHAPE_KEEP = 4,   /* dimensions remembered for quoting the shape in a message */
+    NPY_SHAPE_KEEP = CLOPT_MAX_AXES, /* dimensions remembered (and quoted in messages) */
 };
 
 /* numpy's own default limit is 10000 bytes; this is generous but keeps a corrupt length
@@ -67,7 +67,7 @@ struct npy_fields {
 /* Parses the header dict from ps->p to ps->end into fl; messages name byte positions. */
 int clopt_npy_parse_dict(struct npy_parser *ps, struct npy_fields *fl);
 
-/* The meaning of the parsed fields; fills dtype and count. */
+/* The meaning of the parsed fields; fills dtype, count and the shape. */
 int clopt_npy_check_fields(const struct npy_fields *fl, uint64_t data_offset,
                            struct clopt_npy_info *out, char *err, size_t errlen);
 

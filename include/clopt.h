@@ -28,6 +28,16 @@
 #define CLOPT_API
 #endif
 
+/* Option structs (clopt_context_options, clopt_options, clopt_check_options and
+ * clopt_tune_options) begin with `size_t struct_size`, which their *_init() functions set to
+ * the struct's size in the program that calls them (they are inline for that reason). A
+ * library newer than the program's header reads only the fields that header had and gives
+ * the later ones their defaults; a struct_size the library does not know (0: the struct was
+ * never initialised, or a header newer than the library) is refused with
+ * CLOPT_ERR_INVALID_ARG and a message saying to call the *_init() function. New fields are
+ * only ever added at the end, and each addition grows the struct's size. Always initialise
+ * an option struct with its *_init() function before setting fields. */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -62,6 +72,9 @@ CLOPT_API const char *clopt_strerror(int status);
 
 enum clopt_precision { CLOPT_FLOAT = 0, CLOPT_DOUBLE = 1 };
 
+/* The most axes of a shape clopt keeps (clopt_options.shape, .npy files): grids need 3. */
+#define CLOPT_MAX_AXES 8
+
 enum clopt_device_kind { CLOPT_DEVICE_CPU = 1, CLOPT_DEVICE_GPU = 2, CLOPT_DEVICE_OTHER = 3 };
 
 struct clopt_device_info {
@@ -83,6 +96,7 @@ CLOPT_API int clopt_list_devices(struct clopt_device_info **out, size_t *count);
 struct clopt_context;
 
 struct clopt_context_options {
+    size_t struct_size; /* set by clopt_context_options_init(); see "Option structs" above */
     /* Device selection: a decimal index from clopt_list_devices(), or a case-insensitive
      * substring of the device or platform name. NULL or "" picks the first GPU, else the
      * first CPU device, else the first device. */
@@ -95,7 +109,12 @@ struct clopt_context_options {
     const char *program_cache;
 };
 
-CLOPT_API void clopt_context_options_init(struct clopt_context_options *opts);
+/* Defaults for a struct of `size` bytes (the library's part of clopt_context_options_init). */
+CLOPT_API void clopt_context_options_init_size(struct clopt_context_options *opts, size_t size);
+static inline void clopt_context_options_init(struct clopt_context_options *opts)
+{
+    clopt_context_options_init_size(opts, sizeof *opts);
+}
 
 /* Creates a context on a device of the caller's choice (opts may be NULL). *out is set
  * even on failure (except CLOPT_ERR_OUT_OF_MEMORY for the handle itself) so that
@@ -227,6 +246,8 @@ struct clopt_progress {
 typedef int (*clopt_progress_fn)(void *user, const struct clopt_progress *progress);
 
 struct clopt_options {
+    size_t struct_size;               /* set by clopt_options_init(); see "Option structs"
+                                         above */
     const char *objective;            /* built-in name or a path ending in ".cl"; default
                                          "sphere" */
     const struct clopt_param *params; /* objective parameters; count in n_params */
@@ -295,9 +316,22 @@ struct clopt_options {
     volatile sig_atomic_t *stop; /* when *stop becomes non-zero (e.g. from a signal
                                     handler) the run stops after the current iteration with
                                     CLOPT_STOP_CANCELLED, checkpointing first */
+    /* Fields below were added after struct_size (the struct's second version); an older
+     * program's struct gets their defaults. */
+    size_t n_axes;                /* axes of theta's shape, 0..CLOPT_MAX_AXES; 0 (default): a
+                                     vector of dim elements */
+    size_t shape[CLOPT_MAX_AXES]; /* theta's shape in C order (slowest axis first), each axis
+                                     >= 1 and their product equal to dim; the shape of the
+                                     .npy files clopt_solver_save_theta writes. Entries past
+                                     n_axes are ignored */
 };
 
-CLOPT_API void clopt_options_init(struct clopt_options *opts);
+/* Defaults for a struct of `size` bytes (the library's part of clopt_options_init). */
+CLOPT_API void clopt_options_init_size(struct clopt_options *opts, size_t size);
+static inline void clopt_options_init(struct clopt_options *opts)
+{
+    clopt_options_init_size(opts, sizeof *opts);
+}
 
 struct clopt_result {
     uint64_t iterations;      /* updates applied to theta */
@@ -333,8 +367,8 @@ CLOPT_API int clopt_solver_read_theta(struct clopt_solver *solver, void *dst,
                                       enum clopt_precision dst_precision, size_t offset,
                                       size_t count);
 
-/* Writes theta to path as a 1-D .npy file of the given precision (converting when it differs
- * from the solver's). The file is written beside path under a unique temporary name, fsynced
+/* Writes theta to path as a .npy file of the given precision (converting when it differs
+ * from the solver's), of the shape in options.shape (1-D (dim,) when options.n_axes is 0). The file is written beside path under a unique temporary name, fsynced
  * and renamed over path, so path holds the old file or the whole new one, never a part; a
  * symlink at path is replaced, not followed; a path that exists and is neither a regular
  * file nor a symlink (a device such as /dev/null, a FIFO) is refused with
@@ -416,6 +450,7 @@ CLOPT_API int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, d
  * fourth-order central difference of the loss terms that depend on that element, at a
  * random point, in double (float on devices without fp64). */
 struct clopt_check_options {
+    size_t struct_size;    /* set by clopt_check_options_init(); see "Option structs" above */
     const char *objective; /* built-in name or a path ending in ".cl"; default "sphere" */
     const struct clopt_param *params; /* numeric parameters; a data file parameter is not
                                          needed (data values are drawn like theta) */
@@ -427,7 +462,12 @@ struct clopt_check_options {
     uint64_t seed;             /* default 0 */
 };
 
-CLOPT_API void clopt_check_options_init(struct clopt_check_options *opts);
+/* Defaults for a struct of `size` bytes (the library's part of clopt_check_options_init). */
+CLOPT_API void clopt_check_options_init_size(struct clopt_check_options *opts, size_t size);
+static inline void clopt_check_options_init(struct clopt_check_options *opts)
+{
+    clopt_check_options_init_size(opts, sizeof *opts);
+}
 
 struct clopt_check_result {
     size_t checked;                 /* elements compared */
@@ -490,13 +530,16 @@ CLOPT_API int clopt_checkpoint_export(const char *path, const char *theta_path,
                                       const char *state_prefix, char *err, size_t errlen);
 
 /* .npy files (NumPy format, numpy/lib/format.py "NEP 1"): a small, strict reader and writer
- * of the headers of 1-D arrays of little-endian float32 or float64, as clopt loads and saves
- * theta. Only the header is handled; the caller reads or writes the count * itemsize data
- * bytes that follow it. */
+ * of the headers of C-order arrays of little-endian float32 or float64, as clopt loads and
+ * saves theta (a vector of count elements, whatever the array's shape). Only the header is
+ * handled; the caller reads or writes the count * itemsize data bytes that follow it. */
 struct clopt_npy_info {
     enum clopt_precision dtype; /* '<f4' -> CLOPT_FLOAT, '<f8' -> CLOPT_DOUBLE */
-    uint64_t count;             /* number of elements (1-D shape (N,)) */
+    uint64_t count;             /* number of elements: the product of the shape */
     uint64_t data_offset;       /* byte offset of the data in the file */
+    size_t n_axes;              /* axes of the shape, 1..CLOPT_MAX_AXES */
+    uint64_t shape[CLOPT_MAX_AXES]; /* the shape, slowest axis first (C order); entries past
+                                       n_axes are 0 */
 };
 
 /* Reads and validates the header of the open file f (positioned anywhere; it seeks to 0).
@@ -504,10 +547,12 @@ struct clopt_npy_info {
  * newline, without the file name: the caller prefixes it) naming the problem.
  *
  * Accepted: versions 1.0, 2.0 and 3.0; a dict with exactly the keys 'descr',
- * 'fortran_order' and 'shape' in any order; descr '<f4' or '<f8'; shape (N,) with
- * 1 <= N <= 2^62; fortran_order True or False (the bytes of a 1-D array are the same).
- * The file must hold exactly data_offset + N * itemsize bytes. f must be seekable (a
- * regular file), since the data size is checked against the file size.
+ * 'fortran_order' and 'shape' in any order; descr '<f4' or '<f8'; a shape of 1 to
+ * CLOPT_MAX_AXES axes holding 1 to 2^62 elements in all; fortran_order False, or True for a
+ * 1-D shape (the bytes are the same; a Fortran-order array of more axes is refused, as its
+ * elements are not in C order). The file must hold exactly data_offset + count * itemsize
+ * bytes. f must be seekable (a regular file), since the data size is checked against the
+ * file size.
  *
  * Returns CLOPT_OK, CLOPT_ERR_BAD_FILE (malformed / unsupported content), CLOPT_ERR_IO
  * (read or seek failure), CLOPT_ERR_OUT_OF_MEMORY (no memory for the header text) or
@@ -524,6 +569,12 @@ CLOPT_API int clopt_npy_read_header(FILE *f, struct clopt_npy_info *info, char *
  * would reject) or CLOPT_ERR_IO (write failure). */
 CLOPT_API int clopt_npy_write_header(FILE *f, enum clopt_precision dtype, uint64_t count, char *err,
                                      size_t errlen);
+
+/* The same for a C-order array of the given shape (n_axes 1..CLOPT_MAX_AXES, every axis >= 1;
+ * the caller then writes the product of the shape in elements). CLOPT_ERR_INVALID_ARG also
+ * for a shape the reader would reject. */
+CLOPT_API int clopt_npy_write_header_shape(FILE *f, enum clopt_precision dtype, size_t n_axes,
+                                           const uint64_t *shape, char *err, size_t errlen);
 
 /* Numbers as text, strict and locale-independent (for flags and files). */
 

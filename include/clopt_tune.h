@@ -153,6 +153,7 @@ struct clopt_tune_progress {
 typedef int (*clopt_tune_progress_fn)(void *user, const struct clopt_tune_progress *progress);
 
 struct clopt_tune_options {
+    size_t struct_size; /* set by clopt_tune_options_init(); see "Option structs" in clopt.h */
     /* The values to try, "KEY=V|V|...,KEY=V|...", KEY any knob of clopt_knobs_parse (at most
      * 8 values each, 4096 combinations); knobs not named keep their defaults, except wg,
      * epw and vw, which get a pruned list for the device type (CPU: wg 4|16|64,
@@ -169,7 +170,12 @@ struct clopt_tune_options {
     void *progress_user;
 };
 
-CLOPT_API void clopt_tune_options_init(struct clopt_tune_options *opts);
+/* Defaults for a struct of `size` bytes (the library's part of clopt_tune_options_init). */
+CLOPT_API void clopt_tune_options_init_size(struct clopt_tune_options *opts, size_t size);
+static inline void clopt_tune_options_init(struct clopt_tune_options *opts)
+{
+    clopt_tune_options_init_size(opts, sizeof *opts);
+}
 
 struct clopt_tune_result {
     struct clopt_knobs knobs;         /* the choice, filled in: the fastest verified candidate,

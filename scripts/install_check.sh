@@ -42,6 +42,24 @@ cc -std=gnu11 -Wall -Wextra -Werror tests/consumer/consumer.c -o "$build/static/
   $(pkg-config --cflags clopt) "$prefix/$libdir/libclopt.a" $(pkg-config --libs-only-l --static clopt | sed 's/-lclopt//') -lm
 "$build/static/consumer"
 
+# `cmake --install --prefix P`, as the README shows it, to a prefix the build was not
+# configured with: the installed clopt.pc must point into P.
+moved=$(mktemp -d)
+trap 'rm -rf "$prefix" "$moved"' EXIT
+cmake --install "$build/clopt" --prefix "$moved" >/dev/null
+cflags=$(PKG_CONFIG_PATH="$moved/$libdir/pkgconfig" pkg-config --cflags clopt)
+case $cflags in
+  *"$moved"/*include*) ;;
+  *) echo "install-check: clopt.pc installed in $moved gives '$cflags', not its include dir" >&2
+     exit 1 ;;
+esac
+mkdir -p "$build/moved"
+# shellcheck disable=SC2046
+cc -std=gnu11 -Wall -Wextra -Werror tests/consumer/consumer.c -o "$build/moved/consumer" \
+  $(PKG_CONFIG_PATH="$moved/$libdir/pkgconfig" pkg-config --cflags --libs clopt) -lm \
+  -Wl,-rpath,"$moved/$libdir"
+"$build/moved/consumer"
+
 cmake -S tests/consumer -B "$build/package" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$build/package" >/dev/null
 "$build/package/consumer"
@@ -50,4 +68,4 @@ cmake -S tests/consumer -B "$build/subdirectory" -DCLOPT_CONSUMER_MODE=subdirect
   -DCLOPT_SOURCE="$src" >/dev/null
 cmake --build "$build/subdirectory" -j"$(nproc)" --target consumer >/dev/null
 "$build/subdirectory/consumer"
-echo "install-check: 4 consumers (pkg-config shared and static, find_package, add_subdirectory) passed"
+echo "install-check: 5 consumers (pkg-config shared and static, pkg-config after cmake --install --prefix, find_package, add_subdirectory) passed"

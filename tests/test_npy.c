@@ -368,22 +368,49 @@ Test(npy_reject, structured_dtype)
 Test(npy_reject, fortran_2d)
 {
     expect_bad(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 6 * F4,
-               "shape (2, 3) is 2-D: a 1-D array is needed");
+               "shape (2, 3) is stored in Fortran order: save it in C order");
 }
 
-Test(npy_reject, c_order_2d)
+Test(npy_accept, c_order_2d)
 {
-    expect_bad(1, DICT_F4("(2,3)"), 6 * F4, "shape (2, 3) is 2-D: a 1-D array is needed");
+    struct clopt_npy_info info = expect_accept(npy_file(1, DICT_F4("(2,3)"), 6 * F4));
+    cr_assert_eq(info.count, 6);
+    cr_assert_eq(info.n_axes, 2);
+    cr_assert_eq(info.shape[0], 2);
+    cr_assert_eq(info.shape[1], 3);
+    cr_assert_eq(info.shape[2], 0, "entries past n_axes are 0");
 }
 
-Test(npy_reject, many_dims_quoted_in_short)
+Test(npy_accept, c_order_up_to_the_axis_limit)
 {
-    expect_bad(1, DICT_F4("(1, 2, 3, 4, 5,)"), 120 * F4, "shape (1, 2, 3, 4, ...) is 5-D");
+    struct clopt_npy_info info =
+        expect_accept(npy_file(1, DICT_F4("(1, 2, 3, 1, 5, 1, 1, 2)"), 60 * F4));
+    cr_assert_eq(info.count, 60);
+    cr_assert_eq(info.n_axes, CLOPT_MAX_AXES);
+    cr_assert_eq(info.shape[4], 5);
+    cr_assert_eq(info.shape[7], 2);
+}
+
+Test(npy_reject, more_axes_than_kept)
+{
+    expect_bad(1, DICT_F4("(1, 2, 3, 1, 1, 1, 1, 1, 2,)"), 12 * F4,
+               "shape (1, 2, 3, 1, 1, 1, 1, 1, ...) has 9 axes: at most 8 are kept");
+}
+
+Test(npy_reject, an_empty_axis)
+{
+    expect_bad(1, DICT_F4("(3, 0)"), 0, "empty array: shape (3, 0) has no elements");
+}
+
+Test(npy_reject, a_product_past_the_limit)
+{
+    /* Each axis is within 2^62, their product is not. */
+    expect_bad(1, DICT_F4("(4294967296, 4294967296)"), 0, "holds more than 2^62 elements");
 }
 
 Test(npy_reject, scalar)
 {
-    expect_bad(1, DICT_F4("()"), F4, "shape () is 0-D (a scalar): a 1-D array is needed");
+    expect_bad(1, DICT_F4("()"), F4, "shape () is 0-D (a scalar): an array is needed");
 }
 
 Test(npy_reject, dimension_overflow)

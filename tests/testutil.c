@@ -146,15 +146,36 @@ void remove_tree(const char *dir)
 
 void write_npy(const char *path, const void *data, size_t count, int is_double)
 {
+    const uint64_t shape = count;
+    write_npy_shape(path, data, 1, &shape, is_double);
+}
+
+void write_npy_shape(const char *path, const void *data, size_t n_axes, const uint64_t *shape,
+                     int is_double)
+{
     FILE *f = fopen(path, "wb");
     cr_assert_not_null(f, "cannot create %s", path);
     char err[256];
-    cr_assert_eq(
-        clopt_npy_write_header(f, is_double ? CLOPT_DOUBLE : CLOPT_FLOAT, count, err, sizeof err),
-        CLOPT_OK, "%s", err);
+    cr_assert_eq(clopt_npy_write_header_shape(f, is_double ? CLOPT_DOUBLE : CLOPT_FLOAT, n_axes,
+                                              shape, err, sizeof err),
+                 CLOPT_OK, "%s", err);
+    size_t count = 1;
+    for (size_t a = 0; a < n_axes; ++a)
+        count *= (size_t)shape[a];
     size_t item = is_double ? sizeof(double) : sizeof(float);
     cr_assert_eq(fwrite(data, item, count, f), count);
     cr_assert_eq(fclose(f), 0);
+}
+
+struct clopt_npy_info read_npy_info(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    struct clopt_npy_info info;
+    char err[256];
+    cr_assert_eq(clopt_npy_read_header(f, &info, err, sizeof err), CLOPT_OK, "%s: %s", path, err);
+    fclose(f);
+    return info;
 }
 
 double *read_npy_as_double(const char *path, size_t *count, int *is_double)

@@ -36,7 +36,12 @@ char *read_text(const char *path);
 
 /* Writes a 1-D .npy file of float32 (is_double = 0) or float64 values. */
 void write_npy(const char *path, const void *data, size_t count, int is_double);
-/* Reads a 1-D .npy written by clopt; returns a malloc'd array of doubles. */
+/* The same with a shape of n_axes axes (C order; the data holds their product). */
+void write_npy_shape(const char *path, const void *data, size_t n_axes, const uint64_t *shape,
+                     int is_double);
+/* The header of a .npy file (fails the test when it is not one clopt reads). */
+struct clopt_npy_info read_npy_info(const char *path);
+/* Reads a .npy of any shape written by clopt (its elements in C order); returns a malloc'd array of doubles. */
 double *read_npy_as_double(const char *path, size_t *count, int *is_double);
 
 /* Philox4x32-10, the generator of clopt_init. */

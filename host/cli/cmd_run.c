@@ -120,6 +120,12 @@ static int open_init_file(struct run_args *a, FILE **file, struct clopt_npy_info
         return EXIT_USAGE;
     }
     a->opts.dim = (size_t)info->count;
+    /* --out keeps the file's shape (a grid stays a grid); a vector needs none. */
+    if (info->n_axes > 1) {
+        a->opts.n_axes = info->n_axes;
+        for (size_t k = 0; k < info->n_axes; ++k)
+            a->opts.shape[k] = (size_t)info->shape[k];
+    }
     return 0;
 }
 

@@ -3,6 +3,8 @@
 #include "solver.h"
 #include "kernel_args.h"
 
+#include "abi.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,11 +131,16 @@ int clopt_solver_create(struct clopt_solver **out, struct clopt_context *ctx,
     *out = NULL;
     if (!ctx)
         return CLOPT_ERR_INVALID_ARG;
-    struct clopt_options defaults;
+    /* The caller's struct may be of an older version: the library reads a complete one. */
+    struct clopt_options adopted;
     if (!opts) {
-        clopt_options_init(&defaults);
-        opts = &defaults;
+        clopt_options_init(&adopted);
+    } else {
+        char err[512];
+        if (clopt_options_adopt(opts, &adopted, err, sizeof err) != CLOPT_OK)
+            return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "%s", err);
     }
+    opts = &adopted;
     int status = clopt_validate_options(ctx, opts);
     if (status != CLOPT_OK)
         return status;

@@ -1,15 +1,19 @@
 /* The caller's options: their defaults, the checks every run needs before anything is
  * built, and the hyper-parameters resolved from the optimizer's defaults. */
+#include "abi.h"
 #include "solver.h"
 
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-void clopt_options_init(struct clopt_options *opts)
+/* The current version's defaults. */
+static void options_defaults(struct clopt_options *opts)
 {
     memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
     opts->objective = "sphere";
     opts->dim = 1000000;
     opts->precision = CLOPT_FLOAT;
@@ -31,6 +35,33 @@ void clopt_options_init(struct clopt_options *opts)
     opts->loss_every = 1;
     opts->init = CLOPT_INIT_NORMAL;
     opts->init_value = 1.0;
+}
+
+void clopt_options_init_size(struct clopt_options *opts, size_t size)
+{
+    struct clopt_options d;
+    options_defaults(&d);
+    clopt_abi_init(&d, sizeof d, opts, size);
+}
+
+/* Every version of struct clopt_options, oldest first. */
+static const struct clopt_abi_version options_versions[] = {
+    /* 1: up to `stop` */
+    {CLOPT_ABI_OLD_SIZE(struct clopt_options, n_axes), offsetof(struct clopt_options, n_axes)},
+    /* 2: n_axes, shape */
+    {sizeof(struct clopt_options), sizeof(struct clopt_options)},
+};
+_Static_assert(CLOPT_ABI_OLD_SIZE(struct clopt_options, n_axes) < sizeof(struct clopt_options),
+               "each version of struct clopt_options must be larger than the one before");
+
+int clopt_options_adopt(const struct clopt_options *in, struct clopt_options *out, char *err,
+                        size_t errlen)
+{
+    static const struct clopt_abi_layout layout = {
+        "options", "clopt_options_init", options_versions,
+        sizeof options_versions / sizeof *options_versions};
+    options_defaults(out);
+    return clopt_abi_adopt(&layout, in, out, err, errlen);
 }
 
 /* A user's objective is a file ending in ".cl"; anything else names a built-in. */
@@ -96,6 +127,35 @@ static int check_hyper_ranges(struct clopt_context *ctx, const struct clopt_opti
     return CLOPT_OK;
 }
 
+/* options.shape: 0 axes, or axes of at least 1 whose product is options.dim. */
+static int check_shape(struct clopt_context *ctx, const struct clopt_options *o)
+{
+    if (o->n_axes > CLOPT_MAX_AXES)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "options.n_axes %zu is more than CLOPT_MAX_AXES (%d)", o->n_axes,
+                          CLOPT_MAX_AXES);
+    size_t count = 1;
+    int overflow = 0;
+    char text[CLOPT_MAX_AXES * 22 + 8] = "(";
+    for (size_t a = 0; a < o->n_axes; ++a) {
+        if (o->shape[a] == 0)
+            return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                              "options.shape[%zu] is 0: every axis needs at least 1 element", a);
+        if (count > SIZE_MAX / o->shape[a])
+            overflow = 1;
+        else
+            count *= o->shape[a];
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s%zu", a ? ", " : "",
+                 o->shape[a]);
+    }
+    if (o->n_axes && (overflow || count != o->dim))
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "options.shape %s%s does not hold options.dim = %zu elements: make the "
+                          "product of the shape equal dim",
+                          text, o->n_axes == 1 ? ",)" : ")", o->dim);
+    return CLOPT_OK;
+}
+
 int clopt_validate_options(struct clopt_context *ctx, const struct clopt_options *o)
 {
     if (!o->objective || !*o->objective)
@@ -115,7 +175,10 @@ int clopt_validate_options(struct clopt_context *ctx, const struct clopt_options
     }
     if (o->dim == 0)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "options.dim must be at least 1");
-    int status = check_hyper_ranges(ctx, o);
+    int status = check_shape(ctx, o);
+    if (status != CLOPT_OK)
+        return status;
+    status = check_hyper_ranges(ctx, o);
     if (status != CLOPT_OK)
         return status;
     if (o->precision != CLOPT_FLOAT && o->precision != CLOPT_DOUBLE)

@@ -32,7 +32,12 @@ int clopt_solver_save_theta(struct clopt_solver *s, const char *path,
         free(buffer);
         return clopt_fail(s->ctx, status, "%s", err);
     }
-    status = clopt_npy_write_header(file.stream, precision, s->n, err, sizeof err);
+    /* options.shape, checked against dim by clopt_validate_options; none: a vector. */
+    uint64_t shape[CLOPT_MAX_AXES] = {s->n};
+    size_t n_axes = s->opts.n_axes ? s->opts.n_axes : 1;
+    for (size_t a = 0; a < s->opts.n_axes; ++a)
+        shape[a] = s->opts.shape[a];
+    status = clopt_npy_write_header_shape(file.stream, precision, n_axes, shape, err, sizeof err);
     if (status != CLOPT_OK)
         status = clopt_fail(s->ctx, status, "writing '%s': %s", path, err);
     for (size_t done = 0; status == CLOPT_OK && done < s->n;) {

@@ -1,4 +1,5 @@
 /* The tuner and the step benchmark (clopt_tune, clopt_bench_step in clopt.h). */
+#include "abi.h"
 #include "internal.h"
 #include "tune.h"
 
@@ -55,13 +56,27 @@ static double gbytes_per_second(const struct clopt_result *r, uint64_t iters, do
 /* The problem as the tuner and the benchmark run it: no callback, checkpoint or stop flag. */
 static struct clopt_options timed_problem(const struct clopt_options *problem)
 {
-    struct clopt_options o = *problem;
+    struct clopt_options o = *problem; /* adopted: a complete struct */
     o.progress = NULL;
     o.progress_user = NULL;
     o.checkpoint = NULL;
     o.checkpoint_every = 0;
     o.stop = NULL;
     return o;
+}
+
+/* The caller's problem as a complete struct of the current version (see clopt_abi_adopt);
+ * *problem then points at it. A NULL problem is left for check_timing_args. */
+static int adopt_problem(struct clopt_context *ctx, const struct clopt_options **problem,
+                         struct clopt_options *adopted)
+{
+    if (!ctx || !*problem)
+        return CLOPT_OK;
+    char err[512];
+    if (clopt_options_adopt(*problem, adopted, err, sizeof err) != CLOPT_OK)
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "%s", err);
+    *problem = adopted;
+    return CLOPT_OK;
 }
 
 static int check_timing_args(struct clopt_context *ctx, const struct clopt_options *problem,
@@ -85,7 +100,10 @@ int clopt_bench_step(struct clopt_context *ctx, const struct clopt_options *prob
 {
     if (out)
         memset(out, 0, sizeof *out);
-    int status = check_timing_args(ctx, problem, reps, out, "clopt_bench_step");
+    struct clopt_options adopted;
+    int status = adopt_problem(ctx, &problem, &adopted);
+    if (status == CLOPT_OK)
+        status = check_timing_args(ctx, problem, reps, out, "clopt_bench_step");
     if (status != CLOPT_OK)
         return status;
     const struct clopt_options o = timed_problem(problem);
@@ -115,10 +133,33 @@ int clopt_bench_step(struct clopt_context *ctx, const struct clopt_options *prob
     return CLOPT_OK;
 }
 
-void clopt_tune_options_init(struct clopt_tune_options *opts)
+static void tune_defaults(struct clopt_tune_options *opts)
 {
     memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
     opts->reps = TUNE_DEFAULT_REPS;
+}
+
+void clopt_tune_options_init_size(struct clopt_tune_options *opts, size_t size)
+{
+    struct clopt_tune_options d;
+    tune_defaults(&d);
+    clopt_abi_init(&d, sizeof d, opts, size);
+}
+
+/* Every version of struct clopt_tune_options, oldest first. */
+static const struct clopt_abi_version tune_versions[] = {
+    {sizeof(struct clopt_tune_options), sizeof(struct clopt_tune_options)},
+};
+
+int clopt_tune_options_adopt(const struct clopt_tune_options *in, struct clopt_tune_options *out,
+                             char *err, size_t errlen)
+{
+    static const struct clopt_abi_layout layout = {"tune_options", "clopt_tune_options_init",
+                                                   tune_versions,
+                                                   sizeof tune_versions / sizeof *tune_versions};
+    tune_defaults(out);
+    return clopt_abi_adopt(&layout, in, out, err, errlen);
 }
 
 void clopt_tune_result_free(struct clopt_tune_result *result)
@@ -289,20 +330,25 @@ static void search(struct clopt_context *ctx, struct clopt_options *o,
 int clopt_tune(struct clopt_context *ctx, const struct clopt_options *problem,
                const struct clopt_tune_options *topts, struct clopt_tune_result *result)
 {
-    struct clopt_tune_options defaults;
-    if (!topts) {
-        clopt_tune_options_init(&defaults);
-        topts = &defaults;
-    }
     if (result)
         memset(result, 0, sizeof *result);
-    int status = check_timing_args(ctx, problem, topts->reps, result, "clopt_tune");
+    struct clopt_tune_options tune_adopted;
+    char err[512];
+    if (!topts) {
+        clopt_tune_options_init(&tune_adopted);
+    } else if (clopt_tune_options_adopt(topts, &tune_adopted, err, sizeof err) != CLOPT_OK) {
+        return ctx ? clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "%s", err) : CLOPT_ERR_INVALID_ARG;
+    }
+    topts = &tune_adopted;
+    struct clopt_options adopted;
+    int status = adopt_problem(ctx, &problem, &adopted);
+    if (status == CLOPT_OK)
+        status = check_timing_args(ctx, problem, topts->reps, result, "clopt_tune");
     if (status != CLOPT_OK)
         return status;
     if (!(topts->budget_seconds >= 0))
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "tune_options.budget_seconds must be >= 0");
     static struct clopt_space space; /* 16 x 8 knob sets: too large for the stack's taste */
-    char err[512];
     status = clopt_space_parse(topts->space, &space, err, sizeof err);
     if (status == CLOPT_OK)
         status = clopt_space_candidates(&space, ctx->info.kind == CLOPT_DEVICE_CPU,

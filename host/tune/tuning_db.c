@@ -5,6 +5,7 @@
  *     "gbytes_per_second", "default_gbytes_per_second"}, ...]}
  * Everything read from it is checked; anything unexpected makes the whole file "corrupted"
  * (reported, ignored), never a crash or a strange kernel. */
+#include "abi.h"
 #include "atomic_file.h"
 #include "internal.h"
 #include "knobs.h"
@@ -300,7 +301,10 @@ int clopt_tuning_db_lookup(struct clopt_tuning_db *db, const struct clopt_contex
                             "clopt_tuning_db_lookup needs ctx, problem, knobs and found")
                   : CLOPT_ERR_INVALID_ARG;
     *found = 0;
-    const struct tuning_key key = key_for(ctx, problem);
+    struct clopt_options adopted;
+    if (clopt_options_adopt(problem, &adopted, db->errmsg, sizeof db->errmsg) != CLOPT_OK)
+        return CLOPT_ERR_INVALID_ARG;
+    const struct tuning_key key = key_for(ctx, &adopted);
     cJSON *root;
     int rc = load(db->path, &root, db->errmsg, sizeof db->errmsg);
     if (rc != 0)
@@ -330,7 +334,7 @@ int clopt_tuning_db_lookup(struct clopt_tuning_db *db, const struct clopt_contex
     if (best) {
         read_knobs(best, knobs);
         /* The key has no clipping in it: a fused entry serves a clip_norm run unfused. */
-        const int unfused = knobs->fuse > 1 && problem->clip_norm > 0;
+        const int unfused = knobs->fuse > 1 && adopted.clip_norm > 0;
         if (unfused)
             knobs->fuse = 1;
         if (how && how_size)
@@ -432,7 +436,10 @@ int clopt_tuning_db_store(struct clopt_tuning_db *db, const struct clopt_context
     }
     if (replaced)
         *replaced = 0;
-    const struct tuning_key key = key_for(ctx, problem);
+    struct clopt_options adopted;
+    if (clopt_options_adopt(problem, &adopted, db->errmsg, sizeof db->errmsg) != CLOPT_OK)
+        return CLOPT_ERR_INVALID_ARG;
+    const struct tuning_key key = key_for(ctx, &adopted);
     cJSON *root;
     const int loaded = load(db->path, &root, db->errmsg, sizeof db->errmsg);
     if (loaded == -2) /* never replaced: it may be another user's, or planted */

@@ -152,7 +152,8 @@ def minimize(objective="sphere", x0=None, dim=None, optimizer="gd", lr=None, ite
     options (the same bits).
 
     objective: a built-in name (clopt.objectives()), a path to a .cl file, or OpenCL
-    source text defining clopt_fdf. x0: a 1-D array (float32/float64 keep their bits), a
+    source text defining clopt_fdf. x0: an array of any shape (float32/float64 keep their
+    bits; its elements are theta in C order, and x and out= come back in its shape), a
     FILE.npy, or an initialiser spec ("normal:0.5", "uniform:2", "zeros", "const:3");
     default normal:1 from seed. dim: needed without an x0 array (default 1e6). params:
     {KEY: VALUE}, a numpy array for a data parameter. callback(progress) gets each loss
@@ -255,6 +256,8 @@ def minimize(objective="sphere", x0=None, dim=None, optimizer="gd", lr=None, ite
                 rs = lib.clopt_solver_read_theta(solver, x.ctypes.data, o.precision, 0, o.dim)
                 if rs != _ffi.OK:
                     fail(rs)
+                if o.n_axes:  # x0's shape (options.shape), as out= writes it
+                    x = x.reshape(tuple(o.shape[:o.n_axes]))
                 out = options.get("out")
                 if out is not None:
                     rs = lib.clopt_solver_save_theta(solver, os.fsencode(os.fspath(out)),
@@ -347,7 +350,7 @@ def check_gradient(objective="sphere", dim=None, samples=None, params=None, devi
         # Problem does the objective and params; its options struct is not used.
         problem = Problem(tmpdir, objective, params=params, kernel_dir=kernel_dir)
         c = _ffi.CheckOptions()
-        lib.clopt_check_options_init(ctypes.byref(c))
+        _ffi.init(c)
         c.objective = problem.opts.objective
         c.params, c.n_params = problem.opts.params, problem.opts.n_params
         if dim is not None:
@@ -441,7 +444,7 @@ def tune(objective="sphere", dim=None, optimizer="gd", lr=None, iters=None, para
     reps = parse_count("reps", reps, 1000, 1)
     lib = _ffi.lib()
     topts = _ffi.TuneOptions()
-    lib.clopt_tune_options_init(ctypes.byref(topts))
+    _ffi.init(topts)
     if space is not None:
         if not isinstance(space, str):
             raise BadInput("space=%r: give 'KEY=V|V,...'" % (space,))

@@ -3,7 +3,9 @@
 Every structure lists the fields of its C counterpart in the same order with the same
 types (size_t -> c_size_t, uint64_t -> c_uint64, enums -> c_int, unsigned -> c_uint,
 volatile sig_atomic_t * -> POINTER(c_int)), so the library fills in and reads them as it
-would from C. Defaults always come from the library's *_init functions.
+would from C. Defaults always come from the library's *_init_size functions (clopt.h's
+*_init are inline wrappers passing sizeof), called through init() below with the size of
+the ctypes mirror: the library then reads exactly the fields mirrored here.
 """
 
 import ctypes
@@ -36,6 +38,9 @@ ERR_BUILD = -7
 ERR_OPENCL = -8
 ERR_DIVERGED = -9
 ERR_NO_CANDIDATE = -10
+
+# CLOPT_MAX_AXES: the most axes of a shape.
+MAX_AXES = 8
 
 # enum clopt_precision
 FLOAT = 0
@@ -74,6 +79,7 @@ class DeviceInfo(Structure):
 
 class ContextOptions(Structure):
     _fields_ = [
+        ("struct_size", c_size_t),  # set by the *_init_size functions
         ("device", c_char_p),
         ("kernel_dir", c_char_p),
         ("program_cache", c_char_p),
@@ -126,6 +132,7 @@ PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, POINTER(Progress))
 
 class Options(Structure):
     _fields_ = [
+        ("struct_size", c_size_t),  # set by the *_init_size functions
         ("objective", c_char_p),
         ("params", POINTER(Param)),
         ("n_params", c_size_t),
@@ -160,6 +167,8 @@ class Options(Structure):
         ("checkpoint", c_char_p),
         ("checkpoint_every", c_uint64),
         ("stop", POINTER(c_int)),  # volatile sig_atomic_t * (int on Linux)
+        ("n_axes", c_size_t),
+        ("shape", c_size_t * MAX_AXES),
     ]
 
 
@@ -192,6 +201,7 @@ class Result(Structure):
 
 class CheckOptions(Structure):
     _fields_ = [
+        ("struct_size", c_size_t),  # set by the *_init_size functions
         ("objective", c_char_p),
         ("params", POINTER(Param)),
         ("n_params", c_size_t),
@@ -265,6 +275,7 @@ TUNE_PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, POINTER(TuneProgress))
 
 class TuneOptions(Structure):
     _fields_ = [
+        ("struct_size", c_size_t),  # set by the *_init_size functions
         ("space", c_char_p),
         ("budget_seconds", c_double),
         ("reps", c_uint),
@@ -296,14 +307,14 @@ _SIGNATURES = {
     "clopt_version": (c_char_p, []),
     "clopt_strerror": (c_char_p, [c_int]),
     "clopt_list_devices": (c_int, [_P(_P(DeviceInfo)), _P(c_size_t)]),
-    "clopt_context_options_init": (None, [_P(ContextOptions)]),
+    "clopt_context_options_init_size": (None, [_P(ContextOptions), c_size_t]),
     "clopt_context_create": (c_int, [_P(CONTEXT_P), _P(ContextOptions)]),
     "clopt_context_destroy": (None, [CONTEXT_P]),
     "clopt_context_set_program_cache": (c_int, [CONTEXT_P, c_char_p]),
     "clopt_context_cache_stats": (c_int, [CONTEXT_P, _P(CacheStats)]),
     "clopt_errmsg": (c_char_p, [CONTEXT_P]),
     "clopt_context_device": (_P(DeviceInfo), [CONTEXT_P]),
-    "clopt_options_init": (None, [_P(Options)]),
+    "clopt_options_init_size": (None, [_P(Options), c_size_t]),
     "clopt_solver_create": (c_int, [_P(SOLVER_P), CONTEXT_P, _P(Options)]),
     "clopt_solver_destroy": (None, [SOLVER_P]),
     "clopt_solver_write_theta": (c_int, [SOLVER_P, c_void_p, c_int, c_size_t, c_size_t]),
@@ -315,7 +326,7 @@ _SIGNATURES = {
     "clopt_solver_steps": (c_uint64, [SOLVER_P]),
     "clopt_solver_resume": (c_int, [SOLVER_P, c_char_p]),
     "clopt_solver_evaluate": (c_int, [SOLVER_P, _P(c_double), _P(c_double)]),
-    "clopt_check_options_init": (None, [_P(CheckOptions)]),
+    "clopt_check_options_init_size": (None, [_P(CheckOptions), c_size_t]),
     "clopt_check_gradient": (c_int, [CONTEXT_P, _P(CheckOptions), _P(CheckResult)]),
     "clopt_measure_bandwidth": (c_int, [CONTEXT_P, c_size_t, c_int, c_uint, _P(Bandwidth)]),
     "clopt_bench_step": (c_int, [CONTEXT_P, _P(Options), c_uint, _P(StepTiming)]),
@@ -330,7 +341,7 @@ _SIGNATURES = {
                                        c_char_p, c_size_t]),
     "clopt_tuning_db_store": (c_int, [DB_P, CONTEXT_P, _P(Options), _P(Knobs), c_double,
                                       c_double, _P(c_int)]),
-    "clopt_tune_options_init": (None, [_P(TuneOptions)]),
+    "clopt_tune_options_init_size": (None, [_P(TuneOptions), c_size_t]),
     "clopt_tune": (c_int, [CONTEXT_P, _P(Options), _P(TuneOptions), _P(TuneResult)]),
     "clopt_tune_result_free": (None, [_P(TuneResult)]),
     "clopt_tune_space_check": (c_int, [c_char_p, c_char_p, c_size_t]),
@@ -341,6 +352,17 @@ _SIGNATURES = {
     "clopt_parse_count": (c_int, [c_char_p, c_uint64, _P(c_uint64), _P(c_char_p)]),
     "clopt_parse_double": (c_int, [c_char_p, _P(c_double), _P(c_char_p)]),
 }
+
+def init(struct):
+    """Fills an option structure (ContextOptions, Options, CheckOptions, TuneOptions) with
+    the library's defaults and its struct_size, as clopt.h's inline *_init functions do."""
+    name = {ContextOptions: "clopt_context_options_init_size",
+            Options: "clopt_options_init_size",
+            CheckOptions: "clopt_check_options_init_size",
+            TuneOptions: "clopt_tune_options_init_size"}[type(struct)]
+    getattr(lib(), name)(ctypes.byref(struct), ctypes.sizeof(struct))
+    return struct
+
 
 _HOW_TO = ("set CLOPT_LIBRARY to the path of libclopt.so (e.g. build/libclopt.so after "
            "'cmake --build build'), or install clopt so that the system finds libclopt.so.0")

@@ -210,7 +210,7 @@ def context(device=None, kernel_dir=None, program_cache=None):
     if kernel_dir is None:
         kernel_dir = os.environ.get("CLOPT_KERNEL_DIR")
     copts = _ffi.ContextOptions()
-    lib.clopt_context_options_init(ctypes.byref(copts))
+    _ffi.init(copts)
     copts.device = None if device is None else str(device).encode()
     copts.kernel_dir = encode(kernel_dir)
     copts.program_cache = encode(program_cache_dir(program_cache))
@@ -295,13 +295,15 @@ def check_keywords(options, allowed, where):
 
 
 def _data_array_file(tmpdir, key, value):
-    """A numpy array given for a data parameter, written as the 1-D float32/float64 .npy
-    the library reads."""
+    """A numpy array given for a data parameter (of any shape: its elements in C order, as
+    the CLI reads a .npy), written as the 1-D float32/float64 .npy the library reads."""
     arr = np.asarray(value)
-    if arr.ndim != 1:
-        raise BadInput("params[%r]: need a 1-D array, got shape %s" % (key, arr.shape))
+    if arr.ndim == 0 or arr.size == 0:
+        raise BadInput("params[%r]: need an array with at least one element, got shape %s"
+                       % (key, arr.shape))
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
+    arr = np.ascontiguousarray(arr).reshape(-1)
     path = os.path.join(tmpdir, "param-%s.npy" % re.sub(r"[^\w.-]", "_", key))
     np.save(path, arr.astype(arr.dtype.newbyteorder("<"), copy=False))
     return path
@@ -316,7 +318,7 @@ class Problem:
         lib = _ffi.lib()
         self._keep = []
         self.opts = o = _ffi.Options()
-        lib.clopt_options_init(ctypes.byref(o))
+        _ffi.init(o)
         self.options = options
         self.user_files = bool(options.get("kernel_dir") or os.environ.get("CLOPT_KERNEL_DIR"))
 
@@ -437,22 +439,33 @@ class Problem:
                                _ffi.ERR_IO) from None
             except ValueError as exc:
                 raise BadInput("%s file %r: %s" % (name, path, exc), _ffi.ERR_BAD_FILE) from None
-            if init.dtype not in (np.float32, np.float64) or init.ndim != 1:
-                raise BadInput("%s file %r: need a 1-D float32 or float64 array, got %s %s"
+            if init.dtype not in (np.float32, np.float64) or init.ndim == 0:
+                raise BadInput("%s file %r: need a float32 or float64 array, got %s %s"
                                % (name, path, init.dtype, init.shape), _ffi.ERR_BAD_FILE)
+            # The CLI's reader refuses these (their bytes are not in C order): so does this.
+            if init.ndim > 1 and init.flags.f_contiguous and not init.flags.c_contiguous:
+                raise BadInput("%s file %r: shape %s is stored in Fortran order: save it in C "
+                               "order (np.save(path, np.ascontiguousarray(arr)))"
+                               % (name, path, init.shape), _ffi.ERR_BAD_FILE)
         if isinstance(init, str):
             o.init, o.init_value = parse_init(init)
             self.init_array = None
             return
         arr = np.asarray(init)
-        if arr.ndim != 1 or arr.size == 0:
-            raise BadInput("%s: need a 1-D array with at least one element, got shape %s"
+        if arr.ndim == 0 or arr.size == 0:
+            raise BadInput("%s: need an array with at least one element, got shape %s"
                            % (name, arr.shape))
+        if arr.ndim > _ffi.MAX_AXES:
+            raise BadInput("%s: shape %s has %d axes: at most %d are kept (use "
+                           "arr.reshape(-1))" % (name, arr.shape, arr.ndim, _ffi.MAX_AXES))
         if arr.dtype not in (np.float32, np.float64):
             if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
                 raise BadInput("%s: need numbers, got dtype %s" % (name, arr.dtype))
             arr = arr.astype(np.float64)
-        arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
+        # theta is the array's elements in C order; options.shape keeps its shape, so x and
+        # out= come back in it (a vector needs none).
+        shape = arr.shape
+        arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("=")).reshape(-1)
         finite = np.isfinite(arr)
         if o.precision == _ffi.FLOAT:
             finite &= np.abs(arr) <= np.finfo(np.float32).max
@@ -464,6 +477,9 @@ class Problem:
             raise BadInput("%s holds %d elements but dim is %d" % (name, arr.size, o.dim))
         o.dim = arr.size
         o.init = _ffi.INIT_NONE
+        o.n_axes = len(shape) if len(shape) > 1 else 0
+        for k, axis in enumerate(shape if len(shape) > 1 else ()):
+            o.shape[k] = axis
         self.init_array = arr
 
     def dim_from_data_file(self):
@@ -474,7 +490,7 @@ class Problem:
         for path in self.data_files:
             try:
                 arr = np.load(path, mmap_mode="r", allow_pickle=False)
-                if arr.ndim == 1 and 1 <= arr.size <= MAX_DIM:
+                if arr.ndim >= 1 and 1 <= arr.size <= MAX_DIM:
                     self.opts.dim = arr.size
             except (OSError, ValueError):
                 pass

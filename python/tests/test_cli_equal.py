@@ -119,3 +119,19 @@ def test_data_array_parameter(run_cli, tmp_path):
                             trace=True)
     assert result.n == 513
     assert_same(result, x_cli, summary)
+
+
+def test_x0_of_any_shape_same_as_init_file(run_cli, tmp_path):
+    """A grid-shaped x0 and the same .npy as --init: the same bits, and x, out= and the
+    CLI's --out all keep the shape."""
+    x0 = np.random.default_rng(4).standard_normal((30, 7, 3)).astype(np.float32)
+    path = tmp_path / "grid.npy"
+    np.save(path, x0)
+    x_cli, summary = run_cli("--init", str(path), "--iters", "25")
+    assert x_cli.shape == (30, 7, 3)
+    out = tmp_path / "py-x.npy"
+    result = clopt.minimize(x0=x0, iters=25, trace=True, out=str(out))
+    assert result.x.shape == (30, 7, 3)
+    assert_same(result, x_cli, summary)
+    assert np.array_equal(np.load(out), x_cli)
+    assert_same(clopt.minimize(x0=str(path), iters=25, trace=True), x_cli, summary)

@@ -94,6 +94,21 @@ def test_x0_problems():
         clopt.minimize(x0=np.array([1.0, 1e300]), iters=1)
     with pytest.raises(clopt.BadInput, match="x0 or init"):
         clopt.minimize(x0=np.zeros(3), init="zeros", iters=1)
+    with pytest.raises(clopt.BadInput, match="at least one element"):
+        clopt.minimize(x0=np.float32(1), iters=1)
+    with pytest.raises(clopt.BadInput, match="9 axes: at most 8"):
+        clopt.minimize(x0=np.zeros((1,) * 9), iters=1)
+
+
+def test_fortran_order_init_file_is_refused_as_by_the_cli(tmp_path, cli):
+    path = tmp_path / "f.npy"
+    np.save(path, np.asfortranarray(np.ones((3, 4), dtype=np.float32)))
+    with pytest.raises(clopt.BadInput, match="stored in Fortran order") as info:
+        clopt.minimize(x0=str(path), iters=1)
+    assert info.value.status == clopt._ffi.ERR_BAD_FILE
+    proc = subprocess.run([cli, "run", "--init", str(path), "--iters", "1"],
+                          stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 2 and "stored in Fortran order" in proc.stderr
 
 
 def test_diverged_keeps_last_finite_theta():

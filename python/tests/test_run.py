@@ -33,6 +33,27 @@ def test_x0_round_trip_double():
     assert r.loss == pytest.approx(expect, rel=1e-12)
 
 
+def test_x0_shape_is_kept():
+    x0 = np.arange(12, dtype=np.float32).reshape(3, 4) - 5
+    r = clopt.minimize(x0=x0, iters=1, lr=0.25)
+    assert r.x.shape == (3, 4) and r.x.dtype == np.float32
+    assert np.array_equal(r.x, 0.5 * x0)  # one gd step of 0.25 on the sphere halves x
+    # A Fortran-order array is a logical array too: its elements go in C order.
+    xf = np.asfortranarray(x0)
+    assert np.array_equal(clopt.minimize(x0=xf, iters=1, lr=0.25).x, 0.5 * x0)
+    # A vector stays a vector, and a column keeps its two axes.
+    assert clopt.minimize(x0=np.ones(5), iters=0).x.shape == (5,)
+    assert clopt.minimize(x0=np.ones((5, 1)), iters=0).x.shape == (5, 1)
+
+
+def test_data_parameter_of_any_shape():
+    t = (np.arange(24, dtype=np.float64).reshape(4, 6) * 0.25) - 2
+    r = clopt.minimize("shifted_sphere", params={"target": t}, init="zeros", lr=0.5, iters=1,
+                       precision="double")
+    assert r.x.shape == (24,)  # no x0 array: a vector
+    assert np.array_equal(r.x, t.reshape(-1))
+
+
 def test_x0_converted_between_precisions():
     x0 = np.array([0.1, -2.5, 3.0])  # float64 into a float run
     r = clopt.minimize(x0=x0, iters=0)
