@@ -23,6 +23,12 @@ void clopt_options_init(struct clopt_options *opts)
     opts->eps = NAN;
     opts->weight_decay = NAN;
     opts->alpha = NAN;
+    opts->history = NAN;
+    opts->c1 = NAN;
+    opts->c2 = NAN;
+    opts->max_ls = NAN;
+    opts->line_search = NAN;
+    opts->cg_beta = NAN;
     opts->max_iters = 1000;
     opts->gtol = NAN;
     opts->ftol = NAN;

@@ -26,6 +26,7 @@ STOP_GTOL = 2
 STOP_FTOL = 3
 STOP_TARGET = 4
 STOP_CANCELLED = 5
+STOP_LINE_SEARCH = 6
 ERR_INVALID_ARG = -1
 ERR_BAD_FILE = -2
 ERR_IO = -3
@@ -54,6 +55,7 @@ STOP_NAMES = {
     STOP_FTOL: "ftol",
     STOP_TARGET: "target",
     STOP_CANCELLED: "cancelled",
+    STOP_LINE_SEARCH: "line_search",
     ERR_DIVERGED: "diverged",
 }
 
@@ -160,6 +162,12 @@ class Options(Structure):
         ("checkpoint", c_char_p),
         ("checkpoint_every", c_uint64),
         ("stop", POINTER(c_int)),  # volatile sig_atomic_t * (int on Linux)
+        ("history", c_double),
+        ("c1", c_double),
+        ("c2", c_double),
+        ("max_ls", c_double),
+        ("line_search", c_double),
+        ("cg_beta", c_double),
     ]
 
 
@@ -177,6 +185,7 @@ class Result(Structure):
         ("diverged_at", c_uint64),
         ("shards", c_size_t),
         ("knobs", Knobs),
+        ("evaluations", c_uint64),
     ]
 
 
