@@ -192,8 +192,8 @@ static void steepest(struct ref *r)
 }
 
 /* Runs `iters` iterations of lbfgs (history m) or cg (m == 0) from x; x is the result. */
-static unsigned long reference(const struct problem *p, const struct clopt_options *o,
-                               size_t m, double *x, uint64_t iters)
+static unsigned long reference(const struct problem *p, const struct clopt_options *o, size_t m,
+                               double *x, uint64_t iters)
 {
     static struct ref r;
     static struct history h;
@@ -385,8 +385,8 @@ Test(lbfgs, cg_solves_quadratic_in_n_iterations)
             struct clopt_result res;
             const int status = run(&ell, &o, NULL, NULL, &res);
             cr_expect_eq(status, CLOPT_STOP_GTOL, "beta %g: stop %d", betas[b], status);
-            cr_expect_leq(res.iterations, ell.n, "beta %g: %llu iterations for n = %zu",
-                          betas[b], (unsigned long long)res.iterations, ell.n);
+            cr_expect_leq(res.iterations, ell.n, "beta %g: %llu iterations for n = %zu", betas[b],
+                          (unsigned long long)res.iterations, ell.n);
         }
 }
 
@@ -430,8 +430,8 @@ static void same_bits(const char *objective, const char *optimizer, enum clopt_p
     cr_expect_eq(ra.evaluations, rb.evaluations);
     cr_expect(memcmp(&ra.loss, &rb.loss, sizeof ra.loss) == 0, "%s %s: loss %.17g vs %.17g",
               objective, optimizer, ra.loss, rb.loss);
-    cr_expect(memcmp(a, b, 1000 * elem) == 0, "%s %s: theta differs across shard counts",
-              objective, optimizer);
+    cr_expect(memcmp(a, b, 1000 * elem) == 0, "%s %s: theta differs across shard counts", objective,
+              optimizer);
 }
 
 Test(lbfgs, shard_count_invariant)
@@ -474,8 +474,7 @@ Test(lbfgs, data_objective)
         double x[300];
         cr_assert_eq(clopt_solver_read_theta(s, x, CLOPT_DOUBLE, 0, 300), CLOPT_OK);
         for (size_t i = 0; i < 300; ++i)
-            cr_expect(close_enough(x[i], target[i], 1e-9, 1e-9), "%s theta[%zu]", optimizers[k],
-                      i);
+            cr_expect(close_enough(x[i], target[i], 1e-9, 1e-9), "%s theta[%zu]", optimizers[k], i);
         clopt_solver_destroy(s);
     }
     remove_tree(dir);
@@ -515,10 +514,10 @@ Test(lbfgs, bad_options_exit_2)
 /* A line search that cannot find a step ends the run with its own reason, exit 0. */
 Test(lbfgs, line_search_failure_is_a_stop_reason)
 {
-    const char *const args[] = {"run",       "--objective", "rosenbrock", "--dim",  "100",
-                                "--init",    "zeros",       "--optimizer", "lbfgs", "--max-ls",
-                                "1",         "--line-search", "armijo",   "--json", "-",
-                                "--quiet",   NULL};
+    const char *const args[] = {
+        "run",    "--objective", "rosenbrock", "--dim",    "100", "--init",
+        "zeros",  "--optimizer", "lbfgs",      "--max-ls", "1",   "--line-search",
+        "armijo", "--json",      "-",          "--quiet",  NULL};
     struct cli_result r = cli_run(args);
     cr_expect_eq(r.exit_code, 0, "exit %d: %s", r.exit_code, r.err);
     cJSON *json = cJSON_Parse(r.out);
