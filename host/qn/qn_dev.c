@@ -138,14 +138,25 @@ static int set_args(struct clopt_solver *s, cl_kernel k, const struct arg *args,
     return status;
 }
 
+/* Elements per work-item of the element-wise kernels (kernels/qn.cl's CLOPT_QN_CHUNK). */
+#define QN_CHUNK 4096
+
+/* One work-item per item, in groups of one; no launch for none. Items are few (chunks of
+ * elements, tiles, dot products), and a fixed group size keeps CPU runtimes from compiling
+ * the kernel again for each new launch size (PoCL does, per local size: the reduction's
+ * size grows with the history, and the first iterations paid a build each). */
 static int launch(struct clopt_solver *s, cl_kernel k, size_t items, const char *name)
 {
-    const size_t group = 64;
-    const size_t global = (items + group - 1) / group * group;
+    const size_t global = items, local = 1;
     if (global == 0)
         return CLOPT_OK;
-    cl_int err = clEnqueueNDRangeKernel(s->ctx->queue, k, 1, NULL, &global, NULL, 0, NULL, NULL);
+    cl_int err = clEnqueueNDRangeKernel(s->ctx->queue, k, 1, NULL, &global, &local, 0, NULL, NULL);
     return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(s->ctx, err, name);
+}
+
+static size_t chunks(size_t count)
+{
+    return (count + QN_CHUNK - 1) / QN_CHUNK;
 }
 
 #define ARG(x)                                                                                     \
@@ -167,7 +178,8 @@ static int enqueue_trial(struct clopt_solver *s, double alpha)
             {s->elem_size, &a}};
         status = set_args(s, q->k_trial, args, N_ARGS(args));
         if (status == CLOPT_OK)
-            status = launch(s, q->k_trial, s->shards[i].count, "clEnqueueNDRangeKernel(qn trial)");
+            status = launch(s, q->k_trial, chunks(s->shards[i].count),
+                            "clEnqueueNDRangeKernel(qn trial)");
     }
     return status;
 }
@@ -262,7 +274,7 @@ int clopt_qn_accept(struct clopt_solver *s, int with_pair, size_t s_slot, size_t
             ARG(x),         ARG(g),         ARG(si),           ARG(yi),    ARG(wp)};
         status = set_args(s, q->k_accept, args, N_ARGS(args));
         if (status == CLOPT_OK)
-            status = launch(s, q->k_accept, sh->count, "clEnqueueNDRangeKernel(qn accept)");
+            status = launch(s, q->k_accept, chunks(sh->count), "clEnqueueNDRangeKernel(qn accept)");
     }
     return status;
 }
@@ -294,7 +306,8 @@ int clopt_qn_combine(struct clopt_solver *s, size_t n_terms, size_t out)
                                    ARG(q->coef),   ARG(nt),           ARG(o)};
         status = set_args(s, q->k_combine, args, N_ARGS(args));
         if (status == CLOPT_OK)
-            status = launch(s, q->k_combine, sh->count, "clEnqueueNDRangeKernel(qn combine)");
+            status =
+                launch(s, q->k_combine, chunks(sh->count), "clEnqueueNDRangeKernel(qn combine)");
     }
     return status;
 }
