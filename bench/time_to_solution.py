@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Time to solution: clopt lbfgs/cg (and a first-order run) against scipy's L-BFGS-B (and
-torch.optim.LBFGS when torch is installed), each from the same start to the same target.
+"""Time to solution: clopt lbfgs/cg against scipy's L-BFGS-B, each from the same start to
+the same target (torch.optim.LBFGS and a first-order clopt run are not in this first cut).
 
     python3 bench/time_to_solution.py [--clopt build/rel/clopt] [--problems rosenbrock:1e4,...]
         [--optimizers lbfgs,cg] [--timeout 900]
