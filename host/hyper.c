@@ -36,6 +36,19 @@ static const struct clopt_hyper_param rows[] = {
     {FLAG_FIELD(maximize)},
     {DOUBLE_FIELD(clip_value), .high = INFINITY, .high_open = 1},
     {DOUBLE_FIELD(clip_norm), .high = INFINITY, .high_open = 1},
+    /* lbfgs and cg (host/qn/); whole numbers and c1 < c2 are checked by the optimizer. */
+    {DOUBLE_FIELD(history), .low = 1, .high = 64, .nan_is_default = 1, .default_value = 10,
+     .used_by = {"lbfgs"}},
+    {DOUBLE_FIELD(c1), .low_open = 1, .high = 1, .high_open = 1, .nan_is_default = 1,
+     .default_value = 1e-4, .used_by = {"lbfgs", "cg"}},
+    {DOUBLE_FIELD(c2), .low_open = 1, .high = 1, .high_open = 1, .nan_is_default = 1,
+     OPTIMIZER_DEFAULT(default_c2), .used_by = {"lbfgs", "cg"}},
+    {DOUBLE_FIELD(max_ls), .low = 1, .high = 1000, .nan_is_default = 1, .default_value = 20,
+     .used_by = {"lbfgs", "cg"}},
+    {DOUBLE_FIELD(line_search), .low = CLOPT_LINE_SEARCH_ARMIJO, .high = CLOPT_LINE_SEARCH_WOLFE,
+     .nan_is_default = 1, .default_value = CLOPT_LINE_SEARCH_WOLFE, .used_by = {"lbfgs", "cg"}},
+    {DOUBLE_FIELD(cg_beta), .low = CLOPT_CG_FR, .high = CLOPT_CG_HS, .nan_is_default = 1,
+     .default_value = CLOPT_CG_PR, .used_by = {"cg"}},
 };
 
 const struct clopt_hyper_param *clopt_hyper_params(size_t *count)

@@ -109,12 +109,18 @@ struct clopt_hyper_in {
 };
 
 #define CLOPT_HYPER_SLOTS 8
+#define CLOPT_QN_LBFGS 1
+#define CLOPT_QN_CG 2
 
 struct clopt_optimizer_type {
     const char *name;
     const char *file;
     const char *summary;
     double default_lr, default_eps, default_weight_decay, default_momentum;
+    double default_c2; /* lbfgs/cg's strong Wolfe curvature constant */
+    /* 0: a first-order update fused into the step kernel; CLOPT_QN_LBFGS or CLOPT_QN_CG: the
+     * line-search driver of host/qn/ runs it. */
+    int qn;
     /* State vectors (each as large as theta) for these options. */
     size_t (*n_state)(const struct clopt_options *o);
     /* Extra -D flags for these options, e.g. " -DCLOPT_NESTEROV=1" (static string). */

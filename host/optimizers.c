@@ -118,6 +118,44 @@ static const char *nesterov_check(const struct clopt_options *o)
     return NULL;
 }
 
+/* lbfgs and cg: the step kernel only evaluates f and g at the trial point and stores g in
+ * state 0 (kernels/upd_qn.cl); host/qn/ does the rest. */
+static void qn_hyper(const struct clopt_hyper_in *in, double h[CLOPT_HYPER_SLOTS])
+{
+    (void)in, (void)h;
+}
+
+static int whole(double x)
+{
+    return x == floor(x);
+}
+
+static const char *qn_common_check(const struct clopt_options *o)
+{
+    if (!whole(o->max_ls) || !whole(o->line_search))
+        return "options.max_ls and options.line_search must be whole numbers";
+    if (o->line_search == CLOPT_LINE_SEARCH_WOLFE && !(o->c2 > o->c1))
+        return "the strong Wolfe line search needs options.c2 > options.c1";
+    if (o->checkpoint)
+        return "checkpoints are not available for lbfgs and cg yet (their history is not saved): "
+               "leave options.checkpoint unset";
+    if (o->weight_decay > 0 || o->maximize || o->clip_value > 0 || o->clip_norm > 0 || o->schedule)
+        return "lbfgs and cg minimise the objective as it is: weight_decay, maximize, clip_value, "
+               "clip_norm and schedule are not available with them";
+    return NULL;
+}
+
+static const char *lbfgs_check(const struct clopt_options *o)
+{
+    return whole(o->history) ? qn_common_check(o) : "options.history must be a whole number";
+}
+
+static const char *cg_check(const struct clopt_options *o)
+{
+    return whole(o->cg_beta) ? qn_common_check(o)
+                             : "options.cg_beta must be CLOPT_CG_FR, CLOPT_CG_PR or CLOPT_CG_HS";
+}
+
 static const struct clopt_optimizer_type optimizers[] = {
     {.name = "gd",
      .file = "upd_gd.cl",
@@ -191,6 +229,32 @@ static const struct clopt_optimizer_type optimizers[] = {
      .n_state = one_state,
      .defines = no_defines,
      .hyper = adagrad_hyper},
+    {.name = "lbfgs",
+     .file = "upd_qn.cl",
+     .summary = "L-BFGS (two-loop recursion over --history pairs) with a line search",
+     .default_lr = 1,
+     .default_eps = 1e-8,
+     .default_weight_decay = 0,
+     .default_momentum = 0,
+     .default_c2 = 0.9,
+     .qn = CLOPT_QN_LBFGS,
+     .n_state = one_state,
+     .defines = no_defines,
+     .hyper = qn_hyper,
+     .check = lbfgs_check},
+    {.name = "cg",
+     .file = "upd_qn.cl",
+     .summary = "nonlinear conjugate gradient (PR+, FR or HS) with restarts and a line search",
+     .default_lr = 1,
+     .default_eps = 1e-8,
+     .default_weight_decay = 0,
+     .default_momentum = 0,
+     .default_c2 = 0.1,
+     .qn = CLOPT_QN_CG,
+     .n_state = one_state,
+     .defines = no_defines,
+     .hyper = qn_hyper,
+     .check = cg_check},
 };
 
 const struct clopt_optimizer_type *clopt_find_optimizer(const char *name)

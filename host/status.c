@@ -11,6 +11,7 @@ static const char *const status_text[] = {
     [CLOPT_STOP_FTOL] = "relative loss change below ftol",
     [CLOPT_STOP_TARGET] = "loss reached target",
     [CLOPT_STOP_CANCELLED] = "cancelled",
+    [CLOPT_STOP_LINE_SEARCH] = "line search failed (no acceptable step)",
 };
 
 static const char *const error_text[] = {

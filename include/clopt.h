@@ -54,6 +54,8 @@ enum clopt_status {
     CLOPT_STOP_FTOL = 3,          /* |L_prev - L| <= ftol * max(|L_prev|, |L|, tiny) */
     CLOPT_STOP_TARGET = 4,        /* loss <= target */
     CLOPT_STOP_CANCELLED = 5,     /* the progress callback returned non-zero */
+    CLOPT_STOP_LINE_SEARCH = 6,   /* lbfgs/cg: the line search found no acceptable step within
+                                     options.max_ls trials (theta is the last accepted point) */
     CLOPT_ERR_INVALID_ARG = -1,   /* a bad option or argument: the caller's input is wrong */
     CLOPT_ERR_BAD_FILE = -2,      /* an input file is malformed or does not fit */
     CLOPT_ERR_IO = -3,            /* a file could not be read or written */
@@ -324,7 +326,27 @@ struct clopt_options {
                                      >= 1 and their product equal to dim; the shape of the
                                      .npy files clopt_solver_save_theta writes. Entries past
                                      n_axes are ignored */
+    /* The third version: quasi-Newton and conjugate-gradient optimizers (lbfgs, cg); NaN
+     * (default) = the default named, a value set for another optimizer is refused. */
+    double history;     /* lbfgs: correction pairs kept, a whole number in [1, 64]; default 10 */
+    double c1;          /* sufficient-decrease constant, in (0, 1); default 1e-4 */
+    double c2;          /* strong Wolfe curvature constant, in (c1, 1); default 0.9 for lbfgs,
+                           0.1 for cg (wolfe line search only) */
+    double max_ls;      /* function+gradient evaluations one line search may use, a whole
+                           number in [1, 1000]; default 20 */
+    double line_search; /* CLOPT_LINE_SEARCH_ARMIJO (backtracking) or CLOPT_LINE_SEARCH_WOLFE
+                           (strong Wolfe, the default) */
+    double cg_beta;     /* cg: CLOPT_CG_FR, CLOPT_CG_PR (Polak-Ribiere+, the default) or
+                           CLOPT_CG_HS; each restarts on a non-descent direction and by Powell's
+                           test |g_k+1 . g_k| >= 0.1 ||g_k+1||^2 */
 };
+
+/* Values of options.line_search and options.cg_beta (doubles, as every hyper-parameter). */
+#define CLOPT_LINE_SEARCH_ARMIJO 1
+#define CLOPT_LINE_SEARCH_WOLFE 2
+#define CLOPT_CG_FR 1
+#define CLOPT_CG_PR 2
+#define CLOPT_CG_HS 3
 
 /* Defaults for a struct of `size` bytes (the library's part of clopt_options_init). */
 CLOPT_API void clopt_options_init_size(struct clopt_options *opts, size_t size);
@@ -347,6 +369,8 @@ struct clopt_result {
                                  CLOPT_ERR_DIVERGED */
     size_t shards;            /* buffers theta is split into */
     struct clopt_knobs knobs; /* the kernel knobs in use, defaults filled in */
+    uint64_t evaluations;     /* function+gradient evaluations (lbfgs/cg count the line
+                                 search's trials; the others one per iteration) */
 };
 
 struct clopt_solver;

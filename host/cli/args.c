@@ -352,6 +352,27 @@ static int set_precision(struct run_args *a, const struct run_flag *f, char *arg
     return 0;
 }
 
+/* A word stored as its CLOPT_ value: --line-search armijo|wolfe, --cg-beta fr|pr|hs. */
+static int set_word(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    static const struct {
+        const char *flag, *word;
+        double value;
+    } words[] = {{"--line-search", "armijo", CLOPT_LINE_SEARCH_ARMIJO},
+                 {"--line-search", "wolfe", CLOPT_LINE_SEARCH_WOLFE},
+                 {"--cg-beta", "fr", CLOPT_CG_FR},
+                 {"--cg-beta", "pr", CLOPT_CG_PR},
+                 {"--cg-beta", "hs", CLOPT_CG_HS}};
+    for (size_t i = 0; i < sizeof words / sizeof *words; ++i)
+        if (!strcmp(words[i].flag, f->flag) && !strcmp(words[i].word, arg)) {
+            *AT(a, f, double) = words[i].value;
+            return 0;
+        }
+    print_error("%s '%s': use %s", f->flag, arg,
+                strcmp(f->flag, "--cg-beta") ? "armijo or wolfe" : "fr, pr or hs");
+    return EXIT_USAGE;
+}
+
 static int set_knobs(struct run_args *a, const struct run_flag *f, char *arg)
 {
     if (parse_knobs_flag(&a->opts.knobs, arg, f->flag))
@@ -413,6 +434,12 @@ static const struct run_flag run_flags[] = {
     {"--schedule", 1, set_string, FIELD(opts.schedule), 0},
     {"--clip-value", 1, set_double, FIELD(opts.clip_value), 0},
     {"--clip-norm", 1, set_double, FIELD(opts.clip_norm), 0},
+    {"--history", 1, set_double, FIELD(opts.history), 0},
+    {"--c1", 1, set_double, FIELD(opts.c1), 0},
+    {"--c2", 1, set_double, FIELD(opts.c2), 0},
+    {"--max-ls", 1, set_double, FIELD(opts.max_ls), 0},
+    {"--line-search", 1, set_word, FIELD(opts.line_search), 0},
+    {"--cg-beta", 1, set_word, FIELD(opts.cg_beta), 0},
     {"--checkpoint", 1, set_string, FIELD(opts.checkpoint), 0},
     {"--checkpoint-every", 1, set_positive, FIELD(opts.checkpoint_every), MAX_COUNT},
     {"--resume", 1, set_string, FIELD(resume_path), 0},

@@ -197,6 +197,8 @@ const char *stop_name(int status)
         return "target";
     case CLOPT_STOP_CANCELLED:
         return "cancelled";
+    case CLOPT_STOP_LINE_SEARCH:
+        return "line_search";
     case CLOPT_ERR_DIVERGED:
         return "diverged";
     default:
@@ -263,7 +265,8 @@ static int add_hyper_json(cJSON *root, const struct clopt_solver *solver)
 /* The fields added after the first release's, in this order after them. */
 static int add_run_details_json(cJSON *root, const struct run_args *a,
                                 const struct clopt_device_info *dev,
-                                const struct clopt_solver *solver, const struct run_stats *stats)
+                                const struct clopt_solver *solver, const struct run_stats *stats,
+                                const struct clopt_result *r)
 {
     const struct clopt_options *o = &a->opts;
     char init[512];
@@ -277,7 +280,8 @@ static int add_run_details_json(cJSON *root, const struct run_args *a,
            cJSON_AddNumberToObject(root, "seed", (double)o->seed) &&
            cJSON_AddStringToObject(root, "init", init) &&
            cJSON_AddStringToObject(root, "schedule", o->schedule ? o->schedule : "constant") &&
-           add_hyper_json(root, solver);
+           add_hyper_json(root, solver) &&
+           cJSON_AddNumberToObject(root, "evaluations", (double)r->evaluations);
 }
 
 int write_run_json(const char *path, const struct run_args *a, const struct clopt_context *ctx,
@@ -310,7 +314,7 @@ int write_run_json(const char *path, const struct run_args *a, const struct clop
          add_cache_json(root, a, ctx);
     if (ok && status == CLOPT_ERR_DIVERGED)
         ok = cJSON_AddNumberToObject(root, "diverged_at", (double)r->diverged_at) != NULL;
-    ok = ok && add_run_details_json(root, a, dev, solver, stats);
+    ok = ok && add_run_details_json(root, a, dev, solver, stats, r);
     return emit_json(path, root, ok);
 }
 
@@ -325,6 +329,9 @@ void print_run_summary(FILE *f, const struct run_args *a, const struct clopt_dev
     fprintf(f, "device      %s (%s)\n", dev->name, dev->platform);
     fprintf(f, "iterations  %llu (%.0f per second)\n", (unsigned long long)r->iterations,
             stats->iterations_per_second);
+    if (r->evaluations != r->iterations)
+        fprintf(f, "evaluations %llu (function and gradient)\n",
+                (unsigned long long)r->evaluations);
     if (!isnan(stats->initial_loss))
         fprintf(f, "initial     %.9e\n", stats->initial_loss);
     fprintf(f, "loss        %.9e\n", r->loss);

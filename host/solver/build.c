@@ -51,6 +51,10 @@ static int build_options(struct clopt_solver *s, char **options)
         free(defines);
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     }
+    char tile[48] = "";
+    if (s->optimizer->qn)
+        snprintf(tile, sizeof tile, " -DCLOPT_QN_TILE=%zuUL",
+                 s->knobs.work_group * s->knobs.elems_per_item);
     char knobs[512];
     if (clopt_knobs_defines(&s->knobs, knobs, sizeof knobs) != CLOPT_OK) {
         free(defines);
@@ -58,10 +62,10 @@ static int build_options(struct clopt_solver *s, char **options)
     }
     *options =
         clopt_format("-cl-std=CL1.2 -cl-denorms-are-zero -DCLOPT_HAS_FP64=%d -DCLOPT_DOUBLE=%d%s%s "
-                     "-DCLOPT_WD=%d -DCLOPT_MAXIMIZE=%d -DCLOPT_HOST_HALO=%zu%s%s%s",
+                     "-DCLOPT_WD=%d -DCLOPT_MAXIMIZE=%d -DCLOPT_HOST_HALO=%zu%s%s%s%s",
                      ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, dim_define,
                      knobs, s->opts.weight_decay > 0, s->opts.maximize != 0, s->halo,
-                     s->optimizer->defines(&s->opts), clip, defines);
+                     s->optimizer->defines(&s->opts), clip, defines, tile);
     free(defines);
     if (!*options)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -109,8 +113,10 @@ int clopt_build_kernels(struct clopt_solver *s)
         {"step.cl", 0},
         {"reduce.cl", 0},
         {"init.cl", 0},
+        {"qn.cl", 0}, /* lbfgs and cg only: the parts count below leaves it out otherwise */
     };
-    status = clopt_build_program(s->ctx, parts, sizeof parts / sizeof *parts, options, &s->program);
+    const size_t n_parts = sizeof parts / sizeof *parts - (s->optimizer->qn ? 0 : 1);
+    status = clopt_build_program(s->ctx, parts, n_parts, options, &s->program);
     free(options);
     if (status != CLOPT_OK)
         return status;

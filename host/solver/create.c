@@ -1,6 +1,7 @@
 /* A solver's life: creating it (checks, plan, build, buffers, theta_0, warm-up) and
  * destroying it; and theta_0 itself, drawn on the device by the init kernel. */
 #include "solver.h"
+#include "qn/qn.h"
 #include "kernel_args.h"
 
 #include "abi.h"
@@ -122,6 +123,8 @@ static int set_up_device(struct clopt_solver *s)
         status = clopt_init_theta(s);
     if (status == CLOPT_OK)
         status = clopt_warm_up(s);
+    if (status == CLOPT_OK && s->optimizer->qn)
+        status = clopt_qn_create(s);
     return status;
 }
 
@@ -185,6 +188,7 @@ void clopt_solver_destroy(struct clopt_solver *s)
             if (s->shards[i].state[k])
                 clReleaseMemObject(s->shards[i].state[k]);
     }
+    clopt_qn_destroy(s); /* before the shards: it walks them */
     free(s->shards);
     free(s->data_path);
     clopt_finish_checkpoint(s); /* a failure here has nobody left to tell */

@@ -106,6 +106,12 @@ static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
     return CLOPT_OK;
 }
 
+int clopt_enqueue_eval_store(struct clopt_solver *s)
+{
+    const double zero[CLOPT_HYPER_SLOTS] = {0};
+    return enqueue_launches(s, s->k_step_loss, zero, NULL, 0);
+}
+
 /* Reads the result buffer's loss and ||g||^2 into host (non-blocking when done is given). */
 int clopt_enqueue_read_result(struct clopt_solver *s, void *host, cl_event *done)
 {

@@ -28,6 +28,12 @@ static void options_defaults(struct clopt_options *opts)
     opts->eps = NAN;
     opts->weight_decay = NAN;
     opts->alpha = NAN;
+    opts->history = NAN;
+    opts->c1 = NAN;
+    opts->c2 = NAN;
+    opts->max_ls = NAN;
+    opts->line_search = NAN;
+    opts->cg_beta = NAN;
     opts->max_iters = 1000;
     opts->gtol = NAN;
     opts->ftol = NAN;
@@ -49,9 +55,13 @@ static const struct clopt_abi_version options_versions[] = {
     /* 1: up to `stop` */
     {CLOPT_ABI_OLD_SIZE(struct clopt_options, n_axes), offsetof(struct clopt_options, n_axes)},
     /* 2: n_axes, shape */
+    {CLOPT_ABI_OLD_SIZE(struct clopt_options, history), offsetof(struct clopt_options, history)},
+    /* 3: history, c1, c2, max_ls, line_search, cg_beta (lbfgs, cg) */
     {sizeof(struct clopt_options), sizeof(struct clopt_options)},
 };
-_Static_assert(CLOPT_ABI_OLD_SIZE(struct clopt_options, n_axes) < sizeof(struct clopt_options),
+_Static_assert(CLOPT_ABI_OLD_SIZE(struct clopt_options, n_axes) <
+                       CLOPT_ABI_OLD_SIZE(struct clopt_options, history) &&
+                   CLOPT_ABI_OLD_SIZE(struct clopt_options, history) < sizeof(struct clopt_options),
                "each version of struct clopt_options must be larger than the one before");
 
 int clopt_options_adopt(const struct clopt_options *in, struct clopt_options *out, char *err,

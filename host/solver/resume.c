@@ -492,6 +492,11 @@ int clopt_solver_resume(struct clopt_solver *s, const char *path)
     char *config = NULL;
     struct resume_point *point = NULL;
     struct loop_counts counts = {0, 0};
+    if (s && s->optimizer->qn)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "optimizer '%s' cannot resume from a checkpoint yet (its history is not "
+                          "saved): start the run again",
+                          s->optimizer->name);
     if (!path || !*path)
         return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
                           "clopt_solver_resume needs a checkpoint file");

@@ -1,6 +1,7 @@
 /* The iteration loop: queueing steps and loss read-backs, looking at the losses in order a
  * fixed lag later, the stopping tests, the end of a run and its divergence handling. */
 #include "solver.h"
+#include "qn/qn.h"
 
 #include <float.h>
 #include <math.h>
@@ -299,6 +300,7 @@ static int end_loop(struct clopt_solver *s, struct clopt_result *res, struct run
 {
     struct run_state *rs = &run->rs;
     res->iterations = run->t;
+    res->evaluations = run->t; /* one f and g per update */
     /* The run's last checkpoint holds the losses still pending, as they were before the
      * look below, so that a resumed run decides exactly as this one would have gone on. */
     int status = CLOPT_OK;
@@ -344,6 +346,7 @@ static int keep_last_good(struct clopt_solver *s, struct clopt_result *res, stru
     if (status != CLOPT_OK)
         return status;
     res->iterations = keep;
+    res->evaluations = keep;
     status = clopt_solver_evaluate(s, &res->loss, &res->grad_norm);
     if (status == CLOPT_OK && s->checkpoint_path) {
         /* The checkpoint holds the kept iterate, not the poisoned one. */
@@ -393,6 +396,8 @@ static void end_run(struct clopt_solver *s, struct clopt_result *res, struct run
 
 int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
 {
+    if (s->optimizer->qn)
+        return clopt_qn_run(s, res);
     struct run run;
     begin_run(s, res, &run);
     int status = CLOPT_OK;

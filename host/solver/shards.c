@@ -1,6 +1,7 @@
 /* theta in shards: the plan (how many, how large, which partial slots), the device buffers,
  * copies between host and device, and the public read/write of theta and the state. */
 #include "solver.h"
+#include "qn/qn.h"
 #include "npy.h"
 
 #include <errno.h>
@@ -22,6 +23,10 @@ int clopt_plan_shards(struct clopt_solver *s)
     size_t cap = (size_t)ctx->info.max_alloc_bytes;
     if (s->opts.max_shard_bytes && s->opts.max_shard_bytes < cap)
         cap = s->opts.max_shard_bytes;
+    /* lbfgs/cg keep all their vectors of a shard in one buffer (results do not depend on the
+     * shard count, so it may take more shards). */
+    if (s->optimizer->qn && (size_t)ctx->info.max_alloc_bytes / clopt_qn_vectors(s) < cap)
+        cap = (size_t)ctx->info.max_alloc_bytes / clopt_qn_vectors(s);
     const size_t cap_elems = cap / s->elem_size;
     const size_t tiles_per_shard = cap_elems > 2 * s->halo ? (cap_elems - 2 * s->halo) / tile : 0;
     if (tiles_per_shard == 0 && cap_elems >= tile)

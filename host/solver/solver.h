@@ -149,6 +149,7 @@ struct clopt_solver {
     struct checkpoint_job *job;  /* the checkpoint being written, if any */
     pthread_t writer;
     struct clopt_checkpoint_report ck_report; /* of the current or last run */
+    struct clopt_qn *qn; /* lbfgs/cg: their vectors and kernels (host/qn/) */
 };
 
 /* A real-typed kernel argument holds either a float or a double. */
@@ -186,6 +187,8 @@ union real_arg clopt_real_value(const struct clopt_solver *s, double x);
 int clopt_set_arg(struct clopt_context *ctx, cl_kernel kernel, cl_uint index, size_t size,
                   const void *value);
 int clopt_enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last);
+/* f and g at theta, g kept in state 0 (lbfgs/cg's step kernel), with loss partials. */
+int clopt_enqueue_eval_store(struct clopt_solver *s);
 int clopt_enqueue_fused(struct clopt_solver *s, uint64_t loss_mask, cl_event *last);
 int clopt_enqueue_reduce(struct clopt_solver *s, size_t iteration_slot, void *host, cl_event *done);
 int clopt_enqueue_read_result(struct clopt_solver *s, void *host, cl_event *done);

@@ -161,7 +161,8 @@ def minimize(objective="sphere", x0=None, dim=None, optimizer="gd", lr=None, ite
     trace=True: result.trace holds arrays iteration, loss, grad_norm, lr, seconds.
     Every other `clopt run` option by its long name, '_' for '-': momentum, beta1, beta2,
     eps, weight_decay, alpha, amsgrad, maximize, dampening, clip_value, clip_norm,
-    schedule, gtol, ftol, target, loss_every, seed, init, max_shard_bytes, tune (knobs),
+    schedule, history, c1, c2, max_ls, line_search ("armijo"/"wolfe"), cg_beta
+    ("fr"/"pr"/"hs"), gtol, ftol, target, loss_every, seed, init, max_shard_bytes, tune (knobs),
     tuning_db, checkpoint, checkpoint_every, resume, out (FILE.npy), kernel_dir,
     program_cache.
 
@@ -324,6 +325,8 @@ def _make_result(problem, ctx, r, status, x, rows, message):
     )
     res["fun"] = res["loss"]
     res["nit"] = res["iterations"]
+    # Function and gradient evaluations (lbfgs and cg count each line-search trial).
+    res["evaluations"] = res["nfev"] = r.evaluations
     if status == _ffi.ERR_DIVERGED:
         res["diverged_at"] = r.diverged_at
     if rows is not None:

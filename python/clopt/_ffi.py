@@ -28,6 +28,7 @@ STOP_GTOL = 2
 STOP_FTOL = 3
 STOP_TARGET = 4
 STOP_CANCELLED = 5
+STOP_LINE_SEARCH = 6
 ERR_INVALID_ARG = -1
 ERR_BAD_FILE = -2
 ERR_IO = -3
@@ -59,6 +60,7 @@ STOP_NAMES = {
     STOP_FTOL: "ftol",
     STOP_TARGET: "target",
     STOP_CANCELLED: "cancelled",
+    STOP_LINE_SEARCH: "line_search",
     ERR_DIVERGED: "diverged",
 }
 
@@ -169,6 +171,12 @@ class Options(Structure):
         ("stop", POINTER(c_int)),  # volatile sig_atomic_t * (int on Linux)
         ("n_axes", c_size_t),
         ("shape", c_size_t * MAX_AXES),
+        ("history", c_double),
+        ("c1", c_double),
+        ("c2", c_double),
+        ("max_ls", c_double),
+        ("line_search", c_double),
+        ("cg_beta", c_double),
     ]
 
 
@@ -196,6 +204,7 @@ class Result(Structure):
         ("diverged_at", c_uint64),
         ("shards", c_size_t),
         ("knobs", Knobs),
+        ("evaluations", c_uint64),
     ]
 
 

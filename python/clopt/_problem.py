@@ -256,18 +256,28 @@ _NUMBER_OPTIONS = {
     "alpha": ("double", "alpha"),
     "clip_value": ("double", "clip_value"),
     "clip_norm": ("double", "clip_norm"),
+    "history": ("double", "history"),
+    "c1": ("double", "c1"),
+    "c2": ("double", "c2"),
+    "max_ls": ("double", "max_ls"),
     "seed": ("count", "seed", UINT64_MAX),
     "loss_every": ("positive", "loss_every", MAX_COUNT),
     "max_shard_bytes": ("count", "max_shard_bytes", MAX_COUNT),
     "checkpoint_every": ("positive", "checkpoint_every", MAX_COUNT),
 }
 _FLAG_OPTIONS = ("amsgrad", "maximize")
+# Words stored as the library's numbers (the CLI's --line-search and --cg-beta).
+_WORD_OPTIONS = {
+    "line_search": {"armijo": 1.0, "wolfe": 2.0},
+    "cg_beta": {"fr": 1.0, "pr": 2.0, "hs": 3.0},
+}
 _STRING_OPTIONS = ("schedule",)
 _PATH_OPTIONS = ("checkpoint",)
 # Handled by Problem itself, or by the caller (minimize, bench, tune).
 _OTHER_OPTIONS = ("init", "tune", "tuning_db", "kernel_dir", "program_cache", "resume", "out")
 RUN_KEYWORDS = frozenset(_NUMBER_OPTIONS) | frozenset(_FLAG_OPTIONS) | frozenset(
-    _STRING_OPTIONS) | frozenset(_PATH_OPTIONS) | frozenset(_OTHER_OPTIONS)
+    _STRING_OPTIONS) | frozenset(_PATH_OPTIONS) | frozenset(_OTHER_OPTIONS) | frozenset(
+    _WORD_OPTIONS)
 
 # Options of other commands, or of the CLI's own output, with what to use instead.
 _NOT_HERE = {
@@ -402,6 +412,12 @@ class Problem:
                 if not isinstance(value, (bool, np.bool_, int)):
                     raise BadInput("%s=%r: give True or False" % (key, value))
                 setattr(o, key, 1 if value else 0)
+        for key, words in _WORD_OPTIONS.items():
+            value = options.get(key)
+            if value is not None:
+                if value not in words:
+                    raise BadInput("%s=%r: use %s" % (key, value, " or ".join(words)))
+                setattr(o, key, words[value])
         for key in _STRING_OPTIONS + _PATH_OPTIONS:
             value = options.get(key)
             if value is not None:

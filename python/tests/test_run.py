@@ -174,3 +174,18 @@ def test_result_object():
     assert r.seconds >= 0 and r.gbytes_per_second >= 0
     assert r.objective == "sphere" and r.optimizer == "gd" and r.n == 1000
     assert "knobs" in repr(r)
+
+
+def test_lbfgs_and_cg_keywords():
+    # The quasi-Newton options by their long names, words as the CLI's; evaluations back.
+    for optimizer, extra in (("lbfgs", {"history": 5, "line_search": "wolfe"}),
+                             ("cg", {"cg_beta": "fr", "c2": 0.2})):
+        r = clopt.minimize("rosenbrock", dim=50, x0="zeros", optimizer=optimizer,
+                           precision="double", iters=3000, gtol=1e-8, **extra)
+        assert r.stop == "gtol", (optimizer, r.stop)
+        assert r.evaluations >= r.iterations > 0
+        assert r.nfev == r.evaluations
+    with pytest.raises(clopt.BadInput, match="armijo or wolfe"):
+        clopt.minimize(dim=10, optimizer="lbfgs", line_search="exact")
+    with pytest.raises(clopt.BadInput, match="history"):
+        clopt.minimize(dim=10, optimizer="gd", history=3)

@@ -1,0 +1,70 @@
+/* lbfgs and cg (host/qn/): the vectors each shard keeps, the kernels that work on them, and
+ * the line searches. The scalar decisions (accept a trial, the next step, rho, the two-loop
+ * coefficients, beta, restarts) are made here on the host in double, from dot products the
+ * device folds in tile order: results do not depend on the shard count. Each line-search
+ * trial and each iteration's history update reads a few numbers back (a blocking read). */
+#ifndef CLOPT_QN_H
+#define CLOPT_QN_H
+
+#include "solver/solver.h"
+
+/* Most history pairs (options.history's range in host/hyper.c). */
+#define QN_MAX_HISTORY 64
+/* Dot products one pass may compute: 5 per pair (kernels/qn.cl's CLOPT_QN_MAX_PAIRS). */
+#define QN_MAX_PAIRS (5 * QN_MAX_HISTORY + 10)
+#define QN_MAX_TERMS (2 * QN_MAX_HISTORY + 2)
+
+/* Vector slots in each shard's buffer: s_i = i, y_i = m + i, then x, g, d; QN_EXTRA(m)
+ * names the trial gradient, kept in the step kernel's state 0. */
+#define QN_X(m) (2 * (m))
+#define QN_G(m) (2 * (m) + 1)
+#define QN_D(m) (2 * (m) + 2)
+#define QN_VECTORS(m) (2 * (m) + 3)
+#define QN_EXTRA(m) QN_VECTORS(m)
+
+struct clopt_qn {
+    size_t m;    /* history pairs (0 for cg) */
+    size_t tile; /* elements per dot-product partial */
+    size_t n_tiles;
+    cl_mem *vec; /* per shard: QN_VECTORS(m) vectors of the shard's count */
+    cl_mem pairs[2], terms, coef, partials, dots;
+    cl_kernel k_trial, k_accept, k_dots, k_dots_reduce, k_combine;
+    /* Host copies the non-blocking writes read from; each is changed only after a blocking
+     * read that follows its write in the queue. */
+    cl_uint pairs_host[2][2 * QN_MAX_PAIRS];
+    cl_uint terms_host[QN_MAX_TERMS];
+    double coef_host[QN_MAX_TERMS]; /* as acc_t: float coefficients use the first half */
+    double dots_host[QN_MAX_PAIRS];
+};
+
+/* qn_dev.c */
+size_t clopt_qn_vectors(const struct clopt_solver *s); /* per element, besides theta */
+int clopt_qn_create(struct clopt_solver *s);
+void clopt_qn_destroy(struct clopt_solver *s);
+/* theta = x + alpha d, then f, ||g||^2 and the dot products of list `which` (pairs of slots)
+ * there; the trial gradient lands in state 0. With alpha NaN, theta is evaluated as it is. */
+int clopt_qn_eval(struct clopt_solver *s, double alpha, size_t which, size_t n_pairs, double *f,
+                  double *g2, double *dots);
+int clopt_qn_accept(struct clopt_solver *s, int with_pair, size_t s_slot, size_t y_slot);
+/* Dot products of list `which` (pairs_host[which], n_pairs pairs) into dots. */
+int clopt_qn_dots(struct clopt_solver *s, size_t which, size_t n_pairs, double *dots);
+/* vector out = sum_k coef_host[k] vector terms_host[k]. */
+int clopt_qn_combine(struct clopt_solver *s, size_t n_terms, size_t out);
+/* x into theta (the result), or theta into x (the start). */
+int clopt_qn_copy_x(struct clopt_solver *s, int to_theta);
+
+/* linesearch.c: phi(alpha) = f(x + alpha d), dphi its derivative g(x + alpha d) . d. */
+typedef int (*clopt_qn_phi)(void *user, double alpha, double *phi, double *dphi);
+struct clopt_ls_result {
+    int found;    /* an acceptable step was found */
+    double alpha; /* it, and phi and dphi there */
+    double phi, dphi;
+    uint64_t evaluations;
+};
+int clopt_line_search(const struct clopt_options *o, clopt_qn_phi eval, void *user, double phi0,
+                      double dphi0, double alpha0, struct clopt_ls_result *out);
+
+/* qn_run.c */
+int clopt_qn_run(struct clopt_solver *s, struct clopt_result *res);
+
+#endif /* CLOPT_QN_H */

@@ -1,0 +1,331 @@
+/* lbfgs and cg on the device: each shard's vector buffer, the kernels of kernels/qn.cl and
+ * their launches. */
+#include "qn.h"
+#include "solver/kernel_args.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t clopt_qn_vectors(const struct clopt_solver *s)
+{
+    /* history is a double (a hyper-parameter); it is resolved before the shards are planned. */
+    const size_t m = s->optimizer->qn == CLOPT_QN_LBFGS ? (size_t)s->opts.history : 0;
+    return QN_VECTORS(m);
+}
+
+/* The dot-product pairs one pass may need: 5 per history pair, and two after a trial. */
+static size_t max_pairs(size_t m)
+{
+    return 5 * m + 2;
+}
+
+/* Device memory of the run: theta (twice for a stencil), the trial gradient, the data
+ * vector and the qn vectors; refused with the number of pairs that would fit. */
+static int check_memory(struct clopt_solver *s, size_t m)
+{
+    const double per_vector = (double)s->n * (double)s->elem_size;
+    const double fixed = (2.0 + (s->halo ? 1.0 : 0.0) + (s->data_path ? 1.0 : 0.0) + 3.0);
+    const double need = per_vector * (fixed + 2.0 * (double)m);
+    const double have = (double)s->ctx->info.global_mem_bytes;
+    if (need <= have)
+        return CLOPT_OK;
+    const double spare = have / per_vector - fixed;
+    if (m == 0 || spare < 2.0)
+        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY,
+                          "%s needs %.3g GB of device memory for n = %zu, the device has %.3g GB: "
+                          "lower options.dim",
+                          s->optimizer->name, need / 1e9, s->n, have / 1e9);
+    return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY,
+                      "options.history = %zu pairs need %.3g GB of device memory for n = %zu, the "
+                      "device has %.3g GB: at most %.0f pairs fit (set options.history)",
+                      m, need / 1e9, s->n, have / 1e9, floor(spare / 2.0));
+}
+
+static int make_kernel(struct clopt_solver *s, cl_kernel *k, const char *name)
+{
+    cl_int err;
+    *k = clCreateKernel(s->program, name, &err);
+    if (err == CL_SUCCESS)
+        return CLOPT_OK;
+    *k = NULL;
+    return clopt_fail_cl(s->ctx, err, name);
+}
+
+static int make_buffer(struct clopt_solver *s, cl_mem *b, size_t bytes)
+{
+    cl_int err;
+    *b = clCreateBuffer(s->ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err == CL_SUCCESS)
+        return CLOPT_OK;
+    *b = NULL;
+    return clopt_fail_cl(s->ctx, err, "clCreateBuffer(qn)");
+}
+
+int clopt_qn_create(struct clopt_solver *s)
+{
+    struct clopt_qn *q = calloc(1, sizeof *q);
+    if (!q)
+        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    s->qn = q;
+    q->m = clopt_qn_vectors(s) / 2 - 1;
+    q->tile = s->knobs.work_group * s->knobs.elems_per_item;
+    q->n_tiles = (s->n + q->tile - 1) / q->tile;
+    /* After each trial: g_trial . d, and (cg) g_trial . g. */
+    const cl_uint after_trial[4] = {QN_EXTRA(q->m), QN_D(q->m), QN_EXTRA(q->m), QN_G(q->m)};
+    memcpy(q->pairs_host[1], after_trial, sizeof after_trial);
+    int status = check_memory(s, q->m);
+    q->vec = status == CLOPT_OK ? calloc(s->n_shards, sizeof *q->vec) : NULL;
+    if (status == CLOPT_OK && !q->vec)
+        status = clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (size_t i = 0; status == CLOPT_OK && i < s->n_shards; ++i)
+        status = make_buffer(s, &q->vec[i], QN_VECTORS(q->m) * s->shards[i].count * s->elem_size);
+    for (size_t i = 0; status == CLOPT_OK && i < 2; ++i)
+        status = make_buffer(s, &q->pairs[i], sizeof q->pairs_host[i]);
+    if (status == CLOPT_OK)
+        status = make_buffer(s, &q->terms, sizeof q->terms_host);
+    if (status == CLOPT_OK)
+        status = make_buffer(s, &q->coef, sizeof q->coef_host);
+    if (status == CLOPT_OK)
+        status = make_buffer(s, &q->partials, q->n_tiles * max_pairs(q->m) * s->acc_size);
+    if (status == CLOPT_OK)
+        status = make_buffer(s, &q->dots, QN_MAX_PAIRS * s->acc_size);
+    const struct {
+        cl_kernel *k;
+        const char *name;
+    } kernels[] = {{&q->k_trial, "clopt_qn_trial"},
+                   {&q->k_accept, "clopt_qn_accept"},
+                   {&q->k_dots, "clopt_qn_dots"},
+                   {&q->k_dots_reduce, "clopt_qn_dots_reduce"},
+                   {&q->k_combine, "clopt_qn_combine"}};
+    for (size_t i = 0; status == CLOPT_OK && i < sizeof kernels / sizeof *kernels; ++i)
+        status = make_kernel(s, kernels[i].k, kernels[i].name);
+    return status;
+}
+
+void clopt_qn_destroy(struct clopt_solver *s)
+{
+    struct clopt_qn *q = s->qn;
+    if (!q)
+        return;
+    for (size_t i = 0; q->vec && i < s->n_shards; ++i)
+        if (q->vec[i])
+            clReleaseMemObject(q->vec[i]);
+    free(q->vec);
+    cl_mem buffers[] = {q->pairs[0], q->pairs[1], q->terms, q->coef, q->partials, q->dots};
+    for (size_t i = 0; i < sizeof buffers / sizeof *buffers; ++i)
+        if (buffers[i])
+            clReleaseMemObject(buffers[i]);
+    cl_kernel kernels[] = {q->k_trial, q->k_accept, q->k_dots, q->k_dots_reduce, q->k_combine};
+    for (size_t i = 0; i < sizeof kernels / sizeof *kernels; ++i)
+        if (kernels[i])
+            clReleaseKernel(kernels[i]);
+    free(q);
+    s->qn = NULL;
+}
+
+/* Sets arguments in order from a list of (size, pointer). */
+struct arg {
+    size_t size;
+    const void *value;
+};
+
+static int set_args(struct clopt_solver *s, cl_kernel k, const struct arg *args, size_t n)
+{
+    int status = CLOPT_OK;
+    for (size_t i = 0; i < n && status == CLOPT_OK; ++i)
+        status = clopt_set_arg(s->ctx, k, (cl_uint)i, args[i].size, args[i].value);
+    return status;
+}
+
+/* Elements per work-item of the element-wise kernels (kernels/qn.cl's CLOPT_QN_CHUNK). */
+#define QN_CHUNK 4096
+
+/* One work-item per item, in groups of one; no launch for none. Items are few (chunks of
+ * elements, tiles, dot products), and a fixed group size keeps CPU runtimes from compiling
+ * the kernel again for each new launch size (PoCL does, per local size: the reduction's
+ * size grows with the history, and the first iterations paid a build each). */
+static int launch(struct clopt_solver *s, cl_kernel k, size_t items, const char *name)
+{
+    const size_t global = items, local = 1;
+    if (global == 0)
+        return CLOPT_OK;
+    cl_int err = clEnqueueNDRangeKernel(s->ctx->queue, k, 1, NULL, &global, &local, 0, NULL, NULL);
+    return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(s->ctx, err, name);
+}
+
+static size_t chunks(size_t count)
+{
+    return (count + QN_CHUNK - 1) / QN_CHUNK;
+}
+
+#define ARG(x)                                                                                     \
+    {                                                                                              \
+        sizeof(x), &(x)                                                                            \
+    }
+#define N_ARGS(a) (sizeof(a) / sizeof *(a))
+
+static int enqueue_trial(struct clopt_solver *s, double alpha)
+{
+    struct clopt_qn *q = s->qn;
+    const cl_uint x = QN_X(q->m), d = QN_D(q->m);
+    const union real_arg a = clopt_real_value(s, alpha);
+    int status = CLOPT_OK;
+    for (size_t i = 0; i < s->n_shards && status == CLOPT_OK; ++i) {
+        const cl_ulong pitch = s->shards[i].count, count = pitch;
+        const struct arg args[] = {
+            ARG(s->shards[i].theta), ARG(q->vec[i]), ARG(pitch), ARG(count), ARG(x), ARG(d),
+            {s->elem_size, &a}};
+        status = set_args(s, q->k_trial, args, N_ARGS(args));
+        if (status == CLOPT_OK)
+            status = launch(s, q->k_trial, chunks(s->shards[i].count),
+                            "clEnqueueNDRangeKernel(qn trial)");
+    }
+    return status;
+}
+
+/* Queues the dot products of list `which` into q->dots, and their read into dots. */
+static int enqueue_dots(struct clopt_solver *s, size_t which, size_t n_pairs)
+{
+    struct clopt_qn *q = s->qn;
+    const cl_uint extra = QN_EXTRA(q->m), np = (cl_uint)n_pairs;
+    cl_int err =
+        clEnqueueWriteBuffer(s->ctx->queue, q->pairs[which], CL_FALSE, 0,
+                             2 * n_pairs * sizeof(cl_uint), q->pairs_host[which], 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(s->ctx, err, "clEnqueueWriteBuffer(qn pairs)");
+    int status = CLOPT_OK;
+    for (size_t i = 0; i < s->n_shards && status == CLOPT_OK; ++i) {
+        const struct shard *sh = &s->shards[i];
+        const cl_ulong pitch = sh->count, count = sh->count, first = sh->offset / q->tile;
+        const struct arg args[] = {ARG(q->vec[i]), ARG(sh->state[0]), ARG(pitch),
+                                   ARG(count),     ARG(extra),        ARG(q->pairs[which]),
+                                   ARG(np),        ARG(q->partials),  ARG(first)};
+        status = set_args(s, q->k_dots, args, N_ARGS(args));
+        if (status == CLOPT_OK)
+            status = launch(s, q->k_dots, (sh->count + q->tile - 1) / q->tile,
+                            "clEnqueueNDRangeKernel(qn dots)");
+    }
+    const cl_ulong tiles = q->n_tiles;
+    const struct arg args[] = {ARG(q->partials), ARG(tiles), ARG(np), ARG(q->dots)};
+    if (status == CLOPT_OK)
+        status = set_args(s, q->k_dots_reduce, args, N_ARGS(args));
+    if (status == CLOPT_OK)
+        status = launch(s, q->k_dots_reduce, n_pairs, "clEnqueueNDRangeKernel(qn dots reduce)");
+    return status;
+}
+
+/* Reads n acc_t values back (blocking) as doubles. */
+static int read_dots(struct clopt_solver *s, size_t n, double *out)
+{
+    struct clopt_qn *q = s->qn;
+    double raw[QN_MAX_PAIRS];
+    cl_int err = clEnqueueReadBuffer(s->ctx->queue, q->dots, CL_TRUE, 0, n * s->acc_size, raw, 0,
+                                     NULL, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(s->ctx, err, "clEnqueueReadBuffer(qn dots)");
+    for (size_t i = 0; i < n; ++i)
+        out[i] = s->acc_size == sizeof(double) ? raw[i] : (double)((const float *)raw)[i];
+    return CLOPT_OK;
+}
+
+int clopt_qn_dots(struct clopt_solver *s, size_t which, size_t n_pairs, double *dots)
+{
+    if (n_pairs == 0)
+        return CLOPT_OK;
+    int status = enqueue_dots(s, which, n_pairs);
+    return status == CLOPT_OK ? read_dots(s, n_pairs, dots) : status;
+}
+
+int clopt_qn_eval(struct clopt_solver *s, double alpha, size_t which, size_t n_pairs, double *f,
+                  double *g2, double *dots)
+{
+    int status = isnan(alpha) ? CLOPT_OK : enqueue_trial(s, alpha);
+    if (status == CLOPT_OK)
+        status = clopt_enqueue_eval_store(s);
+    if (status == CLOPT_OK)
+        status = clopt_enqueue_reduce(s, 0, NULL, NULL);
+    if (status == CLOPT_OK && n_pairs)
+        status = enqueue_dots(s, which, n_pairs);
+    double pair[2];
+    if (status == CLOPT_OK)
+        status = clopt_enqueue_read_result(s, pair, NULL);
+    if (status == CLOPT_OK && n_pairs)
+        status = read_dots(s, n_pairs, dots);
+    if (status == CLOPT_OK) {
+        double norm;
+        clopt_read_pair(s, pair, f, &norm);
+        *g2 = norm * norm;
+    }
+    return status;
+}
+
+int clopt_qn_accept(struct clopt_solver *s, int with_pair, size_t s_slot, size_t y_slot)
+{
+    struct clopt_qn *q = s->qn;
+    const cl_uint x = QN_X(q->m), g = QN_G(q->m), si = (cl_uint)s_slot, yi = (cl_uint)y_slot,
+                  wp = with_pair != 0;
+    int status = CLOPT_OK;
+    for (size_t i = 0; i < s->n_shards && status == CLOPT_OK; ++i) {
+        const struct shard *sh = &s->shards[i];
+        const cl_ulong pitch = sh->count, count = sh->count;
+        const struct arg args[] = {
+            ARG(sh->theta), ARG(q->vec[i]), ARG(sh->state[0]), ARG(pitch), ARG(count),
+            ARG(x),         ARG(g),         ARG(si),           ARG(yi),    ARG(wp)};
+        status = set_args(s, q->k_accept, args, N_ARGS(args));
+        if (status == CLOPT_OK)
+            status = launch(s, q->k_accept, chunks(sh->count), "clEnqueueNDRangeKernel(qn accept)");
+    }
+    return status;
+}
+
+int clopt_qn_combine(struct clopt_solver *s, size_t n_terms, size_t out)
+{
+    struct clopt_qn *q = s->qn;
+    /* The coefficients go as acc_t: float ones packed into the front of the same memory. */
+    if (s->acc_size == sizeof(float)) {
+        float packed[QN_MAX_TERMS];
+        for (size_t k = 0; k < n_terms; ++k)
+            packed[k] = (float)q->coef_host[k];
+        memcpy(q->coef_host, packed, n_terms * sizeof(float));
+    }
+    cl_int err = clEnqueueWriteBuffer(s->ctx->queue, q->terms, CL_FALSE, 0,
+                                      n_terms * sizeof(cl_uint), q->terms_host, 0, NULL, NULL);
+    if (err == CL_SUCCESS)
+        err = clEnqueueWriteBuffer(s->ctx->queue, q->coef, CL_FALSE, 0, n_terms * s->acc_size,
+                                   q->coef_host, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(s->ctx, err, "clEnqueueWriteBuffer(qn combine)");
+    const cl_uint extra = QN_EXTRA(q->m), nt = (cl_uint)n_terms, o = (cl_uint)out;
+    int status = CLOPT_OK;
+    for (size_t i = 0; i < s->n_shards && status == CLOPT_OK; ++i) {
+        const struct shard *sh = &s->shards[i];
+        const cl_ulong pitch = sh->count, count = sh->count;
+        const struct arg args[] = {ARG(q->vec[i]), ARG(sh->state[0]), ARG(pitch),
+                                   ARG(count),     ARG(extra),        ARG(q->terms),
+                                   ARG(q->coef),   ARG(nt),           ARG(o)};
+        status = set_args(s, q->k_combine, args, N_ARGS(args));
+        if (status == CLOPT_OK)
+            status =
+                launch(s, q->k_combine, chunks(sh->count), "clEnqueueNDRangeKernel(qn combine)");
+    }
+    return status;
+}
+
+int clopt_qn_copy_x(struct clopt_solver *s, int to_theta)
+{
+    struct clopt_qn *q = s->qn;
+    for (size_t i = 0; i < s->n_shards; ++i) {
+        const struct shard *sh = &s->shards[i];
+        const size_t x_at = QN_X(q->m) * sh->count * s->elem_size,
+                     theta_at = s->halo * s->elem_size;
+        const size_t bytes = sh->count * s->elem_size;
+        cl_int err = to_theta ? clEnqueueCopyBuffer(s->ctx->queue, q->vec[i], sh->theta, x_at,
+                                                    theta_at, bytes, 0, NULL, NULL)
+                              : clEnqueueCopyBuffer(s->ctx->queue, sh->theta, q->vec[i], theta_at,
+                                                    x_at, bytes, 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            return clopt_fail_cl(s->ctx, err, "clEnqueueCopyBuffer(qn x)");
+    }
+    return CLOPT_OK;
+}

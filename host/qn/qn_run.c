@@ -1,0 +1,305 @@
+/* The lbfgs and cg iteration: direction, line search, acceptance, history and stopping
+ * tests. L-BFGS is Nocedal & Wright's Algorithm 7.4 (two-loop recursion) carried out on
+ * coefficients: every vector of the recursion is a combination of g and the pairs (s_i,
+ * y_i), so it needs only the dot products s_i . y_j, y_i . y_j, s_i . g and y_i . g, which
+ * one pass over the history updates after each step; a second pass forms d. */
+#include "qn.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+struct qn_run {
+    struct clopt_solver *s;
+    struct clopt_qn *q;
+    size_t m, k;                               /* history size, pairs held */
+    size_t order[QN_MAX_HISTORY];              /* their slots, oldest first */
+    double sy[QN_MAX_HISTORY][QN_MAX_HISTORY]; /* s_i . y_j */
+    double yy[QN_MAX_HISTORY][QN_MAX_HISTORY];
+    double sg[QN_MAX_HISTORY], yg[QN_MAX_HISTORY];
+    double f, gg, gd; /* at x: loss, ||g||^2, g . d */
+    double alpha_prev, gd_prev;
+    double gtd, gtg;            /* after a trial: g_trial . d, g_trial . g */
+    double last_alpha, last_g2; /* the last trial: theta and g_trial are its */
+    uint64_t evaluations;
+};
+
+/* The trial at alpha: f and g . d there (the callback of clopt_line_search). */
+static int phi_at(void *user, double alpha, double *phi, double *dphi)
+{
+    struct qn_run *r = user;
+    double dots[2], g2;
+    const size_t n_pairs = r->s->optimizer->qn == CLOPT_QN_CG ? 2 : 1;
+    dots[0] = dots[1] = NAN;
+    int status = clopt_qn_eval(r->s, alpha, 1, n_pairs, phi, &g2, dots);
+    r->last_alpha = alpha;
+    r->last_g2 = g2;
+    r->gtd = dots[0];
+    r->gtg = n_pairs > 1 ? dots[1] : NAN;
+    *dphi = dots[0];
+    return status;
+}
+
+/* d = -g. */
+static int steepest(struct qn_run *r)
+{
+    r->q->terms_host[0] = QN_G(r->m);
+    r->q->coef_host[0] = -1.0;
+    r->gd = -r->gg;
+    return clopt_qn_combine(r->s, 1, QN_D(r->m));
+}
+
+/* d = -H g by the two-loop recursion on coefficients of g, y_i and s_i. */
+static int lbfgs_direction(struct qn_run *r)
+{
+    if (r->k == 0)
+        return steepest(r);
+    double cg = 1, cy[QN_MAX_HISTORY] = {0}, cs[QN_MAX_HISTORY] = {0}, a[QN_MAX_HISTORY];
+    for (size_t p = r->k; p-- > 0;) {
+        const size_t i = r->order[p];
+        double sq = cg * r->sg[i];
+        for (size_t t = 0; t < r->k; ++t)
+            sq += cy[r->order[t]] * r->sy[i][r->order[t]];
+        a[i] = sq / r->sy[i][i];
+        cy[i] -= a[i];
+    }
+    const size_t last = r->order[r->k - 1];
+    const double gamma = r->sy[last][last] / r->yy[last][last];
+    cg *= gamma;
+    for (size_t t = 0; t < r->k; ++t)
+        cy[r->order[t]] *= gamma;
+    for (size_t p = 0; p < r->k; ++p) {
+        const size_t i = r->order[p];
+        double yr = cg * r->yg[i];
+        for (size_t t = 0; t < r->k; ++t) {
+            const size_t j = r->order[t];
+            yr += cy[j] * r->yy[i][j] + cs[j] * r->sy[j][i];
+        }
+        cs[i] += a[i] - yr / r->sy[i][i];
+    }
+    struct clopt_qn *q = r->q;
+    double gd = cg * r->gg;
+    q->terms_host[0] = QN_G(r->m);
+    q->coef_host[0] = -cg;
+    for (size_t t = 0; t < r->k; ++t) {
+        const size_t j = r->order[t];
+        q->terms_host[1 + t] = (cl_uint)(r->m + j);
+        q->coef_host[1 + t] = -cy[j];
+        q->terms_host[1 + r->k + t] = (cl_uint)j;
+        q->coef_host[1 + r->k + t] = -cs[j];
+        gd += cy[j] * r->yg[j] + cs[j] * r->sg[j];
+    }
+    r->gd = -gd;
+    if (!(r->gd < 0)) { /* not a descent direction (rounding): start the history again */
+        r->k = 0;
+        return steepest(r);
+    }
+    return clopt_qn_combine(r->s, 1 + 2 * r->k, QN_D(r->m));
+}
+
+/* After an accepted step with a new pair in slot c (with_pair): the dot products that
+ * involve it and the new g, into the matrices. */
+static int lbfgs_update(struct qn_run *r, int with_pair, size_t c)
+{
+    struct clopt_qn *q = r->q;
+    const size_t m = r->m, g = QN_G(m);
+    cl_uint *pairs = q->pairs_host[0];
+    size_t n = 0;
+#define PAIR(u, v) (pairs[2 * n] = (cl_uint)(u), pairs[2 * n + 1] = (cl_uint)(v), ++n)
+    for (size_t t = 0; with_pair && t < r->k; ++t) {
+        const size_t j = r->order[t];
+        PAIR(c, m + j);
+        if (j != c)
+            PAIR(j, m + c);
+        PAIR(m + c, m + j);
+    }
+    for (size_t t = 0; t < r->k; ++t) {
+        PAIR(r->order[t], g);
+        PAIR(m + r->order[t], g);
+    }
+#undef PAIR
+    double *dots = q->dots_host;
+    int status = clopt_qn_dots(r->s, 0, n, dots);
+    if (status != CLOPT_OK)
+        return status;
+    size_t at = 0;
+    for (size_t t = 0; with_pair && t < r->k; ++t) {
+        const size_t j = r->order[t];
+        r->sy[c][j] = dots[at++];
+        if (j != c)
+            r->sy[j][c] = dots[at++];
+        r->yy[c][j] = r->yy[j][c] = dots[at++];
+    }
+    for (size_t t = 0; t < r->k; ++t) {
+        r->sg[r->order[t]] = dots[at++];
+        r->yg[r->order[t]] = dots[at++];
+    }
+    /* A pair without positive curvature (possible after an Armijo step) is dropped. */
+    if (with_pair && !(r->sy[c][c] > 0 && r->yy[c][c] > 0))
+        --r->k;
+    return CLOPT_OK;
+}
+
+/* Accepts the line search's step: the new pair (lbfgs, when its curvature is positive),
+ * x and g, then the next direction. */
+static int take_step(struct qn_run *r, const struct clopt_ls_result *ls, double g2_new)
+{
+    const int lbfgs = r->m > 0;
+    /* s . y estimated from the line search: alpha (g_new . d - g . d). */
+    const int with_pair = lbfgs && ls->alpha * (r->gtd - r->gd) > 0;
+    size_t c = 0;
+    if (with_pair) {
+        c = r->k < r->m ? r->k : r->order[0];
+        if (r->k == r->m)
+            memmove(r->order, r->order + 1, (r->m - 1) * sizeof *r->order);
+        else
+            ++r->k;
+        r->order[r->k - 1] = c;
+    }
+    int status = clopt_qn_accept(r->s, with_pair, c, r->m + c);
+    const double gg_old = r->gg, gd_old = r->gd;
+    r->f = ls->phi;
+    r->gg = g2_new;
+    r->alpha_prev = ls->alpha;
+    r->gd_prev = gd_old;
+    if (status != CLOPT_OK)
+        return status;
+    if (lbfgs) {
+        status = lbfgs_update(r, with_pair, c);
+        return status == CLOPT_OK ? lbfgs_direction(r) : status;
+    }
+    /* cg: beta by the chosen formula, 0 (a restart) by Powell's test or when negative. */
+    const double kind = r->s->opts.cg_beta;
+    double beta = kind == CLOPT_CG_FR   ? r->gg / gg_old
+                  : kind == CLOPT_CG_HS ? (r->gg - r->gtg) / (r->gtd - gd_old)
+                                        : (r->gg - r->gtg) / gg_old;
+    if (!(beta > 0) || !isfinite(beta) || fabs(r->gtg) >= 0.1 * r->gg)
+        beta = 0;
+    const double gd = -r->gg + beta * r->gtd;
+    if (beta == 0 || !(gd < 0))
+        return steepest(r);
+    r->q->terms_host[0] = QN_G(r->m);
+    r->q->coef_host[0] = -1.0;
+    r->q->terms_host[1] = QN_D(r->m);
+    r->q->coef_host[1] = beta;
+    r->gd = gd;
+    return clopt_qn_combine(r->s, 2, QN_D(r->m));
+}
+
+/* The stopping tests of run.c, on an accepted iterate. */
+static int stop_test(const struct clopt_solver *s, double prev, double f, double gnorm)
+{
+    if (gnorm <= s->opts.gtol)
+        return CLOPT_STOP_GTOL;
+    if (f <= s->opts.target)
+        return CLOPT_STOP_TARGET;
+    const double scale = fmax(fmax(fabs(prev), fabs(f)), DBL_MIN);
+    if (isfinite(prev) && fabs(prev - f) <= s->opts.ftol * scale)
+        return CLOPT_STOP_FTOL;
+    return 0;
+}
+
+/* Reports iteration t to the progress callback; non-zero when it cancels. */
+static int report(const struct clopt_solver *s, uint64_t t, double f, double gnorm, double alpha,
+                  double start)
+{
+    if (!s->opts.progress || t % s->opts.loss_every != 0)
+        return 0;
+    const struct clopt_progress p = {.iteration = t,
+                                     .loss = f,
+                                     .grad_norm = gnorm,
+                                     .lr = alpha,
+                                     .seconds = clopt_now_seconds() - start};
+    return s->opts.progress(s->opts.progress_user, &p);
+}
+
+/* The loop from x_0; returns a stop reason, or an error. */
+static int iterate(struct qn_run *r, struct clopt_result *res, double start)
+{
+    struct clopt_solver *s = r->s;
+    double g2, dots[2] = {NAN, NAN};
+    int status = clopt_qn_eval(s, NAN, 1, 0, &r->f, &g2, dots);
+    if (status == CLOPT_OK)
+        status = clopt_qn_accept(s, 0, 0, 0);
+    if (status != CLOPT_OK)
+        return status;
+    r->evaluations = 1;
+    r->gg = g2;
+    if (!isfinite(r->f) || !isfinite(g2))
+        return clopt_fail(s->ctx, CLOPT_ERR_DIVERGED,
+                          "the loss is NaN/Inf at the start point: check the initial theta and "
+                          "the objective; theta is the start point");
+    if (report(s, 0, r->f, sqrt(g2), 0, start))
+        return CLOPT_STOP_CANCELLED;
+    int reason = stop_test(s, NAN, r->f, sqrt(g2));
+    if (reason)
+        return reason;
+    status = steepest(r);
+    for (uint64_t t = 0; status == CLOPT_OK; ++t) {
+        res->iterations = t;
+        if (t >= s->opts.max_iters)
+            return CLOPT_STOP_MAX_ITERS;
+        if (s->opts.stop && *s->opts.stop)
+            return CLOPT_STOP_CANCELLED;
+        /* First steps 1 / ||g|| (liblbfgs); then lbfgs tries 1, cg N&W's (3.60). */
+        const int fresh = t == 0 || (r->m > 0 ? r->k == 0 : r->gd == -r->gg);
+        double alpha0 = fresh      ? 1.0 / sqrt(r->gg)
+                        : r->m > 0 ? 1.0
+                                   : r->alpha_prev * r->gd_prev / r->gd;
+        if (!(alpha0 > 0) || !isfinite(alpha0))
+            alpha0 = 1.0;
+        struct clopt_ls_result ls;
+        const double f_prev = r->f;
+        status = clopt_line_search(&s->opts, phi_at, r, r->f, r->gd, alpha0, &ls);
+        r->evaluations += ls.evaluations;
+        if (status != CLOPT_OK)
+            return status;
+        if (!ls.found)
+            return CLOPT_STOP_LINE_SEARCH;
+        /* The accepted step is the last trial (theta and g_trial are its). */
+        if (ls.alpha != r->last_alpha)
+            return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG, "internal: accepted step not last");
+        const double g2_new = r->last_g2;
+        if (status == CLOPT_OK)
+            status = take_step(r, &ls, g2_new);
+        if (status != CLOPT_OK)
+            return status;
+        res->iterations = t + 1;
+        if (report(s, t + 1, r->f, sqrt(r->gg), ls.alpha, start))
+            return CLOPT_STOP_CANCELLED;
+        reason = stop_test(s, f_prev, r->f, sqrt(r->gg));
+        if (reason)
+            return reason;
+    }
+    return status;
+}
+
+int clopt_qn_run(struct clopt_solver *s, struct clopt_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->shards = s->n_shards;
+    res->knobs = s->knobs;
+    res->lr = res->final_lr = NAN;
+    res->bytes_per_element = (double)s->elem_size * (double)clopt_qn_vectors(s);
+    res->bytes_per_iter = (double)s->n * res->bytes_per_element;
+    static struct qn_run zero;
+    struct qn_run r = zero;
+    r.s = s;
+    r.q = s->qn;
+    r.m = s->qn->m;
+    const double start = clopt_now_seconds();
+    int reason = iterate(&r, res, start);
+    res->evaluations = r.evaluations;
+    if (reason < 0 && reason != CLOPT_ERR_DIVERGED)
+        return reason;
+    /* theta is x: the last trial may have been refused. */
+    int status = clopt_qn_copy_x(s, 1);
+    cl_int err = status == CLOPT_OK ? clFinish(s->ctx->queue) : CL_SUCCESS;
+    if (err != CL_SUCCESS)
+        status = clopt_fail_cl(s->ctx, err, "clFinish");
+    res->seconds = clopt_now_seconds() - start;
+    if (status == CLOPT_OK)
+        status = clopt_solver_evaluate(s, &res->loss, &res->grad_norm);
+    s->theta_generated = 0;
+    return status == CLOPT_OK ? reason : status;
+}

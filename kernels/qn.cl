@@ -1,0 +1,144 @@
+/* Vector kernels of lbfgs and cg (host/qn/). Each shard keeps its vectors in one buffer,
+ * `vec`, vector k at vec + k * pitch; `extra` is the trial gradient (the step kernel's state
+ * 0), named by index `extra_index`. Dot products are summed per tile of CLOPT_QN_TILE
+ * elements in element order, and the tiles' partial sums in tile order: tiles start at the
+ * same global elements whatever the shard count (every shard but the last holds whole
+ * tiles), so the results are bit-identical for one shard and many. */
+#ifndef CLOPT_COMMON_CL
+#ifndef CLOPT_REAL_DEFINED
+#define CLOPT_REAL_DEFINED
+typedef float real;
+#endif
+typedef double acc_t;
+void clopt_acc_add(acc_t *s, acc_t *c, acc_t x);
+#endif
+#ifndef CLOPT_HALO
+#define CLOPT_HALO 0
+#endif
+/* Dot products one launch may compute (5 per history pair and a few more). */
+#ifndef CLOPT_QN_MAX_PAIRS
+#define CLOPT_QN_MAX_PAIRS 330
+#endif
+/* Elements summed in registers between passes over the pair list, and per work-item of
+ * the element-wise kernels: PoCL pays per work-group, so one work-item per element made a
+ * three-vector update slower than the whole objective sweep (measured at n = 1e6). */
+#define CLOPT_QN_BLOCK 64
+#define CLOPT_QN_CHUNK 4096
+#define CLOPT_QN_LANES 8
+
+inline __global real *clopt_qn_vec(__global real *vec, __global real *extra, ulong pitch,
+                                   uint k, uint extra_index)
+{
+    return k == extra_index ? extra : vec + (ulong)k * pitch;
+}
+
+/* theta (with its halo layout) = x + alpha d: the line search's trial point. */
+__kernel void clopt_qn_trial(__global real *theta, __global const real *vec, ulong pitch,
+                             ulong count, uint x_index, uint d_index, real alpha)
+{
+    const ulong begin = get_global_id(0) * CLOPT_QN_CHUNK;
+    const ulong end = min(begin + CLOPT_QN_CHUNK, count);
+    __global const real *x = vec + (ulong)x_index * pitch, *d = vec + (ulong)d_index * pitch;
+    __global real *out = theta + CLOPT_HALO;
+    for (ulong j = begin; j < end; ++j)
+        out[j] = x[j] + alpha * d[j];
+}
+
+/* An accepted trial: s = theta - x and y = g_trial - g into slots s_index and y_index when
+ * with_pair, then x = theta and g = g_trial. */
+__kernel void clopt_qn_accept(__global const real *theta, __global real *vec,
+                              __global const real *extra, ulong pitch, ulong count, uint x_index,
+                              uint g_index, uint s_index, uint y_index, uint with_pair)
+{
+    const ulong begin = get_global_id(0) * CLOPT_QN_CHUNK;
+    const ulong end = min(begin + CLOPT_QN_CHUNK, count);
+    __global real *x = vec + (ulong)x_index * pitch, *g = vec + (ulong)g_index * pitch;
+    __global real *s = vec + (ulong)s_index * pitch, *y = vec + (ulong)y_index * pitch;
+    for (ulong j = begin; j < end; ++j) {
+        const real x_new = theta[CLOPT_HALO + j], g_new = extra[j];
+        if (with_pair) {
+            s[j] = x_new - x[j];
+            y[j] = g_new - g[j];
+        }
+        x[j] = x_new;
+        g[j] = g_new;
+    }
+}
+
+/* Partial dot products of the listed pairs (a, b) over one tile per work-item:
+ * partials[(first_tile + t) * n_pairs + p]. */
+__kernel void clopt_qn_dots(__global real *vec, __global real *extra, ulong pitch, ulong count,
+                            uint extra_index, __global const uint *pairs, uint n_pairs,
+                            __global acc_t *partials, ulong first_tile)
+{
+    const ulong t = get_global_id(0);
+    const ulong begin = t * CLOPT_QN_TILE;
+    if (begin >= count)
+        return;
+    const ulong end = min(begin + CLOPT_QN_TILE, count);
+    acc_t sum[CLOPT_QN_MAX_PAIRS], comp[CLOPT_QN_MAX_PAIRS];
+    for (uint p = 0; p < n_pairs; ++p)
+        sum[p] = comp[p] = 0;
+    for (ulong b = begin; b < end; b += CLOPT_QN_BLOCK) {
+        const ulong stop = min(b + CLOPT_QN_BLOCK, end);
+        for (uint p = 0; p < n_pairs; ++p) {
+            __global const real *u = clopt_qn_vec(vec, extra, pitch, pairs[2 * p], extra_index);
+            __global const real *v =
+                clopt_qn_vec(vec, extra, pitch, pairs[2 * p + 1], extra_index);
+            /* CLOPT_QN_LANES independent sums (lane l takes j = l mod LANES) folded in lane
+             * order into the pair's sum at the end of the block: one chain of additions
+             * made the pass latency-bound (measured at n = 1e6). */
+            acc_t lane[CLOPT_QN_LANES];
+            for (uint l = 0; l < CLOPT_QN_LANES; ++l)
+                lane[l] = 0;
+            for (ulong j = b; j < stop; j += CLOPT_QN_LANES)
+                for (uint l = 0; l < CLOPT_QN_LANES; ++l)
+                    lane[l] += j + l < stop ? (acc_t)u[j + l] * (acc_t)v[j + l] : 0;
+            acc_t su = sum[p], co = comp[p];
+            for (uint l = 0; l < CLOPT_QN_LANES; ++l)
+                clopt_acc_add(&su, &co, lane[l]);
+            sum[p] = su;
+            comp[p] = co;
+        }
+    }
+    for (uint p = 0; p < n_pairs; ++p)
+        partials[(first_tile + t) * n_pairs + p] = sum[p] - comp[p];
+}
+
+/* out[p] = the tiles' partials of pair p, summed in tile order. */
+__kernel void clopt_qn_dots_reduce(__global const acc_t *partials, ulong tiles, uint n_pairs,
+                                   __global acc_t *out)
+{
+    const uint p = get_global_id(0);
+    if (p >= n_pairs)
+        return;
+    acc_t sum = 0, comp = 0;
+    for (ulong t = 0; t < tiles; ++t)
+        clopt_acc_add(&sum, &comp, partials[t * n_pairs + p]);
+    out[p] = sum - comp;
+}
+
+/* vec[out_index] = sum_k coef[k] vec[terms[k]], summed in term order (in acc_t). The output
+ * may be one of the terms: each element is read before it is written. */
+__kernel void clopt_qn_combine(__global real *vec, __global real *extra, ulong pitch, ulong count,
+                               uint extra_index, __global const uint *terms,
+                               __global const acc_t *coef, uint n_terms, uint out_index)
+{
+    const ulong begin = get_global_id(0) * CLOPT_QN_CHUNK;
+    const ulong end = min(begin + CLOPT_QN_CHUNK, count);
+    __global real *out = vec + (ulong)out_index * pitch;
+    for (ulong b = begin; b < end; b += CLOPT_QN_BLOCK) {
+        const uint len = (uint)min((ulong)CLOPT_QN_BLOCK, end - b);
+        acc_t sum[CLOPT_QN_BLOCK], comp[CLOPT_QN_BLOCK];
+        for (uint e = 0; e < CLOPT_QN_BLOCK; ++e)
+            sum[e] = comp[e] = 0;
+        for (uint k = 0; k < n_terms; ++k) {
+            __global const real *v = clopt_qn_vec(vec, extra, pitch, terms[k], extra_index) + b;
+            const acc_t c = coef[k];
+            for (uint e = 0; e < len; ++e)
+                clopt_acc_add(&sum[e], &comp[e], c * (acc_t)v[e]);
+        }
+        for (uint e = 0; e < len; ++e)
+            out[b + e] = (real)(sum[e] - comp[e]);
+    }
+}
