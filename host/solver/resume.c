@@ -56,7 +56,10 @@ static int ends_with_text(const char *s, const char *suffix)
 static char *content_id(const char *path)
 {
     enum { CHUNK = 1 << 20 };
-    FILE *f = fopen(path, "rb");
+    char why[256];
+    /* Not a plain fopen: a FIFO would block here (clopt_open_input refuses what is not a
+     * regular file, without waiting). */
+    FILE *f = clopt_open_input(path, why, sizeof why);
     unsigned char *buffer = f ? malloc(CHUNK) : NULL;
     if (!buffer) {
         if (f)
