@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct cli_result {
     int exit_code; /* -1 when the process did not exit normally */
@@ -22,6 +23,13 @@ void cli_result_free(struct cli_result *r);
 /* Starts the CLI (output discarded), sends signo after `seconds`, and returns its exit
  * status, or minus the signal that ended it. */
 int cli_run_and_signal(const char *const *args, double seconds, int signo);
+/* Starts the CLI (output discarded) and returns its process id at once. */
+pid_t cli_spawn(const char *const *args);
+/* The exit status of a spawned CLI, or minus the signal that ended it; with block = 0,
+ * CLI_RUNNING while it still runs. */
+#define CLI_RUNNING (-100000)
+int cli_wait(pid_t pid, int block);
+void sleep_seconds(double seconds);
 
 /* Number of lines in text (a final line without '\n' counts). */
 size_t count_lines(const char *text);
