@@ -207,6 +207,10 @@ int close_enough(double a, double b, double rtol, double atol)
 {
     if (isnan(a) || isnan(b))
         return 0;
+    /* An infinite reference is met only by the same infinity: the relative bound
+     * rtol * |b| is infinite there and would accept any finite value. */
+    if (isinf(a) || isinf(b))
+        return a == b;
     return fabs(a - b) <= atol + rtol * fabs(b);
 }
 

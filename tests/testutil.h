@@ -50,7 +50,7 @@ double *read_npy_as_double(const char *path, size_t *count, int *is_double);
 /* Philox4x32-10, the generator of clopt_init. */
 void philox4x32_10(const uint32_t ctr_in[4], const uint32_t key_in[2], uint32_t out[4]);
 
-/* |a - b| <= atol + rtol * |b|, and neither is NaN. */
+/* |a - b| <= atol + rtol * |b|, and neither is NaN; an infinity only equals itself. */
 int close_enough(double a, double b, double rtol, double atol);
 
 /* A context on the default device; aborts the test on failure. */
