@@ -35,8 +35,15 @@ const char *clopt_cl_error_name(cl_int err);
 char *clopt_vformat(const char *fmt, va_list ap);
 char *clopt_format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Fills info for one device; index is left as SIZE_MAX for the caller to set. */
-int clopt_device_query(cl_device_id device, struct clopt_device_info *info);
+/* Which query a device refused, and its error. */
+struct clopt_device_query_error {
+    const char *call;
+    cl_int err;
+};
+/* Fills info for one device; index is left as SIZE_MAX for the caller to set. A refused
+ * query is CLOPT_ERR_OPENCL, described in *error (may be NULL). */
+int clopt_device_query(cl_device_id device, struct clopt_device_info *info,
+                       struct clopt_device_query_error *error);
 
 /* A kernel source by file name, from ctx->kernel_dir or the embedded copies. *text is
  * heap-allocated (NUL-terminated). */
