@@ -26,8 +26,8 @@ export CLOPT_PROGRAM_CACHE=off
 # Nor the user's tuning database: every run uses the built-in knobs.
 export CLOPT_TUNING_DB=/nonexistent/clopt-faults-tuning.json
 before_each=: # a command run before every job run, to put back what a run may change
-SAMPLES=24    # points of a sampled job spread over all of its points
-MAX_ADDED=40  # at most this many of the points a sampled job's options add (evenly spread)
+SAMPLES=8     # points of a sampled job spread over all of its points
+MAX_ADDED=20  # at most this many of the points a sampled job's options add (evenly spread)
 skip_stdout=0 # 1 where stdout holds timings
 json_keep=.   # the JSON lines compared (the tuner's choice itself depends on timings)
 # FAULT_JOBS=REGEX sweeps only the jobs whose names match (while working on one), and
@@ -149,8 +149,9 @@ sweep() { # name, points ("all:SKIP" or a list), arguments
 
 # A job's points that the "run" job's clean run ($work/base.txt) does not have, as diff
 # aligns the two lists of names, and the two after each (the call that ends a changed
-# stretch may be aligned with its twin); every device and platform query; and SAMPLES
-# points spread evenly over the rest.
+# stretch may be aligned with its twin), at most MAX_ADDED of them; and SAMPLES points
+# spread evenly over all. (The device and platform queries, the same in every job, are
+# the "run" job's.)
 added_points() {
   local total
   total=$(wc -l <"$work/points.txt")
@@ -161,7 +162,6 @@ added_points() {
       sort -nu | awk -v m="$MAX_ADDED" '{ p[NR] = $1 } END {
         if (NR <= m) { for (k = 1; k <= NR; ++k) print p[k] }
         else for (k = 0; k < m; ++k) print p[int(k * NR / m) + 1] }'
-    grep -nE '^cl(GetDeviceInfo|GetPlatformInfo)$' "$work/points.txt" | cut -d: -f1
     awk -v total="$total" -v s="$SAMPLES" 'BEGIN { for (k = 1; k <= s; ++k) print int(k * total / (s + 1)) + 1 }'
   } | sort -nu
 }
