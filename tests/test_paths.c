@@ -1,9 +1,10 @@
-/* Paths the other suites never take: a user stencil of radius 2, and the GPU default
- * knobs (strided layout, work-group partials, a reduction group > 1) on several shards with
- * many partials. */
+/* Paths the other suites never take: a user stencil of radius 2, the GPU default knobs
+ * (strided layout, work-group partials, a reduction group > 1) on several shards with many
+ * partials, and element indices past 2^32. */
 #include "testutil.h"
 
 #define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -210,4 +211,106 @@ Test(paths, gpu_default_knobs_on_several_shards_match_the_cpu_defaults, .timeout
         free(a);
         free(b);
     }
+}
+
+/* Element indices past 2^31 and 2^32 without 8 GB of theta: kernels/init.cl built on its
+ * own (float and double) and launched on a window of WINDOW elements whose first global
+ * index is `offset`, as the shard at that offset launches it; each value must be the host
+ * Philox reference's for that global index (a 32-bit index would wrap, or reuse the
+ * counters of element offset mod 2^32). */
+#define WINDOW 64
+static void init_window(cl_context cl, cl_device_id device, cl_command_queue queue,
+                        const char *source, int dbl, uint64_t offset, double *out)
+{
+    const char *texts[] = {source};
+    cl_int err;
+    cl_program program = clCreateProgramWithSource(cl, 1, texts, NULL, &err);
+    cr_assert_eq(err, CL_SUCCESS);
+    err = clBuildProgram(program, 1, &device,
+                         dbl ? "-DCLOPT_DOUBLE=1 -DCLOPT_HAS_FP64=1" : "-DCLOPT_DOUBLE=0", NULL,
+                         NULL);
+    cr_assert_eq(err, CL_SUCCESS, "building init.cl: %d", err);
+    cl_kernel kernel = clCreateKernel(program, "clopt_init", &err);
+    cr_assert_eq(err, CL_SUCCESS);
+    const size_t item = dbl ? sizeof(double) : sizeof(float);
+    cl_mem theta = clCreateBuffer(cl, CL_MEM_READ_WRITE, WINDOW * item, NULL, &err);
+    cr_assert_eq(err, CL_SUCCESS);
+    const cl_ulong n_shard = WINDOW, at = offset, halo = 0;
+    const cl_uint kind = 1 /* CLOPT_INIT_UNIFORM */, seed_lo = 7, seed_hi = 1;
+    const float value_f = 1.0f;
+    const double value_d = 1.0;
+    cr_assert_eq(clSetKernelArg(kernel, 0, sizeof theta, &theta), CL_SUCCESS);
+    cr_assert_eq(clSetKernelArg(kernel, 1, sizeof n_shard, &n_shard), CL_SUCCESS);
+    cr_assert_eq(clSetKernelArg(kernel, 2, sizeof at, &at), CL_SUCCESS);
+    cr_assert_eq(clSetKernelArg(kernel, 3, sizeof kind, &kind), CL_SUCCESS);
+    cr_assert_eq(dbl ? clSetKernelArg(kernel, 4, sizeof value_d, &value_d)
+                     : clSetKernelArg(kernel, 4, sizeof value_f, &value_f),
+                 CL_SUCCESS);
+    cr_assert_eq(clSetKernelArg(kernel, 5, sizeof seed_lo, &seed_lo), CL_SUCCESS);
+    cr_assert_eq(clSetKernelArg(kernel, 6, sizeof seed_hi, &seed_hi), CL_SUCCESS);
+    cr_assert_eq(clSetKernelArg(kernel, 7, sizeof halo, &halo), CL_SUCCESS);
+    const size_t global = WINDOW;
+    cr_assert_eq(clEnqueueNDRangeKernel(queue, kernel, 1, NULL, &global, NULL, 0, NULL, NULL),
+                 CL_SUCCESS);
+    unsigned char raw[WINDOW * sizeof(double)];
+    cr_assert_eq(clEnqueueReadBuffer(queue, theta, CL_TRUE, 0, WINDOW * item, raw, 0, NULL, NULL),
+                 CL_SUCCESS);
+    for (size_t j = 0; j < WINDOW; ++j) {
+        if (dbl) {
+            memcpy(&out[j], raw + j * item, item);
+        } else {
+            float v;
+            memcpy(&v, raw + j * item, item);
+            out[j] = v;
+        }
+    }
+    clReleaseMemObject(theta);
+    clReleaseKernel(kernel);
+    clReleaseProgram(program);
+}
+
+Test(paths, init_indices_past_2_to_the_32_match_host_philox)
+{
+    /* common.cl (which picks real from CLOPT_DOUBLE) then init.cl, as the library builds it. */
+    static char source[1 << 17];
+    size_t used = 0;
+    const char *files[] = {CLOPT_SOURCE_DIR "/kernels/common.cl", CLOPT_SOURCE_DIR "/kernels/init.cl"};
+    for (size_t k = 0; k < 2; ++k) {
+        FILE *f = fopen(files[k], "rb");
+        cr_assert_not_null(f, "%s", files[k]);
+        used += fread(source + used, 1, sizeof source - 1 - used, f);
+        fclose(f);
+        source[used++] = '\n';
+    }
+    source[used] = '\0';
+    cl_platform_id platform;
+    cl_device_id device;
+    cr_assert_eq(clGetPlatformIDs(1, &platform, NULL), CL_SUCCESS);
+    cr_assert_eq(clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, 1, &device, NULL), CL_SUCCESS);
+    cl_int err;
+    cl_context cl = clCreateContext(NULL, 1, &device, NULL, NULL, &err);
+    cr_assert_eq(err, CL_SUCCESS);
+    cl_command_queue queue = clCreateCommandQueue(cl, device, 0, &err);
+    cr_assert_eq(err, CL_SUCCESS);
+    const uint64_t offsets[] = {((uint64_t)1 << 31) - WINDOW / 2, ((uint64_t)1 << 32) - WINDOW / 2,
+                                ((uint64_t)1 << 40) + 12345};
+    const uint32_t key[2] = {7, 1};
+    double got[WINDOW];
+    for (int dbl = 0; dbl < 2; ++dbl)
+        for (size_t k = 0; k < sizeof offsets / sizeof *offsets; ++k) {
+            init_window(cl, device, queue, source, dbl, offsets[k], got);
+            for (size_t j = 0; j < WINDOW; ++j) {
+                const uint64_t i = offsets[k] + j;
+                const uint32_t ctr[4] = {(uint32_t)i, (uint32_t)(i >> 32), 0, 0};
+                uint32_t r[4];
+                philox4x32_10(ctr, key, r);
+                const double expected =
+                    dbl ? 2.0 * ((double)(((uint64_t)r[0] << 21) ^ (r[1] >> 11)) * 0x1p-53) - 1.0
+                        : (double)(2.0f * ((float)(r[0] >> 8) * 0x1p-24f) - 1.0f);
+                cr_assert_eq(got[j], expected, "%s element %llu: %.17g, host Philox %.17g",
+                             dbl ? "double" : "float", (unsigned long long)i, got[j], expected);
+            }
+        }
+    clReleaseCommandQueue(queue);
+    clReleaseContext(cl);
 }
