@@ -8,15 +8,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void copy_info_string(cl_device_id device, cl_device_info what, char *dst, size_t size)
+/* A string property of the device (or, with is_platform, of its platform), cut to fit dst:
+ * a name longer than the field is still that device's name. The call's error when the
+ * device does not answer. */
+static cl_int copy_info_string(cl_device_id device, cl_platform_id platform, cl_uint what,
+                               int is_platform, char *dst, size_t size)
 {
     dst[0] = '\0';
-    if (clGetDeviceInfo(device, what, size, dst, NULL) != CL_SUCCESS)
-        snprintf(dst, size, "?");
+    size_t needed = 0;
+    cl_int err = is_platform ? clGetPlatformInfo(platform, what, 0, NULL, &needed)
+                             : clGetDeviceInfo(device, what, 0, NULL, &needed);
+    if (err != CL_SUCCESS)
+        return err;
+    char *whole = needed > size ? malloc(needed) : dst;
+    if (!whole)
+        return CL_OUT_OF_HOST_MEMORY;
+    const size_t room = needed > size ? needed : size;
+    err = is_platform ? clGetPlatformInfo(platform, what, room, whole, NULL)
+                      : clGetDeviceInfo(device, what, room, whole, NULL);
+    if (whole != dst) {
+        if (err == CL_SUCCESS)
+            memcpy(dst, whole, size);
+        free(whole);
+    }
     dst[size - 1] = '\0';
+    return err;
 }
 
-int clopt_device_query(cl_device_id device, struct clopt_device_info *info)
+int clopt_device_query(cl_device_id device, struct clopt_device_info *info,
+                       struct clopt_device_query_error *error)
 {
     memset(info, 0, sizeof *info);
     info->index = SIZE_MAX;
@@ -25,28 +45,62 @@ int clopt_device_query(cl_device_id device, struct clopt_device_info *info)
     cl_ulong global_mem, max_alloc;
     cl_uint units;
     cl_device_fp_config fp64 = 0;
+    /* Every answer decides something (the device picked, the kernels' precision paths, the
+     * cache and database keys), so a query that fails is an error, never a guess: a failed
+     * fp64 query once switched runs silently to the float paths, and a failed name query
+     * put "?" into keys. */
+    const char *what = "clGetDeviceInfo(CL_DEVICE_PLATFORM)";
     cl_int err = clGetDeviceInfo(device, CL_DEVICE_PLATFORM, sizeof platform, &platform, NULL);
-    if (err == CL_SUCCESS)
+    if (err == CL_SUCCESS) {
+        what = "clGetDeviceInfo(CL_DEVICE_TYPE)";
         err = clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
-    if (err == CL_SUCCESS)
+    }
+    if (err == CL_SUCCESS) {
+        what = "clGetDeviceInfo(CL_DEVICE_GLOBAL_MEM_SIZE)";
         err = clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof global_mem, &global_mem,
                               NULL);
-    if (err == CL_SUCCESS)
+    }
+    if (err == CL_SUCCESS) {
+        what = "clGetDeviceInfo(CL_DEVICE_MAX_MEM_ALLOC_SIZE)";
         err = clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc,
                               NULL);
-    if (err == CL_SUCCESS)
+    }
+    if (err == CL_SUCCESS) {
+        what = "clGetDeviceInfo(CL_DEVICE_MAX_COMPUTE_UNITS)";
         err = clGetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL);
-    if (err != CL_SUCCESS)
+    }
+    if (err == CL_SUCCESS) {
+        what = "clGetDeviceInfo(CL_DEVICE_DOUBLE_FP_CONFIG)";
+        err = clGetDeviceInfo(device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64, NULL);
+        /* OpenCL 1.2 answers 0 for a device without doubles; a 1.0/1.1 device without
+         * cl_khr_fp64 may not know the name at all, which it says with CL_INVALID_VALUE
+         * and only with that. */
+        if (err == CL_INVALID_VALUE) {
+            fp64 = 0;
+            err = CL_SUCCESS;
+        }
+    }
+    if (err == CL_SUCCESS) {
+        what = "clGetPlatformInfo(CL_PLATFORM_NAME)";
+        err = copy_info_string(device, platform, CL_PLATFORM_NAME, 1, info->platform,
+                               sizeof info->platform);
+    }
+    if (err == CL_SUCCESS) {
+        what = "clGetDeviceInfo(CL_DEVICE_NAME)";
+        err = copy_info_string(device, platform, CL_DEVICE_NAME, 0, info->name, sizeof info->name);
+    }
+    if (err == CL_SUCCESS) {
+        what = "clGetDeviceInfo(CL_DRIVER_VERSION)";
+        err = copy_info_string(device, platform, CL_DRIVER_VERSION, 0, info->driver_version,
+                               sizeof info->driver_version);
+    }
+    if (err != CL_SUCCESS) {
+        if (error) {
+            error->call = what;
+            error->err = err;
+        }
         return CLOPT_ERR_OPENCL;
-    /* Absent on devices without doubles: an error here simply means no fp64. */
-    if (clGetDeviceInfo(device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64, NULL) != CL_SUCCESS)
-        fp64 = 0;
-    if (clGetPlatformInfo(platform, CL_PLATFORM_NAME, sizeof info->platform, info->platform,
-                          NULL) != CL_SUCCESS)
-        snprintf(info->platform, sizeof info->platform, "?");
-    info->platform[sizeof info->platform - 1] = '\0';
-    copy_info_string(device, CL_DEVICE_NAME, info->name, sizeof info->name);
-    copy_info_string(device, CL_DRIVER_VERSION, info->driver_version, sizeof info->driver_version);
+    }
     info->kind = (type & CL_DEVICE_TYPE_GPU)   ? CLOPT_DEVICE_GPU
                  : (type & CL_DEVICE_TYPE_CPU) ? CLOPT_DEVICE_CPU
                                                : CLOPT_DEVICE_OTHER;
@@ -120,7 +174,7 @@ int clopt_list_devices(struct clopt_device_info **out, size_t *count)
         return CLOPT_ERR_OUT_OF_MEMORY;
     }
     for (size_t i = 0; i < n; ++i) {
-        if (clopt_device_query(ids[i], &infos[i]) != CLOPT_OK)
+        if (clopt_device_query(ids[i], &infos[i], NULL) != CLOPT_OK)
             snprintf(infos[i].name, sizeof infos[i].name, "(device does not answer queries)");
         infos[i].index = i;
     }
@@ -257,12 +311,26 @@ int clopt_context_create(struct clopt_context **out, const struct clopt_context_
         status = clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
         goto cleanup;
     }
+    /* A device that does not answer is never picked by default; if no device could be
+     * picked, the first refusal is the cause worth naming. */
+    struct clopt_device_query_error refused = {NULL, CL_SUCCESS};
     for (size_t i = 0; i < n; ++i) {
-        if (clopt_device_query(ids[i], &infos[i]) != CLOPT_OK)
-            infos[i].kind = 0; /* never picked by default */
+        struct clopt_device_query_error error;
+        if (clopt_device_query(ids[i], &infos[i], &error) != CLOPT_OK) {
+            infos[i].kind = 0;
+            if (!refused.call)
+                refused = error;
+        }
         infos[i].index = i;
     }
     size_t chosen = pick_device(infos, n, opts->device);
+    if (chosen == SIZE_MAX && refused.call) {
+        status = clopt_fail(ctx, CLOPT_ERR_OPENCL,
+                            "%s failed: %s (%d); the device does not answer its queries: check "
+                            "its driver with 'clinfo'",
+                            refused.call, clopt_cl_error_name(refused.err), refused.err);
+        goto cleanup;
+    }
     if (chosen == SIZE_MAX) {
         status = clopt_fail(ctx, CLOPT_ERR_NO_DEVICE,
                             "no OpenCL device matches '%s': run 'clopt devices' for the list",
@@ -311,8 +379,9 @@ int clopt_context_create_from_cl(struct clopt_context **out, cl_context context,
     if (props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
                           "the queue is out-of-order; clopt needs an in-order queue");
-    if (clopt_device_query(ctx->device, &ctx->info) != CLOPT_OK)
-        return clopt_fail(ctx, CLOPT_ERR_OPENCL, "the queue's device does not answer queries");
+    struct clopt_device_query_error error;
+    if (clopt_device_query(ctx->device, &ctx->info, &error) != CLOPT_OK)
+        return clopt_fail_cl(ctx, error.err, error.call);
     /* Our own references, released in destroy; the caller's stay the caller's. */
     err = clRetainContext(context);
     if (err != CL_SUCCESS)

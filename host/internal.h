@@ -45,8 +45,16 @@ double clopt_strtod_c(const char *text, char **end);
 int clopt_format_c(char *buffer, size_t size, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Fills info for one device; index is left as SIZE_MAX for the caller to set. */
-int clopt_device_query(cl_device_id device, struct clopt_device_info *info);
+
+/* Which query a device refused, and its error. */
+struct clopt_device_query_error {
+    const char *call;
+    cl_int err;
+};
+/* Fills info for one device; index is left as SIZE_MAX for the caller to set. A refused
+ * query is CLOPT_ERR_OPENCL, described in *error (may be NULL). */
+int clopt_device_query(cl_device_id device, struct clopt_device_info *info,
+                       struct clopt_device_query_error *error);
 
 /* A kernel source by file name, from ctx->kernel_dir or the embedded copies. *text is
  * heap-allocated (NUL-terminated). */

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct clopt_context *ctx;
@@ -257,15 +259,54 @@ Test(checkpoint, every_changed_byte_and_every_truncation_is_detected)
     free(bad);
 }
 
+/* The iteration of the checkpoint at path; UINT64_MAX when there is none. */
+static uint64_t checkpoint_iteration(const char *path)
+{
+    static struct clopt_checkpoint_info info;
+    return clopt_checkpoint_info(path, &info, NULL, 0) == CLOPT_OK ? info.iteration : UINT64_MAX;
+}
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The identity of the file at path (a new checkpoint is renamed in: a new inode). */
+static int file_changed(const char *path, struct stat *last)
+{
+    struct stat now;
+    if (stat(path, &now) != 0)
+        return 0;
+    const int changed = now.st_ino != last->st_ino || now.st_mtim.tv_sec != last->st_mtim.tv_sec ||
+                        now.st_mtim.tv_nsec != last->st_mtim.tv_nsec || now.st_size != last->st_size;
+    *last = now;
+    return changed;
+}
+
+#define SIGKILL_LANDED 40 /* kills after the run had made progress */
+#define SIGKILL_EARLY 10  /* kills at a random moment of start-up or the resume's reading */
+#define SIGKILL_RESUMES (SIGKILL_LANDED + SIGKILL_EARLY)
+
 /* SIGKILL at random moments of a run with frequent checkpoints: every time, --resume from
- * what is on disk works, and the run finally ends on the theta of an uninterrupted one. */
-Test(checkpoint, sigkill_at_random_moments_loses_nothing, .timeout = 600)
+ * what is on disk continues from a later iteration than the resume before it (never from
+ * scratch, never from a vanished checkpoint), the checkpoint it continues from holds the
+ * uninterrupted run's theta at that iteration, and the run finally ends on the theta of
+ * the uninterrupted one.
+ * Kills are timed by the run's progress, not the clock: most land a random moment after
+ * the resumed run has written a checkpoint of its own, so every one of them moves the run
+ * on however slow the machine is (kills timed from the start once landed before the
+ * first checkpoint whenever start-up took longer than under an idle machine, and the run
+ * never got anywhere). */
+Test(checkpoint, sigkill_at_random_moments_loses_nothing, .timeout = 900)
 {
     char *ckpt = path_in(dir, "kill.ckp"), *full = path_in(dir, "full.npy"),
-         *out = path_in(dir, "out.npy");
+         *out = path_in(dir, "out.npy"), *prev = path_in(dir, "kill.ckp.prev");
+    char iters_text[32];
     const char *base[] = {"run",  "--dim",   "20000", "--optimizer",  "adam", "--lr",
                           "0.01", "--iters", "40000", "--loss-every", "7",    "--quiet"};
-    const size_t n_base = sizeof base / sizeof *base;
+    const size_t n_base = sizeof base / sizeof *base, iters_at = 8;
     const char *args[32];
     memcpy(args, base, sizeof base);
     args[n_base] = "--out";
@@ -275,12 +316,16 @@ Test(checkpoint, sigkill_at_random_moments_loses_nothing, .timeout = 600)
     cr_assert_eq(whole.exit_code, 0, "%s", whole.err);
     cli_result_free(&whole);
 
+    uint64_t resumed_at[SIGKILL_RESUMES + 1];
+    char *resumed_theta[SIGKILL_RESUMES + 1];
+    size_t resumes = 0, landed = 0, early = 0;
+    uint64_t last = 0; /* the iteration the last resume started from */
     srand(77);
-    size_t kills = 0, resumes = 0, completed = 0;
-    char *prev = path_in(dir, "kill.ckp.prev");
-    /* Kill until 50 kills have landed; a run that completes first (a fast machine) is
-     * checked and started again from scratch, so the count never depends on speed. */
-    for (int attempt = 0; attempt < 1000 && !(kills >= 50 && completed >= 1); ++attempt) {
+    int completed = 0;
+    double to_progress = 0.5; /* seconds from a start to its first checkpoint, last seen */
+    for (int attempt = 0; attempt < 400 && !completed; ++attempt) {
+        const int have = access(ckpt, F_OK) == 0;
+        cr_assert(have || resumes == 0, "the checkpoint vanished after %zu resumes", resumes);
         size_t k = n_base;
         args[k++] = "--checkpoint";
         args[k++] = ckpt;
@@ -288,45 +333,108 @@ Test(checkpoint, sigkill_at_random_moments_loses_nothing, .timeout = 600)
         args[k++] = "50";
         args[k++] = "--out";
         args[k++] = out;
-        const int have = access(ckpt, F_OK) == 0;
+        uint64_t from = 0;
         if (have) {
+            from = checkpoint_iteration(ckpt);
+            cr_assert_neq(from, UINT64_MAX, "the checkpoint left by a kill is unreadable");
+            /* A kill after progress must have moved the run on; an early one may not. */
+            cr_assert(resumes == 0 || from >= last, "resume %zu starts at %llu, before %llu",
+                      resumes, (unsigned long long)from, (unsigned long long)last);
             args[k++] = "--resume";
             args[k++] = ckpt;
+            if (resumes == 0 || from > last) {
+                char name[32];
+                snprintf(name, sizeof name, "at%zu.npy", resumes);
+                resumed_theta[resumes] = path_in(dir, name);
+                char why[256];
+                cr_assert_eq(clopt_checkpoint_export(ckpt, resumed_theta[resumes], NULL, why,
+                                                     sizeof why),
+                             CLOPT_OK, "%s", why);
+                resumed_at[resumes++] = from;
+                cr_assert_leq(resumes, SIGKILL_RESUMES);
+            }
+            last = from;
         }
         args[k] = NULL;
-        int rc;
-        if (kills < 50) {
-            /* Somewhere between start-up and well into the run. */
-            const double when = 0.25 * rand() / ((double)RAND_MAX + 1.0);
-            rc = cli_run_and_signal(args, when, SIGKILL);
-            if (rc == -SIGKILL) {
-                ++kills;
-                resumes += have;
-                continue;
+        const int kill_early = early < SIGKILL_EARLY && attempt % 5 == 4;
+        const int kill_late = !kill_early && landed < SIGKILL_LANDED;
+        const pid_t pid = cli_spawn(args);
+        struct stat seen = {0};
+        file_changed(ckpt, &seen);
+        int rc = CLI_RUNNING;
+        const double started = now_seconds();
+        if (kill_early) {
+            /* Anywhere in start-up, the reading of the checkpoint or the first steps: up
+             * to the time the last run took to write its first checkpoint, whatever the
+             * machine's load made that. */
+            sleep_seconds(to_progress * rand() / ((double)RAND_MAX + 1.0));
+            kill(pid, SIGKILL);
+        } else if (kill_late) {
+            /* Wait until the run has written a checkpoint past its start, then kill it a
+             * random moment later (up to a few checkpoints on, mid-write included). */
+            while ((rc = cli_wait(pid, 0)) == CLI_RUNNING) {
+                if (file_changed(ckpt, &seen)) {
+                    const uint64_t now = checkpoint_iteration(ckpt);
+                    cr_assert(now == UINT64_MAX || !have || now >= from,
+                              "a resumed run wrote iteration %llu, before its start %llu: it "
+                              "started from scratch",
+                              (unsigned long long)now, (unsigned long long)from);
+                    if (now != UINT64_MAX && (!have || now > from)) {
+                        to_progress = now_seconds() - started;
+                        sleep_seconds(0.02 * rand() / ((double)RAND_MAX + 1.0));
+                        kill(pid, SIGKILL);
+                        break;
+                    }
+                }
+                sleep_seconds(0.0005);
             }
-        } else {
-            struct cli_result r = cli_run(args);
-            rc = r.exit_code;
-            cli_result_free(&r);
+        }
+        if (rc == CLI_RUNNING)
+            rc = cli_wait(pid, 1);
+        if (rc == -SIGKILL) {
+            landed += kill_late;
+            early += kill_early;
+            continue;
         }
         cr_assert_eq(rc, 0, "attempt %d ended with %d", attempt, rc);
-        size_t n1, n2;
-        int d1, d2;
-        double *a = read_npy_as_double(full, &n1, &d1), *b = read_npy_as_double(out, &n2, &d2);
+        completed = 1;
+    }
+    cr_assert(completed, "the run never completed (%zu kills after progress, %zu early)", landed,
+              early);
+    cr_expect_eq(landed, SIGKILL_LANDED, "only %zu kills after progress landed", landed);
+    cr_expect_eq(early, SIGKILL_EARLY, "only %zu early kills landed", early);
+    cr_expect_geq(resumes, SIGKILL_LANDED, "only %zu resumes moved on", resumes);
+    size_t n1, n2;
+    int d1, d2;
+    double *a = read_npy_as_double(full, &n1, &d1), *b = read_npy_as_double(out, &n2, &d2);
+    cr_assert_eq(n1, n2);
+    for (size_t i = 0; i < n1; ++i)
+        cr_assert(!memcmp(&a[i], &b[i], sizeof a[i]), "theta[%zu]: %.9g vs %.9g at the end", i,
+                  a[i], b[i]);
+    free(b);
+    /* Each point a resume continued from is the uninterrupted run's theta at that
+     * iteration: the run stopped there by its iteration limit instead. */
+    args[n_base] = "--out";
+    args[n_base + 1] = out;
+    args[n_base + 2] = NULL;
+    args[iters_at] = iters_text;
+    for (size_t r = 0; r < resumes; ++r) {
+        snprintf(iters_text, sizeof iters_text, "%llu", (unsigned long long)resumed_at[r]);
+        struct cli_result ref = cli_run(args);
+        cr_assert_eq(ref.exit_code, 0, "%s", ref.err);
+        cli_result_free(&ref);
+        double *c = read_npy_as_double(resumed_theta[r], &n1, &d1);
+        b = read_npy_as_double(out, &n2, &d2);
         cr_assert_eq(n1, n2);
         for (size_t i = 0; i < n1; ++i)
-            cr_assert(!memcmp(&a[i], &b[i], sizeof a[i]),
-                      "theta[%zu]: %.9g vs %.9g (after %zu kills)", i, a[i], b[i], kills);
-        free(a);
+            cr_assert(!memcmp(&c[i], &b[i], sizeof c[i]),
+                      "resume %zu from iteration %llu: theta[%zu] %.9g, uninterrupted %.9g", r,
+                      (unsigned long long)resumed_at[r], i, c[i], b[i]);
         free(b);
-        ++completed;
-        remove(ckpt);
-        remove(prev);
-        remove(out);
+        free(c);
+        free(resumed_theta[r]);
     }
-    cr_expect_geq(kills, 50, "only %zu kills landed", kills);
-    cr_expect_geq(completed, 1);
-    cr_expect_geq(resumes, 10, "only %zu runs resumed from a checkpoint", resumes);
+    free(a);
     free(prev);
     free(ckpt);
     free(full);

@@ -195,3 +195,19 @@ Test(numparse, kernels_build_and_params_read_under_a_comma_locale)
         free(locale_dir);
     }
 }
+
+/* The tests' own tolerance check: NaN never passes, and an infinite reference is met only
+ * by the same infinity (its relative bound is infinite, which once let any finite value
+ * through). */
+Test(testutil, close_enough_accepts_no_finite_value_for_an_infinity)
+{
+    cr_expect(close_enough(1.0, 1.0 + 1e-12, 1e-9, 0));
+    cr_expect_not(close_enough(1.0, 1.1, 1e-9, 0));
+    cr_expect_not(close_enough(NAN, NAN, 1, 1));
+    cr_expect_not(close_enough(1e300, INFINITY, 1e-6, 0));
+    cr_expect_not(close_enough(-1e300, -INFINITY, 1e-6, 1e-6));
+    cr_expect_not(close_enough(INFINITY, 1e300, 1e-6, 0));
+    cr_expect_not(close_enough(-INFINITY, INFINITY, 1e-6, 0));
+    cr_expect(close_enough(INFINITY, INFINITY, 1e-6, 0));
+    cr_expect(close_enough(-INFINITY, -INFINITY, 0, 0));
+}

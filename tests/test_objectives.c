@@ -440,3 +440,122 @@ Test(objectives, rosenbrock_from_zero_reaches_its_minimum_with_adam)
     free(theta);
     clopt_solver_destroy(s);
 }
+
+/* The README's table of objectives, row by row: each row's "minimum" column, as the README
+ * states it, and a solver that reaches that value from a start in its basin (double, n =
+ * 10). A row added to the table without a line here, or a minimum changed on one side
+ * only, fails. */
+struct readme_row {
+    const char *name;
+    const char *minimum; /* the README's text */
+    double value;        /* the minimum for n = README_N with the parameters below */
+    struct clopt_param param;
+    enum clopt_init_kind init;
+    double init_value;
+    const char *optimizer;
+    double lr;
+    uint64_t iters;
+};
+
+#define README_N 10
+
+static const struct readme_row readme_rows[] = {
+    {"sphere", "0 at 0", 0, {NULL, NULL}, CLOPT_INIT_NORMAL, 1, "gd", 0.1, 300},
+    {"ellipsoid", "0 at 0", 0, {"cond", "10"}, CLOPT_INIT_NORMAL, 1, "gd", 0.05, 3000},
+    {"rastrigin", "0 at 0; a local minimum near every integer point", 0, {NULL, NULL},
+     CLOPT_INIT_UNIFORM, 0.3, "gd", 0.002, 1000},
+    {"styblinski_tang", "−39.16616570377142·n at θᵢ = −2.903534027771178",
+     -39.16616570377142 * README_N, {NULL, NULL}, CLOPT_INIT_CONST, -2, "gd", 0.01, 1000},
+    {"double_well", "0 at every θ with θᵢ = ±1", 0, {NULL, NULL}, CLOPT_INIT_CONST, 0.5, "gd",
+     0.05, 1000},
+    {"shifted_sphere", "0 at θ = t", 0, {"target", NULL}, CLOPT_INIT_NORMAL, 1, "gd", 0.1, 300},
+    {"rosenbrock", "0 at θ = 1", 0, {NULL, NULL}, CLOPT_INIT_CONST, 0.9, "adam", 0.01, 20000},
+    {"laplacian", "(right − left)²/(2(n+1)) on the straight line", 1.0 / (2 * (README_N + 1)),
+     {"right", "1"}, CLOPT_INIT_NORMAL, 1, "gd", 0.25, 3000},
+};
+
+/* The minimum column of the README row of `name`, or NULL when the table has no row. */
+static char *readme_minimum(const char *readme, const char *name)
+{
+    char head[64];
+    snprintf(head, sizeof head, "| `%s` | ", name);
+    const char *row = strstr(readme, head);
+    if (!row)
+        return NULL;
+    /* Columns: name | L | minimum | parameters. The formula may hold an escaped '|'. */
+    const char *cell = row + 1;
+    for (int column = 0; column < 2; ++column) {
+        do
+            cell = strchr(cell + 1, '|');
+        while (cell && cell[-1] == '\\');
+        if (!cell)
+            return NULL;
+    }
+    const char *end = strchr(cell + 1, '|');
+    if (!end)
+        return NULL;
+    while (*++cell == ' ')
+        ;
+    while (end > cell && end[-1] == ' ')
+        --end;
+    return strndup(cell, (size_t)(end - cell));
+}
+
+Test(objectives, readme_objective_table_minima_are_reached, .timeout = 600)
+{
+    char *readme = read_text(CLOPT_SOURCE_DIR "/README.md");
+    const char *table = strstr(readme, "## Objectives");
+    cr_assert_not_null(table, "README.md has no '## Objectives' section");
+    /* Every row of the table has a line here. */
+    size_t rows = 0;
+    for (const char *p = strstr(table, "\n| `"); p && p[1] == '|'; p = strchr(p + 1, '\n')) {
+        char name[64] = "";
+        cr_assert_eq(sscanf(p, "\n| `%63[a-z_]`", name), 1);
+        size_t k = 0;
+        while (k < sizeof readme_rows / sizeof *readme_rows && strcmp(readme_rows[k].name, name))
+            ++k;
+        cr_expect_lt(k, sizeof readme_rows / sizeof *readme_rows,
+                     "the README's objective '%s' has no row in this test", name);
+        ++rows;
+    }
+    cr_expect_eq(rows, sizeof readme_rows / sizeof *readme_rows);
+    char *target_path = path_in(dir, "readme_target.npy");
+    free(make_target(README_N, target_path));
+    for (size_t k = 0; k < sizeof readme_rows / sizeof *readme_rows; ++k) {
+        const struct readme_row *row = &readme_rows[k];
+        char *minimum = readme_minimum(table, row->name);
+        cr_assert_not_null(minimum, "README.md has no row for '%s'", row->name);
+        cr_expect_str_eq(minimum, row->minimum, "README minimum of %s", row->name);
+        free(minimum);
+        struct clopt_options o;
+        clopt_options_init(&o);
+        struct clopt_param param = row->param;
+        if (param.key && !strcmp(param.key, "target"))
+            param.value = target_path;
+        o.objective = row->name;
+        o.params = param.key ? &param : NULL;
+        o.n_params = param.key ? 1 : 0;
+        o.dim = README_N;
+        o.precision = CLOPT_DOUBLE;
+        o.init = row->init;
+        o.init_value = row->init_value;
+        o.seed = 5;
+        o.optimizer = row->optimizer;
+        o.lr = row->lr;
+        o.max_iters = row->iters;
+        o.loss_every = 50;
+        struct clopt_solver *s = NULL;
+        cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s: %s", row->name,
+                     clopt_errmsg(ctx));
+        struct clopt_result r;
+        const int status = clopt_solver_run(s, &r);
+        cr_expect_geq(status, 0, "%s: %s", row->name, clopt_errmsg(ctx));
+        /* The solvers converge far below these bounds (sphere to 1e-58, rosenbrock to
+         * 4e-12); the bounds only leave room for the last iterations' rounding. */
+        cr_expect(close_enough(r.loss, row->value, 1e-12, 1e-9), "%s: loss %.17g, README %.17g",
+                  row->name, r.loss, row->value);
+        clopt_solver_destroy(s);
+    }
+    free(target_path);
+    free(readme);
+}

@@ -214,6 +214,49 @@ Test(solver, divergence_after_the_last_loss_evaluation_is_caught)
     free(theta);
 }
 
+/* Divergence when theta_0 came from the caller (clopt_solver_write_theta), not from the
+ * generator: the last finite theta is found again by replaying from the caller's theta_0,
+ * which must be kept, not generated. lr = 1.5 on the sphere multiplies theta by exactly -2
+ * per step, so theta_t = theta_0 * (-2)^t for any theta_0, exactly in float. */
+Test(solver, divergence_from_a_caller_theta0_keeps_the_last_finite_theta)
+{
+    const size_t n = 1000;
+    float *theta0 = malloc(n * sizeof *theta0);
+    cr_assert_not_null(theta0);
+    for (size_t i = 0; i < n; ++i)
+        theta0[i] = (float)((double)(i % 7 + 1) * (i % 2 ? -0.25 : 0.125));
+    /* Seen every 7 iterations, and only at the start (the replay then goes back to it). */
+    const uint64_t every[] = {7, 1000};
+    for (size_t e = 0; e < sizeof every / sizeof *every; ++e) {
+        struct clopt_options o = base_options(n, 1000, 1.5);
+        o.loss_every = every[e];
+        struct clopt_solver *s = NULL;
+        cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+        cr_assert_eq(clopt_solver_write_theta(s, theta0, CLOPT_FLOAT, 0, n), CLOPT_OK);
+        struct clopt_result r;
+        cr_assert_eq(clopt_solver_run(s, &r), CLOPT_ERR_DIVERGED, "%s", clopt_errmsg(ctx));
+        cr_assert_gt(r.diverged_at, r.iterations);
+        cr_expect_eq(r.iterations % every[e], 0);
+        if (every[e] == 1000)
+            cr_expect_eq(r.iterations, 0, "theta should be the caller's start point");
+        else
+            cr_expect_gt(r.iterations, 50);
+        cr_expect(isfinite(r.loss));
+        double *theta = malloc(n * sizeof *theta);
+        cr_assert_not_null(theta);
+        cr_assert_eq(clopt_solver_read_theta(s, theta, CLOPT_DOUBLE, 0, n), CLOPT_OK);
+        const double factor = ldexp(r.iterations % 2 ? -1.0 : 1.0, (int)r.iterations);
+        for (size_t i = 0; i < n; ++i)
+            cr_assert_eq(theta[i], (double)theta0[i] * factor,
+                         "loss every %llu: theta[%zu] = %g, expected %g at iteration %llu",
+                         (unsigned long long)every[e], i, theta[i], (double)theta0[i] * factor,
+                         (unsigned long long)r.iterations);
+        free(theta);
+        clopt_solver_destroy(s);
+    }
+    free(theta0);
+}
+
 Test(solver, stopping_tests_stop)
 {
     struct clopt_result r;

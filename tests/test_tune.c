@@ -3,6 +3,7 @@
 #include "testutil.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,4 +313,84 @@ Test(tune, a_long_xdg_cache_home_is_not_cut_short)
     snprintf(expected, sizeof expected, "%s/clopt/tuning.json", xdg);
     cr_expect_str_eq(clopt_tuning_db_path(db), expected);
     clopt_tuning_db_close(db);
+}
+
+/* A copy of kernels/ in which upd_gd.cl is wrong in the variants with vector width 4
+ * only: the step is 1.5 times too long there. */
+static char *wrong_kernel_dir(void)
+{
+    char *kd = path_in(dir, "kernels");
+    cr_assert_eq(mkdir(kd, 0700), 0);
+    DIR *d = opendir(CLOPT_SOURCE_DIR "/kernels");
+    cr_assert_not_null(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strstr(e->d_name, ".cl"))
+            continue;
+        char from[512];
+        snprintf(from, sizeof from, "%s/kernels/%s", CLOPT_SOURCE_DIR, e->d_name);
+        FILE *in = fopen(from, "rb");
+        cr_assert_not_null(in);
+        static char text[1 << 17];
+        const size_t n = fread(text, 1, sizeof text - 1, in);
+        fclose(in);
+        text[n] = '\0';
+        char *to = path_in(kd, e->d_name);
+        FILE *out = fopen(to, "wb");
+        cr_assert_not_null(out);
+        const char *step = "    *x -= h0 * g;\n";
+        char *at = strcmp(e->d_name, "upd_gd.cl") ? NULL : strstr(text, step);
+        if (!strcmp(e->d_name, "upd_gd.cl"))
+            cr_assert_not_null(at, "upd_gd.cl no longer has the line this test changes");
+        if (at) {
+            fwrite(text, 1, (size_t)(at - text), out);
+            fputs("#if CLOPT_VW == 4\n    *x -= h0 * g * (real)1.5;\n#else\n", out);
+            fputs(step, out);
+            fputs("#endif\n", out);
+            fputs(at + strlen(step), out);
+        } else {
+            fwrite(text, 1, n, out);
+        }
+        cr_assert_eq(fclose(out), 0);
+        free(to);
+    }
+    closedir(d);
+    return kd;
+}
+
+/* The tuner verifies every candidate against the default knobs and never chooses one
+ * that computes another theta. */
+Test(tune, a_wrong_candidate_is_refused, .timeout = 600)
+{
+    char *kd = wrong_kernel_dir();
+    struct clopt_context_options copts;
+    clopt_context_options_init(&copts);
+    copts.kernel_dir = kd;
+    struct clopt_context *wrong = NULL;
+    cr_assert_eq(clopt_context_create(&wrong, &copts), CLOPT_OK, "%s", clopt_errmsg(wrong));
+    struct clopt_options problem;
+    small_problem(&problem);
+    problem.optimizer = "gd";
+    struct clopt_tune_options topts;
+    clopt_tune_options_init(&topts);
+    topts.reps = 1;
+    /* Only the wrong candidate: nothing may be chosen. */
+    topts.space = "wg=1,epw=256,vw=4";
+    struct clopt_tune_result r;
+    cr_expect_eq(clopt_tune(wrong, &problem, &topts, &r), CLOPT_ERR_NO_CANDIDATE, "%s",
+                 clopt_errmsg(wrong));
+    cr_assert_eq(r.tried, 1);
+    cr_expect(!r.candidates[0].ok && !r.candidates[0].refused, "%s", r.candidates[0].note);
+    cr_expect(strstr(r.candidates[0].note, "differ") != NULL, "%s", r.candidates[0].note);
+    clopt_tune_result_free(&r);
+    /* With a right one beside it, the right one or the defaults win, whatever the speeds. */
+    topts.space = "wg=1,epw=256,vw=4|8";
+    cr_assert_eq(clopt_tune(wrong, &problem, &topts, &r), CLOPT_OK, "%s", clopt_errmsg(wrong));
+    cr_expect_neq(r.knobs.vector_width, 4);
+    for (size_t c = 0; c < r.tried; ++c)
+        cr_expect_eq(r.candidates[c].ok, r.candidates[c].knobs.vector_width != 4, "vw %zu: %s",
+                     r.candidates[c].knobs.vector_width, r.candidates[c].note);
+    clopt_tune_result_free(&r);
+    clopt_context_destroy(wrong);
+    free(kd);
 }

@@ -228,6 +228,10 @@ int close_enough(double a, double b, double rtol, double atol)
 {
     if (isnan(a) || isnan(b))
         return 0;
+    /* An infinite reference is met only by the same infinity: the relative bound
+     * rtol * |b| is infinite there and would accept any finite value. */
+    if (isinf(a) || isinf(b))
+        return a == b;
     return fabs(a - b) <= atol + rtol * fabs(b);
 }
 
@@ -239,7 +243,7 @@ struct clopt_context *test_context(void)
     return ctx;
 }
 
-int cli_run_and_signal(const char *const *args, double seconds, int signo)
+pid_t cli_spawn(const char *const *args)
 {
     const char *argv[MAX_ARGS + 2];
     build_argv(argv, args);
@@ -259,15 +263,34 @@ int cli_run_and_signal(const char *const *args, double seconds, int signo)
         execv(CLOPT_EXE, (char *const *)argv);
         _exit(127);
     }
-    struct timespec delay = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
-    while (nanosleep(&delay, &delay) != 0)
-        ;
-    kill(pid, signo);
+    return pid;
+}
+
+int cli_wait(pid_t pid, int block)
+{
     int status = 0;
-    cr_assert(waitpid(pid, &status, 0) == pid);
+    const pid_t got = waitpid(pid, &status, block ? 0 : WNOHANG);
+    cr_assert(got == pid || (!block && got == 0), "waitpid failed");
+    if (got == 0)
+        return CLI_RUNNING;
     return WIFEXITED(status)     ? WEXITSTATUS(status)
            : WIFSIGNALED(status) ? -WTERMSIG(status)
                                  : -1000;
+}
+
+void sleep_seconds(double seconds)
+{
+    struct timespec delay = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (nanosleep(&delay, &delay) != 0)
+        ;
+}
+
+int cli_run_and_signal(const char *const *args, double seconds, int signo)
+{
+    const pid_t pid = cli_spawn(args);
+    sleep_seconds(seconds);
+    kill(pid, signo);
+    return cli_wait(pid, 1);
 }
 
 char *read_text(const char *path)

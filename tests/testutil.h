@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct cli_result {
     int exit_code; /* -1 when the process did not exit normally */
@@ -22,6 +23,13 @@ void cli_result_free(struct cli_result *r);
 /* Starts the CLI (output discarded), sends signo after `seconds`, and returns its exit
  * status, or minus the signal that ended it. */
 int cli_run_and_signal(const char *const *args, double seconds, int signo);
+/* Starts the CLI (output discarded) and returns its process id at once. */
+pid_t cli_spawn(const char *const *args);
+/* The exit status of a spawned CLI, or minus the signal that ended it; with block = 0,
+ * CLI_RUNNING while it still runs. */
+#define CLI_RUNNING (-100000)
+int cli_wait(pid_t pid, int block);
+void sleep_seconds(double seconds);
 
 /* Number of lines in text (a final line without '\n' counts). */
 size_t count_lines(const char *text);
@@ -47,7 +55,7 @@ double *read_npy_as_double(const char *path, size_t *count, int *is_double);
 /* Philox4x32-10, the generator of clopt_init. */
 void philox4x32_10(const uint32_t ctr_in[4], const uint32_t key_in[2], uint32_t out[4]);
 
-/* |a - b| <= atol + rtol * |b|, and neither is NaN. */
+/* |a - b| <= atol + rtol * |b|, and neither is NaN; an infinity only equals itself. */
 int close_enough(double a, double b, double rtol, double atol);
 
 /* A context on the default device; aborts the test on failure. */
