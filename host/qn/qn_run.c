@@ -282,8 +282,8 @@ int clopt_qn_run(struct clopt_solver *s, struct clopt_result *res)
     res->lr = res->final_lr = NAN;
     res->bytes_per_element = (double)s->elem_size * (double)clopt_qn_vectors(s);
     res->bytes_per_iter = (double)s->n * res->bytes_per_element;
-    static struct qn_run zero;
-    struct qn_run r = zero;
+    struct qn_run r;
+    memset(&r, 0, sizeof r);
     r.s = s;
     r.q = s->qn;
     r.m = s->qn->m;

@@ -78,8 +78,17 @@ int clopt_space_parse(const char *spec, struct clopt_space *sp, char *err, size_
 
 int clopt_tune_space_check(const char *space, char *err, size_t errlen)
 {
-    static struct clopt_space sp; /* 16 x 8 knob sets: too large for the stack's taste */
-    return clopt_space_parse(space, &sp, err, errlen);
+    /* 16 x 8 knob sets: too large for the stack's taste; on the heap, not in a static, so
+     * that two threads may check spaces at once. */
+    struct clopt_space *sp = malloc(sizeof *sp);
+    if (!sp) {
+        if (err && errlen)
+            snprintf(err, errlen, "out of host memory checking tune_options.space");
+        return CLOPT_ERR_OUT_OF_MEMORY;
+    }
+    const int rc = clopt_space_parse(space, sp, err, errlen);
+    free(sp);
+    return rc;
 }
 
 int clopt_space_candidates(struct clopt_space *sp, int cpu, struct clopt_tune_candidate **out,

@@ -348,11 +348,16 @@ int clopt_tune(struct clopt_context *ctx, const struct clopt_options *problem,
         return status;
     if (!(topts->budget_seconds >= 0))
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "tune_options.budget_seconds must be >= 0");
-    static struct clopt_space space; /* 16 x 8 knob sets: too large for the stack's taste */
-    status = clopt_space_parse(topts->space, &space, err, sizeof err);
+    /* 16 x 8 knob sets: too large for the stack's taste; on the heap, not in a static, so
+     * that two threads may tune at once. */
+    struct clopt_space *space = malloc(sizeof *space);
+    if (!space)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory for the tuning space");
+    status = clopt_space_parse(topts->space, space, err, sizeof err);
     if (status == CLOPT_OK)
-        status = clopt_space_candidates(&space, ctx->info.kind == CLOPT_DEVICE_CPU,
+        status = clopt_space_candidates(space, ctx->info.kind == CLOPT_DEVICE_CPU,
                                         &result->candidates, &result->count, err, sizeof err);
+    free(space);
     if (status != CLOPT_OK)
         return clopt_fail(ctx, status, "%s", err);
     /* With a budget, a random order: the time may end before the list. */
