@@ -131,3 +131,25 @@ int clopt_hyper_default(const char *optimizer, const char *name, double *value)
     }
     return CLOPT_ERR_INVALID_ARG;
 }
+
+const char *clopt_hyper_name(size_t index)
+{
+    return index < sizeof rows / sizeof *rows ? rows[index].name : NULL;
+}
+
+int clopt_options_set_hyper(struct clopt_options *opts, const char *name, double value)
+{
+    if (!opts || !name)
+        return CLOPT_ERR_INVALID_ARG;
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; ++i) {
+        if (strcmp(rows[i].name, name) != 0)
+            continue;
+        char *field = (char *)opts + rows[i].offset;
+        if (rows[i].is_flag)
+            *(int *)(void *)field = value != 0;
+        else
+            *(double *)(void *)field = value;
+        return CLOPT_OK;
+    }
+    return CLOPT_ERR_INVALID_ARG;
+}

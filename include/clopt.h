@@ -526,6 +526,13 @@ CLOPT_API const char *const *clopt_optimizer_names(void);
  * CLOPT_ERR_INVALID_ARG for an unknown optimizer or name, or one the optimizer does not
  * read (setting it is refused). */
 CLOPT_API int clopt_hyper_default(const char *optimizer, const char *name, double *value);
+/* The name of the index-th hyper-parameter (a field of struct clopt_options and its key in a
+ * checkpoint's configuration), NULL past the last: the list every table of them comes from. */
+CLOPT_API const char *clopt_hyper_name(size_t index);
+/* Sets hyper-parameter `name` of opts to value (a flag field: value != 0); nothing is
+ * checked here (clopt_solver_create checks the whole struct). CLOPT_ERR_INVALID_ARG for an
+ * unknown name. */
+CLOPT_API int clopt_options_set_hyper(struct clopt_options *opts, const char *name, double value);
 
 /* Checkpoint files, read without a device (host/checkpoint_info.c). */
 struct clopt_checkpoint_info {

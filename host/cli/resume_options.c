@@ -48,42 +48,23 @@ static int take_params(struct run_args *a, const struct lines *c)
     return 0;
 }
 
-/* A hyper-parameter from the checkpoint, where the flag was not given and the optimizer
- * reads it with another value than its default (setting one it ignores is refused). */
-static void take_hyper(struct run_args *a, const struct lines *c, const char *name,
-                       const char *flag, int is_flag)
+/* A hyper-parameter from the checkpoint, where its flag (--NAME with '-' for '_') was not
+ * given and the optimizer reads it with another value than its default (setting one it
+ * ignores is refused). */
+static void take_hyper(struct run_args *a, const struct lines *c, const char *name)
 {
+    char flag[64];
+    snprintf(flag, sizeof flag, "--%s", name);
+    for (char *p = flag; *p; ++p)
+        if (*p == '_')
+            *p = '-';
     const char *text = value_of(c, name);
     double value, fallback;
     const char *why;
     if (!text || flag_given(a, flag) || clopt_parse_double(text, &value, &why) ||
         clopt_hyper_default(a->opts.optimizer, name, &fallback) != CLOPT_OK || value == fallback)
         return;
-    static const struct {
-        const char *name;
-        size_t offset;
-    } fields[] = {
-        {"momentum", offsetof(struct clopt_options, momentum)},
-        {"dampening", offsetof(struct clopt_options, dampening)},
-        {"beta1", offsetof(struct clopt_options, beta1)},
-        {"beta2", offsetof(struct clopt_options, beta2)},
-        {"eps", offsetof(struct clopt_options, eps)},
-        {"weight_decay", offsetof(struct clopt_options, weight_decay)},
-        {"alpha", offsetof(struct clopt_options, alpha)},
-        {"amsgrad", offsetof(struct clopt_options, amsgrad)},
-        {"maximize", offsetof(struct clopt_options, maximize)},
-        {"clip_value", offsetof(struct clopt_options, clip_value)},
-        {"clip_norm", offsetof(struct clopt_options, clip_norm)},
-    };
-    for (size_t i = 0; i < sizeof fields / sizeof *fields; ++i) {
-        if (strcmp(fields[i].name, name) != 0)
-            continue;
-        char *field = (char *)&a->opts + fields[i].offset;
-        if (is_flag)
-            *(int *)(void *)field = value != 0;
-        else
-            *(double *)(void *)field = value;
-    }
+    clopt_options_set_hyper(&a->opts, name, value);
 }
 
 /* A number from an "info." line where the flag was not given (NaN lines stay unset). */
@@ -106,24 +87,6 @@ static void take_count(struct run_args *a, const struct lines *c, const char *ke
     if (text && !flag_given(a, flag) && clopt_parse_count(text, UINT64_MAX, &value, &why) == 0)
         *field = value;
 }
-
-/* The hyper-parameters a checkpoint records and their flags; is_flag: 0 or 1 values. */
-static const struct {
-    const char *name, *flag;
-    int is_flag;
-} hypers[] = {
-    {"momentum", "--momentum", 0},
-    {"dampening", "--dampening", 0},
-    {"beta1", "--beta1", 0},
-    {"beta2", "--beta2", 0},
-    {"eps", "--eps", 0},
-    {"weight_decay", "--weight-decay", 0},
-    {"alpha", "--alpha", 0},
-    {"amsgrad", "--amsgrad", 1},
-    {"maximize", "--maximize", 1},
-    {"clip_value", "--clip-value", 0},
-    {"clip_norm", "--clip-norm", 0},
-};
 
 /* Everything else the configuration holds: objective, dimension, precision, optimizer,
  * hyper-parameters, loss_every, and the learning rate, schedule and limits of its run. */
@@ -151,8 +114,8 @@ static void take_singles(struct run_args *a, const struct lines *c)
     }
     if (!flag_given(a, "--precision") && (text = value_of(c, "precision")))
         a->opts.precision = !strcmp(text, "double") ? CLOPT_DOUBLE : CLOPT_FLOAT;
-    for (size_t i = 0; i < sizeof hypers / sizeof *hypers; ++i)
-        take_hyper(a, c, hypers[i].name, hypers[i].flag, hypers[i].is_flag);
+    for (size_t i = 0; clopt_hyper_name(i); ++i)
+        take_hyper(a, c, clopt_hyper_name(i));
     take_count(a, c, "loss_every", "--loss-every", &a->opts.loss_every);
     take_number(a, c, "info.lr", "--lr", &a->opts.lr);
     take_number(a, c, "info.gtol", "--gtol", &a->opts.gtol);
