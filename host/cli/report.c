@@ -323,7 +323,11 @@ void print_run_summary(FILE *f, const struct run_args *a, const struct clopt_dev
 {
     const struct clopt_options *o = &a->opts;
     fprintf(f, "objective   %s\n", o->objective);
-    fprintf(f, "optimizer   %s (lr %g%s)\n", o->optimizer, r->lr, o->schedule ? ", scheduled" : "");
+    if (isnan(r->lr)) /* lbfgs, cg: step lengths come from the line search */
+        fprintf(f, "optimizer   %s (line search)\n", o->optimizer);
+    else
+        fprintf(f, "optimizer   %s (lr %g%s)\n", o->optimizer, r->lr,
+                o->schedule ? ", scheduled" : "");
     fprintf(f, "n           %zu (%s, %zu shard%s)\n", o->dim, precision_name(o->precision),
             r->shards, r->shards == 1 ? "" : "s");
     fprintf(f, "device      %s (%s)\n", dev->name, dev->platform);
