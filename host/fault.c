@@ -9,6 +9,12 @@
 #undef calloc
 #undef realloc
 #undef strdup
+#undef fwrite
+#undef fflush
+#undef fclose
+#undef fsync
+#undef rename
+#undef link
 
 static unsigned long calls;
 static unsigned long fail_at; /* 0: never */
@@ -60,6 +66,14 @@ int clopt_fault_here(const char *what)
     if (calls == fail_at)
         fprintf(stderr, "clopt fault: injected at point %lu (%s)\n", calls, what);
     return calls == fail_at;
+}
+
+int clopt_fault_io(const char *what, int error)
+{
+    if (!clopt_fault_here(what))
+        return 0;
+    errno = error;
+    return 1;
 }
 
 void *clopt_fault_malloc(size_t size)

@@ -12,8 +12,11 @@
 
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Counts one call; non-zero when this one is to fail. */
 int clopt_fault_here(const char *what);
@@ -60,6 +63,19 @@ char *clopt_fault_strdup(const char *s);
 #define calloc(count, size) clopt_fault_calloc(count, size)
 #define realloc(p, size) clopt_fault_realloc(p, size)
 #define strdup(s) clopt_fault_strdup(s)
+
+/* File output: the calls through which every byte clopt writes reaches the disk (theta,
+ * checkpoints and their .prev, the trace, the JSON, the program cache, the tuning database)
+ * are fault points too, failing with errno EIO (ENOSPC for writes) as a full or failing disk
+ * makes them. The descriptor or stream is still closed by a failed fclose, as the real one
+ * does. */
+int clopt_fault_io(const char *what, int error);
+#define fwrite(p, size, n, f) (clopt_fault_io("fwrite", ENOSPC) ? (size_t)0 : fwrite(p, size, n, f))
+#define fflush(f) (clopt_fault_io("fflush", ENOSPC) ? EOF : fflush(f))
+#define fclose(f) (clopt_fault_io("fclose", EIO) ? (fclose(f), EOF) : fclose(f))
+#define fsync(fd) (clopt_fault_io("fsync", EIO) ? -1 : fsync(fd))
+#define rename(from, to) (clopt_fault_io("rename", EIO) ? -1 : rename(from, to))
+#define link(from, to) (clopt_fault_io("link", EIO) ? -1 : link(from, to))
 
 /* Calls that return a status. */
 #define CLOPT_FAULT_STATUS(call, ...)                                                              \
