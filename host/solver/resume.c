@@ -252,22 +252,62 @@ static int read_config_section(struct clopt_ckpt_reader *r, char **config, char 
     return status;
 }
 
+/* mine less the lines of hyper-parameters that the optimizer does not read and that config
+ * does not have: rows added to the table after a checkpoint was written (lbfgs's history
+ * for a gd run) are no difference. Heap; NULL when out of memory. */
+static char *without_unknown_unused(const struct clopt_solver *s, const char *config,
+                                    const char *mine)
+{
+    char *kept = malloc(strlen(mine) + 1), *to = kept;
+    if (!kept)
+        return NULL;
+    size_t count;
+    const struct clopt_hyper_param *rows = clopt_hyper_params(&count);
+    for (const char *line = mine; *line;) {
+        const char *end = strchr(line, '\n');
+        const size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
+        int drop = 0;
+        for (size_t i = 0; i < count && !drop; ++i) {
+            const size_t name_len = strlen(rows[i].name);
+            char theirs[8];
+            if (rows[i].info_only || len <= name_len || strncmp(line, rows[i].name, name_len) ||
+                line[name_len] != '=' || clopt_hyper_used_by(&rows[i], s->optimizer->name))
+                continue;
+            config_value(config, rows[i].name, theirs, sizeof theirs);
+            drop = !strcmp(theirs, "(none)");
+        }
+        if (!drop) {
+            memcpy(to, line, len);
+            to += len;
+        }
+        line += len;
+    }
+    *to = '\0';
+    return kept;
+}
+
 /* A checkpoint resumes only under the settings that wrote it (info. lines aside), compared
  * as its format wrote them. */
 static int check_config(struct clopt_solver *s, const char *path, const char *config,
                         uint32_t version)
 {
-    const char *mine = version >= 2 ? s->config : s->config_v1;
+    char *mine = without_unknown_unused(s, config, version >= 2 ? s->config : s->config_v1);
+    if (!mine)
+        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     char key[96], theirs[160], ours[160];
-    if (!first_difference(config, mine, key, sizeof key) &&
-        !first_difference(mine, config, key, sizeof key))
+    const int same = !first_difference(config, mine, key, sizeof key) &&
+                     !first_difference(mine, config, key, sizeof key);
+    if (!same) {
+        config_value(config, key, theirs, sizeof theirs);
+        config_value(mine, key, ours, sizeof ours);
+    }
+    free(mine);
+    if (same)
         return CLOPT_OK;
-    config_value(config, key, theirs, sizeof theirs);
-    config_value(mine, key, ours, sizeof ours);
     if (!strncmp(theirs, "file ", 5) && !strncmp(ours, "file ", 5)) {
         char info_key[128], name[160];
         snprintf(info_key, sizeof info_key, "info.%s.file", key);
-        config_value(mine, info_key, name, sizeof name);
+        config_value(s->config, info_key, name, sizeof name);
         return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
                           "checkpoint '%s' was written with another %s file: '%s' now holds %s, "
                           "the run that wrote it read %s; resume with the file that run used",
