@@ -85,6 +85,32 @@ Test(shapes, out_keeps_the_shape_of_the_init_file)
     free(out);
 }
 
+/* A run resumed without its --init file writes theta in the shape the checkpoint records. */
+Test(shapes, a_resumed_run_keeps_the_shape)
+{
+    float values[4 * 5];
+    for (size_t i = 0; i < 20; ++i)
+        values[i] = (float)i - 7.0f;
+    static const uint64_t grid[] = {4, 5};
+    char *in = path_in(dir, "init.npy"), *ck = path_in(dir, "ck"), *out = path_in(dir, "out.npy");
+    write_npy_shape(in, values, 2, grid, 0);
+    const char *first[] = {"run", "--init", in, "--iters", "3", "--checkpoint", ck, "--quiet", NULL};
+    struct cli_result r = cli_run(first);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cli_result_free(&r);
+    const char *rest[] = {"run", "--resume", ck, "--iters", "6", "--out", out, "--quiet", NULL};
+    r = cli_run(rest);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cli_result_free(&r);
+    struct clopt_npy_info info = read_npy_info(out);
+    cr_expect_eq(info.n_axes, 2);
+    cr_expect_eq(info.shape[0], 4);
+    cr_expect_eq(info.shape[1], 5);
+    free(in);
+    free(ck);
+    free(out);
+}
+
 Test(shapes, without_an_init_file_out_is_a_vector)
 {
     char *out = path_in(dir, "out.npy");

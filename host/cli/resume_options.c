@@ -88,6 +88,26 @@ static void take_count(struct run_args *a, const struct lines *c, const char *ke
         *field = value;
 }
 
+/* The shape theta had ("info.shape=S0,S1,..."), so that --out writes it again, unless an
+ * --init file gives one. */
+static void take_shape(struct run_args *a, const struct lines *c)
+{
+    const char *text = value_of(c, "info.shape");
+    if (!text || a->init_file || a->opts.n_axes)
+        return;
+    size_t shape[CLOPT_MAX_AXES], n_axes = 0;
+    for (const char *at = text; *at && n_axes < CLOPT_MAX_AXES;) {
+        char *end;
+        const unsigned long long axis = strtoull(at, &end, 10);
+        if (end == at || axis == 0 || (*end && *end != ','))
+            return; /* not a shape clopt wrote: keep theta 1-D */
+        shape[n_axes++] = (size_t)axis;
+        at = *end ? end + 1 : end;
+    }
+    a->opts.n_axes = n_axes;
+    memcpy(a->opts.shape, shape, n_axes * sizeof *shape);
+}
+
 /* Everything else the configuration holds: objective, dimension, precision, optimizer,
  * hyper-parameters, loss_every, and the learning rate, schedule and limits of its run. */
 static void take_singles(struct run_args *a, const struct lines *c)
@@ -123,6 +143,7 @@ static void take_singles(struct run_args *a, const struct lines *c)
     take_number(a, c, "info.target", "--target", &a->opts.target);
     if (!a->iters_given)
         take_count(a, c, "info.max_iters", "--iters", &a->opts.max_iters);
+    take_shape(a, c);
 }
 
 int options_from_checkpoint(struct run_args *a)

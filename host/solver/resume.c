@@ -142,6 +142,15 @@ static char *config_text(const struct clopt_solver *s, const struct clopt_option
           /* The limits of the run, so that a resume with no options goes on under them. */
           add_line(&text, "info.max_iters", iters) || add_number(&text, "info.gtol", o->gtol) ||
           add_number(&text, "info.ftol", o->ftol) || add_number(&text, "info.target", o->target);
+    if (!bad && o->n_axes > 0) {
+        /* So that a resumed run's theta is written in the shape it had (info: the shape
+         * does not change the trajectory). */
+        char shape[CLOPT_MAX_AXES * 24] = "";
+        for (size_t k = 0; k < o->n_axes; ++k)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%zu", k ? "," : "",
+                     o->shape[k]);
+        bad = add_line(&text, "info.shape", shape);
+    }
     if (bad) {
         free(text);
         return NULL;
