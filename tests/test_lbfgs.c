@@ -527,6 +527,10 @@ Test(lbfgs, line_search_failure_is_a_stop_reason)
     /* theta_0, then the one trial the search may use. */
     const cJSON *evaluations = cJSON_GetObjectItem(json, "evaluations");
     cr_expect(cJSON_IsNumber(evaluations) && evaluations->valuedouble == 2, "%s", r.out);
+    /* Word-valued options are reported as the words they were given as. */
+    const cJSON *hyper = cJSON_GetObjectItem(json, "hyper_parameters");
+    const cJSON *search = cJSON_GetObjectItem(hyper, "line_search");
+    cr_expect(cJSON_IsString(search) && !strcmp(search->valuestring, "armijo"), "%s", r.out);
     cJSON_Delete(json);
     cli_result_free(&r);
 }

@@ -352,20 +352,30 @@ static int set_precision(struct run_args *a, const struct run_flag *f, char *arg
     return 0;
 }
 
-/* A word stored as its CLOPT_ value: --line-search armijo|wolfe, --cg-beta fr|pr|hs. */
+/* Hyper-parameters given as words and stored as their CLOPT_ values. */
+static const struct {
+    const char *name, *flag, *word;
+    double value;
+} hyper_words[] = {{"line_search", "--line-search", "armijo", CLOPT_LINE_SEARCH_ARMIJO},
+                   {"line_search", "--line-search", "wolfe", CLOPT_LINE_SEARCH_WOLFE},
+                   {"cg_beta", "--cg-beta", "fr", CLOPT_CG_FR},
+                   {"cg_beta", "--cg-beta", "pr", CLOPT_CG_PR},
+                   {"cg_beta", "--cg-beta", "hs", CLOPT_CG_HS}};
+
+const char *hyper_word(const char *name, double value)
+{
+    for (size_t i = 0; i < sizeof hyper_words / sizeof *hyper_words; ++i)
+        if (!strcmp(hyper_words[i].name, name) && hyper_words[i].value == value)
+            return hyper_words[i].word;
+    return NULL;
+}
+
+/* --line-search armijo|wolfe, --cg-beta fr|pr|hs. */
 static int set_word(struct run_args *a, const struct run_flag *f, char *arg)
 {
-    static const struct {
-        const char *flag, *word;
-        double value;
-    } words[] = {{"--line-search", "armijo", CLOPT_LINE_SEARCH_ARMIJO},
-                 {"--line-search", "wolfe", CLOPT_LINE_SEARCH_WOLFE},
-                 {"--cg-beta", "fr", CLOPT_CG_FR},
-                 {"--cg-beta", "pr", CLOPT_CG_PR},
-                 {"--cg-beta", "hs", CLOPT_CG_HS}};
-    for (size_t i = 0; i < sizeof words / sizeof *words; ++i)
-        if (!strcmp(words[i].flag, f->flag) && !strcmp(words[i].word, arg)) {
-            *AT(a, f, double) = words[i].value;
+    for (size_t i = 0; i < sizeof hyper_words / sizeof *hyper_words; ++i)
+        if (!strcmp(hyper_words[i].flag, f->flag) && !strcmp(hyper_words[i].word, arg)) {
+            *AT(a, f, double) = hyper_words[i].value;
             return 0;
         }
     print_error("%s '%s': use %s", f->flag, arg,

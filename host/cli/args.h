@@ -86,4 +86,7 @@ int flag_given(const struct run_args *a, const char *flag);
 /* run, bench and tune: returns 0, EXIT_USAGE on a bad flag, or -1 after printing help. */
 int parse_run_args(int argc, char **argv, struct run_args *a);
 
+/* The word of a hyper-parameter stored as a code ("wolfe" for line_search 2), or NULL. */
+const char *hyper_word(const char *name, double value);
+
 #endif /* CLOPT_CLI_ARGS_H */

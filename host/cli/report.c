@@ -255,10 +255,14 @@ static int add_hyper_json(cJSON *root, const struct clopt_solver *solver)
     const char *name;
     double value;
     int is_flag;
-    for (size_t k = 0; h && clopt_solver_hyper(solver, k, &name, &value, &is_flag) == CLOPT_OK; ++k)
-        if (!(is_flag ? cJSON_AddBoolToObject(h, name, value != 0)
-                      : cJSON_AddNumberToObject(h, name, value)))
+    for (size_t k = 0; h && clopt_solver_hyper(solver, k, &name, &value, &is_flag) == CLOPT_OK;
+         ++k) {
+        const char *word = hyper_word(name, value);
+        if (!(word      ? cJSON_AddStringToObject(h, name, word)
+              : is_flag ? cJSON_AddBoolToObject(h, name, value != 0)
+                        : cJSON_AddNumberToObject(h, name, value)))
             return 0;
+    }
     return h != NULL;
 }
 
