@@ -15,7 +15,7 @@ typedef float real;
 #define CLOPT_INIT_UNIFORM 1
 #define CLOPT_INIT_CONST 2
 
-inline uint4 clopt_philox4x32_10(uint4 ctr, uint2 key)
+static inline uint4 clopt_philox4x32_10(uint4 ctr, uint2 key)
 {
     for (int round = 0; round < 10; ++round) {
         if (round > 0) {
