@@ -31,7 +31,7 @@ strip_outputs() { # name: drops timings from the trace and the JSON
     cut -d, -f1-4 "$work/$name.csv" >"$out/$name.trace"
   fi
   if [ -f "$work/$name.json" ]; then
-    grep -vE '"(seconds|gbytes_per_second)"' "$work/$name.json" >"$out/$name.json"
+    grep -vE '"(seconds|gbytes_per_second|iterations_per_second)"' "$work/$name.json" >"$out/$name.json"
   fi
   if [ -f "$work/$name.npy" ]; then
     cp "$work/$name.npy" "$out/$name.npy"
