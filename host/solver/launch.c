@@ -25,9 +25,12 @@ int clopt_set_arg(struct clopt_context *ctx, cl_kernel kernel, cl_uint index, si
     return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(ctx, err, "clSetKernelArg");
 }
 
-/* The zeroing kernel's grid: at most this many work-items, striding over the buffer, so
- * that no launch size grows with the buffer. */
-#define ZERO_MAX_ITEMS ((size_t)1 << 20)
+/* The zeroing kernel runs one work-item per word, in launches of at most ZERO_CHUNK
+ * work-items (a multiple of ZERO_BLOCK) placed by a global offset: some drivers refuse or
+ * wrap global sizes past 2^31 or 2^32. Work-groups are ZERO_BLOCK items where the kernel
+ * allows it: left to the runtime, PoCL picks a size per launch size and compiles the
+ * kernel once for each (seconds apiece). */
+#define ZERO_CHUNK ((size_t)1 << 30)
 #define ZERO_BLOCK ((size_t)256)
 
 int clopt_enqueue_zero(struct clopt_solver *s, cl_mem buffer, size_t bytes, const char *what)
@@ -45,15 +48,24 @@ int clopt_enqueue_zero(struct clopt_solver *s, cl_mem buffer, size_t bytes, cons
         status = clopt_set_arg(ctx, s->k_zero, ZERO_ARG_WORDS, sizeof words, &words);
     if (status)
         return status;
-    size_t global = (words + ZERO_BLOCK - 1) / ZERO_BLOCK * ZERO_BLOCK;
-    if (global > ZERO_MAX_ITEMS)
-        global = ZERO_MAX_ITEMS;
-    cl_int err =
-        clEnqueueNDRangeKernel(ctx->queue, s->k_zero, 1, NULL, &global, NULL, 0, NULL, NULL);
-    if (err != CL_SUCCESS) {
-        char call[96];
-        snprintf(call, sizeof call, "clEnqueueNDRangeKernel(clopt_zero, %s)", what);
-        return clopt_fail_cl(ctx, err, call);
+    size_t limit = 0;
+    cl_int err = clGetKernelWorkGroupInfo(s->k_zero, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                          sizeof limit, &limit, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(ctx, err, "clGetKernelWorkGroupInfo(clopt_zero)");
+    const size_t local = limit >= ZERO_BLOCK ? ZERO_BLOCK : 1;
+    for (size_t start = 0; start < words; start += ZERO_CHUNK) {
+        const size_t left = words - start;
+        size_t global = (left + ZERO_BLOCK - 1) / ZERO_BLOCK * ZERO_BLOCK;
+        if (global > ZERO_CHUNK)
+            global = ZERO_CHUNK;
+        err = clEnqueueNDRangeKernel(ctx->queue, s->k_zero, 1, &start, &global, &local, 0, NULL,
+                                     NULL);
+        if (err != CL_SUCCESS) {
+            char call[96];
+            snprintf(call, sizeof call, "clEnqueueNDRangeKernel(clopt_zero, %s)", what);
+            return clopt_fail_cl(ctx, err, call);
+        }
     }
     return CLOPT_OK;
 }
