@@ -75,7 +75,8 @@ int clopt_read_file(struct clopt_context *ctx, const char *path, char **text, si
  * not NULL, is a path read from disk in place of parts[objective_index]. A failed build
  * returns CLOPT_ERR_BUILD with the compiler log in the message. With ctx->program_cache
  * set, the binary comes from the cache when an entry matches, and a program built from
- * source is stored there (see clopt_context_set_program_cache). */
+ * source is stored there (see clopt_context_set_program_cache). The device's own defines
+ * (CLOPT_DEVICE_CPU, and CLOPT_NO_RESTRICT on oclgrind) are added to options. */
 struct clopt_program_part {
     const char *name; /* embedded/kernel-dir name, or a path when from_path */
     int from_path;

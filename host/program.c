@@ -409,14 +409,30 @@ cleanup:
     return ok;
 }
 
+/* The caller's options plus what every kernel may ask of the device: whether it is a CPU
+ * (CLOPT_DEVICE_CPU: CPU-only code such as clang's prefetch builtin), and whether to drop
+ * `restrict` (CLOPT_NO_RESTRICT on oclgrind, whose interpreter cannot run the
+ * llvm.experimental.noalias.scope.decl calls clang emits for inlined restrict pointers). */
+static char *device_options(const struct clopt_context *ctx, const char *options)
+{
+    const int cpu = ctx->info.kind == CLOPT_DEVICE_CPU;
+    const int oclgrind = strcmp(ctx->info.platform, "Oclgrind") == 0;
+    return clopt_format("%s%s-DCLOPT_DEVICE_CPU=%d%s", options ? options : "",
+                        options && *options ? " " : "", cpu,
+                        oclgrind ? " -DCLOPT_NO_RESTRICT=1" : "");
+}
+
 int clopt_build_program(struct clopt_context *ctx, const struct clopt_program_part *parts,
-                        size_t n_parts, const char *options, cl_program *out)
+                        size_t n_parts, const char *caller_options, cl_program *out)
 {
     *out = NULL;
     int status = CLOPT_OK;
     char *source = NULL, *text = NULL, *log = NULL, *key = NULL, *entry = NULL;
     size_t used = 0, capacity = 0, length = 0, key_length = 0;
     cl_program program = NULL;
+    char *options = device_options(ctx, caller_options);
+    if (!options)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     for (size_t i = 0; i < n_parts; ++i) {
         status = parts[i].from_path ? clopt_read_file(ctx, parts[i].name, &text, &length)
                                     : clopt_kernel_source(ctx, parts[i].name, &text, &length);
@@ -500,5 +516,6 @@ cleanup:
     free(log);
     free(key);
     free(entry);
+    free(options);
     return status;
 }

@@ -30,7 +30,7 @@ real clopt_fdf(real x, ulong i, real *g);
 
 /* The sum of the loss terms that depend on the centre w[2R] = theta_j, and the objective's
  * gradient at j in *g. */
-inline real clopt_check_terms(real *w, ulong j, ulong n, real *g)
+static inline real clopt_check_terms(real *w, ulong j, ulong n, real *g)
 {
 #if CLOPT_CHECK_R > 0
     real sum = 0;

@@ -13,6 +13,19 @@
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #endif
 
+/* Buffers that never alias are declared CLOPT_RESTRICT: `restrict`, except where the host
+ * sets CLOPT_NO_RESTRICT (on oclgrind, which cannot run the
+ * llvm.experimental.noalias.scope.decl calls clang emits when it inlines restrict pointers:
+ * "Undefined external function" in oclgrind 21.10). */
+#ifndef CLOPT_NO_RESTRICT
+#define CLOPT_NO_RESTRICT 0
+#endif
+#if CLOPT_NO_RESTRICT
+#define CLOPT_RESTRICT
+#else
+#define CLOPT_RESTRICT restrict
+#endif
+
 #ifndef CLOPT_REAL_DEFINED
 #define CLOPT_REAL_DEFINED
 #if CLOPT_DOUBLE
@@ -33,8 +46,11 @@ typedef float acc_t;
 typedef double acc_t;
 #endif
 
-/* Adds x to the running sum *s with compensation *c (unused when acc_t is double). */
-inline void clopt_acc_add(acc_t *s, acc_t *c, acc_t x)
+/* Adds x to the running sum *s with compensation *c (unused when acc_t is double).
+ * Kernel helpers are `static inline`: a plain C99 `inline` definition gives no external
+ * definition, so a compiler that does not inline a call finds no body (NVIDIA's, with
+ * optimisation off: ptxas "Unresolved extern function"). */
+static inline void clopt_acc_add(acc_t *s, acc_t *c, acc_t x)
 {
 #if CLOPT_ACC_KAHAN
     acc_t y = x - *c;

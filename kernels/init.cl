@@ -1,4 +1,7 @@
-/* Initial theta from a counter-based generator: element i draws from Philox4x32-10 with
+/* Initial values on the device: theta_0 (clopt_init), zeroed buffers (clopt_zero) and the
+ * fused kernel's hyper-parameters (clopt_put_hyper).
+ *
+ * Initial theta from a counter-based generator: element i draws from Philox4x32-10 with
  * counter (i, 0) and key = seed, so theta_0 does not depend on shards, knobs or launch
  * shape. Uniform values are exact in any precision; normal values go through log and
  * cospi, computed in double where the device has it, so devices agree to rounding. */
@@ -15,7 +18,7 @@ typedef float real;
 #define CLOPT_INIT_UNIFORM 1
 #define CLOPT_INIT_CONST 2
 
-inline uint4 clopt_philox4x32_10(uint4 ctr, uint2 key)
+static inline uint4 clopt_philox4x32_10(uint4 ctr, uint2 key)
 {
     for (int round = 0; round < 10; ++round) {
         if (round > 0) {
@@ -65,4 +68,39 @@ __kernel void clopt_init(__global real *theta, ulong n_shard, ulong offset, uint
     const float u2 = (float)(r.y >> 8) * 0x1p-24f;
     theta[j] = value * (real)(sqrt(-2.0f * log(u1)) * cospi(2.0f * u2));
 #endif
+}
+
+/* Zeroes word k < `words` of a buffer (optimizer state, loss partials, stencil halos), one
+ * 32-bit word per work-item; the host launches it in chunks of at most 2^30 work-items
+ * with a global offset, so no launch grows with the buffer. (A fixed grid striding over
+ * the buffer added 2-3 s to the set-up of n = 1e8 Adam on PoCL, likely because the loop
+ * kept PoCL from vectorising the work-items together.) A kernel rather than clEnqueueFillBuffer:
+ * oclgrind cannot follow a fill whose pattern is shorter than the buffer, and then reports
+ * every later read of it (tests/oclgrind/host_store_shadow.c), which would bury real
+ * reports; and issue 17 counts 1-byte fills among the GPU risks. */
+__kernel void clopt_zero(__global uint *buffer, ulong words)
+{
+    const ulong k = get_global_id(0);
+    if (k < words)
+        buffer[k] = 0;
+}
+
+/* hyper[8 slot .. 8 slot + 7] = h0..h7: one fused iteration's hyper-parameters, written by
+ * one work-item. Kernel arguments are copied when the launch is queued, so the host keeps
+ * no memory alive for it and never waits (a fill at an offset would too, but oclgrind
+ * cannot follow one: see clopt_zero). */
+__kernel void clopt_put_hyper(__global real *hyper, uint slot, real h0, real h1, real h2, real h3,
+                              real h4, real h5, real h6, real h7)
+{
+    if (get_global_id(0) != 0)
+        return;
+    __global real *h = hyper + 8 * (ulong)slot;
+    h[0] = h0;
+    h[1] = h1;
+    h[2] = h2;
+    h[3] = h3;
+    h[4] = h4;
+    h[5] = h5;
+    h[6] = h6;
+    h[7] = h7;
 }

@@ -22,7 +22,7 @@ typedef float real;
  * the Taylor series of e^(f ln 2), coefficients (ln 2)^j / j!, whose truncation error
  * (< 4e-9 at degree 7 in float, < 1e-18 at degree 13 in double) is below rounding; 2^k goes
  * straight into the exponent bits. */
-inline real clopt_exp2_nonneg(real t)
+static inline real clopt_exp2_nonneg(real t)
 {
     const int k = (int)(t + (real)0.5);
     const real f = t - (real)k;
@@ -54,7 +54,7 @@ inline real clopt_exp2_nonneg(real t)
 #endif
 }
 
-inline real clopt_fdf(real x, ulong i, real *g)
+static inline real clopt_fdf(real x, ulong i, real *g)
 {
     /* Constants folded at build time. */
     const real log2_cond = (real)log2((real)CLOPT_PARAM_COND);

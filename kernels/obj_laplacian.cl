@@ -17,7 +17,7 @@ typedef float real;
 
 #define CLOPT_STENCIL_RADIUS 1
 
-inline real clopt_fdf_stencil(const real *w, ulong i, ulong n, real *g)
+static inline real clopt_fdf_stencil(const real *w, ulong i, ulong n, real *g)
 {
     const real x = w[1];
     const real before = i > 0 ? w[0] : (real)CLOPT_PARAM_LEFT;

@@ -10,7 +10,7 @@ typedef float real;
 
 /* w[0], w[1], w[2] = theta_{i-1}, theta_i, theta_{i+1}; entries outside [0, n) are not
  * read for their value. */
-inline real clopt_fdf_stencil(const real *w, ulong i, ulong n, real *g)
+static inline real clopt_fdf_stencil(const real *w, ulong i, ulong n, real *g)
 {
     const real x = w[1];
     real f = 0, grad = 0;

@@ -8,7 +8,7 @@ typedef float real;
 
 #define CLOPT_OBJECTIVE_DATA 1
 
-inline real clopt_fdf_data(real x, real t, ulong i, real *g)
+static inline real clopt_fdf_data(real x, real t, ulong i, real *g)
 {
     (void)i;
     const real d = x - t;

@@ -7,7 +7,7 @@ typedef float real;
 
 #define CLOPT_OBJECTIVE_SEPARABLE 1
 
-inline real clopt_fdf(real x, ulong i, real *g)
+static inline real clopt_fdf(real x, ulong i, real *g)
 {
     (void)i;
     const real x2 = x * x;

@@ -41,6 +41,10 @@
 #ifndef CLOPT_PREFETCH
 #define CLOPT_PREFETCH 0
 #endif
+/* 1 on CPU devices: the host sets it from CL_DEVICE_TYPE. */
+#ifndef CLOPT_DEVICE_CPU
+#define CLOPT_DEVICE_CPU 0
+#endif
 /* 1: let the compiler use 512-bit registers on AVX-512 CPUs (see CLOPT_KERNEL_TUNING). */
 #ifndef CLOPT_SIMD512
 #define CLOPT_SIMD512 0
@@ -57,6 +61,7 @@ typedef float real;
 #endif
 typedef double acc_t;
 void clopt_acc_add(acc_t *s, acc_t *c, acc_t x);
+#define CLOPT_RESTRICT restrict
 #endif
 #ifndef CLOPT_UPDATE_NSTATE
 #define CLOPT_UPDATE_NSTATE 0
@@ -88,7 +93,7 @@ real clopt_fdf(real x, ulong i, real *g);
 /* The sweep is called twice (with and without bounds checks) and must be inlined into
  * each kernel, or `full` stays a run-time value and the hot loop keeps its checks (seen
  * on PoCL: half the bandwidth). */
-#define CLOPT_INLINE __attribute__((always_inline)) inline
+#define CLOPT_INLINE static inline __attribute__((always_inline))
 
 #if CLOPT_EPW % CLOPT_VW != 0
 #error "CLOPT_EPW must be a multiple of CLOPT_VW"
@@ -171,12 +176,14 @@ CLOPT_INLINE void clopt_block_fold(struct clopt_lanes *acc, const real *block_f,
  * A prefetch never faults on a CPU, so the last blocks may look past the buffer; clang's
  * builtin because PoCL's OpenCL prefetch() is a no-op. `theta` is the vector read (a
  * stencil's `src`). Contiguous layout only: the strided one is the GPU's, whose memory
- * system hides latency with threads. */
+ * system hides latency with threads. CPU devices only (CLOPT_DEVICE_CPU, set by the host
+ * from the device type): __clang__ alone also admits GPU and SPIR-V compilers, some of
+ * which are reported to abort on the builtin. */
 CLOPT_INLINE void clopt_prefetch_block(__global const real *theta, __global const real *s0,
                                        __global const real *s1, __global const real *s2,
                                        __global const real *data, ulong j, const bool with_state)
 {
-#if CLOPT_PREFETCH > 0 && CLOPT_LAYOUT == 1 && defined(__clang__)
+#if CLOPT_PREFETCH > 0 && CLOPT_LAYOUT == 1 && CLOPT_DEVICE_CPU && defined(__clang__)
     for (uint k = 0; k < CLOPT_BLOCK; k += 64 / sizeof(real)) {
         __builtin_prefetch(theta + j + CLOPT_PREFETCH + k);
         if (CLOPT_UPDATE_NSTATE > 0 && with_state)
@@ -196,13 +203,14 @@ CLOPT_INLINE void clopt_prefetch_block(__global const real *theta, __global cons
 
 /* Visits the work-item's CLOPT_EPW elements base + k * stride in blocks, lane l taking
  * k = l (mod CLOPT_VW). `full` (a constant after inlining) drops the bounds checks. */
-CLOPT_INLINE void clopt_sweep(__global real *restrict theta, __global real *restrict s0,
-                              __global real *restrict s1, __global real *restrict s2,
-                              __global const real *restrict src, __global const real *restrict data,
-                              ulong n_shard, ulong offset, ulong n_total, ulong base, ulong stride,
-                              struct clopt_lanes *acc, real h0, real h1, real h2, real h3, real h4,
-                              real h5, real h6, real h7, real gscale, const bool full,
-                              const bool with_loss, const bool with_update)
+CLOPT_INLINE void clopt_sweep(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTRICT s0,
+                              __global real *CLOPT_RESTRICT s1, __global real *CLOPT_RESTRICT s2,
+                              __global const real *CLOPT_RESTRICT src,
+                              __global const real *CLOPT_RESTRICT data, ulong n_shard, ulong offset,
+                              ulong n_total, ulong base, ulong stride, struct clopt_lanes *acc,
+                              real h0, real h1, real h2, real h3, real h4, real h5, real h6,
+                              real h7, real gscale, const bool full, const bool with_loss,
+                              const bool with_update)
 {
 #ifdef __clang__
 #pragma clang loop vectorize(disable)
@@ -378,12 +386,12 @@ CLOPT_INLINE void clopt_fused_pass(real *x, real *sa, real *sb, real *sc, const 
         clopt_block_fold(&acc[1], block_f[1], block_g2[1]);
 }
 
-CLOPT_INLINE void clopt_sweep_fused(__global real *restrict theta, __global real *restrict s0,
-                                    __global real *restrict s1, __global real *restrict s2,
-                                    __global const real *restrict data, ulong n_shard, ulong offset,
-                                    ulong base, ulong stride, struct clopt_lanes *acc,
-                                    const real *hyp, real gscale, const bool full,
-                                    const uint loss_mask)
+CLOPT_INLINE void
+clopt_sweep_fused(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTRICT s0,
+                  __global real *CLOPT_RESTRICT s1, __global real *CLOPT_RESTRICT s2,
+                  __global const real *CLOPT_RESTRICT data, ulong n_shard, ulong offset, ulong base,
+                  ulong stride, struct clopt_lanes *acc, const real *hyp, real gscale,
+                  const bool full, const uint loss_mask)
 {
 #ifdef __clang__
 #pragma clang loop vectorize(disable)
@@ -457,14 +465,14 @@ CLOPT_INLINE void clopt_sweep_fused(__global real *restrict theta, __global real
 /* The elements of one tile (CLOPT_WG * CLOPT_EPW consecutive elements of the shard, one
  * work-group's share) and its partial slots: iteration s's partial pairs go to the tile's
  * slots plus s * partial_stride. Which work-group runs a tile never changes its arithmetic. */
-CLOPT_INLINE void clopt_tile(__global real *restrict theta, __global real *restrict s0,
-                             __global real *restrict s1, __global real *restrict s2,
-                             __global const real *restrict src, __global const real *restrict data,
-                             ulong n_shard, ulong offset, ulong n_total, ulong tile,
-                             __global acc_t *partials, ulong partial_base, ulong partial_stride,
-                             const real *hyp, real gscale, __local acc_t *local_f,
-                             __local acc_t *local_g2, const uint loss_mask, const bool with_update,
-                             const uint steps)
+CLOPT_INLINE void clopt_tile(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTRICT s0,
+                             __global real *CLOPT_RESTRICT s1, __global real *CLOPT_RESTRICT s2,
+                             __global const real *CLOPT_RESTRICT src,
+                             __global const real *CLOPT_RESTRICT data, ulong n_shard, ulong offset,
+                             ulong n_total, ulong tile, __global acc_t *partials,
+                             ulong partial_base, ulong partial_stride, const real *hyp, real gscale,
+                             __local acc_t *local_f, __local acc_t *local_g2, const uint loss_mask,
+                             const bool with_update, const uint steps)
 {
     struct clopt_lanes acc[CLOPT_FUSE];
     for (uint s = 0; s < steps; ++s)
@@ -542,14 +550,14 @@ CLOPT_INLINE void clopt_tile(__global real *restrict theta, __global real *restr
 
 /* Runs the tiles of this work-group: its own (one group per tile), or with CLOPT_GPCU > 0
  * a fixed grid of groups (that many per compute unit) striding over the shard's tiles. */
-CLOPT_INLINE void clopt_step_body(__global real *restrict theta, __global real *restrict s0,
-                                  __global real *restrict s1, __global real *restrict s2,
-                                  __global const real *restrict src,
-                                  __global const real *restrict data, ulong n_shard, ulong offset,
-                                  ulong n_total, __global acc_t *partials, ulong partial_base,
-                                  ulong partial_stride, const real *hyp, real gscale,
-                                  __local acc_t *local_f, __local acc_t *local_g2,
-                                  const uint loss_mask, const bool with_update, const uint steps)
+CLOPT_INLINE void
+clopt_step_body(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTRICT s0,
+                __global real *CLOPT_RESTRICT s1, __global real *CLOPT_RESTRICT s2,
+                __global const real *CLOPT_RESTRICT src, __global const real *CLOPT_RESTRICT data,
+                ulong n_shard, ulong offset, ulong n_total, __global acc_t *partials,
+                ulong partial_base, ulong partial_stride, const real *hyp, real gscale,
+                __local acc_t *local_f, __local acc_t *local_g2, const uint loss_mask,
+                const bool with_update, const uint steps)
 {
 #if CLOPT_GPCU > 0
     const ulong tile_elems = (ulong)CLOPT_WG * CLOPT_EPW;
@@ -568,11 +576,12 @@ CLOPT_INLINE void clopt_step_body(__global real *restrict theta, __global real *
 /* The host sets these (and clopt_step_fused's own) by the positions in
  * host/solver/kernel_args.h; tests/test_solver.c checks the counts. */
 #define CLOPT_STEP_PARAMS                                                                          \
-    __global real *restrict theta, __global real *restrict s0, __global real *restrict s1,         \
-        __global real *restrict s2, ulong n_shard, ulong offset, __global acc_t *partials,         \
-        ulong partial_base, real h0, real h1, real h2, real h3, real h4, real h5, real h6,         \
-        real h7, __global const acc_t *grad_sq, __global const real *restrict src,                 \
-        __global const real *restrict data, ulong n_total
+    __global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTRICT s0,                         \
+        __global real *CLOPT_RESTRICT s1, __global real *CLOPT_RESTRICT s2, ulong n_shard,         \
+        ulong offset, __global acc_t *partials, ulong partial_base, real h0, real h1, real h2,     \
+        real h3, real h4, real h5, real h6, real h7, __global const acc_t *grad_sq,                \
+        __global const real *CLOPT_RESTRICT src, __global const real *CLOPT_RESTRICT data,         \
+        ulong n_total
 
 /* OpenCL allows __local variables only at kernel scope: each kernel declares the tree's
  * scratch and hands it down. */
@@ -645,7 +654,7 @@ __kernel CLOPT_KERNEL_TUNING void clopt_eval(CLOPT_STEP_PARAMS)
  * iterations whose bit in loss_mask is set. */
 #if CLOPT_FUSE > 1 && CLOPT_HALO == 0
 __kernel CLOPT_KERNEL_TUNING void clopt_step_fused(CLOPT_STEP_PARAMS,
-                                                   __global const real *restrict hyper,
+                                                   __global const real *CLOPT_RESTRICT hyper,
                                                    ulong partial_stride, uint loss_mask)
 {
     CLOPT_LOCAL_SCRATCH;

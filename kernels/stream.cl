@@ -7,6 +7,7 @@
 #define CLOPT_REAL_DEFINED
 typedef float real;
 #endif
+#define CLOPT_RESTRICT restrict
 #endif
 #ifndef CLOPT_WG
 #define CLOPT_WG 64
@@ -35,7 +36,8 @@ typedef float real;
 #endif
 
 /* b = a: one read and one write per element. */
-__kernel void clopt_stream_copy(__global const real *restrict a, __global real *restrict b, ulong n)
+__kernel void clopt_stream_copy(__global const real *CLOPT_RESTRICT a,
+                                __global real *CLOPT_RESTRICT b, ulong n)
 {
 #if CLOPT_LAYOUT == 1
     /* Whole chunks without bounds checks, so the loop vectorises. */

@@ -19,8 +19,8 @@ typedef float real;
 #define CLOPT_UPDATE_NSTATE 1
 #endif
 
-inline void clopt_update(real *x, real g, real *s0, real *s1, real *s2, real h0, real h1, real h2,
-                         real h3, real h4, real h5, real h6, real h7)
+static inline void clopt_update(real *x, real g, real *s0, real *s1, real *s2, real h0, real h1,
+                                real h2, real h3, real h4, real h5, real h6, real h7)
 {
     (void)s2, (void)h6, (void)h7;
 #if CLOPT_WD

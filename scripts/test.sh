@@ -15,6 +15,8 @@ rm -rf build/test build/sanitize
 cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Release -DCLOPT_WERROR=ON >/dev/null
 cmake --build build/test -j"$jobs"
 ctest --test-dir build/test --output-on-failure -j"$jobs"
+# Every kernel family on oclgrind's simulated device: races, bounds, uninitialised values.
+scripts/oclgrind_check.sh build/test/clopt
 # The installed library as users embed it: pkg-config, find_package, add_subdirectory.
 scripts/install_check.sh build/install-check
 # The Python package in a venv, against this build's libclopt.so and CLI.

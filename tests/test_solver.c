@@ -468,5 +468,7 @@ Test(solver, kernel_argument_layout_matches_the_kernels)
     cr_expect_eq(kernel_args(s->k_fused), FUSED_ARGS);
     cr_expect_eq(kernel_args(s->k_reduce), REDUCE_ARGS);
     cr_expect_eq(kernel_args(s->k_init), INIT_ARGS);
+    cr_expect_eq(kernel_args(s->k_zero), ZERO_ARGS);
+    cr_expect_eq(kernel_args(s->k_put_hyper), PUT_HYPER_ARGS);
     clopt_solver_destroy(s);
 }

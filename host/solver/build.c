@@ -89,9 +89,8 @@ static int create_kernel(struct clopt_solver *s, cl_kernel *kernel, const char *
     if (err != CL_SUCCESS)
         return clopt_fail_cl(ctx, err, "clGetKernelWorkGroupInfo");
     const int is_reduce = kernel == &s->k_reduce;
-    const size_t wanted = is_reduce              ? s->knobs.reduce_group
-                          : kernel == &s->k_init ? 1
-                                                 : s->knobs.work_group;
+    const int set_up = kernel == &s->k_init || kernel == &s->k_zero || kernel == &s->k_put_hyper;
+    const size_t wanted = is_reduce ? s->knobs.reduce_group : set_up ? 1 : s->knobs.work_group;
     if (wanted > limit)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
                           "kernel %s allows work-groups of at most %zu on this device, not "
@@ -125,7 +124,8 @@ int clopt_build_kernels(struct clopt_solver *s)
         const char *name;
     } kernels[] = {{&s->k_step, "clopt_step"}, {&s->k_step_loss, "clopt_step_loss"},
                    {&s->k_eval, "clopt_eval"}, {&s->k_reduce, "clopt_reduce"},
-                   {&s->k_init, "clopt_init"}, {&s->k_fused, "clopt_step_fused"}};
+                   {&s->k_init, "clopt_init"}, {&s->k_zero, "clopt_zero"},
+                   {&s->k_put_hyper, "clopt_put_hyper"}, {&s->k_fused, "clopt_step_fused"}};
     const size_t n_kernels = sizeof kernels / sizeof *kernels - (s->knobs.fuse > 1 ? 0 : 1);
     for (size_t i = 0; i < n_kernels && status == CLOPT_OK; ++i)
         status = create_kernel(s, kernels[i].kernel, kernels[i].name);

@@ -12,14 +12,12 @@
 /* Optimizer state starts at zero (velocity, moments). */
 static int reset_state(struct clopt_solver *s)
 {
-    const cl_uchar zero = 0;
     for (size_t i = 0; i < s->n_shards; ++i)
         for (size_t k = 0; k < s->n_state; ++k) {
-            cl_int err =
-                clEnqueueFillBuffer(s->ctx->queue, s->shards[i].state[k], &zero, sizeof zero, 0,
-                                    s->shards[i].count * s->elem_size, 0, NULL, NULL);
-            if (err != CL_SUCCESS)
-                return clopt_fail_cl(s->ctx, err, "clEnqueueFillBuffer(optimizer state)");
+            int status = clopt_enqueue_zero(s, s->shards[i].state[k],
+                                            s->shards[i].count * s->elem_size, "optimizer state");
+            if (status != CLOPT_OK)
+                return status;
         }
     s->fresh_state = 1;
     return CLOPT_OK;
@@ -202,8 +200,8 @@ void clopt_solver_destroy(struct clopt_solver *s)
         clReleaseMemObject(s->result);
     if (s->fused_hyper)
         clReleaseMemObject(s->fused_hyper);
-    cl_kernel kernels[] = {s->k_step,   s->k_step_loss, s->k_eval,
-                           s->k_reduce, s->k_init,      s->k_fused};
+    cl_kernel kernels[] = {s->k_step, s->k_step_loss, s->k_eval,      s->k_reduce,
+                           s->k_init, s->k_zero,      s->k_put_hyper, s->k_fused};
     for (size_t i = 0; i < sizeof kernels / sizeof *kernels; ++i)
         if (kernels[i])
             clReleaseKernel(kernels[i]);

@@ -1,5 +1,6 @@
 /* The kernels' argument positions: the host's copy of the parameter lists in kernels/step.cl
- * (CLOPT_STEP_PARAMS and clopt_step_fused), reduce.cl and init.cl. Each enum ends with the
+ * (CLOPT_STEP_PARAMS and clopt_step_fused), reduce.cl and init.cl (clopt_init, clopt_zero,
+ * clopt_put_hyper). Each enum ends with the
  * count, which tests/test_solver.c compares with CL_KERNEL_NUM_ARGS of the built kernels,
  * so a parameter added on one side only fails a test. */
 #ifndef CLOPT_KERNEL_ARGS_H
@@ -51,6 +52,19 @@ enum init_arg {
     INIT_ARG_SEED_HI,
     INIT_ARG_HALO,
     INIT_ARGS
+};
+
+enum zero_arg {
+    ZERO_ARG_BUFFER,
+    ZERO_ARG_WORDS,
+    ZERO_ARGS
+};
+
+enum put_hyper_arg {
+    PUT_HYPER_ARG_HYPER,
+    PUT_HYPER_ARG_SLOT,
+    PUT_HYPER_ARG_H0, /* CLOPT_HYPER_SLOTS values h0..h7 */
+    PUT_HYPER_ARGS = PUT_HYPER_ARG_H0 + CLOPT_HYPER_SLOTS
 };
 
 #endif /* CLOPT_KERNEL_ARGS_H */

@@ -4,6 +4,7 @@
 #include "kernel_args.h"
 
 #include <math.h>
+#include <stdio.h>
 
 _Static_assert(MAX_STATE == STEP_STATE_ARGS, "each state vector is one step kernel argument");
 
@@ -22,6 +23,51 @@ int clopt_set_arg(struct clopt_context *ctx, cl_kernel kernel, cl_uint index, si
 {
     cl_int err = clSetKernelArg(kernel, index, size, value);
     return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(ctx, err, "clSetKernelArg");
+}
+
+/* The zeroing kernel runs one work-item per word, in launches of at most ZERO_CHUNK
+ * work-items (a multiple of ZERO_BLOCK) placed by a global offset: some drivers refuse or
+ * wrap global sizes past 2^31 or 2^32. Work-groups are ZERO_BLOCK items where the kernel
+ * allows it: left to the runtime, PoCL picks a size per launch size and compiles the
+ * kernel once for each (seconds apiece). */
+#define ZERO_CHUNK ((size_t)1 << 30)
+#define ZERO_BLOCK ((size_t)256)
+
+int clopt_enqueue_zero(struct clopt_solver *s, cl_mem buffer, size_t bytes, const char *what)
+{
+    struct clopt_context *ctx = s->ctx;
+    if (bytes % sizeof(cl_uint)) /* every buffer holds floats or doubles */
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "internal error: %s of %zu bytes is not a whole number of words", what,
+                          bytes);
+    const cl_ulong words = bytes / sizeof(cl_uint);
+    if (!words)
+        return CLOPT_OK;
+    int status = clopt_set_arg(ctx, s->k_zero, ZERO_ARG_BUFFER, sizeof(cl_mem), &buffer);
+    if (!status)
+        status = clopt_set_arg(ctx, s->k_zero, ZERO_ARG_WORDS, sizeof words, &words);
+    if (status)
+        return status;
+    size_t limit = 0;
+    cl_int err = clGetKernelWorkGroupInfo(s->k_zero, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                          sizeof limit, &limit, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(ctx, err, "clGetKernelWorkGroupInfo(clopt_zero)");
+    const size_t local = limit >= ZERO_BLOCK ? ZERO_BLOCK : 1;
+    for (size_t start = 0; start < words; start += ZERO_CHUNK) {
+        const size_t left = words - start;
+        size_t global = (left + ZERO_BLOCK - 1) / ZERO_BLOCK * ZERO_BLOCK;
+        if (global > ZERO_CHUNK)
+            global = ZERO_CHUNK;
+        err = clEnqueueNDRangeKernel(ctx->queue, s->k_zero, 1, &start, &global, &local, 0, NULL,
+                                     NULL);
+        if (err != CL_SUCCESS) {
+            char call[96];
+            snprintf(call, sizeof call, "clEnqueueNDRangeKernel(clopt_zero, %s)", what);
+            return clopt_fail_cl(ctx, err, call);
+        }
+    }
+    return CLOPT_OK;
 }
 
 /* Copies the elements next to each shard boundary into the neighbouring shard's halo, on
@@ -159,11 +205,33 @@ static int set_fused_args(struct clopt_solver *s, cl_uint loss_mask)
     return status;
 }
 
+/* Queues the one-work-item launch that writes iteration `slot`'s hyper-parameters into
+ * the fused kernel's buffer. */
+static int put_hyper(struct clopt_solver *s, cl_uint slot, const double h[CLOPT_HYPER_SLOTS])
+{
+    struct clopt_context *ctx = s->ctx;
+    int status =
+        clopt_set_arg(ctx, s->k_put_hyper, PUT_HYPER_ARG_HYPER, sizeof(cl_mem), &s->fused_hyper);
+    if (!status)
+        status = clopt_set_arg(ctx, s->k_put_hyper, PUT_HYPER_ARG_SLOT, sizeof slot, &slot);
+    for (cl_uint k = 0; k < CLOPT_HYPER_SLOTS && !status; ++k) {
+        const union real_arg value = clopt_real_value(s, h[k]);
+        status = clopt_set_arg(ctx, s->k_put_hyper, PUT_HYPER_ARG_H0 + k, s->elem_size, &value);
+    }
+    if (status)
+        return status;
+    const size_t one = 1;
+    cl_int err =
+        clEnqueueNDRangeKernel(ctx->queue, s->k_put_hyper, 1, NULL, &one, &one, 0, NULL, NULL);
+    return err == CL_SUCCESS ? CLOPT_OK
+                             : clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_put_hyper)");
+}
+
 /* Queues knobs.fuse global steps s->step, s->step + 1, ... as one launch; iteration j of
  * the block writes loss partials to its own slots when bit j of loss_mask is set. Each
  * iteration's hyper-parameters are computed exactly as for a single step and written to
- * the device by fills, whose pattern the runtime copies at once (no host memory to keep
- * alive, no wait). */
+ * the device by a small kernel, whose arguments the runtime copies at once (no host memory
+ * to keep alive, no wait). */
 int clopt_enqueue_fused(struct clopt_solver *s, uint64_t loss_mask, cl_event *last)
 {
     const size_t steps = s->knobs.fuse;
@@ -171,21 +239,9 @@ int clopt_enqueue_fused(struct clopt_solver *s, uint64_t loss_mask, cl_event *la
         double h[CLOPT_HYPER_SLOTS];
         /* Only a block's first iteration can see a fresh (never stepped) state. */
         clopt_hyper_for_step(s, s->step + j, j == 0 && s->fresh_state, h);
-        union {
-            float f[CLOPT_HYPER_SLOTS];
-            double d[CLOPT_HYPER_SLOTS];
-        } pattern;
-        for (size_t k = 0; k < CLOPT_HYPER_SLOTS; ++k) {
-            if (s->elem_size == sizeof(double))
-                pattern.d[k] = h[k];
-            else
-                pattern.f[k] = (float)h[k];
-        }
-        const size_t bytes = CLOPT_HYPER_SLOTS * s->elem_size;
-        cl_int err = clEnqueueFillBuffer(s->ctx->queue, s->fused_hyper, &pattern, bytes, j * bytes,
-                                         bytes, 0, NULL, NULL);
-        if (err != CL_SUCCESS)
-            return clopt_fail_cl(s->ctx, err, "clEnqueueFillBuffer(fused hyper-parameters)");
+        int status = put_hyper(s, (cl_uint)j, h);
+        if (status != CLOPT_OK)
+            return status;
     }
     int status = set_fused_args(s, (cl_uint)loss_mask);
     if (status == CLOPT_OK)

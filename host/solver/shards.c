@@ -113,13 +113,11 @@ static int allocate_shard(struct clopt_solver *s, struct shard *sh)
             return clopt_fail_cl(ctx, err, "clCreateBuffer(theta, second copy for the stencil)");
         }
         /* The halos beyond both ends of theta are never written: keep them at zero. */
-        const cl_uchar zero = 0;
         cl_mem both[2] = {sh->theta, sh->theta_next};
         for (size_t k = 0; k < 2; ++k) {
-            err = clEnqueueFillBuffer(ctx->queue, both[k], &zero, sizeof zero, 0, theta_bytes, 0,
-                                      NULL, NULL);
-            if (err != CL_SUCCESS)
-                return clopt_fail_cl(ctx, err, "clEnqueueFillBuffer(theta halo)");
+            int status = clopt_enqueue_zero(s, both[k], theta_bytes, "theta halo");
+            if (status != CLOPT_OK)
+                return status;
         }
     }
     if (s->data_path) {
@@ -157,31 +155,34 @@ int clopt_allocate(struct clopt_solver *s)
         return clopt_fail_cl(ctx, err, "clCreateBuffer(partials)");
     }
     /* Launches with no elements (warm-up) may leave slots unwritten. */
-    const cl_uchar zero = 0;
-    err = clEnqueueFillBuffer(ctx->queue, s->partials, &zero, sizeof zero, 0, partial_bytes, 0,
-                              NULL, NULL);
-    if (err != CL_SUCCESS)
-        return clopt_fail_cl(ctx, err, "clEnqueueFillBuffer(partials)");
+    int status = clopt_enqueue_zero(s, s->partials, partial_bytes, "partials");
+    if (status != CLOPT_OK)
+        return status;
     if (s->knobs.fuse > 1) {
+        /* Read and write: clopt_put_hyper writes it on the device. */
         s->fused_hyper =
-            clCreateBuffer(ctx->context, CL_MEM_READ_ONLY,
+            clCreateBuffer(ctx->context, CL_MEM_READ_WRITE,
                            s->knobs.fuse * CLOPT_HYPER_SLOTS * s->elem_size, NULL, &err);
         if (err != CL_SUCCESS) {
             s->fused_hyper = NULL;
             return clopt_fail_cl(ctx, err, "clCreateBuffer(fused hyper-parameters)");
         }
         /* The warm-up launch reads it before the first block fills it. */
-        err = clEnqueueFillBuffer(ctx->queue, s->fused_hyper, &zero, sizeof zero, 0,
-                                  s->knobs.fuse * CLOPT_HYPER_SLOTS * s->elem_size, 0, NULL, NULL);
-        if (err != CL_SUCCESS)
-            return clopt_fail_cl(ctx, err, "clEnqueueFillBuffer(fused hyper-parameters)");
+        status = clopt_enqueue_zero(s, s->fused_hyper,
+                                    s->knobs.fuse * CLOPT_HYPER_SLOTS * s->elem_size,
+                                    "fused hyper-parameters");
+        if (status != CLOPT_OK)
+            return status;
     }
     s->result = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, 2 * s->acc_size, NULL, &err);
     if (err != CL_SUCCESS) {
         s->result = NULL;
         return clopt_fail_cl(ctx, err, "clCreateBuffer(result)");
     }
-    return CLOPT_OK;
+    /* With clip-norm the step kernels read ||g||^2 from here, the warm-up's launches too,
+     * before any reduction has written it (oclgrind: "Controlflow depends on uninitialized
+     * value"; no element used it, as the warm-up has none). */
+    return clopt_enqueue_zero(s, s->result, 2 * s->acc_size, "result");
 }
 
 static int check_transfer(struct clopt_solver *s, size_t which, const void *host,

@@ -132,6 +132,7 @@ struct clopt_solver {
     cl_mem result;
     cl_program program;
     cl_kernel k_step, k_step_loss, k_eval, k_reduce, k_init;
+    cl_kernel k_zero, k_put_hyper; /* buffer set-up (init.cl) */
     cl_kernel k_fused;           /* knobs.fuse > 1 only */
     cl_mem fused_hyper;          /* the fused launch's per-iteration hyper-parameters */
     int theta_generated;         /* theta holds exactly what the init kernel produced */
@@ -186,6 +187,9 @@ int clopt_build_kernels(struct clopt_solver *s);
 union real_arg clopt_real_value(const struct clopt_solver *s, double x);
 int clopt_set_arg(struct clopt_context *ctx, cl_kernel kernel, cl_uint index, size_t size,
                   const void *value);
+/* Queues the zeroing of the first `bytes` (a multiple of 4) of buffer; `what` names it in
+ * messages. */
+int clopt_enqueue_zero(struct clopt_solver *s, cl_mem buffer, size_t bytes, const char *what);
 int clopt_enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last);
 /* f and g at theta, g kept in state 0 (lbfgs/cg's step kernel), with loss partials. */
 int clopt_enqueue_eval_store(struct clopt_solver *s);
