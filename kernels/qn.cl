@@ -26,7 +26,7 @@ void clopt_acc_add(acc_t *s, acc_t *c, acc_t x);
 #define CLOPT_QN_CHUNK 4096
 #define CLOPT_QN_LANES 8
 
-inline __global real *clopt_qn_vec(__global real *vec, __global real *extra, ulong pitch,
+static inline __global real *clopt_qn_vec(__global real *vec, __global real *extra, ulong pitch,
                                    uint k, uint extra_index)
 {
     return k == extra_index ? extra : vec + (ulong)k * pitch;
