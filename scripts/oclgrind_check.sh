@@ -3,7 +3,7 @@
 # each memory access) at tiny sizes, with data-race, uninitialised-value and API checks,
 # and fails on any report that tests/oclgrind/allow.txt does not list.
 #   scripts/oclgrind_check.sh [CLOPT_BINARY]      (default build/test/clopt)
-# Families: each update rule; each objective kind (separable, with a data vector, 1-D
+# Families: each update rule (and lbfgs, cg); each objective kind (separable, with a data vector, 1-D
 # stencils of radius 1, user files); single and fused steps; contiguous and strided layouts;
 # per-item and per-group partials; float and double; the reduction (one and many work-items);
 # theta_0 (normal, uniform, const); the gradient check kernel; several shards with halos.
@@ -159,6 +159,16 @@ run_case fused-momentum-loss-every $small --optimizer momentum --iters 7 --loss-
   --tune "$gpu,fuse=4"
 run_case fused-shifted-sphere $small --objective shifted_sphere \
   --param target="$work/target.npy" --optimizer rmsprop --iters 4 --tune "$cpu,fuse=2"
+# lbfgs and cg: their evaluation, dot-product and direction kernels, on several shards too.
+run_case lbfgs-shards-gpu $small --optimizer lbfgs --iters 3 --max-shard-bytes 512 --tune "$gpu"
+run_case cg-cpu-double $small --optimizer cg --iters 3 --tune "$cpu" --precision double
+# A stencil's trial point is copied into theta past its halo (clEnqueueCopyBuffer at an
+# offset), which oclgrind's uninitialised-value tracking cannot follow (as for the shards
+# above): races, bounds and API errors only.
+checks=(--data-races --check-api)
+run_case lbfgs-rosenbrock-gpu $small --optimizer lbfgs --objective rosenbrock --init uniform:0.5 \
+  --iters 3 --tune "$gpu"
+checks=(--data-races --uninitialized --check-api)
 # Other knobs: a fixed grid of groups striding over tiles, Kahan float accumulation, one
 # reduction work-item, loss terms added one at a time.
 run_case gpcu-gpu $small --optimizer nesterov --tune "$gpu,gpcu=1"
