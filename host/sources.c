@@ -1,5 +1,5 @@
-/* Kernel sources (embedded in the binary or from a kernel directory) and the input files a
- * caller names: opened without blocking, regular files only. */
+/* Kernel sources: embedded in the binary or from a kernel directory (read as every input
+ * file is: without blocking, regular files only). */
 #include "internal.h"
 
 #include <errno.h>
@@ -17,35 +17,6 @@ struct clopt_embedded_kernel {
     size_t length;
 };
 extern const struct clopt_embedded_kernel clopt_embedded_kernels[];
-
-FILE *clopt_open_input(const char *path, char *why, size_t size)
-{
-    const int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    int error = 0;
-    if (fd < 0)
-        error = errno;
-    else if (fstat(fd, &st) != 0)
-        error = errno;
-    else if (!S_ISREG(st.st_mode))
-        error = S_ISDIR(st.st_mode) ? EISDIR : -1;
-    /* Reads block as usual from here on (a regular file never would, but stdio expects it). */
-    else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
-        error = errno;
-    FILE *f = error ? NULL : fdopen(fd, "rb");
-    if (!f && !error)
-        error = errno;
-    if (!f) {
-        if (fd >= 0)
-            close(fd);
-        if (why && size)
-            snprintf(why, size, "%s",
-                     error == -1       ? "not a regular file (a FIFO, device or socket)"
-                     : error == EISDIR ? "a directory, not a regular file"
-                                       : strerror(error));
-    }
-    return f;
-}
 
 int clopt_read_file(struct clopt_context *ctx, const char *path, char **text, size_t *length)
 {
