@@ -11,20 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char *dir;
-
-static void setup(void)
-{
-    dir = temp_dir();
-}
-
-static void teardown(void)
-{
-    remove_tree(dir);
-    free(dir);
-}
-
-TestSuite(atomic_file, .init = setup, .fini = teardown);
+TEMP_DIR_SUITE(atomic_file);
 
 static void put_text(const char *path, const char *text)
 {

@@ -12,20 +12,7 @@
 #define EXIT_USAGE 2
 #define EXIT_DIVERGED 3
 
-static char *dir;
-
-static void setup(void)
-{
-    dir = temp_dir();
-}
-
-static void teardown(void)
-{
-    remove_tree(dir);
-    free(dir);
-}
-
-TestSuite(cli, .init = setup, .fini = teardown);
+TEMP_DIR_SUITE(cli);
 
 Test(cli, help_lists_the_run_options)
 {

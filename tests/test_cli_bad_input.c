@@ -12,20 +12,7 @@
 
 #define EXIT_USAGE 2
 
-static char *dir;
-
-static void setup(void)
-{
-    dir = temp_dir();
-}
-
-static void teardown(void)
-{
-    remove_tree(dir);
-    free(dir);
-}
-
-TestSuite(cli_bad_input, .init = setup, .fini = teardown);
+TEMP_DIR_SUITE(cli_bad_input);
 
 struct bad_case {
     const char *args[16];

@@ -12,20 +12,7 @@
 
 #define EXIT_USAGE 2
 
-static char *dir;
-
-static void setup(void)
-{
-    dir = temp_dir();
-}
-
-static void teardown(void)
-{
-    remove_tree(dir);
-    free(dir);
-}
-
-TestSuite(cli_files, .init = setup, .fini = teardown);
+TEMP_DIR_SUITE(cli_files);
 
 /* Validation in the working precision looks at the precision: what float cannot hold,
  * double can (issue 16, item 11). */

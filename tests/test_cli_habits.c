@@ -15,20 +15,7 @@
 
 #define EXIT_USAGE 2
 
-static char *dir;
-
-static void setup(void)
-{
-    dir = temp_dir();
-}
-
-static void teardown(void)
-{
-    remove_tree(dir);
-    free(dir);
-}
-
-TestSuite(cli_habits, .init = setup, .fini = teardown);
+TEMP_DIR_SUITE(cli_habits);
 
 /* Each command's help names the command and its own options, through both spellings. */
 Test(cli_habits, every_command_has_its_own_help)

@@ -14,20 +14,7 @@
 
 #define EXIT_USAGE 2
 
-static char *dir;
-
-static void setup(void)
-{
-    dir = temp_dir();
-}
-
-static void teardown(void)
-{
-    remove_tree(dir);
-    free(dir);
-}
-
-TestSuite(resume, .init = setup, .fini = teardown);
+TEMP_DIR_SUITE(resume);
 
 /* The value of a number key in a JSON summary. */
 static double json_number(const char *text, const char *key)

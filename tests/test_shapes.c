@@ -9,20 +9,7 @@
 
 #define EXIT_USAGE 2
 
-static char *dir;
-
-static void setup(void)
-{
-    dir = temp_dir();
-}
-
-static void teardown(void)
-{
-    remove_tree(dir);
-    free(dir);
-}
-
-TestSuite(shapes, .init = setup, .fini = teardown);
+TEMP_DIR_SUITE(shapes);
 
 /* One gd step of lr 0.25 on the sphere halves theta: out = 0.5 * init, exactly. */
 static void run_half_step(const char *in, const char *out, int dbl)

@@ -39,6 +39,21 @@ size_t count_lines(const char *text);
 char *temp_dir(void);
 char *path_in(const char *dir, const char *name);
 void remove_tree(const char *dir);
+/* A Criterion suite whose every test gets a fresh directory under /tmp in `dir`, removed
+ * after it (the file must include <criterion/criterion.h>). */
+#define TEMP_DIR_SUITE(suite)                                                                     \
+    static char *dir;                                                                            \
+    static void temp_dir_setup(void)                                                             \
+    {                                                                                            \
+        dir = temp_dir();                                                                        \
+    }                                                                                            \
+    static void temp_dir_teardown(void)                                                          \
+    {                                                                                            \
+        remove_tree(dir);                                                                        \
+        free(dir);                                                                               \
+    }                                                                                            \
+    TestSuite(suite, .init = temp_dir_setup, .fini = temp_dir_teardown)
+
 /* A text file's contents (the first 64 KiB), heap-allocated; fails the test when it is missing. */
 char *read_text(const char *path);
 
