@@ -31,8 +31,8 @@ int clopt_abi_adopt(const struct clopt_abi_layout *layout, const void *caller, v
                  "%s.struct_size %zu is not a size this libclopt %s knows (it knows up to "
                  "%zu): call %s() on the struct, and build with the clopt.h of the library "
                  "you link (a newer header needs a newer library)",
-                 layout->type, size, clopt_version(),
-                 layout->versions[layout->n_versions - 1].size, layout->init);
+                 layout->type, size, clopt_version(), layout->versions[layout->n_versions - 1].size,
+                 layout->init);
     return CLOPT_ERR_INVALID_ARG;
 }
 

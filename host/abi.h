@@ -47,8 +47,8 @@ int clopt_options_adopt(const struct clopt_options *in, struct clopt_options *ou
                         size_t errlen);
 int clopt_context_options_adopt(const struct clopt_context_options *in,
                                 struct clopt_context_options *out, char *err, size_t errlen);
-int clopt_check_options_adopt(const struct clopt_check_options *in,
-                              struct clopt_check_options *out, char *err, size_t errlen);
+int clopt_check_options_adopt(const struct clopt_check_options *in, struct clopt_check_options *out,
+                              char *err, size_t errlen);
 int clopt_tune_options_adopt(const struct clopt_tune_options *in, struct clopt_tune_options *out,
                              char *err, size_t errlen);
 

@@ -35,12 +35,12 @@ static const struct clopt_abi_version check_versions[] = {
     {sizeof(struct clopt_check_options), sizeof(struct clopt_check_options)},
 };
 
-int clopt_check_options_adopt(const struct clopt_check_options *in,
-                              struct clopt_check_options *out, char *err, size_t errlen)
+int clopt_check_options_adopt(const struct clopt_check_options *in, struct clopt_check_options *out,
+                              char *err, size_t errlen)
 {
-    static const struct clopt_abi_layout layout = {
-        "check_options", "clopt_check_options_init", check_versions,
-        sizeof check_versions / sizeof *check_versions};
+    static const struct clopt_abi_layout layout = {"check_options", "clopt_check_options_init",
+                                                   check_versions,
+                                                   sizeof check_versions / sizeof *check_versions};
     check_defaults(out);
     return clopt_abi_adopt(&layout, in, out, err, errlen);
 }

@@ -100,16 +100,26 @@ static inline void clopt_fault_report(cl_int *err)
 #define clGetKernelWorkGroupInfo(...) CLOPT_FAULT_STATUS(clGetKernelWorkGroupInfo, __VA_ARGS__)
 #define clBuildProgram(...) CLOPT_FAULT_STATUS(clBuildProgram, __VA_ARGS__)
 #define clSetKernelArg(...) CLOPT_FAULT_STATUS(clSetKernelArg, __VA_ARGS__)
-#define clEnqueueNDRangeKernel(queue, kernel, dims, offset, global, local, n, wait, event) \
-    clopt_fault_event(CLOPT_FAULT_STATUS(clEnqueueNDRangeKernel, queue, kernel, dims, offset, global, local, n, wait, event), event)
-#define clEnqueueReadBuffer(queue, mem, blocking, offset, size, ptr, n, wait, event) \
-    clopt_fault_event(CLOPT_FAULT_STATUS(clEnqueueReadBuffer, queue, mem, blocking, offset, size, ptr, n, wait, event), event)
-#define clEnqueueWriteBuffer(queue, mem, blocking, offset, size, ptr, n, wait, event) \
-    clopt_fault_event(CLOPT_FAULT_STATUS(clEnqueueWriteBuffer, queue, mem, blocking, offset, size, ptr, n, wait, event), event)
-#define clEnqueueFillBuffer(queue, mem, pattern, pattern_size, offset, size, n, wait, event) \
-    clopt_fault_event(CLOPT_FAULT_STATUS(clEnqueueFillBuffer, queue, mem, pattern, pattern_size, offset, size, n, wait, event), event)
-#define clEnqueueCopyBuffer(queue, src, dst, src_offset, dst_offset, size, n, wait, event) \
-    clopt_fault_event(CLOPT_FAULT_STATUS(clEnqueueCopyBuffer, queue, src, dst, src_offset, dst_offset, size, n, wait, event), event)
+#define clEnqueueNDRangeKernel(queue, kernel, dims, offset, global, local, n, wait, event)         \
+    clopt_fault_event(CLOPT_FAULT_STATUS(clEnqueueNDRangeKernel, queue, kernel, dims, offset,      \
+                                         global, local, n, wait, event),                           \
+                      event)
+#define clEnqueueReadBuffer(queue, mem, blocking, offset, size, ptr, n, wait, event)               \
+    clopt_fault_event(CLOPT_FAULT_STATUS(clEnqueueReadBuffer, queue, mem, blocking, offset, size,  \
+                                         ptr, n, wait, event),                                     \
+                      event)
+#define clEnqueueWriteBuffer(queue, mem, blocking, offset, size, ptr, n, wait, event)              \
+    clopt_fault_event(CLOPT_FAULT_STATUS(clEnqueueWriteBuffer, queue, mem, blocking, offset, size, \
+                                         ptr, n, wait, event),                                     \
+                      event)
+#define clEnqueueFillBuffer(queue, mem, pattern, pattern_size, offset, size, n, wait, event)       \
+    clopt_fault_event(CLOPT_FAULT_STATUS(clEnqueueFillBuffer, queue, mem, pattern, pattern_size,   \
+                                         offset, size, n, wait, event),                            \
+                      event)
+#define clEnqueueCopyBuffer(queue, src, dst, src_offset, dst_offset, size, n, wait, event)         \
+    clopt_fault_event(CLOPT_FAULT_STATUS(clEnqueueCopyBuffer, queue, src, dst, src_offset,         \
+                                         dst_offset, size, n, wait, event),                        \
+                      event)
 #define clFinish(...) CLOPT_FAULT_STATUS(clFinish, __VA_ARGS__)
 #define clFlush(...) CLOPT_FAULT_STATUS(clFlush, __VA_ARGS__)
 #define clWaitForEvents(...) CLOPT_FAULT_STATUS(clWaitForEvents, __VA_ARGS__)
@@ -120,7 +130,8 @@ static inline void clopt_fault_report(cl_int *err)
     clopt_fault_counted(CLOPT_FAULT_QUEUE, 1, CLOPT_FAULT_STATUS(clRetainCommandQueue, queue))
 /* Releases are no fault points (clopt cannot do anything about a failed one), only counted. */
 #define clReleaseContext(x) clopt_fault_counted(CLOPT_FAULT_CONTEXT, -1, clReleaseContext(x))
-#define clReleaseCommandQueue(x) clopt_fault_counted(CLOPT_FAULT_QUEUE, -1, clReleaseCommandQueue(x))
+#define clReleaseCommandQueue(x)                                                                   \
+    clopt_fault_counted(CLOPT_FAULT_QUEUE, -1, clReleaseCommandQueue(x))
 #define clReleaseMemObject(x) clopt_fault_counted(CLOPT_FAULT_MEM, -1, clReleaseMemObject(x))
 #define clReleaseProgram(x) clopt_fault_counted(CLOPT_FAULT_PROGRAM, -1, clReleaseProgram(x))
 #define clReleaseKernel(x) clopt_fault_counted(CLOPT_FAULT_KERNEL, -1, clReleaseKernel(x))
@@ -131,13 +142,16 @@ static inline void clopt_fault_report(cl_int *err)
 #define clCreateKernel(program, name, err)                                                         \
     CLOPT_FAULT_OBJECT(CLOPT_FAULT_KERNEL, cl_kernel, clCreateKernel, err, program, name)
 #define clCreateProgramWithSource(context, count, strings, lengths, err)                           \
-    CLOPT_FAULT_OBJECT(CLOPT_FAULT_PROGRAM, cl_program, clCreateProgramWithSource, err, context, count, strings, lengths)
+    CLOPT_FAULT_OBJECT(CLOPT_FAULT_PROGRAM, cl_program, clCreateProgramWithSource, err, context,   \
+                       count, strings, lengths)
 #define clCreateProgramWithBinary(context, count, devices, lengths, binaries, status, err)         \
-    CLOPT_FAULT_OBJECT(CLOPT_FAULT_PROGRAM, cl_program, clCreateProgramWithBinary, err, context, count, devices,        \
-                       lengths, binaries, status)
+    CLOPT_FAULT_OBJECT(CLOPT_FAULT_PROGRAM, cl_program, clCreateProgramWithBinary, err, context,   \
+                       count, devices, lengths, binaries, status)
 #define clCreateContext(props, count, devices, notify, user, err)                                  \
-    CLOPT_FAULT_OBJECT(CLOPT_FAULT_CONTEXT, cl_context, clCreateContext, err, props, count, devices, notify, user)
+    CLOPT_FAULT_OBJECT(CLOPT_FAULT_CONTEXT, cl_context, clCreateContext, err, props, count,        \
+                       devices, notify, user)
 #define clCreateCommandQueue(context, device, props, err)                                          \
-    CLOPT_FAULT_OBJECT(CLOPT_FAULT_QUEUE, cl_command_queue, clCreateCommandQueue, err, context, device, props)
+    CLOPT_FAULT_OBJECT(CLOPT_FAULT_QUEUE, cl_command_queue, clCreateCommandQueue, err, context,    \
+                       device, props)
 
 #endif

@@ -45,7 +45,6 @@ double clopt_strtod_c(const char *text, char **end);
 int clopt_format_c(char *buffer, size_t size, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 
-
 /* Which query a device refused, and its error. */
 struct clopt_device_query_error {
     const char *call;

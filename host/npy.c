@@ -255,9 +255,9 @@ int clopt_npy_write_header_shape(FILE *f, enum clopt_precision dtype, size_t n_a
         count *= shape[a];
     }
 
-    int dict_len = snprintf(dict, sizeof dict,
-                            "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr,
-                            shape_text);
+    int dict_len =
+        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr,
+                 shape_text);
     if (dict_len < 0 || (size_t)dict_len >= sizeof dict)
         return clopt_npy_fail(err, errlen, CLOPT_ERR_INVALID_ARG, "header text does not fit");
 

@@ -11,10 +11,10 @@
 enum {
     NPY_MAGIC_LEN = 6,
     NPY_VERSION_LEN = 2,
-    NPY_V1_LEN_FIELD = 2, /* version 1.0: uint16 little-endian header length */
-    NPY_V2_LEN_FIELD = 4, /* versions 2.0 and 3.0: uint32 little-endian header length */
-    NPY_ALIGN = 64,       /* numpy >= 1.14 pads magic + length + header to this */
-    NPY_ECHO_MAX = 40,    /* longest piece of file text quoted in a message */
+    NPY_V1_LEN_FIELD = 2,            /* version 1.0: uint16 little-endian header length */
+    NPY_V2_LEN_FIELD = 4,            /* versions 2.0 and 3.0: uint32 little-endian header length */
+    NPY_ALIGN = 64,                  /* numpy >= 1.14 pads magic + length + header to this */
+    NPY_ECHO_MAX = 40,               /* longest piece of file text quoted in a message */
     NPY_SHAPE_KEEP = CLOPT_MAX_AXES, /* dimensions remembered (and quoted in messages) */
 };
 

@@ -392,12 +392,12 @@ CLOPT_API int clopt_solver_read_theta(struct clopt_solver *solver, void *dst,
                                       size_t count);
 
 /* Writes theta to path as a .npy file of the given precision (converting when it differs
- * from the solver's), of the shape in options.shape (1-D (dim,) when options.n_axes is 0). The file is written beside path under a unique temporary name, fsynced
- * and renamed over path, so path holds the old file or the whole new one, never a part; a
- * symlink at path is replaced, not followed; a path that exists and is neither a regular
- * file nor a symlink (a device such as /dev/null, a FIFO) is refused with
- * CLOPT_ERR_INVALID_ARG, since the rename would replace it. CLOPT_ERR_IO names the file and
- * the cause. */
+ * from the solver's), of the shape in options.shape (1-D (dim,) when options.n_axes is 0). The file
+ * is written beside path under a unique temporary name, fsynced and renamed over path, so path
+ * holds the old file or the whole new one, never a part; a symlink at path is replaced, not
+ * followed; a path that exists and is neither a regular file nor a symlink (a device such as
+ * /dev/null, a FIFO) is refused with CLOPT_ERR_INVALID_ARG, since the rename would replace it.
+ * CLOPT_ERR_IO names the file and the cause. */
 CLOPT_API int clopt_solver_save_theta(struct clopt_solver *solver, const char *path,
                                       enum clopt_precision precision);
 
@@ -565,10 +565,10 @@ CLOPT_API int clopt_checkpoint_export(const char *path, const char *theta_path,
  * saves theta (a vector of count elements, whatever the array's shape). Only the header is
  * handled; the caller reads or writes the count * itemsize data bytes that follow it. */
 struct clopt_npy_info {
-    enum clopt_precision dtype; /* '<f4' -> CLOPT_FLOAT, '<f8' -> CLOPT_DOUBLE */
-    uint64_t count;             /* number of elements: the product of the shape */
-    uint64_t data_offset;       /* byte offset of the data in the file */
-    size_t n_axes;              /* axes of the shape, 1..CLOPT_MAX_AXES */
+    enum clopt_precision dtype;     /* '<f4' -> CLOPT_FLOAT, '<f8' -> CLOPT_DOUBLE */
+    uint64_t count;                 /* number of elements: the product of the shape */
+    uint64_t data_offset;           /* byte offset of the data in the file */
+    size_t n_axes;                  /* axes of the shape, 1..CLOPT_MAX_AXES */
     uint64_t shape[CLOPT_MAX_AXES]; /* the shape, slowest axis first (C order); entries past
                                        n_axes are 0 */
 };

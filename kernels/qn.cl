@@ -27,7 +27,7 @@ void clopt_acc_add(acc_t *s, acc_t *c, acc_t x);
 #define CLOPT_QN_LANES 8
 
 static inline __global real *clopt_qn_vec(__global real *vec, __global real *extra, ulong pitch,
-                                   uint k, uint extra_index)
+                                          uint k, uint extra_index)
 {
     return k == extra_index ? extra : vec + (ulong)k * pitch;
 }
@@ -83,8 +83,7 @@ __kernel void clopt_qn_dots(__global real *vec, __global real *extra, ulong pitc
         const ulong stop = min(b + CLOPT_QN_BLOCK, end);
         for (uint p = 0; p < n_pairs; ++p) {
             __global const real *u = clopt_qn_vec(vec, extra, pitch, pairs[2 * p], extra_index);
-            __global const real *v =
-                clopt_qn_vec(vec, extra, pitch, pairs[2 * p + 1], extra_index);
+            __global const real *v = clopt_qn_vec(vec, extra, pitch, pairs[2 * p + 1], extra_index);
             /* CLOPT_QN_LANES independent sums (lane l takes j = l mod LANES) folded in lane
              * order into the pair's sum at the end of the block: one chain of additions
              * made the pass latency-bound (measured at n = 1e6). */

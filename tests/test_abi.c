@@ -62,8 +62,7 @@ Test(abi, a_zero_size_is_refused_naming_the_init_function)
     cr_expect_null(s);
     cr_expect_not_null(strstr(clopt_errmsg(ctx), "options.struct_size is 0"), "%s",
                        clopt_errmsg(ctx));
-    cr_expect_not_null(strstr(clopt_errmsg(ctx), "clopt_options_init()"), "%s",
-                       clopt_errmsg(ctx));
+    cr_expect_not_null(strstr(clopt_errmsg(ctx), "clopt_options_init()"), "%s", clopt_errmsg(ctx));
 }
 
 /* A header newer than the library: its fields cannot be honoured, so nothing runs. */
@@ -137,9 +136,9 @@ Test(abi, every_option_struct_is_checked)
  * past its size (here a shape that would not fit dim) is not read; theta stays a vector. */
 Test(abi, an_older_struct_gets_the_defaults_of_later_fields)
 {
-    const size_t v1 = (offsetof(struct clopt_options, n_axes) + _Alignof(struct clopt_options) -
-                       1) /
-                      _Alignof(struct clopt_options) * _Alignof(struct clopt_options);
+    const size_t v1 =
+        (offsetof(struct clopt_options, n_axes) + _Alignof(struct clopt_options) - 1) /
+        _Alignof(struct clopt_options) * _Alignof(struct clopt_options);
     cr_assert_lt(v1, sizeof(struct clopt_options));
     struct clopt_options o;
     clopt_options_init_size(&o, v1);

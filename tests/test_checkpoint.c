@@ -280,7 +280,8 @@ static int file_changed(const char *path, struct stat *last)
     if (stat(path, &now) != 0)
         return 0;
     const int changed = now.st_ino != last->st_ino || now.st_mtim.tv_sec != last->st_mtim.tv_sec ||
-                        now.st_mtim.tv_nsec != last->st_mtim.tv_nsec || now.st_size != last->st_size;
+                        now.st_mtim.tv_nsec != last->st_mtim.tv_nsec ||
+                        now.st_size != last->st_size;
     *last = now;
     return changed;
 }
@@ -347,9 +348,9 @@ Test(checkpoint, sigkill_at_random_moments_loses_nothing, .timeout = 900)
                 snprintf(name, sizeof name, "at%zu.npy", resumes);
                 resumed_theta[resumes] = path_in(dir, name);
                 char why[256];
-                cr_assert_eq(clopt_checkpoint_export(ckpt, resumed_theta[resumes], NULL, why,
-                                                     sizeof why),
-                             CLOPT_OK, "%s", why);
+                cr_assert_eq(
+                    clopt_checkpoint_export(ckpt, resumed_theta[resumes], NULL, why, sizeof why),
+                    CLOPT_OK, "%s", why);
                 resumed_at[resumes++] = from;
                 cr_assert_leq(resumes, SIGKILL_RESUMES);
             }

@@ -122,8 +122,8 @@ Test(paths, stencil_of_radius_2_matches_reference_on_one_shard_and_many)
             cr_expect_gt(shards_many, 2, "n = %zu: %zu shards", n, shards_many);
         for (size_t i = 0; i < n; ++i)
             cr_assert(!memcmp(&one[i], &many[i], sizeof one[i]),
-                      "n = %zu: theta[%zu] %.17g on one shard, %.17g on %zu", n, i, one[i],
-                      many[i], shards_many);
+                      "n = %zu: theta[%zu] %.17g on one shard, %.17g on %zu", n, i, one[i], many[i],
+                      shards_many);
         cr_expect_eq(loss1, loss_many);
         /* The same iterations in double on the CPU. */
         for (uint64_t t = 0; t < iters; ++t) {
@@ -134,8 +134,8 @@ Test(paths, stencil_of_radius_2_matches_reference_on_one_shard_and_many)
         const double final_loss = stencil2_reference(x, n, g);
         /* A handful of roundings per element and step: 1e-14 relative to the terms. */
         for (size_t i = 0; i < n; ++i)
-            cr_assert(close_enough(one[i], x[i], 1e-13, 1e-15), "n = %zu: theta[%zu] %.17g, CPU %.17g",
-                      n, i, one[i], x[i]);
+            cr_assert(close_enough(one[i], x[i], 1e-13, 1e-15),
+                      "n = %zu: theta[%zu] %.17g, CPU %.17g", n, i, one[i], x[i]);
         cr_expect(close_enough(loss1, final_loss, 1e-12, 1e-15), "n = %zu: loss %.17g, CPU %.17g",
                   n, loss1, final_loss);
         free(x);
@@ -148,8 +148,8 @@ Test(paths, stencil_of_radius_2_matches_reference_on_one_shard_and_many)
 
 /* The GPU defaults (strided layout, one partial per work-group from a local tree, a
  * reduction group of 64) on several shards with many partials (196 work-groups): theta is
- * bit for bit that of the CPU schemes on the same tiles (each element's update does not depend on where it sits), and the
- * loss, summed in another order, is within float rounding of theirs. */
+ * bit for bit that of the CPU schemes on the same tiles (each element's update does not depend on
+ * where it sits), and the loss, summed in another order, is within float rounding of theirs. */
 static double *run_knobs(const char *objective, size_t n, const struct clopt_knobs *knobs,
                          double *loss, size_t *shards)
 {
@@ -274,7 +274,8 @@ Test(paths, init_indices_past_2_to_the_32_match_host_philox)
     /* common.cl (which picks real from CLOPT_DOUBLE) then init.cl, as the library builds it. */
     static char source[1 << 17];
     size_t used = 0;
-    const char *files[] = {CLOPT_SOURCE_DIR "/kernels/common.cl", CLOPT_SOURCE_DIR "/kernels/init.cl"};
+    const char *files[] = {CLOPT_SOURCE_DIR "/kernels/common.cl",
+                           CLOPT_SOURCE_DIR "/kernels/init.cl"};
     for (size_t k = 0; k < 2; ++k) {
         FILE *f = fopen(files[k], "rb");
         cr_assert_not_null(f, "%s", files[k]);

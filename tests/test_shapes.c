@@ -14,10 +14,18 @@ TEMP_DIR_SUITE(shapes);
 /* One gd step of lr 0.25 on the sphere halves theta: out = 0.5 * init, exactly. */
 static void run_half_step(const char *in, const char *out, int dbl)
 {
-    const char *args[] = {"run",  "--init",      in,
-                          "--iters", "1",        "--lr",
-                          "0.25", "--out",       out,
-                          "--precision", dbl ? "double" : "float", "--quiet",
+    const char *args[] = {"run",
+                          "--init",
+                          in,
+                          "--iters",
+                          "1",
+                          "--lr",
+                          "0.25",
+                          "--out",
+                          out,
+                          "--precision",
+                          dbl ? "double" : "float",
+                          "--quiet",
                           NULL};
     struct cli_result r = cli_run(args);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
@@ -81,7 +89,8 @@ Test(shapes, a_resumed_run_keeps_the_shape)
     static const uint64_t grid[] = {4, 5};
     char *in = path_in(dir, "init.npy"), *ck = path_in(dir, "ck"), *out = path_in(dir, "out.npy");
     write_npy_shape(in, values, 2, grid, 0);
-    const char *first[] = {"run", "--init", in, "--iters", "3", "--checkpoint", ck, "--quiet", NULL};
+    const char *first[] = {"run",          "--init", in,        "--iters", "3",
+                           "--checkpoint", ck,       "--quiet", NULL};
     struct cli_result r = cli_run(first);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     cli_result_free(&r);
@@ -122,7 +131,14 @@ static void write_fortran_npy(const char *path)
     memset(header + len, ' ', pad);
     header[len + pad] = '\n';
     const size_t header_len = len + pad + 1;
-    const unsigned char start[] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+    const unsigned char start[] = {0x93,
+                                   'N',
+                                   'U',
+                                   'M',
+                                   'P',
+                                   'Y',
+                                   1,
+                                   0,
                                    (unsigned char)(header_len & 0xff),
                                    (unsigned char)(header_len >> 8)};
     const float data[2] = {1, 2};
@@ -210,8 +226,7 @@ Test(shapes, the_library_saves_theta_in_options_shape)
     o.shape[0] = 0;
     o.shape[1] = 6;
     cr_expect_eq(clopt_solver_create(&s, ctx, &o), CLOPT_ERR_INVALID_ARG);
-    cr_expect_not_null(strstr(clopt_errmsg(ctx), "options.shape[0] is 0"), "%s",
-                       clopt_errmsg(ctx));
+    cr_expect_not_null(strstr(clopt_errmsg(ctx), "options.shape[0] is 0"), "%s", clopt_errmsg(ctx));
     o.n_axes = CLOPT_MAX_AXES + 1;
     cr_expect_eq(clopt_solver_create(&s, ctx, &o), CLOPT_ERR_INVALID_ARG);
     cr_expect_not_null(strstr(clopt_errmsg(ctx), "options.n_axes 9"), "%s", clopt_errmsg(ctx));
@@ -226,8 +241,8 @@ Test(shapes, a_npy_header_of_a_shape_round_trips)
     FILE *f = tmpfile();
     cr_assert_not_null(f);
     char err[256];
-    cr_assert_eq(clopt_npy_write_header_shape(f, CLOPT_DOUBLE, 3, shape, err, sizeof err),
-                 CLOPT_OK, "%s", err);
+    cr_assert_eq(clopt_npy_write_header_shape(f, CLOPT_DOUBLE, 3, shape, err, sizeof err), CLOPT_OK,
+                 "%s", err);
     const long header_end = ftell(f);
     cr_assert_eq(header_end % 64, 0, "numpy aligns the data to 64 bytes");
     const double zeros[21] = {0};

@@ -98,8 +98,7 @@ Test(solver, sphere_follows_its_closed_form)
             expected_loss += expected * expected;
         }
         cr_expect(close_enough(r.loss, expected_loss, p ? 1e-12 : FLOAT_CLOSED_FORM_RTOL, 0),
-                  "loss %.17g vs %.17g",
-                  r.loss, expected_loss);
+                  "loss %.17g vs %.17g", r.loss, expected_loss);
         free(theta0);
         free(thetaT);
     }

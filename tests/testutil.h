@@ -41,17 +41,17 @@ char *path_in(const char *dir, const char *name);
 void remove_tree(const char *dir);
 /* A Criterion suite whose every test gets a fresh directory under /tmp in `dir`, removed
  * after it (the file must include <criterion/criterion.h>). */
-#define TEMP_DIR_SUITE(suite)                                                                     \
-    static char *dir;                                                                            \
-    static void temp_dir_setup(void)                                                             \
-    {                                                                                            \
-        dir = temp_dir();                                                                        \
-    }                                                                                            \
-    static void temp_dir_teardown(void)                                                          \
-    {                                                                                            \
-        remove_tree(dir);                                                                        \
-        free(dir);                                                                               \
-    }                                                                                            \
+#define TEMP_DIR_SUITE(suite)                                                                      \
+    static char *dir;                                                                              \
+    static void temp_dir_setup(void)                                                               \
+    {                                                                                              \
+        dir = temp_dir();                                                                          \
+    }                                                                                              \
+    static void temp_dir_teardown(void)                                                            \
+    {                                                                                              \
+        remove_tree(dir);                                                                          \
+        free(dir);                                                                                 \
+    }                                                                                              \
     TestSuite(suite, .init = temp_dir_setup, .fini = temp_dir_teardown)
 
 /* A text file's contents (the first 64 KiB), heap-allocated; fails the test when it is missing. */
@@ -64,7 +64,8 @@ void write_npy_shape(const char *path, const void *data, size_t n_axes, const ui
                      int is_double);
 /* The header of a .npy file (fails the test when it is not one clopt reads). */
 struct clopt_npy_info read_npy_info(const char *path);
-/* Reads a .npy of any shape written by clopt (its elements in C order); returns a malloc'd array of doubles. */
+/* Reads a .npy of any shape written by clopt (its elements in C order); returns a malloc'd array of
+ * doubles. */
 double *read_npy_as_double(const char *path, size_t *count, int *is_double);
 
 /* Philox4x32-10, the generator of clopt_init. */

@@ -133,8 +133,9 @@ static int refuse_aliases(const struct run_args *a)
 int check_run_outputs(const struct run_args *a)
 {
     int rc = 0;
-    if (a->opts.checkpoint && ((rc = check_renamed_output("--checkpoint", a->opts.checkpoint)) != 0 ||
-                               (rc = check_replaced("--checkpoint", a->opts.checkpoint)) != 0))
+    if (a->opts.checkpoint &&
+        ((rc = check_renamed_output("--checkpoint", a->opts.checkpoint)) != 0 ||
+         (rc = check_replaced("--checkpoint", a->opts.checkpoint)) != 0))
         return rc;
     if (a->out_path && ((rc = check_renamed_output("--out", a->out_path)) != 0 ||
                         (rc = check_replaced("--out", a->out_path)) != 0))

@@ -122,9 +122,9 @@ int clopt_build_kernels(struct clopt_solver *s)
     struct {
         cl_kernel *kernel;
         const char *name;
-    } kernels[] = {{&s->k_step, "clopt_step"}, {&s->k_step_loss, "clopt_step_loss"},
-                   {&s->k_eval, "clopt_eval"}, {&s->k_reduce, "clopt_reduce"},
-                   {&s->k_init, "clopt_init"}, {&s->k_zero, "clopt_zero"},
+    } kernels[] = {{&s->k_step, "clopt_step"},           {&s->k_step_loss, "clopt_step_loss"},
+                   {&s->k_eval, "clopt_eval"},           {&s->k_reduce, "clopt_reduce"},
+                   {&s->k_init, "clopt_init"},           {&s->k_zero, "clopt_zero"},
                    {&s->k_put_hyper, "clopt_put_hyper"}, {&s->k_fused, "clopt_step_fused"}};
     const size_t n_kernels = sizeof kernels / sizeof *kernels - (s->knobs.fuse > 1 ? 0 : 1);
     for (size_t i = 0; i < n_kernels && status == CLOPT_OK; ++i)

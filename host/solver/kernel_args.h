@@ -54,11 +54,7 @@ enum init_arg {
     INIT_ARGS
 };
 
-enum zero_arg {
-    ZERO_ARG_BUFFER,
-    ZERO_ARG_WORDS,
-    ZERO_ARGS
-};
+enum zero_arg { ZERO_ARG_BUFFER, ZERO_ARG_WORDS, ZERO_ARGS };
 
 enum put_hyper_arg {
     PUT_HYPER_ARG_HYPER,

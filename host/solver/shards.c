@@ -168,9 +168,9 @@ int clopt_allocate(struct clopt_solver *s)
             return clopt_fail_cl(ctx, err, "clCreateBuffer(fused hyper-parameters)");
         }
         /* The warm-up launch reads it before the first block fills it. */
-        status = clopt_enqueue_zero(s, s->fused_hyper,
-                                    s->knobs.fuse * CLOPT_HYPER_SLOTS * s->elem_size,
-                                    "fused hyper-parameters");
+        status =
+            clopt_enqueue_zero(s, s->fused_hyper, s->knobs.fuse * CLOPT_HYPER_SLOTS * s->elem_size,
+                               "fused hyper-parameters");
         if (status != CLOPT_OK)
             return status;
     }

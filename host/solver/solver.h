@@ -133,13 +133,13 @@ struct clopt_solver {
     cl_program program;
     cl_kernel k_step, k_step_loss, k_eval, k_reduce, k_init;
     cl_kernel k_zero, k_put_hyper; /* buffer set-up (init.cl) */
-    cl_kernel k_fused;           /* knobs.fuse > 1 only */
-    cl_mem fused_hyper;          /* the fused launch's per-iteration hyper-parameters */
-    int theta_generated;         /* theta holds exactly what the init kernel produced */
-    size_t n_state;              /* optimizer state vectors */
-    size_t halo;                 /* stencil radius: neighbours kept on each side of a shard */
-    char *data_path;             /* file of the objective's data vector, or NULL */
-    struct clopt_hyper_in hyper; /* resolved hyper-parameters; lr is the base rate */
+    cl_kernel k_fused;             /* knobs.fuse > 1 only */
+    cl_mem fused_hyper;            /* the fused launch's per-iteration hyper-parameters */
+    int theta_generated;           /* theta holds exactly what the init kernel produced */
+    size_t n_state;                /* optimizer state vectors */
+    size_t halo;                   /* stencil radius: neighbours kept on each side of a shard */
+    char *data_path;               /* file of the objective's data vector, or NULL */
+    struct clopt_hyper_in hyper;   /* resolved hyper-parameters; lr is the base rate */
     struct clopt_schedule schedule;
     uint64_t step;   /* steps applied over all runs */
     int fresh_state; /* optimizer state is all zero, never stepped nor written */
@@ -150,7 +150,7 @@ struct clopt_solver {
     struct checkpoint_job *job;  /* the checkpoint being written, if any */
     pthread_t writer;
     struct clopt_checkpoint_report ck_report; /* of the current or last run */
-    struct clopt_qn *qn; /* lbfgs/cg: their vectors and kernels (host/qn/) */
+    struct clopt_qn *qn;                      /* lbfgs/cg: their vectors and kernels (host/qn/) */
 };
 
 /* A real-typed kernel argument holds either a float or a double. */

@@ -56,7 +56,7 @@ static void put_u32(FILE *f, uint32_t v, uint32_t *crc)
  * payload bytes (fewer if the input ends). Written as a checkpoint file with right CRCs. */
 static void rebuild(FILE *f, const uint8_t *data, size_t size)
 {
-    static const char *const tags[] = {"config", "loop",   "theta", "state0",
+    static const char *const tags[] = {"config", "loop",   "theta",  "state0",
                                        "state1", "state2", "state3", "other"};
     size_t at = 0;
     const uint32_t count = size > 0 ? data[at++] % 8u : 0;

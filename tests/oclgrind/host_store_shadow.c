@@ -112,9 +112,9 @@ int main(int argc, char **argv)
     if (err != CL_SUCCESS)
         return fail("clCreateKernel", err);
     cl_mem a = clCreateBuffer(ctx, CL_MEM_READ_WRITE, N * sizeof(float), NULL, &err);
-    cl_mem b = err == CL_SUCCESS ? clCreateBuffer(ctx, CL_MEM_READ_WRITE, N * sizeof(float), NULL,
-                                                  &err)
-                                 : NULL;
+    cl_mem b = err == CL_SUCCESS
+                   ? clCreateBuffer(ctx, CL_MEM_READ_WRITE, N * sizeof(float), NULL, &err)
+                   : NULL;
     if (err != CL_SUCCESS)
         return fail("clCreateBuffer", err);
     cl_mem other = clCreateBuffer(ctx, CL_MEM_READ_WRITE, N * sizeof(float), NULL, &err);
