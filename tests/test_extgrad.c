@@ -294,9 +294,9 @@ Test(extgrad, theta_and_state_in_caller_buffers)
     clopt_solver_destroy(s);
     /* The caller's references outlive the solver's. */
     float *got = malloc(n * sizeof *got), *got_m = malloc(n * sizeof *got_m);
-    cr_assert_eq(clEnqueueReadBuffer(cl_queue, theta, CL_TRUE, 0, n * sizeof(float), got, 0, NULL,
-                                     NULL),
-                 CL_SUCCESS);
+    cr_assert_eq(
+        clEnqueueReadBuffer(cl_queue, theta, CL_TRUE, 0, n * sizeof(float), got, 0, NULL, NULL),
+        CL_SUCCESS);
     cr_assert_eq(clEnqueueReadBuffer(cl_queue, state[0], CL_TRUE, 0, n * sizeof(float), got_m, 0,
                                      NULL, NULL),
                  CL_SUCCESS);

@@ -229,9 +229,8 @@ void clopt_solver_destroy(struct clopt_solver *s)
         clReleaseMemObject(s->fused_hyper);
     if (s->ext_loss)
         clReleaseMemObject(s->ext_loss);
-    cl_kernel kernels[] = {s->k_step,      s->k_step_loss, s->k_eval,
-                           s->k_reduce,    s->k_init,      s->k_zero,
-                           s->k_put_hyper, s->k_fused,     s->k_ext_loss};
+    cl_kernel kernels[] = {s->k_step, s->k_step_loss, s->k_eval,  s->k_reduce,  s->k_init,
+                           s->k_zero, s->k_put_hyper, s->k_fused, s->k_ext_loss};
     for (size_t i = 0; i < sizeof kernels / sizeof *kernels; ++i)
         if (kernels[i])
             clReleaseKernel(kernels[i]);

@@ -230,8 +230,8 @@ int clopt_external_gradient(struct clopt_solver *s, int want_loss)
         if (done)
             clReleaseEvent(done);
         return clopt_fail(ctx, CLOPT_ERR_OPENCL,
-                          "the gradient callback returned %d at step %llu: see its own report",
-                          rc, (unsigned long long)s->step);
+                          "the gradient callback returned %d at step %llu: see its own report", rc,
+                          (unsigned long long)s->step);
     }
     if (!done)
         return CLOPT_OK;

@@ -152,10 +152,10 @@ struct clopt_solver {
     struct clopt_checkpoint_report ck_report; /* of the current or last run */
     struct clopt_qn *qn;                      /* lbfgs/cg: their vectors and kernels (host/qn/) */
     /* External gradients (external.c): the caller's callback writes g into shards[0].data. */
-    int external;                     /* made by clopt_solver_create_external */
+    int external;                      /* made by clopt_solver_create_external */
     struct clopt_external_options ext; /* the caller's buffers (not owned) and callback */
-    cl_mem ext_loss;                  /* the one-element loss the callback writes */
-    cl_kernel k_ext_loss;             /* copies it into the result's loss slot */
+    cl_mem ext_loss;                   /* the one-element loss the callback writes */
+    cl_kernel k_ext_loss;              /* copies it into the result's loss slot */
 };
 
 /* A real-typed kernel argument holds either a float or a double. */
