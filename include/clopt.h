@@ -496,13 +496,13 @@ CLOPT_API int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, d
 
 /* What one call of the gradient callback must produce. */
 struct clopt_gradient_call {
-    uint64_t step;  /* optimizer steps applied before this one (clopt_solver_steps) */
-    cl_mem theta;   /* theta_t: n elements of the solver's precision; read only */
-    cl_mem grad;    /* write g = grad L(theta_t) here: n elements of the solver's precision */
-    cl_mem loss;    /* when want_loss: write L(theta_t) here, one element of the solver's
-                       precision (its value is summed in double where the device has fp64) */
-    int want_loss;  /* the loss of this step is read (loss_every, evaluate); 0 when the
-                       external options say has_loss = 0 */
+    uint64_t step; /* optimizer steps applied before this one (clopt_solver_steps) */
+    cl_mem theta;  /* theta_t: n elements of the solver's precision; read only */
+    cl_mem grad;   /* write g = grad L(theta_t) here: n elements of the solver's precision */
+    cl_mem loss;   /* when want_loss: write L(theta_t) here, one element of the solver's
+                      precision (its value is summed in double where the device has fp64) */
+    int want_loss; /* the loss of this step is read (loss_every, evaluate); 0 when the
+                      external options say has_loss = 0 */
 };
 
 /* Queues the kernels that write call->grad (and call->loss) on queue, the context's queue,
