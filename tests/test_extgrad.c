@@ -357,6 +357,82 @@ Test(extgrad, checkpoint_and_resume)
     free(dir);
 }
 
+/* A diverging run keeps the last finite iterate, replayed through the callback: the bits
+ * and the status of the built-in sphere's run. */
+Test(extgrad, divergence_keeps_the_last_finite_iterate)
+{
+    struct clopt_options o = options("gd", 257, 400);
+    o.lr = 1.5; /* theta_t = (-2)^t theta_0 overflows float after about 128 steps */
+    struct clopt_solver *s = NULL;
+    struct clopt_result rb, re;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_assert_eq(clopt_solver_run(s, &rb), CLOPT_ERR_DIVERGED);
+    float *a = malloc(o.dim * sizeof *a), *b = malloc(o.dim * sizeof *b);
+    cr_assert_eq(clopt_solver_read_theta(s, a, CLOPT_FLOAT, 0, o.dim), CLOPT_OK);
+    clopt_solver_destroy(s);
+    const struct clopt_external_options e = external();
+    user.n = o.dim;
+    cr_assert_eq(clopt_solver_create_external(&s, ctx, &o, &e), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_assert_eq(clopt_solver_run(s, &re), CLOPT_ERR_DIVERGED);
+    cr_assert_eq(clopt_solver_read_theta(s, b, CLOPT_FLOAT, 0, o.dim), CLOPT_OK);
+    clopt_solver_destroy(s);
+    cr_assert_eq(re.iterations, rb.iterations);
+    cr_assert_eq(re.diverged_at, rb.diverged_at);
+    cr_assert_lt(re.iterations, 400);
+    for (size_t i = 0; i < o.dim; ++i)
+        cr_assert(isfinite(b[i]) && memcmp(&a[i], &b[i], sizeof *a) == 0, "theta[%zu]", i);
+    free(a);
+    free(b);
+}
+
+/* A callback that works on a queue of its own hands back an event; the step waits for it
+ * on the device. */
+static cl_command_queue side_queue;
+
+static int gradient_on_side_queue(void *p, cl_command_queue queue,
+                                  const struct clopt_gradient_call *call, cl_event *done)
+{
+    struct user *u = p;
+    ++u->calls;
+    const cl_ulong n = u->n;
+    cl_int err = clSetKernelArg(u->twice, 0, sizeof(cl_mem), &call->theta);
+    err |= clSetKernelArg(u->twice, 1, sizeof(cl_mem), &call->grad);
+    err |= clSetKernelArg(u->twice, 2, sizeof n, &n);
+    const size_t global = (u->n + 63) / 64 * 64;
+    /* The side queue starts after clopt's last step wrote theta: a marker on clopt's queue
+     * (flushed, so that the other queue's wait can see it run), no host wait. */
+    cl_event ready = NULL;
+    if (err == CL_SUCCESS)
+        err = clEnqueueMarkerWithWaitList(queue, 0, NULL, &ready);
+    if (err == CL_SUCCESS)
+        err = clFlush(queue);
+    if (err == CL_SUCCESS)
+        err = clEnqueueNDRangeKernel(side_queue, u->twice, 1, NULL, &global, NULL, 1, &ready, done);
+    if (ready)
+        clReleaseEvent(ready);
+    if (err == CL_SUCCESS)
+        err = clFlush(side_queue);
+    return err == CL_SUCCESS ? 0 : 1;
+}
+
+Test(extgrad, callback_event_from_another_queue)
+{
+    cl_int err;
+    side_queue = clCreateCommandQueue(cl_ctx, cl_dev, 0, &err);
+    cr_assert_eq(err, CL_SUCCESS);
+    struct clopt_options o = options("momentum", 513, 30);
+    o.lr = 0.05;
+    struct clopt_result rb, re;
+    float *a = run_builtin(&o, &rb);
+    struct clopt_external_options e = external();
+    e.gradient = gradient_on_side_queue;
+    float *b = run_external(&o, &e, &re);
+    cr_assert(memcmp(a, b, o.dim * sizeof *a) == 0);
+    clReleaseCommandQueue(side_queue);
+    free(a);
+    free(b);
+}
+
 /* A callback's failure fails the run with its value in the message. */
 Test(extgrad, callback_failure)
 {
@@ -400,15 +476,15 @@ Test(extgrad, bad_input)
 
     struct clopt_external_options e = external();
     e.theta = small;
-    expect_refused(&o, &e, "external.theta holds 396 bytes");
+    expect_refused(&o, &e, "external_options.theta holds 396 bytes");
     e.theta = wide;
     expect_refused(&o, &e, "400 bytes");
     e.theta = NULL;
     e.grad = foreign;
-    expect_refused(&o, &e, "external.grad belongs to another cl_context");
+    expect_refused(&o, &e, "external_options.grad belongs to another cl_context");
     e = external();
     e.gradient = NULL;
-    expect_refused(&o, &e, "external.gradient is NULL");
+    expect_refused(&o, &e, "external_options.gradient is NULL");
     e = external();
     struct clopt_options q = options("lbfgs", n, 10);
     expect_refused(&q, &e, "first-order");
@@ -419,7 +495,7 @@ Test(extgrad, bad_input)
     q.ftol = 1e-6;
     expect_refused(&q, &e, "has_loss");
     e.state[0] = small;
-    expect_refused(&o, &e, "without external.theta");
+    expect_refused(&o, &e, "without external_options.theta");
     struct clopt_external_options zero;
     memset(&zero, 0, sizeof zero);
     zero.gradient = gradient;

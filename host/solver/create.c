@@ -157,6 +157,9 @@ int clopt_solver_create_with(struct clopt_solver **out, struct clopt_context *ct
     /* An external solver's objective is the caller's: its name and parameters are not
      * looked at, and the checkpoint configuration records "external". */
     if (ext) {
+        /* One callback per step: never the device's default fusion, should it become > 1. */
+        if (adopted.knobs.fuse == 0)
+            adopted.knobs.fuse = 1;
         adopted.objective = "sphere";
         adopted.params = NULL;
         adopted.n_params = 0;

@@ -38,8 +38,9 @@ static int external_adopt(const struct clopt_external_options *in,
     static const struct clopt_abi_version versions[] = {
         {sizeof(struct clopt_external_options), sizeof(struct clopt_external_options)},
     };
-    static const struct clopt_abi_layout layout = {"external", "clopt_external_options_init",
-                                                   versions, sizeof versions / sizeof *versions};
+    static const struct clopt_abi_layout layout = {"external_options",
+                                                   "clopt_external_options_init", versions,
+                                                   sizeof versions / sizeof *versions};
     external_defaults(out);
     return clopt_abi_adopt(&layout, in, out, err, errlen);
 }
@@ -52,7 +53,7 @@ static int check_request(struct clopt_context *ctx, const struct clopt_options *
     const struct clopt_optimizer_type *type = clopt_find_optimizer(optimizer);
     if (!ext->gradient)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "external.gradient is NULL: give the callback that queues your "
+                          "external_options.gradient is NULL: give the callback that queues your "
                           "gradient kernel");
     if (type && type->qn)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
@@ -65,16 +66,18 @@ static int check_request(struct clopt_context *ctx, const struct clopt_options *
                           "caller's kernel (one call per step): use knobs.fuse=1",
                           opts->knobs.fuse);
     if (!ext->has_loss && (opts->ftol == opts->ftol || opts->target == opts->target))
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "options.%s tests a loss, and external.has_loss is 0: write the loss "
-                          "in the callback and set has_loss, or leave options.%s NaN",
-                          opts->ftol == opts->ftol ? "ftol" : "target",
-                          opts->ftol == opts->ftol ? "ftol" : "target");
+        return clopt_fail(
+            ctx, CLOPT_ERR_INVALID_ARG,
+            "options.%s tests a loss, and external_options.has_loss is 0: write the loss "
+            "in the callback and set has_loss, or leave options.%s NaN",
+            opts->ftol == opts->ftol ? "ftol" : "target",
+            opts->ftol == opts->ftol ? "ftol" : "target");
     const int some_state = ext->state[0] || ext->state[1] || ext->state[2];
     if (some_state && !ext->theta)
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "external.state is given without external.theta: give theta too, or "
-                          "no state");
+        return clopt_fail(
+            ctx, CLOPT_ERR_INVALID_ARG,
+            "external_options.state is given without external_options.theta: give theta too, or "
+            "no state");
     return CLOPT_OK;
 }
 
@@ -89,7 +92,7 @@ int clopt_solver_create_external(struct clopt_solver **out, struct clopt_context
     if (!ext)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
                           "external options are NULL: call clopt_external_options_init() and "
-                          "set external.gradient");
+                          "set external_options.gradient");
     struct clopt_external_options adopted;
     char err[512];
     if (external_adopt(ext, &adopted, err, sizeof err) != CLOPT_OK)
@@ -115,24 +118,27 @@ static int check_buffer(struct clopt_solver *s, cl_mem mem, const char *field, s
     if (err == CL_SUCCESS)
         err = clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL);
     if (err == CL_INVALID_MEM_OBJECT)
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "external.%s is not a valid cl_mem (CL_INVALID_MEM_OBJECT): pass a "
-                          "buffer from clCreateBuffer, or NULL",
-                          field);
+        return clopt_fail(
+            ctx, CLOPT_ERR_INVALID_ARG,
+            "external_options.%s is not a valid cl_mem (CL_INVALID_MEM_OBJECT): pass a "
+            "buffer from clCreateBuffer, or NULL",
+            field);
     if (err != CL_SUCCESS)
         return clopt_fail_cl(ctx, err, "clGetMemObjectInfo(external buffer)");
     if (owner != ctx->context)
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "external.%s belongs to another cl_context than the solver's: create "
-                          "the clopt context with clopt_context_create_from_cl() on the "
-                          "buffer's context and queue",
-                          field);
+        return clopt_fail(
+            ctx, CLOPT_ERR_INVALID_ARG,
+            "external_options.%s belongs to another cl_context than the solver's: create "
+            "the clopt context with clopt_context_create_from_cl() on the "
+            "buffer's context and queue",
+            field);
     if (size != bytes)
-        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "external.%s holds %zu bytes; it must hold options.dim = %zu elements "
-                          "of %zu bytes (%s), %zu bytes",
-                          field, size, s->n, s->elem_size,
-                          s->elem_size == sizeof(double) ? "double" : "float", bytes);
+        return clopt_fail(
+            ctx, CLOPT_ERR_INVALID_ARG,
+            "external_options.%s holds %zu bytes; it must hold options.dim = %zu elements "
+            "of %zu bytes (%s), %zu bytes",
+            field, size, s->n, s->elem_size, s->elem_size == sizeof(double) ? "double" : "float",
+            bytes);
     return CLOPT_OK;
 }
 
@@ -162,12 +168,12 @@ int clopt_external_check(struct clopt_solver *s)
         if (k < s->n_state && s->ext.theta && !s->ext.state[k] &&
             (s->ext.state[0] || s->ext.state[1] || s->ext.state[2]))
             return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                              "external.%s is NULL but other state vectors are given: "
+                              "external_options.%s is NULL but other state vectors are given: "
                               "optimizer '%s' keeps %zu; give all of them or none",
                               field, s->optimizer->name, s->n_state);
         if (k >= s->n_state && s->ext.state[k])
             return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                              "external.%s is given but optimizer '%s' keeps %zu state "
+                              "external_options.%s is given but optimizer '%s' keeps %zu state "
                               "vector%s: leave it NULL",
                               field, s->optimizer->name, s->n_state, s->n_state == 1 ? "" : "s");
         if (k < s->n_state && s->ext.state[k])
