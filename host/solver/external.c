@@ -5,6 +5,7 @@
 #include "abi.h"
 #include "solver.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,13 +66,12 @@ static int check_request(struct clopt_context *ctx, const struct clopt_options *
                           "knobs.fuse=%zu cannot fuse steps whose gradient comes from the "
                           "caller's kernel (one call per step): use knobs.fuse=1",
                           opts->knobs.fuse);
-    if (!ext->has_loss && (opts->ftol == opts->ftol || opts->target == opts->target))
+    if (!ext->has_loss && (!isnan(opts->ftol) || !isnan(opts->target)))
         return clopt_fail(
             ctx, CLOPT_ERR_INVALID_ARG,
             "options.%s tests a loss, and external_options.has_loss is 0: write the loss "
             "in the callback and set has_loss, or leave options.%s NaN",
-            opts->ftol == opts->ftol ? "ftol" : "target",
-            opts->ftol == opts->ftol ? "ftol" : "target");
+            !isnan(opts->ftol) ? "ftol" : "target", !isnan(opts->ftol) ? "ftol" : "target");
     const int some_state = ext->state[0] || ext->state[1] || ext->state[2];
     if (some_state && !ext->theta)
         return clopt_fail(
@@ -232,6 +232,11 @@ int clopt_external_gradient(struct clopt_solver *s, int want_loss)
     };
     cl_event done = NULL;
     const int rc = s->ext.gradient(s->ext.gradient_user, ctx->queue, &call, &done);
+#ifdef CLOPT_FAULT_H
+    /* The caller's event becomes clopt's to release: count it as one clopt holds. */
+    if (done)
+        clopt_fault_live(CLOPT_FAULT_EVENT, 1);
+#endif
     if (rc != 0) {
         if (done)
             clReleaseEvent(done);
