@@ -28,11 +28,11 @@
 #define CLOPT_API
 #endif
 
-/* Option structs (clopt_context_options, clopt_options, clopt_check_options and
- * clopt_tune_options) begin with `size_t struct_size`, which their *_init() functions set to
- * the struct's size in the program that calls them (they are inline for that reason). A
- * library newer than the program's header reads only the fields that header had and gives
- * the later ones their defaults; a struct_size the library does not know (0: the struct was
+/* Option structs (clopt_context_options, clopt_options, clopt_check_options,
+ * clopt_tune_options and clopt_external_options) begin with `size_t struct_size`, which their
+ * *_init() functions set to the struct's size in the program that calls them (they are inline for
+ * that reason). A library newer than the program's header reads only the fields that header had and
+ * gives the later ones their defaults; a struct_size the library does not know (0: the struct was
  * never initialised, or a header newer than the library) is refused with
  * CLOPT_ERR_INVALID_ARG and a message saying to call the *_init() function. New fields are
  * only ever added at the end, and each addition grows the struct's size. Always initialise
@@ -479,7 +479,7 @@ CLOPT_API int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, d
 /* External gradients: the caller's own kernel computes g, clopt applies the fused update.
  *
  * A solver made by clopt_solver_create_external() has no objective of its own: before each
- * step, clopt_solver_run() calls options.gradient, which queues the caller's kernels that read
+ * step, clopt_solver_run() calls ext->gradient, which queues the caller's kernels that read
  * theta_t and write g into call->grad (and, when call->want_loss, L(theta_t) into call->loss)
  * on the context's in-order queue, and returns at once. The step kernel, queued behind them,
  * reads g once per element and applies the optimizer's fused update with clipping, weight
@@ -489,9 +489,10 @@ CLOPT_API int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, d
  * clopt_solver_evaluate (one more call). The host never waits for the device per step.
  * result.bytes_per_element counts the read of g (gd in float: 12).
  *
- * The buffers may be the caller's (on the context of a clopt_context_create_from_cl(), with
- * no copy: clopt keeps its own reference and writes theta and the state in place), or
- * clopt's (clopt_solver_buffer hands them out). Restrictions: first-order optimizers only
+ * The buffers may be the caller's, with no copy (on the clopt context's cl_context: the
+ * caller's own with clopt_context_create_from_cl(), or clopt's from clopt_context_cl();
+ * clopt keeps a reference of its own and writes theta and the state in place), or clopt's
+ * (clopt_solver_buffer hands them out). Restrictions: first-order optimizers only
  * (not lbfgs/cg), knobs.fuse 1, and theta in one buffer (one shard). */
 
 /* What one call of the gradient callback must produce. */
