@@ -19,6 +19,7 @@ struct clopt_context {
     struct clopt_cache_stats cache_stats;
     char *cache_problem;   /* why the program cache is not trusted (then unused); NULL: fine */
     int cache_dir_trusted; /* the directory exists and passed clopt_untrusted() */
+    struct clopt_ranks ranks; /* size <= 1: a single process (host/solver/ranks.c) */
 };
 
 /* Records a message on ctx and returns status, so failures read

@@ -198,7 +198,12 @@ static int before_iteration(struct clopt_solver *s, struct run *run, int *stop)
         if (status != CLOPT_OK || run->rs.decided)
             return status;
     }
-    if (s->opts.stop && *s->opts.stop) {
+    /* Several ranks stop together: a signal reaches each at another iteration. */
+    int stop_now = s->opts.stop && *s->opts.stop;
+    int status = clopt_ranks_active(s) ? clopt_ranks_any(s, stop_now, &stop_now) : CLOPT_OK;
+    if (status != CLOPT_OK)
+        return status;
+    if (stop_now) {
         run->rs.decided = 1;
         run->rs.reason = CLOPT_STOP_CANCELLED;
         return CLOPT_OK;
