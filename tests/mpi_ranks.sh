@@ -25,7 +25,8 @@ fail() {
 json_core() {
   python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
-for k in ("seconds", "gbytes_per_second", "iterations_per_second", "ranks", "program_cache"):
+for k in ("seconds", "gbytes_per_second", "iterations_per_second", "ranks", "program_cache",
+          "communication_seconds"):
     d.pop(k, None)
 print(json.dumps(d, sort_keys=True))' "$1"
 }

@@ -61,7 +61,10 @@ static void look_at(struct clopt_solver *s, struct run_state *rs, const struct p
                                     rs->start_step + (p->iteration - rs->first_t)),
             .seconds = clopt_now_seconds() - rs->start,
         };
-        if (s->opts.progress(s->opts.progress_user, &progress) && !rs->decided) {
+        const int cancel = s->opts.progress(s->opts.progress_user, &progress) != 0;
+        if (cancel && clopt_ranks_active(s)) {
+            rs->cancel_wanted = 1; /* one rank's wish: every rank must stop at once */
+        } else if (cancel && !rs->decided) {
             rs->decided = 1;
             rs->reason = CLOPT_STOP_CANCELLED;
         }
@@ -199,7 +202,7 @@ static int before_iteration(struct clopt_solver *s, struct run *run, int *stop)
             return status;
     }
     /* Several ranks stop together: a signal reaches each at another iteration. */
-    int stop_now = s->opts.stop && *s->opts.stop;
+    int stop_now = (s->opts.stop && *s->opts.stop) || run->rs.cancel_wanted;
     int status = clopt_ranks_active(s) ? clopt_ranks_any(s, stop_now, &stop_now) : CLOPT_OK;
     if (status != CLOPT_OK)
         return status;

@@ -96,6 +96,8 @@ struct run_state {
     uint64_t start_step; /* the solver's step count when the run began */
     int start_fresh;     /* and whether its state was fresh */
     uint64_t first_t;    /* the iteration it began at (not 0 when resumed) */
+    int cancel_wanted;   /* several ranks: the progress callback asked to stop; the ranks
+                            agree on it before the next iteration (ranks.c) */
 };
 
 /* A checkpoint being written by a background thread from host copies. */
