@@ -150,8 +150,8 @@ static void start_ranks(size_t size, struct rank *ranks, const char *objective,
 }
 
 /* theta after `size` ranks, each rank's copy (all must agree). */
-static void run_ranks(size_t size, struct rank *ranks, const char *objective,
-                      const char *optimizer, double lr)
+static void run_ranks(size_t size, struct rank *ranks, const char *objective, const char *optimizer,
+                      double lr)
 {
     start_ranks(size, ranks, objective, optimizer, lr);
     for (size_t k = 0; k < size; ++k)

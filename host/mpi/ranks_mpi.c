@@ -23,8 +23,8 @@
 static struct {
     int active;
     int rank, size, local_rank, local_size;
-    MPI_Comm world; /* the run's collectives */
-    MPI_Comm end;   /* the final agreement only, never mixed with a run's collectives */
+    MPI_Comm world;   /* the run's collectives */
+    MPI_Comm end;     /* the final agreement only, never mixed with a run's collectives */
     int saved_stderr; /* ranks > 0: the real standard error; stderr goes to a file meanwhile */
     FILE *kept;       /* ranks > 0: what this rank wrote to stderr */
     char device[24];
@@ -124,8 +124,8 @@ static int gatherv(void *user, const void *send, void *recv, const size_t *bytes
         at += bytes[r];
     }
     const double start = MPI_Wtime();
-    const int err = MPI_Allgatherv(send, counts[g.rank], MPI_BYTE, recv, counts, displs, MPI_BYTE,
-                                   g.world);
+    const int err =
+        MPI_Allgatherv(send, counts[g.rank], MPI_BYTE, recv, counts, displs, MPI_BYTE, g.world);
     g.comm_seconds += MPI_Wtime() - start;
     free(counts);
     return err != MPI_SUCCESS;

@@ -106,8 +106,8 @@ int clopt_ranks_read(struct clopt_solver *s, size_t which, void *host,
         }
         const size_t my_lo = s->lo > at ? s->lo : at;
         if (bytes[rk->rank])
-            status = clopt_transfer_local(s, which, mine, host_prec, my_lo,
-                                          bytes[rk->rank] / item, 0);
+            status =
+                clopt_transfer_local(s, which, mine, host_prec, my_lo, bytes[rk->rank] / item, 0);
         if (status == CLOPT_OK &&
             rk->allgatherv(rk->user, mine, (char *)host + (at - offset) * item, bytes) != 0)
             status = comm_failed(s, "gathering theta");
@@ -126,8 +126,8 @@ int clopt_ranks_gather_partials(struct clopt_solver *s, size_t slot)
     const size_t first = slot * s->n_partials * pair;
     size_t *bytes = calloc(rk->size, sizeof *bytes);
     char *all = malloc(s->n_partials * pair);
-    int status = bytes && all ? CLOPT_OK
-                              : clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    int status =
+        bytes && all ? CLOPT_OK : clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     for (size_t r = 0; status == CLOPT_OK && r < rk->size; ++r) {
         size_t lo, hi;
         range_of(s, r, &lo, &hi);
@@ -178,12 +178,13 @@ int clopt_ranks_halos(struct clopt_solver *s)
      * rank after; the halos beyond both ends of theta stay zero. */
     cl_int err = CL_SUCCESS;
     if (has_prev)
-        err = clEnqueueReadBuffer(ctx->queue, first->theta, CL_TRUE, width, width, to_prev, 0,
-                                  NULL, NULL);
+        err = clEnqueueReadBuffer(ctx->queue, first->theta, CL_TRUE, width, width, to_prev, 0, NULL,
+                                  NULL);
     if (err == CL_SUCCESS && has_next)
         err = clEnqueueReadBuffer(ctx->queue, last->theta, CL_TRUE, last->count * s->elem_size,
                                   width, to_next, 0, NULL, NULL);
-    int status = err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(ctx, err, "clEnqueueReadBuffer(halo)");
+    int status =
+        err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(ctx, err, "clEnqueueReadBuffer(halo)");
     if (status == CLOPT_OK &&
         rk->neighbours(rk->user, to_prev, from_prev, to_next, from_next, width) != 0)
         status = comm_failed(s, "the stencil halo exchange");
