@@ -410,6 +410,21 @@ void clopt_context_destroy(struct clopt_context *ctx)
     free(ctx);
 }
 
+int clopt_context_set_ranks(struct clopt_context *ctx, const struct clopt_ranks *ranks)
+{
+    if (!ctx)
+        return CLOPT_ERR_INVALID_ARG;
+    if (ranks && ranks->size > 1 &&
+        (ranks->rank >= ranks->size || !ranks->allgatherv || !ranks->neighbours || !ranks->any))
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "clopt_context_set_ranks: rank %zu of %zu, or a callback is NULL",
+                          ranks->rank, ranks->size);
+    memset(&ctx->ranks, 0, sizeof ctx->ranks);
+    if (ranks && ranks->size > 1)
+        ctx->ranks = *ranks;
+    return CLOPT_OK;
+}
+
 const struct clopt_device_info *clopt_context_device(const struct clopt_context *ctx)
 {
     return &ctx->info;

@@ -17,8 +17,9 @@ struct clopt_context {
     char *program_cache;    /* directory of the program cache; NULL: no caching */
     char *cache_device_key; /* the device's part of every cache key, made on first use */
     struct clopt_cache_stats cache_stats;
-    char *cache_problem;   /* why the program cache is not trusted (then unused); NULL: fine */
-    int cache_dir_trusted; /* the directory exists and passed clopt_untrusted() */
+    char *cache_problem;      /* why the program cache is not trusted (then unused); NULL: fine */
+    int cache_dir_trusted;    /* the directory exists and passed clopt_untrusted() */
+    struct clopt_ranks ranks; /* size <= 1: a single process (host/solver/ranks.c) */
 };
 
 /* Records a message on ctx and returns status, so failures read

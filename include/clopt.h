@@ -172,6 +172,34 @@ CLOPT_API int clopt_context_cache_stats(const struct clopt_context *ctx,
  * well (and for a NULL ctx). */
 CLOPT_API const char *clopt_context_cache_problem(const struct clopt_context *ctx);
 
+/* Several processes (MPI ranks) sharing one problem: each owns a contiguous range of theta's
+ * tiles, and the library talks to the others only through these callbacks, so it needs no
+ * MPI itself (the CLI's host/mpi/ supplies them from MPI). Every rank must make the same
+ * library calls in the same order: reads of theta or the state, evaluations, runs, saves and
+ * checkpoints are collective. Results (theta, the loss and ||g||, stopping decisions) are
+ * bit-identical to one process: the loss partials are gathered and folded in tile order,
+ * never by a reduction whose order depends on the rank count. Only rank 0 writes files.
+ * Each callback returns 0 on success (non-zero: CLOPT_ERR_IO). */
+struct clopt_ranks {
+    size_t rank; /* this process, 0..size-1 */
+    size_t size; /* processes; 0 or 1: a single process (the callbacks are not used) */
+    void *user;
+    /* Every rank sends `bytes[rank]` bytes; recv receives every rank's, in rank order, one
+     * after the other. */
+    int (*allgatherv)(void *user, const void *send, void *recv, const size_t *bytes);
+    /* Sends to_prev to rank-1 and to_next to rank+1 and receives from_prev/from_next from
+     * them (each `bytes` long); the first and last rank skip the missing side. */
+    int (*neighbours)(void *user, const void *to_prev, void *from_prev, const void *to_next,
+                      void *from_next, size_t bytes);
+    /* *any = whether `flag` is non-zero on some rank. */
+    int (*any)(void *user, int flag, int *any);
+};
+
+/* Makes the context's solvers one rank of ranks->size (copied; NULL or size <= 1: a single
+ * process). Set before creating solvers. lbfgs/cg refuse to run on several ranks
+ * (CLOPT_ERR_UNSUPPORTED). */
+CLOPT_API int clopt_context_set_ranks(struct clopt_context *ctx, const struct clopt_ranks *ranks);
+
 /* The message of the last failure on this context (or on a solver made from it). */
 CLOPT_API const char *clopt_errmsg(const struct clopt_context *ctx);
 

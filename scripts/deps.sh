@@ -3,7 +3,7 @@
 # does nothing when everything is already there.
 set -euo pipefail
 packages=(cmake make gcc pkg-config ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo
-          libcriterion-dev libcjson-dev clang locales oclgrind)
+          libcriterion-dev libcjson-dev clang locales oclgrind openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,6 +2,7 @@
 #include "args.h"
 #include "commands.h"
 #include "outputs.h"
+#include "ranks.h"
 #include "resume_options.h"
 #include "report.h"
 #include "setup.h"
@@ -461,6 +462,21 @@ int cmd_run(int argc, char **argv)
     int rc = parse_run_args(argc, argv, a);
     if (rc)
         return rc < 0 ? EXIT_SUCCESS : rc;
+    if (cli_rank() != 0) {
+        /* Several ranks: rank 0 alone prints and writes the trace and the JSON (theta's
+         * --out is gathered by every rank and written by rank 0 in the library). */
+        a->quiet = 1;
+        a->trace_path = NULL;
+        a->json_path = NULL;
+    }
+    if (!a->device || !*a->device) {
+        /* Several ranks on a node with several devices: one device per local rank. */
+        const char *device = cli_rank_device(&rc);
+        if (rc)
+            return rc;
+        if (device)
+            a->device = device;
+    }
     st.ps.quiet = a->quiet;
     st.ps.max_iters = a->opts.max_iters;
     st.ps.progress_seconds = progress_seconds();
@@ -469,7 +485,8 @@ int cmd_run(int argc, char **argv)
     st.ps.max_iters = a->opts.max_iters;
     st.user_objective = ends_with(a->opts.objective, ".cl") || a->kernel_dir;
     if ((rc = check_run_inputs(&st)) != 0 ||
-        (rc = open_context(a->device, a->kernel_dir, a->program_cache, &st.ctx)) != 0)
+        (rc = open_context(a->device, a->kernel_dir, a->program_cache, &st.ctx)) != 0 ||
+        (rc = cli_ranks_attach(st.ctx)) != 0)
         goto cleanup;
     knobs_from_database(a, st.ctx);
     a->opts.progress = on_progress;

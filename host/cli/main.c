@@ -2,6 +2,7 @@
  * one file per command (commands.h). Exit status: 0 stopped normally, 2 bad usage or input,
  * 3 diverged, 4 gradient check failed, 1 other failures. */
 #include "commands.h"
+#include "ranks.h"
 #include "report.h"
 
 #include <errno.h>
@@ -61,6 +62,11 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "--version")) {
         printf("clopt %s\n", clopt_version());
         return finish_stdout(EXIT_SUCCESS);
+    }
+    /* `clopt run` under mpirun is one rank of several (host/mpi/); its ranks end together. */
+    if (!strcmp(cmd, "run")) {
+        cli_ranks_start(&argc, &argv);
+        return cli_ranks_finish(finish_stdout(cmd_run(argc - 1, argv + 1)));
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; ++i)
         if (!strcmp(cmd, commands[i].name))

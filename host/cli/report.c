@@ -1,6 +1,7 @@
 /* See report.h. */
 #include "report.h"
 #include "args.h"
+#include "ranks.h"
 
 #include <errno.h>
 #include <math.h>
@@ -310,7 +311,11 @@ int write_run_json(const char *path, const struct run_args *a, const struct clop
              cJSON_AddNumberToObject(root, "bytes_per_iteration", r->bytes_per_iter) &&
              cJSON_AddNumberToObject(root, "bytes_per_element", r->bytes_per_element) &&
              cJSON_AddNumberToObject(root, "gbytes_per_second", r->gbytes_per_second) &&
-             cJSON_AddNumberToObject(root, "shards", (double)r->shards);
+             cJSON_AddNumberToObject(root, "shards", (double)r->shards) &&
+             cJSON_AddNumberToObject(root, "ranks", (double)cli_rank_count()) &&
+             /* Several ranks: rank 0's time in messages and waiting for the others. */
+             (cli_rank_count() == 1 ||
+              cJSON_AddNumberToObject(root, "communication_seconds", cli_ranks_comm_seconds()));
     char knobs[160];
     knobs_text(&r->knobs, knobs, sizeof knobs);
     ok = ok && cJSON_AddStringToObject(root, "knobs", knobs) &&

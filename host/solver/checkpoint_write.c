@@ -237,6 +237,13 @@ static int copy_and_start_writer(struct clopt_solver *s, struct checkpoint_job *
     }
     job->n_values = s->n; /* theta only: see checkpoint_writer */
     job->is_double = s->elem_size == sizeof(double);
+    if (!clopt_ranks_is_root(s)) {
+        /* Several ranks: every rank gathered the image (a collective read), rank 0 alone
+         * writes it; the others count it as rank 0 will, when the iterate is finite. */
+        job->written = all_finite(job);
+        settle_job(s, job);
+        return CLOPT_OK;
+    }
     /* Signals meant for the program (a CLI's SIGINT) go to the thread that runs the loop. */
     sigset_t stop_signals, old_mask;
     sigemptyset(&stop_signals);
@@ -263,9 +270,12 @@ int clopt_write_checkpoint(struct clopt_solver *s, const struct run_state *rs,
 {
     /* A periodic checkpoint never waits for the previous one's disk write: while that is
      * still going on, this one is skipped. */
-    if (!final && s->job && !atomic_load(&s->job->done))
-        return CLOPT_OK;
-    int status = clopt_finish_checkpoint(s);
+    int busy = !final && s->job && !atomic_load(&s->job->done);
+    /* Several ranks skip together: only rank 0 has a writer, and each checkpoint gathers. */
+    int status = clopt_ranks_any(s, busy, &busy);
+    if (status != CLOPT_OK || busy)
+        return status;
+    status = clopt_finish_checkpoint(s);
     int all_good = 0;
     if (status == CLOPT_OK)
         status = settle_pending(s, ring, pending, &all_good);
@@ -289,6 +299,13 @@ int clopt_write_checkpoint(struct clopt_solver *s, const struct run_state *rs,
     const size_t bytes = s->n * s->elem_size;
     if (s->n_state + 1 <= SIZE_MAX / bytes)
         job->image = malloc(bytes * (s->n_state + 1));
+    if (!job->image && clopt_ranks_active(s)) {
+        /* Streaming from the device would gather from the writer: not between ranks. */
+        free_job(job);
+        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY,
+                          "out of host memory for a checkpoint image of %zu bytes on rank %zu",
+                          bytes * (s->n_state + 1), s->ctx->ranks.rank);
+    }
     if (!job->image)
         return write_from_device(s, job);
     return copy_and_start_writer(s, job);

@@ -87,7 +87,8 @@ static int exchange_halos(struct clopt_solver *s)
         if (err != CL_SUCCESS)
             return clopt_fail_cl(s->ctx, err, "clEnqueueCopyBuffer(halo)");
     }
-    return CLOPT_OK;
+    /* Several ranks: the halos at the ends of this rank's range come from its neighbours. */
+    return clopt_ranks_active(s) ? clopt_ranks_halos(s) : CLOPT_OK;
 }
 
 /* Queues one step (or evaluation) kernel over every shard. */
@@ -171,7 +172,10 @@ int clopt_enqueue_reduce(struct clopt_solver *s, size_t iteration_slot, void *ho
 {
     struct clopt_context *ctx = s->ctx;
     const cl_ulong count = s->n_partials, first = iteration_slot * s->n_partials;
-    int status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_PARTIALS, sizeof(cl_mem), &s->partials);
+    /* Several ranks: every rank's partials first, so the fold below is one process's. */
+    int status = clopt_ranks_active(s) ? clopt_ranks_gather_partials(s, iteration_slot) : CLOPT_OK;
+    if (!status)
+        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_PARTIALS, sizeof(cl_mem), &s->partials);
     if (!status)
         status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_COUNT, sizeof count, &count);
     if (!status)

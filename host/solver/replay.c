@@ -12,6 +12,9 @@ int clopt_snapshot(struct clopt_solver *s, char **out)
     if (s->n_state + 1 > SIZE_MAX / bytes)
         return CLOPT_OK;
     char *copy = malloc(bytes * (s->n_state + 1));
+    if (!copy && clopt_ranks_active(s)) /* the reads below are collective: all or none */
+        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY,
+                          "out of host memory for a copy of theta on rank %zu", s->ctx->ranks.rank);
     if (!copy)
         return CLOPT_OK; /* no copy: a divergence then keeps the last theta */
     for (size_t k = 0; k <= s->n_state; ++k) {

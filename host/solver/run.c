@@ -61,7 +61,10 @@ static void look_at(struct clopt_solver *s, struct run_state *rs, const struct p
                                     rs->start_step + (p->iteration - rs->first_t)),
             .seconds = clopt_now_seconds() - rs->start,
         };
-        if (s->opts.progress(s->opts.progress_user, &progress) && !rs->decided) {
+        const int cancel = s->opts.progress(s->opts.progress_user, &progress) != 0;
+        if (cancel && clopt_ranks_active(s)) {
+            rs->cancel_wanted = 1; /* one rank's wish: every rank must stop at once */
+        } else if (cancel && !rs->decided) {
             rs->decided = 1;
             rs->reason = CLOPT_STOP_CANCELLED;
         }
@@ -198,7 +201,12 @@ static int before_iteration(struct clopt_solver *s, struct run *run, int *stop)
         if (status != CLOPT_OK || run->rs.decided)
             return status;
     }
-    if (s->opts.stop && *s->opts.stop) {
+    /* Several ranks stop together: a signal reaches each at another iteration. */
+    int stop_now = (s->opts.stop && *s->opts.stop) || run->rs.cancel_wanted;
+    int status = clopt_ranks_active(s) ? clopt_ranks_any(s, stop_now, &stop_now) : CLOPT_OK;
+    if (status != CLOPT_OK)
+        return status;
+    if (stop_now) {
         run->rs.decided = 1;
         run->rs.reason = CLOPT_STOP_CANCELLED;
         return CLOPT_OK;

@@ -25,6 +25,15 @@ int clopt_solver_save_theta(struct clopt_solver *s, const char *path,
     void *buffer = malloc(SAVE_CHUNK * item);
     if (!buffer)
         return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory writing '%s'", path);
+    if (!clopt_ranks_is_root(s)) {
+        /* Several ranks: the reads are collective, and rank 0 alone writes the file. */
+        int status = CLOPT_OK;
+        for (size_t done = 0; status == CLOPT_OK && done < s->n; done += SAVE_CHUNK)
+            status = clopt_solver_read_theta(s, buffer, precision, done,
+                                             s->n - done < SAVE_CHUNK ? s->n - done : SAVE_CHUNK);
+        free(buffer);
+        return status;
+    }
     char err[512];
     struct clopt_atomic_file file;
     int status = clopt_atomic_open(&file, path, 0666, err, sizeof err);

@@ -47,13 +47,18 @@ int clopt_plan_shards(struct clopt_solver *s)
     const size_t tiles = s->n / tile + (s->n % tile != 0);
     const size_t slots_per_tile = s->knobs.group_partials == 2 ? 1 : s->knobs.work_group;
     s->n_partials = tiles * slots_per_tile;
+    /* Several ranks: this one's shards cover its tiles [s->lo, s->hi) only (ranks.c). */
+    int status = clopt_ranks_split(s, tile, slots_per_tile);
+    if (status != CLOPT_OK)
+        return status;
+    const size_t local = s->hi - s->lo;
     /* A fused launch keeps one set of partials per iteration. */
     const double partial_bytes =
         (double)s->n_partials * 2.0 * (double)s->acc_size * (double)s->knobs.fuse;
     /* theta, its ping-pong partner for stencils, the state and a data vector. */
     const double vectors = 1.0 + (s->halo ? 1.0 : 0.0) + (double)s->n_state +
                            (s->data_path || s->external ? 1.0 : 0.0);
-    const double need = (double)s->n * (double)s->elem_size * vectors + partial_bytes;
+    const double need = (double)local * (double)s->elem_size * vectors + partial_bytes;
     if (need > (double)ctx->info.global_mem_bytes)
         return clopt_fail(
             ctx, CLOPT_ERR_OUT_OF_MEMORY,
@@ -68,15 +73,15 @@ int clopt_plan_shards(struct clopt_solver *s)
             "the loss partials (%.2f GiB) exceed the device's largest buffer: "
             "raise knobs.elems_per_item or knobs.work_group, or use knobs.group_partials=2",
             gib(partial_bytes));
-    s->n_shards = (s->n + per_shard - 1) / per_shard;
+    s->n_shards = (local + per_shard - 1) / per_shard;
     s->shards = calloc(s->n_shards, sizeof *s->shards);
     if (!s->shards)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory for %zu shards",
                           s->n_shards);
     for (size_t i = 0; i < s->n_shards; ++i) {
         struct shard *sh = &s->shards[i];
-        sh->offset = i * per_shard;
-        sh->count = i + 1 < s->n_shards ? per_shard : s->n - sh->offset;
+        sh->offset = s->lo + i * per_shard;
+        sh->count = i + 1 < s->n_shards ? per_shard : s->hi - sh->offset;
         size_t groups = (sh->count + tile - 1) / tile;
         const size_t grid = (size_t)ctx->info.compute_units * s->knobs.groups_per_cu;
         if (s->knobs.groups_per_cu && grid < groups)
@@ -244,8 +249,26 @@ int clopt_transfer(struct clopt_solver *s, size_t which, void *host, enum clopt_
                    size_t offset, size_t count, int to_device)
 {
     int status = check_transfer(s, which, host, host_prec, offset, count);
-    if (status != CLOPT_OK)
-        return status;
+    if (status != CLOPT_OK || !clopt_ranks_active(s))
+        return status == CLOPT_OK
+                   ? clopt_transfer_local(s, which, host, host_prec, offset, count, to_device)
+                   : status;
+    /* Several ranks: a read gathers every rank's part; a write takes this rank's part of
+     * the host values (every rank passes all of them). */
+    if (!to_device)
+        return clopt_ranks_read(s, which, host, host_prec, offset, count);
+    const size_t lo = offset > s->lo ? offset : s->lo;
+    const size_t hi = offset + count < s->hi ? offset + count : s->hi;
+    const size_t item = host_prec == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    return hi > lo ? clopt_transfer_local(s, which, (char *)host + (lo - offset) * item, host_prec,
+                                          lo, hi - lo, 1)
+                   : CLOPT_OK;
+}
+
+int clopt_transfer_local(struct clopt_solver *s, size_t which, void *host,
+                         enum clopt_precision host_prec, size_t offset, size_t count, int to_device)
+{
+    int status = CLOPT_OK;
     const size_t host_size = host_prec == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
     const int convert = host_size != s->elem_size;
     void *scratch = NULL;

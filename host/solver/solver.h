@@ -96,6 +96,8 @@ struct run_state {
     uint64_t start_step; /* the solver's step count when the run began */
     int start_fresh;     /* and whether its state was fresh */
     uint64_t first_t;    /* the iteration it began at (not 0 when resumed) */
+    int cancel_wanted;   /* several ranks: the progress callback asked to stop; the ranks
+                            agree on it before the next iteration (ranks.c) */
 };
 
 /* A checkpoint being written by a background thread from host copies. */
@@ -156,6 +158,9 @@ struct clopt_solver {
     struct clopt_external_options ext; /* the caller's buffers (not owned) and callback */
     cl_mem ext_loss;                   /* the one-element loss the callback writes */
     cl_kernel k_ext_loss;              /* copies it into the result's loss slot */
+    /* This rank's part of theta, [lo, hi), whole tiles (all of it in a single process), and
+     * its loss partial slots [slot_lo, slot_hi) of one iteration (host/solver/ranks.c). */
+    size_t lo, hi, slot_lo, slot_hi;
 };
 
 /* A real-typed kernel argument holds either a float or a double. */
@@ -182,6 +187,10 @@ int clopt_allocate(struct clopt_solver *s);
  * 0 is theta, k + 1 is optimizer state k, WHICH_DATA the objective's data. */
 int clopt_transfer(struct clopt_solver *s, size_t which, void *host, enum clopt_precision host_prec,
                    size_t offset, size_t count, int to_device);
+/* The same within this rank's range [s->lo, s->hi) only, no communication (ranks.c). */
+int clopt_transfer_local(struct clopt_solver *s, size_t which, void *host,
+                         enum clopt_precision host_prec, size_t offset, size_t count,
+                         int to_device);
 int clopt_load_data(struct clopt_solver *s);
 
 /* build.c */
@@ -242,6 +251,21 @@ int clopt_external_allocate(struct clopt_solver *s, struct shard *sh);
 int clopt_external_gradient(struct clopt_solver *s, int want_loss);
 /* After a reduction: the caller's loss into the result's loss slot. */
 int clopt_external_fold_loss(struct clopt_solver *s);
+/* ranks.c: several processes, each owning a contiguous tile range (ctx->ranks). */
+int clopt_ranks_active(const struct clopt_solver *s);
+/* Splits the tiles over the ranks into [s->lo, s->hi); a single process owns all. */
+int clopt_ranks_split(struct clopt_solver *s, size_t tile, size_t slots_per_tile);
+/* Reads [offset, offset + count) of a vector into host on every rank (each rank reads its
+ * part, then all parts are gathered in rank order). */
+int clopt_ranks_read(struct clopt_solver *s, size_t which, void *host,
+                     enum clopt_precision host_prec, size_t offset, size_t count);
+/* Every rank's partials of iteration slot `slot` into every rank's partial buffer. */
+int clopt_ranks_gather_partials(struct clopt_solver *s, size_t slot);
+/* The halos at the ends of this rank's range from the neighbouring ranks. */
+int clopt_ranks_halos(struct clopt_solver *s);
+/* Whether flag is set on some rank (the flag itself in a single process). */
+int clopt_ranks_any(struct clopt_solver *s, int flag, int *any);
+int clopt_ranks_is_root(const struct clopt_solver *s);
 
 /* resume.c */
 int clopt_build_config(struct clopt_solver *s, const struct clopt_options *in);

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# MPI ranks (issue 17): `mpirun -np P clopt run` against one process, bit for bit.
+#   tests/mpi_ranks.sh CLOPT MPIRUN
+# Each case says what it checks; the first failure ends the script with status 1. Small n
+# and tiles of 512 elements (10 tiles: 5+5 with 2 ranks, 3+3+4 with 3), few kernel builds,
+# which the program cache keeps between cases.
+set -uo pipefail
+clopt=$1
+mpirun=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# The machine may have fewer cores than ranks; --tune=... (not "--tune ...": mpirun reads a
+# separate --tune as its own option).
+mpi=("$mpirun" --oversubscribe)
+common=(--dim 5000 --tune=wg=64,epw=8 --quiet --program-cache "$work/cache")
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+# The JSON without what may differ between runs of the same computation.
+json_core() {
+  python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+for k in ("seconds", "gbytes_per_second", "iterations_per_second", "ranks", "program_cache",
+          "communication_seconds"):
+    d.pop(k, None)
+print(json.dumps(d, sort_keys=True))' "$1"
+}
+
+# Case: 1 process and 2 and 3 ranks give the same theta, trace (less its seconds) and JSON
+# (less timings and the rank count).
+same_as_one() {
+  local name=$1
+  shift
+  "$clopt" run "${common[@]}" "$@" --out "$name.1.npy" --trace "$name.1.csv" \
+    --json "$name.1.json" || fail "$name: one process failed"
+  for p in 2 3; do
+    "${mpi[@]}" -np $p "$clopt" run "${common[@]}" "$@" --out "$name.$p.npy" \
+      --trace "$name.$p.csv" --json "$name.$p.json" || fail "$name: $p ranks failed"
+    cmp -s "$name.1.npy" "$name.$p.npy" || fail "$name: theta of $p ranks differs"
+    diff -q <(cut -d, -f1-4 "$name.1.csv") <(cut -d, -f1-4 "$name.$p.csv") >/dev/null ||
+      fail "$name: trace of $p ranks differs"
+    [ "$(json_core "$name.1.json")" = "$(json_core "$name.$p.json")" ] ||
+      fail "$name: JSON of $p ranks differs"
+    grep -q "\"ranks\":[[:space:]]*$p," "$name.$p.json" || fail "$name: JSON lacks \"ranks\": $p"
+  done
+  echo "ok: $name, 1 process = 2 ranks = 3 ranks"
+}
+
+# theta_0 from a file, for the stencil (so the halos carry values from the start).
+"$clopt" run "${common[@]}" --iters 2 --seed 5 --out init.npy || fail "making init.npy"
+same_as_one gd --optimizer gd --iters 30
+same_as_one adam --optimizer adam --iters 30 --loss-every 3
+same_as_one stencil --objective laplacian --optimizer gd --lr 0.1 --iters 30 --init init.npy
+
+# Case: a checkpoint written by 2 ranks is the one process's, and resumes with 1 and 3.
+adam=(run "${common[@]}" --optimizer adam)
+"$clopt" "${adam[@]}" --iters 40 --out full.npy || fail "uninterrupted run"
+"$clopt" "${adam[@]}" --iters 15 --checkpoint ck1.bin --checkpoint-every 5 || fail "1 process checkpoint"
+"${mpi[@]}" -np 2 "$clopt" "${adam[@]}" --iters 15 --checkpoint ck2.bin --checkpoint-every 5 ||
+  fail "2 ranks checkpoint"
+cmp -s ck1.bin ck2.bin || fail "the checkpoint of 2 ranks differs from one process's"
+"$clopt" "${adam[@]}" --iters 40 --resume ck2.bin --out r1.npy || fail "resume with 1"
+"${mpi[@]}" -np 3 "$clopt" "${adam[@]}" --iters 40 --resume ck2.bin --out r3.npy ||
+  fail "resume with 3"
+cmp -s full.npy r1.npy || fail "resumed with 1 process, theta differs"
+cmp -s full.npy r3.npy || fail "resumed with 3 ranks, theta differs"
+echo "ok: checkpoint of 2 ranks = 1 process's; resumed with 1 and 3 ranks"
+
+# Case: bad input is reported once, with exit status 2.
+"${mpi[@]}" -np 2 "$clopt" run "${common[@]}" --iters 5 --optimizer nosuch 2>bad.txt
+rc=$?
+[ $rc -eq 2 ] || fail "bad input: exit status $rc, not 2"
+[ "$(grep -c '^clopt: error:' bad.txt)" -eq 1 ] || fail "bad input: not reported exactly once"
+# lbfgs/cg run in one process only.
+"${mpi[@]}" -np 2 "$clopt" run "${common[@]}" --iters 5 --optimizer lbfgs 2>/dev/null
+rc=$?
+[ $rc -eq 2 ] || fail "lbfgs on 2 ranks: exit status $rc, not 2"
+# More ranks on a node than it has devices (two PoCL devices, three ranks).
+POCL_DEVICES="pthread pthread" "${mpi[@]}" -x POCL_DEVICES -np 3 "$clopt" run "${common[@]}" \
+  --iters 5 2>devices.txt
+rc=$?
+[ $rc -eq 2 ] || fail "3 ranks on 2 devices: exit status $rc, not 2"
+grep -q "has 2 OpenCL devices" devices.txt || fail "3 ranks on 2 devices: no message"
+echo "ok: bad input, lbfgs and too few devices exit 2, reported once"
+
+# Case: a bad file on one rank's path ends every rank within seconds, with its message.
+cat >one_bad.sh <<EOF
+#!/bin/sh
+init=init.npy
+[ "\$OMPI_COMM_WORLD_RANK" = 1 ] && init=missing.npy
+exec "$clopt" run ${common[*]} --iters 100000000 --init \$init
+EOF
+chmod +x one_bad.sh
+timeout 60 "${mpi[@]}" -np 2 ./one_bad.sh 2>one_bad.txt
+rc=$?
+[ $rc -eq 2 ] || fail "a bad file on rank 1: exit status $rc, not 2 (124: it hung)"
+grep -q "missing.npy" one_bad.txt || fail "a bad file on rank 1: its message is missing"
+echo "ok: a bad file on one rank stops every rank"
+
+# Case: a killed rank ends every rank within seconds.
+cat >killable.sh <<EOF
+#!/bin/sh
+echo \$\$ >pid.\$OMPI_COMM_WORLD_RANK
+exec "$clopt" run ${common[*]} --iters 100000000
+EOF
+chmod +x killable.sh
+rm -f pid.*
+timeout 120 "${mpi[@]}" -np 2 ./killable.sh 2>/dev/null &
+job=$!
+for _ in $(seq 600); do [ -s pid.1 ] && break; sleep 0.1; done
+sleep 2
+kill -KILL "$(cat pid.1)" 2>/dev/null
+wait $job
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "a killed rank: exit status $rc (124: it hung)"
+echo "ok: a killed rank stops every rank"
+
+# Case: SIGTERM to mpirun stops every rank after the same iteration with a checkpoint, from
+# which a resumed run goes on bit for bit.
+# On SIGTERM, Open MPI's mpirun sends the ranks SIGCONT, then SIGTERM, then SIGKILL, each
+# odls_base_sigkill_timeout seconds (1 by default) after the one before: the ranks get 3 s
+# for their closing checkpoint, which a loaded 2-core machine may need.
+"${mpi[@]}" --mca odls_base_sigkill_timeout 3 -np 2 "$clopt" "${adam[@]}" \
+  --iters 100000000 --checkpoint sig.bin --checkpoint-every 500 2>/dev/null &
+job=$!
+# Once the first periodic checkpoint is there, the ranks are in the loop.
+for _ in $(seq 600); do [ -s sig.bin ] && break; sleep 0.1; done
+kill -TERM $job
+wait $job
+echo "SIGTERM: mpirun's exit status $?"
+[ -s sig.bin ] || fail "SIGTERM: no checkpoint"
+stop=$("$clopt" checkpoint info sig.bin | awk '$1 == "iteration" {print $2}')
+[ -n "$stop" ] || fail "SIGTERM: the checkpoint has no iteration"
+"$clopt" "${adam[@]}" --iters $((stop + 10)) --out sig1.npy || fail "SIGTERM: uninterrupted run"
+"$clopt" "${adam[@]}" --iters $((stop + 10)) --resume sig.bin --out sig2.npy ||
+  fail "SIGTERM: resumed run"
+cmp -s sig1.npy sig2.npy || fail "SIGTERM: the resumed theta differs"
+echo "ok: SIGTERM stops every rank at iteration $stop with a checkpoint that resumes"

@@ -1,0 +1,198 @@
+/* Several ranks through struct clopt_ranks, without MPI: each rank is a thread with its own
+ * context, and the callbacks meet at a barrier. Runs in every build, so the library's rank
+ * path (tile split, gathered partials, halos, collective reads) is tested where MPI is not
+ * installed; tests/mpi_ranks.sh does the same through mpirun. */
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_RANKS 3
+#define DIM 5000 /* 10 tiles of 512: 5+5 on 2 ranks, 3+3+4 on 3 */
+
+struct meeting {
+    pthread_barrier_t barrier;
+    size_t size;
+    const void *send[MAX_RANKS];
+    const void *to_prev[MAX_RANKS], *to_next[MAX_RANKS];
+    int flag[MAX_RANKS];
+};
+
+struct rank {
+    struct meeting *m;
+    size_t rank;
+    const char *objective;
+    const char *optimizer;
+    double lr;
+    struct clopt_context *ctx; /* made before the threads start: the OpenCL loader's
+                                  first platform query is not safe from two threads */
+    int status;
+    double loss, grad_norm; /* the run's final ones: folded from every rank's partials */
+    char err[512];
+    double theta[DIM];
+};
+
+static int gather(void *user, const void *send, void *recv, const size_t *bytes)
+{
+    struct rank *r = user;
+    r->m->send[r->rank] = send;
+    pthread_barrier_wait(&r->m->barrier);
+    size_t at = 0;
+    for (size_t k = 0; k < r->m->size; ++k) {
+        memcpy((char *)recv + at, r->m->send[k], bytes[k]);
+        at += bytes[k];
+    }
+    pthread_barrier_wait(&r->m->barrier);
+    return 0;
+}
+
+static int neighbours(void *user, const void *to_prev, void *from_prev, const void *to_next,
+                      void *from_next, size_t bytes)
+{
+    struct rank *r = user;
+    r->m->to_prev[r->rank] = to_prev;
+    r->m->to_next[r->rank] = to_next;
+    pthread_barrier_wait(&r->m->barrier);
+    if (r->rank > 0)
+        memcpy(from_prev, r->m->to_next[r->rank - 1], bytes);
+    if (r->rank + 1 < r->m->size)
+        memcpy(from_next, r->m->to_prev[r->rank + 1], bytes);
+    pthread_barrier_wait(&r->m->barrier);
+    return 0;
+}
+
+static int any(void *user, int flag, int *result)
+{
+    struct rank *r = user;
+    r->m->flag[r->rank] = flag;
+    pthread_barrier_wait(&r->m->barrier);
+    *result = 0;
+    for (size_t k = 0; k < r->m->size; ++k)
+        *result |= r->m->flag[k];
+    pthread_barrier_wait(&r->m->barrier);
+    return 0;
+}
+
+static struct clopt_options options(const struct rank *r)
+{
+    struct clopt_options o;
+    clopt_options_init(&o);
+    o.dim = DIM;
+    o.max_iters = 25;
+    o.objective = r->objective;
+    o.optimizer = r->optimizer;
+    o.lr = r->lr;
+    o.seed = 3;
+    o.knobs.work_group = 64;
+    o.knobs.elems_per_item = 8;
+    return o;
+}
+
+/* One rank's whole life; size 1 is a single process. */
+static void *run_rank(void *arg)
+{
+    struct rank *r = arg;
+    struct clopt_context *ctx = r->ctx;
+    struct clopt_solver *s = NULL;
+    r->status = CLOPT_OK;
+    if (r->m->size > 1) {
+        const struct clopt_ranks ranks = {.rank = r->rank,
+                                          .size = r->m->size,
+                                          .user = r,
+                                          .allgatherv = gather,
+                                          .neighbours = neighbours,
+                                          .any = any};
+        r->status = clopt_context_set_ranks(ctx, &ranks);
+    }
+    const struct clopt_options o = options(r);
+    if (r->status == CLOPT_OK)
+        r->status = clopt_solver_create(&s, ctx, &o);
+    struct clopt_result res = {0};
+    if (r->status == CLOPT_OK)
+        r->status = clopt_solver_run(s, &res) < 0 ? -1 : CLOPT_OK;
+    r->loss = res.loss;
+    r->grad_norm = res.grad_norm;
+    if (r->status == CLOPT_OK)
+        r->status = clopt_solver_read_theta(s, r->theta, CLOPT_DOUBLE, 0, DIM);
+    if (r->status != CLOPT_OK && ctx)
+        snprintf(r->err, sizeof r->err, "%s", clopt_errmsg(ctx));
+    clopt_solver_destroy(s);
+    return NULL;
+}
+
+/* Runs `size` ranks to their end; each rank's status and theta are in ranks[]. */
+static void start_ranks(size_t size, struct rank *ranks, const char *objective,
+                        const char *optimizer, double lr)
+{
+    static struct meeting m;
+    memset(&m, 0, sizeof m);
+    m.size = size;
+    pthread_barrier_init(&m.barrier, NULL, (unsigned)size);
+    pthread_t threads[MAX_RANKS];
+    for (size_t k = 0; k < size; ++k) {
+        memset(&ranks[k], 0, sizeof ranks[k]);
+        ranks[k].m = &m;
+        ranks[k].rank = k;
+        ranks[k].objective = objective;
+        ranks[k].optimizer = optimizer;
+        ranks[k].lr = lr;
+        cr_assert_eq(clopt_context_create(&ranks[k].ctx, NULL), CLOPT_OK);
+    }
+    for (size_t k = 0; k < size; ++k)
+        cr_assert_eq(pthread_create(&threads[k], NULL, run_rank, &ranks[k]), 0);
+    for (size_t k = 0; k < size; ++k) {
+        pthread_join(threads[k], NULL);
+        clopt_context_destroy(ranks[k].ctx);
+    }
+    pthread_barrier_destroy(&m.barrier);
+}
+
+/* theta after `size` ranks, each rank's copy (all must agree). */
+static void run_ranks(size_t size, struct rank *ranks, const char *objective, const char *optimizer,
+                      double lr)
+{
+    start_ranks(size, ranks, objective, optimizer, lr);
+    for (size_t k = 0; k < size; ++k)
+        cr_assert_eq(ranks[k].status, CLOPT_OK, "rank %zu of %zu: %s", k, size, ranks[k].err);
+}
+
+static void same_as_one(const char *objective, const char *optimizer, double lr)
+{
+    static struct rank one[1], many[MAX_RANKS];
+    run_ranks(1, one, objective, optimizer, lr);
+    for (size_t size = 2; size <= MAX_RANKS; ++size) {
+        run_ranks(size, many, objective, optimizer, lr);
+        for (size_t k = 0; k < size; ++k)
+            cr_assert(!memcmp(one[0].theta, many[k].theta, sizeof one[0].theta),
+                      "%s/%s: rank %zu of %zu has another theta than one process", objective,
+                      optimizer, k, size);
+        for (size_t k = 0; k < size; ++k)
+            cr_assert(!memcmp(&one[0].loss, &many[k].loss, sizeof(double)) &&
+                          !memcmp(&one[0].grad_norm, &many[k].grad_norm, sizeof(double)),
+                      "%s/%s: rank %zu of %zu: loss %.17g, |g| %.17g; one process %.17g, %.17g",
+                      objective, optimizer, k, size, many[k].loss, many[k].grad_norm, one[0].loss,
+                      one[0].grad_norm);
+    }
+}
+
+Test(ranks, adam_on_2_and_3_ranks_is_one_process_bit_for_bit)
+{
+    same_as_one("sphere", "adam", 1e-2);
+}
+
+Test(ranks, a_stencil_on_2_and_3_ranks_is_one_process_bit_for_bit)
+{
+    same_as_one("laplacian", "gd", 0.1);
+}
+
+Test(ranks, lbfgs_is_refused_on_several_ranks)
+{
+    static struct rank r[2];
+    start_ranks(2, r, "sphere", "lbfgs", 1);
+    for (size_t k = 0; k < 2; ++k) {
+        cr_expect_eq(r[k].status, CLOPT_ERR_UNSUPPORTED, "rank %zu: %d", k, r[k].status);
+        cr_expect(strstr(r[k].err, "one process"), "%s", r[k].err);
+    }
+}
