@@ -184,6 +184,28 @@ int clopt_gather_partials(struct clopt_solver *s, size_t slot)
     return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(s->ctx, err, "clFlush");
 }
 
+int clopt_spread_result(struct clopt_solver *s)
+{
+    struct lane *home = &s->lanes[0];
+    int copied = 0;
+    for (size_t d = 1; d < s->n_lanes; ++d) {
+        struct lane *lane = &s->lanes[d];
+        if (!lane->n_slots)
+            continue;
+        /* After the gather on the same in-order queue, which waited for the lane to finish
+         * its last launch, the last to read this buffer. */
+        cl_event done;
+        cl_int err = clEnqueueCopyBuffer(home->queue, s->result, lane->result, 0, 0,
+                                         2 * s->acc_size, 0, NULL, &done);
+        if (err != CL_SUCCESS)
+            return clopt_fail_cl(s->ctx, err, "clEnqueueCopyBuffer(gradient norm to a device)");
+        replace_event(&lane->after_gather, done);
+        copied = 1;
+    }
+    cl_int err = copied ? clFlush(home->queue) : CL_SUCCESS;
+    return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(s->ctx, err, "clFlush");
+}
+
 int clopt_exchange_cross_halo(struct clopt_solver *s, size_t i)
 {
     const struct shard *left = &s->shards[i], *right = &s->shards[i + 1];

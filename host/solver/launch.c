@@ -309,6 +309,8 @@ int clopt_enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last)
         int status = enqueue_launches(s, s->k_eval, NULL, NULL, 0);
         if (status == CLOPT_OK)
             status = clopt_enqueue_reduce(s, 0, NULL, NULL);
+        if (status == CLOPT_OK && s->n_lanes > 1)
+            status = clopt_spread_result(s);
         if (status == CLOPT_OK)
             status = enqueue_launches(s, s->k_step, h, last, 0);
         if (status == CLOPT_OK) {

@@ -231,6 +231,9 @@ int clopt_sync_lanes(struct clopt_solver *s, int finish);
 int clopt_lanes_marker(struct clopt_solver *s, cl_event *out);
 /* Copies iteration `slot`'s partials of lanes > 0 into s->partials, on lane 0's queue. */
 int clopt_gather_partials(struct clopt_solver *s, size_t slot);
+/* Copies the reduced loss and ||g||^2 from lane 0 to the other lanes (clip_norm's update
+ * reads the norm on each device). */
+int clopt_spread_result(struct clopt_solver *s);
 /* Exchanges the halos across the boundary between shards i and i + 1 when they lie on
  * different lanes. */
 int clopt_exchange_cross_halo(struct clopt_solver *s, size_t i);
