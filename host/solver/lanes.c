@@ -38,7 +38,7 @@ int clopt_plan_lanes(struct clopt_solver *s, size_t tile, size_t tiles_per_shard
     const size_t slots_per_tile = s->knobs.group_partials == 2 ? 1 : s->knobs.work_group;
     for (size_t d = 0; d < s->n_lanes; ++d) {
         struct lane *lane = &s->lanes[d];
-        lane->first_slot = lane->tiles.first * slots_per_tile;
+        lane->first_slot = (lane->tiles.first - s->local.first) * slots_per_tile;
         lane->n_slots = (lane->tiles.end - lane->tiles.first) * slots_per_tile;
         for (size_t i = lane->first_shard; i < lane->end_shard; ++i) {
             struct shard *sh = &s->shards[i];
@@ -121,10 +121,14 @@ int clopt_sync_lanes(struct clopt_solver *s, int finish)
 static int marker(struct clopt_solver *s, struct lane *lane, cl_event *out)
 {
     cl_int err = clEnqueueMarkerWithWaitList(lane->queue, 0, NULL, out);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(s->ctx, err, "clEnqueueMarkerWithWaitList(device)");
+    err = clFlush(lane->queue);
     if (err == CL_SUCCESS)
-        err = clFlush(lane->queue);
-    return err == CL_SUCCESS ? CLOPT_OK
-                             : clopt_fail_cl(s->ctx, err, "clEnqueueMarkerWithWaitList(device)");
+        return CLOPT_OK;
+    clReleaseEvent(*out);
+    *out = NULL;
+    return clopt_fail_cl(s->ctx, err, "clFlush");
 }
 
 int clopt_lanes_marker(struct clopt_solver *s, cl_event *out)
@@ -231,12 +235,12 @@ int clopt_exchange_cross_halo(struct clopt_solver *s, size_t i)
                                   &done);
         clReleaseEvent(copied_in);
     }
-    if (err == CL_SUCCESS)
-        err = clFlush(own->queue);
     if (err != CL_SUCCESS)
         return clopt_fail_cl(s->ctx, err, "clEnqueueCopyBuffer(halo between devices)");
+    /* Kept by the lane (and released with it) whether or not the flush works. */
     replace_event(&other->after_halo, done);
-    return CLOPT_OK;
+    err = clFlush(own->queue);
+    return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(s->ctx, err, "clFlush");
 }
 
 void clopt_lane_take_waits(struct lane *lane, cl_event wait[2], cl_uint *n)

@@ -80,7 +80,8 @@ int clopt_plan_shards(struct clopt_solver *s)
         if (s->knobs.groups_per_cu && grid < groups)
             groups = grid ? grid : 1;
         sh->global_size = groups * s->knobs.work_group;
-        sh->partial_base = sh->offset / tile * slots_per_tile;
+        /* Slots are numbered from the first local tile (all of them are local without MPI). */
+        sh->partial_base = (sh->offset / tile - s->local.first) * slots_per_tile;
     }
     /* A halo comes from the one neighbouring shard, so every shard but the last must hold
      * at least a halo (beyond a short last shard lie the zeros past the end of theta). */

@@ -61,6 +61,10 @@ struct tile_range {
     size_t first, end; /* tiles [first, end) */
 };
 
+/* The solver's `partials` holds the slots of the local tiles, numbered from local.first's, so
+ * that a rank can keep only its own; combining the ranks' partials in tile order is the MPI
+ * layer's part. (Today local is every tile, and n_partials counts them all.) */
+
 /* One device's part of a run. Lane 0 writes its loss partials straight into the solver's
  * `partials` (which the reduction reads) and uses the solver's `fused_hyper` and `result`;
  * every other lane has its own small buffers, so that no buffer is used by two devices at
@@ -69,7 +73,7 @@ struct lane {
     cl_command_queue queue;
     struct tile_range tiles;
     size_t first_shard, end_shard; /* its shards, [first, end) */
-    size_t first_slot, n_slots;    /* its loss partial slots, numbered as for the whole theta */
+    size_t first_slot, n_slots;    /* its loss partial slots, numbered from local.first's */
     cl_mem partials;               /* lanes > 0: n_slots pairs per fused iteration */
     cl_mem fused_hyper;            /* lanes > 0, knobs.fuse > 1: its copy of the fused hyper */
     cl_mem result;                 /* lanes > 0: what the step reads as ||g||^2 (unused) */
