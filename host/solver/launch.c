@@ -84,10 +84,14 @@ static int exchange_halos(struct clopt_solver *s)
             continue;
         }
         cl_command_queue queue = s->lanes[left->lane].queue;
+        /* After another device's copies into this device's first shard, if any (lanes.c). */
+        const cl_event *after =
+            s->lanes[left->lane].after_halo ? &s->lanes[left->lane].after_halo : NULL;
         /* The last `halo` elements of left (buffer positions count .. count + halo) go in
          * front of right; the first ones of right (halo .. 2 halo) go behind left. */
-        cl_int err = clEnqueueCopyBuffer(queue, left->theta, right->theta,
-                                         left->count * s->elem_size, 0, width, 0, NULL, NULL);
+        cl_int err =
+            clEnqueueCopyBuffer(queue, left->theta, right->theta, left->count * s->elem_size, 0,
+                                width, after ? 1 : 0, after, NULL);
         if (err == CL_SUCCESS)
             err = clEnqueueCopyBuffer(queue, right->theta, left->theta, width,
                                       (s->halo + left->count) * s->elem_size, width, 0, NULL, NULL);
