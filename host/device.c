@@ -438,6 +438,20 @@ const struct clopt_device_info *clopt_context_device(const struct clopt_context 
     return &ctx->info;
 }
 
+int clopt_context_cl(const struct clopt_context *ctx, cl_context *context, cl_device_id *device,
+                     cl_command_queue *queue)
+{
+    if (!ctx)
+        return CLOPT_ERR_INVALID_ARG;
+    if (context)
+        *context = ctx->context;
+    if (device)
+        *device = ctx->device;
+    if (queue)
+        *queue = ctx->queue;
+    return CLOPT_OK;
+}
+
 /* "32768K", "1M" or a plain byte count; 0 when unreadable. */
 static uint64_t read_cache_size(const char *path)
 {

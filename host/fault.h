@@ -130,6 +130,8 @@ static inline void clopt_fault_report(cl_int *err)
     clopt_fault_counted(CLOPT_FAULT_CONTEXT, 1, CLOPT_FAULT_STATUS(clRetainContext, context))
 #define clRetainCommandQueue(queue)                                                                \
     clopt_fault_counted(CLOPT_FAULT_QUEUE, 1, CLOPT_FAULT_STATUS(clRetainCommandQueue, queue))
+#define clRetainMemObject(mem)                                                                     \
+    clopt_fault_counted(CLOPT_FAULT_MEM, 1, CLOPT_FAULT_STATUS(clRetainMemObject, mem))
 /* Releases are no fault points (clopt cannot do anything about a failed one), only counted. */
 #define clReleaseContext(x) clopt_fault_counted(CLOPT_FAULT_CONTEXT, -1, clReleaseContext(x))
 #define clReleaseCommandQueue(x)                                                                   \

@@ -54,13 +54,122 @@ static int npy_read(FILE *f, void *buf, size_t n, size_t *got, char *err, size_t
     return CLOPT_OK;
 }
 
-int clopt_npy_read_header(FILE *f, struct clopt_npy_info *info, char *err, size_t errlen)
+/* The fixed-size part of a header: magic, version and the header's length. */
+struct npy_prefix {
+    unsigned major;
+    uint32_t header_len;
+    uint64_t data_offset;
+};
+
+static int npy_read_prefix(FILE *f, struct npy_prefix *out, char *err, size_t errlen)
 {
-    char *header = NULL;
     unsigned char prefix[NPY_MAGIC_LEN + NPY_VERSION_LEN + NPY_V2_LEN_FIELD];
     size_t got;
-    int status;
+    int status = npy_read(f, prefix, NPY_MAGIC_LEN + NPY_VERSION_LEN, &got, err, errlen);
+    if (status != CLOPT_OK)
+        return status;
+    if (got == 0)
+        return clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE, "empty file: not a .npy file");
+    if (memcmp(prefix, npy_magic, got < NPY_MAGIC_LEN ? got : NPY_MAGIC_LEN) != 0)
+        return clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
+                              "not a .npy file: it does not start with the magic string "
+                              "\\x93NUMPY");
+    if (got < NPY_MAGIC_LEN + NPY_VERSION_LEN)
+        return clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
+                              "truncated header: the file ends after %zu bytes", got);
 
+    unsigned major = prefix[NPY_MAGIC_LEN];
+    unsigned minor = prefix[NPY_MAGIC_LEN + 1];
+    if (major < 1 || major > 3 || minor != 0)
+        return clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
+                              "unsupported .npy format version %u.%u: need 1.0, 2.0 or 3.0", major,
+                              minor);
+
+    size_t len_field = major == 1 ? NPY_V1_LEN_FIELD : NPY_V2_LEN_FIELD;
+    unsigned char *len_bytes = prefix + NPY_MAGIC_LEN + NPY_VERSION_LEN;
+    status = npy_read(f, len_bytes, len_field, &got, err, errlen);
+    if (status != CLOPT_OK)
+        return status;
+    if (got < len_field)
+        return clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
+                              "truncated header: the file ends inside the header length field");
+    uint32_t header_len = 0;
+    for (size_t i = len_field; i-- > 0;)
+        header_len = header_len << 8 | len_bytes[i];
+    if (header_len > NPY_MAX_HEADER_LEN)
+        return clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
+                              "header too large: %" PRIu32 " bytes (the limit is %" PRIu32 ")",
+                              header_len, NPY_MAX_HEADER_LEN);
+    out->major = major;
+    out->header_len = header_len;
+    out->data_offset = NPY_MAGIC_LEN + NPY_VERSION_LEN + len_field + (uint64_t)header_len;
+    return CLOPT_OK;
+}
+
+/* Reads the header dict that follows the prefix and checks its fields. */
+static int npy_read_dict(FILE *f, const struct npy_prefix *pre, struct clopt_npy_info *parsed,
+                         char *err, size_t errlen)
+{
+    /* + 1 so that a zero length still gets a distinct, freeable block. */
+    char *header = malloc((size_t)pre->header_len + 1);
+    if (header == NULL)
+        return clopt_npy_fail(err, errlen, CLOPT_ERR_OUT_OF_MEMORY,
+                              "out of memory for a %" PRIu32 "-byte header", pre->header_len);
+    size_t got;
+    int status = npy_read(f, header, pre->header_len, &got, err, errlen);
+    if (status == CLOPT_OK && got < pre->header_len)
+        status = clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
+                                "truncated header: its length field says %" PRIu32
+                                " bytes but only %zu follow",
+                                pre->header_len, got);
+    if (status == CLOPT_OK) {
+        struct npy_parser ps = {
+            .text = header,
+            .p = header,
+            .end = header + pre->header_len,
+            .allow_long_suffix = pre->major < 3,
+            .err = err,
+            .errlen = errlen,
+        };
+        struct npy_fields fields = {0};
+        status = clopt_npy_parse_dict(&ps, &fields);
+        if (status == CLOPT_OK) {
+            *parsed = (struct clopt_npy_info){.data_offset = pre->data_offset};
+            status = clopt_npy_check_fields(&fields, pre->data_offset, parsed, err, errlen);
+        }
+    }
+    free(header);
+    return status;
+}
+
+/* The data must fill the rest of the file exactly; leaves f positioned at the data. */
+static int npy_check_data_size(FILE *f, const struct clopt_npy_info *parsed, char *err,
+                               size_t errlen)
+{
+    /* Unlike fstat, the position after seeking to the end also counts bytes still waiting
+     * in f's write buffer (a caller that has just written the file). */
+    if (fseeko(f, 0, SEEK_END) != 0)
+        return npy_io_fail(err, errlen, "cannot seek to the end of the file", errno);
+    off_t file_size = ftello(f);
+    if (file_size < 0)
+        return npy_io_fail(err, errlen, "cannot tell the file size", errno);
+    uint64_t data_offset = parsed->data_offset;
+    uint64_t itemsize = parsed->dtype == CLOPT_FLOAT ? 4 : 8;
+    uint64_t want = parsed->count * itemsize; /* cannot wrap: npy_size_fits checked it */
+    uint64_t have = (uint64_t)file_size > data_offset ? (uint64_t)file_size - data_offset : 0;
+    if (have != want)
+        return clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
+                              "%s: header says %" PRIu64 " elements (%" PRIu64
+                              " bytes) but the file holds %" PRIu64 " data bytes",
+                              have < want ? "truncated" : "trailing bytes after the data",
+                              parsed->count, want, have);
+    if (fseeko(f, (off_t)data_offset, SEEK_SET) != 0)
+        return npy_io_fail(err, errlen, "cannot seek to the data", errno);
+    return CLOPT_OK;
+}
+
+int clopt_npy_read_header(FILE *f, struct clopt_npy_info *info, char *err, size_t errlen)
+{
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (f == NULL || info == NULL)
@@ -71,122 +180,19 @@ int clopt_npy_read_header(FILE *f, struct clopt_npy_info *info, char *err, size_
     /* A stale error flag would make a clean short read look like a read failure. */
     clearerr(f);
 
-    status = npy_read(f, prefix, NPY_MAGIC_LEN + NPY_VERSION_LEN, &got, err, errlen);
+    struct npy_prefix pre = {0};
+    int status = npy_read_prefix(f, &pre, err, errlen);
     if (status != CLOPT_OK)
-        goto cleanup;
-    if (got == 0) {
-        status = clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE, "empty file: not a .npy file");
-        goto cleanup;
-    }
-    if (memcmp(prefix, npy_magic, got < NPY_MAGIC_LEN ? got : NPY_MAGIC_LEN) != 0) {
-        status = clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
-                                "not a .npy file: it does not start with the magic string "
-                                "\\x93NUMPY");
-        goto cleanup;
-    }
-    if (got < NPY_MAGIC_LEN + NPY_VERSION_LEN) {
-        status = clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
-                                "truncated header: the file ends after %zu bytes", got);
-        goto cleanup;
-    }
-
-    unsigned major = prefix[NPY_MAGIC_LEN];
-    unsigned minor = prefix[NPY_MAGIC_LEN + 1];
-    if (major < 1 || major > 3 || minor != 0) {
-        status = clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
-                                "unsupported .npy format version %u.%u: need 1.0, 2.0 or 3.0",
-                                major, minor);
-        goto cleanup;
-    }
-
-    size_t len_field = major == 1 ? NPY_V1_LEN_FIELD : NPY_V2_LEN_FIELD;
-    unsigned char *len_bytes = prefix + NPY_MAGIC_LEN + NPY_VERSION_LEN;
-    status = npy_read(f, len_bytes, len_field, &got, err, errlen);
+        return status;
+    struct clopt_npy_info parsed = {0};
+    status = npy_read_dict(f, &pre, &parsed, err, errlen);
     if (status != CLOPT_OK)
-        goto cleanup;
-    if (got < len_field) {
-        status = clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
-                                "truncated header: the file ends inside the header length field");
-        goto cleanup;
-    }
-    uint32_t header_len = 0;
-    for (size_t i = len_field; i-- > 0;)
-        header_len = header_len << 8 | len_bytes[i];
-    if (header_len > NPY_MAX_HEADER_LEN) {
-        status = clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
-                                "header too large: %" PRIu32 " bytes (the limit is %" PRIu32 ")",
-                                header_len, NPY_MAX_HEADER_LEN);
-        goto cleanup;
-    }
-    uint64_t data_offset = NPY_MAGIC_LEN + NPY_VERSION_LEN + len_field + (uint64_t)header_len;
-
-    /* + 1 so that a zero length still gets a distinct, freeable block. */
-    header = malloc((size_t)header_len + 1);
-    if (header == NULL) {
-        status = clopt_npy_fail(err, errlen, CLOPT_ERR_OUT_OF_MEMORY,
-                                "out of memory for a %" PRIu32 "-byte header", header_len);
-        goto cleanup;
-    }
-    status = npy_read(f, header, header_len, &got, err, errlen);
+        return status;
+    status = npy_check_data_size(f, &parsed, err, errlen);
     if (status != CLOPT_OK)
-        goto cleanup;
-    if (got < header_len) {
-        status = clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
-                                "truncated header: its length field says %" PRIu32
-                                " bytes but only %zu follow",
-                                header_len, got);
-        goto cleanup;
-    }
-
-    struct npy_parser ps = {
-        .text = header,
-        .p = header,
-        .end = header + header_len,
-        .allow_long_suffix = major < 3,
-        .err = err,
-        .errlen = errlen,
-    };
-    struct npy_fields fields = {0};
-    status = clopt_npy_parse_dict(&ps, &fields);
-    if (status != CLOPT_OK)
-        goto cleanup;
-    struct clopt_npy_info parsed = {.data_offset = data_offset};
-    status = clopt_npy_check_fields(&fields, data_offset, &parsed, err, errlen);
-    if (status != CLOPT_OK)
-        goto cleanup;
-
-    /* Unlike fstat, the position after seeking to the end also counts bytes still waiting
-     * in f's write buffer (a caller that has just written the file). */
-    if (fseeko(f, 0, SEEK_END) != 0) {
-        status = npy_io_fail(err, errlen, "cannot seek to the end of the file", errno);
-        goto cleanup;
-    }
-    off_t file_size = ftello(f);
-    if (file_size < 0) {
-        status = npy_io_fail(err, errlen, "cannot tell the file size", errno);
-        goto cleanup;
-    }
-    uint64_t itemsize = parsed.dtype == CLOPT_FLOAT ? 4 : 8;
-    uint64_t want = parsed.count * itemsize; /* cannot wrap: npy_size_fits checked it */
-    uint64_t have = (uint64_t)file_size > data_offset ? (uint64_t)file_size - data_offset : 0;
-    if (have != want) {
-        status = clopt_npy_fail(err, errlen, CLOPT_ERR_BAD_FILE,
-                                "%s: header says %" PRIu64 " elements (%" PRIu64
-                                " bytes) but the file holds %" PRIu64 " data bytes",
-                                have < want ? "truncated" : "trailing bytes after the data",
-                                parsed.count, want, have);
-        goto cleanup;
-    }
-    if (fseeko(f, (off_t)data_offset, SEEK_SET) != 0) {
-        status = npy_io_fail(err, errlen, "cannot seek to the data", errno);
-        goto cleanup;
-    }
+        return status;
     *info = parsed;
-    status = CLOPT_OK;
-
-cleanup:
-    free(header);
-    return status;
+    return CLOPT_OK;
 }
 
 int clopt_npy_write_header(FILE *f, enum clopt_precision dtype, uint64_t count, char *err,

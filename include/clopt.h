@@ -28,11 +28,11 @@
 #define CLOPT_API
 #endif
 
-/* Option structs (clopt_context_options, clopt_options, clopt_check_options and
- * clopt_tune_options) begin with `size_t struct_size`, which their *_init() functions set to
- * the struct's size in the program that calls them (they are inline for that reason). A
- * library newer than the program's header reads only the fields that header had and gives
- * the later ones their defaults; a struct_size the library does not know (0: the struct was
+/* Option structs (clopt_context_options, clopt_options, clopt_check_options,
+ * clopt_tune_options and clopt_external_options) begin with `size_t struct_size`, which their
+ * *_init() functions set to the struct's size in the program that calls them (they are inline for
+ * that reason). A library newer than the program's header reads only the fields that header had and
+ * gives the later ones their defaults; a struct_size the library does not know (0: the struct was
  * never initialised, or a header newer than the library) is refused with
  * CLOPT_ERR_INVALID_ARG and a message saying to call the *_init() function. New fields are
  * only ever added at the end, and each addition grows the struct's size. Always initialise
@@ -188,6 +188,12 @@ CLOPT_API const char *clopt_errmsg(const struct clopt_context *ctx);
 
 /* The device the context runs on. */
 CLOPT_API const struct clopt_device_info *clopt_context_device(const struct clopt_context *ctx);
+
+/* The OpenCL objects the context runs on (either create function), for a caller that runs
+ * its own kernels beside clopt's (external gradients): no new references; valid until
+ * clopt_context_destroy. Any out pointer may be NULL. CLOPT_ERR_INVALID_ARG for a NULL ctx. */
+CLOPT_API int clopt_context_cl(const struct clopt_context *ctx, cl_context *context,
+                               cl_device_id *device, cl_command_queue *queue);
 
 /* The size in bytes of the last cache the device's memory traffic passes through: on a CPU
  * the level-3 cache of /sys/devices/system/cpu/cpu0/cache (else level 2), on other devices
@@ -480,6 +486,90 @@ CLOPT_API int clopt_solver_resume(struct clopt_solver *solver, const char *path)
 
 /* Loss and ||g|| at the current theta, without updating it. */
 CLOPT_API int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, double *grad_norm);
+
+/* External gradients: the caller's own kernel computes g, clopt applies the fused update.
+ *
+ * A solver made by clopt_solver_create_external() has no objective of its own: before each
+ * step, clopt_solver_run() calls ext->gradient, which queues the caller's kernels that read
+ * theta_t and write g into call->grad (and, when call->want_loss, L(theta_t) into call->loss)
+ * on the context's in-order queue, and returns at once. The step kernel, queued behind them,
+ * reads g once per element and applies the optimizer's fused update with clipping, weight
+ * decay and the schedule, summing ||g||^2 in the same pass. Everything else is as for a
+ * built-in objective: loss_every, gtol/ftol/target, divergence (theta goes back to the last
+ * iterate seen finite, replayed through the callback), checkpoints and clopt_solver_resume,
+ * clopt_solver_evaluate (one more call). The host never waits for the device per step.
+ * result.bytes_per_element counts the read of g (gd in float: 12).
+ *
+ * The buffers may be the caller's, with no copy (on the clopt context's cl_context: the
+ * caller's own with clopt_context_create_from_cl(), or clopt's from clopt_context_cl();
+ * clopt keeps a reference of its own and writes theta and the state in place), or clopt's
+ * (clopt_solver_buffer hands them out). Restrictions: first-order optimizers only
+ * (not lbfgs/cg), knobs.fuse 1, and theta in one buffer (one shard). */
+
+/* What one call of the gradient callback must produce. */
+struct clopt_gradient_call {
+    uint64_t step; /* optimizer steps applied before this one (clopt_solver_steps) */
+    cl_mem theta;  /* theta_t: n elements of the solver's precision; read only */
+    cl_mem grad;   /* write g = grad L(theta_t) here: n elements of the solver's precision */
+    cl_mem loss;   /* when want_loss: write L(theta_t) here, one element of the solver's
+                      precision (its value is summed in double where the device has fp64) */
+    int want_loss; /* the loss of this step is read (loss_every, evaluate); 0 when the
+                      external options say has_loss = 0 */
+};
+
+/* Queues the kernels that write call->grad (and call->loss) on queue, the context's queue,
+ * without waiting for them. *done is NULL on entry: a callback that works on another queue
+ * sets it to an event of its last command (clopt's step waits for it and releases it).
+ * Return 0, or non-zero to fail the run (CLOPT_ERR_OPENCL, naming the value returned). */
+typedef int (*clopt_gradient_fn)(void *user, cl_command_queue queue,
+                                 const struct clopt_gradient_call *call, cl_event *done);
+
+struct clopt_external_options {
+    size_t struct_size;         /* set by clopt_external_options_init(); see "Option
+                                   structs" above */
+    clopt_gradient_fn gradient; /* required */
+    void *gradient_user;        /* handed to gradient as is */
+    int has_loss;               /* non-zero: the callback writes the loss when asked;
+                                   0 (default): the loss reads 0 and options.ftol and
+                                   options.target are refused */
+    cl_mem theta;               /* the caller's theta: exactly dim * sizeof(real) bytes on the
+                                   context's cl_context, read-write. options.init =
+                                   CLOPT_INIT_NONE keeps its contents as the start point;
+                                   another kind writes theta_0 into it. NULL (default): clopt
+                                   allocates theta */
+    cl_mem grad;                /* the caller's gradient buffer, same size and context; NULL
+                                   (default): clopt allocates one (clopt_solver_buffer) */
+    cl_mem state[3];            /* the caller's optimizer state vectors (clopt_solver_state_count
+                                   of them, same size and context; zeroed at creation); NULL
+                                   (default): clopt allocates them. Give all or none */
+};
+
+/* Defaults for a struct of `size` bytes (the library's part of clopt_external_options_init). */
+CLOPT_API void clopt_external_options_init_size(struct clopt_external_options *ext, size_t size);
+static inline void clopt_external_options_init(struct clopt_external_options *ext)
+{
+    clopt_external_options_init_size(ext, sizeof *ext);
+}
+
+/* As clopt_solver_create, with the gradient from ext->gradient (opts->objective and
+ * opts->params are not used). A buffer of the wrong size or of another context, a missing
+ * callback, lbfgs/cg, knobs.fuse > 1, or a theta that needs several shards is
+ * CLOPT_ERR_INVALID_ARG with a message naming the field. */
+CLOPT_API int clopt_solver_create_external(struct clopt_solver **out, struct clopt_context *ctx,
+                                           const struct clopt_options *opts,
+                                           const struct clopt_external_options *ext);
+
+enum clopt_buffer {
+    CLOPT_BUFFER_THETA = 0,  /* theta (the caller's when given) */
+    CLOPT_BUFFER_GRAD = 1,   /* the gradient the callback writes (external solvers only) */
+    CLOPT_BUFFER_LOSS = 2,   /* the one-element loss the callback writes (external solvers) */
+    CLOPT_BUFFER_STATE0 = 3, /* optimizer state vector 0; STATE0 + k for vector k */
+};
+
+/* The solver's buffer `which` (no new reference: valid until clopt_solver_destroy), for a
+ * solver whose theta is one buffer (one shard, no stencil halo). NULL when there is no such
+ * buffer; clopt_errmsg then says why. */
+CLOPT_API cl_mem clopt_solver_buffer(struct clopt_solver *solver, enum clopt_buffer which);
 
 /* Gradient check: compares an objective's in-kernel gradient at sampled elements with a
  * fourth-order central difference of the loss terms that depend on that element, at a

@@ -36,6 +36,11 @@ mkdir -p "$build/pkg-config"
 cc -std=gnu11 -Wall -Wextra -Werror tests/consumer/consumer.c -o "$build/pkg-config/consumer" \
   $(pkg-config --cflags clopt) $(pkg-config --libs clopt) -lm -Wl,-rpath,"$prefix/$libdir"
 "$build/pkg-config/consumer"
+# examples/logreg.c uses only the installed header and library, and OpenCL directly.
+# shellcheck disable=SC2046
+cc -std=gnu11 -Wall -Wextra -Werror examples/logreg.c -o "$build/pkg-config/logreg" \
+  $(pkg-config --cflags --libs clopt OpenCL) -lm -Wl,-rpath,"$prefix/$libdir"
+"$build/pkg-config/logreg" >/dev/null
 mkdir -p "$build/static"
 # shellcheck disable=SC2046
 cc -std=gnu11 -Wall -Wextra -Werror tests/consumer/consumer.c -o "$build/static/consumer" \
@@ -68,4 +73,4 @@ cmake -S tests/consumer -B "$build/subdirectory" -DCLOPT_CONSUMER_MODE=subdirect
   -DCLOPT_SOURCE="$src" >/dev/null
 cmake --build "$build/subdirectory" -j"$(nproc)" --target consumer >/dev/null
 "$build/subdirectory/consumer"
-echo "install-check: 5 consumers (pkg-config shared and static, pkg-config after cmake --install --prefix, find_package, add_subdirectory) passed"
+echo "install-check: 5 consumers (pkg-config shared and static, pkg-config after cmake --install --prefix, find_package, add_subdirectory) and examples/logreg.c passed"

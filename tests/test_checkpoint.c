@@ -13,23 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static struct clopt_context *ctx;
-static char *dir;
-
-static void setup(void)
-{
-    ctx = test_context();
-    dir = temp_dir();
-}
-
-static void teardown(void)
-{
-    clopt_context_destroy(ctx);
-    remove_tree(dir);
-    free(dir);
-}
-
-TestSuite(checkpoint, .init = setup, .fini = teardown);
+CONTEXT_TEMP_DIR_SUITE(checkpoint);
 
 #define MAX_ROWS 512
 

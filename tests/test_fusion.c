@@ -13,23 +13,7 @@
 
 #define MAX_TRACE 256
 
-static struct clopt_context *ctx;
-static char *dir;
-
-static void setup(void)
-{
-    ctx = test_context();
-    dir = temp_dir();
-}
-
-static void teardown(void)
-{
-    remove_tree(dir);
-    free(dir);
-    clopt_context_destroy(ctx);
-}
-
-TestSuite(fusion, .init = setup, .fini = teardown);
+CONTEXT_TEMP_DIR_SUITE(fusion);
 
 struct trace {
     size_t count;

@@ -14,23 +14,7 @@
 #define LAPLACE_LEFT (-0.5)
 #define LAPLACE_RIGHT 2.0
 
-static struct clopt_context *ctx;
-static char *dir;
-
-static void setup(void)
-{
-    ctx = test_context();
-    dir = temp_dir();
-}
-
-static void teardown(void)
-{
-    clopt_context_destroy(ctx);
-    remove_tree(dir);
-    free(dir);
-}
-
-TestSuite(objectives, .init = setup, .fini = teardown);
+CONTEXT_TEMP_DIR_SUITE(objectives);
 
 /* L(theta) in double with its gradient in g; gabs[i] sums the magnitudes of the terms of
  * g[i], the scale of its rounding error. target is shifted_sphere's. */

@@ -11,23 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct clopt_context *ctx;
-static char *dir;
-
-static void setup(void)
-{
-    ctx = test_context();
-    dir = temp_dir();
-}
-
-static void teardown(void)
-{
-    clopt_context_destroy(ctx);
-    remove_tree(dir);
-    free(dir);
-}
-
-TestSuite(paths, .init = setup, .fini = teardown);
+CONTEXT_TEMP_DIR_SUITE(paths);
 
 /* L = sum_{i+2<n} (theta_{i+2} - theta_i)^2 / 2 + A sum theta_i^2 / 2: each term reaches
  * two elements away, so a shard needs two halo elements on each side. */

@@ -14,23 +14,7 @@
 #define TUNE_ITERS 4
 #define KNOBS_TEXT 160
 
-static struct clopt_context *ctx;
-static char *dir;
-
-static void setup(void)
-{
-    ctx = test_context();
-    dir = temp_dir();
-}
-
-static void teardown(void)
-{
-    clopt_context_destroy(ctx);
-    remove_tree(dir);
-    free(dir);
-}
-
-TestSuite(tune, .init = setup, .fini = teardown);
+CONTEXT_TEMP_DIR_SUITE(tune);
 
 static int same_knobs(const struct clopt_knobs *a, const struct clopt_knobs *b)
 {

@@ -54,6 +54,23 @@ void remove_tree(const char *dir);
     }                                                                                              \
     TestSuite(suite, .init = temp_dir_setup, .fini = temp_dir_teardown)
 
+/* TEMP_DIR_SUITE plus a context on the default device, `ctx`, for suites that build solvers. */
+#define CONTEXT_TEMP_DIR_SUITE(suite)                                                              \
+    static struct clopt_context *ctx;                                                              \
+    static char *dir;                                                                              \
+    static void context_dir_setup(void)                                                            \
+    {                                                                                              \
+        ctx = test_context();                                                                      \
+        dir = temp_dir();                                                                          \
+    }                                                                                              \
+    static void context_dir_teardown(void)                                                         \
+    {                                                                                              \
+        clopt_context_destroy(ctx);                                                                \
+        remove_tree(dir);                                                                          \
+        free(dir);                                                                                 \
+    }                                                                                              \
+    TestSuite(suite, .init = context_dir_setup, .fini = context_dir_teardown)
+
 /* A text file's contents (the first 64 KiB), heap-allocated; fails the test when it is missing. */
 char *read_text(const char *path);
 

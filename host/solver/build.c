@@ -89,7 +89,8 @@ static int create_kernel(struct clopt_solver *s, cl_kernel *kernel, const char *
     if (err != CL_SUCCESS)
         return clopt_fail_cl(ctx, err, "clGetKernelWorkGroupInfo");
     const int is_reduce = kernel == &s->k_reduce;
-    const int set_up = kernel == &s->k_init || kernel == &s->k_zero || kernel == &s->k_put_hyper;
+    const int set_up = kernel == &s->k_init || kernel == &s->k_zero || kernel == &s->k_put_hyper ||
+                       kernel == &s->k_ext_loss;
     const size_t wanted = is_reduce ? s->knobs.reduce_group : set_up ? 1 : s->knobs.work_group;
     if (wanted > limit)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
@@ -129,5 +130,9 @@ int clopt_build_kernels(struct clopt_solver *s)
     const size_t n_kernels = sizeof kernels / sizeof *kernels - (s->knobs.fuse > 1 ? 0 : 1);
     for (size_t i = 0; i < n_kernels && status == CLOPT_OK; ++i)
         status = create_kernel(s, kernels[i].kernel, kernels[i].name);
+    /* The external objective's file also holds the kernel that puts the caller's loss in
+     * the result. */
+    if (status == CLOPT_OK && s->external)
+        status = create_kernel(s, &s->k_ext_loss, "clopt_ext_loss");
     return status;
 }

@@ -40,7 +40,9 @@ int clopt_init_theta(struct clopt_solver *s)
     int synced = s->n_lanes > 1 ? clopt_sync_lanes(s, 1) : CLOPT_OK;
     if (synced != CLOPT_OK)
         return synced;
-    for (size_t i = 0; i < s->n_shards; ++i) {
+    /* The caller's own theta buffer with CLOPT_INIT_NONE is the start point as it is. */
+    const int keep = s->external && s->ext.theta && s->opts.init == CLOPT_INIT_NONE;
+    for (size_t i = 0; i < s->n_shards && !keep; ++i) {
         struct shard *sh = &s->shards[i];
         cl_ulong count = sh->count, offset = sh->offset;
         int status = clopt_set_arg(ctx, s->k_init, INIT_ARG_THETA, sizeof(cl_mem), &sh->theta);
@@ -122,6 +124,8 @@ static int configure(struct clopt_solver *s, const struct clopt_options *opts)
 static int set_up_device(struct clopt_solver *s)
 {
     int status = clopt_plan_shards(s);
+    if (status == CLOPT_OK && s->external)
+        status = clopt_external_check(s);
     if (status == CLOPT_OK)
         status = clopt_build_kernels(s);
     if (status == CLOPT_OK)
@@ -152,17 +156,43 @@ int clopt_solver_create(struct clopt_solver **out, struct clopt_context *ctx,
         if (clopt_options_adopt(opts, &adopted, err, sizeof err) != CLOPT_OK)
             return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "%s", err);
     }
-    opts = &adopted;
+    return clopt_solver_create_with(out, ctx, &adopted, NULL);
+}
+
+int clopt_solver_create_with(struct clopt_solver **out, struct clopt_context *ctx,
+                             const struct clopt_options *complete,
+                             const struct clopt_external_options *ext)
+{
+    struct clopt_options adopted = *complete;
+    const struct clopt_options *opts = &adopted;
+    /* An external solver's objective is the caller's: its name and parameters are not
+     * looked at, and the checkpoint configuration records "external". */
+    if (ext) {
+        /* One callback per step: never the device's default fusion, should it become > 1. */
+        if (adopted.knobs.fuse == 0)
+            adopted.knobs.fuse = 1;
+        adopted.objective = "sphere";
+        adopted.params = NULL;
+        adopted.n_params = 0;
+    }
     int status = clopt_validate_options(ctx, opts);
     if (status != CLOPT_OK)
         return status;
+    if (ext)
+        adopted.objective = clopt_external_objective.name;
     struct clopt_solver *s = calloc(1, sizeof *s);
     if (!s)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     s->ctx = ctx;
     s->opts = *opts;
-    s->objective =
-        clopt_is_objective_file(opts->objective) ? NULL : clopt_find_objective(opts->objective);
+    if (ext) {
+        s->external = 1;
+        s->ext = *ext;
+    }
+    s->objective = ext ? &clopt_external_objective
+                   : clopt_is_objective_file(opts->objective)
+                       ? NULL
+                       : clopt_find_objective(opts->objective);
     s->optimizer = clopt_find_optimizer(opts->optimizer);
     s->n = opts->dim;
     s->elem_size = opts->precision == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
@@ -212,8 +242,10 @@ void clopt_solver_destroy(struct clopt_solver *s)
         clReleaseMemObject(s->result);
     if (s->fused_hyper)
         clReleaseMemObject(s->fused_hyper);
-    cl_kernel kernels[] = {s->k_step, s->k_step_loss, s->k_eval,      s->k_reduce,
-                           s->k_init, s->k_zero,      s->k_put_hyper, s->k_fused};
+    if (s->ext_loss)
+        clReleaseMemObject(s->ext_loss);
+    cl_kernel kernels[] = {s->k_step, s->k_step_loss, s->k_eval,  s->k_reduce,  s->k_init,
+                           s->k_zero, s->k_put_hyper, s->k_fused, s->k_ext_loss};
     for (size_t i = 0; i < sizeof kernels / sizeof *kernels; ++i)
         if (kernels[i])
             clReleaseKernel(kernels[i]);

@@ -227,6 +227,8 @@ int clopt_enqueue_reduce(struct clopt_solver *s, size_t iteration_slot, void *ho
         clEnqueueNDRangeKernel(ctx->queue, s->k_reduce, 1, NULL, &size, &size, 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_reduce)");
+    if (s->external && (status = clopt_external_fold_loss(s)) != CLOPT_OK)
+        return status;
     /* Without host the result stays on the device (clip-norm reads it there). */
     return host ? clopt_enqueue_read_result(s, host, done) : CLOPT_OK;
 }
@@ -309,6 +311,13 @@ int clopt_enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last)
 {
     double h[CLOPT_HYPER_SLOTS];
     clopt_hyper_for_step(s, s->step, s->fresh_state, h);
+    if (s->external) {
+        /* The caller's kernel writes g of the current theta first (the norm pass of
+         * clip-norm reads it as well; its loss is wanted whenever this step's is). */
+        int status = clopt_external_gradient(s, with_loss || s->opts.clip_norm > 0);
+        if (status != CLOPT_OK)
+            return status;
+    }
     if (s->opts.clip_norm > 0) {
         int status = enqueue_launches(s, s->k_eval, NULL, NULL, 0);
         if (status == CLOPT_OK)
@@ -367,7 +376,9 @@ int clopt_warm_up(struct clopt_solver *s)
 int clopt_solver_evaluate(struct clopt_solver *s, double *loss, double *grad_norm)
 {
     double host[2];
-    int status = enqueue_launches(s, s->k_eval, NULL, NULL, 0);
+    int status = s->external ? clopt_external_gradient(s, 1) : CLOPT_OK;
+    if (status == CLOPT_OK)
+        status = enqueue_launches(s, s->k_eval, NULL, NULL, 0);
     if (status == CLOPT_OK)
         status = clopt_enqueue_reduce(s, 0, host, NULL);
     if (status != CLOPT_OK)

@@ -151,9 +151,9 @@ static void begin_run(struct clopt_solver *s, struct clopt_result *res, struct r
     res->knobs = s->knobs;
     /* theta and each state vector are read and written once; a norm pass for global
      * clipping reads theta once more, and an objective's data vector is read once. */
-    res->bytes_per_element =
-        (double)s->elem_size * (2.0 * (double)(1 + s->n_state) +
-                                (s->opts.clip_norm > 0 ? 1.0 : 0.0) + (s->data_path ? 1.0 : 0.0));
+    res->bytes_per_element = (double)s->elem_size *
+                             (2.0 * (double)(1 + s->n_state) + (s->opts.clip_norm > 0 ? 1.0 : 0.0) +
+                              (s->data_path || s->external ? 1.0 : 0.0));
     res->bytes_per_iter = (double)s->n * res->bytes_per_element;
     res->lr = s->hyper.lr;
     memset(run, 0, sizeof *run);

@@ -50,8 +50,8 @@ int clopt_plan_shards(struct clopt_solver *s)
     const double partial_bytes =
         (double)s->n_partials * 2.0 * (double)s->acc_size * (double)s->knobs.fuse;
     /* theta, its ping-pong partner for stencils, the state and a data vector. */
-    const double vectors =
-        1.0 + (s->halo ? 1.0 : 0.0) + (double)s->n_state + (s->data_path ? 1.0 : 0.0);
+    const double vectors = 1.0 + (s->halo ? 1.0 : 0.0) + (double)s->n_state +
+                           (s->data_path || s->external ? 1.0 : 0.0);
     /* With several devices, each holds its share (the partials are gathered on the first). */
     const double devices = ctx->n_devices > 1 ? (double)ctx->n_devices : 1.0;
     const double need = (double)s->n * (double)s->elem_size * vectors / devices + partial_bytes;
@@ -99,6 +99,8 @@ int clopt_plan_shards(struct clopt_solver *s)
 static int allocate_shard(struct clopt_solver *s, struct shard *sh)
 {
     struct clopt_context *ctx = s->ctx;
+    if (s->external)
+        return clopt_external_allocate(s, sh);
     cl_int err;
     const size_t theta_bytes = (sh->count + 2 * s->halo) * s->elem_size;
     sh->theta = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, theta_bytes, NULL, &err);

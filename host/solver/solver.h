@@ -194,6 +194,11 @@ struct clopt_solver {
     pthread_t writer;
     struct clopt_checkpoint_report ck_report; /* of the current or last run */
     struct clopt_qn *qn;                      /* lbfgs/cg: their vectors and kernels (host/qn/) */
+    /* External gradients (external.c): the caller's callback writes g into shards[0].data. */
+    int external;                      /* made by clopt_solver_create_external */
+    struct clopt_external_options ext; /* the caller's buffers (not owned) and callback */
+    cl_mem ext_loss;                   /* the one-element loss the callback writes */
+    cl_kernel k_ext_loss;              /* copies it into the result's loss slot */
 };
 
 /* A real-typed kernel argument holds either a float or a double. */
@@ -285,6 +290,23 @@ int clopt_finish_checkpoint(struct clopt_solver *s);
 void clopt_abandon_checkpoint(struct clopt_solver *s);
 void clopt_pending_values(const struct clopt_solver *s, const struct pending_loss *p, double *f,
                           double *g2);
+
+/* create.c: clopt_solver_create and clopt_solver_create_external in one; ext may be NULL. */
+int clopt_solver_create_with(struct clopt_solver **out, struct clopt_context *ctx,
+                             const struct clopt_options *opts,
+                             const struct clopt_external_options *ext);
+
+/* external.c */
+extern const struct clopt_objective_type clopt_external_objective;
+/* The caller's buffers checked against the plan (one shard; size and context). */
+int clopt_external_check(struct clopt_solver *s);
+/* The external gradient buffer of the single shard, theta's and the state's when the caller
+ * gave them (a reference each), else new buffers; and the loss buffer. */
+int clopt_external_allocate(struct clopt_solver *s, struct shard *sh);
+/* Queues the caller's gradient of the current theta (before a step or an evaluation). */
+int clopt_external_gradient(struct clopt_solver *s, int want_loss);
+/* After a reduction: the caller's loss into the result's loss slot. */
+int clopt_external_fold_loss(struct clopt_solver *s);
 
 /* resume.c */
 int clopt_build_config(struct clopt_solver *s, const struct clopt_options *in);
