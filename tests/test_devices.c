@@ -180,8 +180,8 @@ Test(devices, rosenbrock_stencil_on_two_devices_matches_one)
 /* Global-norm clipping: every device's update reads the norm reduced on the first. */
 Test(devices, clip_norm_on_two_devices_matches_one)
 {
-    const char *args[] = {"run", SMALL, "--optimizer", "adam", "--clip-norm", "2", "--iters",
-                          "20", NULL};
+    const char *args[] = {"run", SMALL,     "--optimizer", "adam", "--clip-norm",
+                          "2",   "--iters", "20",          NULL};
     expect_same_on_two_devices(args);
 }
 
@@ -267,5 +267,36 @@ Test(devices, context_options_devices_and_the_older_struct)
     old.devices = "7"; /* past the old struct's end: never read */
     cr_assert_eq(clopt_context_create(&ctx, &old), CLOPT_OK, "%s", clopt_errmsg(ctx));
     cr_expect_eq(clopt_context_device_count(ctx), 1);
+    clopt_context_destroy(ctx);
+}
+
+/* Never called: the solver is refused before any iteration. */
+static int no_gradient(void *user, cl_command_queue queue, const struct clopt_gradient_call *call,
+                       cl_event *done)
+{
+    (void)user, (void)queue, (void)call, (void)done;
+    return 1;
+}
+
+/* The caller's gradient kernel and buffers live on one device: refused on two, one line. */
+Test(devices, external_gradients_are_refused_on_two_devices)
+{
+    struct clopt_context_options c;
+    clopt_context_options_init(&c);
+    c.devices = "0,1";
+    struct clopt_context *ctx = NULL;
+    cr_assert_eq(clopt_context_create(&ctx, &c), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    struct clopt_options o;
+    clopt_options_init(&o);
+    o.dim = 1000;
+    struct clopt_external_options e;
+    clopt_external_options_init(&e);
+    e.gradient = no_gradient;
+    struct clopt_solver *s = NULL;
+    cr_expect_eq(clopt_solver_create_external(&s, ctx, &o, &e), CLOPT_ERR_UNSUPPORTED);
+    cr_expect_null(s);
+    cr_expect_not_null(strstr(clopt_errmsg(ctx), "external gradients run on one device"), "%s",
+                       clopt_errmsg(ctx));
+    cr_expect_null(strchr(clopt_errmsg(ctx), '\n'), "not one line: %s", clopt_errmsg(ctx));
     clopt_context_destroy(ctx);
 }
