@@ -236,6 +236,8 @@ void clopt_context_options_init_size(struct clopt_context_options *opts, size_t 
 
 /* Every version of struct clopt_context_options, oldest first. */
 static const struct clopt_abi_version context_versions[] = {
+    {CLOPT_ABI_OLD_SIZE(struct clopt_context_options, devices),
+     offsetof(struct clopt_context_options, devices)},
     {sizeof(struct clopt_context_options), sizeof(struct clopt_context_options)},
 };
 
@@ -323,6 +325,16 @@ int clopt_context_create(struct clopt_context **out, const struct clopt_context_
         }
         infos[i].index = i;
     }
+    if (opts->devices && *opts->devices) {
+        if (opts->device && *opts->device) {
+            status = clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                                "context_options.device and context_options.devices are both "
+                                "set: name the devices in one of them");
+            goto cleanup;
+        }
+        status = clopt_open_devices(ctx, ids, infos, n, opts->devices, pick_device(infos, n, NULL));
+        goto cleanup;
+    }
     size_t chosen = pick_device(infos, n, opts->device);
     if (chosen == SIZE_MAX && refused.call) {
         status = clopt_fail(ctx, CLOPT_ERR_OPENCL,
@@ -398,6 +410,12 @@ void clopt_context_destroy(struct clopt_context *ctx)
 {
     if (!ctx)
         return;
+    /* queues[0] is ctx->queue, released below. */
+    for (size_t i = 1; ctx->queues && i < ctx->n_devices; ++i)
+        if (ctx->queues[i])
+            clReleaseCommandQueue(ctx->queues[i]);
+    free(ctx->queues);
+    free(ctx->devices);
     if (ctx->queue)
         clReleaseCommandQueue(ctx->queue);
     if (ctx->context)
@@ -423,6 +441,11 @@ int clopt_context_set_ranks(struct clopt_context *ctx, const struct clopt_ranks 
     if (ranks && ranks->size > 1)
         ctx->ranks = *ranks;
     return CLOPT_OK;
+}
+
+size_t clopt_context_device_count(const struct clopt_context *ctx)
+{
+    return ctx && ctx->n_devices > 1 ? ctx->n_devices : 1;
 }
 
 const struct clopt_device_info *clopt_context_device(const struct clopt_context *ctx)

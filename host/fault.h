@@ -120,6 +120,8 @@ static inline void clopt_fault_report(cl_int *err)
     clopt_fault_event(CLOPT_FAULT_STATUS(clEnqueueCopyBuffer, queue, src, dst, src_offset,         \
                                          dst_offset, size, n, wait, event),                        \
                       event)
+#define clEnqueueMarkerWithWaitList(queue, n, wait, event)                                         \
+    clopt_fault_event(CLOPT_FAULT_STATUS(clEnqueueMarkerWithWaitList, queue, n, wait, event), event)
 #define clFinish(...) CLOPT_FAULT_STATUS(clFinish, __VA_ARGS__)
 #define clFlush(...) CLOPT_FAULT_STATUS(clFlush, __VA_ARGS__)
 #define clWaitForEvents(...) CLOPT_FAULT_STATUS(clWaitForEvents, __VA_ARGS__)

@@ -20,7 +20,23 @@ struct clopt_context {
     char *cache_problem;      /* why the program cache is not trusted (then unused); NULL: fine */
     int cache_dir_trusted;    /* the directory exists and passed clopt_untrusted() */
     struct clopt_ranks ranks; /* size <= 1: a single process (host/solver/ranks.c) */
+    /* Several devices (context_options.devices): all n_devices share `context`, each with
+     * its own in-order queue; devices[0] is `device` and queues[0] is `queue`. 0 and NULL
+     * for a one-device context. */
+    size_t n_devices;
+    cl_device_id *devices;
+    cl_command_queue *queues;
 };
+
+/* Opens the devices a context_options.devices list names (host/devices.c): one context
+ * over all of them, a queue each, and ctx->device/info/queue set to the first. ids and
+ * infos are every device, in clopt_list_devices() order; default_pick is the index the
+ * `device` option would pick (SIZE_MAX: none), which "all" takes the platform and type of.
+ * A list naming an absent index is CLOPT_ERR_NO_DEVICE; a malformed or repeated one, or
+ * devices of different models or platforms, CLOPT_ERR_INVALID_ARG. */
+int clopt_open_devices(struct clopt_context *ctx, const cl_device_id *ids,
+                       const struct clopt_device_info *infos, size_t n, const char *spec,
+                       size_t default_pick);
 
 /* Records a message on ctx and returns status, so failures read
  * `return clopt_fail(ctx, CLOPT_ERR_..., "...", ...);`. */

@@ -457,7 +457,9 @@ int clopt_build_program(struct clopt_context *ctx, const struct clopt_program_pa
     }
     /* The cache: a hit ends here; anything wrong with an entry means a build from source,
      * whose binary then replaces it. */
-    int caching = ctx->program_cache != NULL && cache_trusted(ctx);
+    /* A cache entry holds one device's binary; a program for several devices is built from
+     * source (host/devices.c). */
+    int caching = ctx->program_cache != NULL && ctx->n_devices <= 1 && cache_trusted(ctx);
     if (caching) {
         if (cache_key(ctx, source, used, options, &key, &key_length, &entry)) {
             const enum cache_lookup found =
@@ -482,7 +484,9 @@ int clopt_build_program(struct clopt_context *ctx, const struct clopt_program_pa
         status = clopt_fail_cl(ctx, err, "clCreateProgramWithSource");
         goto cleanup;
     }
-    err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
+    err = ctx->n_devices > 1
+              ? clBuildProgram(program, (cl_uint)ctx->n_devices, ctx->devices, options, NULL, NULL)
+              : clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
     if (err == CL_BUILD_PROGRAM_FAILURE || err == CL_INVALID_BUILD_OPTIONS) {
         size_t log_size = 0;
         clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &log_size);

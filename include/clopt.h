@@ -109,6 +109,15 @@ struct clopt_context_options {
     /* A directory for clopt's cache of compiled programs (see
      * clopt_context_set_program_cache). NULL or "" (default): no caching. */
     const char *program_cache;
+    /* (Version 2.) Several devices in one process: a comma-separated list of indexes from
+     * clopt_list_devices() ("0,1"), or "all" for every device of the platform and type that
+     * `device` picks. NULL or "" (default): the one device `device` picks. With a list,
+     * `device` must be NULL or "". The devices must be of one model on one platform (they
+     * share a cl_context, and results stay bit-identical to one such device); theta's tiles
+     * are split between them in contiguous, even ranges, one queue each. lbfgs/cg and
+     * external gradients (clopt_solver_create_external) run on one device only
+     * (CLOPT_ERR_UNSUPPORTED). */
+    const char *devices;
 };
 
 /* Defaults for a struct of `size` bytes (the library's part of clopt_context_options_init). */
@@ -156,6 +165,9 @@ struct clopt_cache_stats {
     uint64_t rejected;       /* entries found but not used: damaged, truncated, for another
                                 key, refused by the driver, or unreadable */
 };
+
+/* How many devices the context runs on: 1, or the length of context_options.devices. */
+CLOPT_API size_t clopt_context_device_count(const struct clopt_context *ctx);
 
 /* Fills *out; CLOPT_ERR_INVALID_ARG when ctx or out is NULL. */
 CLOPT_API int clopt_context_cache_stats(const struct clopt_context *ctx,

@@ -218,6 +218,13 @@ name=fused
 job_sampled fused run "${base[@]}" --iters 8 --tune wg=1,epw=256,fuse=4 "${outputs[@]}"
 name=clip-norm
 job_sampled clip-norm run "${base[@]}" --objective rosenbrock --clip-norm 1 "${outputs[@]}"
+# Two devices (PoCL's two pthread devices): a second queue, the partials copied between
+# devices, halos across them, a checkpoint read while both run.
+name=devices
+export POCL_DEVICES="pthread pthread"
+job_sampled devices run "${base[@]}" --objective rosenbrock --devices 0,1 --checkpoint \
+  "$out/run.ckp" --checkpoint-every 2 "${outputs[@]}"
+unset POCL_DEVICES
 name=double # shards of 4 KiB: 512 doubles, two tiles and a halo
 job_sampled double run "${base[@]}" --objective rosenbrock --precision double \
   --max-shard-bytes 4112 --checkpoint "$out/run.ckp" --checkpoint-every 2 "${outputs[@]}"

@@ -427,6 +427,7 @@ static const struct run_flag run_flags[] = {
     {"--trace", 1, set_string, FIELD(trace_path), 0},
     {"--json", 1, set_string, FIELD(json_path), 0},
     {"--device", 1, set_string, FIELD(device), 0},
+    {"--devices", 1, set_string, FIELD(devices), 0},
     {"--tune", 1, set_knobs, 0, 0},
     {"--max-shard-bytes", 1, set_max_shard, 0, MAX_COUNT},
     {"--kernel-dir", 1, set_string, FIELD(kernel_dir), 0},
@@ -509,6 +510,14 @@ int parse_run_args(int argc, char **argv, struct run_args *a)
     }
     if (usage_error(-1, argc, argv, a->command))
         return EXIT_USAGE;
+    /* --devices names the devices itself: with --device it is ambiguous, and a
+     * CLOPT_DEVICE from the environment gives way to it. */
+    if (a->devices && flag_given(a, "--device")) {
+        print_error("--device and --devices are both given: name the devices in one of them");
+        return EXIT_USAGE;
+    }
+    if (a->devices)
+        a->device = NULL;
     if (o->checkpoint_every && !o->checkpoint) {
         print_error("--checkpoint-every needs --checkpoint FILE");
         return EXIT_USAGE;

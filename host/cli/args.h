@@ -22,6 +22,7 @@ struct run_args {
     const char *trace_path;
     const char *json_path;
     const char *device;
+    const char *devices; /* --devices LIST|all; NULL: one device */
     const char *kernel_dir;
     const char *program_cache; /* the directory in use (resolved), NULL: off */
     const char *resume_path;

@@ -176,7 +176,7 @@ int cmd_bench(int argc, char **argv)
     memset(&b, 0, sizeof b);
     b.a = &a;
     b.reps = a.reps ? (unsigned)a.reps : BENCH_REPS;
-    if ((rc = open_context(a.device, a.kernel_dir, a.program_cache, &ctx)) != 0)
+    if ((rc = open_context(a.device, a.devices, a.kernel_dir, a.program_cache, &ctx)) != 0)
         return rc;
     knobs_from_database(&a, ctx);
     if ((rc = measure(&a, ctx, &b)) == 0) {

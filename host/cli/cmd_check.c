@@ -188,7 +188,7 @@ int cmd_check(int argc, char **argv)
     struct clopt_context *ctx = NULL;
     const char *program_cache =
         program_cache_dir(c.program_cache, c.program_cache_buffer, sizeof c.program_cache_buffer);
-    if ((rc = open_context(c.device, c.kernel_dir, program_cache, &ctx)) != 0)
+    if ((rc = open_context(c.device, NULL, c.kernel_dir, program_cache, &ctx)) != 0)
         return rc;
     struct clopt_check_result r;
     int status = clopt_check_gradient(ctx, &c.o, &r);

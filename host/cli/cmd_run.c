@@ -485,7 +485,7 @@ int cmd_run(int argc, char **argv)
     st.ps.max_iters = a->opts.max_iters;
     st.user_objective = ends_with(a->opts.objective, ".cl") || a->kernel_dir;
     if ((rc = check_run_inputs(&st)) != 0 ||
-        (rc = open_context(a->device, a->kernel_dir, a->program_cache, &st.ctx)) != 0 ||
+        (rc = open_context(a->device, a->devices, a->kernel_dir, a->program_cache, &st.ctx)) != 0 ||
         (rc = cli_ranks_attach(st.ctx)) != 0)
         goto cleanup;
     knobs_from_database(a, st.ctx);

@@ -174,7 +174,7 @@ int cmd_tune(int argc, char **argv)
     a.space = space;
     struct clopt_context *ctx = NULL;
     if ((rc = check_tune_args(&a)) != 0 ||
-        (rc = open_context(a.device, a.kernel_dir, a.program_cache, &ctx)) != 0) {
+        (rc = open_context(a.device, a.devices, a.kernel_dir, a.program_cache, &ctx)) != 0) {
         free(space);
         return rc;
     }

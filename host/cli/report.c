@@ -59,6 +59,7 @@ static const struct {
     {"check_options.dim", "--dim"},
     {"check_options.samples", "--samples"},
     {"check_options.params", "--param"},
+    {"context_options.devices", "--devices"},
     {"context_options.device", "--device"},
     {"context_options.kernel_dir", "--kernel-dir"},
     {"context_options.program_cache", "--program-cache"},
@@ -312,6 +313,7 @@ int write_run_json(const char *path, const struct run_args *a, const struct clop
              cJSON_AddNumberToObject(root, "bytes_per_element", r->bytes_per_element) &&
              cJSON_AddNumberToObject(root, "gbytes_per_second", r->gbytes_per_second) &&
              cJSON_AddNumberToObject(root, "shards", (double)r->shards) &&
+             cJSON_AddNumberToObject(root, "devices", (double)clopt_context_device_count(ctx)) &&
              cJSON_AddNumberToObject(root, "ranks", (double)cli_rank_count()) &&
              /* Several ranks: rank 0's time in messages and waiting for the others. */
              (cli_rank_count() == 1 ||

@@ -86,8 +86,8 @@ void restore_driver_output(struct muted m)
     fclose(m.capture);
 }
 
-int open_context(const char *device, const char *kernel_dir, const char *program_cache,
-                 struct clopt_context **ctx)
+int open_context(const char *device, const char *devices, const char *kernel_dir,
+                 const char *program_cache, struct clopt_context **ctx)
 {
     *ctx = NULL;
     const int rc = check_cache_home();
@@ -96,6 +96,7 @@ int open_context(const char *device, const char *kernel_dir, const char *program
     struct clopt_context_options copts;
     clopt_context_options_init(&copts);
     copts.device = device;
+    copts.devices = devices;
     copts.kernel_dir = kernel_dir;
     copts.program_cache = program_cache;
     const int status = clopt_context_create(ctx, &copts);
@@ -105,7 +106,11 @@ int open_context(const char *device, const char *kernel_dir, const char *program
     clopt_context_destroy(*ctx);
     *ctx = NULL;
     /* A --device that matches nothing is a usage error; no device at all is not. */
-    return status == CLOPT_ERR_NO_DEVICE && device && *device ? EXIT_USAGE : EXIT_FAILURE;
+    if (status == CLOPT_ERR_INVALID_ARG)
+        return EXIT_USAGE; /* a malformed or unfit --devices list */
+    return status == CLOPT_ERR_NO_DEVICE && ((device && *device) || (devices && *devices))
+               ? EXIT_USAGE
+               : EXIT_FAILURE;
 }
 
 void close_context(struct clopt_context *ctx, const char *cache_dir)

@@ -9,8 +9,8 @@
 
 /* A context on the chosen device, caching programs in program_cache (NULL: not), or the
  * status to exit with after saying why. */
-int open_context(const char *device, const char *kernel_dir, const char *program_cache,
-                 struct clopt_context **ctx);
+int open_context(const char *device, const char *devices, const char *kernel_dir,
+                 const char *program_cache, struct clopt_context **ctx);
 
 /* Under --quiet (quiet non-zero), catches what is written to stderr while the library
  * builds kernels, and restore_driver_output passes it on less the compiler's own chatter:

@@ -35,6 +35,11 @@ int clopt_init_theta(struct clopt_solver *s)
         clopt_real_value(s, s->opts.init == CLOPT_INIT_NONE ? 0.0 : s->opts.init_value);
     const cl_uint seed_lo = (cl_uint)s->opts.seed, seed_hi = (cl_uint)(s->opts.seed >> 32);
     const size_t block = 256;
+    /* Every shard is written from the first device's queue: the other devices must be idle
+     * (a replay comes here after a run). */
+    int synced = s->n_lanes > 1 ? clopt_sync_lanes(s, 1) : CLOPT_OK;
+    if (synced != CLOPT_OK)
+        return synced;
     /* The caller's own theta buffer with CLOPT_INIT_NONE is the start point as it is. */
     const int keep = s->external && s->ext.theta && s->opts.init == CLOPT_INIT_NONE;
     for (size_t i = 0; i < s->n_shards && !keep; ++i) {
@@ -100,6 +105,12 @@ static int configure(struct clopt_solver *s, const struct clopt_options *opts)
     s->acc_size = s->knobs.accumulate == 1 ? sizeof(double) : sizeof(float);
     if (status == CLOPT_OK)
         status = clopt_resolve_objective(s);
+    /* lbfgs/cg's vectors, dot products and controller (host/qn/) live on one queue. */
+    if (status == CLOPT_OK && ctx->n_devices > 1 && s->optimizer->qn)
+        status = clopt_fail(ctx, CLOPT_ERR_UNSUPPORTED,
+                            "%s runs on one device only (context_options.devices names %zu): "
+                            "name one device",
+                            s->optimizer->name, ctx->n_devices);
     if (status == CLOPT_OK && s->knobs.fuse > 1 && s->halo)
         status =
             clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
@@ -217,6 +228,7 @@ void clopt_solver_destroy(struct clopt_solver *s)
                 clReleaseMemObject(s->shards[i].state[k]);
     }
     clopt_qn_destroy(s); /* before the shards: it walks them */
+    clopt_release_lanes(s);
     free(s->shards);
     free(s->data_path);
     clopt_finish_checkpoint(s); /* a failure here has nobody left to tell */

@@ -145,6 +145,12 @@ static int check_buffer(struct clopt_solver *s, cl_mem mem, const char *field, s
 int clopt_external_check(struct clopt_solver *s)
 {
     struct clopt_context *ctx = s->ctx;
+    /* The caller's kernel and buffers live on one device and its queue. */
+    if (ctx->n_devices > 1)
+        return clopt_fail(ctx, CLOPT_ERR_UNSUPPORTED,
+                          "external gradients run on one device (context_options.devices names "
+                          "%zu): name one device",
+                          ctx->n_devices);
     if (s->n_shards != 1)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
                           "external gradients need theta in one buffer, and options.dim = %zu "

@@ -77,12 +77,23 @@ static int exchange_halos(struct clopt_solver *s)
     const size_t width = s->halo * s->elem_size;
     for (size_t i = 0; i + 1 < s->n_shards; ++i) {
         const struct shard *left = &s->shards[i], *right = &s->shards[i + 1];
+        if (left->lane != right->lane) { /* on two devices (lanes.c) */
+            int status = clopt_exchange_cross_halo(s, i);
+            if (status != CLOPT_OK)
+                return status;
+            continue;
+        }
+        cl_command_queue queue = s->lanes[left->lane].queue;
+        /* After another device's copies into this device's first shard, if any (lanes.c). */
+        const cl_event *after =
+            s->lanes[left->lane].after_halo ? &s->lanes[left->lane].after_halo : NULL;
         /* The last `halo` elements of left (buffer positions count .. count + halo) go in
          * front of right; the first ones of right (halo .. 2 halo) go behind left. */
-        cl_int err = clEnqueueCopyBuffer(s->ctx->queue, left->theta, right->theta,
-                                         left->count * s->elem_size, 0, width, 0, NULL, NULL);
+        cl_int err =
+            clEnqueueCopyBuffer(queue, left->theta, right->theta, left->count * s->elem_size, 0,
+                                width, after ? 1 : 0, after, NULL);
         if (err == CL_SUCCESS)
-            err = clEnqueueCopyBuffer(s->ctx->queue, right->theta, left->theta, width,
+            err = clEnqueueCopyBuffer(queue, right->theta, left->theta, width,
                                       (s->halo + left->count) * s->elem_size, width, 0, NULL, NULL);
         if (err != CL_SUCCESS)
             return clopt_fail_cl(s->ctx, err, "clEnqueueCopyBuffer(halo)");
@@ -107,11 +118,18 @@ static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
     for (size_t i = 0; i < s->n_shards; ++i) {
         struct shard *sh = &s->shards[i];
         /* A dry launch has the real shape but no elements: only the partials are written. */
-        const cl_ulong count = dry ? 0 : sh->count, offset = sh->offset, base = sh->partial_base;
+        const cl_ulong count = dry ? 0 : sh->count, offset = sh->offset;
         /* A stencil reads theta and writes its partner; the data argument is unused (any
          * buffer) unless the objective has data. */
         cl_mem destination = s->halo ? sh->theta_next : sh->theta;
         cl_mem data = sh->data ? sh->data : sh->theta;
+        /* Lanes beyond the first write partials (numbered from their first slot), read the
+         * fused hyper-parameters and the norm from buffers of their own (struct lane). */
+        struct lane *lane = &s->lanes[sh->lane];
+        const int own = sh->lane > 0;
+        cl_mem partials = own ? lane->partials : s->partials;
+        cl_mem result = own ? lane->result : s->result;
+        const cl_ulong base = sh->partial_base - (own ? lane->first_slot : 0);
         int status = clopt_set_arg(ctx, kernel, STEP_ARG_THETA, sizeof(cl_mem), &destination);
         for (cl_uint k = 0; k < STEP_STATE_ARGS && !status; ++k)
             status = clopt_set_arg(ctx, kernel, STEP_ARG_STATE0 + k, sizeof(cl_mem), &sh->state[k]);
@@ -120,13 +138,21 @@ static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
         if (!status)
             status = clopt_set_arg(ctx, kernel, STEP_ARG_OFFSET, sizeof offset, &offset);
         if (!status)
-            status = clopt_set_arg(ctx, kernel, STEP_ARG_PARTIALS, sizeof(cl_mem), &s->partials);
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_PARTIALS, sizeof(cl_mem), &partials);
         if (!status)
             status = clopt_set_arg(ctx, kernel, STEP_ARG_PARTIAL_BASE, sizeof base, &base);
         for (cl_uint k = 0; k < CLOPT_HYPER_SLOTS && !status; ++k)
             status = clopt_set_arg(ctx, kernel, STEP_ARG_H0 + k, s->elem_size, &h[k]);
         if (!status)
-            status = clopt_set_arg(ctx, kernel, STEP_ARG_GRAD_SQ, sizeof(cl_mem), &s->result);
+            status = clopt_set_arg(ctx, kernel, STEP_ARG_GRAD_SQ, sizeof(cl_mem), &result);
+        if (!status && kernel == s->k_fused && s->n_lanes > 1) {
+            const cl_ulong stride = own ? lane->n_slots : s->n_partials;
+            cl_mem fused = own ? lane->fused_hyper : s->fused_hyper;
+            status = clopt_set_arg(ctx, kernel, FUSED_ARG_HYPER, sizeof(cl_mem), &fused);
+            if (!status)
+                status =
+                    clopt_set_arg(ctx, kernel, FUSED_ARG_PARTIAL_STRIDE, sizeof stride, &stride);
+        }
         if (!status)
             status = clopt_set_arg(ctx, kernel, STEP_ARG_SRC, sizeof(cl_mem), &sh->theta);
         if (!status)
@@ -137,11 +163,24 @@ static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
         if (status)
             return status;
         const size_t local = s->knobs.work_group;
-        cl_event *event = last && i + 1 == s->n_shards ? last : NULL;
-        cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &sh->global_size, &local,
-                                            0, NULL, event);
+        cl_event *event = last && s->n_lanes == 1 && i + 1 == s->n_shards ? last : NULL;
+        /* A lane's first launch waits for what other queues did with its buffers. */
+        cl_event wait[2];
+        cl_uint n_wait = 0;
+        if (i == lane->first_shard)
+            clopt_lane_take_waits(lane, wait, &n_wait);
+        cl_int err = clEnqueueNDRangeKernel(lane->queue, kernel, 1, NULL, &sh->global_size, &local,
+                                            n_wait, n_wait ? wait : NULL, event);
+        for (cl_uint k = 0; k < n_wait; ++k)
+            clReleaseEvent(wait[k]);
         if (err != CL_SUCCESS)
             return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(step)");
+    }
+    /* With several devices the marker waited for is lane 0's, after every lane's launches. */
+    if (last && s->n_lanes > 1) {
+        int status = clopt_lanes_marker(s, last);
+        if (status != CLOPT_OK)
+            return status;
     }
     /* The updated stencil iterate is in the partners now. */
     if (s->halo && !dry && kernel != s->k_eval)
@@ -172,8 +211,11 @@ int clopt_enqueue_reduce(struct clopt_solver *s, size_t iteration_slot, void *ho
 {
     struct clopt_context *ctx = s->ctx;
     const cl_ulong count = s->n_partials, first = iteration_slot * s->n_partials;
-    /* Several ranks: every rank's partials first, so the fold below is one process's. */
-    int status = clopt_ranks_active(s) ? clopt_ranks_gather_partials(s, iteration_slot) : CLOPT_OK;
+    /* The other devices' partials join the first's, in tile order, and then every rank's,
+     * so the fold below is one device's in one process. */
+    int status = s->n_lanes > 1 ? clopt_gather_partials(s, iteration_slot) : CLOPT_OK;
+    if (!status && clopt_ranks_active(s))
+        status = clopt_ranks_gather_partials(s, iteration_slot);
     if (!status)
         status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_PARTIALS, sizeof(cl_mem), &s->partials);
     if (!status)
@@ -213,11 +255,12 @@ static int set_fused_args(struct clopt_solver *s, cl_uint loss_mask)
 
 /* Queues the one-work-item launch that writes iteration `slot`'s hyper-parameters into
  * the fused kernel's buffer. */
-static int put_hyper(struct clopt_solver *s, cl_uint slot, const double h[CLOPT_HYPER_SLOTS])
+static int put_hyper(struct clopt_solver *s, const struct lane *lane, cl_uint slot,
+                     const double h[CLOPT_HYPER_SLOTS])
 {
     struct clopt_context *ctx = s->ctx;
-    int status =
-        clopt_set_arg(ctx, s->k_put_hyper, PUT_HYPER_ARG_HYPER, sizeof(cl_mem), &s->fused_hyper);
+    cl_mem buffer = lane->fused_hyper ? lane->fused_hyper : s->fused_hyper;
+    int status = clopt_set_arg(ctx, s->k_put_hyper, PUT_HYPER_ARG_HYPER, sizeof(cl_mem), &buffer);
     if (!status)
         status = clopt_set_arg(ctx, s->k_put_hyper, PUT_HYPER_ARG_SLOT, sizeof slot, &slot);
     for (cl_uint k = 0; k < CLOPT_HYPER_SLOTS && !status; ++k) {
@@ -228,7 +271,7 @@ static int put_hyper(struct clopt_solver *s, cl_uint slot, const double h[CLOPT_
         return status;
     const size_t one = 1;
     cl_int err =
-        clEnqueueNDRangeKernel(ctx->queue, s->k_put_hyper, 1, NULL, &one, &one, 0, NULL, NULL);
+        clEnqueueNDRangeKernel(lane->queue, s->k_put_hyper, 1, NULL, &one, &one, 0, NULL, NULL);
     return err == CL_SUCCESS ? CLOPT_OK
                              : clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_put_hyper)");
 }
@@ -245,9 +288,14 @@ int clopt_enqueue_fused(struct clopt_solver *s, uint64_t loss_mask, cl_event *la
         double h[CLOPT_HYPER_SLOTS];
         /* Only a block's first iteration can see a fresh (never stepped) state. */
         clopt_hyper_for_step(s, s->step + j, j == 0 && s->fresh_state, h);
-        int status = put_hyper(s, (cl_uint)j, h);
-        if (status != CLOPT_OK)
-            return status;
+        /* Each device reads its own copy (lanes without tiles launch nothing). */
+        for (size_t d = 0; d < s->n_lanes; ++d) {
+            if (d > 0 && !s->lanes[d].n_slots)
+                continue;
+            int status = put_hyper(s, &s->lanes[d], (cl_uint)j, h);
+            if (status != CLOPT_OK)
+                return status;
+        }
     }
     int status = set_fused_args(s, (cl_uint)loss_mask);
     if (status == CLOPT_OK)
@@ -278,6 +326,8 @@ int clopt_enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last)
         int status = enqueue_launches(s, s->k_eval, NULL, NULL, 0);
         if (status == CLOPT_OK)
             status = clopt_enqueue_reduce(s, 0, NULL, NULL);
+        if (status == CLOPT_OK && s->n_lanes > 1)
+            status = clopt_spread_result(s);
         if (status == CLOPT_OK)
             status = enqueue_launches(s, s->k_step, h, last, 0);
         if (status == CLOPT_OK) {

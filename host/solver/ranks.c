@@ -56,6 +56,10 @@ int clopt_ranks_split(struct clopt_solver *s, size_t tile, size_t slots_per_tile
                           "spread over ranks yet): run it without mpirun, or use a first-order "
                           "optimizer",
                           s->optimizer->name);
+    if (s->ctx->n_devices > 1)
+        return clopt_fail(s->ctx, CLOPT_ERR_UNSUPPORTED,
+                          "a rank runs on one device: under mpirun, drop --devices "
+                          "(context_options.devices) and give each rank its own device");
     if (s->external)
         return clopt_fail(s->ctx, CLOPT_ERR_UNSUPPORTED,
                           "external gradients run in one process only (the caller's buffers "

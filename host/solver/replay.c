@@ -53,9 +53,7 @@ int clopt_replay(struct clopt_solver *s, const char *origin, uint64_t start_step
     for (uint64_t t = 0; t < iterations && status == CLOPT_OK; ++t) {
         status = clopt_enqueue_step(s, (first_t + t) % s->opts.loss_every == 0, NULL);
         if (status == CLOPT_OK && t % THROTTLE_EVERY == 0) {
-            cl_int err = clFinish(s->ctx->queue);
-            if (err != CL_SUCCESS)
-                status = clopt_fail_cl(s->ctx, err, "clFinish(replay)");
+            status = clopt_sync_lanes(s, 1);
         }
     }
     return status;

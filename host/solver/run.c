@@ -295,9 +295,7 @@ static int queue_iteration(struct clopt_solver *s, struct run *run)
     run->stepped = 1;
     status = steps > 1 ? queue_fused(s, run, steps, marker) : queue_single(s, run, marker);
     if (status == CLOPT_OK && marker) {
-        cl_int err = clFlush(s->ctx->queue);
-        if (err != CL_SUCCESS)
-            status = clopt_fail_cl(s->ctx, err, "clFlush");
+        status = clopt_sync_lanes(s, 0);
     }
     run->t += steps;
     return status;
@@ -318,9 +316,9 @@ static int end_loop(struct clopt_solver *s, struct clopt_result *res, struct run
         status = look_at_due(s, rs, &run->ring, UINT64_MAX);
     if (status != CLOPT_OK)
         return status;
-    cl_int err = clFinish(s->ctx->queue);
-    if (err != CL_SUCCESS)
-        return clopt_fail_cl(s->ctx, err, "clFinish");
+    status = clopt_sync_lanes(s, 1);
+    if (status != CLOPT_OK)
+        return status;
     res->seconds = clopt_now_seconds() - rs->start;
     if (res->seconds > 0)
         res->gbytes_per_second = res->bytes_per_iter * (double)res->iterations / res->seconds / 1e9;
@@ -383,7 +381,7 @@ static int keep_last_good(struct clopt_solver *s, struct clopt_result *res, stru
 static void end_run(struct clopt_solver *s, struct clopt_result *res, struct run *run, int status)
 {
     if (status < 0) {
-        clFinish(s->ctx->queue); /* no read may still target ring memory after we return */
+        clopt_sync_lanes(s, 1); /* no read may still target ring memory after we return */
         /* The checkpoint thread must not outlive the run either; the first error is the one
          * reported. */
         clopt_abandon_checkpoint(s);

@@ -42,7 +42,6 @@ int clopt_plan_shards(struct clopt_solver *s)
             "a shard of %zu bytes cannot hold one tile of %zu elements (%zu "
             "bytes): raise options.max_shard_bytes or lower knobs.work_group/knobs.elems_per_item",
             cap, tile, tile * s->elem_size);
-    const size_t per_shard = tiles_per_shard * tile;
     /* Every shard but the last is whole tiles, so the slots are numbered as for one shard. */
     const size_t tiles = s->n / tile + (s->n % tile != 0);
     const size_t slots_per_tile = s->knobs.group_partials == 2 ? 1 : s->knobs.work_group;
@@ -58,7 +57,9 @@ int clopt_plan_shards(struct clopt_solver *s)
     /* theta, its ping-pong partner for stencils, the state and a data vector. */
     const double vectors = 1.0 + (s->halo ? 1.0 : 0.0) + (double)s->n_state +
                            (s->data_path || s->external ? 1.0 : 0.0);
-    const double need = (double)local * (double)s->elem_size * vectors + partial_bytes;
+    /* With several devices, each holds its share (the partials are gathered on the first). */
+    const double devices = ctx->n_devices > 1 ? (double)ctx->n_devices : 1.0;
+    const double need = (double)local * (double)s->elem_size * vectors / devices + partial_bytes;
     if (need > (double)ctx->info.global_mem_bytes)
         return clopt_fail(
             ctx, CLOPT_ERR_OUT_OF_MEMORY,
@@ -73,30 +74,30 @@ int clopt_plan_shards(struct clopt_solver *s)
             "the loss partials (%.2f GiB) exceed the device's largest buffer: "
             "raise knobs.elems_per_item or knobs.work_group, or use knobs.group_partials=2",
             gib(partial_bytes));
-    s->n_shards = (local + per_shard - 1) / per_shard;
-    s->shards = calloc(s->n_shards, sizeof *s->shards);
-    if (!s->shards)
-        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory for %zu shards",
-                          s->n_shards);
+    /* Which device holds which of this rank's tiles, and the shards' offsets and counts
+     * (lanes.c). */
+    status = clopt_plan_lanes(s, tile, tiles_per_shard);
+    if (status != CLOPT_OK)
+        return status;
     for (size_t i = 0; i < s->n_shards; ++i) {
         struct shard *sh = &s->shards[i];
-        sh->offset = s->lo + i * per_shard;
-        sh->count = i + 1 < s->n_shards ? per_shard : s->hi - sh->offset;
         size_t groups = (sh->count + tile - 1) / tile;
         const size_t grid = (size_t)ctx->info.compute_units * s->knobs.groups_per_cu;
         if (s->knobs.groups_per_cu && grid < groups)
             groups = grid ? grid : 1;
         sh->global_size = groups * s->knobs.work_group;
+        /* Slots are numbered by tile over all of theta (the partials hold every rank's). */
         sh->partial_base = sh->offset / tile * slots_per_tile;
     }
     /* A halo comes from the one neighbouring shard, so every shard but the last must hold
      * at least a halo (beyond a short last shard lie the zeros past the end of theta). */
-    if (s->n_shards > 1 && per_shard < s->halo)
-        return clopt_fail(
-            ctx, CLOPT_ERR_INVALID_ARG,
-            "shards of %zu elements are smaller than the stencil radius %zu: raise "
-            "options.max_shard_bytes or the tile (knobs.work_group x knobs.elems_per_item)",
-            per_shard, s->halo);
+    for (size_t i = 0; i + 1 < s->n_shards; ++i)
+        if (s->shards[i].count < s->halo)
+            return clopt_fail(
+                ctx, CLOPT_ERR_INVALID_ARG,
+                "shards of %zu elements are smaller than the stencil radius %zu: raise "
+                "options.max_shard_bytes or the tile (knobs.work_group x knobs.elems_per_item)%s",
+                s->shards[i].count, s->halo, s->n_lanes > 1 ? ", or use fewer devices" : "");
     return CLOPT_OK;
 }
 
@@ -181,6 +182,9 @@ int clopt_allocate(struct clopt_solver *s)
         if (status != CLOPT_OK)
             return status;
     }
+    status = clopt_allocate_lanes(s);
+    if (status != CLOPT_OK)
+        return status;
     s->result = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, 2 * s->acc_size, NULL, &err);
     if (err != CL_SUCCESS) {
         s->result = NULL;
@@ -249,10 +253,10 @@ int clopt_transfer(struct clopt_solver *s, size_t which, void *host, enum clopt_
                    size_t offset, size_t count, int to_device)
 {
     int status = check_transfer(s, which, host, host_prec, offset, count);
-    if (status != CLOPT_OK || !clopt_ranks_active(s))
-        return status == CLOPT_OK
-                   ? clopt_transfer_local(s, which, host, host_prec, offset, count, to_device)
-                   : status;
+    if (status == CLOPT_OK && !clopt_ranks_active(s))
+        return clopt_transfer_local(s, which, host, host_prec, offset, count, to_device);
+    if (status != CLOPT_OK)
+        return status;
     /* Several ranks: a read gathers every rank's part; a write takes this rank's part of
      * the host values (every rank passes all of them). */
     if (!to_device)
@@ -269,6 +273,12 @@ int clopt_transfer_local(struct clopt_solver *s, size_t which, void *host,
                          enum clopt_precision host_prec, size_t offset, size_t count, int to_device)
 {
     int status = CLOPT_OK;
+    /* The copies go through the first device's queue: the others must be idle (a checkpoint
+     * reads theta in the middle of a run). */
+    if (s->n_lanes > 1)
+        status = clopt_sync_lanes(s, 1);
+    if (status != CLOPT_OK)
+        return status;
     const size_t host_size = host_prec == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
     const int convert = host_size != s->elem_size;
     void *scratch = NULL;

@@ -44,6 +44,45 @@ _Static_assert(FUSE_MAX <= 32, "loss masks are 32 bits wide");
 #define LOOP_HEAD 96
 #define LOOP_ENTRY 32
 
+/* Tiles, ranks and devices (DESIGN.md 4b "Scale"). A tile is knobs.work_group x
+ * knobs.elems_per_item elements: tile k holds elements [k tile, (k + 1) tile) and owns the
+ * loss partial slots [k slots_per_tile, (k + 1) slots_per_tile), whoever computes it, so the
+ * loss and ||g||^2 are folded in tile order however the tiles are spread. Where a tile lives
+ * is two separate questions:
+ *   1. which tiles this process holds: struct tile_range `local` of the solver, all of them
+ *      in one process (an MPI rank would set its own contiguous range there);
+ *   2. which device holds which of those: lane d (one per device of the context, in the
+ *      order context_options.devices lists them) holds the contiguous range lanes[d].tiles,
+ *      the local range cut evenly, lane 0 first.
+ * Shards never straddle two lanes: each lane's range is cut into shards of at most the
+ * allocation cap, and shards are numbered in tile order across lanes. With one device there
+ * is one lane holding everything, and the launches are exactly those of a one-device run. */
+struct tile_range {
+    size_t first, end; /* tiles [first, end) */
+};
+
+/* The solver's `partials` holds the slots of the local tiles, numbered from local.first's, so
+ * that a rank can keep only its own; combining the ranks' partials in tile order is the MPI
+ * layer's part. (Today local is every tile, and n_partials counts them all.) */
+
+/* One device's part of a run. Lane 0 writes its loss partials straight into the solver's
+ * `partials` (which the reduction reads) and uses the solver's `fused_hyper` and `result`;
+ * every other lane has its own small buffers, so that no buffer is used by two devices at
+ * once, and its partials are copied into place before each reduction (launch.c). */
+struct lane {
+    cl_command_queue queue;
+    struct tile_range tiles;
+    size_t first_shard, end_shard; /* its shards, [first, end) */
+    size_t first_slot, n_slots;    /* its loss partial slots, numbered from local.first's */
+    cl_mem partials;               /* lanes > 0: n_slots pairs per fused iteration */
+    cl_mem fused_hyper;            /* lanes > 0, knobs.fuse > 1: its copy of the fused hyper */
+    cl_mem result;                 /* lanes > 0: what the step reads as ||g||^2 (unused) */
+    /* Events its next launch must wait for: the copy of its partials to lane 0 (which reads
+     * what the next launch overwrites) and a halo copy another lane's queue made into its
+     * theta. NULL when none. */
+    cl_event after_gather, after_halo;
+};
+
 struct shard {
     /* Stencil objectives: theta and theta_next hold halo elements on both sides and trade
      * places after every update (ping-pong); separable ones update theta in place. */
@@ -54,6 +93,7 @@ struct shard {
     size_t count;
     size_t global_size;  /* work-items launched */
     size_t partial_base; /* first partial slot */
+    size_t lane;         /* the device that holds it */
 };
 
 struct pending_loss {
@@ -129,6 +169,9 @@ struct clopt_solver {
     size_t lag;
     size_t n_shards;
     struct shard *shards;
+    struct tile_range local; /* the tiles this process holds (see struct tile_range) */
+    size_t n_lanes;          /* devices: 1, or the context's devices */
+    struct lane *lanes;
     size_t n_partials;
     cl_mem partials;
     cl_mem result;
@@ -192,6 +235,28 @@ int clopt_transfer_local(struct clopt_solver *s, size_t which, void *host,
                          enum clopt_precision host_prec, size_t offset, size_t count,
                          int to_device);
 int clopt_load_data(struct clopt_solver *s);
+
+/* lanes.c: the devices of a run (see struct lane). */
+/* Splits s->local over the lanes and cuts each lane's range into shards of at most
+ * tiles_per_shard tiles: fills s->lanes, s->shards (offset, count, lane) and s->n_shards. */
+int clopt_plan_lanes(struct clopt_solver *s, size_t tile, size_t tiles_per_shard);
+/* The buffers of lanes > 0 (after s->partials and s->fused_hyper exist). */
+int clopt_allocate_lanes(struct clopt_solver *s);
+void clopt_release_lanes(struct clopt_solver *s);
+/* Flushes (finish = 0) or finishes every lane's queue. */
+int clopt_sync_lanes(struct clopt_solver *s, int finish);
+/* A marker on lane 0's queue that completes when every lane's work queued so far has. */
+int clopt_lanes_marker(struct clopt_solver *s, cl_event *out);
+/* Copies iteration `slot`'s partials of lanes > 0 into s->partials, on lane 0's queue. */
+int clopt_gather_partials(struct clopt_solver *s, size_t slot);
+/* Copies the reduced loss and ||g||^2 from lane 0 to the other lanes (clip_norm's update
+ * reads the norm on each device). */
+int clopt_spread_result(struct clopt_solver *s);
+/* Exchanges the halos across the boundary between shards i and i + 1 when they lie on
+ * different lanes. */
+int clopt_exchange_cross_halo(struct clopt_solver *s, size_t i);
+/* The events lane's next launch must wait for, moved into wait (at most 2); *n their count. */
+void clopt_lane_take_waits(struct lane *lane, cl_event wait[2], cl_uint *n);
 
 /* build.c */
 int clopt_resolve_objective(struct clopt_solver *s);
