@@ -37,7 +37,12 @@ struct clopt_qn {
     double dots_host[QN_MAX_PAIRS];
 };
 
+/* Elements per dot-product partial: the least multiple of this that divides the step
+ * kernel's tile (qn_dev.c's clopt_qn_tile). */
+#define QN_MIN_TILE 4096
+
 /* qn_dev.c */
+size_t clopt_qn_tile(const struct clopt_knobs *k);
 size_t clopt_qn_vectors(const struct clopt_solver *s); /* per element, besides theta */
 int clopt_qn_create(struct clopt_solver *s);
 void clopt_qn_destroy(struct clopt_solver *s);
