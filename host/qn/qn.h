@@ -66,8 +66,11 @@ struct clopt_ls_result {
     double phi, dphi;
     uint64_t evaluations;
 };
-int clopt_line_search(const struct clopt_options *o, clopt_qn_phi eval, void *user, double phi0,
-                      double dphi0, double alpha0, struct clopt_ls_result *out);
+/* At most max_trials evaluations (options.max_ls, or fewer where options.max_evals leaves
+ * fewer). */
+int clopt_line_search(const struct clopt_options *o, uint64_t max_trials, clopt_qn_phi eval,
+                      void *user, double phi0, double dphi0, double alpha0,
+                      struct clopt_ls_result *out);
 
 /* qn_run.c */
 int clopt_qn_run(struct clopt_solver *s, struct clopt_result *res);
