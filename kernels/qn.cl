@@ -89,8 +89,8 @@ static inline clopt_qn_acc8 clopt_qn_lane_sums(__global const real *u, __global 
     clopt_qn_acc8 lane = 0;
     if (len == CLOPT_QN_BLOCK) {
         for (uint j = 0; j < CLOPT_QN_BLOCK; j += CLOPT_QN_LANES) {
-            const clopt_qn_acc8 prod = clopt_qn_convert_acc8(vload8(0, u + j)) *
-                                       clopt_qn_convert_acc8(vload8(0, v + j));
+            const clopt_qn_acc8 prod =
+                clopt_qn_convert_acc8(vload8(0, u + j)) * clopt_qn_convert_acc8(vload8(0, v + j));
             lane += prod;
         }
         return lane;
@@ -187,8 +187,7 @@ __kernel void clopt_qn_combine(__global real *vec, __global real *extra, ulong p
             for (uint e = 0; e < CLOPT_QN_BLOCK / CLOPT_QN_LANES; ++e)
                 sum[e] = comp[e] = 0;
             for (uint k = 0; k < n_terms; ++k) {
-                __global const real *v =
-                    clopt_qn_vec(vec, extra, pitch, terms[k], extra_index) + b;
+                __global const real *v = clopt_qn_vec(vec, extra, pitch, terms[k], extra_index) + b;
                 const acc_t c = coef[k];
                 for (uint e = 0; e < CLOPT_QN_BLOCK / CLOPT_QN_LANES; ++e) {
                     const clopt_qn_acc8 prod = c * clopt_qn_convert_acc8(vload8(e, v));
