@@ -559,6 +559,19 @@ Test(lbfgs, bad_options_exit_2)
 #undef RUN
 }
 
+/* `clopt run --help` names every lbfgs/cg option (it listed none of them before). */
+Test(lbfgs, help_lists_the_options)
+{
+    const char *const args[] = {"run", "--help", NULL};
+    struct cli_result r = cli_run(args);
+    cr_expect_eq(r.exit_code, 0);
+    const char *needed[] = {"lbfgs", "--history", "--line-search", "--c1",
+                            "--c2",  "--max-ls",  "--cg-beta",     "--max-evals"};
+    for (size_t i = 0; i < sizeof needed / sizeof *needed; ++i)
+        cr_expect(strstr(r.out, needed[i]) != NULL, "help lacks %s", needed[i]);
+    cli_result_free(&r);
+}
+
 /* A line search that cannot find a step ends the run with its own reason, exit 0. */
 Test(lbfgs, line_search_failure_is_a_stop_reason)
 {
