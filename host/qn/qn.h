@@ -51,6 +51,12 @@ void clopt_qn_destroy(struct clopt_solver *s);
 int clopt_qn_eval(struct clopt_solver *s, double alpha, size_t which, size_t n_pairs, double *f,
                   double *g2, double *dots);
 int clopt_qn_accept(struct clopt_solver *s, int with_pair, size_t s_slot, size_t y_slot);
+/* The one fold of the dot products' per-tile partials (q->partials, tile-major, n_pairs
+ * per tile) into q->dots, in tile order for each pair (kernels/qn.cl's
+ * clopt_qn_dots_reduce): the order that makes the sums independent of the shard count.
+ * Devices or ranks that each hold a tile range must fold their partials here, in the
+ * same order. */
+int clopt_qn_fold_partials(struct clopt_solver *s, size_t n_pairs);
 /* Dot products of list `which` (pairs_host[which], n_pairs pairs) into dots. */
 int clopt_qn_dots(struct clopt_solver *s, size_t which, size_t n_pairs, double *dots);
 /* vector out = sum_k coef_host[k] vector terms_host[k]. */

@@ -196,6 +196,18 @@ static int enqueue_trial(struct clopt_solver *s, double alpha)
     return status;
 }
 
+int clopt_qn_fold_partials(struct clopt_solver *s, size_t n_pairs)
+{
+    struct clopt_qn *q = s->qn;
+    const cl_ulong tiles = q->n_tiles;
+    const cl_uint np = (cl_uint)n_pairs;
+    const struct arg args[] = {ARG(q->partials), ARG(tiles), ARG(np), ARG(q->dots)};
+    int status = set_args(s, q->k_dots_reduce, args, N_ARGS(args));
+    if (status == CLOPT_OK)
+        status = launch(s, q->k_dots_reduce, n_pairs, "clEnqueueNDRangeKernel(qn dots reduce)");
+    return status;
+}
+
 /* Queues the dot products of list `which` into q->dots, and their read into dots. */
 static int enqueue_dots(struct clopt_solver *s, size_t which, size_t n_pairs)
 {
@@ -218,13 +230,7 @@ static int enqueue_dots(struct clopt_solver *s, size_t which, size_t n_pairs)
             status = launch(s, q->k_dots, (sh->count + q->tile - 1) / q->tile,
                             "clEnqueueNDRangeKernel(qn dots)");
     }
-    const cl_ulong tiles = q->n_tiles;
-    const struct arg args[] = {ARG(q->partials), ARG(tiles), ARG(np), ARG(q->dots)};
-    if (status == CLOPT_OK)
-        status = set_args(s, q->k_dots_reduce, args, N_ARGS(args));
-    if (status == CLOPT_OK)
-        status = launch(s, q->k_dots_reduce, n_pairs, "clEnqueueNDRangeKernel(qn dots reduce)");
-    return status;
+    return status == CLOPT_OK ? clopt_qn_fold_partials(s, n_pairs) : status;
 }
 
 /* Reads n acc_t values back (blocking) as doubles. */
