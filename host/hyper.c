@@ -49,6 +49,9 @@ static const struct clopt_hyper_param rows[] = {
      .nan_is_default = 1, .default_value = CLOPT_LINE_SEARCH_WOLFE, .used_by = {"lbfgs", "cg"}},
     {DOUBLE_FIELD(cg_beta), .low = CLOPT_CG_FR, .high = CLOPT_CG_HS, .nan_is_default = 1,
      .default_value = CLOPT_CG_PR, .used_by = {"cg"}},
+    /* 2^53: the largest count a double holds exactly. */
+    {DOUBLE_FIELD(max_evals), .high = 9007199254740992.0, .nan_is_default = 1,
+     .used_by = {"lbfgs", "cg"}},
 };
 
 const struct clopt_hyper_param *clopt_hyper_params(size_t *count)

@@ -132,8 +132,8 @@ static int whole(double x)
 
 static const char *qn_common_check(const struct clopt_options *o)
 {
-    if (!whole(o->max_ls) || !whole(o->line_search))
-        return "options.max_ls and options.line_search must be whole numbers";
+    if (!whole(o->max_ls) || !whole(o->line_search) || !whole(o->max_evals))
+        return "options.max_ls, options.line_search and options.max_evals must be whole numbers";
     if (o->line_search == CLOPT_LINE_SEARCH_WOLFE && !(o->c2 > o->c1))
         return "the strong Wolfe line search needs options.c2 > options.c1";
     if (o->checkpoint)

@@ -12,6 +12,7 @@ static const char *const status_text[] = {
     [CLOPT_STOP_TARGET] = "loss reached target",
     [CLOPT_STOP_CANCELLED] = "cancelled",
     [CLOPT_STOP_LINE_SEARCH] = "line search failed (no acceptable step)",
+    [CLOPT_STOP_MAX_EVALS] = "evaluation limit reached",
 };
 
 static const char *const error_text[] = {

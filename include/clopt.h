@@ -56,6 +56,8 @@ enum clopt_status {
     CLOPT_STOP_CANCELLED = 5,     /* the progress callback returned non-zero */
     CLOPT_STOP_LINE_SEARCH = 6,   /* lbfgs/cg: the line search found no acceptable step within
                                      options.max_ls trials (theta is the last accepted point) */
+    CLOPT_STOP_MAX_EVALS = 7,     /* lbfgs/cg: options.max_evals evaluations were made (theta
+                                     is the last accepted point) */
     CLOPT_ERR_INVALID_ARG = -1,   /* a bad option or argument: the caller's input is wrong */
     CLOPT_ERR_BAD_FILE = -2,      /* an input file is malformed or does not fit */
     CLOPT_ERR_IO = -3,            /* a file could not be read or written */
@@ -385,6 +387,10 @@ struct clopt_options {
     double cg_beta;     /* cg: CLOPT_CG_FR, CLOPT_CG_PR (Polak-Ribiere+, the default) or
                            CLOPT_CG_HS; each restarts on a non-descent direction and by Powell's
                            test |g_k+1 . g_k| >= 0.1 ||g_k+1||^2 */
+    /* The fourth version. */
+    double max_evals; /* lbfgs/cg: stop once this many function+gradient evaluations were
+                         made (no line-search trial goes past it), a whole number in
+                         [0, 2^53]; 0 (the default) = no limit */
 };
 
 /* Values of options.line_search and options.cg_beta (doubles, as every hyper-parameter). */

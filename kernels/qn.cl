@@ -21,10 +21,13 @@ void clopt_acc_add(acc_t *s, acc_t *c, acc_t x);
 #endif
 /* Elements summed in registers between passes over the pair list, and per work-item of
  * the element-wise kernels: PoCL pays per work-group, so one work-item per element made a
- * three-vector update slower than the whole objective sweep (measured at n = 1e6). */
-#define CLOPT_QN_BLOCK 64
+ * three-vector update slower than the whole objective sweep (measured at n = 1e6). Blocks
+ * of 256 rather than 64 elements (1 KB of each float vector, the 21 vectors of m = 10 in
+ * L1) took lbfgs on ellipsoid n = 1e6 from 2.87 to 1.75 CPU seconds for 30 iterations:
+ * longer runs of each vector for the prefetcher; 1024 gave no more. */
+#define CLOPT_QN_BLOCK 256
 #define CLOPT_QN_CHUNK 4096
-#define CLOPT_QN_LANES 8
+#define CLOPT_QN_LANES 8 /* the width of clopt_qn_acc8 below */
 
 static inline __global real *clopt_qn_vec(__global real *vec, __global real *extra, ulong pitch,
                                           uint k, uint extra_index)
@@ -65,6 +68,43 @@ __kernel void clopt_qn_accept(__global const real *theta, __global real *vec,
     }
 }
 
+/* Vectors of CLOPT_QN_LANES accumulators and reals: explicit vector types, because PoCL's
+ * compiler left the scalar lane loop unvectorised (the pass ran 3.5x slower per byte than
+ * the step kernel; perf at n = 1e5 put 68 % of an lbfgs run in it). */
+#if CLOPT_ACC_KAHAN
+typedef float8 clopt_qn_acc8;
+#define clopt_qn_convert_acc8 convert_float8
+#else
+typedef double8 clopt_qn_acc8;
+#define clopt_qn_convert_acc8 convert_double8
+#endif
+
+/* The sum of lane l, 0 <= l < LANES, of u[j] * v[j] over the j = l mod LANES of [0, len):
+ * whole blocks with vector loads, a partial block (the tile's last) element by element.
+ * Both add the same products in the same order (a product is its own statement, so it is
+ * never contracted into an fma with the add: the two paths give the same bits). */
+static inline clopt_qn_acc8 clopt_qn_lane_sums(__global const real *u, __global const real *v,
+                                               uint len)
+{
+    clopt_qn_acc8 lane = 0;
+    if (len == CLOPT_QN_BLOCK) {
+        for (uint j = 0; j < CLOPT_QN_BLOCK; j += CLOPT_QN_LANES) {
+            const clopt_qn_acc8 prod =
+                clopt_qn_convert_acc8(vload8(0, u + j)) * clopt_qn_convert_acc8(vload8(0, v + j));
+            lane += prod;
+        }
+        return lane;
+    }
+    acc_t part[CLOPT_QN_LANES];
+    for (uint l = 0; l < CLOPT_QN_LANES; ++l)
+        part[l] = 0;
+    for (uint j = 0; j < len; ++j) {
+        const acc_t prod = (acc_t)u[j] * (acc_t)v[j];
+        part[j % CLOPT_QN_LANES] += prod;
+    }
+    return vload8(0, part);
+}
+
 /* Partial dot products of the listed pairs (a, b) over one tile per work-item:
  * partials[(first_tile + t) * n_pairs + p]. */
 __kernel void clopt_qn_dots(__global real *vec, __global real *extra, ulong pitch, ulong count,
@@ -80,7 +120,7 @@ __kernel void clopt_qn_dots(__global real *vec, __global real *extra, ulong pitc
     for (uint p = 0; p < n_pairs; ++p)
         sum[p] = comp[p] = 0;
     for (ulong b = begin; b < end; b += CLOPT_QN_BLOCK) {
-        const ulong stop = min(b + CLOPT_QN_BLOCK, end);
+        const uint len = (uint)min((ulong)CLOPT_QN_BLOCK, end - b);
         for (uint p = 0; p < n_pairs; ++p) {
             __global const real *u = clopt_qn_vec(vec, extra, pitch, pairs[2 * p], extra_index);
             __global const real *v = clopt_qn_vec(vec, extra, pitch, pairs[2 * p + 1], extra_index);
@@ -88,11 +128,7 @@ __kernel void clopt_qn_dots(__global real *vec, __global real *extra, ulong pitc
              * order into the pair's sum at the end of the block: one chain of additions
              * made the pass latency-bound (measured at n = 1e6). */
             acc_t lane[CLOPT_QN_LANES];
-            for (uint l = 0; l < CLOPT_QN_LANES; ++l)
-                lane[l] = 0;
-            for (ulong j = b; j < stop; j += CLOPT_QN_LANES)
-                for (uint l = 0; l < CLOPT_QN_LANES; ++l)
-                    lane[l] += j + l < stop ? (acc_t)u[j + l] * (acc_t)v[j + l] : 0;
+            vstore8(clopt_qn_lane_sums(u + b, v + b, len), 0, lane);
             acc_t su = sum[p], co = comp[p];
             for (uint l = 0; l < CLOPT_QN_LANES; ++l)
                 clopt_acc_add(&su, &co, lane[l]);
@@ -117,8 +153,25 @@ __kernel void clopt_qn_dots_reduce(__global const acc_t *partials, ulong tiles, 
     out[p] = sum - comp;
 }
 
+/* clopt_acc_add on CLOPT_QN_LANES elements at once (the same operations, element-wise). */
+static inline void clopt_qn_acc_add8(clopt_qn_acc8 *s, clopt_qn_acc8 *c, clopt_qn_acc8 x)
+{
+#if CLOPT_ACC_KAHAN
+    const clopt_qn_acc8 y = x - *c;
+    const clopt_qn_acc8 t = *s + y;
+    *c = (t - *s) - y;
+    *s = t;
+#else
+    (void)c;
+    *s += x;
+#endif
+}
+
 /* vec[out_index] = sum_k coef[k] vec[terms[k]], summed in term order (in acc_t). The output
- * may be one of the terms: each element is read before it is written. */
+ * may be one of the terms: each element is read before it is written. Whole blocks use
+ * vector loads (the scalar loop was 17 % of an lbfgs run at n = 1e5); the products are
+ * statements of their own in both paths, so neither contracts them into an fma and the two
+ * give the same bits. */
 __kernel void clopt_qn_combine(__global real *vec, __global real *extra, ulong pitch, ulong count,
                                uint extra_index, __global const uint *terms,
                                __global const acc_t *coef, uint n_terms, uint out_index)
@@ -128,14 +181,38 @@ __kernel void clopt_qn_combine(__global real *vec, __global real *extra, ulong p
     __global real *out = vec + (ulong)out_index * pitch;
     for (ulong b = begin; b < end; b += CLOPT_QN_BLOCK) {
         const uint len = (uint)min((ulong)CLOPT_QN_BLOCK, end - b);
+        if (len == CLOPT_QN_BLOCK) {
+            clopt_qn_acc8 sum[CLOPT_QN_BLOCK / CLOPT_QN_LANES],
+                comp[CLOPT_QN_BLOCK / CLOPT_QN_LANES];
+            for (uint e = 0; e < CLOPT_QN_BLOCK / CLOPT_QN_LANES; ++e)
+                sum[e] = comp[e] = 0;
+            for (uint k = 0; k < n_terms; ++k) {
+                __global const real *v = clopt_qn_vec(vec, extra, pitch, terms[k], extra_index) + b;
+                const acc_t c = coef[k];
+                for (uint e = 0; e < CLOPT_QN_BLOCK / CLOPT_QN_LANES; ++e) {
+                    const clopt_qn_acc8 prod = c * clopt_qn_convert_acc8(vload8(e, v));
+                    clopt_qn_acc_add8(&sum[e], &comp[e], prod);
+                }
+            }
+            for (uint e = 0; e < CLOPT_QN_BLOCK / CLOPT_QN_LANES; ++e) {
+#if CLOPT_DOUBLE
+                vstore8(convert_double8(sum[e] - comp[e]), e, out + b);
+#else
+                vstore8(convert_float8(sum[e] - comp[e]), e, out + b);
+#endif
+            }
+            continue;
+        }
         acc_t sum[CLOPT_QN_BLOCK], comp[CLOPT_QN_BLOCK];
         for (uint e = 0; e < CLOPT_QN_BLOCK; ++e)
             sum[e] = comp[e] = 0;
         for (uint k = 0; k < n_terms; ++k) {
             __global const real *v = clopt_qn_vec(vec, extra, pitch, terms[k], extra_index) + b;
             const acc_t c = coef[k];
-            for (uint e = 0; e < len; ++e)
-                clopt_acc_add(&sum[e], &comp[e], c * (acc_t)v[e]);
+            for (uint e = 0; e < len; ++e) {
+                const acc_t prod = c * (acc_t)v[e];
+                clopt_acc_add(&sum[e], &comp[e], prod);
+            }
         }
         for (uint e = 0; e < len; ++e)
             out[b + e] = (real)(sum[e] - comp[e]);

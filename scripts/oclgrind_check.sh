@@ -169,6 +169,10 @@ checks=(--data-races --check-api)
 run_case lbfgs-rosenbrock-gpu $small --optimizer lbfgs --objective rosenbrock --init uniform:0.5 \
   --iters 3 --tune "$gpu"
 checks=(--data-races --uninitialized --check-api)
+# Tiles of 1024 elements: the dot-product and combine kernels' whole 256-element blocks
+# (vector loads) and a part-filled last block, on two shards.
+run_case lbfgs-blocks-double --dim 1500 --optimizer lbfgs --iters 3 --tune wg=4,epw=256 \
+  --precision double --max-shard-bytes 8192
 # Other knobs: a fixed grid of groups striding over tiles, Kahan float accumulation, one
 # reduction work-item, loss terms added one at a time.
 run_case gpcu-gpu $small --optimizer nesterov --tune "$gpu,gpcu=1"

@@ -482,6 +482,51 @@ Test(lbfgs, data_objective)
     free(dir);
 }
 
+/* Runs rosenbrock n = 100 in double from zeros; returns the stop status, res and theta. */
+static int run_rosenbrock(const char *optimizer, double max_evals, uint64_t max_iters,
+                          struct clopt_result *res, double *theta)
+{
+    struct clopt_options o;
+    clopt_options_init(&o);
+    o.objective = "rosenbrock";
+    o.dim = 100;
+    o.init = CLOPT_INIT_CONST;
+    o.init_value = 0;
+    o.optimizer = optimizer;
+    o.precision = CLOPT_DOUBLE;
+    o.max_evals = max_evals;
+    o.max_iters = max_iters;
+    struct clopt_solver *s;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    const int status = clopt_solver_run(s, res);
+    cr_assert_eq(clopt_solver_read_theta(s, theta, CLOPT_DOUBLE, 0, 100), CLOPT_OK);
+    clopt_solver_destroy(s);
+    return status;
+}
+
+/* options.max_evals stops the run at exactly that many evaluations (the line search's trials
+ * are capped, 23 falls inside one), with theta the last accepted point: the theta of a run
+ * stopped by the iteration limit after the same number of iterations. */
+Test(lbfgs, evaluation_limit)
+{
+    const char *optimizers[] = {"lbfgs", "cg"};
+    const double limit = 23;
+    for (size_t k = 0; k < 2; ++k) {
+        struct clopt_result limited, counted;
+        double a[100], b[100];
+        cr_expect_eq(run_rosenbrock(optimizers[k], limit, 1000, &limited, a), CLOPT_STOP_MAX_EVALS,
+                     "%s", optimizers[k]);
+        cr_expect_eq(limited.evaluations, (uint64_t)limit, "%s: %llu evaluations", optimizers[k],
+                     (unsigned long long)limited.evaluations);
+        cr_assert_gt(limited.iterations, 0, "%s", optimizers[k]);
+        cr_expect_eq(run_rosenbrock(optimizers[k], NAN, limited.iterations, &counted, b),
+                     CLOPT_STOP_MAX_ITERS, "%s", optimizers[k]);
+        cr_expect_leq(counted.evaluations, limited.evaluations, "%s", optimizers[k]);
+        cr_expect(memcmp(a, b, sizeof a) == 0, "%s: theta differs from the run of %llu iterations",
+                  optimizers[k], (unsigned long long)limited.iterations);
+    }
+}
+
 static void expect_usage(const char *const *args, const char *needle)
 {
     struct cli_result r = cli_run(args);
@@ -502,6 +547,9 @@ Test(lbfgs, bad_options_exit_2)
     expect_usage(RUN("--optimizer", "lbfgs", "--line-search", "foo"), "armijo or wolfe");
     expect_usage(RUN("--optimizer", "cg", "--cg-beta", "dy"), "fr, pr or hs");
     expect_usage(RUN("--optimizer", "lbfgs", "--max-ls", "0"), "max_ls");
+    expect_usage(RUN("--optimizer", "lbfgs", "--max-evals", "2.5"), "max_evals");
+    expect_usage(RUN("--optimizer", "cg", "--max-evals", "-1"), "max_evals");
+    expect_usage(RUN("--optimizer", "gd", "--max-evals", "10"), "max_evals");
     expect_usage(RUN("--optimizer", "gd", "--history", "5"), "history");
     expect_usage(RUN("--optimizer", "cg", "--history", "5"), "history");
     expect_usage(RUN("--optimizer", "adam", "--c1", "0.1"), "c1");
@@ -509,6 +557,19 @@ Test(lbfgs, bad_options_exit_2)
     expect_usage(RUN("--optimizer", "lbfgs", "--checkpoint", "/tmp/never-written.ckpt"),
                  "checkpoint");
 #undef RUN
+}
+
+/* `clopt run --help` names every lbfgs/cg option (it listed none of them before). */
+Test(lbfgs, help_lists_the_options)
+{
+    const char *const args[] = {"run", "--help", NULL};
+    struct cli_result r = cli_run(args);
+    cr_expect_eq(r.exit_code, 0);
+    const char *needed[] = {"lbfgs", "--history", "--line-search", "--c1",
+                            "--c2",  "--max-ls",  "--cg-beta",     "--max-evals"};
+    for (size_t i = 0; i < sizeof needed / sizeof *needed; ++i)
+        cr_expect(strstr(r.out, needed[i]) != NULL, "help lacks %s", needed[i]);
+    cli_result_free(&r);
 }
 
 /* A line search that cannot find a step ends the run with its own reason, exit 0. */

@@ -449,6 +449,7 @@ static const struct run_flag run_flags[] = {
     {"--c1", 1, set_double, FIELD(opts.c1), 0},
     {"--c2", 1, set_double, FIELD(opts.c2), 0},
     {"--max-ls", 1, set_double, FIELD(opts.max_ls), 0},
+    {"--max-evals", 1, set_double, FIELD(opts.max_evals), 0},
     {"--line-search", 1, set_word, FIELD(opts.line_search), 0},
     {"--cg-beta", 1, set_word, FIELD(opts.cg_beta), 0},
     {"--checkpoint", 1, set_string, FIELD(opts.checkpoint), 0},

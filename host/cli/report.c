@@ -201,6 +201,8 @@ const char *stop_name(int status)
         return "cancelled";
     case CLOPT_STOP_LINE_SEARCH:
         return "line_search";
+    case CLOPT_STOP_MAX_EVALS:
+        return "max_evals";
     case CLOPT_ERR_DIVERGED:
         return "diverged";
     default:

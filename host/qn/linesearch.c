@@ -27,6 +27,7 @@ struct ls {
     void *user;
     double phi0, dphi0;
     struct clopt_ls_result *out;
+    uint64_t max_trials;
 };
 
 /* One trial; counts it. */
@@ -53,7 +54,7 @@ static void accept(struct ls *ls, double alpha, double phi, double dphi)
  * within [0.1, 0.5] alpha; halving when phi(alpha) is not finite. */
 static int backtrack(struct ls *ls, double alpha)
 {
-    const uint64_t max = (uint64_t)ls->o->max_ls;
+    const uint64_t max = ls->max_trials;
     while (ls->out->evaluations < max) {
         double phi, dphi;
         int status = trial(ls, alpha, &phi, &dphi);
@@ -89,7 +90,7 @@ static int curvature_ok(const struct ls *ls, double dphi)
  * bracket (the middle when the cubic has none or hi is not finite). */
 static int zoom(struct ls *ls, struct point lo, struct point hi)
 {
-    const uint64_t max = (uint64_t)ls->o->max_ls;
+    const uint64_t max = ls->max_trials;
     while (ls->out->evaluations < max) {
         const double left = fmin(lo.a, hi.a), right = fmax(lo.a, hi.a), width = right - left;
         if (!(width > 0) || width <= 1e-16 * right)
@@ -122,7 +123,7 @@ static int zoom(struct ls *ls, struct point lo, struct point hi)
  * is found. */
 static int strong_wolfe(struct ls *ls, double alpha)
 {
-    const uint64_t max = (uint64_t)ls->o->max_ls;
+    const uint64_t max = ls->max_trials;
     struct point prev = {0, ls->phi0, ls->dphi0};
     for (int first = 1; ls->out->evaluations < max; first = 0) {
         double phi, dphi;
@@ -147,11 +148,12 @@ static int strong_wolfe(struct ls *ls, double alpha)
     return CLOPT_OK;
 }
 
-int clopt_line_search(const struct clopt_options *o, clopt_qn_phi eval, void *user, double phi0,
-                      double dphi0, double alpha0, struct clopt_ls_result *out)
+int clopt_line_search(const struct clopt_options *o, uint64_t max_trials, clopt_qn_phi eval,
+                      void *user, double phi0, double dphi0, double alpha0,
+                      struct clopt_ls_result *out)
 {
     *out = (struct clopt_ls_result){.alpha = 0, .phi = phi0, .dphi = dphi0};
-    struct ls ls = {o, eval, user, phi0, dphi0, out};
+    struct ls ls = {o, eval, user, phi0, dphi0, out, max_trials};
     return o->line_search == CLOPT_LINE_SEARCH_ARMIJO ? backtrack(&ls, alpha0)
                                                       : strong_wolfe(&ls, alpha0);
 }

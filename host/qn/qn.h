@@ -37,7 +37,12 @@ struct clopt_qn {
     double dots_host[QN_MAX_PAIRS];
 };
 
+/* Elements per dot-product partial: the least multiple of this that divides the step
+ * kernel's tile (qn_dev.c's clopt_qn_tile). */
+#define QN_MIN_TILE 4096
+
 /* qn_dev.c */
+size_t clopt_qn_tile(const struct clopt_knobs *k);
 size_t clopt_qn_vectors(const struct clopt_solver *s); /* per element, besides theta */
 int clopt_qn_create(struct clopt_solver *s);
 void clopt_qn_destroy(struct clopt_solver *s);
@@ -46,6 +51,12 @@ void clopt_qn_destroy(struct clopt_solver *s);
 int clopt_qn_eval(struct clopt_solver *s, double alpha, size_t which, size_t n_pairs, double *f,
                   double *g2, double *dots);
 int clopt_qn_accept(struct clopt_solver *s, int with_pair, size_t s_slot, size_t y_slot);
+/* The one fold of the dot products' per-tile partials (q->partials, tile-major, n_pairs
+ * per tile) into q->dots, in tile order for each pair (kernels/qn.cl's
+ * clopt_qn_dots_reduce): the order that makes the sums independent of the shard count.
+ * Devices or ranks that each hold a tile range must fold their partials here, in the
+ * same order. */
+int clopt_qn_fold_partials(struct clopt_solver *s, size_t n_pairs);
 /* Dot products of list `which` (pairs_host[which], n_pairs pairs) into dots. */
 int clopt_qn_dots(struct clopt_solver *s, size_t which, size_t n_pairs, double *dots);
 /* vector out = sum_k coef_host[k] vector terms_host[k]. */
@@ -61,8 +72,11 @@ struct clopt_ls_result {
     double phi, dphi;
     uint64_t evaluations;
 };
-int clopt_line_search(const struct clopt_options *o, clopt_qn_phi eval, void *user, double phi0,
-                      double dphi0, double alpha0, struct clopt_ls_result *out);
+/* At most max_trials evaluations (options.max_ls, or fewer where options.max_evals leaves
+ * fewer). */
+int clopt_line_search(const struct clopt_options *o, uint64_t max_trials, clopt_qn_phi eval,
+                      void *user, double phi0, double dphi0, double alpha0,
+                      struct clopt_ls_result *out);
 
 /* qn_run.c */
 int clopt_qn_run(struct clopt_solver *s, struct clopt_result *res);

@@ -14,6 +14,18 @@ size_t clopt_qn_vectors(const struct clopt_solver *s)
     return QN_VECTORS(m);
 }
 
+size_t clopt_qn_tile(const struct clopt_knobs *k)
+{
+    /* The smallest multiple EPI x d (d a divisor of WG) of at least QN_MIN_TILE elements: it
+     * divides the step kernel's tile WG x EPI, of which every shard but the last is made, so
+     * the fold of the partials is the same for every shard count. Tiles of WG x EPI (65536
+     * elements by default) left one core idle at n = 1e5, which has two of them. */
+    size_t d = 1;
+    while (d < k->work_group && (k->work_group % d != 0 || k->elems_per_item * d < QN_MIN_TILE))
+        ++d;
+    return k->elems_per_item * d;
+}
+
 /* The dot-product pairs one pass may need: 5 per history pair, and two after a trial. */
 static size_t max_pairs(size_t m)
 {
@@ -69,7 +81,7 @@ int clopt_qn_create(struct clopt_solver *s)
         return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     s->qn = q;
     q->m = clopt_qn_vectors(s) / 2 - 1;
-    q->tile = s->knobs.work_group * s->knobs.elems_per_item;
+    q->tile = clopt_qn_tile(&s->knobs);
     q->n_tiles = (s->n + q->tile - 1) / q->tile;
     /* After each trial: g_trial . d, and (cg) g_trial . g. */
     const cl_uint after_trial[4] = {QN_EXTRA(q->m), QN_D(q->m), QN_EXTRA(q->m), QN_G(q->m)};
@@ -184,6 +196,18 @@ static int enqueue_trial(struct clopt_solver *s, double alpha)
     return status;
 }
 
+int clopt_qn_fold_partials(struct clopt_solver *s, size_t n_pairs)
+{
+    struct clopt_qn *q = s->qn;
+    const cl_ulong tiles = q->n_tiles;
+    const cl_uint np = (cl_uint)n_pairs;
+    const struct arg args[] = {ARG(q->partials), ARG(tiles), ARG(np), ARG(q->dots)};
+    int status = set_args(s, q->k_dots_reduce, args, N_ARGS(args));
+    if (status == CLOPT_OK)
+        status = launch(s, q->k_dots_reduce, n_pairs, "clEnqueueNDRangeKernel(qn dots reduce)");
+    return status;
+}
+
 /* Queues the dot products of list `which` into q->dots, and their read into dots. */
 static int enqueue_dots(struct clopt_solver *s, size_t which, size_t n_pairs)
 {
@@ -206,13 +230,7 @@ static int enqueue_dots(struct clopt_solver *s, size_t which, size_t n_pairs)
             status = launch(s, q->k_dots, (sh->count + q->tile - 1) / q->tile,
                             "clEnqueueNDRangeKernel(qn dots)");
     }
-    const cl_ulong tiles = q->n_tiles;
-    const struct arg args[] = {ARG(q->partials), ARG(tiles), ARG(np), ARG(q->dots)};
-    if (status == CLOPT_OK)
-        status = set_args(s, q->k_dots_reduce, args, N_ARGS(args));
-    if (status == CLOPT_OK)
-        status = launch(s, q->k_dots_reduce, n_pairs, "clEnqueueNDRangeKernel(qn dots reduce)");
-    return status;
+    return status == CLOPT_OK ? clopt_qn_fold_partials(s, n_pairs) : status;
 }
 
 /* Reads n acc_t values back (blocking) as doubles. */

@@ -248,14 +248,21 @@ static int iterate(struct qn_run *r, struct clopt_result *res, double start)
                                    : r->alpha_prev * r->gd_prev / r->gd;
         if (!(alpha0 > 0) || !isfinite(alpha0))
             alpha0 = 1.0;
+        /* options.max_evals (0: none) caps the trials, so the count never passes it. */
+        const uint64_t max_evals = (uint64_t)s->opts.max_evals;
+        uint64_t trials = (uint64_t)s->opts.max_ls;
+        if (max_evals > 0 && max_evals - r->evaluations < trials)
+            trials = max_evals - r->evaluations;
         struct clopt_ls_result ls;
         const double f_prev = r->f;
-        status = clopt_line_search(&s->opts, phi_at, r, r->f, r->gd, alpha0, &ls);
+        status = clopt_line_search(&s->opts, trials, phi_at, r, r->f, r->gd, alpha0, &ls);
         r->evaluations += ls.evaluations;
         if (status != CLOPT_OK)
             return status;
         if (!ls.found)
-            return CLOPT_STOP_LINE_SEARCH;
+            return ls.evaluations == trials && trials < (uint64_t)s->opts.max_ls
+                       ? CLOPT_STOP_MAX_EVALS
+                       : CLOPT_STOP_LINE_SEARCH;
         /* The accepted step is the last trial (theta and g_trial are its). */
         if (ls.alpha != r->last_alpha)
             return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG, "internal: accepted step not last");
@@ -270,6 +277,8 @@ static int iterate(struct qn_run *r, struct clopt_result *res, double start)
         reason = stop_test(s, f_prev, r->f, sqrt(r->gg));
         if (reason)
             return reason;
+        if (max_evals > 0 && r->evaluations >= max_evals)
+            return CLOPT_STOP_MAX_EVALS;
     }
     return status;
 }

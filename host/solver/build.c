@@ -1,6 +1,7 @@
 /* From the objective and the knobs to kernels: the objective's shape, the -D text, the
  * program build and the kernels, each checked against the device's work-group limit. */
 #include "solver.h"
+#include "qn/qn.h"
 #include "tune/knobs.h"
 
 #include <stdio.h>
@@ -53,8 +54,7 @@ static int build_options(struct clopt_solver *s, char **options)
     }
     char tile[48] = "";
     if (s->optimizer->qn)
-        snprintf(tile, sizeof tile, " -DCLOPT_QN_TILE=%zuUL",
-                 s->knobs.work_group * s->knobs.elems_per_item);
+        snprintf(tile, sizeof tile, " -DCLOPT_QN_TILE=%zuUL", clopt_qn_tile(&s->knobs));
     char knobs[512];
     if (clopt_knobs_defines(&s->knobs, knobs, sizeof knobs) != CLOPT_OK) {
         free(defines);

@@ -34,6 +34,7 @@ static void options_defaults(struct clopt_options *opts)
     opts->max_ls = NAN;
     opts->line_search = NAN;
     opts->cg_beta = NAN;
+    opts->max_evals = NAN;
     opts->max_iters = 1000;
     opts->gtol = NAN;
     opts->ftol = NAN;
@@ -57,11 +58,17 @@ static const struct clopt_abi_version options_versions[] = {
     /* 2: n_axes, shape */
     {CLOPT_ABI_OLD_SIZE(struct clopt_options, history), offsetof(struct clopt_options, history)},
     /* 3: history, c1, c2, max_ls, line_search, cg_beta (lbfgs, cg) */
+    {CLOPT_ABI_OLD_SIZE(struct clopt_options, max_evals),
+     offsetof(struct clopt_options, max_evals)},
+    /* 4: max_evals */
     {sizeof(struct clopt_options), sizeof(struct clopt_options)},
 };
 _Static_assert(CLOPT_ABI_OLD_SIZE(struct clopt_options, n_axes) <
                        CLOPT_ABI_OLD_SIZE(struct clopt_options, history) &&
-                   CLOPT_ABI_OLD_SIZE(struct clopt_options, history) < sizeof(struct clopt_options),
+                   CLOPT_ABI_OLD_SIZE(struct clopt_options, history) <
+                       CLOPT_ABI_OLD_SIZE(struct clopt_options, max_evals) &&
+                   CLOPT_ABI_OLD_SIZE(struct clopt_options, max_evals) <
+                       sizeof(struct clopt_options),
                "each version of struct clopt_options must be larger than the one before");
 
 int clopt_options_adopt(const struct clopt_options *in, struct clopt_options *out, char *err,

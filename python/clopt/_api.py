@@ -161,7 +161,7 @@ def minimize(objective="sphere", x0=None, dim=None, optimizer="gd", lr=None, ite
     trace=True: result.trace holds arrays iteration, loss, grad_norm, lr, seconds.
     Every other `clopt run` option by its long name, '_' for '-': momentum, beta1, beta2,
     eps, weight_decay, alpha, amsgrad, maximize, dampening, clip_value, clip_norm,
-    schedule, history, c1, c2, max_ls, line_search ("armijo"/"wolfe"), cg_beta
+    schedule, history, c1, c2, max_ls, max_evals, line_search ("armijo"/"wolfe"), cg_beta
     ("fr"/"pr"/"hs"), gtol, ftol, target, loss_every, seed, init, max_shard_bytes, tune (knobs),
     tuning_db, checkpoint, checkpoint_every, resume, out (FILE.npy), kernel_dir,
     program_cache.

@@ -29,6 +29,7 @@ STOP_FTOL = 3
 STOP_TARGET = 4
 STOP_CANCELLED = 5
 STOP_LINE_SEARCH = 6
+STOP_MAX_EVALS = 7
 ERR_INVALID_ARG = -1
 ERR_BAD_FILE = -2
 ERR_IO = -3
@@ -61,6 +62,7 @@ STOP_NAMES = {
     STOP_TARGET: "target",
     STOP_CANCELLED: "cancelled",
     STOP_LINE_SEARCH: "line_search",
+    STOP_MAX_EVALS: "max_evals",
     ERR_DIVERGED: "diverged",
 }
 
@@ -177,6 +179,7 @@ class Options(Structure):
         ("max_ls", c_double),
         ("line_search", c_double),
         ("cg_beta", c_double),
+        ("max_evals", c_double),
     ]
 
 

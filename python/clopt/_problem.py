@@ -260,6 +260,7 @@ _NUMBER_OPTIONS = {
     "c1": ("double", "c1"),
     "c2": ("double", "c2"),
     "max_ls": ("double", "max_ls"),
+    "max_evals": ("double", "max_evals"),
     "seed": ("count", "seed", UINT64_MAX),
     "loss_every": ("positive", "loss_every", MAX_COUNT),
     "max_shard_bytes": ("count", "max_shard_bytes", MAX_COUNT),

@@ -185,6 +185,9 @@ def test_lbfgs_and_cg_keywords():
         assert r.stop == "gtol", (optimizer, r.stop)
         assert r.evaluations >= r.iterations > 0
         assert r.nfev == r.evaluations
+        r = clopt.minimize("rosenbrock", dim=50, x0="zeros", optimizer=optimizer,
+                           precision="double", iters=3000, max_evals=17, **extra)
+        assert (r.stop, r.evaluations) == ("max_evals", 17), optimizer
     with pytest.raises(clopt.BadInput, match="armijo or wolfe"):
         clopt.minimize(dim=10, optimizer="lbfgs", line_search="exact")
     with pytest.raises(clopt.BadInput, match="history"):
