@@ -131,13 +131,16 @@ int clopt_check_gradient(struct clopt_context *ctx, const struct clopt_check_opt
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "n_params > 0 but params is NULL");
 
     size_t radius = 0;
-    int status = CLOPT_OK;
+    int status = CLOPT_OK, grid = 0;
     if (user)
-        status = clopt_inspect_user_objective(ctx, name, &radius);
+        status = clopt_inspect_user_objective(ctx, name, &radius, &grid);
     else
-        radius = obj->stencil_radius;
+        radius = obj->stencil_radius, grid = obj->grid;
     if (status != CLOPT_OK)
         return status;
+    if (grid)
+        return clopt_fail(ctx, CLOPT_ERR_UNSUPPORTED,
+                          "the gradient check does not cover grid objectives ('%s') yet", name);
     /* The parameters as a run would get them; a data file parameter is not needed, since
      * the data values are drawn at random like theta. */
     struct clopt_options run;

@@ -308,6 +308,60 @@ static int set_dim(struct run_args *a, const struct run_flag *f, char *arg)
     return 0;
 }
 
+/* --shape S0,S1[,S2]: theta as a grid in C order (the last axis fastest); n is the
+ * product, which --dim, when given too, must equal (checked once all flags are read). */
+static int set_shape(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    size_t n_axes = 0;
+    uint64_t product = 1;
+    for (char *at = arg;; ++at) {
+        char *comma = strchr(at, ',');
+        char axis_text[32];
+        const size_t len = comma ? (size_t)(comma - at) : strlen(at);
+        if (n_axes == CLOPT_MAX_AXES || len == 0 || len >= sizeof axis_text) {
+            print_error("%s '%s': use 1 to %d axis lengths separated by commas, e.g. 1023,1025",
+                        f->flag, arg, CLOPT_MAX_AXES);
+            return EXIT_USAGE;
+        }
+        memcpy(axis_text, at, len);
+        axis_text[len] = '\0';
+        uint64_t v;
+        if (parse_positive_flag(f->flag, axis_text, f->max, &v))
+            return EXIT_USAGE;
+        if (v > f->max / product) {
+            print_error("%s '%s': the grid holds more than %llu elements", f->flag, arg,
+                        (unsigned long long)f->max);
+            return EXIT_USAGE;
+        }
+        product *= v;
+        a->opts.shape[n_axes++] = (size_t)v;
+        if (!comma)
+            break;
+        at = comma;
+    }
+    a->opts.n_axes = n_axes;
+    a->shape_given = 1;
+    return 0;
+}
+
+/* --shape and --dim together must name one n; --shape alone sets it. */
+static int settle_shape(struct run_args *a)
+{
+    if (!a->shape_given)
+        return 0;
+    size_t product = 1;
+    for (size_t k = 0; k < a->opts.n_axes; ++k)
+        product *= a->opts.shape[k];
+    if (a->dim_given && product != a->opts.dim) {
+        print_error("--shape holds %zu elements but --dim is %zu: drop --dim or make them agree",
+                    product, a->opts.dim);
+        return EXIT_USAGE;
+    }
+    a->opts.dim = product;
+    a->dim_given = 1;
+    return 0;
+}
+
 static int set_iters(struct run_args *a, const struct run_flag *f, char *arg)
 {
     if (parse_count_flag(f->flag, arg, f->max, &a->opts.max_iters))
@@ -413,6 +467,7 @@ static const struct run_flag run_flags[] = {
     {"--objective", 1, set_string, FIELD(opts.objective), 0},
     {"--param", 1, set_param, 0, 0},
     {"--dim", 1, set_dim, 0, MAX_DIM},
+    {"--shape", 1, set_shape, 0, MAX_DIM},
     {"--init", 1, set_init, 0, 0},
     {"--seed", 1, set_count, FIELD(opts.seed), UINT64_MAX},
     {"--optimizer", 1, set_string, FIELD(opts.optimizer), 0},
@@ -508,6 +563,8 @@ int parse_run_args(int argc, char **argv, struct run_args *a)
             return rc;
     }
     if (usage_error(-1, argc, argv, a->command))
+        return EXIT_USAGE;
+    if (settle_shape(a))
         return EXIT_USAGE;
     if (o->checkpoint_every && !o->checkpoint) {
         print_error("--checkpoint-every needs --checkpoint FILE");

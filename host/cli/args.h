@@ -16,6 +16,7 @@ struct run_args {
     struct clopt_options opts;
     struct clopt_param params[MAX_PARAMS];
     int dim_given;
+    int shape_given; /* --shape: opts.n_axes and opts.shape are set, opts.dim is their product */
     const char *init_file;
     const char *init_spec; /* --init as given; NULL: the default */
     const char *out_path;
