@@ -182,6 +182,14 @@ int clopt_param_defines(struct clopt_context *ctx, const struct clopt_objective_
  * the linker's "cannot find symbol"), and a stencil must declare its radius, which sizes
  * the halos before anything is built. *radius is 0 for a separable objective; *grid is set
  * for a grid objective (clopt_fdf_grid, radius from CLOPT_GRID_RADIUS). */
+/* check.c: the check's point (stream 0: theta, 2: data values) at element i. */
+double clopt_check_point(const struct clopt_check_options *o, uint64_t i, uint64_t stream);
+/* check_grid.c: the gradient check of a grid objective of radius R (obj NULL: the user's
+ * file opts->objective). */
+int clopt_check_grid(struct clopt_context *ctx, const struct clopt_check_options *opts,
+                     struct clopt_check_result *res, const struct clopt_objective_type *obj,
+                     size_t radius);
+
 int clopt_inspect_user_objective(struct clopt_context *ctx, const char *path, size_t *radius,
                                  int *grid);
 const struct clopt_optimizer_type *clopt_find_optimizer(const char *name);

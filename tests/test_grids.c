@@ -458,3 +458,35 @@ Test(grids, a_user_grid_file_without_a_good_radius_is_refused)
         free(cl);
     }
 }
+
+/* clopt check on grids: the built-ins pass (samples on corners, edges and faces); a user
+ * file that leaves out its neighbours' terms of the gradient fails with status 4. */
+Test(grids, the_gradient_check_covers_grid_objectives)
+{
+    const char *poisson[] = {"check", "--objective", "poisson", "--shape", "3,93,5",
+                             "--samples", "200", NULL};
+    struct cli_result r = cli_run(poisson);
+    cr_expect_eq(r.exit_code, 0, "%s%s", r.out, r.err);
+    cli_result_free(&r);
+    const char *tv[] = {"check", "--objective", "tv_denoise", "--shape", "5,4,5", NULL};
+    r = cli_run(tv);
+    cr_expect_eq(r.exit_code, 0, "%s%s", r.out, r.err);
+    cli_result_free(&r);
+    char *cl = path_in(dir, "wrong.cl");
+    FILE *f = fopen(cl, "w");
+    cr_assert_not_null(f);
+    fputs("#define CLOPT_GRID_RADIUS 1\n"
+          "real clopt_fdf_grid(const real *w, const ulong *c, ulong i, real *g)\n"
+          "{\n"
+          "    const real u = w[CLOPT_GRID_CENTER], right = w[CLOPT_GRID_CENTER + 1];\n"
+          "    *g = u - right; /* misses the term of the left neighbour */\n"
+          "    return (right - u) * (right - u) / 2;\n"
+          "}\n",
+          f);
+    fclose(f);
+    const char *wrong[] = {"check", "--objective", cl, "--shape", "4,5", NULL};
+    r = cli_run(wrong);
+    cr_expect_eq(r.exit_code, 4, "%s%s", r.out, r.err);
+    cli_result_free(&r);
+    free(cl);
+}

@@ -310,38 +310,45 @@ static int set_dim(struct run_args *a, const struct run_flag *f, char *arg)
     return 0;
 }
 
-/* --shape S0,S1[,S2]: theta as a grid in C order (the last axis fastest); n is the
- * product, which --dim, when given too, must equal (checked once all flags are read). */
-static int set_shape(struct run_args *a, const struct run_flag *f, char *arg)
+int parse_shape_flag(const char *flag, const char *arg, size_t *n_axes_out, size_t *shape)
 {
     size_t n_axes = 0;
     uint64_t product = 1;
-    for (char *at = arg;; ++at) {
-        char *comma = strchr(at, ',');
+    for (const char *at = arg;; ++at) {
+        const char *comma = strchr(at, ',');
         char axis_text[32];
         const size_t len = comma ? (size_t)(comma - at) : strlen(at);
         if (n_axes == MAX_GRID_AXES || len == 0 || len >= sizeof axis_text) {
             print_error("%s '%s': use 1 to %d axis lengths separated by commas, e.g. 1023,1025",
-                        f->flag, arg, MAX_GRID_AXES);
+                        flag, arg, MAX_GRID_AXES);
             return EXIT_USAGE;
         }
         memcpy(axis_text, at, len);
         axis_text[len] = '\0';
         uint64_t v;
-        if (parse_positive_flag(f->flag, axis_text, f->max, &v))
+        if (parse_positive_flag(flag, axis_text, MAX_DIM, &v))
             return EXIT_USAGE;
-        if (v > f->max / product) {
-            print_error("%s '%s': the grid holds more than %llu elements", f->flag, arg,
-                        (unsigned long long)f->max);
+        if (v > MAX_DIM / product) {
+            print_error("%s '%s': the grid holds more than %llu elements", flag, arg,
+                        (unsigned long long)MAX_DIM);
             return EXIT_USAGE;
         }
         product *= v;
-        a->opts.shape[n_axes++] = (size_t)v;
+        shape[n_axes++] = (size_t)v;
         if (!comma)
             break;
         at = comma;
     }
-    a->opts.n_axes = n_axes;
+    *n_axes_out = n_axes;
+    return 0;
+}
+
+/* --shape S0,S1[,S2]: theta as a grid in C order (the last axis fastest); n is the
+ * product, which --dim, when given too, must equal (checked once all flags are read). */
+static int set_shape(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    if (parse_shape_flag(f->flag, arg, &a->opts.n_axes, a->opts.shape))
+        return EXIT_USAGE;
     a->shape_given = 1;
     return 0;
 }

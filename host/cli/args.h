@@ -48,6 +48,10 @@ int parse_count_flag(const char *flag, const char *text, uint64_t max, uint64_t 
 /* A whole number from 1 to max; EXIT_USAGE after saying why. */
 int parse_positive_flag(const char *flag, const char *text, uint64_t max, uint64_t *value);
 
+/* --shape S0,S1[,S2]: 1 to 3 axis lengths, each >= 1, product at most 2^48; EXIT_USAGE
+ * after saying why. */
+int parse_shape_flag(const char *flag, const char *text, size_t *n_axes, size_t *shape);
+
 /* --init SPEC into a->opts (or a->init_file). */
 int parse_init(struct run_args *a, const char *spec);
 

@@ -156,6 +156,8 @@ static const char check_text[] =
     "  --param KEY=VALUE         objective parameter, repeatable\n"
     "  --dim N                   n (default 1000)\n"
     "  --samples M               elements checked, both ends included (default 1000)\n"
+    "  --shape S0,S1[,S2]        a grid objective's grid (n = the product); the samples\n"
+    "                            include its corners, edges and faces\n"
     "  --init normal[:S]|uniform[:A]|const:V   the random point (default normal:1)\n"
     "  --seed S                  seed of the point\n"
     "  --tol X                   largest relative error that passes (default 1e-6 in double,\n"
