@@ -392,16 +392,25 @@ Test(grids, the_cli_takes_a_shape_and_refuses_bad_ones)
 {
     struct grid g = make_grid(2, 3, 7, 1), other = make_grid(2, 7, 3, 1);
     double *b = values(g.n, 6);
-    char *file = write_grid_npy("b.npy", &g, b), *wrong = write_grid_npy("w.npy", &other, b);
+    /* A flat file of n values is the grid in C order. */
+    char *file = path_in(dir, "b.npy"), *wrong = write_grid_npy("w.npy", &other, b);
+    write_npy(file, b, g.n, 1);
     char *out = path_in(dir, "u.npy");
     char param[600], wrong_param[600];
     snprintf(param, sizeof param, "source=%s", file);
     snprintf(wrong_param, sizeof wrong_param, "source=%s", wrong);
-    const char *ok[] = {"run",  "--objective", "poisson", "--shape", "3,7",   "--param", param,
-                        "--out", out,          "--iters", "3",       "--quiet", NULL};
+    char *ck = path_in(dir, "ck.bin");
+    const char *ok[] = {"run",   "--objective", "poisson", "--shape",      "3,7", "--param",
+                        param,   "--out",       out,       "--iters",      "3",   "--checkpoint",
+                        ck,      "--quiet",     NULL};
     struct cli_result r = cli_run(ok);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     cli_result_free(&r);
+    /* The grid is part of the trajectory: another shape of the same n does not resume. */
+    const char *resume[] = {"run",    "--shape", "7,3", "--resume", ck,
+                            "--iters", "6",      NULL};
+    expect_usage(resume, "grid=3,7 but this run has grid=7,3");
+    free(ck);
     struct clopt_npy_info info = read_npy_info(out);
     cr_expect_eq(info.n_axes, 2);
     cr_expect_eq(info.shape[0], 3);

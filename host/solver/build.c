@@ -18,6 +18,24 @@ static int grid_halo(struct clopt_solver *s, size_t radius)
                           s->opts.objective, s->opts.n_axes);
     s->grid_radius = radius;
     s->halo = radius * (s->opts.n_axes ? s->n / s->opts.shape[0] : 1);
+    /* A grid's shape shapes its trajectory: a checkpoint resumes only on the same grid (a
+     * "grid=" line, which configurations of other objectives do not have). */
+    char shape[80] = "";
+    for (size_t k = 0; k < s->opts.n_axes; ++k)
+        snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%zu", k ? "," : "",
+                 s->opts.shape[k]);
+    char *texts[2] = {s->config, s->config_v1};
+    for (size_t k = 0; k < 2; ++k) {
+        if (!texts[k])
+            continue;
+        char *grown = clopt_format("%sgrid=%s\n", texts[k], *shape ? shape : "1-D");
+        if (!grown)
+            return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+        free(texts[k]);
+        texts[k] = grown;
+    }
+    s->config = texts[0];
+    s->config_v1 = texts[1];
     return CLOPT_OK;
 }
 
