@@ -197,7 +197,8 @@ int clopt_check_gradient(struct clopt_context *ctx, const struct clopt_check_opt
                 v = clopt_check_point(opts, index[s], 2); /* the data value, e.g. a target */
             } else {
                 const int64_t at = (int64_t)index[s] + (int64_t)k - 2 * (int64_t)radius;
-                v = at >= 0 && (uint64_t)at < opts->dim ? clopt_check_point(opts, (uint64_t)at, 0) : 0;
+                v = at >= 0 && (uint64_t)at < opts->dim ? clopt_check_point(opts, (uint64_t)at, 0)
+                                                        : 0;
             }
             if (dbl)
                 ((double *)windows)[s * width + k] = v;

@@ -47,8 +47,8 @@ static void choose_grid_indices(uint64_t *index, size_t m, size_t n, const size_
     }
     const size_t left = m - k;
     for (size_t r = 0; r < left; ++r)
-        index[k + r] = left > 1 ? (uint64_t)((double)r * (double)(n - 1) / (double)(left - 1))
-                                : n / 2;
+        index[k + r] =
+            left > 1 ? (uint64_t)((double)r * (double)(n - 1) / (double)(left - 1)) : n / 2;
 }
 
 /* theta's and the data's values on the box of radius 2R around sample j (zero outside the
@@ -226,8 +226,8 @@ int clopt_check_grid(struct clopt_context *ctx, const struct clopt_check_options
     for (size_t s = 0; s < m; ++s)
         fill_boxes(opts, shape, axes, radius, index[s], dbl, (char *)boxes + s * 2 * box * elem,
                    box);
-    status = run_check_kernel(ctx, opts, obj, options, boxes, m * 2 * box * elem, index, m, out,
-                              elem);
+    status =
+        run_check_kernel(ctx, opts, obj, options, boxes, m * 2 * box * elem, index, m, out, elem);
     if (status == CLOPT_OK)
         worst(res, out, index, m, dbl);
 cleanup:

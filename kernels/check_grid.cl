@@ -84,8 +84,8 @@ static inline real clopt_check_grid_terms(__global const real *box, __global con
 
 /* out[3s .. 3s + 2] = the objective's gradient, the finite difference, and the loss terms
  * at the sample point. boxes holds theta's box then the data's box per sample. */
-__kernel void clopt_check_grid(__global const real *boxes, __global const ulong *index,
-                               ulong count, __global real *out)
+__kernel void clopt_check_grid(__global const real *boxes, __global const ulong *index, ulong count,
+                               __global real *out)
 {
     const ulong s = get_global_id(0);
     if (s >= count)
@@ -105,8 +105,8 @@ __kernel void clopt_check_grid(__global const real *boxes, __global const ulong 
     const real h = (real)CLOPT_CHECK_STEP * fmax((real)1, fabs(x));
     real terms[4];
     for (int k = 0; k < 4; ++k)
-        terms[k] = clopt_check_grid_terms(box, data, c, j, x + (real)(k < 2 ? k - 2 : k - 1) * h,
-                                          &unused);
+        terms[k] =
+            clopt_check_grid_terms(box, data, c, j, x + (real)(k < 2 ? k - 2 : k - 1) * h, &unused);
     out[3 * s] = g;
     out[3 * s + 1] = (8 * (terms[2] - terms[1]) - (terms[3] - terms[0])) / (12 * h);
     out[3 * s + 2] = f;

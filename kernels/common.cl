@@ -79,10 +79,11 @@ static inline void clopt_acc_add(acc_t *s, acc_t *c, acc_t x)
 #define CLOPT_GRID_SHAPE(k) ((k) == 0 ? CLOPT_GRID_S0 : (k) == 1 ? CLOPT_GRID_S1 : CLOPT_GRID_S2)
 #define CLOPT_GRID_W (2 * CLOPT_GRID_RADIUS + 1)
 #define CLOPT_GRID_WINDOW                                                                          \
-    (CLOPT_GRID_W * (CLOPT_GRID_AXES > 1 ? CLOPT_GRID_W : 1) * (CLOPT_GRID_AXES > 2 ? CLOPT_GRID_W : 1))
+    (CLOPT_GRID_W * (CLOPT_GRID_AXES > 1 ? CLOPT_GRID_W : 1) *                                     \
+     (CLOPT_GRID_AXES > 2 ? CLOPT_GRID_W : 1))
 #define CLOPT_GRID_CENTER ((CLOPT_GRID_WINDOW - 1) / 2)
 #define CLOPT_GRID_STEP(k, d)                                                                      \
-    ((int)(d) * (CLOPT_GRID_AXES - 1 - (k) >= 1 ? CLOPT_GRID_W : 1) *                               \
+    ((int)(d) * (CLOPT_GRID_AXES - 1 - (k) >= 1 ? CLOPT_GRID_W : 1) *                              \
      (CLOPT_GRID_AXES - 1 - (k) >= 2 ? CLOPT_GRID_W : 1))
 #endif
 

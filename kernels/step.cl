@@ -147,8 +147,8 @@ struct clopt_lanes {
 /* f and g of grid point i (element j of the shard): its box of neighbours is gathered here,
  * one point at a time, as (2R+1)^3 values per lane would not fit in registers; neighbours
  * outside the grid are 0, and c holds the point's coordinates. */
-CLOPT_INLINE real clopt_grid_fdf(__global const real *src, ulong j, ulong i, bool in_range,
-                                 real d, real *g)
+CLOPT_INLINE real clopt_grid_fdf(__global const real *src, ulong j, ulong i, bool in_range, real d,
+                                 real *g)
 {
     ulong c[CLOPT_GRID_AXES];
     long stride[CLOPT_GRID_AXES];

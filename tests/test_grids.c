@@ -400,15 +400,14 @@ Test(grids, the_cli_takes_a_shape_and_refuses_bad_ones)
     snprintf(param, sizeof param, "source=%s", file);
     snprintf(wrong_param, sizeof wrong_param, "source=%s", wrong);
     char *ck = path_in(dir, "ck.bin");
-    const char *ok[] = {"run",   "--objective", "poisson", "--shape",      "3,7", "--param",
-                        param,   "--out",       out,       "--iters",      "3",   "--checkpoint",
-                        ck,      "--quiet",     NULL};
+    const char *ok[] = {"run",     "--objective",  "poisson", "--shape", "3,7",
+                        "--param", param,          "--out",   out,       "--iters",
+                        "3",       "--checkpoint", ck,        "--quiet", NULL};
     struct cli_result r = cli_run(ok);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     cli_result_free(&r);
     /* The grid is part of the trajectory: another shape of the same n does not resume. */
-    const char *resume[] = {"run",    "--shape", "7,3", "--resume", ck,
-                            "--iters", "6",      NULL};
+    const char *resume[] = {"run", "--shape", "7,3", "--resume", ck, "--iters", "6", NULL};
     expect_usage(resume, "grid=3,7 but this run has grid=7,3");
     free(ck);
     struct clopt_npy_info info = read_npy_info(out);
@@ -429,19 +428,19 @@ Test(grids, the_cli_takes_a_shape_and_refuses_bad_ones)
     expect_usage(grid4, "grids of 1 to 3 axes");
     const char *dim[] = {"run", "--shape", "3,7", "--dim", "20", NULL};
     expect_usage(dim, "--shape holds 21 elements but --dim is 20");
-    const char *data[] = {"run", "--objective", "poisson", "--shape", "3,7", "--param",
-                          wrong_param, "--iters", "1", NULL};
+    const char *data[] = {"run",     "--objective", "poisson", "--shape", "3,7",
+                          "--param", wrong_param,   "--iters", "1",       NULL};
     expect_usage(data, "in another shape than options.shape");
     char init[600];
     snprintf(init, sizeof init, "%s", wrong);
-    const char *init_args[] = {"run",   "--objective", "poisson", "--shape", "3,7", "--param",
-                               param,   "--init",      init,      "--iters", "1",   NULL};
+    const char *init_args[] = {"run", "--objective", "poisson", "--shape", "3,7", "--param",
+                               param, "--init",      init,      "--iters", "1",   NULL};
     expect_usage(init_args, "has shape (7, 3) but --shape is (3, 7)");
     /* One plane of 7 is the halo; shards of 4 floats (80 bytes with both halos) cannot
      * hold it. */
-    const char *halo[] = {"run",       "--objective", "poisson", "--shape", "3,7",
-                          "--param",   param,         "--tune",  "wg=1,epw=4,vw=4",
-                          "--max-shard-bytes", "80", "--iters", "1",       NULL};
+    const char *halo[] = {
+        "run",    "--objective",     "poisson",           "--shape", "3,7",     "--param", param,
+        "--tune", "wg=1,epw=4,vw=4", "--max-shard-bytes", "80",      "--iters", "1",       NULL};
     expect_usage(halo, "halo of radius 1");
     free(b);
     free(file);
@@ -458,8 +457,9 @@ Test(grids, a_user_grid_file_without_a_good_radius_is_refused)
         char *cl = path_in(dir, "bad.cl");
         FILE *f = fopen(cl, "w");
         cr_assert_not_null(f);
-        fprintf(f, "%sreal clopt_fdf_grid(const real *w, const ulong *c, ulong i, real *g)\n"
-                   "{ *g = w[CLOPT_GRID_CENTER]; return 0; }\n",
+        fprintf(f,
+                "%sreal clopt_fdf_grid(const real *w, const ulong *c, ulong i, real *g)\n"
+                "{ *g = w[CLOPT_GRID_CENTER]; return 0; }\n",
                 radii[k]);
         fclose(f);
         const char *args[] = {"run", "--objective", cl, "--shape", "4,4", "--iters", "1", NULL};
@@ -472,8 +472,8 @@ Test(grids, a_user_grid_file_without_a_good_radius_is_refused)
  * file that leaves out its neighbours' terms of the gradient fails with status 4. */
 Test(grids, the_gradient_check_covers_grid_objectives)
 {
-    const char *poisson[] = {"check", "--objective", "poisson", "--shape", "3,93,5",
-                             "--samples", "200", NULL};
+    const char *poisson[] = {"check",  "--objective", "poisson", "--shape",
+                             "3,93,5", "--samples",   "200",     NULL};
     struct cli_result r = cli_run(poisson);
     cr_expect_eq(r.exit_code, 0, "%s%s", r.out, r.err);
     cli_result_free(&r);

@@ -44,8 +44,7 @@ int clopt_resolve_objective(struct clopt_solver *s)
     const struct clopt_objective_type *obj = s->objective;
     if (!obj) {
         int grid = 0;
-        const int status =
-            clopt_inspect_user_objective(s->ctx, s->opts.objective, &s->halo, &grid);
+        const int status = clopt_inspect_user_objective(s->ctx, s->opts.objective, &s->halo, &grid);
         return status == CLOPT_OK && grid ? grid_halo(s, s->halo) : status;
     }
     s->halo = obj->stencil_radius;
