@@ -499,3 +499,82 @@ Test(grids, the_gradient_check_covers_grid_objectives)
     cli_result_free(&r);
     free(cl);
 }
+
+/* Radius 2 in 3-D, with a term that reaches a diagonal neighbour: the check passes (its
+ * samples on the faces see the missing terms beyond them), and 3 shards give one shard's
+ * bits. */
+Test(grids, a_radius_2_user_objective_passes_the_check_and_keeps_its_bits_in_shards)
+{
+    char *cl = path_in(dir, "r2.cl");
+    FILE *f = fopen(cl, "w");
+    cr_assert_not_null(f);
+    fputs("#define CLOPT_GRID_RADIUS 2\n"
+          "real clopt_fdf_grid(const real *w, const ulong *c, ulong i, real *g)\n"
+          "{\n"
+          "    const int o = CLOPT_GRID_CENTER;\n"
+          "    const real u = w[o];\n"
+          "    real f = (u - 1) * (u - 1) / 2, grad = u - 1;\n"
+          "    for (int k = 0; k < CLOPT_GRID_AXES; ++k) {\n"
+          "        const int next = (k + 1) % CLOPT_GRID_AXES;\n"
+          "        const real fwd = w[o + CLOPT_GRID_STEP(k, 2)] - u;\n"
+          "        const real diag = w[o + CLOPT_GRID_STEP(k, -2) + CLOPT_GRID_STEP(next, 1)];\n"
+          "        f += fwd * fwd / 2 + u * diag / 4;\n"
+          "        if (c[k] >= 2)\n"
+          "            grad += u - w[o - CLOPT_GRID_STEP(k, 2)];\n"
+          "        grad += -fwd + diag / 4 + w[o + CLOPT_GRID_STEP(k, 2) - CLOPT_GRID_STEP(next, "
+          "1)] / 4;\n"
+          "    }\n"
+          "    *g = grad;\n"
+          "    return f;\n"
+          "}\n",
+          f);
+    fclose(f);
+    const char *check[] = {"check", "--objective", cl,    "--shape",
+                           "6,7,5", "--samples",   "210", NULL};
+    struct cli_result r = cli_run(check);
+    cr_expect_eq(r.exit_code, 0, "%s%s", r.out, r.err);
+    cli_result_free(&r);
+    char *one = path_in(dir, "one.npy"), *many = path_in(dir, "many.npy");
+    char cap[32];
+    snprintf(cap, sizeof cap, "%d", (72 + 2 * 70) * 8); /* 72 of 210 points, halos of 2 planes */
+    const char *run_one[] = {
+        "run",  "--objective", cl,       "--shape",         "6,7,5",       "--iters", "20",
+        "--lr", "0.05",        "--tune", "wg=1,epw=4,vw=4", "--precision", "double",  "--out",
+        one,    "--quiet",     NULL};
+    r = cli_run(run_one);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cli_result_free(&r);
+    const char *run_many[] = {"run",
+                              "--objective",
+                              cl,
+                              "--shape",
+                              "6,7,5",
+                              "--iters",
+                              "20",
+                              "--lr",
+                              "0.05",
+                              "--tune",
+                              "wg=1,epw=4,vw=4",
+                              "--precision",
+                              "double",
+                              "--out",
+                              many,
+                              "--max-shard-bytes",
+                              cap,
+                              "--quiet",
+                              NULL};
+    r = cli_run(run_many);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cli_result_free(&r);
+    size_t n1, n2;
+    int d1, d2;
+    double *a = read_npy_as_double(one, &n1, &d1), *b = read_npy_as_double(many, &n2, &d2);
+    cr_assert_eq(n1, 210);
+    cr_assert_eq(n2, 210);
+    cr_expect_eq(memcmp(a, b, n1 * sizeof *a), 0, "theta differs between 3 shards and one");
+    free(a);
+    free(b);
+    free(one);
+    free(many);
+    free(cl);
+}
