@@ -32,6 +32,10 @@ void clopt_check_options_init_size(struct clopt_check_options *opts, size_t size
 
 /* Every version of struct clopt_check_options, oldest first. */
 static const struct clopt_abi_version check_versions[] = {
+    /* 1: up to seed */
+    {CLOPT_ABI_OLD_SIZE(struct clopt_check_options, n_axes),
+     offsetof(struct clopt_check_options, n_axes)},
+    /* 2: n_axes, shape (grid objectives) */
     {sizeof(struct clopt_check_options), sizeof(struct clopt_check_options)},
 };
 
@@ -62,7 +66,7 @@ static double unit(uint64_t seed, uint64_t i, uint64_t stream)
     return (double)((r >> 11) + 1) * 0x1p-53;
 }
 
-static double point(const struct clopt_check_options *o, uint64_t i, uint64_t stream)
+double clopt_check_point(const struct clopt_check_options *o, uint64_t i, uint64_t stream)
 {
     const double two_pi = 6.283185307179586476925;
     switch (o->init) {
@@ -131,13 +135,15 @@ int clopt_check_gradient(struct clopt_context *ctx, const struct clopt_check_opt
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG, "n_params > 0 but params is NULL");
 
     size_t radius = 0;
-    int status = CLOPT_OK;
+    int status = CLOPT_OK, grid = 0;
     if (user)
-        status = clopt_inspect_user_objective(ctx, name, &radius);
+        status = clopt_inspect_user_objective(ctx, name, &radius, &grid);
     else
-        radius = obj->stencil_radius;
+        radius = obj->stencil_radius, grid = obj->grid;
     if (status != CLOPT_OK)
         return status;
+    if (grid)
+        return clopt_check_grid(ctx, opts, res, obj, radius);
     /* The parameters as a run would get them; a data file parameter is not needed, since
      * the data values are drawn at random like theta. */
     struct clopt_options run;
@@ -188,10 +194,11 @@ int clopt_check_gradient(struct clopt_context *ctx, const struct clopt_check_opt
         for (size_t k = 0; k < width; ++k) {
             double v;
             if (k + 1 == width) {
-                v = point(opts, index[s], 2); /* the data value, e.g. a target */
+                v = clopt_check_point(opts, index[s], 2); /* the data value, e.g. a target */
             } else {
                 const int64_t at = (int64_t)index[s] + (int64_t)k - 2 * (int64_t)radius;
-                v = at >= 0 && (uint64_t)at < opts->dim ? point(opts, (uint64_t)at, 0) : 0;
+                v = at >= 0 && (uint64_t)at < opts->dim ? clopt_check_point(opts, (uint64_t)at, 0)
+                                                        : 0;
             }
             if (dbl)
                 ((double *)windows)[s * width + k] = v;

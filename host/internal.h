@@ -118,6 +118,7 @@ struct clopt_objective_type {
     struct clopt_param_spec params[4];
     size_t n_params;
     size_t stencil_radius;  /* 0: separable */
+    int grid;               /* stencil_radius is the radius of a grid objective (clopt_fdf_grid) */
     int uses_dim;           /* the kernel reads CLOPT_N (a user's file always gets it) */
     const char *data_param; /* the file parameter holding a data vector, or NULL */
     /* A learning rate with which gd converges from the default --init and parameters at
@@ -196,8 +197,18 @@ int clopt_param_defines(struct clopt_context *ctx, const struct clopt_objective_
 
 /* A user's objective file must at least name a function of the contract (saying so beats
  * the linker's "cannot find symbol"), and a stencil must declare its radius, which sizes
- * the halos before anything is built. *radius is 0 for a separable objective. */
-int clopt_inspect_user_objective(struct clopt_context *ctx, const char *path, size_t *radius);
+ * the halos before anything is built. *radius is 0 for a separable objective; *grid is set
+ * for a grid objective (clopt_fdf_grid, radius from CLOPT_GRID_RADIUS). */
+/* check.c: the check's point (stream 0: theta, 2: data values) at element i. */
+double clopt_check_point(const struct clopt_check_options *o, uint64_t i, uint64_t stream);
+/* check_grid.c: the gradient check of a grid objective of radius R (obj NULL: the user's
+ * file opts->objective). */
+int clopt_check_grid(struct clopt_context *ctx, const struct clopt_check_options *opts,
+                     struct clopt_check_result *res, const struct clopt_objective_type *obj,
+                     size_t radius);
+
+int clopt_inspect_user_objective(struct clopt_context *ctx, const char *path, size_t *radius,
+                                 int *grid);
 const struct clopt_optimizer_type *clopt_find_optimizer(const char *name);
 
 /* CRC-32C (Castagnoli) of data, continuing from crc (0 to start). */

@@ -11,6 +11,8 @@
 
 /* The widest stencil a user's file may declare; halos of this size are kept per shard. */
 #define MAX_STENCIL_RADIUS 16
+/* The widest box a user's grid objective may declare: R planes of halo per shard side. */
+#define MAX_GRID_RADIUS 8
 
 /* Parses a whole string as a finite double in the C locale's format, whatever the
  * caller's LC_NUMERIC. */
@@ -113,9 +115,9 @@ int clopt_param_defines(struct clopt_context *ctx, const struct clopt_objective_
     return CLOPT_OK;
 }
 
-/* The radius R of "#define CLOPT_STENCIL_RADIUS R" on a line of text; 0 when no line
- * has that form. */
-static size_t declared_radius(const char *text)
+/* The radius R of "#define NAME R" (CLOPT_STENCIL_RADIUS, CLOPT_GRID_RADIUS) on a line of
+ * text; 0 when no line has that form. */
+static size_t declared_radius(const char *text, const char *name)
 {
     for (const char *line = text; line && *line;
          line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
@@ -133,10 +135,9 @@ static size_t declared_radius(const char *text)
             continue;
         while (*c == ' ' || *c == '\t')
             ++c;
-        const char name[] = "CLOPT_STENCIL_RADIUS";
-        if (strncmp(c, name, sizeof name - 1) != 0)
+        if (strncmp(c, name, strlen(name)) != 0)
             continue;
-        c += sizeof name - 1;
+        c += strlen(name);
         if (*c != ' ' && *c != '\t')
             continue;
         while (*c == ' ' || *c == '\t')
@@ -194,11 +195,13 @@ static int has_identifier(const char *text, const char *name)
     return 0;
 }
 
-int clopt_inspect_user_objective(struct clopt_context *ctx, const char *path, size_t *radius)
+int clopt_inspect_user_objective(struct clopt_context *ctx, const char *path, size_t *radius,
+                                 int *grid)
 {
     char *text = NULL;
     size_t length = 0;
     *radius = 0;
+    *grid = 0;
     int status = clopt_read_file(ctx, path, &text, &length);
     if (status != CLOPT_OK)
         return status;
@@ -209,8 +212,16 @@ int clopt_inspect_user_objective(struct clopt_context *ctx, const char *path, si
                             "vector are built-in only (shifted_sphere); use clopt_fdf or "
                             "clopt_fdf_stencil",
                             path);
+    } else if (has_identifier(text, "clopt_fdf_grid")) {
+        *grid = 1;
+        *radius = declared_radius(text, "CLOPT_GRID_RADIUS");
+        if (*radius < 1 || *radius > MAX_GRID_RADIUS)
+            status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
+                                "objective file '%s' defines clopt_fdf_grid but no line "
+                                "'#define CLOPT_GRID_RADIUS R' with R from 1 to %d (see README)",
+                                path, MAX_GRID_RADIUS);
     } else if (has_identifier(text, "clopt_fdf_stencil")) {
-        *radius = declared_radius(text);
+        *radius = declared_radius(text, "CLOPT_STENCIL_RADIUS");
         if (*radius < 1 || *radius > MAX_STENCIL_RADIUS)
             status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
                                 "objective file '%s' defines clopt_fdf_stencil but no line "
@@ -219,7 +230,8 @@ int clopt_inspect_user_objective(struct clopt_context *ctx, const char *path, si
     } else if (!has_identifier(text, "clopt_fdf")) {
         status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
                             "objective file '%s' defines no clopt_fdf: it must define "
-                            "real clopt_fdf(real x, ulong i, real *g) or clopt_fdf_stencil "
+                            "real clopt_fdf(real x, ulong i, real *g), clopt_fdf_stencil or "
+                            "clopt_fdf_grid "
                             "(see README)",
                             path);
     }

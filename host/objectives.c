@@ -101,6 +101,51 @@ static const struct clopt_objective_type objectives[] = {
         .n_params = 2,
         .stencil_radius = 1,
     },
+    {
+        .name = "poisson",
+        .suggested_lr = 0.1,
+        .file = "obj_poisson.cl",
+        .formula = "1/2 sum over grid edges (u_p - u_q)^2 - sum_p b_p u_p; edges join each point "
+                   "to its +1 neighbour along every axis, and each point on a face to a fixed 0 "
+                   "outside it (Dirichlet); grid of options.shape (--shape), radius 1",
+        .minimum = "at the solution of A u = b, A the (2d+1)-point Laplacian (2d on the "
+                   "diagonal): -1/2 b.u there",
+        .params = {{.key = "source",
+                    .help = "FILE.npy of n float32/float64 values in the grid's shape: b "
+                            "(required)",
+                    .is_file = 1}},
+        .n_params = 1,
+        .data_param = "source",
+        .stencil_radius = 1,
+        .grid = 1,
+    },
+    {
+        .name = "tv_denoise",
+        .suggested_lr = 2e-3, /* below 2 / (1 + 8 lambda / eps) */
+        .file = "obj_tv_denoise.cl",
+        .formula = "1/2 sum_p (u_p - y_p)^2 + lambda sum_p sqrt(eps^2 + sum_k (u_{p+e_k} - "
+                   "u_p)^2); forward differences along every axis, 0 where they would leave "
+                   "the grid; grid of options.shape (--shape), radius 1",
+        .minimum = "the denoised image (convex: one minimum)",
+        .params = {{.key = "image",
+                    .help = "FILE.npy of n float32/float64 values in the grid's shape: the noisy "
+                            "y (required)",
+                    .is_file = 1},
+                   {.key = "lambda",
+                    .default_value = 0.1,
+                    .min_value = 0,
+                    .max_value = 1e30,
+                    .help = "weight of the total variation"},
+                   {.key = "eps",
+                    .default_value = 1e-3,
+                    .min_value = 1e-30,
+                    .max_value = 1e30,
+                    .help = "smoothing of the total variation near 0"}},
+        .n_params = 3,
+        .data_param = "image",
+        .stencil_radius = 1,
+        .grid = 1,
+    },
 };
 
 const struct clopt_objective_type *clopt_find_objective(const char *name)

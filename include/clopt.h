@@ -620,6 +620,9 @@ struct clopt_check_options {
     enum clopt_init_kind init; /* the point: NORMAL (default), UNIFORM or CONST */
     double init_value;         /* its scale or value; default 1 */
     uint64_t seed;             /* default 0 */
+    /* The second version: grid objectives. */
+    size_t n_axes;   /* axes of the grid, 0..3; 0 (default): one axis of dim points */
+    size_t shape[3]; /* the grid in C order, product equal to dim (as clopt_options.shape) */
 };
 
 /* Defaults for a struct of `size` bytes (the library's part of clopt_check_options_init). */

@@ -63,4 +63,28 @@ static inline void clopt_acc_add(acc_t *s, acc_t *c, acc_t x)
 #endif
 }
 
+/* Grid objectives (host -D: CLOPT_GRID_AXES 1..3 and the axis lengths CLOPT_GRID_S0..S2, C
+ * order, the last axis fastest; the objective file sets CLOPT_GRID_RADIUS R). A point's
+ * neighbourhood w holds the (2R+1)^axes values of theta on the box around it, in C order:
+ * w[CLOPT_GRID_CENTER] is the point, w[CLOPT_GRID_CENTER + CLOPT_GRID_STEP(k, d)] its
+ * neighbour d along axis k (steps along several axes add up). Values outside the grid are 0.
+ * The macros expand where they are used, after the objective has defined R. */
+#ifdef CLOPT_GRID_AXES
+#ifndef CLOPT_GRID_S1
+#define CLOPT_GRID_S1 1UL
+#endif
+#ifndef CLOPT_GRID_S2
+#define CLOPT_GRID_S2 1UL
+#endif
+#define CLOPT_GRID_SHAPE(k) ((k) == 0 ? CLOPT_GRID_S0 : (k) == 1 ? CLOPT_GRID_S1 : CLOPT_GRID_S2)
+#define CLOPT_GRID_W (2 * CLOPT_GRID_RADIUS + 1)
+#define CLOPT_GRID_WINDOW                                                                          \
+    (CLOPT_GRID_W * (CLOPT_GRID_AXES > 1 ? CLOPT_GRID_W : 1) *                                     \
+     (CLOPT_GRID_AXES > 2 ? CLOPT_GRID_W : 1))
+#define CLOPT_GRID_CENTER ((CLOPT_GRID_WINDOW - 1) / 2)
+#define CLOPT_GRID_STEP(k, d)                                                                      \
+    ((int)(d) * (CLOPT_GRID_AXES - 1 - (k) >= 1 ? CLOPT_GRID_W : 1) *                              \
+     (CLOPT_GRID_AXES - 1 - (k) >= 2 ? CLOPT_GRID_W : 1))
+#endif
+
 #endif /* CLOPT_COMMON_CL */

@@ -71,13 +71,33 @@ void clopt_update(real *x, real g, real *s0, real *s1, real *s2, real h0, real h
 /* The objective's kind: separable clopt_fdf (the default, so a user file needs no marker),
  * clopt_fdf_data with one value of a data vector per element, or clopt_fdf_stencil. */
 #if !defined(CLOPT_OBJECTIVE_SEPARABLE) && !defined(CLOPT_OBJECTIVE_DATA) &&                       \
-    !defined(CLOPT_STENCIL_RADIUS)
+    !defined(CLOPT_STENCIL_RADIUS) && !defined(CLOPT_GRID_RADIUS)
 real clopt_fdf(real x, ulong i, real *g);
+#endif
+/* A grid objective (CLOPT_GRID_RADIUS R, 1..8) sees the box of radius R around a point
+ * (common.cl); a shard keeps R planes of the slowest axis (R times the product of the other
+ * axes) on each side, so CLOPT_HALO is that many elements and the 1-D halo exchange and
+ * ping-pong serve grids unchanged. */
+#ifdef CLOPT_GRID_RADIUS
+#if CLOPT_GRID_RADIUS < 1 || CLOPT_GRID_RADIUS > 8
+#error "CLOPT_GRID_RADIUS must be a whole number from 1 to 8"
+#endif
+#ifndef CLOPT_GRID_AXES
+#error "a grid objective needs the host's CLOPT_GRID_AXES and CLOPT_GRID_S0.. (options.shape)"
+#endif
+#ifdef CLOPT_OBJECTIVE_DATA
+#define CLOPT_GRID_FDF(w, d, c, i, g) clopt_fdf_grid_data(w, d, c, i, g)
+#else
+real clopt_fdf_grid(const real *w, const ulong *c, ulong i, real *g);
+#define CLOPT_GRID_FDF(w, d, c, i, g) clopt_fdf_grid(w, c, i, g)
+#endif
 #endif
 /* A stencil objective reads theta from `src`, which holds CLOPT_HALO neighbours on each
  * side of the shard (from the neighbouring shards, or unused ends), and writes `theta`
  * with the same layout: ping-pong buffers. */
-#ifdef CLOPT_STENCIL_RADIUS
+#ifdef CLOPT_GRID_RADIUS
+#define CLOPT_HALO (CLOPT_GRID_RADIUS * CLOPT_GRID_S1 * CLOPT_GRID_S2)
+#elif defined(CLOPT_STENCIL_RADIUS)
 #define CLOPT_HALO CLOPT_STENCIL_RADIUS
 #if CLOPT_HALO < 1 || CLOPT_HALO > 16
 #error "CLOPT_STENCIL_RADIUS must be a whole number from 1 to 16"
@@ -106,12 +126,59 @@ struct clopt_lanes {
 
 /* f and g of one element: the objective sees x (separable), x and its data value, or the
  * window of its neighbours (stencil). */
-#if CLOPT_HALO > 0
+#ifdef CLOPT_GRID_RADIUS
+#ifdef CLOPT_OBJECTIVE_DATA
+#define CLOPT_GRID_DATA(l) d[l]
+#else
+#define CLOPT_GRID_DATA(l) (real)0
+#endif
+#define CLOPT_OBJECTIVE_AT(l, index)                                                               \
+    clopt_grid_fdf(src, base + (ulong)(k + l) * stride, index, in_range[l], CLOPT_GRID_DATA(l),    \
+                   &g[l])
+#elif CLOPT_HALO > 0
 #define CLOPT_OBJECTIVE_AT(l, index) clopt_fdf_stencil(win[l], index, n_total, &g[l])
 #elif defined(CLOPT_OBJECTIVE_DATA)
 #define CLOPT_OBJECTIVE_AT(l, index) clopt_fdf_data(x[l], d[l], index, &g[l])
 #else
 #define CLOPT_OBJECTIVE_AT(l, index) clopt_fdf(x[l], index, &g[l])
+#endif
+
+#ifdef CLOPT_GRID_RADIUS
+/* f and g of grid point i (element j of the shard): its box of neighbours is gathered here,
+ * one point at a time, as (2R+1)^3 values per lane would not fit in registers; neighbours
+ * outside the grid are 0, and c holds the point's coordinates. */
+CLOPT_INLINE real clopt_grid_fdf(__global const real *src, ulong j, ulong i, bool in_range, real d,
+                                 real *g)
+{
+    ulong c[CLOPT_GRID_AXES];
+    long stride[CLOPT_GRID_AXES];
+    ulong rest = i;
+    long st = 1;
+    for (int k = CLOPT_GRID_AXES - 1; k >= 0; --k) {
+        c[k] = rest % CLOPT_GRID_SHAPE(k);
+        rest /= CLOPT_GRID_SHAPE(k);
+        stride[k] = st;
+        st *= (long)CLOPT_GRID_SHAPE(k);
+    }
+    real w[CLOPT_GRID_WINDOW];
+    const long at = (long)(CLOPT_HALO + j);
+    for (uint m = 0; m < CLOPT_GRID_WINDOW; ++m) {
+        /* m in base 2R+1, one digit per axis, the last axis fastest. */
+        uint digits = m;
+        long pos = at;
+        bool inside = in_range;
+        for (int k = CLOPT_GRID_AXES - 1; k >= 0; --k) {
+            const long off = (long)(digits % CLOPT_GRID_W) - CLOPT_GRID_RADIUS;
+            digits /= CLOPT_GRID_W;
+            const long ck = (long)c[k] + off;
+            inside = inside && ck >= 0 && ck < (long)CLOPT_GRID_SHAPE(k);
+            pos += off * stride[k];
+        }
+        w[m] = inside ? src[pos] : 0;
+    }
+    (void)d;
+    return CLOPT_GRID_FDF(w, d, c, i, g);
+}
 #endif
 
 /* Applies the update to one element held in registers and its optimizer state. */
@@ -237,7 +304,7 @@ CLOPT_INLINE void clopt_sweep(__global real *CLOPT_RESTRICT theta, __global real
              * element-by-element order left every optimizer with state scalar). */
             real x[CLOPT_VW], sa[CLOPT_VW], sb[CLOPT_VW], sc[CLOPT_VW], f[CLOPT_VW], g[CLOPT_VW];
             bool in_range[CLOPT_VW];
-#if CLOPT_HALO > 0
+#if CLOPT_HALO > 0 && !defined(CLOPT_GRID_RADIUS)
             real win[CLOPT_VW][2 * CLOPT_HALO + 1];
 #endif
 #ifdef CLOPT_OBJECTIVE_DATA
@@ -247,7 +314,9 @@ CLOPT_INLINE void clopt_sweep(__global real *CLOPT_RESTRICT theta, __global real
             for (uint l = 0; l < CLOPT_VW; ++l) {
                 const ulong j = base + (ulong)(k + l) * stride;
                 in_range[l] = full || j < n_shard;
-#if CLOPT_HALO > 0
+#ifdef CLOPT_GRID_RADIUS
+                x[l] = in_range[l] ? src[CLOPT_HALO + j] : 0;
+#elif CLOPT_HALO > 0
                 /* src[j + r] is theta_{offset + j + r - CLOPT_HALO}. The unrolled copies let
                  * the windows live in registers. */
 #pragma unroll
@@ -267,7 +336,13 @@ CLOPT_INLINE void clopt_sweep(__global real *CLOPT_RESTRICT theta, __global real
                 sb[l] = CLOPT_UPDATE_NSTATE > 1 && with_update && in_range[l] ? s1[j] : 0;
                 sc[l] = CLOPT_UPDATE_NSTATE > 2 && with_update && in_range[l] ? s2[j] : 0;
             }
+            /* A grid point's gather and objective are long: unrolled over the lanes, they
+             * made PoCL's build of the program take a minute (tv_denoise, 3-D). */
+#ifdef CLOPT_GRID_RADIUS
+#pragma nounroll
+#else
 #pragma unroll
+#endif
             for (uint l = 0; l < CLOPT_VW; ++l)
                 f[l] = CLOPT_OBJECTIVE_AT(l, offset + base + (ulong)(k + l) * stride);
             if (with_update) {

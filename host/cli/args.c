@@ -13,6 +13,8 @@
 
 #define MAX_DIM ((uint64_t)1 << 48)
 #define MAX_COUNT ((uint64_t)1 << 62)
+/* --shape: grid objectives have up to 3 axes. */
+#define MAX_GRID_AXES 3
 
 int parse_double_flag(const char *flag, const char *text, double *value)
 {
@@ -308,6 +310,67 @@ static int set_dim(struct run_args *a, const struct run_flag *f, char *arg)
     return 0;
 }
 
+int parse_shape_flag(const char *flag, const char *arg, size_t *n_axes_out, size_t *shape)
+{
+    size_t n_axes = 0;
+    uint64_t product = 1;
+    for (const char *at = arg;; ++at) {
+        const char *comma = strchr(at, ',');
+        char axis_text[32];
+        const size_t len = comma ? (size_t)(comma - at) : strlen(at);
+        if (n_axes == MAX_GRID_AXES || len == 0 || len >= sizeof axis_text) {
+            print_error("%s '%s': use 1 to %d axis lengths separated by commas, e.g. 1023,1025",
+                        flag, arg, MAX_GRID_AXES);
+            return EXIT_USAGE;
+        }
+        memcpy(axis_text, at, len);
+        axis_text[len] = '\0';
+        uint64_t v;
+        if (parse_positive_flag(flag, axis_text, MAX_DIM, &v))
+            return EXIT_USAGE;
+        if (v > MAX_DIM / product) {
+            print_error("%s '%s': the grid holds more than %llu elements", flag, arg,
+                        (unsigned long long)MAX_DIM);
+            return EXIT_USAGE;
+        }
+        product *= v;
+        shape[n_axes++] = (size_t)v;
+        if (!comma)
+            break;
+        at = comma;
+    }
+    *n_axes_out = n_axes;
+    return 0;
+}
+
+/* --shape S0,S1[,S2]: theta as a grid in C order (the last axis fastest); n is the
+ * product, which --dim, when given too, must equal (checked once all flags are read). */
+static int set_shape(struct run_args *a, const struct run_flag *f, char *arg)
+{
+    if (parse_shape_flag(f->flag, arg, &a->opts.n_axes, a->opts.shape))
+        return EXIT_USAGE;
+    a->shape_given = 1;
+    return 0;
+}
+
+/* --shape and --dim together must name one n; --shape alone sets it. */
+static int settle_shape(struct run_args *a)
+{
+    if (!a->shape_given)
+        return 0;
+    size_t product = 1;
+    for (size_t k = 0; k < a->opts.n_axes; ++k)
+        product *= a->opts.shape[k];
+    if (a->dim_given && product != a->opts.dim) {
+        print_error("--shape holds %zu elements but --dim is %zu: drop --dim or make them agree",
+                    product, a->opts.dim);
+        return EXIT_USAGE;
+    }
+    a->opts.dim = product;
+    a->dim_given = 1;
+    return 0;
+}
+
 static int set_iters(struct run_args *a, const struct run_flag *f, char *arg)
 {
     if (parse_count_flag(f->flag, arg, f->max, &a->opts.max_iters))
@@ -413,6 +476,7 @@ static const struct run_flag run_flags[] = {
     {"--objective", 1, set_string, FIELD(opts.objective), 0},
     {"--param", 1, set_param, 0, 0},
     {"--dim", 1, set_dim, 0, MAX_DIM},
+    {"--shape", 1, set_shape, 0, MAX_DIM},
     {"--init", 1, set_init, 0, 0},
     {"--seed", 1, set_count, FIELD(opts.seed), UINT64_MAX},
     {"--optimizer", 1, set_string, FIELD(opts.optimizer), 0},
@@ -519,6 +583,8 @@ int parse_run_args(int argc, char **argv, struct run_args *a)
     }
     if (a->devices)
         a->device = NULL;
+    if (settle_shape(a))
+        return EXIT_USAGE;
     if (o->checkpoint_every && !o->checkpoint) {
         print_error("--checkpoint-every needs --checkpoint FILE");
         return EXIT_USAGE;

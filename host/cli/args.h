@@ -16,6 +16,7 @@ struct run_args {
     struct clopt_options opts;
     struct clopt_param params[MAX_PARAMS];
     int dim_given;
+    int shape_given; /* --shape: opts.n_axes and opts.shape are set, opts.dim is their product */
     const char *init_file;
     const char *init_spec; /* --init as given; NULL: the default */
     const char *out_path;
@@ -47,6 +48,10 @@ int parse_double_flag(const char *flag, const char *text, double *value);
 int parse_count_flag(const char *flag, const char *text, uint64_t max, uint64_t *value);
 /* A whole number from 1 to max; EXIT_USAGE after saying why. */
 int parse_positive_flag(const char *flag, const char *text, uint64_t max, uint64_t *value);
+
+/* --shape S0,S1[,S2]: 1 to 3 axis lengths, each >= 1, product at most 2^48; EXIT_USAGE
+ * after saying why. */
+int parse_shape_flag(const char *flag, const char *text, size_t *n_axes, size_t *shape);
 
 /* --init SPEC into a->opts (or a->init_file). */
 int parse_init(struct run_args *a, const char *spec);

@@ -23,6 +23,7 @@ enum {
     OPT_DEVICE,
     OPT_KERNEL_DIR,
     OPT_PROGRAM_CACHE,
+    OPT_SHAPE,
 };
 
 static const struct option check_options[] = {
@@ -37,6 +38,7 @@ static const struct option check_options[] = {
     {"device", required_argument, NULL, OPT_DEVICE},
     {"kernel-dir", required_argument, NULL, OPT_KERNEL_DIR},
     {"program-cache", required_argument, NULL, OPT_PROGRAM_CACHE},
+    {"shape", required_argument, NULL, OPT_SHAPE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -47,6 +49,7 @@ struct check_args {
     const char *device, *kernel_dir, *json_path, *program_cache;
     char program_cache_buffer[4096];
     double tol;
+    int dim_given, shape_given;
 };
 
 /* --init for the check: a drawn point only. */
@@ -83,7 +86,11 @@ static int check_option(struct check_args *c, int opt, int argc, char **argv)
                                 opt == OPT_DIM ? (uint64_t)1 << 48 : (uint64_t)1 << 24, &v))
             return EXIT_USAGE;
         *(opt == OPT_DIM ? &c->o.dim : &c->o.samples) = (size_t)v;
+        c->dim_given |= opt == OPT_DIM;
         return 0;
+    case OPT_SHAPE:
+        c->shape_given = 1;
+        return parse_shape_flag("--shape", optarg, &c->o.n_axes, c->o.shape);
     case OPT_INIT:
         return check_init(c, optarg);
     case OPT_SEED:
@@ -128,7 +135,22 @@ static int parse_check_args(int argc, char **argv, struct check_args *c)
         if (rc)
             return rc;
     }
-    return usage_error(-1, argc, argv, "check") ? EXIT_USAGE : 0;
+    if (usage_error(-1, argc, argv, "check"))
+        return EXIT_USAGE;
+    /* --shape sets the dimension; --dim, when given too, must agree. */
+    if (c->shape_given) {
+        size_t product = 1;
+        for (size_t k = 0; k < c->o.n_axes; ++k)
+            product *= c->o.shape[k];
+        if (c->dim_given && product != c->o.dim) {
+            print_error("--shape holds %zu elements but --dim is %zu: drop --dim or make them "
+                        "agree",
+                        product, c->o.dim);
+            return EXIT_USAGE;
+        }
+        c->o.dim = product;
+    }
+    return 0;
 }
 
 static int write_check_json(const char *path, const struct clopt_check_options *o,

@@ -96,7 +96,33 @@ static double progress_seconds(void)
     return PROGRESS_SECONDS;
 }
 
-/* Opens an .npy and checks it against --dim; fills the dimension when it was not given. */
+/* "(3, 93, 5)" from a file's shape or an options shape (whichever is not NULL). */
+static void shape_text(size_t n_axes, const uint64_t *file, const size_t *opts, char *text,
+                       size_t size)
+{
+    size_t used = 0;
+    text[0] = '\0';
+    for (size_t k = 0; k < n_axes && used < size; ++k) {
+        const int w = snprintf(text + used, size - used, "%s%llu", k ? ", " : "(",
+                               (unsigned long long)(file ? file[k] : opts[k]));
+        used += w > 0 ? (size_t)w : 0;
+    }
+    if (used < size)
+        snprintf(text + used, size - used, "%s", n_axes == 1 ? ",)" : ")");
+}
+
+static int same_shape(const struct clopt_npy_info *info, const struct clopt_options *o)
+{
+    if (info->n_axes != o->n_axes)
+        return 0;
+    for (size_t k = 0; k < o->n_axes; ++k)
+        if (info->shape[k] != o->shape[k])
+            return 0;
+    return 1;
+}
+
+/* Opens an .npy and checks it against --dim and --shape (a flat file of the grid's size is
+ * taken as the grid in C order); fills the dimension when it was not given. */
 static int open_init_file(struct run_args *a, FILE **file, struct clopt_npy_info *info)
 {
     char err[256];
@@ -115,14 +141,24 @@ static int open_init_file(struct run_args *a, FILE **file, struct clopt_npy_info
                     (unsigned long long)info->count);
         return EXIT_USAGE;
     }
+    if (a->shape_given && info->n_axes > 1 && !same_shape(info, &a->opts)) {
+        char file_shape[96], grid_shape[96];
+        shape_text(info->n_axes, info->shape, NULL, file_shape, sizeof file_shape);
+        shape_text(a->opts.n_axes, NULL, a->opts.shape, grid_shape, sizeof grid_shape);
+        print_error("--init file '%s' has shape %s but --shape is %s: save the file in that "
+                    "shape (or flat)",
+                    a->init_file, file_shape, grid_shape);
+        return EXIT_USAGE;
+    }
     if (a->dim_given && info->count != a->opts.dim) {
-        print_error("--init file '%s' holds %llu elements but --dim is %zu", a->init_file,
-                    (unsigned long long)info->count, a->opts.dim);
+        print_error("--init file '%s' holds %llu elements but %s is %zu", a->init_file,
+                    (unsigned long long)info->count, a->shape_given ? "--shape's product" : "--dim",
+                    a->opts.dim);
         return EXIT_USAGE;
     }
     a->opts.dim = (size_t)info->count;
     /* --out keeps the file's shape (a grid stays a grid); a vector needs none. */
-    if (info->n_axes > 1) {
+    if (info->n_axes > 1 && !a->shape_given) {
         a->opts.n_axes = info->n_axes;
         for (size_t k = 0; k < info->n_axes; ++k)
             a->opts.shape[k] = (size_t)info->shape[k];

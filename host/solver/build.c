@@ -9,12 +9,48 @@
 #include <string.h>
 
 /* The objective's shape: stencil radius, and the file of its data vector if it has one. */
+/* A grid objective's halo: R planes of the slowest axis (a vector theta is a grid of one
+ * axis). */
+static int grid_halo(struct clopt_solver *s, size_t radius)
+{
+    if (s->opts.n_axes > 3)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "objective '%s' works on grids of 1 to 3 axes, not options.n_axes = %zu",
+                          s->opts.objective, s->opts.n_axes);
+    s->grid_radius = radius;
+    s->halo = radius * (s->opts.n_axes ? s->n / s->opts.shape[0] : 1);
+    /* A grid's shape shapes its trajectory: a checkpoint resumes only on the same grid (a
+     * "grid=" line, which configurations of other objectives do not have). */
+    char shape[80] = "";
+    for (size_t k = 0; k < s->opts.n_axes; ++k)
+        snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%zu", k ? "," : "",
+                 s->opts.shape[k]);
+    char *texts[2] = {s->config, s->config_v1};
+    for (size_t k = 0; k < 2; ++k) {
+        if (!texts[k])
+            continue;
+        char *grown = clopt_format("%sgrid=%s\n", texts[k], *shape ? shape : "1-D");
+        if (!grown)
+            return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+        free(texts[k]);
+        texts[k] = grown;
+    }
+    s->config = texts[0];
+    s->config_v1 = texts[1];
+    return CLOPT_OK;
+}
+
 int clopt_resolve_objective(struct clopt_solver *s)
 {
     const struct clopt_objective_type *obj = s->objective;
-    if (!obj)
-        return clopt_inspect_user_objective(s->ctx, s->opts.objective, &s->halo);
+    if (!obj) {
+        int grid = 0;
+        const int status = clopt_inspect_user_objective(s->ctx, s->opts.objective, &s->halo, &grid);
+        return status == CLOPT_OK && grid ? grid_halo(s, s->halo) : status;
+    }
     s->halo = obj->stencil_radius;
+    if (obj->grid && grid_halo(s, obj->stencil_radius) != CLOPT_OK)
+        return CLOPT_ERR_INVALID_ARG;
     if (!obj->data_param)
         return CLOPT_OK;
     for (size_t i = 0; i < s->opts.n_params; ++i)
@@ -55,6 +91,15 @@ static int build_options(struct clopt_solver *s, char **options)
     char tile[48] = "";
     if (s->optimizer->qn)
         snprintf(tile, sizeof tile, " -DCLOPT_QN_TILE=%zuUL", clopt_qn_tile(&s->knobs));
+    /* A grid's shape: its coordinates and neighbours are constants in the kernel. */
+    char grid[160] = "";
+    if (s->grid_radius) {
+        const size_t axes = s->opts.n_axes ? s->opts.n_axes : 1;
+        int used = snprintf(grid, sizeof grid, " -DCLOPT_GRID_AXES=%zu", axes);
+        for (size_t k = 0; k < axes && used > 0 && (size_t)used < sizeof grid; ++k)
+            used += snprintf(grid + used, sizeof grid - (size_t)used, " -DCLOPT_GRID_S%zu=%zuUL", k,
+                             s->opts.n_axes ? s->opts.shape[k] : s->n);
+    }
     char knobs[512];
     if (clopt_knobs_defines(&s->knobs, knobs, sizeof knobs) != CLOPT_OK) {
         free(defines);
@@ -62,10 +107,10 @@ static int build_options(struct clopt_solver *s, char **options)
     }
     *options =
         clopt_format("-cl-std=CL1.2 -cl-denorms-are-zero -DCLOPT_HAS_FP64=%d -DCLOPT_DOUBLE=%d%s%s "
-                     "-DCLOPT_WD=%d -DCLOPT_MAXIMIZE=%d -DCLOPT_HOST_HALO=%zu%s%s%s%s",
+                     "-DCLOPT_WD=%d -DCLOPT_MAXIMIZE=%d -DCLOPT_HOST_HALO=%zu%s%s%s%s%s",
                      ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, dim_define,
                      knobs, s->opts.weight_decay > 0, s->opts.maximize != 0, s->halo,
-                     s->optimizer->defines(&s->opts), clip, defines, tile);
+                     s->optimizer->defines(&s->opts), clip, defines, tile, grid);
     free(defines);
     if (!*options)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");

@@ -91,13 +91,23 @@ int clopt_plan_shards(struct clopt_solver *s)
     }
     /* A halo comes from the one neighbouring shard, so every shard but the last must hold
      * at least a halo (beyond a short last shard lie the zeros past the end of theta). */
-    for (size_t i = 0; i + 1 < s->n_shards; ++i)
-        if (s->shards[i].count < s->halo)
+    for (size_t i = 0; i + 1 < s->n_shards; ++i) {
+        const size_t count = s->shards[i].count;
+        if (count < s->halo && s->grid_radius)
+            return clopt_fail(
+                ctx, CLOPT_ERR_INVALID_ARG,
+                "shards of %zu elements are smaller than the grid objective's halo of radius %zu "
+                "(%zu planes of %zu elements): raise options.max_shard_bytes or the tile "
+                "(knobs.work_group x knobs.elems_per_item)%s",
+                count, s->grid_radius, s->grid_radius, s->halo / s->grid_radius,
+                s->n_lanes > 1 ? ", or use fewer devices" : "");
+        if (count < s->halo)
             return clopt_fail(
                 ctx, CLOPT_ERR_INVALID_ARG,
                 "shards of %zu elements are smaller than the stencil radius %zu: raise "
                 "options.max_shard_bytes or the tile (knobs.work_group x knobs.elems_per_item)%s",
-                s->shards[i].count, s->halo, s->n_lanes > 1 ? ", or use fewer devices" : "");
+                count, s->halo, s->n_lanes > 1 ? ", or use fewer devices" : "");
+    }
     return CLOPT_OK;
 }
 
@@ -309,6 +319,20 @@ int clopt_transfer_local(struct clopt_solver *s, size_t which, void *host,
     return status;
 }
 
+/* A data file of several axes must have theta's grid shape (options.shape); a flat one of n
+ * values is the grid in C order. */
+static int data_shape_fits(const struct clopt_solver *s, const struct clopt_npy_info *info)
+{
+    if (info->n_axes < 2)
+        return 1;
+    if (info->n_axes != s->opts.n_axes)
+        return s->opts.n_axes < 2 && !s->grid_radius; /* a vector theta takes any shape */
+    for (size_t k = 0; k < info->n_axes; ++k)
+        if (info->shape[k] != s->opts.shape[k])
+            return 0;
+    return 1;
+}
+
 /* Reads the objective's data vector from its .npy file into the data shards. */
 int clopt_load_data(struct clopt_solver *s)
 {
@@ -332,6 +356,14 @@ int clopt_load_data(struct clopt_solver *s)
             ctx, CLOPT_ERR_BAD_FILE,
             "options.params %s file '%s' holds %llu values but theta has %zu (options.dim)",
             s->objective->data_param, s->data_path, (unsigned long long)info.count, s->n);
+        goto cleanup;
+    }
+    if (!data_shape_fits(s, &info)) {
+        status = clopt_fail(ctx, CLOPT_ERR_BAD_FILE,
+                            "options.params %s file '%s' has %zu axes in another shape than "
+                            "options.shape (%zu axes): give theta's grid in options.shape "
+                            "(--shape) and save the file in it, or flat",
+                            s->objective->data_param, s->data_path, info.n_axes, s->opts.n_axes);
         goto cleanup;
     }
     const size_t item = info.dtype == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);

@@ -183,6 +183,7 @@ struct clopt_solver {
     int theta_generated;           /* theta holds exactly what the init kernel produced */
     size_t n_state;                /* optimizer state vectors */
     size_t halo;                   /* stencil radius: neighbours kept on each side of a shard */
+    size_t grid_radius;            /* grid objectives: R (halo = R planes) */
     char *data_path;               /* file of the objective's data vector, or NULL */
     struct clopt_hyper_in hyper;   /* resolved hyper-parameters; lr is the base rate */
     struct clopt_schedule schedule;

@@ -1,0 +1,38 @@
+/* poisson: L(u) = 1/2 sum over grid edges (u_p - u_q)^2 - sum_p b_p u_p. The edges join each
+ * point to its +1 neighbour along every axis, and every point on a face of the grid has an
+ * edge to a fixed zero outside it (Dirichlet), so the gradient is A u - b with A the
+ * (2d+1)-point Laplacian, 2d on the diagonal and -1 for each neighbour: the minimiser solves
+ * A u = b. b is the data vector (--param source=FILE.npy). A grid objective of radius 1. */
+#ifndef CLOPT_REAL_DEFINED
+#define CLOPT_REAL_DEFINED
+typedef float real;
+#endif
+#ifndef CLOPT_GRID_AXES /* so that the file compiles on its own */
+#define CLOPT_GRID_AXES 1
+#define CLOPT_GRID_S0 1UL
+#define CLOPT_GRID_W 3
+#define CLOPT_GRID_CENTER 1
+#define CLOPT_GRID_STEP(k, d) (d)
+#endif
+
+#define CLOPT_GRID_RADIUS 1
+#define CLOPT_OBJECTIVE_DATA 1
+
+static inline real clopt_fdf_grid_data(const real *w, real b, const ulong *c, ulong i, real *g)
+{
+    (void)i;
+    const real u = w[CLOPT_GRID_CENTER];
+    real f = -b * u, grad = -b;
+    for (int k = 0; k < CLOPT_GRID_AXES; ++k) {
+        const real below = w[CLOPT_GRID_CENTER - CLOPT_GRID_STEP(k, 1)];
+        const real above = w[CLOPT_GRID_CENTER + CLOPT_GRID_STEP(k, 1)];
+        /* The point is charged its edge to the +1 neighbour (the zero outside on the last
+         * face), and on the first face also the edge to the zero before it. */
+        f += (above - u) * (above - u) / 2;
+        if (c[k] == 0)
+            f += u * u / 2;
+        grad += (u - below) + (u - above);
+    }
+    *g = grad;
+    return f;
+}
