@@ -567,9 +567,11 @@ clopt_step_body(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTRI
                    partial_base, partial_stride, hyp, gscale, local_f, local_g2, loss_mask,
                    with_update, steps);
 #else
-    clopt_tile(theta, s0, s1, s2, src, data, n_shard, offset, n_total, get_group_id(0), partials,
-               partial_base, partial_stride, hyp, gscale, local_f, local_g2, loss_mask, with_update,
-               steps);
+    /* A shard past the host's launch limit (2^30 work-items) comes in chunks placed by a
+     * global offset of whole groups. */
+    const ulong tile = get_global_offset(0) / CLOPT_WG + get_group_id(0);
+    clopt_tile(theta, s0, s1, s2, src, data, n_shard, offset, n_total, tile, partials, partial_base,
+               partial_stride, hyp, gscale, local_f, local_g2, loss_mask, with_update, steps);
 #endif
 }
 

@@ -25,14 +25,25 @@ int clopt_set_arg(struct clopt_context *ctx, cl_kernel kernel, cl_uint index, si
     return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(ctx, err, "clSetKernelArg");
 }
 
-/* The zeroing kernel runs one work-item per word, in launches of at most ZERO_CHUNK
- * work-items (a multiple of ZERO_BLOCK) placed by a global offset: some drivers refuse or
- * wrap global sizes past 2^31 or 2^32. Work-groups are ZERO_BLOCK items where the kernel
- * allows it: left to the runtime, PoCL picks a size per launch size and compiles the
- * kernel once for each (seconds apiece). */
-#define ZERO_CHUNK ((size_t)1 << 30)
-#define ZERO_BLOCK ((size_t)256)
+/* Work-groups of the set-up kernels (init.cl) are SET_UP_GROUP items where the kernel allows
+ * it: left to the runtime, PoCL picks a size per launch size and compiles the kernel once
+ * for each (seconds apiece). */
+#define SET_UP_GROUP ((size_t)256)
 
+int clopt_set_up_group(struct clopt_solver *s, cl_kernel kernel, size_t *local)
+{
+    size_t limit = 0;
+    cl_int err = clGetKernelWorkGroupInfo(kernel, s->ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                          sizeof limit, &limit, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(s->ctx, err, "clGetKernelWorkGroupInfo(set-up kernel)");
+    *local = limit >= SET_UP_GROUP ? SET_UP_GROUP : 1;
+    return CLOPT_OK;
+}
+
+/* The zeroing kernel runs one work-item per word, in launches of at most s->launch_items
+ * work-items placed by a global offset (some drivers refuse or wrap global sizes past 2^31
+ * or 2^32); the kernel adds the offset to its id in 64 bits. */
 int clopt_enqueue_zero(struct clopt_solver *s, cl_mem buffer, size_t bytes, const char *what)
 {
     struct clopt_context *ctx = s->ctx;
@@ -46,21 +57,19 @@ int clopt_enqueue_zero(struct clopt_solver *s, cl_mem buffer, size_t bytes, cons
     int status = clopt_set_arg(ctx, s->k_zero, ZERO_ARG_BUFFER, sizeof(cl_mem), &buffer);
     if (!status)
         status = clopt_set_arg(ctx, s->k_zero, ZERO_ARG_WORDS, sizeof words, &words);
+    size_t local = 0;
+    if (!status)
+        status = clopt_set_up_group(s, s->k_zero, &local);
     if (status)
         return status;
-    size_t limit = 0;
-    cl_int err = clGetKernelWorkGroupInfo(s->k_zero, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                          sizeof limit, &limit, NULL);
-    if (err != CL_SUCCESS)
-        return clopt_fail_cl(ctx, err, "clGetKernelWorkGroupInfo(clopt_zero)");
-    const size_t local = limit >= ZERO_BLOCK ? ZERO_BLOCK : 1;
-    for (size_t start = 0; start < words; start += ZERO_CHUNK) {
+    const size_t chunk = clopt_launch_chunk(s, local);
+    for (size_t start = 0; start < words; start += chunk) {
         const size_t left = words - start;
-        size_t global = (left + ZERO_BLOCK - 1) / ZERO_BLOCK * ZERO_BLOCK;
-        if (global > ZERO_CHUNK)
-            global = ZERO_CHUNK;
-        err = clEnqueueNDRangeKernel(ctx->queue, s->k_zero, 1, &start, &global, &local, 0, NULL,
-                                     NULL);
+        size_t global = (left + local - 1) / local * local;
+        if (global > chunk)
+            global = chunk;
+        cl_int err = clEnqueueNDRangeKernel(ctx->queue, s->k_zero, 1, &start, &global, &local, 0,
+                                            NULL, NULL);
         if (err != CL_SUCCESS) {
             char call[96];
             snprintf(call, sizeof call, "clEnqueueNDRangeKernel(clopt_zero, %s)", what);
@@ -86,6 +95,25 @@ static int exchange_halos(struct clopt_solver *s)
                                       (s->halo + left->count) * s->elem_size, width, 0, NULL, NULL);
         if (err != CL_SUCCESS)
             return clopt_fail_cl(s->ctx, err, "clEnqueueCopyBuffer(halo)");
+    }
+    return CLOPT_OK;
+}
+
+/* Queues a step kernel over `global` work-items of one shard: in one launch, or where that
+ * passes s->launch_items, in chunks of whole work-groups placed by a global offset, from
+ * which the kernel numbers its tiles (get_global_offset / CLOPT_WG + get_group_id). A fixed
+ * grid (knobs.groups_per_cu) is never cut: plan_shards keeps it within one launch. `last`
+ * gets the event of the last chunk. */
+static int launch_chunks(struct clopt_solver *s, cl_kernel kernel, size_t global, cl_event *last)
+{
+    const size_t local = s->knobs.work_group;
+    const size_t chunk = clopt_launch_chunk(s, local);
+    for (size_t start = 0; start < global; start += chunk) {
+        const size_t size = global - start < chunk ? global - start : chunk;
+        cl_int err = clEnqueueNDRangeKernel(s->ctx->queue, kernel, 1, start ? &start : NULL, &size,
+                                            &local, 0, NULL, start + size >= global ? last : NULL);
+        if (err != CL_SUCCESS)
+            return clopt_fail_cl(s->ctx, err, "clEnqueueNDRangeKernel(step)");
     }
     return CLOPT_OK;
 }
@@ -135,12 +163,10 @@ static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
             status = clopt_set_arg(ctx, kernel, STEP_ARG_N_TOTAL, sizeof n_total, &n_total);
         if (status)
             return status;
-        const size_t local = s->knobs.work_group;
-        cl_event *event = last && i + 1 == s->n_shards ? last : NULL;
-        cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &sh->global_size, &local,
-                                            0, NULL, event);
-        if (err != CL_SUCCESS)
-            return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(step)");
+        status =
+            launch_chunks(s, kernel, sh->global_size, last && i + 1 == s->n_shards ? last : NULL);
+        if (status)
+            return status;
     }
     /* The updated stencil iterate is in the partners now. */
     if (s->halo && !dry && kernel != s->k_eval)

@@ -78,7 +78,10 @@ int clopt_plan_shards(struct clopt_solver *s)
         sh->offset = i * per_shard;
         sh->count = i + 1 < s->n_shards ? per_shard : s->n - sh->offset;
         size_t groups = (sh->count + tile - 1) / tile;
-        const size_t grid = (size_t)ctx->info.compute_units * s->knobs.groups_per_cu;
+        size_t grid = (size_t)ctx->info.compute_units * s->knobs.groups_per_cu;
+        /* A fixed grid strides over the tiles in one launch: keep it within one. */
+        if (grid > clopt_launch_chunk(s, s->knobs.work_group) / s->knobs.work_group)
+            grid = clopt_launch_chunk(s, s->knobs.work_group) / s->knobs.work_group;
         if (s->knobs.groups_per_cu && grid < groups)
             groups = grid ? grid : 1;
         sh->global_size = groups * s->knobs.work_group;

@@ -20,6 +20,12 @@
 #define FUSE_MAX 32
 /* The kernel's loss mask is a 32-bit uint, one bit per fused iteration. */
 _Static_assert(FUSE_MAX <= 32, "loss masks are 32 bits wide");
+/* The most work-items one launch may have: AMD refuses global sizes past 2^32 and NVIDIA's
+ * drivers have been reported to wrap ids at 2^31, so every launch whose size grows with n is
+ * cut into chunks of at most this many (a multiple of any work-group size up to 2^20). The
+ * environment variable CLOPT_MAX_LAUNCH_ITEMS lowers it, as a test hook: results must not
+ * change with it. */
+#define LAUNCH_ITEMS_MAX ((size_t)1 << 30)
 /* Private memory a fused work-item may hold (see knobs.c). */
 #define FUSE_PRIVATE_BYTES (64 * 1024)
 /* Losses queued but not looked at: up to a lag's worth, plus one fused block. */
@@ -138,6 +144,7 @@ struct clopt_solver {
     int theta_generated;           /* theta holds exactly what the init kernel produced */
     size_t n_state;                /* optimizer state vectors */
     size_t halo;                   /* stencil radius: neighbours kept on each side of a shard */
+    size_t launch_items;           /* work-items per launch at most (LAUNCH_ITEMS_MAX) */
     char *data_path;               /* file of the objective's data vector, or NULL */
     struct clopt_hyper_in hyper;   /* resolved hyper-parameters; lr is the base rate */
     struct clopt_schedule schedule;
@@ -190,6 +197,10 @@ int clopt_set_arg(struct clopt_context *ctx, cl_kernel kernel, cl_uint index, si
 /* Queues the zeroing of the first `bytes` (a multiple of 4) of buffer; `what` names it in
  * messages. */
 int clopt_enqueue_zero(struct clopt_solver *s, cl_mem buffer, size_t bytes, const char *what);
+/* The work-group of a set-up kernel (init.cl): 256 where the kernel allows it, else 1. */
+int clopt_set_up_group(struct clopt_solver *s, cl_kernel kernel, size_t *local);
+/* The most work-items of one launch in groups of `group`: see LAUNCH_ITEMS_MAX. */
+size_t clopt_launch_chunk(const struct clopt_solver *s, size_t group);
 int clopt_enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last);
 /* f and g at theta, g kept in state 0 (lbfgs/cg's step kernel), with loss partials. */
 int clopt_enqueue_eval_store(struct clopt_solver *s);
