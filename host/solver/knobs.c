@@ -93,24 +93,32 @@ static int check_device_knobs(struct clopt_context *ctx, const struct clopt_knob
     return CLOPT_OK;
 }
 
+size_t clopt_fused_private_cap(const struct clopt_solver *s)
+{
+    return s->ctx->info.kind == CLOPT_DEVICE_CPU ? FUSE_PRIVATE_BYTES : FUSE_PRIVATE_BYTES_GPU;
+}
+
 /* What a fused launch needs: private memory for its block, and no global-norm clipping. */
 static int check_fused(const struct clopt_solver *s, const struct clopt_knobs *k)
 {
     /* The fused kernel keeps a block of vw x fblock elements of theta, the state and a
-     * data vector per work-item in private memory: a GPU spills that to slow memory, a CPU
-     * runtime to its stack. */
+     * data vector per work-item in private memory, and per fused iteration the lanes' f
+     * and g^2 sums (with their compensation terms when those are float): a GPU spills
+     * what its registers cannot hold to slow memory, a CPU runtime to its stack. */
     const size_t block = k->vector_width * k->loss_block < k->elems_per_item
                              ? k->vector_width * k->loss_block
                              : k->elems_per_item;
-    const size_t private_bytes = block * (2 + s->n_state) * s->elem_size;
-    if (k->fuse > 1 && private_bytes > FUSE_PRIVATE_BYTES)
+    const size_t sums = k->fuse * k->vector_width * (k->accumulate == 1 ? 2 * 8 : 4 * 4);
+    const size_t private_bytes = block * (2 + s->n_state) * s->elem_size + sums;
+    const size_t cap = clopt_fused_private_cap(s);
+    if (k->fuse > 1 && private_bytes > cap)
         return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
                           "knobs.fuse=%zu keeps %zu elements (knobs.vector_width x "
-                          "knobs.loss_block) of theta and its state per "
-                          "work-item in private memory, %zu KiB: lower knobs.vector_width or "
-                          "knobs.loss_block to stay "
-                          "within %d KiB",
-                          k->fuse, block, private_bytes / 1024, FUSE_PRIVATE_BYTES / 1024);
+                          "knobs.loss_block) of theta and its state and %zu bytes of loss sums "
+                          "per work-item in private memory, %zu bytes in all: lower "
+                          "knobs.fuse, knobs.vector_width or knobs.loss_block to stay within "
+                          "%zu bytes on this device",
+                          k->fuse, block, sums, private_bytes, cap);
     if (k->fuse > 1 && s->opts.clip_norm > 0)
         return clopt_fail(
             s->ctx, CLOPT_ERR_INVALID_ARG,

@@ -28,6 +28,11 @@ _Static_assert(FUSE_MAX <= 32, "loss masks are 32 bits wide");
 #define LAUNCH_ITEMS_MAX ((size_t)1 << 30)
 /* Private memory a fused work-item may hold (see knobs.c). */
 #define FUSE_PRIVATE_BYTES (64 * 1024)
+/* The same on GPUs and other devices, whose private memory is registers (NVIDIA: at most
+ * 255 of 4 bytes per work-item) and then scratch memory: 2 KiB lets a fused kernel hold a
+ * small block and its sums (fuse 8, vw 4: 576 bytes for Adam) and refuses what could only
+ * run from scratch memory. */
+#define FUSE_PRIVATE_BYTES_GPU (2 * 1024)
 /* Losses queued but not looked at: up to a lag's worth, plus one fused block. */
 #define RING_SIZE (LAG_MAX + FUSE_MAX + 2)
 /* At most THROTTLE_EVERY * THROTTLE_SLOTS iterations are in flight, which bounds the
@@ -201,6 +206,8 @@ int clopt_enqueue_zero(struct clopt_solver *s, cl_mem buffer, size_t bytes, cons
 int clopt_set_up_group(struct clopt_solver *s, cl_kernel kernel, size_t *local);
 /* The most work-items of one launch in groups of `group`: see LAUNCH_ITEMS_MAX. */
 size_t clopt_launch_chunk(const struct clopt_solver *s, size_t group);
+/* The most private memory a fused work-item may use on this device (bytes). */
+size_t clopt_fused_private_cap(const struct clopt_solver *s);
 int clopt_enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last);
 /* f and g at theta, g kept in state 0 (lbfgs/cg's step kernel), with loss partials. */
 int clopt_enqueue_eval_store(struct clopt_solver *s);
