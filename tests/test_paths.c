@@ -150,8 +150,17 @@ Test(paths, stencil_of_radius_2_matches_reference_on_one_shard_and_many)
  * reduction group of 64) on several shards with many partials (196 work-groups): theta is
  * bit for bit that of the CPU schemes on the same tiles (each element's update does not depend on
  * where it sits), and the loss, summed in another order, is within float rounding of theirs. */
+static double *run_knobs_sharded(const char *objective, size_t n, const struct clopt_knobs *knobs,
+                                 size_t shard_bytes, double *loss, size_t *shards);
+
 static double *run_knobs(const char *objective, size_t n, const struct clopt_knobs *knobs,
                          double *loss, size_t *shards)
+{
+    return run_knobs_sharded(objective, n, knobs, 128 * 1024, loss, shards);
+}
+
+static double *run_knobs_sharded(const char *objective, size_t n, const struct clopt_knobs *knobs,
+                                 size_t shard_bytes, double *loss, size_t *shards)
 {
     struct clopt_options o;
     clopt_options_init(&o);
@@ -162,7 +171,7 @@ static double *run_knobs(const char *objective, size_t n, const struct clopt_kno
     o.seed = 9;
     o.max_iters = 5;
     o.loss_every = 2;
-    o.max_shard_bytes = 128 * 1024; /* 32768 floats: 4 shards */
+    o.max_shard_bytes = shard_bytes; /* 128 KiB: 32768 floats, 4 shards */
     o.knobs = *knobs;
     struct clopt_solver *s = NULL;
     cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
@@ -211,6 +220,40 @@ Test(paths, gpu_default_knobs_on_several_shards_match_the_cpu_defaults, .timeout
         free(a);
         free(b);
     }
+}
+
+/* The two-stage reduction (knobs.reduce_group > 1 with partials enough: 25000 partials in
+ * 782 groups of 4 items, then one group): its loss has the same bits on one shard and on
+ * four, and agrees with the one-item, one-group sum in slot order to rounding. */
+Test(paths, two_stage_reduction_is_the_same_for_any_shard_count, .timeout = 600)
+{
+    struct clopt_knobs k;
+    memset(&k, 0, sizeof k);
+    k.work_group = 4;
+    k.elems_per_item = 4;
+    k.vector_width = 4;
+    k.layout = 2;
+    k.group_partials = 1;
+    k.reduce_group = 4;
+    const size_t n = 100003;
+    double loss_one, loss_four, loss_serial;
+    size_t shards_one, shards_four, shards;
+    double *a = run_knobs_sharded("sphere", n, &k, 1 << 20, &loss_one, &shards_one);
+    double *b = run_knobs_sharded("sphere", n, &k, 128 * 1024, &loss_four, &shards_four);
+    k.reduce_group = 1;
+    double *c = run_knobs_sharded("sphere", n, &k, 1 << 20, &loss_serial, &shards);
+    cr_expect_eq(shards_one, 1);
+    cr_expect_geq(shards_four, 4);
+    cr_expect(!memcmp(&loss_one, &loss_four, sizeof loss_one),
+              "loss %.17g on one shard, %.17g on %zu", loss_one, loss_four, shards_four);
+    /* Double sums of 25000 partials in another order: a few ulps apart at most. */
+    cr_expect(close_enough(loss_one, loss_serial, 1e-13, 0),
+              "loss %.17g in two stages, %.17g in one", loss_one, loss_serial);
+    cr_expect(!memcmp(a, b, n * sizeof *a) && !memcmp(a, c, n * sizeof *a),
+              "theta does not depend on the reduction");
+    free(a);
+    free(b);
+    free(c);
 }
 
 /* Launches cut into chunks (issue 17, GPU item 1): CLOPT_MAX_LAUNCH_ITEMS forces chunks of

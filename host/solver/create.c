@@ -226,6 +226,8 @@ void clopt_solver_destroy(struct clopt_solver *s)
         clReleaseMemObject(s->partials);
     if (s->result)
         clReleaseMemObject(s->result);
+    if (s->reduce_stage)
+        clReleaseMemObject(s->reduce_stage);
     if (s->fused_hyper)
         clReleaseMemObject(s->fused_hyper);
     cl_kernel kernels[] = {s->k_step, s->k_step_loss, s->k_eval,      s->k_reduce,

@@ -192,25 +192,50 @@ int clopt_enqueue_read_result(struct clopt_solver *s, void *host, cl_event *done
     return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(s->ctx, err, "clEnqueueReadBuffer(loss)");
 }
 
-/* Reduces the partials of iteration `iteration_slot` of the last launch (0 unless fused). */
-int clopt_enqueue_reduce(struct clopt_solver *s, size_t iteration_slot, void *host, cl_event *done)
+/* One launch of clopt_reduce: `groups` groups of knobs.reduce_group items fold `count` pairs
+ * from pair `first` of `in` into `groups` pairs of `out`. */
+static int reduce_launch(struct clopt_solver *s, cl_mem in, cl_ulong count, cl_mem out,
+                         cl_ulong first, size_t groups)
 {
     struct clopt_context *ctx = s->ctx;
-    const cl_ulong count = s->n_partials, first = iteration_slot * s->n_partials;
-    int status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_PARTIALS, sizeof(cl_mem), &s->partials);
+    int status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_PARTIALS, sizeof(cl_mem), &in);
     if (!status)
         status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_COUNT, sizeof count, &count);
     if (!status)
-        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_OUT, sizeof(cl_mem), &s->result);
+        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_OUT, sizeof(cl_mem), &out);
     if (!status)
         status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_FIRST, sizeof first, &first);
     if (status)
         return status;
-    const size_t size = s->knobs.reduce_group;
+    const size_t local = s->knobs.reduce_group, global = groups * local;
     cl_int err =
-        clEnqueueNDRangeKernel(ctx->queue, s->k_reduce, 1, NULL, &size, &size, 0, NULL, NULL);
-    if (err != CL_SUCCESS)
-        return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_reduce)");
+        clEnqueueNDRangeKernel(ctx->queue, s->k_reduce, 1, NULL, &global, &local, 0, NULL, NULL);
+    return err == CL_SUCCESS ? CLOPT_OK
+                             : clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_reduce)");
+}
+
+size_t clopt_reduce_groups(size_t n_partials, size_t reduce_group)
+{
+    if (reduce_group <= 1)
+        return 1;
+    const size_t per_group = reduce_group * REDUCE_PAIRS_PER_ITEM;
+    const size_t groups = (n_partials + per_group - 1) / per_group;
+    return groups < 1 ? 1 : groups > REDUCE_GROUPS_MAX ? REDUCE_GROUPS_MAX : groups;
+}
+
+/* Reduces the partials of iteration `iteration_slot` of the last launch (0 unless fused):
+ * in one group, or, with knobs.reduce_group > 1 and partials enough, in many groups whose
+ * pairs one group then folds (clopt_reduce_groups). */
+int clopt_enqueue_reduce(struct clopt_solver *s, size_t iteration_slot, void *host, cl_event *done)
+{
+    const cl_ulong count = s->n_partials, first = iteration_slot * s->n_partials;
+    const size_t groups = clopt_reduce_groups(s->n_partials, s->knobs.reduce_group);
+    int status = groups == 1 ? reduce_launch(s, s->partials, count, s->result, first, 1)
+                             : reduce_launch(s, s->partials, count, s->reduce_stage, first, groups);
+    if (status == CLOPT_OK && groups > 1)
+        status = reduce_launch(s, s->reduce_stage, groups, s->result, 0, 1);
+    if (status != CLOPT_OK)
+        return status;
     /* Without host the result stays on the device (clip-norm reads it there). */
     return host ? clopt_enqueue_read_result(s, host, done) : CLOPT_OK;
 }

@@ -177,6 +177,16 @@ int clopt_allocate(struct clopt_solver *s)
         if (status != CLOPT_OK)
             return status;
     }
+    const size_t stage_groups = clopt_reduce_groups(s->n_partials, s->knobs.reduce_group);
+    if (stage_groups > 1) {
+        /* Every group of the first stage writes its pair before the second reads them. */
+        s->reduce_stage = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE,
+                                         2 * stage_groups * s->acc_size, NULL, &err);
+        if (err != CL_SUCCESS) {
+            s->reduce_stage = NULL;
+            return clopt_fail_cl(ctx, err, "clCreateBuffer(reduction stage)");
+        }
+    }
     s->result = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, 2 * s->acc_size, NULL, &err);
     if (err != CL_SUCCESS) {
         s->result = NULL;

@@ -26,6 +26,11 @@ _Static_assert(FUSE_MAX <= 32, "loss masks are 32 bits wide");
  * environment variable CLOPT_MAX_LAUNCH_ITEMS lowers it, as a test hook: results must not
  * change with it. */
 #define LAUNCH_ITEMS_MAX ((size_t)1 << 30)
+/* The reduction's first stage: each item of a group sums about REDUCE_PAIRS_PER_ITEM pairs,
+ * in at most REDUCE_GROUPS_MAX groups (so the second stage, one group, folds at most that
+ * many pairs). Fixed numbers, not device figures: the grouping decides the bits. */
+#define REDUCE_PAIRS_PER_ITEM 8
+#define REDUCE_GROUPS_MAX 1024
 /* Private memory a fused work-item may hold (see knobs.c). */
 #define FUSE_PRIVATE_BYTES (64 * 1024)
 /* The same on GPUs and other devices, whose private memory is registers (NVIDIA: at most
@@ -141,6 +146,7 @@ struct clopt_solver {
     size_t n_partials;
     cl_mem partials;
     cl_mem result;
+    cl_mem reduce_stage; /* the first reduction stage's pairs (knobs.reduce_group > 1) */
     cl_program program;
     cl_kernel k_step, k_step_loss, k_eval, k_reduce, k_init;
     cl_kernel k_zero, k_put_hyper; /* buffer set-up (init.cl) */
@@ -208,6 +214,8 @@ int clopt_set_up_group(struct clopt_solver *s, cl_kernel kernel, size_t *local);
 size_t clopt_launch_chunk(const struct clopt_solver *s, size_t group);
 /* The most private memory a fused work-item may use on this device (bytes). */
 size_t clopt_fused_private_cap(const struct clopt_solver *s);
+/* Groups of the reduction's first stage for n_partials pairs; 1: a single stage. */
+size_t clopt_reduce_groups(size_t n_partials, size_t reduce_group);
 int clopt_enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last);
 /* f and g at theta, g kept in state 0 (lbfgs/cg's step kernel), with loss partials. */
 int clopt_enqueue_eval_store(struct clopt_solver *s);
