@@ -470,6 +470,11 @@ CLOPT_API int clopt_solver_resume(struct clopt_solver *solver, const char *path)
 /* Loss and ||g|| at the current theta, without updating it. */
 CLOPT_API int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, double *grad_norm);
 
+/* One line when the caller's knobs are shaped for CPUs (knobs.layout = 1, knobs.group_partials
+ * = 1) and the device is not a CPU: accepted, with the same results, but slower than the
+ * defaults there; for the front end to show once as a warning. NULL otherwise. */
+CLOPT_API const char *clopt_solver_knob_warning(const struct clopt_solver *solver);
+
 /* Gradient check: compares an objective's in-kernel gradient at sampled elements with a
  * fourth-order central difference of the loss terms that depend on that element, at a
  * random point, in double (float on devices without fp64). */

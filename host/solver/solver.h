@@ -156,6 +156,7 @@ struct clopt_solver {
     size_t n_state;                /* optimizer state vectors */
     size_t halo;                   /* stencil radius: neighbours kept on each side of a shard */
     size_t launch_items;           /* work-items per launch at most (LAUNCH_ITEMS_MAX) */
+    char knob_warning[512];        /* clopt_solver_knob_warning(), "" when none */
     char *data_path;               /* file of the objective's data vector, or NULL */
     struct clopt_hyper_in hyper;   /* resolved hyper-parameters; lr is the base rate */
     struct clopt_schedule schedule;
