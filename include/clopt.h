@@ -605,6 +605,10 @@ enum clopt_buffer {
  * solver whose theta is one buffer (one shard, no stencil halo). NULL when there is no such
  * buffer; clopt_errmsg then says why. */
 CLOPT_API cl_mem clopt_solver_buffer(struct clopt_solver *solver, enum clopt_buffer which);
+/* One line when the caller's knobs are shaped for CPUs (knobs.layout = 1, knobs.group_partials
+ * = 1) and the device is not a CPU: accepted, with the same results, but slower than the
+ * defaults there; for the front end to show once as a warning. NULL otherwise. */
+CLOPT_API const char *clopt_solver_knob_warning(const struct clopt_solver *solver);
 
 /* Gradient check: compares an objective's in-kernel gradient at sampled elements with a
  * fourth-order central difference of the loss terms that depend on that element, at a

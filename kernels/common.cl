@@ -13,6 +13,17 @@
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #endif
 
+/* Floating-point contraction: a * b + c may become one fma inside one expression, never
+ * across statements (OpenCL C's default, stated so that no driver default changes it). The
+ * bit-for-bit claims across code shapes (K fused steps = K launches, the tuner's check
+ * against the default knobs, any shard count) rest on this: every shape evaluates the same
+ * expressions through the same inline functions, so each contracts the same way. PoCL 3.1
+ * was checked to do exactly this (x * y + z fused, t = x * y; t + z not); turning it OFF
+ * instead would change today's results on every device. A GPU compiler that fused across
+ * statements, or differently per shape, would break those claims: scripts/gpu-check.sh
+ * runs the identity tests on the GPU to find out (issue 17, GPU item 6). */
+#pragma OPENCL FP_CONTRACT ON
+
 /* Buffers that never alias are declared CLOPT_RESTRICT: `restrict`, except where the host
  * sets CLOPT_NO_RESTRICT (on oclgrind, which cannot run the
  * llvm.experimental.noalias.scope.decl calls clang emits when it inlines restrict pointers:

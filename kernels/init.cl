@@ -32,14 +32,17 @@ static inline uint4 clopt_philox4x32_10(uint4 ctr, uint2 key)
     return ctr;
 }
 
-/* theta[halo + j] is element offset + j: stencil objectives keep halo neighbours in front.
- * The host sets the arguments by the positions in host/solver/kernel_args.h. */
-__kernel void clopt_init(__global real *theta, ulong n_shard, ulong offset, uint kind, real value,
-                         uint seed_lo, uint seed_hi, ulong halo)
+/* theta[skip + j] is element offset + j, for j < count: stencil objectives keep halo
+ * neighbours in front, and the host launches a large shard in chunks of at most 2^30
+ * work-items, each told its start through offset and skip, so no work-item id passes 2^30
+ * (drivers have been reported to wrap ids at 2^31). The host sets the arguments by the
+ * positions in host/solver/kernel_args.h. */
+__kernel void clopt_init(__global real *theta, ulong count, ulong offset, uint kind, real value,
+                         uint seed_lo, uint seed_hi, ulong skip)
 {
-    theta += halo;
+    theta += skip;
     const ulong j = get_global_id(0);
-    if (j >= n_shard)
+    if (j >= count)
         return;
     const ulong i = offset + j;
     if (kind == CLOPT_INIT_CONST) {
@@ -72,15 +75,18 @@ __kernel void clopt_init(__global real *theta, ulong n_shard, ulong offset, uint
 
 /* Zeroes word k < `words` of a buffer (optimizer state, loss partials, stencil halos), one
  * 32-bit word per work-item; the host launches it in chunks of at most 2^30 work-items
- * with a global offset, so no launch grows with the buffer. (A fixed grid striding over
- * the buffer added 2-3 s to the set-up of n = 1e8 Adam on PoCL, likely because the loop
- * kept PoCL from vectorising the work-items together.) A kernel rather than clEnqueueFillBuffer:
- * oclgrind cannot follow a fill whose pattern is shorter than the buffer, and then reports
- * every later read of it (tests/oclgrind/host_store_shadow.c), which would bury real
- * reports; and issue 17 counts 1-byte fills among the GPU risks. */
+ * with a global offset, so no launch grows with the buffer. k is the offset plus the id
+ * within the chunk, added in 64 bits rather than taken from get_global_id (see
+ * clopt_init). (A fixed grid striding over the buffer added 2-3 s to the set-up of
+ * n = 1e8 Adam on PoCL, likely because the loop kept PoCL from vectorising the work-items
+ * together.) A kernel rather than clEnqueueFillBuffer: oclgrind cannot follow a fill whose
+ * pattern is shorter than the buffer, and then reports every later read of it
+ * (tests/oclgrind/host_store_shadow.c), which would bury real reports; and issue 17 counts
+ * 1-byte fills among the GPU risks. */
 __kernel void clopt_zero(__global uint *buffer, ulong words)
 {
-    const ulong k = get_global_id(0);
+    const ulong k =
+        get_global_offset(0) + (ulong)get_group_id(0) * get_local_size(0) + get_local_id(0);
     if (k < words)
         buffer[k] = 0;
 }

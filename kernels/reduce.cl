@@ -1,6 +1,12 @@
-/* Folds the step kernel's partial pairs (f, g^2) into out[0] = loss, out[1] = ||g||^2.
- * Launched as one work-group of CLOPT_RWG items; each sums a contiguous run of partials in
- * order, then a fixed tree: the same partials always give the same bits. */
+/* Folds the step kernel's partial pairs (f, g^2) into pairs of sums: group k of the launch
+ * folds the k-th of get_num_groups(0) equal runs of the partials into out[2 k], out[2 k + 1].
+ * Within a group, work-item l sums the pairs l, l + CLOPT_RWG, l + 2 CLOPT_RWG, ... of the
+ * run in that order (adjacent work-items read adjacent pairs: coalesced on GPUs), then a
+ * fixed tree adds the items' sums. The host runs it once with one group (out = loss and
+ * ||g||^2), or twice: many groups, then one group over their pairs. The grouping depends
+ * only on the number of partials and knobs.reduce_group, so the same partials always give
+ * the same bits, for any shard count. With CLOPT_RWG = 1 and one group (the CPU default)
+ * the partials are summed one after the other in slot order. */
 #ifndef CLOPT_RWG
 #define CLOPT_RWG 1
 #endif
@@ -16,11 +22,12 @@ __kernel void clopt_reduce(__global const acc_t *all_partials, ulong count, __gl
 {
     __global const acc_t *partials = all_partials + 2 * first;
     const uint lid = get_local_id(0);
-    const ulong per = (count + CLOPT_RWG - 1) / CLOPT_RWG;
-    const ulong begin = min((ulong)lid * per, count);
-    const ulong end = min(begin + per, count);
+    const ulong group = get_group_id(0), groups = get_num_groups(0);
+    const ulong span = (count + groups - 1) / groups;
+    const ulong begin = min(group * span, count);
+    const ulong end = min(begin + span, count);
     acc_t f = 0, fc = 0, g2 = 0, g2c = 0;
-    for (ulong p = begin; p < end; ++p) {
+    for (ulong p = begin + lid; p < end; p += CLOPT_RWG) {
         clopt_acc_add(&f, &fc, partials[2 * p]);
         clopt_acc_add(&g2, &g2c, partials[2 * p + 1]);
     }
@@ -42,7 +49,7 @@ __kernel void clopt_reduce(__global const acc_t *all_partials, ulong count, __gl
     g2 = local_g2[0];
 #endif
     if (lid == 0) {
-        out[0] = f;
-        out[1] = g2;
+        out[2 * group] = f;
+        out[2 * group + 1] = g2;
     }
 }

@@ -153,7 +153,16 @@ record 300 "$clopt" "${base[@]}" --tune fuse=8 --loss-every 8 --out "$work/fused
   || fail "identity: fused run"
 record 300 "$clopt" "${base[@]}" --tune layout=contig,partials=item --out "$work/contig.npy" \
   || fail "identity: contig run"
-for v in fused contig; do
+# Launches cut into chunks of 2^16 work-items (a test hook; the library cuts at 2^30).
+CLOPT_MAX_LAUNCH_ITEMS=65536 record 300 "$clopt" "${base[@]}" --out "$work/chunks.npy" \
+  || fail "identity: chunked run"
+# GD too: its update compiled to FADD + FFMA on sm_90, where contraction could differ.
+record 300 "$clopt" "${base[@]/adam/gd}" --out "$work/gd.npy" || fail "identity: gd run"
+record 300 "$clopt" "${base[@]/adam/gd}" --tune fuse=8 --loss-every 8 \
+  --out "$work/gd-fused.npy" || fail "identity: gd fused run"
+if cmp -s "$work/gd.npy" "$work/gd-fused.npy"; then log "gd-fused: bit-identical"
+else fail "identity: gd fused differs from gd single steps"; fi
+for v in fused contig chunks; do
   if cmp -s "$work/default.npy" "$work/$v.npy"; then log "$v: bit-identical"
   else fail "identity: $v differs from the default knobs"; fi
 done

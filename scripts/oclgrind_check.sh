@@ -113,6 +113,11 @@ for optimizer in gd momentum nesterov adam adamw rmsprop adagrad; do
   run_case "$optimizer-cpu-double" $small --optimizer "$optimizer" --tune "$cpu" \
     --precision double
 done
+# oclgrind's device says it is a GPU: the CPU-shaped knobs get one warning line (issue 17).
+if [ "$(grep -c 'shaped for CPUs' "$work/gd-cpu-double.err")" != 1 ]; then
+  echo "oclgrind_check: gd-cpu-double: expected one warning line about CPU-shaped knobs" >&2
+  failures=$((failures + 1))
+fi
 # Update rule variants: weight decay (L2 and decoupled), AMSGrad, Nesterov momentum,
 # clipping, ascent.
 run_case adam-amsgrad-wd $small --optimizer adam --amsgrad --weight-decay 0.01 --tune "$gpu"
@@ -177,6 +182,15 @@ run_case lbfgs-blocks-double --dim 1500 --optimizer lbfgs --iters 3 --tune wg=4,
 # reduction work-item, loss terms added one at a time.
 run_case gpcu-gpu $small --optimizer nesterov --tune "$gpu,gpcu=1"
 run_case kahan-cpu $small --optimizer adagrad --tune "$cpu,acc=kahan,rwg=1,fblock=1"
+# The two-stage reduction (500 partials: 16 groups of 4 work-items, then one group), and
+# every launch that grows with n cut into chunks of 256 work-items (CLOPT_MAX_LAUNCH_ITEMS:
+# theta_0, the zeroed state and partials, and the step kernels placed by global offsets).
+run_case reduce-two-stage --dim 2000 --optimizer adam \
+  --tune layout=strided,partials=item,wg=4,epw=4,vw=4,rwg=4
+CLOPT_MAX_LAUNCH_ITEMS=256 run_case launch-chunks --dim 2000 --optimizer adam \
+  --tune layout=contig,partials=item,wg=4,epw=2,vw=2,fblock=1,rwg=1
+CLOPT_MAX_LAUNCH_ITEMS=256 run_case_split launch-chunks-fused --dim 2000 --optimizer gd \
+  --iters 4 --tune layout=strided,partials=group,wg=4,epw=2,vw=2,fblock=1,rwg=4,fuse=2
 # theta_0: uniform and const (normal is every other case's default).
 run_case init-uniform-double $small --init uniform:2 --precision double --tune "$gpu"
 run_case init-const $small --init const:0.5 --tune "$cpu"

@@ -56,6 +56,9 @@ same_as_one() {
 same_as_one gd --optimizer gd --iters 30
 same_as_one adam --optimizer adam --iters 30 --loss-every 3
 same_as_one stencil --objective laplacian --optimizer gd --lr 0.1 --iters 30 --init init.npy
+# A grid stencil: 50x100 (n = --dim), a halo of one 100-element plane crosses the ranks.
+same_as_one grid --shape 50,100 --objective poisson --param source=init.npy --optimizer gd \
+  --lr 0.1 --iters 30 --init init.npy
 
 # Case: a checkpoint written by 2 ranks is the one process's, and resumes with 1 and 3.
 adam=(run "${common[@]}" --optimizer adam)

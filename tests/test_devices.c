@@ -202,6 +202,26 @@ Test(devices, shifted_sphere_with_data_on_two_devices_matches_one)
     free(data);
 }
 
+/* A grid stencil (tv_denoise on 37x41, R = 1): a halo of one 41-element plane crosses the
+ * devices' shards and the devices every step. */
+Test(devices, tv_denoise_grid_on_two_devices_matches_one)
+{
+    double image[37 * 41];
+    for (size_t i = 0; i < 37 * 41; ++i)
+        image[i] = (double)((i * 7919u) % 101u) / 100.0;
+    char *data = path_in(dir, "image.npy");
+    const uint64_t shape[] = {37, 41};
+    write_npy_shape(data, image, 2, shape, 0);
+    char param[4200];
+    snprintf(param, sizeof param, "image=%s", data);
+    const char *args[] = {"run",         "--shape",           "37,41", "--tune",
+                          "wg=16,epw=4", "--max-shard-bytes", "1024",  "--objective",
+                          "tv_denoise",  "--param",           param,   "--optimizer",
+                          "nesterov",    "--iters",           "25",    NULL};
+    expect_same_on_two_devices(args);
+    free(data);
+}
+
 /* A checkpoint written on two devices resumes on one, to the bits of a run left alone. */
 Test(devices, a_checkpoint_from_two_devices_resumes_on_one)
 {

@@ -134,8 +134,17 @@ Test(paths, stencil_of_radius_2_matches_reference_on_one_shard_and_many)
  * reduction group of 64) on several shards with many partials (196 work-groups): theta is
  * bit for bit that of the CPU schemes on the same tiles (each element's update does not depend on
  * where it sits), and the loss, summed in another order, is within float rounding of theirs. */
+static double *run_knobs_sharded(const char *objective, size_t n, const struct clopt_knobs *knobs,
+                                 size_t shard_bytes, double *loss, size_t *shards);
+
 static double *run_knobs(const char *objective, size_t n, const struct clopt_knobs *knobs,
                          double *loss, size_t *shards)
+{
+    return run_knobs_sharded(objective, n, knobs, 128 * 1024, loss, shards);
+}
+
+static double *run_knobs_sharded(const char *objective, size_t n, const struct clopt_knobs *knobs,
+                                 size_t shard_bytes, double *loss, size_t *shards)
 {
     struct clopt_options o;
     clopt_options_init(&o);
@@ -146,7 +155,7 @@ static double *run_knobs(const char *objective, size_t n, const struct clopt_kno
     o.seed = 9;
     o.max_iters = 5;
     o.loss_every = 2;
-    o.max_shard_bytes = 128 * 1024; /* 32768 floats: 4 shards */
+    o.max_shard_bytes = shard_bytes; /* 128 KiB: 32768 floats, 4 shards */
     o.knobs = *knobs;
     struct clopt_solver *s = NULL;
     cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
@@ -197,6 +206,90 @@ Test(paths, gpu_default_knobs_on_several_shards_match_the_cpu_defaults, .timeout
     }
 }
 
+/* The two-stage reduction (knobs.reduce_group > 1 with partials enough: 25000 partials in
+ * 782 groups of 4 items, then one group): its loss has the same bits on one shard and on
+ * four, and agrees with the one-item, one-group sum in slot order to rounding. */
+Test(paths, two_stage_reduction_is_the_same_for_any_shard_count, .timeout = 600)
+{
+    struct clopt_knobs k;
+    memset(&k, 0, sizeof k);
+    k.work_group = 4;
+    k.elems_per_item = 4;
+    k.vector_width = 4;
+    k.layout = 2;
+    k.group_partials = 1;
+    k.reduce_group = 4;
+    const size_t n = 100003;
+    double loss_one, loss_four, loss_serial;
+    size_t shards_one, shards_four, shards;
+    double *a = run_knobs_sharded("sphere", n, &k, 1 << 20, &loss_one, &shards_one);
+    double *b = run_knobs_sharded("sphere", n, &k, 128 * 1024, &loss_four, &shards_four);
+    k.reduce_group = 1;
+    double *c = run_knobs_sharded("sphere", n, &k, 1 << 20, &loss_serial, &shards);
+    cr_expect_eq(shards_one, 1);
+    cr_expect_geq(shards_four, 4);
+    cr_expect(!memcmp(&loss_one, &loss_four, sizeof loss_one),
+              "loss %.17g on one shard, %.17g on %zu", loss_one, loss_four, shards_four);
+    /* Double sums of 25000 partials in another order: a few ulps apart at most. */
+    cr_expect(close_enough(loss_one, loss_serial, 1e-13, 0),
+              "loss %.17g in two stages, %.17g in one", loss_one, loss_serial);
+    cr_expect(!memcmp(a, b, n * sizeof *a) && !memcmp(a, c, n * sizeof *a),
+              "theta does not depend on the reduction");
+    free(a);
+    free(b);
+    free(c);
+}
+
+/* Launches cut into chunks (issue 17, GPU item 1): CLOPT_MAX_LAUNCH_ITEMS forces chunks of
+ * 512 work-items where the library otherwise launches up to 2^30 at once, so theta_0 (the
+ * init kernel, normal draws), the zeroed state and partials, the step, loss and fused
+ * kernels all run in many launches placed by global offsets and start arguments. theta
+ * and the loss must keep their bits. */
+static double *run_launch_cap(const struct clopt_knobs *knobs, const char *cap, double *loss)
+{
+    cr_assert_eq(
+        cap ? setenv("CLOPT_MAX_LAUNCH_ITEMS", cap, 1) : unsetenv("CLOPT_MAX_LAUNCH_ITEMS"), 0);
+    size_t shards = 0;
+    double *theta = run_knobs("sphere", 100003, knobs, loss, &shards);
+    cr_expect_geq(shards, 4, "%zu shards", shards);
+    return theta;
+}
+
+Test(paths, launches_in_chunks_keep_the_bits, .timeout = 600)
+{
+    struct clopt_knobs variants[3];
+    memset(variants, 0, sizeof variants);
+    /* Contiguous chunks, a partial per work-item: 16 x 8 elements per group. */
+    variants[0].work_group = 16;
+    variants[0].elems_per_item = 8;
+    variants[0].vector_width = 4;
+    variants[0].layout = 1;
+    variants[0].group_partials = 1;
+    /* The GPU schemes, and fused steps. */
+    variants[1].work_group = 64;
+    variants[1].elems_per_item = 4;
+    variants[1].vector_width = 4;
+    variants[1].layout = 2;
+    variants[1].group_partials = 2;
+    variants[1].reduce_group = 64;
+    variants[2] = variants[0];
+    variants[2].fuse = 4;
+    for (size_t v = 0; v < sizeof variants / sizeof *variants; ++v) {
+        double loss_one, loss_chunks;
+        double *a = run_launch_cap(&variants[v], NULL, &loss_one);
+        double *b = run_launch_cap(&variants[v], "512", &loss_chunks);
+        for (size_t i = 0; i < 100003; ++i)
+            cr_assert(!memcmp(&a[i], &b[i], sizeof a[i]),
+                      "variant %zu: theta[%zu] %.9g in whole launches, %.9g in chunks", v, i, a[i],
+                      b[i]);
+        cr_assert(!memcmp(&loss_one, &loss_chunks, sizeof loss_one),
+                  "variant %zu: loss %.17g in whole launches, %.17g in chunks", v, loss_one,
+                  loss_chunks);
+        free(a);
+        free(b);
+    }
+}
+
 /* Element indices past 2^31 and 2^32 without 8 GB of theta: kernels/init.cl built on its
  * own (float and double) and launched on a window of WINDOW elements whose first global
  * index is `offset`, as the shard at that offset launches it; each value must be the host
@@ -219,7 +312,7 @@ static void init_window(cl_context cl, cl_device_id device, cl_command_queue que
     const size_t item = dbl ? sizeof(double) : sizeof(float);
     cl_mem theta = clCreateBuffer(cl, CL_MEM_READ_WRITE, WINDOW * item, NULL, &err);
     cr_assert_eq(err, CL_SUCCESS);
-    const cl_ulong n_shard = WINDOW, at = offset, halo = 0;
+    const cl_ulong n_shard = WINDOW, at = offset, skip = 0;
     const cl_uint kind = 1 /* CLOPT_INIT_UNIFORM */, seed_lo = 7, seed_hi = 1;
     const float value_f = 1.0f;
     const double value_d = 1.0;
@@ -232,7 +325,7 @@ static void init_window(cl_context cl, cl_device_id device, cl_command_queue que
                  CL_SUCCESS);
     cr_assert_eq(clSetKernelArg(kernel, 5, sizeof seed_lo, &seed_lo), CL_SUCCESS);
     cr_assert_eq(clSetKernelArg(kernel, 6, sizeof seed_hi, &seed_hi), CL_SUCCESS);
-    cr_assert_eq(clSetKernelArg(kernel, 7, sizeof halo, &halo), CL_SUCCESS);
+    cr_assert_eq(clSetKernelArg(kernel, 7, sizeof skip, &skip), CL_SUCCESS);
     const size_t global = WINDOW;
     cr_assert_eq(clEnqueueNDRangeKernel(queue, kernel, 1, NULL, &global, NULL, 0, NULL, NULL),
                  CL_SUCCESS);

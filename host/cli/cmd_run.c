@@ -363,6 +363,12 @@ static int start_solver(struct run_state *st)
         status = clopt_solver_create(&st->solver, st->ctx, &a->opts);
         restore_driver_output(muted);
     }
+    const char *knob_warning = status == CLOPT_OK ? clopt_solver_knob_warning(st->solver) : NULL;
+    if (knob_warning) {
+        char *text = cli_flag_names(knob_warning);
+        fprintf(stderr, "clopt: warning: %s\n", text ? text : knob_warning);
+        free(text);
+    }
     if (status != CLOPT_OK) {
         print_library_error(NULL, clopt_errmsg(st->ctx));
         return exit_code_for(status, st->user_objective);

@@ -117,6 +117,26 @@ static int build_options(struct clopt_solver *s, char **options)
     return CLOPT_OK;
 }
 
+/* The fused kernel's private memory as the compiler reports it, against the cap for the
+ * device type (clopt_fused_private_cap): knobs.c's estimate before the build cannot know
+ * what a GPU compiler spills to scratch memory. */
+static int check_private_memory(struct clopt_solver *s, cl_kernel kernel, const char *name)
+{
+    cl_ulong bytes = 0;
+    cl_int err = clGetKernelWorkGroupInfo(kernel, s->ctx->device, CL_KERNEL_PRIVATE_MEM_SIZE,
+                                          sizeof bytes, &bytes, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(s->ctx, err, "clGetKernelWorkGroupInfo(CL_KERNEL_PRIVATE_MEM_SIZE)");
+    const size_t cap = clopt_fused_private_cap(s);
+    if (bytes > cap)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "kernel %s needs %llu bytes of private memory per work-item on this "
+                          "device, more than the %zu it may use: lower knobs.fuse, "
+                          "knobs.vector_width or knobs.loss_block",
+                          name, (unsigned long long)bytes, cap);
+    return CLOPT_OK;
+}
+
 /* Creates one kernel and checks that the device runs it with the work-group it will get: a
  * kernel's own limit (registers, local memory) can be below the device's. */
 static int create_kernel(struct clopt_solver *s, cl_kernel *kernel, const char *name)
@@ -142,7 +162,7 @@ static int create_kernel(struct clopt_solver *s, cl_kernel *kernel, const char *
                           "kernel %s allows work-groups of at most %zu on this device, not "
                           "%zu: set a smaller knobs.%s",
                           name, limit, wanted, is_reduce ? "reduce_group" : "work_group");
-    return CLOPT_OK;
+    return kernel == &s->k_fused ? check_private_memory(s, *kernel, name) : CLOPT_OK;
 }
 
 int clopt_build_kernels(struct clopt_solver *s)

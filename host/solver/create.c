@@ -34,42 +34,49 @@ int clopt_init_theta(struct clopt_solver *s)
     const union real_arg value =
         clopt_real_value(s, s->opts.init == CLOPT_INIT_NONE ? 0.0 : s->opts.init_value);
     const cl_uint seed_lo = (cl_uint)s->opts.seed, seed_hi = (cl_uint)(s->opts.seed >> 32);
-    const size_t block = 256;
     /* Every shard is written from the first device's queue: the other devices must be idle
      * (a replay comes here after a run). */
-    int synced = s->n_lanes > 1 ? clopt_sync_lanes(s, 1) : CLOPT_OK;
-    if (synced != CLOPT_OK)
-        return synced;
+    int status = s->n_lanes > 1 ? clopt_sync_lanes(s, 1) : CLOPT_OK;
+    size_t local = 0;
+    if (status == CLOPT_OK)
+        status = clopt_set_up_group(s, s->k_init, &local);
+    /* Chunks of at most s->launch_items elements: each launch is told where its chunk starts
+     * through its arguments (the first element's global index, and the buffer position of
+     * element 0 of the chunk), so no work-item id on the device passes the chunk's size. */
+    const size_t chunk = status == CLOPT_OK ? clopt_launch_chunk(s, local) : 1;
     /* The caller's own theta buffer with CLOPT_INIT_NONE is the start point as it is. */
     const int keep = s->external && s->ext.theta && s->opts.init == CLOPT_INIT_NONE;
-    for (size_t i = 0; i < s->n_shards && !keep; ++i) {
+    for (size_t i = 0; i < s->n_shards && !status && !keep; ++i) {
         struct shard *sh = &s->shards[i];
-        cl_ulong count = sh->count, offset = sh->offset;
-        int status = clopt_set_arg(ctx, s->k_init, INIT_ARG_THETA, sizeof(cl_mem), &sh->theta);
-        if (!status)
-            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_N_SHARD, sizeof count, &count);
-        if (!status)
-            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_OFFSET, sizeof offset, &offset);
-        if (!status)
-            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_KIND, sizeof kind, &kind);
-        if (!status)
-            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_VALUE, s->elem_size, &value);
-        if (!status)
-            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_SEED_LO, sizeof seed_lo, &seed_lo);
-        if (!status)
-            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_SEED_HI, sizeof seed_hi, &seed_hi);
-        const cl_ulong halo = s->halo;
-        if (!status)
-            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_HALO, sizeof halo, &halo);
-        if (status)
-            return status;
-        const size_t global = (sh->count + block - 1) / block * block;
-        cl_int err =
-            clEnqueueNDRangeKernel(ctx->queue, s->k_init, 1, NULL, &global, NULL, 0, NULL, NULL);
-        if (err != CL_SUCCESS)
-            return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_init)");
+        for (size_t start = 0; start < sh->count && !status; start += chunk) {
+            const cl_ulong count = sh->count - start < chunk ? sh->count - start : chunk;
+            const cl_ulong offset = sh->offset + start, skip = s->halo + start;
+            status = clopt_set_arg(ctx, s->k_init, INIT_ARG_THETA, sizeof(cl_mem), &sh->theta);
+            if (!status)
+                status = clopt_set_arg(ctx, s->k_init, INIT_ARG_N_SHARD, sizeof count, &count);
+            if (!status)
+                status = clopt_set_arg(ctx, s->k_init, INIT_ARG_OFFSET, sizeof offset, &offset);
+            if (!status)
+                status = clopt_set_arg(ctx, s->k_init, INIT_ARG_KIND, sizeof kind, &kind);
+            if (!status)
+                status = clopt_set_arg(ctx, s->k_init, INIT_ARG_VALUE, s->elem_size, &value);
+            if (!status)
+                status = clopt_set_arg(ctx, s->k_init, INIT_ARG_SEED_LO, sizeof seed_lo, &seed_lo);
+            if (!status)
+                status = clopt_set_arg(ctx, s->k_init, INIT_ARG_SEED_HI, sizeof seed_hi, &seed_hi);
+            if (!status)
+                status = clopt_set_arg(ctx, s->k_init, INIT_ARG_SKIP, sizeof skip, &skip);
+            const size_t global = ((size_t)count + local - 1) / local * local;
+            cl_int err = status ? CL_SUCCESS
+                                : clEnqueueNDRangeKernel(ctx->queue, s->k_init, 1, NULL, &global,
+                                                         &local, 0, NULL, NULL);
+            if (err != CL_SUCCESS)
+                status = clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_init)");
+        }
     }
-    int status = reset_state(s);
+    if (status != CLOPT_OK)
+        return status;
+    status = reset_state(s);
     if (status != CLOPT_OK)
         return status;
     cl_int err = clFinish(ctx->queue);
@@ -79,11 +86,31 @@ int clopt_init_theta(struct clopt_solver *s)
     return CLOPT_OK;
 }
 
+/* LAUNCH_ITEMS_MAX, or less where CLOPT_MAX_LAUNCH_ITEMS says so (tests force many chunks
+ * on small problems with it). Not an option: the result never depends on it. */
+static size_t launch_items(void)
+{
+    const char *text = getenv("CLOPT_MAX_LAUNCH_ITEMS");
+    if (!text || !*text)
+        return LAUNCH_ITEMS_MAX;
+    char *end = NULL;
+    const unsigned long long v = strtoull(text, &end, 10);
+    return *end || v == 0 || v > LAUNCH_ITEMS_MAX ? LAUNCH_ITEMS_MAX : (size_t)v;
+}
+
+/* The largest multiple of `group` within s->launch_items, and at least one group. */
+size_t clopt_launch_chunk(const struct clopt_solver *s, size_t group)
+{
+    const size_t chunk = s->launch_items / group * group;
+    return chunk ? chunk : group;
+}
+
 /* Everything decided before the device does any work: hyper-parameters, the checkpoint
  * configuration, the loss lag, the knobs and the objective's shape. */
 static int configure(struct clopt_solver *s, const struct clopt_options *opts)
 {
     struct clopt_context *ctx = s->ctx;
+    s->launch_items = launch_items();
     int status = clopt_resolve_hyper(s);
     if (status == CLOPT_OK)
         status = clopt_build_config(s, opts);
@@ -240,6 +267,8 @@ void clopt_solver_destroy(struct clopt_solver *s)
         clReleaseMemObject(s->partials);
     if (s->result)
         clReleaseMemObject(s->result);
+    if (s->reduce_stage)
+        clReleaseMemObject(s->reduce_stage);
     if (s->fused_hyper)
         clReleaseMemObject(s->fused_hyper);
     if (s->ext_loss)

@@ -50,7 +50,7 @@ enum init_arg {
     INIT_ARG_VALUE,
     INIT_ARG_SEED_LO,
     INIT_ARG_SEED_HI,
-    INIT_ARG_HALO,
+    INIT_ARG_SKIP, /* buffer position of element 0 of the chunk: the halo + the chunk's start */
     INIT_ARGS
 };
 

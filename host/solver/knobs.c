@@ -3,6 +3,8 @@
 #include "solver.h"
 #include "tune/knobs.h"
 
+#include <stdio.h>
+
 /* The largest power of two <= x (x >= 1). */
 static size_t floor_power_of_two(size_t x)
 {
@@ -16,7 +18,7 @@ static size_t floor_power_of_two(size_t x)
  * lane accumulators and per-work-item partials. GPUs want adjacent work-items on adjacent
  * elements and a local tree (measured: a barrier tree per group made PoCL 10x slower than
  * per-work-item partials). */
-static void default_shape_knobs(struct clopt_knobs *k, int cpu, size_t group_limit)
+static void default_shape_knobs(struct clopt_knobs *k, int cpu, size_t group_limit, size_t n_state)
 {
     if (!k->work_group) {
         k->work_group = cpu ? 16 : 256;
@@ -25,8 +27,12 @@ static void default_shape_knobs(struct clopt_knobs *k, int cpu, size_t group_lim
     }
     if (!k->elems_per_item)
         k->elems_per_item = cpu ? 4096 : 16;
+    /* GPUs: one element per lane leaves an update rule with state (Adam: theta, m, v)
+     * three loads in flight per work-item, too few to cover memory latency at full
+     * occupancy (issue 17, GPU item 7: read from the kernels, not measured): four lanes give
+     * twelve. Stateless rules stay at 1, already bandwidth-bound on few loads. */
     if (!k->vector_width) {
-        k->vector_width = cpu ? 16 : 1;
+        k->vector_width = cpu ? 16 : n_state > 0 ? 4 : 1;
         if (k->vector_width > k->elems_per_item)
             k->vector_width = k->elems_per_item;
     }
@@ -93,24 +99,32 @@ static int check_device_knobs(struct clopt_context *ctx, const struct clopt_knob
     return CLOPT_OK;
 }
 
+size_t clopt_fused_private_cap(const struct clopt_solver *s)
+{
+    return s->ctx->info.kind == CLOPT_DEVICE_CPU ? FUSE_PRIVATE_BYTES : FUSE_PRIVATE_BYTES_GPU;
+}
+
 /* What a fused launch needs: private memory for its block, and no global-norm clipping. */
 static int check_fused(const struct clopt_solver *s, const struct clopt_knobs *k)
 {
     /* The fused kernel keeps a block of vw x fblock elements of theta, the state and a
-     * data vector per work-item in private memory: a GPU spills that to slow memory, a CPU
-     * runtime to its stack. */
+     * data vector per work-item in private memory, and per fused iteration the lanes' f
+     * and g^2 sums (with their compensation terms when those are float): a GPU spills
+     * what its registers cannot hold to slow memory, a CPU runtime to its stack. */
     const size_t block = k->vector_width * k->loss_block < k->elems_per_item
                              ? k->vector_width * k->loss_block
                              : k->elems_per_item;
-    const size_t private_bytes = block * (2 + s->n_state) * s->elem_size;
-    if (k->fuse > 1 && private_bytes > FUSE_PRIVATE_BYTES)
+    const size_t sums = k->fuse * k->vector_width * (k->accumulate == 1 ? 2 * 8 : 4 * 4);
+    const size_t private_bytes = block * (2 + s->n_state) * s->elem_size + sums;
+    const size_t cap = clopt_fused_private_cap(s);
+    if (k->fuse > 1 && private_bytes > cap)
         return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
                           "knobs.fuse=%zu keeps %zu elements (knobs.vector_width x "
-                          "knobs.loss_block) of theta and its state per "
-                          "work-item in private memory, %zu KiB: lower knobs.vector_width or "
-                          "knobs.loss_block to stay "
-                          "within %d KiB",
-                          k->fuse, block, private_bytes / 1024, FUSE_PRIVATE_BYTES / 1024);
+                          "knobs.loss_block) of theta and its state and %zu bytes of loss sums "
+                          "per work-item in private memory, %zu bytes in all: lower "
+                          "knobs.fuse, knobs.vector_width or knobs.loss_block to stay within "
+                          "%zu bytes on this device",
+                          k->fuse, block, sums, private_bytes, cap);
     if (k->fuse > 1 && s->opts.clip_norm > 0)
         return clopt_fail(
             s->ctx, CLOPT_ERR_INVALID_ARG,
@@ -120,11 +134,36 @@ static int check_fused(const struct clopt_solver *s, const struct clopt_knobs *k
     return CLOPT_OK;
 }
 
+/* Knobs the caller chose that suit CPUs only, on another kind of device: accepted (the
+ * results are the same bits), and said once in s->knob_warning for the front end to show. */
+static void note_cpu_shaped_knobs(struct clopt_solver *s)
+{
+    const struct clopt_knobs *asked = &s->opts.knobs;
+    const int layout = asked->layout == 1, partials = asked->group_partials == 1;
+    if (s->ctx->info.kind == CLOPT_DEVICE_CPU || (!layout && !partials))
+        return;
+    snprintf(s->knob_warning, sizeof s->knob_warning,
+             "%s%s%s %s shaped for CPUs; on device '%.160s', which is not a CPU, the defaults (%s) "
+             "run faster and give the same theta",
+             layout ? "knobs.layout=1 (contiguous chunks)" : "", layout && partials ? " and " : "",
+             partials ? "knobs.group_partials=1 (a partial per work-item)" : "",
+             layout && partials ? "are" : "is", s->ctx->info.name,
+             layout && partials ? "strided layout, a partial per work-group"
+             : layout           ? "strided layout"
+                                : "a partial per work-group");
+}
+
+const char *clopt_solver_knob_warning(const struct clopt_solver *s)
+{
+    return s && s->knob_warning[0] ? s->knob_warning : NULL;
+}
+
 int clopt_resolve_knobs(struct clopt_solver *s, size_t max_group)
 {
+    note_cpu_shaped_knobs(s);
     struct clopt_knobs k = s->opts.knobs;
     const int cpu = s->ctx->info.kind == CLOPT_DEVICE_CPU;
-    default_shape_knobs(&k, cpu, floor_power_of_two(max_group));
+    default_shape_knobs(&k, cpu, floor_power_of_two(max_group), s->n_state);
     default_code_knobs(&k, cpu, s->ctx->info.has_fp64);
     char why[256];
     int status = clopt_knobs_check(&k, why, sizeof why) == CLOPT_OK

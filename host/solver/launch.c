@@ -25,14 +25,25 @@ int clopt_set_arg(struct clopt_context *ctx, cl_kernel kernel, cl_uint index, si
     return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(ctx, err, "clSetKernelArg");
 }
 
-/* The zeroing kernel runs one work-item per word, in launches of at most ZERO_CHUNK
- * work-items (a multiple of ZERO_BLOCK) placed by a global offset: some drivers refuse or
- * wrap global sizes past 2^31 or 2^32. Work-groups are ZERO_BLOCK items where the kernel
- * allows it: left to the runtime, PoCL picks a size per launch size and compiles the
- * kernel once for each (seconds apiece). */
-#define ZERO_CHUNK ((size_t)1 << 30)
-#define ZERO_BLOCK ((size_t)256)
+/* Work-groups of the set-up kernels (init.cl) are SET_UP_GROUP items where the kernel allows
+ * it: left to the runtime, PoCL picks a size per launch size and compiles the kernel once
+ * for each (seconds apiece). */
+#define SET_UP_GROUP ((size_t)256)
 
+int clopt_set_up_group(struct clopt_solver *s, cl_kernel kernel, size_t *local)
+{
+    size_t limit = 0;
+    cl_int err = clGetKernelWorkGroupInfo(kernel, s->ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                          sizeof limit, &limit, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(s->ctx, err, "clGetKernelWorkGroupInfo(set-up kernel)");
+    *local = limit >= SET_UP_GROUP ? SET_UP_GROUP : 1;
+    return CLOPT_OK;
+}
+
+/* The zeroing kernel runs one work-item per word, in launches of at most s->launch_items
+ * work-items placed by a global offset (some drivers refuse or wrap global sizes past 2^31
+ * or 2^32); the kernel adds the offset to its id in 64 bits. */
 int clopt_enqueue_zero(struct clopt_solver *s, cl_mem buffer, size_t bytes, const char *what)
 {
     struct clopt_context *ctx = s->ctx;
@@ -46,21 +57,19 @@ int clopt_enqueue_zero(struct clopt_solver *s, cl_mem buffer, size_t bytes, cons
     int status = clopt_set_arg(ctx, s->k_zero, ZERO_ARG_BUFFER, sizeof(cl_mem), &buffer);
     if (!status)
         status = clopt_set_arg(ctx, s->k_zero, ZERO_ARG_WORDS, sizeof words, &words);
+    size_t local = 0;
+    if (!status)
+        status = clopt_set_up_group(s, s->k_zero, &local);
     if (status)
         return status;
-    size_t limit = 0;
-    cl_int err = clGetKernelWorkGroupInfo(s->k_zero, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                          sizeof limit, &limit, NULL);
-    if (err != CL_SUCCESS)
-        return clopt_fail_cl(ctx, err, "clGetKernelWorkGroupInfo(clopt_zero)");
-    const size_t local = limit >= ZERO_BLOCK ? ZERO_BLOCK : 1;
-    for (size_t start = 0; start < words; start += ZERO_CHUNK) {
+    const size_t chunk = clopt_launch_chunk(s, local);
+    for (size_t start = 0; start < words; start += chunk) {
         const size_t left = words - start;
-        size_t global = (left + ZERO_BLOCK - 1) / ZERO_BLOCK * ZERO_BLOCK;
-        if (global > ZERO_CHUNK)
-            global = ZERO_CHUNK;
-        err = clEnqueueNDRangeKernel(ctx->queue, s->k_zero, 1, &start, &global, &local, 0, NULL,
-                                     NULL);
+        size_t global = (left + local - 1) / local * local;
+        if (global > chunk)
+            global = chunk;
+        cl_int err = clEnqueueNDRangeKernel(ctx->queue, s->k_zero, 1, &start, &global, &local, 0,
+                                            NULL, NULL);
         if (err != CL_SUCCESS) {
             char call[96];
             snprintf(call, sizeof call, "clEnqueueNDRangeKernel(clopt_zero, %s)", what);
@@ -100,6 +109,29 @@ static int exchange_halos(struct clopt_solver *s)
     }
     /* Several ranks: the halos at the ends of this rank's range come from its neighbours. */
     return clopt_ranks_active(s) ? clopt_ranks_halos(s) : CLOPT_OK;
+}
+
+/* Queues a step kernel over `global` work-items of one shard: in one launch, or where that
+ * passes s->launch_items, in chunks of whole work-groups placed by a global offset, from
+ * which the kernel numbers its tiles (get_global_offset / CLOPT_WG + get_group_id). A fixed
+ * grid (knobs.groups_per_cu) is never cut: plan_shards keeps it within one launch. `last`
+ * gets the event of the last chunk; the first waits for `wait` (a lane's cross-queue events). */
+static int launch_chunks(struct clopt_solver *s, cl_command_queue queue, cl_kernel kernel,
+                         size_t global, const cl_event *wait, cl_uint n_wait, cl_event *last)
+{
+    const size_t local = s->knobs.work_group;
+    const size_t chunk = clopt_launch_chunk(s, local);
+    for (size_t start = 0; start < global; start += chunk) {
+        const size_t size = global - start < chunk ? global - start : chunk;
+        /* The first chunk waits for the events; the in-order queue orders the rest. */
+        const cl_uint n = start ? 0 : n_wait;
+        cl_int err =
+            clEnqueueNDRangeKernel(queue, kernel, 1, start ? &start : NULL, &size, &local, n,
+                                   n ? wait : NULL, start + size >= global ? last : NULL);
+        if (err != CL_SUCCESS)
+            return clopt_fail_cl(s->ctx, err, "clEnqueueNDRangeKernel(step)");
+    }
+    return CLOPT_OK;
 }
 
 /* Queues one step (or evaluation) kernel over every shard. */
@@ -162,19 +194,17 @@ static int enqueue_launches(struct clopt_solver *s, cl_kernel kernel,
             status = clopt_set_arg(ctx, kernel, STEP_ARG_N_TOTAL, sizeof n_total, &n_total);
         if (status)
             return status;
-        const size_t local = s->knobs.work_group;
-        cl_event *event = last && s->n_lanes == 1 && i + 1 == s->n_shards ? last : NULL;
         /* A lane's first launch waits for what other queues did with its buffers. */
         cl_event wait[2];
         cl_uint n_wait = 0;
         if (i == lane->first_shard)
             clopt_lane_take_waits(lane, wait, &n_wait);
-        cl_int err = clEnqueueNDRangeKernel(lane->queue, kernel, 1, NULL, &sh->global_size, &local,
-                                            n_wait, n_wait ? wait : NULL, event);
+        cl_event *event = last && s->n_lanes == 1 && i + 1 == s->n_shards ? last : NULL;
+        status = launch_chunks(s, lane->queue, kernel, sh->global_size, wait, n_wait, event);
         for (cl_uint k = 0; k < n_wait; ++k)
             clReleaseEvent(wait[k]);
-        if (err != CL_SUCCESS)
-            return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(step)");
+        if (status)
+            return status;
     }
     /* With several devices the marker waited for is lane 0's, after every lane's launches. */
     if (last && s->n_lanes > 1) {
@@ -206,32 +236,57 @@ int clopt_enqueue_read_result(struct clopt_solver *s, void *host, cl_event *done
     return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(s->ctx, err, "clEnqueueReadBuffer(loss)");
 }
 
-/* Reduces the partials of iteration `iteration_slot` of the last launch (0 unless fused). */
-int clopt_enqueue_reduce(struct clopt_solver *s, size_t iteration_slot, void *host, cl_event *done)
+/* One launch of clopt_reduce: `groups` groups of knobs.reduce_group items fold `count` pairs
+ * from pair `first` of `in` into `groups` pairs of `out`. */
+static int reduce_launch(struct clopt_solver *s, cl_mem in, cl_ulong count, cl_mem out,
+                         cl_ulong first, size_t groups)
 {
     struct clopt_context *ctx = s->ctx;
+    int status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_PARTIALS, sizeof(cl_mem), &in);
+    if (!status)
+        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_COUNT, sizeof count, &count);
+    if (!status)
+        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_OUT, sizeof(cl_mem), &out);
+    if (!status)
+        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_FIRST, sizeof first, &first);
+    if (status)
+        return status;
+    const size_t local = s->knobs.reduce_group, global = groups * local;
+    cl_int err =
+        clEnqueueNDRangeKernel(ctx->queue, s->k_reduce, 1, NULL, &global, &local, 0, NULL, NULL);
+    return err == CL_SUCCESS ? CLOPT_OK
+                             : clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_reduce)");
+}
+
+size_t clopt_reduce_groups(size_t n_partials, size_t reduce_group)
+{
+    if (reduce_group <= 1)
+        return 1;
+    const size_t per_group = reduce_group * REDUCE_PAIRS_PER_ITEM;
+    const size_t groups = (n_partials + per_group - 1) / per_group;
+    return groups < 1 ? 1 : groups > REDUCE_GROUPS_MAX ? REDUCE_GROUPS_MAX : groups;
+}
+
+/* Reduces the partials of iteration `iteration_slot` of the last launch (0 unless fused):
+ * in one group, or, with knobs.reduce_group > 1 and partials enough, in many groups whose
+ * pairs one group then folds (clopt_reduce_groups). */
+int clopt_enqueue_reduce(struct clopt_solver *s, size_t iteration_slot, void *host, cl_event *done)
+{
     const cl_ulong count = s->n_partials, first = iteration_slot * s->n_partials;
+    const size_t groups = clopt_reduce_groups(s->n_partials, s->knobs.reduce_group);
     /* The other devices' partials join the first's, in tile order, and then every rank's,
      * so the fold below is one device's in one process. */
     int status = s->n_lanes > 1 ? clopt_gather_partials(s, iteration_slot) : CLOPT_OK;
     if (!status && clopt_ranks_active(s))
         status = clopt_ranks_gather_partials(s, iteration_slot);
     if (!status)
-        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_PARTIALS, sizeof(cl_mem), &s->partials);
-    if (!status)
-        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_COUNT, sizeof count, &count);
-    if (!status)
-        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_OUT, sizeof(cl_mem), &s->result);
-    if (!status)
-        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_FIRST, sizeof first, &first);
-    if (status)
-        return status;
-    const size_t size = s->knobs.reduce_group;
-    cl_int err =
-        clEnqueueNDRangeKernel(ctx->queue, s->k_reduce, 1, NULL, &size, &size, 0, NULL, NULL);
-    if (err != CL_SUCCESS)
-        return clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_reduce)");
-    if (s->external && (status = clopt_external_fold_loss(s)) != CLOPT_OK)
+        status = groups == 1 ? reduce_launch(s, s->partials, count, s->result, first, 1)
+                             : reduce_launch(s, s->partials, count, s->reduce_stage, first, groups);
+    if (status == CLOPT_OK && groups > 1)
+        status = reduce_launch(s, s->reduce_stage, groups, s->result, 0, 1);
+    if (status == CLOPT_OK && s->external)
+        status = clopt_external_fold_loss(s);
+    if (status != CLOPT_OK)
         return status;
     /* Without host the result stays on the device (clip-norm reads it there). */
     return host ? clopt_enqueue_read_result(s, host, done) : CLOPT_OK;

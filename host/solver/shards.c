@@ -82,7 +82,10 @@ int clopt_plan_shards(struct clopt_solver *s)
     for (size_t i = 0; i < s->n_shards; ++i) {
         struct shard *sh = &s->shards[i];
         size_t groups = (sh->count + tile - 1) / tile;
-        const size_t grid = (size_t)ctx->info.compute_units * s->knobs.groups_per_cu;
+        size_t grid = (size_t)ctx->info.compute_units * s->knobs.groups_per_cu;
+        /* A fixed grid strides over the tiles in one launch: keep it within one. */
+        if (grid > clopt_launch_chunk(s, s->knobs.work_group) / s->knobs.work_group)
+            grid = clopt_launch_chunk(s, s->knobs.work_group) / s->knobs.work_group;
         if (s->knobs.groups_per_cu && grid < groups)
             groups = grid ? grid : 1;
         sh->global_size = groups * s->knobs.work_group;
@@ -191,6 +194,16 @@ int clopt_allocate(struct clopt_solver *s)
                                "fused hyper-parameters");
         if (status != CLOPT_OK)
             return status;
+    }
+    const size_t stage_groups = clopt_reduce_groups(s->n_partials, s->knobs.reduce_group);
+    if (stage_groups > 1) {
+        /* Every group of the first stage writes its pair before the second reads them. */
+        s->reduce_stage = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE,
+                                         2 * stage_groups * s->acc_size, NULL, &err);
+        if (err != CL_SUCCESS) {
+            s->reduce_stage = NULL;
+            return clopt_fail_cl(ctx, err, "clCreateBuffer(reduction stage)");
+        }
     }
     status = clopt_allocate_lanes(s);
     if (status != CLOPT_OK)

@@ -20,8 +20,24 @@
 #define FUSE_MAX 32
 /* The kernel's loss mask is a 32-bit uint, one bit per fused iteration. */
 _Static_assert(FUSE_MAX <= 32, "loss masks are 32 bits wide");
+/* The most work-items one launch may have: AMD refuses global sizes past 2^32 and NVIDIA's
+ * drivers have been reported to wrap ids at 2^31, so every launch whose size grows with n is
+ * cut into chunks of at most this many (a multiple of any work-group size up to 2^20). The
+ * environment variable CLOPT_MAX_LAUNCH_ITEMS lowers it, as a test hook: results must not
+ * change with it. */
+#define LAUNCH_ITEMS_MAX ((size_t)1 << 30)
+/* The reduction's first stage: each item of a group sums about REDUCE_PAIRS_PER_ITEM pairs,
+ * in at most REDUCE_GROUPS_MAX groups (so the second stage, one group, folds at most that
+ * many pairs). Fixed numbers, not device figures: the grouping decides the bits. */
+#define REDUCE_PAIRS_PER_ITEM 8
+#define REDUCE_GROUPS_MAX 1024
 /* Private memory a fused work-item may hold (see knobs.c). */
 #define FUSE_PRIVATE_BYTES (64 * 1024)
+/* The same on GPUs and other devices, whose private memory is registers (NVIDIA: at most
+ * 255 of 4 bytes per work-item) and then scratch memory: 2 KiB lets a fused kernel hold a
+ * small block and its sums (fuse 8, vw 4: 576 bytes for Adam) and refuses what could only
+ * run from scratch memory. */
+#define FUSE_PRIVATE_BYTES_GPU (2 * 1024)
 /* Losses queued but not looked at: up to a lag's worth, plus one fused block. */
 #define RING_SIZE (LAG_MAX + FUSE_MAX + 2)
 /* At most THROTTLE_EVERY * THROTTLE_SLOTS iterations are in flight, which bounds the
@@ -175,6 +191,7 @@ struct clopt_solver {
     size_t n_partials;
     cl_mem partials;
     cl_mem result;
+    cl_mem reduce_stage; /* the first reduction stage's pairs (knobs.reduce_group > 1) */
     cl_program program;
     cl_kernel k_step, k_step_loss, k_eval, k_reduce, k_init;
     cl_kernel k_zero, k_put_hyper; /* buffer set-up (init.cl) */
@@ -184,6 +201,8 @@ struct clopt_solver {
     size_t n_state;                /* optimizer state vectors */
     size_t halo;                   /* stencil radius: neighbours kept on each side of a shard */
     size_t grid_radius;            /* grid objectives: R (halo = R planes) */
+    size_t launch_items;           /* work-items per launch at most (LAUNCH_ITEMS_MAX) */
+    char knob_warning[512];        /* clopt_solver_knob_warning(), "" when none */
     char *data_path;               /* file of the objective's data vector, or NULL */
     struct clopt_hyper_in hyper;   /* resolved hyper-parameters; lr is the base rate */
     struct clopt_schedule schedule;
@@ -270,6 +289,14 @@ int clopt_set_arg(struct clopt_context *ctx, cl_kernel kernel, cl_uint index, si
 /* Queues the zeroing of the first `bytes` (a multiple of 4) of buffer; `what` names it in
  * messages. */
 int clopt_enqueue_zero(struct clopt_solver *s, cl_mem buffer, size_t bytes, const char *what);
+/* The work-group of a set-up kernel (init.cl): 256 where the kernel allows it, else 1. */
+int clopt_set_up_group(struct clopt_solver *s, cl_kernel kernel, size_t *local);
+/* The most work-items of one launch in groups of `group`: see LAUNCH_ITEMS_MAX. */
+size_t clopt_launch_chunk(const struct clopt_solver *s, size_t group);
+/* The most private memory a fused work-item may use on this device (bytes). */
+size_t clopt_fused_private_cap(const struct clopt_solver *s);
+/* Groups of the reduction's first stage for n_partials pairs; 1: a single stage. */
+size_t clopt_reduce_groups(size_t n_partials, size_t reduce_group);
 int clopt_enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last);
 /* f and g at theta, g kept in state 0 (lbfgs/cg's step kernel), with loss partials. */
 int clopt_enqueue_eval_store(struct clopt_solver *s);
