@@ -20,9 +20,10 @@ static inline real clopt_fdf_stencil(const real *w, ulong i, ulong n, real *g)
     const real valley = w[2] - x * x, off = 1 - x;
     const real term = 100 * valley * valley + off * off;
     const real term_grad = -400 * x * valley - 2 * off;
-    const real prev_grad = 200 * (x - w[0] * w[0]);
     const bool has_next = i + 1 < n;
     const real grad = has_next ? term_grad : 0;
-    *g = i > 0 ? grad + prev_grad : grad;
+    /* One expression, as `grad += 200 * (...)` was: the compiler may contract it into a
+     * multiply-add, which a separate statement for the product would forbid (other bits). */
+    *g = i > 0 ? grad + 200 * (x - w[0] * w[0]) : grad;
     return has_next ? term : 0;
 }
