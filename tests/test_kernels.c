@@ -183,56 +183,6 @@ Test(kernels, rastrigin_and_styblinski_tang_match_reference)
             }
 }
 
-/* rastrigin reduces its argument itself (half-turns, quadrant k mod 4, a polynomial on
- * [-1/4, 1/4]) instead of calling sinpi/cospi: f and |g| at points on and next to every
- * quadrant boundary, at small and large |x|, against a double reference whose reduction
- * (fmod by 1, exact) loses nothing. a = 1e4 keeps the cosine term visible next to x^2. */
-Test(kernels, rastrigin_reduction_matches_reference_across_quadrants)
-{
-    const double a = 1e4;
-    const double bases[] = {0, -3, 37, 4096};
-    const double offsets[] = {0, 0.125, 0.25, 0.5, 0.75, -0.3125};
-    struct clopt_param amp = {"a", "1e4"};
-    for (int p = 0; p < 2; ++p) {
-        const double eps = p ? 2.3e-16 : 1.2e-7;
-        for (size_t b = 0; b < sizeof bases / sizeof *bases; ++b)
-            for (size_t k = 0; k < sizeof offsets / sizeof *offsets; ++k) {
-                const double x = bases[b] + offsets[k];
-                struct capture cap = {0};
-                struct clopt_options o;
-                clopt_options_init(&o);
-                o.objective = "rastrigin";
-                o.params = &amp;
-                o.n_params = 1;
-                o.dim = 1;
-                o.precision = p ? CLOPT_DOUBLE : CLOPT_FLOAT;
-                o.lr = 0;
-                o.max_iters = 1;
-                o.init = CLOPT_INIT_CONST;
-                o.init_value = x;
-                o.progress = capture_first;
-                o.progress_user = &cap;
-                struct clopt_solver *s = NULL;
-                cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
-                struct clopt_result r;
-                cr_assert_eq(clopt_solver_run(s, &r), CLOPT_STOP_MAX_ITERS, "%s",
-                             clopt_errmsg(ctx));
-                clopt_solver_destroy(s);
-                const double turn = 6.283185307179586476925 * fmod(x, 1.0);
-                const double f = a + x * x - a * cos(turn);
-                const double g = 2 * x + 6.283185307179586476925 * a * sin(turn);
-                /* A few roundings of the largest term each. */
-                const double ftol = 16 * eps * (2 * a + x * x);
-                const double gtol = 16 * eps * (2 * fabs(x) + 6.3 * a);
-                cr_expect(fabs(cap.loss0 - f) <= ftol, "%s x=%.17g: f %.17g, expected %.17g",
-                          p ? "double" : "float", x, cap.loss0, f);
-                cr_expect(fabs(cap.gnorm0 - fabs(g)) <= gtol,
-                          "%s x=%.17g: |g| %.17g, expected %.17g", p ? "double" : "float", x,
-                          cap.gnorm0, fabs(g));
-            }
-    }
-}
-
 Test(kernels, many_shards_match_reference)
 {
     /* Default CPU tiles are 16 x 4096 floats (256 KiB): a 1 MiB cap gives 5 shards. */
