@@ -13,9 +13,14 @@
  * C + OpenMP loop, plain and -march=native: the compute ceiling a fused kernel can reach on
  * this machine, against which the fused ratio is to be read.
  *
+ * With --objectives LIST|all, it instead runs GD on each objective (all: every built-in
+ * that needs no data file) side by side with the same in-place scale, in interleaved
+ * rounds, and prints each one's ratio to the best scale: the speed of objectives that are
+ * not plain sphere (separable ones with exp2 or cos, 1-D stencils) against the same limit.
+ *
  * usage: clopt_bench_step [--dim N] [--iters I] [--rounds R] [--device D] [--loss-every K]
  *                         [--precision float|double] [--optimizers gd,adam,...|all]
- *                         [--fuse K] */
+ *                         [--fuse K] [--objectives sphere,ellipsoid,...|all] */
 #include "clopt.h"
 #include "numparse.h"
 
@@ -46,6 +51,88 @@ double fused_gd_portable(void *data, size_t n, int is_double, unsigned fuse);
 double fused_gd_native(void *data, size_t n, int is_double, unsigned fuse);
 double fma_peak_native(void);
 
+#define MAX_OBJECTIVES 16
+
+/* Each round: the in-place scale, then for each objective a fresh solver (one at a time, so
+ * that a large problem needs the device memory of one), a warm-up run and a timed run. */
+static int bench_objectives(struct clopt_context *ctx, void *stream, uint64_t dim, uint64_t iters,
+                            uint64_t rounds, uint64_t loss_every, int is_double,
+                            const char *objectives)
+{
+    const char *names[MAX_OBJECTIVES];
+    char list[512];
+    size_t count = 0;
+    if (!strcmp(objectives, "all")) {
+        for (const char *const *name = clopt_objective_names(); *name && count < MAX_OBJECTIVES;
+             ++name)
+            if (strcmp(*name, "shifted_sphere")) /* needs a target file */
+                names[count++] = *name;
+    } else {
+        snprintf(list, sizeof list, "%s", objectives);
+        char *save = NULL;
+        for (char *name = strtok_r(list, ",", &save); name && count < MAX_OBJECTIVES;
+             name = strtok_r(NULL, ",", &save))
+            names[count++] = name;
+    }
+    double gbs[MAX_OBJECTIVES][MAX_ROUNDS], stream_best = 0;
+    double bytes[MAX_OBJECTIVES] = {0};
+    printf("\nobjectives, gd, lr 1e-6, theta_0 = 0.5, %llu iterations per round (GB/s)\n%-6s %8s "
+           "%8s",
+           (unsigned long long)iters, "round", "plain", "native");
+    for (size_t o = 0; o < count; ++o)
+        printf(" %10.10s", names[o]);
+    printf("\n");
+    for (uint64_t r = 0; r < rounds; ++r) {
+        const double plain = stream_scale_portable(stream, (size_t)dim, is_double);
+        const double native = stream_scale_native(stream, (size_t)dim, is_double);
+        stream_best = fmax(stream_best, fmax(plain, native));
+        printf("%-6llu %8.2f %8.2f", (unsigned long long)r, plain, native);
+        for (size_t o = 0; o < count; ++o) {
+            struct clopt_options opts;
+            clopt_options_init(&opts);
+            opts.objective = names[o];
+            opts.dim = (size_t)dim;
+            opts.max_iters = iters;
+            opts.loss_every = loss_every;
+            opts.init = CLOPT_INIT_CONST;
+            opts.init_value = 0.5;
+            opts.lr = 1e-6; /* keeps theta near 0.5 for every objective */
+            opts.precision = is_double ? CLOPT_DOUBLE : CLOPT_FLOAT;
+            struct clopt_solver *solver = NULL;
+            struct clopt_result run;
+            int status = clopt_solver_create(&solver, ctx, &opts);
+            if (status == CLOPT_OK)
+                status = clopt_solver_run(solver, &run);
+            if (status >= 0)
+                status = clopt_solver_run(solver, &run);
+            clopt_solver_destroy(solver);
+            if (status < 0) {
+                fprintf(stderr, "\nclopt_bench_step: %s: %s\n", names[o], clopt_errmsg(ctx));
+                return -1;
+            }
+            gbs[o][r] = run.gbytes_per_second;
+            bytes[o] = run.bytes_per_element;
+            printf(" %10.2f", gbs[o][r]);
+            fflush(stdout);
+        }
+        printf("\n");
+    }
+    printf("\n%-16s %6s %12s %12s %8s\n", "objective", "B/elem", "median GB/s", "best GB/s",
+           "ratio");
+    for (size_t o = 0; o < count; ++o) {
+        double best = 0;
+        for (uint64_t r = 0; r < rounds; ++r)
+            best = fmax(best, gbs[o][r]);
+        const double mid = median(gbs[o], (int)rounds);
+        printf("%-16s %6.0f %12.2f %12.2f %8.3f\n", names[o], bytes[o], mid, best,
+               mid / stream_best);
+    }
+    printf("ratio = median GB/s / best STREAM-style in-place scale of the same rounds (%.2f "
+           "GB/s)\n",
+           stream_best);
+    return 0;
+}
+
 static int arg_count(const char *flag, const char *text, uint64_t *value)
 {
     const char *why;
@@ -68,6 +155,7 @@ int main(int argc, char **argv)
     const char *device = getenv("CLOPT_DEVICE");
     int is_double = 0;
     const char *optimizers = "gd";
+    const char *objectives = NULL;
     for (int i = 1; i < argc; ++i) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
@@ -87,10 +175,13 @@ int main(int argc, char **argv)
             is_double = !strcmp(v, "double"), ++i;
         else if (!strcmp(argv[i], "--optimizers") && v)
             optimizers = v, ++i;
+        else if (!strcmp(argv[i], "--objectives") && v)
+            objectives = v, ++i;
         else {
             fprintf(stderr, "usage: clopt_bench_step [--dim N] [--iters I] [--rounds R] "
                             "[--device D] [--loss-every K] [--precision float|double] "
-                            "[--optimizers gd,adam,...|all] [--fuse K]\n");
+                            "[--optimizers gd,adam,...|all] [--fuse K] "
+                            "[--objectives sphere,ellipsoid,...|all]\n");
             return 2;
         }
         if (bad)
@@ -141,6 +232,14 @@ int main(int argc, char **argv)
     }
     const struct clopt_device_info *dev = clopt_context_device(ctx);
     printf("device      %s (%s)\n", dev->name, dev->platform);
+    if (objectives) {
+        printf("problem     n = %llu, %s, loss every %llu\n", (unsigned long long)dim,
+               is_double ? "double" : "float", (unsigned long long)loss_every);
+        if (bench_objectives(ctx, stream, dim, iters, rounds, loss_every, is_double, objectives) ==
+            0)
+            rc = 0;
+        goto cleanup;
+    }
     printf("problem     sphere, n = %llu, %s, loss every %llu, %llu iterations per round\n",
            (unsigned long long)dim, is_double ? "double" : "float", (unsigned long long)loss_every,
            (unsigned long long)iters);

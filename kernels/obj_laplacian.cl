@@ -24,9 +24,10 @@ static inline real clopt_fdf_stencil(const real *w, ulong i, ulong n, real *g)
     const real after = i + 1 < n ? w[2] : (real)CLOPT_PARAM_RIGHT;
     /* Element i is charged the spring to its left, and the last one the spring to the
      * right end as well. */
-    real f = (x - before) * (x - before) / 2;
-    if (i + 1 == n)
-        f += (after - x) * (after - x) / 2;
+    const real f = (x - before) * (x - before) / 2;
+    const real right_end = (after - x) * (after - x) / 2;
     *g = (x - before) - (after - x);
-    return f;
+    /* A select rather than `if (i + 1 == n) f += ...`: the branch kept PoCL's code scalar
+     * (11.5 GB/s against sphere's 47 at n = 1e7 on an AVX2 EPYC). Same bits. */
+    return i + 1 == n ? f + right_end : f;
 }

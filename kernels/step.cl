@@ -60,6 +60,7 @@
 typedef float real;
 #endif
 typedef double acc_t;
+#define CLOPT_ACC_KAHAN 0
 void clopt_acc_add(acc_t *s, acc_t *c, acc_t x);
 #define CLOPT_RESTRICT restrict
 #endif
@@ -299,6 +300,18 @@ CLOPT_INLINE void clopt_sweep(__global real *CLOPT_RESTRICT theta, __global real
         for (uint l = 0; l < CLOPT_VW; ++l) {
             block_f[l] = 0;
             block_g2[l] = 0;
+        }
+        /* A block whose first element lies past the shard has no element in it (j grows
+         * with k in both layouts): skip its loads and arithmetic. Sweeping the empty slots
+         * of the last tile was the fixed cost of every small problem, measured with
+         * callgrind at n = 1e3 (one tile of 65536 slots): 0.53 M instructions per sphere
+         * iteration and 1.5 M per laplacian one. Its loss terms are all zero: folding them
+         * leaves a double sum unchanged, but a Kahan sum applies its compensation, so it
+         * still folds them there to keep the bits. */
+        if (!full && base + (ulong)b * stride >= n_shard) {
+            if (with_loss && CLOPT_ACC_KAHAN)
+                clopt_block_fold(acc, block_f, block_g2);
+            continue;
         }
         if (full)
             clopt_prefetch_block(CLOPT_HALO > 0 ? src : theta, s0, s1, s2, data, base + b,
