@@ -20,14 +20,15 @@ fixed=/tmp/clopt-gpu
 build=build/gpu-bundle-build
 scripts/deps.sh
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCLOPT_BUILD_TESTS=ON -DCLOPT_BUILD_BENCH=ON \
-  -DCLOPT_TEST_EXE="$fixed/bin/clopt" -DCLOPT_TEST_SOURCE_DIR="$fixed/src" >/dev/null
+  -DCLOPT_TEST_EXE="$fixed/bin/clopt" -DCLOPT_TEST_SOURCE_DIR="$fixed/src" \
+  -DCLOPT_TEST_EXAMPLE_LOGREG="$fixed/bin/example_logreg" >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
 rm -rf "$out/clopt-gpu"
 root=$out/clopt-gpu
 mkdir -p "$root/bin" "$root/lib/glibc" "$root/src"
 cp "$build/clopt" "$root/bin/"
-cp "$build"/test_* "$root/bin/"
+cp "$build"/test_* "$build/example_logreg" "$root/bin/"
 [ -x "$build/clopt_bench_step" ] && cp "$build/clopt_bench_step" "$root/bin/"
 cp -r kernels examples README.md "$root/src/"
 cp scripts/gpu-check.sh "$root/"
