@@ -155,7 +155,10 @@ def minimize(objective="sphere", x0=None, dim=None, optimizer="gd", lr=None, ite
     source text defining clopt_fdf. x0: an array of any shape (float32/float64 keep their
     bits; its elements are theta in C order, and x and out= come back in its shape), a
     FILE.npy, or an initialiser spec ("normal:0.5", "uniform:2", "zeros", "const:3");
-    default normal:1 from seed. dim: needed without an x0 array (default 1e6). params:
+    default normal:1 from seed. dim: needed without an x0 array (default 1e6). shape:
+    (S0, S1[, S2]) or "S0,S1[,S2]", as --shape: theta as a grid for grid objectives (n the
+    product; x0 of that shape or flat; x comes back in it); without it, a 2-D or 3-D x0
+    gives the grid its shape, and a flat x0 is a grid of one axis. params:
     {KEY: VALUE}, a numpy array for a data parameter. callback(progress) gets each loss
     read back (iteration, loss, grad_norm, lr, seconds); returning True cancels.
     trace=True: result.trace holds arrays iteration, loss, grad_norm, lr, seconds.
