@@ -308,15 +308,17 @@ def check_keywords(options, allowed, where):
 
 
 def _data_array_file(tmpdir, key, value):
-    """A numpy array given for a data parameter (of any shape: its elements in C order, as
-    the CLI reads a .npy), written as the 1-D float32/float64 .npy the library reads."""
+    """A numpy array given for a data parameter, written as the float32/float64 .npy the
+    library reads, in its own shape (its elements in C order): the library then checks it
+    as it checks the CLI's file (a grid's data must have the grid's shape or be flat; a
+    vector theta takes any shape)."""
     arr = np.asarray(value)
     if arr.ndim == 0 or arr.size == 0:
         raise BadInput("params[%r]: need an array with at least one element, got shape %s"
                        % (key, arr.shape))
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
-    arr = np.ascontiguousarray(arr).reshape(-1)
+    arr = np.ascontiguousarray(arr)
     path = os.path.join(tmpdir, "param-%s.npy" % re.sub(r"[^\w.-]", "_", key))
     np.save(path, arr.astype(arr.dtype.newbyteorder("<"), copy=False))
     return path

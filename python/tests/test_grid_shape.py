@@ -87,3 +87,15 @@ def test_bad_shape_says_what_to_do(kw, words):
     with pytest.raises(clopt.BadInput) as exc:
         clopt.minimize("tv_denoise", iters=0, **kw)
     assert words in str(exc.value)
+
+
+def test_grid_data_array_in_another_shape_is_refused(picture):
+    """A 2-D image array with a flat x0 and no shape=: as the CLI with the same files (exit
+    2), not a silent grid of one axis (the array used to be flattened)."""
+    _, noisy, _ = picture
+    with pytest.raises(clopt.BadInput) as exc:
+        clopt.minimize("tv_denoise", x0=noisy.reshape(-1), params={"image": noisy}, iters=0)
+    assert "another shape than shape" in str(exc.value)
+    r = clopt.minimize("tv_denoise", x0=noisy.reshape(-1), shape=(128, 128),
+                       params={"image": noisy}, iters=0)
+    assert r.x.shape == (128, 128)
