@@ -222,6 +222,9 @@ class CheckOptions(Structure):
         ("init", c_int),
         ("init_value", c_double),
         ("seed", c_uint64),
+        # The second version: grid objectives.
+        ("n_axes", c_size_t),
+        ("shape", c_size_t * 3),
     ]
 
 

@@ -99,3 +99,12 @@ def test_grid_data_array_in_another_shape_is_refused(picture):
     r = clopt.minimize("tv_denoise", x0=noisy.reshape(-1), shape=(128, 128),
                        params={"image": noisy}, iters=0)
     assert r.x.shape == (128, 128)
+
+
+def test_check_gradient_on_a_grid():
+    """check_gradient(shape=) as `clopt check --shape`: tv_denoise's gradient on a 2-D grid
+    (samples on its faces, edges and corners) agrees with finite differences."""
+    r = clopt.check_gradient("tv_denoise", shape=(5, 7), samples=35, seed=3)
+    assert r.n == 35 and r.checked == 35 and r.passed, r
+    with pytest.raises(clopt.BadInput):
+        clopt.check_gradient("tv_denoise", shape=(5, 7), dim=36)
