@@ -87,6 +87,7 @@ class ContextOptions(Structure):
         ("device", c_char_p),
         ("kernel_dir", c_char_p),
         ("program_cache", c_char_p),
+        ("devices", c_char_p),  # version 2: several devices (the package uses one)
     ]
 
 
