@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _ffi
 from ._errors import BadInput
-from ._problem import (MAX_DIM, Problem, RUN_KEYWORDS, check_keywords, context, device_dict,
+from ._problem import (Problem, RUN_KEYWORDS, check_keywords, context, device_dict,
                        knobs_text, objective_names, optimizer_names, parse_count,
                        parse_double, parse_init, raise_status, temporary_directory)
 
@@ -155,7 +155,10 @@ def minimize(objective="sphere", x0=None, dim=None, optimizer="gd", lr=None, ite
     source text defining clopt_fdf. x0: an array of any shape (float32/float64 keep their
     bits; its elements are theta in C order, and x and out= come back in its shape), a
     FILE.npy, or an initialiser spec ("normal:0.5", "uniform:2", "zeros", "const:3");
-    default normal:1 from seed. dim: needed without an x0 array (default 1e6). params:
+    default normal:1 from seed. dim: needed without an x0 array (default 1e6). shape:
+    (S0, S1[, S2]) or "S0,S1[,S2]", as --shape: theta as a grid for grid objectives (n the
+    product; x0 of that shape or flat; x comes back in it); without it, a 2-D or 3-D x0
+    gives the grid its shape, and a flat x0 is a grid of one axis. params:
     {KEY: VALUE}, a numpy array for a data parameter. callback(progress) gets each loss
     read back (iteration, loss, grad_norm, lr, seconds); returning True cancels.
     trace=True: result.trace holds arrays iteration, loss, grad_norm, lr, seconds.
@@ -344,20 +347,26 @@ def _make_result(problem, ctx, r, status, x, rows, message):
 
 
 def check_gradient(objective="sphere", dim=None, samples=None, params=None, device=None,
-                   init=None, seed=None, tol=None, kernel_dir=None, program_cache=None):
+                   init=None, seed=None, tol=None, kernel_dir=None, program_cache=None,
+                   shape=None):
     """Compares the objective's gradient with a fourth-order finite difference at sampled
     elements (clopt check). passed: worst_error <= tol (default 1e-6 in double, 1e-2 in
-    float arithmetic)."""
+    float arithmetic). shape=(S0, S1[, S2]): a grid objective's grid (--shape)."""
     lib = _ffi.lib()
     with temporary_directory() as tmpdir:
-        # Problem does the objective and params; its options struct is not used.
-        problem = Problem(tmpdir, objective, params=params, kernel_dir=kernel_dir)
+        # Problem does the objective, params, dim and shape; the rest of its options struct
+        # is not used.
+        problem = Problem(tmpdir, objective, dim=dim, params=params, kernel_dir=kernel_dir,
+                          shape=shape)
         c = _ffi.CheckOptions()
         _ffi.init(c)
         c.objective = problem.opts.objective
         c.params, c.n_params = problem.opts.params, problem.opts.n_params
-        if dim is not None:
-            c.dim = parse_count("dim", dim, MAX_DIM, 1)
+        if problem.dim_given:
+            c.dim = problem.opts.dim
+        c.n_axes = problem.opts.n_axes
+        for k in range(c.n_axes):
+            c.shape[k] = problem.opts.shape[k]
         if samples is not None:
             c.samples = parse_count("samples", samples, 1 << 24, 1)
         if init is not None:

@@ -87,6 +87,7 @@ class ContextOptions(Structure):
         ("device", c_char_p),
         ("kernel_dir", c_char_p),
         ("program_cache", c_char_p),
+        ("devices", c_char_p),  # version 2: several devices (the package uses one)
     ]
 
 
@@ -222,6 +223,9 @@ class CheckOptions(Structure):
         ("init", c_int),
         ("init_value", c_double),
         ("seed", c_uint64),
+        # The second version: grid objectives.
+        ("n_axes", c_size_t),
+        ("shape", c_size_t * 3),
     ]
 
 

@@ -17,6 +17,7 @@ from . import _ffi
 from ._errors import BadInput, DeviceError, Diverged, Error
 
 MAX_DIM = 1 << 48
+MAX_GRID_AXES = 3  # --shape's limit (grid objectives have 1 to 3 axes)
 MAX_COUNT = 1 << 62
 UINT64_MAX = (1 << 64) - 1
 
@@ -275,7 +276,8 @@ _WORD_OPTIONS = {
 _STRING_OPTIONS = ("schedule",)
 _PATH_OPTIONS = ("checkpoint",)
 # Handled by Problem itself, or by the caller (minimize, bench, tune).
-_OTHER_OPTIONS = ("init", "tune", "tuning_db", "kernel_dir", "program_cache", "resume", "out")
+_OTHER_OPTIONS = ("shape", "init", "tune", "tuning_db", "kernel_dir", "program_cache", "resume",
+                  "out")
 RUN_KEYWORDS = frozenset(_NUMBER_OPTIONS) | frozenset(_FLAG_OPTIONS) | frozenset(
     _STRING_OPTIONS) | frozenset(_PATH_OPTIONS) | frozenset(_OTHER_OPTIONS) | frozenset(
     _WORD_OPTIONS)
@@ -306,15 +308,17 @@ def check_keywords(options, allowed, where):
 
 
 def _data_array_file(tmpdir, key, value):
-    """A numpy array given for a data parameter (of any shape: its elements in C order, as
-    the CLI reads a .npy), written as the 1-D float32/float64 .npy the library reads."""
+    """A numpy array given for a data parameter, written as the float32/float64 .npy the
+    library reads, in its own shape (its elements in C order): the library then checks it
+    as it checks the CLI's file (a grid's data must have the grid's shape or be flat; a
+    vector theta takes any shape)."""
     arr = np.asarray(value)
     if arr.ndim == 0 or arr.size == 0:
         raise BadInput("params[%r]: need an array with at least one element, got shape %s"
                        % (key, arr.shape))
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
-    arr = np.ascontiguousarray(arr).reshape(-1)
+    arr = np.ascontiguousarray(arr)
     path = os.path.join(tmpdir, "param-%s.npy" % re.sub(r"[^\w.-]", "_", key))
     np.save(path, arr.astype(arr.dtype.newbyteorder("<"), copy=False))
     return path
@@ -382,6 +386,9 @@ class Problem:
         self.dim_given = dim is not None
         if dim is not None:
             o.dim = parse_count("dim", dim, MAX_DIM, 1)
+        self.shape = None
+        if options.get("shape") is not None:
+            self._set_shape(options["shape"])
         if not isinstance(optimizer, str):
             raise BadInput("optimizer=%r: give a name (%s)"
                            % (optimizer, ", ".join(optimizer_names())))
@@ -438,6 +445,39 @@ class Problem:
             knobs_from_text(options["tune"], o.knobs)
         self.knob_source = "tune" if self.knobs_given else "built-in defaults"
 
+    def _set_shape(self, shape):
+        """shape=(S0, S1[, S2]) as --shape: theta as a grid in C order, n the product (dim,
+        when given too, must agree); x0 and .npy inputs have that shape or are flat."""
+        if isinstance(shape, str):
+            axes = shape.split(",")
+        elif isinstance(shape, (numbers.Integral, np.integer)) and not isinstance(shape, bool):
+            axes = [shape]
+        else:
+            try:
+                axes = list(shape)
+            except TypeError:
+                axes = None
+        if not axes or len(axes) > MAX_GRID_AXES:
+            raise BadInput("shape=%r: give 1 to %d axis lengths, e.g. shape=(1023, 1025)"
+                           % (shape, MAX_GRID_AXES))
+        self.shape = tuple(parse_count("shape", a.strip() if isinstance(a, str) else a,
+                                       MAX_DIM, 1) for a in axes)
+        product = 1
+        for axis in self.shape:
+            product *= axis
+            if product > MAX_DIM:
+                raise BadInput("shape=%r: the grid holds more than %d elements"
+                               % (shape, MAX_DIM))
+        o = self.opts
+        if self.dim_given and product != o.dim:
+            raise BadInput("shape=%r holds %d elements but dim is %d: drop dim or make them "
+                           "agree" % (shape, product, o.dim))
+        o.dim = product
+        self.dim_given = True
+        o.n_axes = len(self.shape)
+        for k, axis in enumerate(self.shape):
+            o.shape[k] = axis
+
     def _str(self, value):
         b = encode(value)
         self._keep.append(b)
@@ -490,10 +530,22 @@ class Problem:
             k = int(np.argmin(finite))
             raise BadInput("%s: element %d is %g, which is not a finite %s"
                            % (name, k, arr[k], "double" if o.precision else "float"))
+        if self.shape is not None:
+            # As --init with --shape: the grid's shape or flat; x comes back in the grid's.
+            if len(shape) > 1 and shape != self.shape:
+                raise BadInput("%s has shape %s but shape is %s: give %s in that shape (or "
+                               "flat)" % (name, shape, self.shape, name))
+            if arr.size != o.dim:
+                raise BadInput("%s holds %d elements but shape %s holds %d"
+                               % (name, arr.size, self.shape, o.dim))
+            o.init = _ffi.INIT_NONE
+            self.init_array = arr
+            return
         if self.dim_given and arr.size != o.dim:
             raise BadInput("%s holds %d elements but dim is %d" % (name, arr.size, o.dim))
         o.dim = arr.size
         o.init = _ffi.INIT_NONE
+        # A grid objective takes this shape as its grid's, as the CLI takes --init's.
         o.n_axes = len(shape) if len(shape) > 1 else 0
         for k, axis in enumerate(shape if len(shape) > 1 else ()):
             o.shape[k] = axis
