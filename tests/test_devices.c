@@ -206,9 +206,9 @@ Test(devices, shifted_sphere_with_data_on_two_devices_matches_one)
  * devices' shards and the devices every step. */
 Test(devices, tv_denoise_grid_on_two_devices_matches_one)
 {
-    double image[37 * 41];
+    float image[37 * 41];
     for (size_t i = 0; i < 37 * 41; ++i)
-        image[i] = (double)((i * 7919u) % 101u) / 100.0;
+        image[i] = (float)((i * 7919u) % 101u) / 100.0f;
     char *data = path_in(dir, "image.npy");
     const uint64_t shape[] = {37, 41};
     write_npy_shape(data, image, 2, shape, 0);
