@@ -59,6 +59,12 @@ same_as_one stencil --objective laplacian --optimizer gd --lr 0.1 --iters 30 --i
 # A grid stencil: 50x100 (n = --dim), a halo of one 100-element plane crosses the ranks.
 same_as_one grid --shape 50,100 --objective poisson --param source=init.npy --optimizer gd \
   --lr 0.1 --iters 30 --init init.npy
+# lbfgs/cg: the dot products of the line search fold every rank's partials in tile order.
+same_as_one lbfgs --objective ellipsoid --optimizer lbfgs --iters 15
+same_as_one cg --objective ellipsoid --optimizer cg --iters 15
+same_as_one lbfgs_stencil --objective rosenbrock --optimizer lbfgs --history 3 --iters 15 \
+  --init init.npy
+same_as_one cg_stencil --objective rosenbrock --optimizer cg --iters 15 --init init.npy
 
 # Case: a checkpoint written by 2 ranks is the one process's, and resumes with 1 and 3.
 adam=(run "${common[@]}" --optimizer adam)
@@ -79,17 +85,13 @@ echo "ok: checkpoint of 2 ranks = 1 process's; resumed with 1 and 3 ranks"
 rc=$?
 [ $rc -eq 2 ] || fail "bad input: exit status $rc, not 2"
 [ "$(grep -c '^clopt: error:' bad.txt)" -eq 1 ] || fail "bad input: not reported exactly once"
-# lbfgs/cg run in one process only.
-"${mpi[@]}" -np 2 "$clopt" run "${common[@]}" --iters 5 --optimizer lbfgs 2>/dev/null
-rc=$?
-[ $rc -eq 2 ] || fail "lbfgs on 2 ranks: exit status $rc, not 2"
 # More ranks on a node than it has devices (two PoCL devices, three ranks).
 POCL_DEVICES="pthread pthread" "${mpi[@]}" -x POCL_DEVICES -np 3 "$clopt" run "${common[@]}" \
   --iters 5 2>devices.txt
 rc=$?
 [ $rc -eq 2 ] || fail "3 ranks on 2 devices: exit status $rc, not 2"
 grep -q "has 2 OpenCL devices" devices.txt || fail "3 ranks on 2 devices: no message"
-echo "ok: bad input, lbfgs and too few devices exit 2, reported once"
+echo "ok: bad input and too few devices exit 2, reported once"
 
 # Case: a bad file on one rank's path ends every rank within seconds, with its message.
 cat >one_bad.sh <<EOF
