@@ -122,8 +122,8 @@ int clopt_ranks_read(struct clopt_solver *s, size_t which, void *host,
 /* Gathers every rank's per-tile records of `buf` (from byte `first`: `unit` bytes per tile of
  * `tile` elements, tile-major) into every rank's copy of it, in tile order. Rank ranges are
  * whole step tiles, so any tile that divides the step tile (lbfgs/cg's) splits them too. */
-static int gather_tiles(struct clopt_solver *s, cl_mem buf, size_t first, size_t tile,
-                        size_t unit, const char *what)
+static int gather_tiles(struct clopt_solver *s, cl_mem buf, size_t first, size_t tile, size_t unit,
+                        const char *what)
 {
     const struct clopt_ranks *rk = &s->ctx->ranks;
     struct clopt_context *ctx = s->ctx;
@@ -143,16 +143,16 @@ static int gather_tiles(struct clopt_solver *s, cl_mem buf, size_t first, size_t
     if (status == CLOPT_OK && !mine)
         status = clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     if (status == CLOPT_OK && my_bytes) {
-        cl_int err = clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, first + my_at, my_bytes, mine,
-                                         0, NULL, NULL);
+        cl_int err = clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, first + my_at, my_bytes, mine, 0,
+                                         NULL, NULL);
         if (err != CL_SUCCESS)
             status = clopt_fail_cl(ctx, err, "clEnqueueReadBuffer(partials to gather)");
     }
     if (status == CLOPT_OK && rk->allgatherv(rk->user, mine, all, bytes) != 0)
         status = comm_failed(s, what);
     if (status == CLOPT_OK) {
-        cl_int err = clEnqueueWriteBuffer(ctx->queue, buf, CL_TRUE, first, total, all, 0, NULL,
-                                          NULL);
+        cl_int err =
+            clEnqueueWriteBuffer(ctx->queue, buf, CL_TRUE, first, total, all, 0, NULL, NULL);
         if (err != CL_SUCCESS)
             status = clopt_fail_cl(ctx, err, "clEnqueueWriteBuffer(gathered partials)");
     }
