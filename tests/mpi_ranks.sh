@@ -146,3 +146,21 @@ stop=$("$clopt" checkpoint info sig.bin | awk '$1 == "iteration" {print $2}')
   fail "SIGTERM: resumed run"
 cmp -s sig1.npy sig2.npy || fail "SIGTERM: the resumed theta differs"
 echo "ok: SIGTERM stops every rank at iteration $stop with a checkpoint that resumes"
+
+# Case: SIGTERM stops lbfgs's ranks together (the stop is agreed each iteration: a rank
+# leaving alone would leave the other waiting in a collective).
+rm -f qn_sig.csv
+"${mpi[@]}" --mca odls_base_sigkill_timeout 3 -np 2 "$clopt" run --dim 2e5 \
+  --program-cache "$work/cache" --objective ellipsoid --param cond=1e12 --optimizer lbfgs \
+  --iters 100000000 --ftol 0 --trace qn_sig.csv >/dev/null 2>qn_sig.txt &
+job=$!
+for _ in $(seq 600); do [ -f qn_sig.csv ] && [ "$(wc -l <qn_sig.csv)" -gt 3 ] && break; sleep 0.1; done
+kill -TERM $job
+for _ in $(seq 600); do kill -0 $job 2>/dev/null || break; sleep 0.1; done
+if kill -0 $job 2>/dev/null; then
+  kill -KILL $job
+  fail "SIGTERM on lbfgs ranks: still running after 60 s"
+fi
+wait $job
+grep -q "stopped by SIGTERM after iteration" qn_sig.txt || fail "SIGTERM on lbfgs ranks: no stop line"
+echo "ok: SIGTERM stops lbfgs's ranks together"
