@@ -210,8 +210,8 @@ struct clopt_ranks {
 };
 
 /* Makes the context's solvers one rank of ranks->size (copied; NULL or size <= 1: a single
- * process). Set before creating solvers. lbfgs/cg refuse to run on several ranks
- * (CLOPT_ERR_UNSUPPORTED). */
+ * process). Set before creating solvers. lbfgs/cg gather their dot-product partials the same
+ * way, so their line searches take the same steps on every rank. */
 CLOPT_API int clopt_context_set_ranks(struct clopt_context *ctx, const struct clopt_ranks *ranks);
 
 /* The message of the last failure on this context (or on a solver made from it). */

@@ -59,6 +59,12 @@ same_as_one stencil --objective laplacian --optimizer gd --lr 0.1 --iters 30 --i
 # A grid stencil: 50x100 (n = --dim), a halo of one 100-element plane crosses the ranks.
 same_as_one grid --shape 50,100 --objective poisson --param source=init.npy --optimizer gd \
   --lr 0.1 --iters 30 --init init.npy
+# lbfgs/cg: the dot products of the line search fold every rank's partials in tile order.
+same_as_one lbfgs --objective ellipsoid --optimizer lbfgs --iters 15
+same_as_one cg --objective ellipsoid --optimizer cg --iters 15
+same_as_one lbfgs_stencil --objective rosenbrock --optimizer lbfgs --history 3 --iters 15 \
+  --init init.npy
+same_as_one cg_stencil --objective rosenbrock --optimizer cg --iters 15 --init init.npy
 
 # Case: a checkpoint written by 2 ranks is the one process's, and resumes with 1 and 3.
 adam=(run "${common[@]}" --optimizer adam)
@@ -79,17 +85,13 @@ echo "ok: checkpoint of 2 ranks = 1 process's; resumed with 1 and 3 ranks"
 rc=$?
 [ $rc -eq 2 ] || fail "bad input: exit status $rc, not 2"
 [ "$(grep -c '^clopt: error:' bad.txt)" -eq 1 ] || fail "bad input: not reported exactly once"
-# lbfgs/cg run in one process only.
-"${mpi[@]}" -np 2 "$clopt" run "${common[@]}" --iters 5 --optimizer lbfgs 2>/dev/null
-rc=$?
-[ $rc -eq 2 ] || fail "lbfgs on 2 ranks: exit status $rc, not 2"
 # More ranks on a node than it has devices (two PoCL devices, three ranks).
 POCL_DEVICES="pthread pthread" "${mpi[@]}" -x POCL_DEVICES -np 3 "$clopt" run "${common[@]}" \
   --iters 5 2>devices.txt
 rc=$?
 [ $rc -eq 2 ] || fail "3 ranks on 2 devices: exit status $rc, not 2"
 grep -q "has 2 OpenCL devices" devices.txt || fail "3 ranks on 2 devices: no message"
-echo "ok: bad input, lbfgs and too few devices exit 2, reported once"
+echo "ok: bad input and too few devices exit 2, reported once"
 
 # Case: a bad file on one rank's path ends every rank within seconds, with its message.
 cat >one_bad.sh <<EOF
@@ -144,3 +146,21 @@ stop=$("$clopt" checkpoint info sig.bin | awk '$1 == "iteration" {print $2}')
   fail "SIGTERM: resumed run"
 cmp -s sig1.npy sig2.npy || fail "SIGTERM: the resumed theta differs"
 echo "ok: SIGTERM stops every rank at iteration $stop with a checkpoint that resumes"
+
+# Case: SIGTERM stops lbfgs's ranks together (the stop is agreed each iteration: a rank
+# leaving alone would leave the other waiting in a collective).
+rm -f qn_sig.csv
+"${mpi[@]}" --mca odls_base_sigkill_timeout 3 -np 2 "$clopt" run --dim 2e5 \
+  --program-cache "$work/cache" --objective ellipsoid --param cond=1e12 --optimizer lbfgs \
+  --iters 100000000 --ftol 0 --trace qn_sig.csv >/dev/null 2>qn_sig.txt &
+job=$!
+for _ in $(seq 600); do [ -f qn_sig.csv ] && [ "$(wc -l <qn_sig.csv)" -gt 3 ] && break; sleep 0.1; done
+kill -TERM $job
+for _ in $(seq 600); do kill -0 $job 2>/dev/null || break; sleep 0.1; done
+if kill -0 $job 2>/dev/null; then
+  kill -KILL $job
+  fail "SIGTERM on lbfgs ranks: still running after 60 s"
+fi
+wait $job
+grep -q "stopped by SIGTERM after iteration" qn_sig.txt || fail "SIGTERM on lbfgs ranks: no stop line"
+echo "ok: SIGTERM stops lbfgs's ranks together"

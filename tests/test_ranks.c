@@ -187,12 +187,14 @@ Test(ranks, a_stencil_on_2_and_3_ranks_is_one_process_bit_for_bit)
     same_as_one("laplacian", "gd", 0.1);
 }
 
-Test(ranks, lbfgs_is_refused_on_several_ranks)
+/* lbfgs/cg: every rank folds every rank's dot-product partials, so all take the same
+ * line-search steps as one process. */
+Test(ranks, lbfgs_on_2_and_3_ranks_is_one_process_bit_for_bit)
 {
-    static struct rank r[2];
-    start_ranks(2, r, "sphere", "lbfgs", 1);
-    for (size_t k = 0; k < 2; ++k) {
-        cr_expect_eq(r[k].status, CLOPT_ERR_UNSUPPORTED, "rank %zu: %d", k, r[k].status);
-        cr_expect(strstr(r[k].err, "one process"), "%s", r[k].err);
-    }
+    same_as_one("ellipsoid", "lbfgs", 1);
+}
+
+Test(ranks, cg_on_a_stencil_on_2_and_3_ranks_is_one_process_bit_for_bit)
+{
+    same_as_one("laplacian", "cg", 1);
 }

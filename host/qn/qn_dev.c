@@ -36,7 +36,8 @@ static size_t max_pairs(size_t m)
  * vector and the qn vectors; refused with the number of pairs that would fit. */
 static int check_memory(struct clopt_solver *s, size_t m)
 {
-    const double per_vector = (double)s->n * (double)s->elem_size;
+    /* This rank's elements (all of theta in a single process). */
+    const double per_vector = (double)(s->hi - s->lo) * (double)s->elem_size;
     const double fixed = (2.0 + (s->halo ? 1.0 : 0.0) + (s->data_path ? 1.0 : 0.0) + 3.0);
     const double need = per_vector * (fixed + 2.0 * (double)m);
     const double have = (double)s->ctx->info.global_mem_bytes;
@@ -47,11 +48,11 @@ static int check_memory(struct clopt_solver *s, size_t m)
         return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY,
                           "%s needs %.3g GB of device memory for n = %zu, the device has %.3g GB: "
                           "lower options.dim",
-                          s->optimizer->name, need / 1e9, s->n, have / 1e9);
+                          s->optimizer->name, need / 1e9, s->hi - s->lo, have / 1e9);
     return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY,
                       "options.history = %zu pairs need %.3g GB of device memory for n = %zu, the "
                       "device has %.3g GB: at most %.0f pairs fit (set options.history)",
-                      m, need / 1e9, s->n, have / 1e9, floor(spare / 2.0));
+                      m, need / 1e9, s->hi - s->lo, have / 1e9, floor(spare / 2.0));
 }
 
 static int make_kernel(struct clopt_solver *s, cl_kernel *k, const char *name)
@@ -201,8 +202,15 @@ int clopt_qn_fold_partials(struct clopt_solver *s, size_t n_pairs)
     struct clopt_qn *q = s->qn;
     const cl_ulong tiles = q->n_tiles;
     const cl_uint np = (cl_uint)n_pairs;
+    /* Several ranks: each computed its own tiles' partials; with every rank's gathered in
+     * tile order, every rank folds the same numbers as one process, so all take the same
+     * line-search decisions. */
+    int status = clopt_ranks_active(s)
+                     ? clopt_ranks_gather_tiles(s, q->partials, q->tile, n_pairs * s->acc_size)
+                     : CLOPT_OK;
     const struct arg args[] = {ARG(q->partials), ARG(tiles), ARG(np), ARG(q->dots)};
-    int status = set_args(s, q->k_dots_reduce, args, N_ARGS(args));
+    if (status == CLOPT_OK)
+        status = set_args(s, q->k_dots_reduce, args, N_ARGS(args));
     if (status == CLOPT_OK)
         status = launch(s, q->k_dots_reduce, n_pairs, "clEnqueueNDRangeKernel(qn dots reduce)");
     return status;

@@ -213,6 +213,16 @@ static int report(const struct clopt_solver *s, uint64_t t, double f, double gno
     return s->opts.progress(s->opts.progress_user, &p);
 }
 
+/* Whether some rank wants to stop (`mine` in a single process): a signal or a progress
+ * callback's cancel reaches each rank at another time, and the ranks must leave the loop
+ * after the same iteration, or the others would wait in a collective for ever. */
+static int agreed(struct clopt_solver *s, int mine, int *status)
+{
+    int any = mine != 0;
+    *status = clopt_ranks_any(s, mine, &any);
+    return *status == CLOPT_OK && any;
+}
+
 /* The loop from x_0; returns a stop reason, or an error. */
 static int iterate(struct qn_run *r, struct clopt_result *res, double start)
 {
@@ -229,8 +239,10 @@ static int iterate(struct qn_run *r, struct clopt_result *res, double start)
         return clopt_fail(s->ctx, CLOPT_ERR_DIVERGED,
                           "the loss is NaN/Inf at the start point: check the initial theta and "
                           "the objective; theta is the start point");
-    if (report(s, 0, r->f, sqrt(g2), 0, start))
+    if (agreed(s, report(s, 0, r->f, sqrt(g2), 0, start), &status))
         return CLOPT_STOP_CANCELLED;
+    if (status != CLOPT_OK)
+        return status;
     int reason = stop_test(s, NAN, r->f, sqrt(g2));
     if (reason)
         return reason;
@@ -239,8 +251,10 @@ static int iterate(struct qn_run *r, struct clopt_result *res, double start)
         res->iterations = t;
         if (t >= s->opts.max_iters)
             return CLOPT_STOP_MAX_ITERS;
-        if (s->opts.stop && *s->opts.stop)
+        if (agreed(s, s->opts.stop && *s->opts.stop, &status))
             return CLOPT_STOP_CANCELLED;
+        if (status != CLOPT_OK)
+            return status;
         /* First steps 1 / ||g|| (liblbfgs); then lbfgs tries 1, cg N&W's (3.60). */
         const int fresh = t == 0 || (r->m > 0 ? r->k == 0 : r->gd == -r->gg);
         double alpha0 = fresh      ? 1.0 / sqrt(r->gg)
@@ -272,8 +286,10 @@ static int iterate(struct qn_run *r, struct clopt_result *res, double start)
         if (status != CLOPT_OK)
             return status;
         res->iterations = t + 1;
-        if (report(s, t + 1, r->f, sqrt(r->gg), ls.alpha, start))
+        if (agreed(s, report(s, t + 1, r->f, sqrt(r->gg), ls.alpha, start), &status))
             return CLOPT_STOP_CANCELLED;
+        if (status != CLOPT_OK)
+            return status;
         reason = stop_test(s, f_prev, r->f, sqrt(r->gg));
         if (reason)
             return reason;

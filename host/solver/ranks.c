@@ -50,12 +50,6 @@ int clopt_ranks_split(struct clopt_solver *s, size_t tile, size_t slots_per_tile
         s->slot_hi = tiles * slots_per_tile;
         return CLOPT_OK;
     }
-    if (s->optimizer->qn)
-        return clopt_fail(s->ctx, CLOPT_ERR_UNSUPPORTED,
-                          "optimizer '%s' runs in one process only (its line search is not "
-                          "spread over ranks yet): run it without mpirun, or use a first-order "
-                          "optimizer",
-                          s->optimizer->name);
     if (s->ctx->n_devices > 1)
         return clopt_fail(s->ctx, CLOPT_ERR_UNSUPPORTED,
                           "a rank runs on one device: under mpirun, drop --devices "
@@ -125,49 +119,60 @@ int clopt_ranks_read(struct clopt_solver *s, size_t which, void *host,
     return status;
 }
 
-int clopt_ranks_gather_partials(struct clopt_solver *s, size_t slot)
+/* Gathers every rank's per-tile records of `buf` (from byte `first`: `unit` bytes per tile of
+ * `tile` elements, tile-major) into every rank's copy of it, in tile order. Rank ranges are
+ * whole step tiles, so any tile that divides the step tile (lbfgs/cg's) splits them too. */
+static int gather_tiles(struct clopt_solver *s, cl_mem buf, size_t first, size_t tile, size_t unit,
+                        const char *what)
 {
     const struct clopt_ranks *rk = &s->ctx->ranks;
     struct clopt_context *ctx = s->ctx;
-    const size_t pair = 2 * s->acc_size, tile = tile_of(s);
-    const size_t spt = s->n_partials / ((s->n + tile - 1) / tile);
-    const size_t first = slot * s->n_partials * pair;
+    const size_t total = (s->n + tile - 1) / tile * unit;
     size_t *bytes = calloc(rk->size, sizeof *bytes);
-    char *all = malloc(s->n_partials * pair);
+    char *all = malloc(total);
     int status =
         bytes && all ? CLOPT_OK : clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     for (size_t r = 0; status == CLOPT_OK && r < rk->size; ++r) {
         size_t lo, hi;
         range_of(s, r, &lo, &hi);
-        bytes[r] = ((hi + tile - 1) / tile - lo / tile) * spt * pair;
+        bytes[r] = ((hi + tile - 1) / tile - lo / tile) * unit;
     }
-    char *mine = all ? all + s->slot_lo * pair : NULL;
-    const size_t my_bytes = (s->slot_hi - s->slot_lo) * pair;
-    if (status == CLOPT_OK) {
-        cl_int err = clEnqueueReadBuffer(ctx->queue, s->partials, CL_TRUE,
-                                         first + s->slot_lo * pair, my_bytes, mine, 0, NULL, NULL);
-        if (err != CL_SUCCESS)
-            status = clopt_fail_cl(ctx, err, "clEnqueueReadBuffer(loss partials)");
-    }
-    /* MPI forbids overlapping send and receive buffers: send a copy of this rank's part. */
-    char *copy = status == CLOPT_OK ? malloc(my_bytes ? my_bytes : 1) : NULL;
-    if (status == CLOPT_OK && !copy)
+    const size_t my_at = s->lo / tile * unit, my_bytes = status == CLOPT_OK ? bytes[rk->rank] : 0;
+    /* MPI forbids overlapping send and receive buffers: this rank's part goes from a copy. */
+    char *mine = status == CLOPT_OK ? malloc(my_bytes ? my_bytes : 1) : NULL;
+    if (status == CLOPT_OK && !mine)
         status = clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
-    if (status == CLOPT_OK) {
-        memcpy(copy, mine, my_bytes);
-        if (rk->allgatherv(rk->user, copy, all, bytes) != 0)
-            status = comm_failed(s, "gathering the loss partials");
-    }
-    if (status == CLOPT_OK) {
-        cl_int err = clEnqueueWriteBuffer(ctx->queue, s->partials, CL_TRUE, first,
-                                          s->n_partials * pair, all, 0, NULL, NULL);
+    if (status == CLOPT_OK && my_bytes) {
+        cl_int err = clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, first + my_at, my_bytes, mine, 0,
+                                         NULL, NULL);
         if (err != CL_SUCCESS)
-            status = clopt_fail_cl(ctx, err, "clEnqueueWriteBuffer(loss partials)");
+            status = clopt_fail_cl(ctx, err, "clEnqueueReadBuffer(partials to gather)");
     }
-    free(copy);
+    if (status == CLOPT_OK && rk->allgatherv(rk->user, mine, all, bytes) != 0)
+        status = comm_failed(s, what);
+    if (status == CLOPT_OK) {
+        cl_int err =
+            clEnqueueWriteBuffer(ctx->queue, buf, CL_TRUE, first, total, all, 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            status = clopt_fail_cl(ctx, err, "clEnqueueWriteBuffer(gathered partials)");
+    }
+    free(mine);
     free(bytes);
     free(all);
     return status;
+}
+
+int clopt_ranks_gather_partials(struct clopt_solver *s, size_t slot)
+{
+    const size_t pair = 2 * s->acc_size, tile = tile_of(s);
+    const size_t spt = s->n_partials / ((s->n + tile - 1) / tile);
+    return gather_tiles(s, s->partials, slot * s->n_partials * pair, tile, spt * pair,
+                        "gathering the loss partials");
+}
+
+int clopt_ranks_gather_tiles(struct clopt_solver *s, cl_mem buf, size_t tile, size_t unit)
+{
+    return gather_tiles(s, buf, 0, tile, unit, "gathering the dot-product partials");
 }
 
 int clopt_ranks_halos(struct clopt_solver *s)

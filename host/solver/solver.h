@@ -354,6 +354,9 @@ int clopt_ranks_read(struct clopt_solver *s, size_t which, void *host,
                      enum clopt_precision host_prec, size_t offset, size_t count);
 /* Every rank's partials of iteration slot `slot` into every rank's partial buffer. */
 int clopt_ranks_gather_partials(struct clopt_solver *s, size_t slot);
+/* Every rank's records of buf (unit bytes per tile of `tile` elements, tile-major from byte 0)
+ * into every rank's buf, in tile order; `tile` divides the step tile (lbfgs/cg's dots). */
+int clopt_ranks_gather_tiles(struct clopt_solver *s, cl_mem buf, size_t tile, size_t unit);
 /* The halos at the ends of this rank's range from the neighbouring ranks. */
 int clopt_ranks_halos(struct clopt_solver *s);
 /* Whether flag is set on some rank (the flag itself in a single process). */
