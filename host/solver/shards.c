@@ -16,10 +16,11 @@ static double gib(double bytes)
     return bytes / (1024.0 * 1024.0 * 1024.0);
 }
 
-int clopt_plan_shards(struct clopt_solver *s)
+/* Whole tiles per shard: as many as the allocation cap holds with the stencil's halo on each
+ * side. */
+static int tiles_per_shard_of(struct clopt_solver *s, size_t tile, size_t *out)
 {
     struct clopt_context *ctx = s->ctx;
-    const size_t tile = s->knobs.work_group * s->knobs.elems_per_item;
     size_t cap = (size_t)ctx->info.max_alloc_bytes;
     if (s->opts.max_shard_bytes && s->opts.max_shard_bytes < cap)
         cap = s->opts.max_shard_bytes;
@@ -28,26 +29,37 @@ int clopt_plan_shards(struct clopt_solver *s)
     if (s->optimizer->qn && (size_t)ctx->info.max_alloc_bytes / clopt_qn_vectors(s) < cap)
         cap = (size_t)ctx->info.max_alloc_bytes / clopt_qn_vectors(s);
     const size_t cap_elems = cap / s->elem_size;
-    const size_t tiles_per_shard = cap_elems > 2 * s->halo ? (cap_elems - 2 * s->halo) / tile : 0;
-    if (tiles_per_shard == 0 && cap_elems >= tile)
+    *out = cap_elems > 2 * s->halo ? (cap_elems - 2 * s->halo) / tile : 0;
+    if (*out == 0 && cap_elems >= tile)
         return clopt_fail(
             ctx, CLOPT_ERR_INVALID_ARG,
             "a shard of %zu bytes holds one tile of %zu elements but not with the stencil's "
             "halo of %zu elements on each side (%zu bytes in all): raise "
             "options.max_shard_bytes or lower knobs.work_group/knobs.elems_per_item",
             cap, tile, s->halo, (tile + 2 * s->halo) * s->elem_size);
-    if (tiles_per_shard == 0)
+    if (*out == 0)
         return clopt_fail(
             ctx, CLOPT_ERR_INVALID_ARG,
             "a shard of %zu bytes cannot hold one tile of %zu elements (%zu "
             "bytes): raise options.max_shard_bytes or lower knobs.work_group/knobs.elems_per_item",
             cap, tile, tile * s->elem_size);
+    return CLOPT_OK;
+}
+
+int clopt_plan_shards(struct clopt_solver *s)
+{
+    struct clopt_context *ctx = s->ctx;
+    const size_t tile = s->knobs.work_group * s->knobs.elems_per_item;
+    size_t tiles_per_shard;
+    int status = tiles_per_shard_of(s, tile, &tiles_per_shard);
+    if (status != CLOPT_OK)
+        return status;
     /* Every shard but the last is whole tiles, so the slots are numbered as for one shard. */
     const size_t tiles = s->n / tile + (s->n % tile != 0);
     const size_t slots_per_tile = s->knobs.group_partials == 2 ? 1 : s->knobs.work_group;
     s->n_partials = tiles * slots_per_tile;
     /* Several ranks: this one's shards cover its tiles [s->lo, s->hi) only (ranks.c). */
-    int status = clopt_ranks_split(s, tile, slots_per_tile);
+    status = clopt_ranks_split(s, tile, slots_per_tile);
     if (status != CLOPT_OK)
         return status;
     const size_t local = s->hi - s->lo;
