@@ -294,6 +294,9 @@ int clopt_checkpoint_export(const char *path, const char *theta_path, const char
         status = export_vector(&h, k, target, chunk, why, sizeof why);
         free(target);
     }
+    /* lbfgs/cg's vectors are checked, not exported: theta is their x. */
+    if (status == CLOPT_OK && h.qn)
+        status = check_qn_vectors(&h, chunk, why, sizeof why);
     if (status == CLOPT_OK)
         status = clopt_ckpt_close(&h.r, 1, why, sizeof why);
     free(chunk);

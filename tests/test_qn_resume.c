@@ -196,3 +196,35 @@ Test(qn_resume, other_settings_are_refused)
     clopt_solver_destroy(s);
     free(path);
 }
+
+/* `clopt checkpoint info` and `export` read the lbfgs/cg layout: the iteration, and x as
+ * theta. */
+Test(qn_resume, info_and_export)
+{
+    char *path = path_in(dir, "cg.ckpt");
+    char *out = path_in(dir, "theta.npy");
+    struct clopt_options o;
+    options(&o, "cg", CLOPT_DOUBLE);
+    o.max_iters = 4;
+    o.checkpoint = path;
+    double theta[N];
+    struct clopt_result res;
+    run(&o, NULL, theta, &res, NULL);
+    static struct clopt_checkpoint_info info;
+    char err[512] = "";
+    cr_assert_eq(clopt_checkpoint_info(path, &info, err, sizeof err), CLOPT_OK, "%s", err);
+    cr_expect_eq(info.iteration, 4);
+    cr_expect_eq(info.n, N);
+    cr_expect_str_eq(info.optimizer, "cg");
+    cr_assert_eq(clopt_checkpoint_export(path, out, NULL, err, sizeof err), CLOPT_OK, "%s", err);
+    /* The .npy's data are its last N doubles. */
+    FILE *f = fopen(out, "rb");
+    cr_assert(f);
+    double saved[N];
+    cr_assert_eq(fseek(f, -(long)sizeof saved, SEEK_END), 0);
+    cr_assert_eq(fread(saved, sizeof *saved, N, f), N);
+    fclose(f);
+    cr_expect(memcmp(saved, theta, sizeof saved) == 0, "export's theta is not the run's");
+    free(out);
+    free(path);
+}
