@@ -167,7 +167,7 @@ Test(qn_resume, cg_float)
     resume_bits("cg", CLOPT_FLOAT);
 }
 
-/* A checkpoint of another optimizer, or of another history, is refused with one line. */
+/* A checkpoint of another optimizer, history or dot-product tile is refused with one line. */
 Test(qn_resume, other_settings_are_refused)
 {
     char *path = path_in(dir, "lbfgs.ckpt");
@@ -193,6 +193,13 @@ Test(qn_resume, other_settings_are_refused)
     cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
     cr_expect_eq(clopt_solver_resume(s, path), CLOPT_ERR_INVALID_ARG);
     cr_expect(strstr(clopt_errmsg(ctx), "history") != NULL, "%s", clopt_errmsg(ctx));
+    clopt_solver_destroy(s);
+    /* Other knobs fold the dot products in other tiles: other bits, so refused. */
+    options(&o, "lbfgs", CLOPT_DOUBLE);
+    o.knobs.work_group = 8;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_expect_eq(clopt_solver_resume(s, path), CLOPT_ERR_INVALID_ARG);
+    cr_expect(strstr(clopt_errmsg(ctx), "--tune") != NULL, "%s", clopt_errmsg(ctx));
     clopt_solver_destroy(s);
     free(path);
 }

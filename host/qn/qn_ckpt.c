@@ -3,19 +3,18 @@
  * holds, in the container of host/checkpoint.c:
  *   config  the solver's configuration text, as for the other optimizers
  *   qnloop  u32 qn kind, u32 element size, u64 n, m, k, t, evaluations; f64 f, gg, gd,
- *           alpha_prev, gd_prev, f_prev; u64 order[k]; f64 sy[m][m], yy[m][m], sg[m], yg[m]
- *   theta   x (so tools that read theta see the iterate)
- *   qnvec   every vector slot of host/qn/qn.h in slot order, each n elements
- * The other optimizers' files have a "loop" section where this has "qnloop", so neither
- * reader takes the other's file for its own. The loop waits while the file is written: the
- * vectors are 2m + 3 times theta, and a run checkpoints rarely. */
+ *           alpha_prev, gd_prev, f_prev; u64 tile; u64 order[k]; f64 sy[m][m], yy[m][m], sg[m],
+ * yg[m] theta   x (so tools that read theta see the iterate) qnvec   every vector slot of
+ * host/qn/qn.h in slot order, each n elements The other optimizers' files have a "loop" section
+ * where this has "qnloop", so neither reader takes the other's file for its own. The loop waits
+ * while the file is written: the vectors are 2m + 3 times theta, and a run checkpoints rarely. */
 #include "qn.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define QN_LOOP_HEAD (4 + 4 + 5 * 8 + 6 * 8)
+#define QN_LOOP_HEAD (4 + 4 + 5 * 8 + 6 * 8 + 8)
 
 static void put(unsigned char *b, size_t *at, const void *v, size_t size)
 {
@@ -48,6 +47,8 @@ static void encode(const struct clopt_solver *s, const struct qn_run *r, unsigne
     put(b, &at, &r->evaluations, 8);
     const double scalars[6] = {r->f, r->gg, r->gd, r->alpha_prev, r->gd_prev, r->f_prev};
     put(b, &at, scalars, sizeof scalars);
+    const uint64_t tile = s->qn->tile;
+    put(b, &at, &tile, 8);
     for (size_t p = 0; p < r->k; ++p) {
         const uint64_t slot = r->order[p];
         put(b, &at, &slot, 8);
@@ -173,6 +174,17 @@ static int decode(const struct clopt_solver *s, const unsigned char *b, uint64_t
     get(b, &at, scalars, sizeof scalars);
     r->f = scalars[0], r->gg = scalars[1], r->gd = scalars[2];
     r->alpha_prev = scalars[3], r->gd_prev = scalars[4], r->f_prev = scalars[5];
+    uint64_t tile;
+    get(b, &at, &tile, 8);
+    if (tile != s->qn->tile) {
+        /* The dot products are folded per tile: another tile gives other bits. */
+        snprintf(err, errlen,
+                 "it was written with %llu-element dot-product tiles, this run has %llu (the "
+                 "knobs wg and epw set them): resume with the --tune knobs of the run that "
+                 "wrote it",
+                 (unsigned long long)tile, (unsigned long long)s->qn->tile);
+        return CLOPT_ERR_INVALID_ARG;
+    }
     r->m = m;
     r->k = k;
     for (size_t p = 0; p < k; ++p) {
