@@ -20,7 +20,10 @@ struct ckpt_head {
     char *config;
     uint64_t t, step, n;
     uint32_t elem, n_state, decided;
+    int qn; /* lbfgs/cg: a qnloop section, theta, then qnvec (host/qn/qn_ckpt.c) */
 };
+
+static void config_value(const char *config, const char *key, char *out, size_t size);
 
 static int fail(char *err, size_t errlen, int status, const char *path, const char *why)
 {
@@ -44,9 +47,62 @@ static int read_config(struct ckpt_head *h, char *why, size_t size)
     return status == CLOPT_OK ? clopt_ckpt_end_section(&h->r, "config", why, size) : status;
 }
 
+/* lbfgs/cg's qnloop section: its head (element size, n, the iteration) is all that is
+ * looked at here; its vectors follow theta in one qnvec section. */
+static int read_qn_loop(struct ckpt_head *h, char *why, size_t size)
+{
+    uint64_t length;
+    unsigned char head[40];
+    int status = clopt_ckpt_next(&h->r, "qnloop", &length, why, size);
+    if (status == CLOPT_OK && length < sizeof head) {
+        snprintf(why, size, "its lbfgs/cg section has an impossible size");
+        return CLOPT_ERR_BAD_FILE;
+    }
+    if (status == CLOPT_OK)
+        status = clopt_ckpt_read(&h->r, head, sizeof head, why, size);
+    /* The rest is read only for its checksum. */
+    for (uint64_t left = length - sizeof head; status == CLOPT_OK && left > 0;) {
+        unsigned char skip[512];
+        const size_t m = left < sizeof skip ? (size_t)left : sizeof skip;
+        status = clopt_ckpt_read(&h->r, skip, m, why, size);
+        left -= m;
+    }
+    if (status == CLOPT_OK)
+        status = clopt_ckpt_end_section(&h->r, "qnloop", why, size);
+    if (status != CLOPT_OK)
+        return status;
+    memcpy(&h->elem, head + 4, 4);
+    memcpy(&h->n, head + 8, 8);
+    memcpy(&h->t, head + 32, 8);
+    h->step = h->t;
+    if ((h->elem != sizeof(float) && h->elem != sizeof(double)) || h->n > ((uint64_t)1 << 48)) {
+        snprintf(why, size, "its lbfgs/cg section does not describe a run clopt writes");
+        return CLOPT_ERR_BAD_FILE;
+    }
+    return CLOPT_OK;
+}
+
+/* Reads the qnvec section that follows theta in an lbfgs/cg checkpoint, for its checksum. */
+static int check_qn_vectors(struct ckpt_head *h, void *chunk, char *why, size_t size)
+{
+    uint64_t length;
+    int status = clopt_ckpt_next(&h->r, "qnvec", &length, why, size);
+    for (uint64_t left = length; status == CLOPT_OK && left > 0;) {
+        const size_t m = left < EXPORT_CHUNK ? (size_t)left : EXPORT_CHUNK;
+        status = clopt_ckpt_read(&h->r, chunk, m, why, size);
+        left -= m;
+    }
+    return status == CLOPT_OK ? clopt_ckpt_end_section(&h->r, "qnvec", why, size) : status;
+}
+
 /* The loop section's head (LOOP_HEAD bytes, see solver.h); the pending losses are skipped. */
 static int read_loop(struct ckpt_head *h, char *why, size_t size)
 {
+    char optimizer[32];
+    config_value(h->config, "optimizer", optimizer, sizeof optimizer);
+    h->qn = !strcmp(optimizer, "lbfgs") || !strcmp(optimizer, "cg");
+    if (h->qn)
+        return read_qn_loop(h, why, size);
     uint64_t length;
     unsigned char loop[LOOP_HEAD + RING_SIZE * LOOP_ENTRY];
     int status = clopt_ckpt_next(&h->r, "loop", &length, why, size);
@@ -158,6 +214,8 @@ int clopt_checkpoint_info(const char *path, struct clopt_checkpoint_info *info, 
         status = CLOPT_ERR_OUT_OF_MEMORY, snprintf(why, sizeof why, "out of host memory");
     for (size_t k = 0; status == CLOPT_OK && k <= h.n_state; ++k)
         status = copy_vector(&h, k, NULL, chunk, why, sizeof why);
+    if (status == CLOPT_OK && h.qn)
+        status = check_qn_vectors(&h, chunk, why, sizeof why);
     if (status == CLOPT_OK)
         status = clopt_ckpt_close(&h.r, 1, why, sizeof why);
     free(chunk);
@@ -236,6 +294,9 @@ int clopt_checkpoint_export(const char *path, const char *theta_path, const char
         status = export_vector(&h, k, target, chunk, why, sizeof why);
         free(target);
     }
+    /* lbfgs/cg's vectors are checked, not exported: theta is their x. */
+    if (status == CLOPT_OK && h.qn)
+        status = check_qn_vectors(&h, chunk, why, sizeof why);
     if (status == CLOPT_OK)
         status = clopt_ckpt_close(&h.r, 1, why, sizeof why);
     free(chunk);

@@ -136,9 +136,6 @@ static const char *qn_common_check(const struct clopt_options *o)
         return "options.max_ls, options.line_search and options.max_evals must be whole numbers";
     if (o->line_search == CLOPT_LINE_SEARCH_WOLFE && !(o->c2 > o->c1))
         return "the strong Wolfe line search needs options.c2 > options.c1";
-    if (o->checkpoint)
-        return "checkpoints are not available for lbfgs and cg yet (their history is not saved): "
-               "leave options.checkpoint unset";
     if (o->weight_decay > 0 || o->maximize || o->clip_value > 0 || o->clip_norm > 0 || o->schedule)
         return "lbfgs and cg minimise the objective as it is: weight_decay, maximize, clip_value, "
                "clip_norm and schedule are not available with them";

@@ -22,6 +22,8 @@
 #define QN_VECTORS(m) (2 * (m) + 3)
 #define QN_EXTRA(m) QN_VECTORS(m)
 
+struct qn_run;
+
 struct clopt_qn {
     size_t m;    /* history pairs (0 for cg) */
     size_t tile; /* elements per dot-product partial */
@@ -35,6 +37,7 @@ struct clopt_qn {
     cl_uint terms_host[QN_MAX_TERMS];
     double coef_host[QN_MAX_TERMS]; /* as acc_t: float coefficients use the first half */
     double dots_host[QN_MAX_PAIRS];
+    struct qn_run *resume; /* from a checkpoint, for the next run (heap) */
 };
 
 /* Elements per dot-product partial: the least multiple of this that divides the step
@@ -77,6 +80,36 @@ struct clopt_ls_result {
 int clopt_line_search(const struct clopt_options *o, uint64_t max_trials, clopt_qn_phi eval,
                       void *user, double phi0, double dphi0, double alpha0,
                       struct clopt_ls_result *out);
+
+/* The iteration's state (qn_run.c). At an iteration boundary (before a line search) the
+ * scalars here, x, g, d and the pairs are all there is to a run: what a checkpoint holds. */
+struct qn_run {
+    struct clopt_solver *s;
+    struct clopt_qn *q;
+    size_t m, k;                               /* history size, pairs held */
+    size_t order[QN_MAX_HISTORY];              /* their slots, oldest first */
+    double sy[QN_MAX_HISTORY][QN_MAX_HISTORY]; /* s_i . y_j */
+    double yy[QN_MAX_HISTORY][QN_MAX_HISTORY];
+    double sg[QN_MAX_HISTORY], yg[QN_MAX_HISTORY];
+    double f, gg, gd; /* at x: loss, ||g||^2, g . d */
+    double alpha_prev, gd_prev;
+    double gtd, gtg;            /* after a trial: g_trial . d, g_trial . g */
+    double last_alpha, last_g2; /* the last trial: theta and g_trial are its */
+    uint64_t evaluations;
+    /* Checkpoints (qn_ckpt.c): the next iteration, the loss before the last step, and
+     * the last iteration a checkpoint was written at (UINT64_MAX: none). */
+    uint64_t t;
+    double f_prev;
+    uint64_t written_t;
+    int boundary; /* the state is at an iteration boundary (not saved) */
+};
+
+/* qn_ckpt.c: a checkpoint at an iteration boundary, written at once (the loop waits), in
+ * the checkpoint format of host/checkpoint.c with sections config, qnloop, theta (x) and
+ * qnvec (every vector slot); and reading one back into s->qn->resume. */
+int clopt_qn_checkpoint(struct clopt_solver *s, struct qn_run *r);
+int clopt_qn_read_checkpoint(struct clopt_solver *s, struct clopt_ckpt_reader *rd,
+                             const char *path);
 
 /* qn_run.c */
 int clopt_qn_run(struct clopt_solver *s, struct clopt_result *res);

@@ -133,6 +133,7 @@ void clopt_qn_destroy(struct clopt_solver *s)
     for (size_t i = 0; i < sizeof kernels / sizeof *kernels; ++i)
         if (kernels[i])
             clReleaseKernel(kernels[i]);
+    free(q->resume);
     free(q);
     s->qn = NULL;
 }

@@ -7,22 +7,8 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
-
-struct qn_run {
-    struct clopt_solver *s;
-    struct clopt_qn *q;
-    size_t m, k;                               /* history size, pairs held */
-    size_t order[QN_MAX_HISTORY];              /* their slots, oldest first */
-    double sy[QN_MAX_HISTORY][QN_MAX_HISTORY]; /* s_i . y_j */
-    double yy[QN_MAX_HISTORY][QN_MAX_HISTORY];
-    double sg[QN_MAX_HISTORY], yg[QN_MAX_HISTORY];
-    double f, gg, gd; /* at x: loss, ||g||^2, g . d */
-    double alpha_prev, gd_prev;
-    double gtd, gtg;            /* after a trial: g_trial . d, g_trial . g */
-    double last_alpha, last_g2; /* the last trial: theta and g_trial are its */
-    uint64_t evaluations;
-};
 
 /* The trial at alpha: f and g . d there (the callback of clopt_line_search). */
 static int phi_at(void *user, double alpha, double *phi, double *dphi)
@@ -223,8 +209,8 @@ static int agreed(struct clopt_solver *s, int mine, int *status)
     return *status == CLOPT_OK && any;
 }
 
-/* The loop from x_0; returns a stop reason, or an error. */
-static int iterate(struct qn_run *r, struct clopt_result *res, double start)
+/* x_0: the first evaluation and direction. 0 to go on, or a stop reason, or an error. */
+static int begin(struct qn_run *r, double start)
 {
     struct clopt_solver *s = r->s;
     double g2, dots[2] = {NAN, NAN};
@@ -235,6 +221,7 @@ static int iterate(struct qn_run *r, struct clopt_result *res, double start)
         return status;
     r->evaluations = 1;
     r->gg = g2;
+    r->f_prev = NAN;
     if (!isfinite(r->f) || !isfinite(g2))
         return clopt_fail(s->ctx, CLOPT_ERR_DIVERGED,
                           "the loss is NaN/Inf at the start point: check the initial theta and "
@@ -243,12 +230,52 @@ static int iterate(struct qn_run *r, struct clopt_result *res, double start)
         return CLOPT_STOP_CANCELLED;
     if (status != CLOPT_OK)
         return status;
-    int reason = stop_test(s, NAN, r->f, sqrt(g2));
+    const int reason = stop_test(s, NAN, r->f, sqrt(g2));
     if (reason)
         return reason;
     status = steepest(r);
-    for (uint64_t t = 0; status == CLOPT_OK; ++t) {
+    r->boundary = status == CLOPT_OK;
+    return status;
+}
+
+/* A checkpoint's iteration boundary (clopt_solver_resume put it in q->resume; the vectors
+ * are on the device already). The stopping tests the run that wrote it made there are made
+ * again, with this run's limits. */
+static int begin_resumed(struct qn_run *r)
+{
+    struct clopt_solver *s = r->s;
+    struct clopt_qn *q = r->q;
+    *r = *q->resume;
+    r->s = s;
+    r->q = q;
+    free(q->resume);
+    q->resume = NULL;
+    r->written_t = r->t; /* that checkpoint is this point */
+    r->boundary = 1;
+    const int reason = stop_test(s, r->f_prev, r->f, sqrt(r->gg));
+    if (reason)
+        return reason;
+    const uint64_t max_evals = (uint64_t)s->opts.max_evals;
+    return max_evals > 0 && r->evaluations >= max_evals ? CLOPT_STOP_MAX_EVALS : 0;
+}
+
+/* The loop from an iteration boundary; returns a stop reason, or an error. */
+static int iterate(struct qn_run *r, struct clopt_result *res, double start)
+{
+    struct clopt_solver *s = r->s;
+    const int resumed = r->q->resume != NULL;
+    int status = resumed ? begin_resumed(r) : begin(r, start);
+    if (status != CLOPT_OK)
+        return status;
+    const uint64_t t0 = r->t, every = s->opts.checkpoint_every;
+    for (uint64_t t = t0; status == CLOPT_OK; ++t) {
+        r->t = t;
         res->iterations = t;
+        if (s->checkpoint_path && every && t > t0 && t % every == 0) {
+            status = clopt_qn_checkpoint(s, r);
+            if (status != CLOPT_OK)
+                return status;
+        }
         if (t >= s->opts.max_iters)
             return CLOPT_STOP_MAX_ITERS;
         if (agreed(s, s->opts.stop && *s->opts.stop, &status))
@@ -269,6 +296,7 @@ static int iterate(struct qn_run *r, struct clopt_result *res, double start)
             trials = max_evals - r->evaluations;
         struct clopt_ls_result ls;
         const double f_prev = r->f;
+        r->boundary = 0;
         status = clopt_line_search(&s->opts, trials, phi_at, r, r->f, r->gd, alpha0, &ls);
         r->evaluations += ls.evaluations;
         if (status != CLOPT_OK)
@@ -280,17 +308,18 @@ static int iterate(struct qn_run *r, struct clopt_result *res, double start)
         /* The accepted step is the last trial (theta and g_trial are its). */
         if (ls.alpha != r->last_alpha)
             return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG, "internal: accepted step not last");
-        const double g2_new = r->last_g2;
-        if (status == CLOPT_OK)
-            status = take_step(r, &ls, g2_new);
+        status = take_step(r, &ls, r->last_g2);
         if (status != CLOPT_OK)
             return status;
+        r->t = t + 1;
+        r->f_prev = f_prev;
+        r->boundary = 1;
         res->iterations = t + 1;
         if (agreed(s, report(s, t + 1, r->f, sqrt(r->gg), ls.alpha, start), &status))
             return CLOPT_STOP_CANCELLED;
         if (status != CLOPT_OK)
             return status;
-        reason = stop_test(s, f_prev, r->f, sqrt(r->gg));
+        const int reason = stop_test(s, f_prev, r->f, sqrt(r->gg));
         if (reason)
             return reason;
         if (max_evals > 0 && r->evaluations >= max_evals)
@@ -312,11 +341,25 @@ int clopt_qn_run(struct clopt_solver *s, struct clopt_result *res)
     r.s = s;
     r.q = s->qn;
     r.m = s->qn->m;
+    r.written_t = UINT64_MAX;
+    if (s->checkpoint_path && clopt_ranks_active(s))
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "lbfgs and cg cannot write checkpoints under several ranks yet: leave "
+                          "options.checkpoint unset");
+    memset(&s->ck_report, 0, sizeof s->ck_report);
     const double start = clopt_now_seconds();
     int reason = iterate(&r, res, start);
     res->evaluations = r.evaluations;
     if (reason < 0 && reason != CLOPT_ERR_DIVERGED)
         return reason;
+    /* The last checkpoint is where the run stopped, when that is an iteration boundary (a
+     * line search that stopped the run leaves the one before). */
+    if (reason > 0 && r.boundary && s->checkpoint_path) {
+        int status = r.written_t != r.t ? clopt_qn_checkpoint(s, &r) : CLOPT_OK;
+        if (status != CLOPT_OK)
+            return status;
+        s->ck_report.final_written = r.written_t == r.t;
+    }
     /* theta is x: the last trial may have been refused. */
     int status = clopt_qn_copy_x(s, 1);
     cl_int err = status == CLOPT_OK ? clFinish(s->ctx->queue) : CL_SUCCESS;

@@ -2,6 +2,7 @@
  * the first difference between two of them, and clopt_solver_resume, which reads a
  * checkpoint's loop section, theta and state back. */
 #include "solver.h"
+#include "qn/qn.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -544,11 +545,6 @@ int clopt_solver_resume(struct clopt_solver *s, const char *path)
     char *config = NULL;
     struct resume_point *point = NULL;
     struct loop_counts counts = {0, 0};
-    if (s && s->optimizer->qn)
-        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
-                          "optimizer '%s' cannot resume from a checkpoint yet (its history is not "
-                          "saved): start the run again",
-                          s->optimizer->name);
     if (!path || !*path)
         return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
                           "clopt_solver_resume needs a checkpoint file");
@@ -560,9 +556,13 @@ int clopt_solver_resume(struct clopt_solver *s, const char *path)
                             status == CLOPT_ERR_OUT_OF_MEMORY ? "out of host memory" : err);
     if (status == CLOPT_OK)
         status = check_config(s, path, config, r.version);
-    if (status == CLOPT_OK)
+    if (status == CLOPT_OK && s->optimizer->qn) {
+        /* lbfgs and cg keep their own state (host/qn/qn_ckpt.c). */
+        status = clopt_qn_read_checkpoint(s, &r, path);
+    } else if (status == CLOPT_OK) {
         status = read_sections(s, path, &r, &point, &counts);
-    if (status == CLOPT_OK) {
+    }
+    if (status == CLOPT_OK && !s->optimizer->qn) {
         s->step = counts.step;
         s->fresh_state = counts.fresh != 0;
         s->theta_generated = 0;

@@ -1,0 +1,307 @@
+/* lbfgs and cg checkpoints: the run's state at an iteration boundary (before a line search)
+ * is x, g, d, the history pairs and the scalars of struct qn_run, so that is what the file
+ * holds, in the container of host/checkpoint.c:
+ *   config  the solver's configuration text, as for the other optimizers
+ *   qnloop  u32 qn kind, u32 element size, u64 n, m, k, t, evaluations; f64 f, gg, gd,
+ *           alpha_prev, gd_prev, f_prev; u64 tile; u64 order[k]; f64 sy[m][m], yy[m][m], sg[m],
+ * yg[m] theta   x (so tools that read theta see the iterate) qnvec   every vector slot of
+ * host/qn/qn.h in slot order, each n elements The other optimizers' files have a "loop" section
+ * where this has "qnloop", so neither reader takes the other's file for its own. The loop waits
+ * while the file is written: the vectors are 2m + 3 times theta, and a run checkpoints rarely. */
+#include "qn.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QN_LOOP_HEAD (4 + 4 + 5 * 8 + 6 * 8 + 8)
+
+static void put(unsigned char *b, size_t *at, const void *v, size_t size)
+{
+    memcpy(b + *at, v, size);
+    *at += size;
+}
+
+static void get(const unsigned char *b, size_t *at, void *v, size_t size)
+{
+    memcpy(v, b + *at, size);
+    *at += size;
+}
+
+static size_t loop_length(size_t m, size_t k)
+{
+    return QN_LOOP_HEAD + 8 * k + 8 * (2 * m * m + 2 * m);
+}
+
+static void encode(const struct clopt_solver *s, const struct qn_run *r, unsigned char *b)
+{
+    size_t at = 0;
+    const uint32_t kind = (uint32_t)s->optimizer->qn, elem = (uint32_t)s->elem_size;
+    const uint64_t n = s->n, m = r->m, k = r->k;
+    put(b, &at, &kind, 4);
+    put(b, &at, &elem, 4);
+    put(b, &at, &n, 8);
+    put(b, &at, &m, 8);
+    put(b, &at, &k, 8);
+    put(b, &at, &r->t, 8);
+    put(b, &at, &r->evaluations, 8);
+    const double scalars[6] = {r->f, r->gg, r->gd, r->alpha_prev, r->gd_prev, r->f_prev};
+    put(b, &at, scalars, sizeof scalars);
+    const uint64_t tile = s->qn->tile;
+    put(b, &at, &tile, 8);
+    for (size_t p = 0; p < r->k; ++p) {
+        const uint64_t slot = r->order[p];
+        put(b, &at, &slot, 8);
+    }
+    for (size_t i = 0; i < r->m; ++i)
+        put(b, &at, r->sy[i], 8 * r->m);
+    for (size_t i = 0; i < r->m; ++i)
+        put(b, &at, r->yy[i], 8 * r->m);
+    put(b, &at, r->sg, 8 * r->m);
+    put(b, &at, r->yg, 8 * r->m);
+}
+
+/* The vector slots of every shard into image (slot-major, n elements each), or back. */
+static int move_vectors(struct clopt_solver *s, unsigned char *image, int to_device)
+{
+    struct clopt_qn *q = s->qn;
+    const size_t slots = QN_VECTORS(q->m), e = s->elem_size;
+    for (size_t i = 0; i < s->n_shards; ++i) {
+        const struct shard *sh = &s->shards[i];
+        for (size_t v = 0; v < slots; ++v) {
+            const size_t dev_at = v * sh->count * e, bytes = sh->count * e;
+            unsigned char *host = image + (v * s->n + sh->offset) * e;
+            cl_int err = to_device ? clEnqueueWriteBuffer(s->ctx->queue, q->vec[i], CL_FALSE,
+                                                          dev_at, bytes, host, 0, NULL, NULL)
+                                   : clEnqueueReadBuffer(s->ctx->queue, q->vec[i], CL_FALSE, dev_at,
+                                                         bytes, host, 0, NULL, NULL);
+            if (err != CL_SUCCESS)
+                return clopt_fail_cl(s->ctx, err,
+                                     to_device ? "clEnqueueWriteBuffer(qn resume)"
+                                               : "clEnqueueReadBuffer(qn checkpoint)");
+        }
+    }
+    cl_int err = clFinish(s->ctx->queue);
+    return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(s->ctx, err, "clFinish(qn checkpoint)");
+}
+
+static void note(struct clopt_solver *s, const char *why)
+{
+    struct clopt_checkpoint_report *rep = &s->ck_report;
+    if (!rep->failed++)
+        snprintf(rep->error, sizeof rep->error, "%s", why);
+}
+
+static void tag(struct clopt_ckpt_section *sec, const char *name, uint64_t length, const void *data)
+{
+    memset(sec->tag, 0, sizeof sec->tag);
+    memcpy(sec->tag, name, strlen(name));
+    sec->length = length;
+    sec->data = data;
+}
+
+int clopt_qn_checkpoint(struct clopt_solver *s, struct qn_run *r)
+{
+    const size_t slots = QN_VECTORS(r->m), vec_bytes = s->n * s->elem_size;
+    const size_t loop_bytes = loop_length(r->m, r->k);
+    unsigned char *loop = malloc(loop_bytes);
+    unsigned char *image = slots <= SIZE_MAX / vec_bytes ? malloc(slots * vec_bytes) : NULL;
+    if (!loop || !image) {
+        /* The run itself needs none of this: no checkpoint this time. */
+        free(loop);
+        free(image);
+        note(s, "out of host memory for a checkpoint of the lbfgs/cg vectors");
+        return CLOPT_OK;
+    }
+    int status = move_vectors(s, image, 0);
+    if (status == CLOPT_OK) {
+        encode(s, r, loop);
+        struct clopt_ckpt_section sec[4];
+        tag(&sec[0], "config", strlen(s->config), s->config);
+        tag(&sec[1], "qnloop", loop_bytes, loop);
+        tag(&sec[2], "theta", vec_bytes, image + QN_X(r->m) * vec_bytes);
+        tag(&sec[3], "qnvec", slots * vec_bytes, image);
+        char err[512];
+        /* A file that cannot be written does not stop the run (as for the other optimizers). */
+        if (clopt_ckpt_write(s->checkpoint_path, sec, 4, NULL, NULL, err, sizeof err) == CLOPT_OK) {
+            ++s->ck_report.written;
+            s->ck_report.last_written = r->t;
+            r->written_t = r->t;
+        } else {
+            note(s, err);
+        }
+    }
+    free(loop);
+    free(image);
+    return status;
+}
+
+/* What in a decoded qnloop section no run could have written; NULL when nothing. */
+static const char *impossible(const struct clopt_solver *s, const struct qn_run *r, uint32_t kind,
+                              uint32_t elem, uint64_t n, uint64_t m, uint64_t k)
+{
+    if (kind != (uint32_t)s->optimizer->qn || m != s->qn->m)
+        return "its lbfgs/cg section is for another optimizer or history";
+    if (elem != s->elem_size || n != s->n)
+        return "its lbfgs/cg section is for another precision or dimension";
+    if (k > m || r->evaluations == 0 || !isfinite(r->f) || !isfinite(r->gg))
+        return "its lbfgs/cg section holds an impossible state";
+    int seen[QN_MAX_HISTORY] = {0};
+    for (size_t p = 0; p < k; ++p)
+        if (r->order[p] >= m || seen[r->order[p]]++)
+            return "its lbfgs/cg section holds an impossible history order";
+    return NULL;
+}
+
+static int decode(const struct clopt_solver *s, const unsigned char *b, uint64_t length,
+                  struct qn_run *r, char *err, size_t errlen)
+{
+    size_t at = 0;
+    uint32_t kind, elem;
+    uint64_t n, m, k;
+    get(b, &at, &kind, 4);
+    get(b, &at, &elem, 4);
+    get(b, &at, &n, 8);
+    get(b, &at, &m, 8);
+    get(b, &at, &k, 8);
+    if (m > QN_MAX_HISTORY || k > QN_MAX_HISTORY || length != loop_length(m, k)) {
+        snprintf(err, errlen, "its lbfgs/cg section has an impossible size");
+        return CLOPT_ERR_BAD_FILE;
+    }
+    get(b, &at, &r->t, 8);
+    get(b, &at, &r->evaluations, 8);
+    double scalars[6];
+    get(b, &at, scalars, sizeof scalars);
+    r->f = scalars[0], r->gg = scalars[1], r->gd = scalars[2];
+    r->alpha_prev = scalars[3], r->gd_prev = scalars[4], r->f_prev = scalars[5];
+    uint64_t tile;
+    get(b, &at, &tile, 8);
+    if (tile != s->qn->tile) {
+        /* The dot products are folded per tile: another tile gives other bits. */
+        snprintf(err, errlen,
+                 "it was written with %llu-element dot-product tiles, this run has %llu (the "
+                 "knobs wg and epw set them): resume with the --tune knobs of the run that "
+                 "wrote it",
+                 (unsigned long long)tile, (unsigned long long)s->qn->tile);
+        return CLOPT_ERR_INVALID_ARG;
+    }
+    r->m = m;
+    r->k = k;
+    for (size_t p = 0; p < k; ++p) {
+        uint64_t slot;
+        get(b, &at, &slot, 8);
+        r->order[p] = slot < QN_MAX_HISTORY ? (size_t)slot : QN_MAX_HISTORY;
+    }
+    for (size_t i = 0; i < m; ++i)
+        get(b, &at, r->sy[i], 8 * m);
+    for (size_t i = 0; i < m; ++i)
+        get(b, &at, r->yy[i], 8 * m);
+    get(b, &at, r->sg, 8 * m);
+    get(b, &at, r->yg, 8 * m);
+    const char *why = impossible(s, r, kind, elem, n, m, k);
+    if (why) {
+        snprintf(err, errlen, "%s", why);
+        return CLOPT_ERR_BAD_FILE;
+    }
+    return CLOPT_OK;
+}
+
+/* Reads the next section, tagged name, of exactly `length` bytes (0: any up to `most`). */
+static int read_section(struct clopt_ckpt_reader *rd, const char *name, uint64_t length,
+                        uint64_t most, unsigned char **out, uint64_t *got, char *err, size_t errlen)
+{
+    uint64_t have;
+    int status = clopt_ckpt_next(rd, name, &have, err, errlen);
+    if (status == CLOPT_OK && (length ? have != length : have > most)) {
+        snprintf(err, errlen, "section '%s' has the wrong size", name);
+        status = CLOPT_ERR_BAD_FILE;
+    }
+    if (status == CLOPT_OK) {
+        *out = malloc(have ? (size_t)have : 1);
+        status =
+            *out ? clopt_ckpt_read(rd, *out, (size_t)have, err, errlen) : CLOPT_ERR_OUT_OF_MEMORY;
+    }
+    if (status == CLOPT_OK)
+        status = clopt_ckpt_end_section(rd, name, err, errlen);
+    *got = have;
+    return status;
+}
+
+static int x_finite(const struct clopt_solver *s, const unsigned char *x)
+{
+    for (size_t i = 0; i < s->n; ++i) {
+        double v;
+        if (s->elem_size == sizeof(double)) {
+            memcpy(&v, x + i * sizeof v, sizeof v);
+        } else {
+            float f;
+            memcpy(&f, x + i * sizeof f, sizeof f);
+            v = f;
+        }
+        if (!isfinite(v))
+            return 0;
+    }
+    return 1;
+}
+
+/* The sections after config, into *r and the device; err describes a fault of the file. */
+static int read_state(struct clopt_solver *s, struct clopt_ckpt_reader *rd, struct qn_run *r,
+                      char *err, size_t errlen, int *in_file)
+{
+    const size_t slots = QN_VECTORS(s->qn->m), vec_bytes = s->n * s->elem_size;
+    unsigned char *loop = NULL, *theta = NULL, *image = NULL;
+    uint64_t got;
+    int status = read_section(rd, "qnloop", 0, loop_length(QN_MAX_HISTORY, QN_MAX_HISTORY), &loop,
+                              &got, err, errlen);
+    if (status == CLOPT_OK)
+        status = decode(s, loop, got, r, err, errlen);
+    if (status == CLOPT_OK)
+        status = read_section(rd, "theta", vec_bytes, 0, &theta, &got, err, errlen);
+    if (status == CLOPT_OK && !x_finite(s, theta)) {
+        snprintf(err, errlen, "theta is not finite, which no run checkpoints");
+        status = CLOPT_ERR_BAD_FILE;
+    }
+    if (status == CLOPT_OK)
+        status = read_section(rd, "qnvec", slots * vec_bytes, 0, &image, &got, err, errlen);
+    if (status == CLOPT_OK)
+        status = clopt_ckpt_close(rd, 1, err, errlen);
+    if (status == CLOPT_OK && memcmp(theta, image + QN_X(s->qn->m) * vec_bytes, vec_bytes)) {
+        snprintf(err, errlen, "its theta is not the x of its lbfgs/cg vectors");
+        status = CLOPT_ERR_BAD_FILE;
+    }
+    if (status == CLOPT_OK) {
+        *in_file = 0;
+        status = move_vectors(s, image, 1);
+        if (status == CLOPT_OK)
+            status = clopt_transfer(s, 0, theta, s->opts.precision, 0, s->n, 1);
+    }
+    free(loop);
+    free(theta);
+    free(image);
+    return status;
+}
+
+int clopt_qn_read_checkpoint(struct clopt_solver *s, struct clopt_ckpt_reader *rd, const char *path)
+{
+    if (clopt_ranks_active(s))
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "lbfgs and cg cannot resume under several ranks yet: resume in one "
+                          "process");
+    struct qn_run *r = calloc(1, sizeof *r);
+    if (!r)
+        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    char err[512] = "";
+    int in_file = 1;
+    int status = read_state(s, rd, r, err, sizeof err, &in_file);
+    if (status != CLOPT_OK) {
+        free(r);
+        if (!in_file)
+            return status; /* the device's message is on the context */
+        return clopt_fail(s->ctx, status, "checkpoint '%s': %s", path,
+                          status == CLOPT_ERR_OUT_OF_MEMORY ? "out of host memory" : err);
+    }
+    free(s->qn->resume);
+    s->qn->resume = r;
+    s->theta_generated = 0;
+    return CLOPT_OK;
+}
