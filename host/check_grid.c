@@ -91,8 +91,6 @@ static int run_check_kernel(struct clopt_context *ctx, const struct clopt_check_
                             void *out, size_t elem)
 {
     cl_program program = NULL;
-    cl_kernel kernel = NULL;
-    cl_mem boxes_buf = NULL, index_buf = NULL, out_buf = NULL;
     const struct clopt_program_part parts[] = {
         {"common.cl", 0},
         {obj ? obj->file : opts->objective, obj == NULL},
@@ -101,77 +99,10 @@ static int run_check_kernel(struct clopt_context *ctx, const struct clopt_check_
     int status = clopt_build_program(ctx, parts, sizeof parts / sizeof *parts, options, &program);
     if (status != CLOPT_OK)
         return status;
-    cl_int err;
-    kernel = clCreateKernel(program, "clopt_check_grid", &err);
-    if (err != CL_SUCCESS) {
-        kernel = NULL;
-        status = clopt_fail_cl(ctx, err, "clCreateKernel(clopt_check_grid)");
-        goto cleanup;
-    }
-    boxes_buf = clCreateBuffer(ctx->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, boxes_bytes,
-                               (void *)boxes, &err);
-    if (err == CL_SUCCESS)
-        index_buf = clCreateBuffer(ctx->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
-                                   m * sizeof *index, (void *)index, &err);
-    if (err == CL_SUCCESS)
-        out_buf = clCreateBuffer(ctx->context, CL_MEM_WRITE_ONLY, m * 3 * elem, NULL, &err);
-    if (err != CL_SUCCESS) {
-        status = clopt_fail_cl(ctx, err, "clCreateBuffer(grid gradient check)");
-        goto cleanup;
-    }
-    const cl_ulong count = m;
-    err = clSetKernelArg(kernel, 0, sizeof(cl_mem), &boxes_buf);
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(kernel, 1, sizeof(cl_mem), &index_buf);
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(kernel, 2, sizeof count, &count);
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(kernel, 3, sizeof(cl_mem), &out_buf);
-    if (err != CL_SUCCESS) {
-        status = clopt_fail_cl(ctx, err, "clSetKernelArg(clopt_check_grid)");
-        goto cleanup;
-    }
-    const size_t global = m;
-    err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, NULL, 0, NULL, NULL);
-    if (err != CL_SUCCESS) {
-        status = clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_check_grid)");
-        goto cleanup;
-    }
-    err = clEnqueueReadBuffer(ctx->queue, out_buf, CL_TRUE, 0, m * 3 * elem, out, 0, NULL, NULL);
-    if (err != CL_SUCCESS)
-        status = clopt_fail_cl(ctx, err, "clEnqueueReadBuffer(grid gradient check)");
-cleanup:
-    if (kernel)
-        clReleaseKernel(kernel);
+    status = clopt_check_launch(ctx, program, "clopt_check_grid", boxes, boxes_bytes, index, m,
+                                NULL, 0, out, elem);
     clReleaseProgram(program);
-    cl_mem buffers[] = {boxes_buf, index_buf, out_buf};
-    for (size_t k = 0; k < 3; ++k)
-        if (buffers[k])
-            clReleaseMemObject(buffers[k]);
     return status;
-}
-
-/* The worst error over the samples, as clopt_check_gradient reports it. */
-static void worst(struct clopt_check_result *res, const void *out, const uint64_t *index, size_t m,
-                  int dbl)
-{
-    res->checked = m;
-    res->worst_error = -1;
-    for (size_t s = 0; s < m; ++s) {
-        double v[3];
-        for (size_t k = 0; k < 3; ++k)
-            v[k] = dbl ? ((const double *)out)[3 * s + k] : ((const float *)out)[3 * s + k];
-        const double scale = fmax(fmax(fabs(v[0]), fabs(v[1])), res->floor * (1 + fabs(v[2])));
-        double error = fabs(v[0] - v[1]) / scale;
-        if (!isfinite(v[0]) || !isfinite(v[1]) || !isfinite(v[2]) || isnan(error))
-            error = INFINITY;
-        if (error > res->worst_error) {
-            res->worst_error = error;
-            res->worst_index = index[s];
-            res->gradient = v[0];
-            res->finite_difference = v[1];
-        }
-    }
 }
 
 int clopt_check_grid(struct clopt_context *ctx, const struct clopt_check_options *opts,
@@ -229,7 +160,7 @@ int clopt_check_grid(struct clopt_context *ctx, const struct clopt_check_options
     status =
         run_check_kernel(ctx, opts, obj, options, boxes, m * 2 * box * elem, index, m, out, elem);
     if (status == CLOPT_OK)
-        worst(res, out, index, m, dbl);
+        clopt_check_worst(res, out, index, m, dbl);
 cleanup:
     free(defines);
     free(options);

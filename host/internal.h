@@ -195,18 +195,28 @@ void clopt_join_names(const char *const *names, char *text, size_t size);
 int clopt_param_defines(struct clopt_context *ctx, const struct clopt_objective_type *obj,
                         const struct clopt_options *opts, char **defines);
 
-/* A user's objective file must at least name a function of the contract (saying so beats
- * the linker's "cannot find symbol"), and a stencil must declare its radius, which sizes
- * the halos before anything is built. *radius is 0 for a separable objective; *grid is set
- * for a grid objective (clopt_fdf_grid, radius from CLOPT_GRID_RADIUS). */
 /* check.c: the check's point (stream 0: theta, 2: data values) at element i. */
 double clopt_check_point(const struct clopt_check_options *o, uint64_t i, uint64_t stream);
+/* check.c: runs the built check kernel `name` on m samples; its arguments are the input
+ * (in_bytes from in), the samples' indexes, m, the n_extra values of extra, and the output
+ * of 3 values per sample (read into out). */
+int clopt_check_launch(struct clopt_context *ctx, cl_program program, const char *name,
+                       const void *in, size_t in_bytes, const uint64_t *index, size_t m,
+                       const cl_ulong *extra, size_t n_extra, void *out, size_t elem);
+/* check.c: the worst relative error over the samples' (gradient, difference, scale) triples
+ * into res (res->floor set). */
+void clopt_check_worst(struct clopt_check_result *res, const void *out, const uint64_t *index,
+                       size_t m, int dbl);
 /* check_grid.c: the gradient check of a grid objective of radius R (obj NULL: the user's
  * file opts->objective). */
 int clopt_check_grid(struct clopt_context *ctx, const struct clopt_check_options *opts,
                      struct clopt_check_result *res, const struct clopt_objective_type *obj,
                      size_t radius);
 
+/* A user's objective file must at least name a function of the contract (saying so beats
+ * the linker's "cannot find symbol"), and a stencil must declare its radius, which sizes
+ * the halos before anything is built. *radius is 0 for a separable objective; *grid is set
+ * for a grid objective (clopt_fdf_grid, radius from CLOPT_GRID_RADIUS). */
 int clopt_inspect_user_objective(struct clopt_context *ctx, const char *path, size_t *radius,
                                  int *grid);
 const struct clopt_optimizer_type *clopt_find_optimizer(const char *name);
