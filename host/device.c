@@ -274,6 +274,40 @@ static struct clopt_context *context_alloc(const char *kernel_dir, const char *p
     return ctx;
 }
 
+/* The device `name` picks (the default when NULL) with a context and a queue of its own;
+ * `refused` is the first device that did not answer its queries, the likely cause when no
+ * device could be picked. */
+static int open_one_device(struct clopt_context *ctx, const cl_device_id *ids,
+                           const struct clopt_device_info *infos, size_t n, const char *name,
+                           struct clopt_device_query_error refused)
+{
+    size_t chosen = pick_device(infos, n, name);
+    if (chosen == SIZE_MAX && refused.call)
+        return clopt_fail(ctx, CLOPT_ERR_OPENCL,
+                          "%s failed: %s (%d); the device does not answer its queries: check "
+                          "its driver with 'clinfo'",
+                          refused.call, clopt_cl_error_name(refused.err), refused.err);
+    if (chosen == SIZE_MAX)
+        return clopt_fail(ctx, CLOPT_ERR_NO_DEVICE,
+                          "no OpenCL device matches '%s': run 'clopt devices' for the list",
+                          name ? name : "");
+    ctx->device = ids[chosen];
+    ctx->info = infos[chosen];
+    cl_int err;
+    ctx->context = clCreateContext(NULL, 1, &ctx->device, NULL, NULL, &err);
+    if (err != CL_SUCCESS) {
+        ctx->context = NULL;
+        return clopt_fail_cl(ctx, err, "clCreateContext");
+    }
+    /* Profiling is on so that benchmarks can time kernels with events. */
+    ctx->queue = clCreateCommandQueue(ctx->context, ctx->device, CL_QUEUE_PROFILING_ENABLE, &err);
+    if (err != CL_SUCCESS) {
+        ctx->queue = NULL;
+        return clopt_fail_cl(ctx, err, "clCreateCommandQueue");
+    }
+    return CLOPT_OK;
+}
+
 int clopt_context_create(struct clopt_context **out, const struct clopt_context_options *opts)
 {
     struct clopt_context_options adopted;
@@ -335,36 +369,7 @@ int clopt_context_create(struct clopt_context **out, const struct clopt_context_
         status = clopt_open_devices(ctx, ids, infos, n, opts->devices, pick_device(infos, n, NULL));
         goto cleanup;
     }
-    size_t chosen = pick_device(infos, n, opts->device);
-    if (chosen == SIZE_MAX && refused.call) {
-        status = clopt_fail(ctx, CLOPT_ERR_OPENCL,
-                            "%s failed: %s (%d); the device does not answer its queries: check "
-                            "its driver with 'clinfo'",
-                            refused.call, clopt_cl_error_name(refused.err), refused.err);
-        goto cleanup;
-    }
-    if (chosen == SIZE_MAX) {
-        status = clopt_fail(ctx, CLOPT_ERR_NO_DEVICE,
-                            "no OpenCL device matches '%s': run 'clopt devices' for the list",
-                            opts->device ? opts->device : "");
-        goto cleanup;
-    }
-    ctx->device = ids[chosen];
-    ctx->info = infos[chosen];
-    cl_int err;
-    ctx->context = clCreateContext(NULL, 1, &ctx->device, NULL, NULL, &err);
-    if (err != CL_SUCCESS) {
-        ctx->context = NULL;
-        status = clopt_fail_cl(ctx, err, "clCreateContext");
-        goto cleanup;
-    }
-    /* Profiling is on so that benchmarks can time kernels with events. */
-    ctx->queue = clCreateCommandQueue(ctx->context, ctx->device, CL_QUEUE_PROFILING_ENABLE, &err);
-    if (err != CL_SUCCESS) {
-        ctx->queue = NULL;
-        status = clopt_fail_cl(ctx, err, "clCreateCommandQueue");
-        goto cleanup;
-    }
+    status = open_one_device(ctx, ids, infos, n, opts->device, refused);
 cleanup:
     free(ids);
     free(infos);
