@@ -193,7 +193,7 @@ Test(cli_habits, run_json_adds_the_details_after_the_existing_keys)
     cr_expect_str_eq(cJSON_GetObjectItem(root, "clopt_version")->valuestring, clopt_version());
     cr_expect_gt(strlen(cJSON_GetObjectItem(root, "driver_version")->valuestring), 0);
     cr_expect_eq(cJSON_GetObjectItem(root, "seed")->valuedouble, 7);
-    cr_expect_eq(cJSON_GetObjectItem(root, "ranks")->valuedouble, 1); /* not under mpirun */
+    cr_expect_eq(cJSON_GetObjectItem(root, "ranks")->valuedouble, 1);   /* not under mpirun */
     cr_expect_eq(cJSON_GetObjectItem(root, "devices")->valuedouble, 1); /* no --devices */
     cr_expect_str_eq(cJSON_GetObjectItem(root, "init")->valuestring, "uniform:2");
     cr_expect_str_eq(cJSON_GetObjectItem(root, "schedule")->valuestring, "exp:0.9");
