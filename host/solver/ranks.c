@@ -119,6 +119,19 @@ int clopt_ranks_read(struct clopt_solver *s, size_t which, void *host,
     return status;
 }
 
+/* At least `bytes` of the solver's scratch for what crosses ranks (grown, never shrunk). */
+static char *rank_scratch(struct clopt_solver *s, size_t bytes)
+{
+    if (bytes > s->rank_scratch_bytes) {
+        char *grown = realloc(s->rank_scratch, bytes);
+        if (!grown)
+            return NULL;
+        s->rank_scratch = grown;
+        s->rank_scratch_bytes = bytes;
+    }
+    return s->rank_scratch;
+}
+
 /* Gathers every rank's per-tile records of `buf` (from byte `first`: `unit` bytes per tile of
  * `tile` elements, tile-major) into every rank's copy of it, in tile order. Rank ranges are
  * whole step tiles, so any tile that divides the step tile (lbfgs/cg's) splits them too. */
@@ -128,21 +141,26 @@ static int gather_tiles(struct clopt_solver *s, cl_mem buf, size_t first, size_t
     const struct clopt_ranks *rk = &s->ctx->ranks;
     struct clopt_context *ctx = s->ctx;
     const size_t total = (s->n + tile - 1) / tile * unit;
-    size_t *bytes = calloc(rk->size, sizeof *bytes);
-    char *all = malloc(total);
-    int status =
-        bytes && all ? CLOPT_OK : clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
-    for (size_t r = 0; status == CLOPT_OK && r < rk->size; ++r) {
+    size_t my_lo, my_hi;
+    range_of(s, rk->rank, &my_lo, &my_hi);
+    const size_t my_bytes = ((my_hi + tile - 1) / tile - my_lo / tile) * unit;
+    /* The byte counts, every rank's records, and this rank's part in a copy of its own (MPI
+     * forbids overlapping send and receive buffers). */
+    const size_t counts = rk->size * sizeof(size_t);
+    const size_t aligned = (total + sizeof(size_t) - 1) / sizeof(size_t) * sizeof(size_t);
+    char *block = rank_scratch(s, counts + aligned + my_bytes);
+    if (!block)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    size_t *bytes = (size_t *)block;
+    char *all = block + counts, *mine = all + aligned;
+    for (size_t r = 0; r < rk->size; ++r) {
         size_t lo, hi;
         range_of(s, r, &lo, &hi);
         bytes[r] = ((hi + tile - 1) / tile - lo / tile) * unit;
     }
-    const size_t my_at = s->lo / tile * unit, my_bytes = status == CLOPT_OK ? bytes[rk->rank] : 0;
-    /* MPI forbids overlapping send and receive buffers: this rank's part goes from a copy. */
-    char *mine = status == CLOPT_OK ? malloc(my_bytes ? my_bytes : 1) : NULL;
-    if (status == CLOPT_OK && !mine)
-        status = clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
-    if (status == CLOPT_OK && my_bytes) {
+    const size_t my_at = s->lo / tile * unit;
+    int status = CLOPT_OK;
+    if (my_bytes) {
         cl_int err = clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, first + my_at, my_bytes, mine, 0,
                                          NULL, NULL);
         if (err != CL_SUCCESS)
@@ -156,9 +174,6 @@ static int gather_tiles(struct clopt_solver *s, cl_mem buf, size_t first, size_t
         if (err != CL_SUCCESS)
             status = clopt_fail_cl(ctx, err, "clEnqueueWriteBuffer(gathered partials)");
     }
-    free(mine);
-    free(bytes);
-    free(all);
     return status;
 }
 
@@ -181,9 +196,11 @@ int clopt_ranks_halos(struct clopt_solver *s)
     struct clopt_context *ctx = s->ctx;
     const size_t width = s->halo * s->elem_size;
     const struct shard *first = &s->shards[0], *last = &s->shards[s->n_shards - 1];
-    char *buf = calloc(4, width);
+    char *buf = rank_scratch(s, 4 * width);
     if (!buf)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    /* The halos beyond both ends of theta are zeros from the neighbour that is not there. */
+    memset(buf, 0, 4 * width);
     char *to_prev = buf, *to_next = buf + width, *from_prev = buf + 2 * width,
          *from_next = buf + 3 * width;
     const int has_prev = rk->rank > 0, has_next = rk->rank + 1 < rk->size;
@@ -210,7 +227,6 @@ int clopt_ranks_halos(struct clopt_solver *s)
                                    NULL, NULL);
     if (status == CLOPT_OK && err != CL_SUCCESS)
         status = clopt_fail_cl(ctx, err, "clEnqueueWriteBuffer(halo)");
-    free(buf);
     return status;
 }
 

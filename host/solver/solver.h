@@ -224,6 +224,10 @@ struct clopt_solver {
     /* This rank's part of theta, [lo, hi), whole tiles (all of it in a single process), and
      * its loss partial slots [slot_lo, slot_hi) of one iteration (host/solver/ranks.c). */
     size_t lo, hi, slot_lo, slot_hi;
+    /* Host memory for what crosses ranks, kept between iterations (ranks.c): a fresh
+     * allocation per loss evaluation would map and fault in the whole partials array. */
+    char *rank_scratch;
+    size_t rank_scratch_bytes;
 };
 
 /* A real-typed kernel argument holds either a float or a double. */
