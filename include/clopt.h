@@ -538,8 +538,24 @@ CLOPT_API int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, d
  * The buffers may be the caller's, with no copy (on the clopt context's cl_context: the
  * caller's own with clopt_context_create_from_cl(), or clopt's from clopt_context_cl();
  * clopt keeps a reference of its own and writes theta and the state in place), or clopt's
- * (clopt_solver_buffer hands them out). Restrictions: first-order optimizers only
- * (not lbfgs/cg), knobs.fuse 1, and theta in one buffer (one shard). */
+ * (clopt_solver_buffer hands them out). Restrictions: knobs.fuse 1, and theta in one buffer
+ * (one shard).
+ *
+ * lbfgs and cg (external_options.has_loss must be non-zero: their line search compares
+ * losses) call ext->gradient once per function+gradient evaluation, i.e. for the start
+ * point and for every line-search trial (result.evaluations calls, plus one for the final
+ * clopt_solver_evaluate). clopt writes each trial point x + alpha d into the solver's theta
+ * buffer before the call, so call->theta is always that buffer (the caller's
+ * external_options.theta when given), but during the run it holds the point to evaluate,
+ * which the line search may refuse; the accepted iterate is there once clopt_solver_run
+ * returns. call->want_loss is always 1, and call->step stays clopt_solver_steps() (lbfgs
+ * and cg take no steps of the first-order kind): the callback must depend on theta only.
+ * Their history vectors are clopt's own buffers; state[0] holds the last trial's g. The
+ * loss is one element of the solver's precision: in float, the line search sees it
+ * rounded to float (the built-in objectives sum it in double), and may stop with
+ * CLOPT_STOP_LINE_SEARCH earlier. The evaluations are queued and their results read back
+ * exactly as for a built-in objective's lbfgs/cg run (the line search chooses each trial
+ * from the results of the last). */
 
 /* What one call of the gradient callback must produce. */
 struct clopt_gradient_call {
@@ -565,8 +581,8 @@ struct clopt_external_options {
     clopt_gradient_fn gradient; /* required */
     void *gradient_user;        /* handed to gradient as is */
     int has_loss;               /* non-zero: the callback writes the loss when asked;
-                                   0 (default): the loss reads 0 and options.ftol and
-                                   options.target are refused */
+                                   0 (default): the loss reads 0 and options.ftol,
+                                   options.target, lbfgs and cg are refused */
     cl_mem theta;               /* the caller's theta: exactly dim * sizeof(real) bytes on the
                                    context's cl_context, read-write. options.init =
                                    CLOPT_INIT_NONE keeps its contents as the start point;
@@ -588,8 +604,8 @@ static inline void clopt_external_options_init(struct clopt_external_options *ex
 
 /* As clopt_solver_create, with the gradient from ext->gradient (opts->objective and
  * opts->params are not used). A buffer of the wrong size or of another context, a missing
- * callback, lbfgs/cg, knobs.fuse > 1, or a theta that needs several shards is
- * CLOPT_ERR_INVALID_ARG with a message naming the field. */
+ * callback, lbfgs/cg with has_loss 0, knobs.fuse > 1, or a theta that needs several shards
+ * is CLOPT_ERR_INVALID_ARG with a message naming the field. */
 CLOPT_API int clopt_solver_create_external(struct clopt_solver **out, struct clopt_context *ctx,
                                            const struct clopt_options *opts,
                                            const struct clopt_external_options *ext);

@@ -56,10 +56,12 @@ static int check_request(struct clopt_context *ctx, const struct clopt_options *
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
                           "external_options.gradient is NULL: give the callback that queues your "
                           "gradient kernel");
-    if (type && type->qn)
+    /* lbfgs and cg compare losses at the line search's trial points (host/qn/). */
+    if (type && type->qn && !ext->has_loss)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "options.optimizer '%s' needs line-search evaluations clopt runs "
-                          "itself: external gradients work with the first-order optimizers",
+                          "options.optimizer '%s' compares losses in its line search, and "
+                          "external_options.has_loss is 0: write the loss in the callback and "
+                          "set has_loss",
                           optimizer);
     if (opts->knobs.fuse > 1)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
