@@ -297,3 +297,53 @@ Test(extgrad_qn, cg_weighted_double)
 {
     expect_identical("cg", weighted_path(), CLOPT_DOUBLE);
 }
+
+/* A run checkpointed at iteration 5 and resumed in a new external solver ends on the bits of
+ * the uninterrupted run (float: the caller's loss rounded to float, the same in both). */
+static void expect_resumed(const char *optimizer)
+{
+    char *path = path_in(dir, "ck.bin");
+    struct clopt_options o = options(optimizer, weighted_path(), CLOPT_FLOAT, 12);
+    prepare_user(&o, 5);
+    const struct clopt_external_options e = external();
+    struct clopt_solver *s = NULL;
+    struct clopt_result r;
+    int why;
+    cr_assert_eq(clopt_solver_create_external(&s, ctx, &o, &e), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    void *whole = run(s, &o, &r, &why);
+    clopt_solver_destroy(s);
+    cr_assert_eq(r.iterations, 12, "%s: %llu iterations (stop %d)", optimizer,
+                 (unsigned long long)r.iterations, why);
+    const uint64_t evals = r.evaluations;
+
+    o.max_iters = 5;
+    o.checkpoint = path;
+    cr_assert_eq(clopt_solver_create_external(&s, ctx, &o, &e), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    free(run(s, &o, &r, &why));
+    clopt_solver_destroy(s);
+    cr_assert_eq(r.iterations, 5);
+
+    o.max_iters = 12;
+    o.checkpoint = NULL;
+    cr_assert_eq(clopt_solver_create_external(&s, ctx, &o, &e), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_assert_eq(clopt_solver_resume(s, path), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    void *resumed = run(s, &o, &r, &why);
+    clopt_solver_destroy(s);
+    cr_assert_eq(r.iterations, 12);
+    cr_assert_eq(r.evaluations, evals);
+    cr_assert(memcmp(whole, resumed, o.dim * sizeof(float)) == 0, "%s: resumed run differs",
+              optimizer);
+    free(whole);
+    free(resumed);
+    free(path);
+}
+
+Test(extgrad_qn, lbfgs_checkpoint_and_resume)
+{
+    expect_resumed("lbfgs");
+}
+
+Test(extgrad_qn, cg_checkpoint_and_resume)
+{
+    expect_resumed("cg");
+}
