@@ -550,10 +550,10 @@ CLOPT_API int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, d
  * which the line search may refuse; the accepted iterate is there once clopt_solver_run
  * returns. call->want_loss is always 1, and call->step stays clopt_solver_steps() (lbfgs
  * and cg take no steps of the first-order kind): the callback must depend on theta only.
- * Their history vectors are clopt's own buffers; state[0] holds the last trial's g. The
- * loss is one element of the solver's precision: in float, the line search sees it
- * rounded to float (the built-in objectives sum it in double), and may stop with
- * CLOPT_STOP_LINE_SEARCH earlier. The evaluations are queued and their results read back
+ * Their history vectors are clopt's own buffers; state[0] holds the last trial's g. In
+ * float the loss is a float unless external_options.loss_double is set: the line search
+ * then sees it rounded to float (the built-in objectives sum it in double), and may stop
+ * with CLOPT_STOP_LINE_SEARCH earlier. The evaluations are queued and their results read back
  * exactly as for a built-in objective's lbfgs/cg run (the line search chooses each trial
  * from the results of the last). */
 
@@ -563,7 +563,7 @@ struct clopt_gradient_call {
     cl_mem theta;  /* theta_t: n elements of the solver's precision; read only */
     cl_mem grad;   /* write g = grad L(theta_t) here: n elements of the solver's precision */
     cl_mem loss;   /* when want_loss: write L(theta_t) here, one element of the solver's
-                      precision (its value is summed in double where the device has fp64) */
+                      precision, or one double with external_options.loss_double */
     int want_loss; /* the loss of this step is read (loss_every, evaluate); 0 when the
                       external options say has_loss = 0 */
 };
@@ -593,6 +593,12 @@ struct clopt_external_options {
     cl_mem state[3];            /* the caller's optimizer state vectors (clopt_solver_state_count
                                    of them, same size and context; zeroed at creation); NULL
                                    (default): clopt allocates them. Give all or none */
+    /* (Version 2.) */
+    int loss_double; /* non-zero: call->loss holds one double whatever the solver's
+                        precision, so that a float solver's lbfgs/cg line search and stopping
+                        tests see the loss as precisely as the built-in objectives' (which
+                        sum it in double); needs a device with fp64 (CLOPT_ERR_UNSUPPORTED
+                        otherwise). 0 (default): one element of the solver's precision */
 };
 
 /* Defaults for a struct of `size` bytes (the library's part of clopt_external_options_init). */
@@ -613,7 +619,8 @@ CLOPT_API int clopt_solver_create_external(struct clopt_solver **out, struct clo
 enum clopt_buffer {
     CLOPT_BUFFER_THETA = 0,  /* theta (the caller's when given) */
     CLOPT_BUFFER_GRAD = 1,   /* the gradient the callback writes (external solvers only) */
-    CLOPT_BUFFER_LOSS = 2,   /* the one-element loss the callback writes (external solvers) */
+    CLOPT_BUFFER_LOSS = 2,   /* the one-element loss the callback writes (external solvers;
+                                a double with external_options.loss_double) */
     CLOPT_BUFFER_STATE0 = 3, /* optimizer state vector 0; STATE0 + k for vector k */
 };
 

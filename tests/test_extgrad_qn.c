@@ -12,6 +12,7 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,7 @@ struct user {
     uint64_t calls;
     cl_mem theta_seen; /* call->theta of the last call */
     int bad_call;      /* a call without want_loss, or a failed OpenCL call */
+    int loss_double;   /* the loss buffer holds a double (external_options.loss_double) */
 };
 
 static struct user user;
@@ -188,9 +190,9 @@ static int gradient(void *p, cl_command_queue queue, const struct clopt_gradient
         return 1;
     }
     const float ff = (float)f;
-    err = clEnqueueWriteBuffer(queue, call->loss, CL_TRUE, 0, u->elem,
-                               u->elem == sizeof f ? (const void *)&f : (const void *)&ff, 0, NULL,
-                               NULL);
+    const int wide = u->loss_double || u->elem == sizeof f;
+    err = clEnqueueWriteBuffer(queue, call->loss, CL_TRUE, 0, wide ? sizeof f : sizeof ff,
+                               wide ? (const void *)&f : (const void *)&ff, 0, NULL, NULL);
     return err == CL_SUCCESS ? 0 : 1;
 }
 
@@ -248,7 +250,10 @@ static void expect_identical(const char *optimizer, const char *objective,
 
     prepare_user(&o, period);
     o.progress_user = &te;
-    const struct clopt_external_options e = external();
+    /* In float the built-in loss is summed in double: the caller's must be as precise. */
+    struct clopt_external_options e = external();
+    e.loss_double = prec == CLOPT_FLOAT;
+    user.loss_double = e.loss_double;
     cr_assert_eq(clopt_solver_create_external(&s, ctx, &o, &e), CLOPT_OK, "%s", clopt_errmsg(ctx));
     void *b = run(s, &o, &re, &why_e);
     /* call->theta is the solver's theta buffer; one call per evaluation and one for the
@@ -346,4 +351,40 @@ Test(extgrad_qn, lbfgs_checkpoint_and_resume)
 Test(extgrad_qn, cg_checkpoint_and_resume)
 {
     expect_resumed("cg");
+}
+
+Test(extgrad_qn, lbfgs_sphere_float)
+{
+    expect_identical("lbfgs", "sphere", CLOPT_FLOAT);
+}
+
+Test(extgrad_qn, cg_weighted_float)
+{
+    expect_identical("cg", weighted_path(), CLOPT_FLOAT);
+}
+
+/* A caller built against the first version of clopt_external_options (no loss_double) is
+ * read as it was: its loss is in the solver's precision. */
+Test(extgrad_qn, first_version_of_the_external_options)
+{
+    struct clopt_options o = options("lbfgs", "sphere", CLOPT_FLOAT, 3);
+    prepare_user(&o, 1);
+    struct clopt_external_options e = external();
+    const size_t align = _Alignof(struct clopt_external_options);
+    e.struct_size =
+        (offsetof(struct clopt_external_options, loss_double) + align - 1) / align * align;
+    cr_assert_lt(e.struct_size, sizeof e);
+    e.loss_double = 1; /* past the caller's struct: not read */
+    struct clopt_solver *s = NULL;
+    cr_assert_eq(clopt_solver_create_external(&s, ctx, &o, &e), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    size_t bytes = 0;
+    cr_assert_eq(clGetMemObjectInfo(clopt_solver_buffer(s, CLOPT_BUFFER_LOSS), CL_MEM_SIZE,
+                                    sizeof bytes, &bytes, NULL),
+                 CL_SUCCESS);
+    cr_assert_eq(bytes, sizeof(float));
+    struct clopt_result r;
+    int why;
+    free(run(s, &o, &r, &why));
+    cr_assert_eq(r.iterations, 3);
+    clopt_solver_destroy(s);
 }

@@ -37,6 +37,10 @@ static int external_adopt(const struct clopt_external_options *in,
                           struct clopt_external_options *out, char *err, size_t errlen)
 {
     static const struct clopt_abi_version versions[] = {
+        /* 1: up to state */
+        {CLOPT_ABI_OLD_SIZE(struct clopt_external_options, loss_double),
+         offsetof(struct clopt_external_options, loss_double)},
+        /* 2: loss_double */
         {sizeof(struct clopt_external_options), sizeof(struct clopt_external_options)},
     };
     static const struct clopt_abi_layout layout = {"external_options",
@@ -164,6 +168,11 @@ int clopt_external_check(struct clopt_solver *s)
                           "knobs.fuse=%zu cannot fuse steps whose gradient comes from the "
                           "caller's kernel: use knobs.fuse=1",
                           s->knobs.fuse);
+    if (s->ext.loss_double && !ctx->info.has_fp64)
+        return clopt_fail(ctx, CLOPT_ERR_UNSUPPORTED,
+                          "external_options.loss_double needs a device with fp64, and %s has "
+                          "none: write the loss in the solver's precision (loss_double = 0)",
+                          ctx->info.name);
     const size_t bytes = s->n * s->elem_size;
     int status = CLOPT_OK;
     if (s->ext.theta)
@@ -219,12 +228,13 @@ int clopt_external_allocate(struct clopt_solver *s, struct shard *sh)
     for (size_t k = 0; k < s->n_state && status == CLOPT_OK; ++k)
         status = adopt_or_create(s, s->ext.state[k], &sh->state[k], bytes,
                                  "clCreateBuffer(optimizer state)");
+    const size_t loss_bytes = s->ext.loss_double ? sizeof(double) : s->elem_size;
     if (status == CLOPT_OK)
-        status = adopt_or_create(s, NULL, &s->ext_loss, s->elem_size, "clCreateBuffer(loss)");
+        status = adopt_or_create(s, NULL, &s->ext_loss, loss_bytes, "clCreateBuffer(loss)");
     /* A loss never written reads 0 (has_loss = 0, or a callback that skips it); the
      * gradient of the warm-up launch (no elements) is never read. */
     if (status == CLOPT_OK)
-        status = clopt_enqueue_zero(s, s->ext_loss, s->elem_size, "loss");
+        status = clopt_enqueue_zero(s, s->ext_loss, loss_bytes, "loss");
     return status;
 }
 
