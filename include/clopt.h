@@ -539,7 +539,10 @@ CLOPT_API int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, d
  * caller's own with clopt_context_create_from_cl(), or clopt's from clopt_context_cl();
  * clopt keeps a reference of its own and writes theta and the state in place), or clopt's
  * (clopt_solver_buffer hands them out). Restrictions: knobs.fuse 1, and theta in one buffer
- * (one shard).
+ * (one shard): dim times the element size at most the device's largest buffer
+ * (clopt_device_info.max_alloc_bytes) and options.max_shard_bytes when set; for lbfgs and
+ * cg, which keep all their vectors of a shard in one buffer, (2 history + 3) times that
+ * (3 for cg).
  *
  * lbfgs and cg (external_options.has_loss must be non-zero: their line search compares
  * losses) call ext->gradient once per function+gradient evaluation, i.e. for the start

@@ -388,3 +388,22 @@ Test(extgrad_qn, first_version_of_the_external_options)
     cr_assert_eq(r.iterations, 3);
     clopt_solver_destroy(s);
 }
+
+/* lbfgs keeps a shard's 2 history + 3 vectors in one buffer: a dimension whose vectors do
+ * not fit the device's largest buffer takes two shards, which external gradients refuse with
+ * the number that fits and the option to lower (nothing is allocated before the check). */
+Test(extgrad_qn, history_too_large_for_one_buffer)
+{
+    struct clopt_options o = options("lbfgs", "sphere", CLOPT_DOUBLE, 3);
+    o.history = 64;
+    const uint64_t max_alloc = clopt_context_device(ctx)->max_alloc_bytes;
+    o.dim = (size_t)(max_alloc / (131 * sizeof(double))) + 100000;
+    const struct clopt_external_options e = external();
+    struct clopt_solver *s = NULL;
+    cr_assert_eq(clopt_solver_create_external(&s, ctx, &o, &e), CLOPT_ERR_INVALID_ARG);
+    cr_assert_null(s);
+    const char *msg = clopt_errmsg(ctx);
+    cr_assert(strstr(msg, "keeps a shard's 131 vectors"), "%s", msg);
+    cr_assert(strstr(msg, "lower options.history or options.dim"), "%s", msg);
+    cr_assert_null(strchr(msg, '\n'), "%s", msg);
+}

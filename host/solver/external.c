@@ -3,6 +3,7 @@
  * step, run loop, stopping tests, divergence replay and checkpoints are the ordinary ones;
  * this file adds the options, the buffer checks, the callback and the caller's loss. */
 #include "abi.h"
+#include "qn/qn.h"
 #include "solver.h"
 
 #include <math.h>
@@ -148,6 +149,19 @@ static int check_buffer(struct clopt_solver *s, cl_mem mem, const char *field, s
     return CLOPT_OK;
 }
 
+/* Elements of one lbfgs/cg shard: all its vectors share one buffer (host/qn/). */
+static size_t qn_fit(const struct clopt_solver *s)
+{
+    return (size_t)(s->ctx->info.max_alloc_bytes / clopt_qn_vectors(s) / s->elem_size);
+}
+
+/* Whether that, rather than options.max_shard_bytes, is what split theta. */
+static int qn_vectors_bind(const struct clopt_solver *s)
+{
+    const size_t cap = s->opts.max_shard_bytes;
+    return cap == 0 || cap / s->elem_size >= qn_fit(s);
+}
+
 int clopt_external_check(struct clopt_solver *s)
 {
     struct clopt_context *ctx = s->ctx;
@@ -157,6 +171,16 @@ int clopt_external_check(struct clopt_solver *s)
                           "external gradients run on one device (context_options.devices names "
                           "%zu): name one device",
                           ctx->n_devices);
+    if (s->n_shards != 1 && s->optimizer->qn && qn_vectors_bind(s))
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "external gradients need theta in one buffer, and %s keeps a shard's "
+                          "%zu vectors in one buffer of at most %llu bytes (the device's "
+                          "largest): about %zu elements fit, options.dim = %zu takes %zu shards; "
+                          "lower %soptions.dim",
+                          s->optimizer->name, clopt_qn_vectors(s),
+                          (unsigned long long)ctx->info.max_alloc_bytes, qn_fit(s), s->n,
+                          s->n_shards,
+                          s->optimizer->qn == CLOPT_QN_LBFGS ? "options.history or " : "");
     if (s->n_shards != 1)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
                           "external gradients need theta in one buffer, and options.dim = %zu "
