@@ -1,7 +1,9 @@
 /* External gradients: a solver whose g comes from the caller's kernel (written into the
  * data vector of the "external" objective kind), on the caller's buffers or clopt's. The
  * step, run loop, stopping tests, divergence replay and checkpoints are the ordinary ones;
- * this file adds the options, the buffer checks, the callback and the caller's loss. */
+ * this file adds the options, the buffer checks, the callback and the caller's loss.
+ * lbfgs/cg call the callback from their one evaluation, clopt_qn_eval (host/qn/), after
+ * the trial point is queued into theta. */
 #include "abi.h"
 #include "qn/qn.h"
 #include "solver.h"
