@@ -50,7 +50,9 @@ size_t clopt_qn_vectors(const struct clopt_solver *s); /* per element, besides t
 int clopt_qn_create(struct clopt_solver *s);
 void clopt_qn_destroy(struct clopt_solver *s);
 /* theta = x + alpha d, then f, ||g||^2 and the dot products of list `which` (pairs of slots)
- * there; the trial gradient lands in state 0. With alpha NaN, theta is evaluated as it is. */
+ * there; the trial gradient lands in state 0. With alpha NaN, theta is evaluated as it is.
+ * An external solver's callback is called here, after the trial is queued: the one place
+ * lbfgs/cg meet external gradients. */
 int clopt_qn_eval(struct clopt_solver *s, double alpha, size_t which, size_t n_pairs, double *f,
                   double *g2, double *dots);
 int clopt_qn_accept(struct clopt_solver *s, int with_pair, size_t s_slot, size_t y_slot);

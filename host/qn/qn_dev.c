@@ -268,6 +268,10 @@ int clopt_qn_eval(struct clopt_solver *s, double alpha, size_t which, size_t n_p
                   double *g2, double *dots)
 {
     int status = isnan(alpha) ? CLOPT_OK : enqueue_trial(s, alpha);
+    /* External gradients: the caller's kernels, queued behind the trial, read it in theta
+     * and write g and the loss there; the step kernel then copies g into state 0. */
+    if (status == CLOPT_OK && s->external)
+        status = clopt_external_gradient(s, 1);
     if (status == CLOPT_OK)
         status = clopt_enqueue_eval_store(s);
     if (status == CLOPT_OK)
