@@ -66,6 +66,10 @@ static int move_vectors(struct clopt_solver *s, unsigned char *image, int to_dev
 {
     struct clopt_qn *q = s->qn;
     const size_t slots = QN_VECTORS(q->m), e = s->elem_size;
+    /* The copies go through lane 0's queue: with several devices, the others must be idle. */
+    int status = s->n_lanes > 1 ? clopt_sync_lanes(s, 1) : CLOPT_OK;
+    if (status != CLOPT_OK)
+        return status;
     for (size_t i = 0; i < s->n_shards; ++i) {
         const struct shard *sh = &s->shards[i];
         for (size_t v = 0; v < slots; ++v) {

@@ -362,9 +362,8 @@ int clopt_qn_run(struct clopt_solver *s, struct clopt_result *res)
     }
     /* theta is x: the last trial may have been refused. */
     int status = clopt_qn_copy_x(s, 1);
-    cl_int err = status == CLOPT_OK ? clFinish(s->ctx->queue) : CL_SUCCESS;
-    if (err != CL_SUCCESS)
-        status = clopt_fail_cl(s->ctx, err, "clFinish");
+    if (status == CLOPT_OK)
+        status = clopt_sync_lanes(s, 1);
     res->seconds = clopt_now_seconds() - start;
     if (status == CLOPT_OK)
         status = clopt_solver_evaluate(s, &res->loss, &res->grad_norm);
