@@ -355,6 +355,8 @@ int clopt_external_gradient(struct clopt_solver *s, int want_loss);
 int clopt_external_fold_loss(struct clopt_solver *s);
 /* ranks.c: several processes, each owning a contiguous tile range (ctx->ranks). */
 int clopt_ranks_active(const struct clopt_solver *s);
+/* Rank r's elements [*lo, *hi) (all of theta in a single process). */
+void clopt_ranks_range(const struct clopt_solver *s, size_t r, size_t *lo, size_t *hi);
 /* Splits the tiles over the ranks into [s->lo, s->hi); a single process owns all. */
 int clopt_ranks_split(struct clopt_solver *s, size_t tile, size_t slots_per_tile);
 /* Reads [offset, offset + count) of a vector into host on every rank (each rank reads its
