@@ -91,7 +91,8 @@ qn_checkpoint() {
     fail "$name: 1 process checkpoint"
   "${mpi[@]}" -np 2 "$clopt" "${qn[@]}" --iters 12 --checkpoint "$name.ck2" \
     --checkpoint-every 5 || fail "$name: 2 ranks checkpoint"
-  cmp -s "$name.ck1" "$name.ck2" || fail "$name: the checkpoint of 2 ranks differs from one process's"
+  cmp -s "$name.ck1" "$name.ck2" ||
+    fail "$name: the checkpoint of 2 ranks differs from one process's"
   "$clopt" "${qn[@]}" --iters 25 --resume "$name.ck2" --out "$name.r1.npy" \
     --trace "$name.r1.csv" || fail "$name: resume with 1"
   "${mpi[@]}" -np 3 "$clopt" "${qn[@]}" --iters 25 --resume "$name.ck2" --out "$name.r3.npy" \
