@@ -116,8 +116,9 @@ struct clopt_context_options {
      * `device` picks. NULL or "" (default): the one device `device` picks. With a list,
      * `device` must be NULL or "". The devices must be of one model on one platform (they
      * share a cl_context, and results stay bit-identical to one such device); theta's tiles
-     * are split between them in contiguous, even ranges, one queue each. lbfgs/cg and
-     * external gradients (clopt_solver_create_external) run on one device only
+     * are split between them in contiguous, even ranges, one queue each. Every optimizer
+     * runs so (lbfgs/cg fold their dot products in tile order on the first device); external
+     * gradients (clopt_solver_create_external) run on one device only
      * (CLOPT_ERR_UNSUPPORTED). */
     const char *devices;
 };
