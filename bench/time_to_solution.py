@@ -3,7 +3,7 @@
 torch.optim.LBFGS, each run from the same start to the same target on the same machine.
 
     /usr/bin/python3 bench/time_to_solution.py [--clopt build/test/clopt] [--sizes 1e4,1e5,1e6]
-        [--problems rosenbrock,laplacian,ellipsoid] [--png tts.png] [--limit 600]
+        [--problems rosenbrock,laplacian,ellipsoid,poisson] [--png tts.png] [--limit 600]
 
 For every problem and n it prints one row per method: whether the target was reached, the
 function+gradient evaluations and iterations it took, the seconds (clopt: the solver's own
@@ -52,11 +52,47 @@ def ellipsoid_weights(n, cond=1e6):
     return cond ** (np.arange(n) / max(n - 1, 1))
 
 
+def poisson_shape(n):
+    """The square-ish 2-D grid with about n points (n = 1e5: 316 x 316)."""
+    side = max(int(round(math.sqrt(n))), 1)
+    return side, max(n // side, 1)
+
+
+def poisson_apply(u):
+    """A u for kernels/obj_poisson.cl's A: the 5-point Laplacian, zero outside the grid."""
+    p = np.pad(u, 1)
+    return 4 * u - p[:-2, 1:-1] - p[2:, 1:-1] - p[1:-1, :-2] - p[1:-1, 2:]
+
+
+def poisson_source(shape):
+    """b = A u* for a smooth u* (a bump with a ripple), so the minimum -b.u*/2 is known
+    without a solve."""
+    y, x = np.meshgrid(np.linspace(0, 1, shape[0] + 2)[1:-1],
+                       np.linspace(0, 1, shape[1] + 2)[1:-1], indexing="ij")
+    u_star = 16 * x * (1 - x) * y * (1 - y) * (1 + 0.25 * np.sin(6 * np.pi * x * y))
+    b = poisson_apply(u_star)
+    return b, -0.5 * float(np.dot(b.ravel(), u_star.ravel()))
+
+
+def poisson(x, shape, b):
+    """kernels/obj_poisson.cl: 1/2 sum over grid edges (u_p - u_q)^2 - b.u, the edges of
+    each point to its +1 neighbour on each axis and to the zero outside on both faces."""
+    u = x.reshape(shape)
+    f = -np.dot(b.ravel(), x)
+    for axis in range(2):
+        d = np.diff(np.pad(u, [(1, 1) if k == axis else (0, 0) for k in range(2)]), axis=axis)
+        f += 0.5 * np.sum(d * d)
+    return f, (poisson_apply(u) - b).ravel()
+
+
 PROBLEMS = {
     # name: (function of (x, n), start, target from n)
     "rosenbrock": (lambda x, n: rosenbrock(x), "zeros", lambda n: 1e-6),
     "laplacian": (lambda x, n: laplacian(x), "zeros", lambda n: 1 / (2 * (n + 1)) * (1 + 1e-6)),
     "ellipsoid": (None, "normal", lambda n: 1e-6),
+    # 2-D poisson on poisson_shape(n) (n rounded to the grid), b = A u*: f* (negative) +
+    # 1e-6 |f*|, the laplacian's relative gap.
+    "poisson": (None, "zeros", lambda n: poisson_source(poisson_shape(n))[1] * (1 - 1e-6)),
 }
 
 # clopt methods: name, run options. First-order runs get an iteration cap (--first-order-iters).
@@ -68,6 +104,8 @@ FIRST_ORDER = {
     "rosenbrock": ["--optimizer", "adam", "--lr", "0.03"],
     "laplacian": ["--optimizer", "nesterov", "--lr", "0.25", "--momentum", "0.999"],
     "ellipsoid": ["--optimizer", "nesterov", "--lr", "4e-7", "--momentum", "0.999"],
+    # lr 1/8: the largest eigenvalue of A is just under 8.
+    "poisson": ["--optimizer", "nesterov", "--lr", "0.125", "--momentum", "0.999"],
 }
 
 
@@ -81,6 +119,10 @@ def objective_of(problem, n):
     if problem == "ellipsoid":
         c = ellipsoid_weights(n)
         return lambda x: (np.dot(c * x, x), 2 * c * x)
+    if problem == "poisson":
+        shape = poisson_shape(n)
+        b = poisson_source(shape)[0]
+        return lambda x: poisson(x, shape, b)
     fn = PROBLEMS[problem][0]
     return lambda x: fn(x, n)
 
@@ -168,12 +210,23 @@ def run_torch(problem, n, x0, target, limit):
             "curve": curve}
 
 
+def problem_options(problem, n, tmp):
+    """clopt's options for the objective: the grid and its source for poisson."""
+    if problem != "poisson":
+        return ["--objective", problem, "--dim", str(n)]
+    shape = poisson_shape(n)
+    source = os.path.join(tmp, "source.npy")
+    np.save(source, poisson_source(shape)[0])
+    return ["--objective", "poisson", "--shape", f"{shape[0]},{shape[1]}", "--param",
+            f"source={source}"]
+
+
 def run_clopt(clopt, problem, n, init, target, options, precision, iters, limit, tmp):
     json_path = os.path.join(tmp, "result.json")
     trace_path = os.path.join(tmp, "trace.csv")
-    cmd = [clopt, "run", "--objective", problem, "--dim", str(n), "--init", init,
-           "--precision", precision, "--target", repr(target), "--iters", str(iters),
-           "--json", json_path, "--trace", trace_path, "--quiet"] + options
+    cmd = [clopt, "run"] + problem_options(problem, n, tmp) + [
+        "--init", init, "--precision", precision, "--target", repr(target), "--iters",
+        str(iters), "--json", json_path, "--trace", trace_path, "--quiet"] + options
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
@@ -216,7 +269,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clopt", default=os.path.join(ROOT, "build", "test", "clopt"))
     parser.add_argument("--sizes", default="1e4,1e5")
-    parser.add_argument("--problems", default="rosenbrock,laplacian,ellipsoid")
+    parser.add_argument("--problems", default="rosenbrock,laplacian,ellipsoid,poisson")
     parser.add_argument("--limit", type=float, default=600,
                         help="seconds allowed to each method and problem (default 600)")
     parser.add_argument("--first-order-iters", type=float, default=2e5)
@@ -239,6 +292,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for problem in problems:
             for n in sizes:
+                if problem == "poisson":
+                    n = math.prod(poisson_shape(n))
                 kind = PROBLEMS[problem][1]
                 target = PROBLEMS[problem][2](n)
                 x0 = start_point(kind, n)
@@ -274,18 +329,23 @@ def plot(curves, problems, sizes, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    n = max(sizes)
     fig, axes = plt.subplots(1, len(problems), figsize=(5 * len(problems), 4), squeeze=False)
     for ax, problem in zip(axes[0], problems):
+        n = max(sizes)
+        # poisson's minimum is negative: plot the loss above it, on the same log axis.
+        shift = 0.0
+        if problem == "poisson":
+            n = math.prod(poisson_shape(n))
+            shift = poisson_source(poisson_shape(n))[1]
         for (p, size, name), (curve, target) in curves.items():
             if p != problem or size != n or not curve:
                 continue
             t, f = zip(*curve)
-            ax.loglog(np.maximum(t, 1e-4), np.maximum(f, 1e-300), label=name)
-        ax.axhline(PROBLEMS[problem][2](n), color="grey", linestyle=":", label="target")
+            ax.loglog(np.maximum(t, 1e-4), np.maximum(np.array(f) - shift, 1e-300), label=name)
+        ax.axhline(PROBLEMS[problem][2](n) - shift, color="grey", linestyle=":", label="target")
         ax.set_title(f"{problem}, n = {n:.0e}")
         ax.set_xlabel("seconds")
-        ax.set_ylabel("loss")
+        ax.set_ylabel("loss" if shift == 0 else "loss - f*")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

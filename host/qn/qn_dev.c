@@ -397,11 +397,21 @@ int clopt_qn_eval(struct clopt_solver *s, double alpha, size_t which, size_t n_p
         status = clopt_enqueue_reduce(s, 0, NULL, NULL);
     if (status == CLOPT_OK && n_pairs)
         status = enqueue_dots(s, which, n_pairs);
+    /* With dot products, the loss is read without blocking and the dots' blocking read,
+     * queued behind it on the in-order queue, is the trial's one host wait: two blocking
+     * reads made each trial wait for the device twice. */
     double pair[2];
+    cl_event loss_read = NULL;
     if (status == CLOPT_OK)
-        status = clopt_enqueue_read_result(s, pair, NULL);
+        status = clopt_enqueue_read_result(s, pair, n_pairs ? &loss_read : NULL);
     if (status == CLOPT_OK && n_pairs)
         status = read_dots(s, n_pairs, dots);
+    if (loss_read) {
+        cl_int err = status == CLOPT_OK ? clWaitForEvents(1, &loss_read) : CL_SUCCESS;
+        clReleaseEvent(loss_read);
+        if (err != CL_SUCCESS)
+            status = clopt_fail_cl(s->ctx, err, "clWaitForEvents(qn loss)");
+    }
     if (status == CLOPT_OK) {
         double norm;
         clopt_read_pair(s, pair, f, &norm);
