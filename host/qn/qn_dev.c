@@ -406,10 +406,11 @@ int clopt_qn_eval(struct clopt_solver *s, double alpha, size_t which, size_t n_p
         status = clopt_enqueue_read_result(s, pair, n_pairs ? &loss_read : NULL);
     if (status == CLOPT_OK && n_pairs)
         status = read_dots(s, n_pairs, dots);
+    /* Waited for on every path: a read still in flight writes into `pair` on this stack. */
     if (loss_read) {
-        cl_int err = status == CLOPT_OK ? clWaitForEvents(1, &loss_read) : CL_SUCCESS;
+        cl_int err = clWaitForEvents(1, &loss_read);
         clReleaseEvent(loss_read);
-        if (err != CL_SUCCESS)
+        if (err != CL_SUCCESS && status == CLOPT_OK)
             status = clopt_fail_cl(s->ctx, err, "clWaitForEvents(qn loss)");
     }
     if (status == CLOPT_OK) {
