@@ -400,13 +400,14 @@ int clopt_qn_eval(struct clopt_solver *s, double alpha, size_t which, size_t n_p
     /* With dot products, the loss is read without blocking and the dots' blocking read,
      * queued behind it on the in-order queue, is the trial's one host wait: two blocking
      * reads made each trial wait for the device twice. */
-    double pair[2];
+    double *pair = s->qn->loss_host;
     cl_event loss_read = NULL;
     if (status == CLOPT_OK)
         status = clopt_enqueue_read_result(s, pair, n_pairs ? &loss_read : NULL);
     if (status == CLOPT_OK && n_pairs)
         status = read_dots(s, n_pairs, dots);
-    /* Waited for on every path: a read still in flight writes into `pair` on this stack. */
+    /* The read lands in the solver's memory, not this stack: on a failed path it may still
+     * be in flight when this returns. */
     if (loss_read) {
         cl_int err = clWaitForEvents(1, &loss_read);
         clReleaseEvent(loss_read);
