@@ -59,6 +59,13 @@ same_as_one stencil --objective laplacian --optimizer gd --lr 0.1 --iters 30 --i
 # A grid stencil: 50x100 (n = --dim), a halo of one 100-element plane crosses the ranks.
 same_as_one grid --shape 50,100 --objective poisson --param source=init.npy --optimizer gd \
   --lr 0.1 --iters 30 --init init.npy
+# A two-stage fold (rwg > 1) whose groups the ranks own: 79 tiles of 64 (the last one short),
+# one partial each, in 5 groups of 16 (the last of 15): 2+3 groups on 2 ranks, 1+2+2 on 3.
+# Each rank folds its own groups; only the groups' pairs cross ranks (a later --tune wins).
+groups=(--tune=wg=16,epw=4,partials=group,rwg=2)
+same_as_one groups "${groups[@]}" --objective ellipsoid --optimizer adam --iters 30 --loss-every 3
+same_as_one groups_stencil "${groups[@]}" --objective laplacian --optimizer gd --lr 0.1 \
+  --iters 30 --init init.npy
 # lbfgs/cg: the dot products of the line search fold every rank's partials in tile order.
 same_as_one lbfgs --objective ellipsoid --optimizer lbfgs --iters 15
 same_as_one cg --objective ellipsoid --optimizer cg --iters 15
