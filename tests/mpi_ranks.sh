@@ -87,6 +87,14 @@ cmp -s full.npy r1.npy || fail "resumed with 1 process, theta differs"
 cmp -s full.npy r3.npy || fail "resumed with 3 ranks, theta differs"
 echo "ok: checkpoint of 2 ranks = 1 process's; resumed with 1 and 3 ranks"
 
+# Case: a checkpoint of more than one gather chunk (2^20 elements): ranks other than 0 take
+# part in rank 0's gather a chunk at a time, and the file is still one process's.
+big=(run "${common[@]}" --dim 2100001 --optimizer adam --iters 4 --checkpoint-every 2)
+"$clopt" "${big[@]}" --checkpoint big1.bin || fail "1 process, large checkpoint"
+"${mpi[@]}" -np 3 "$clopt" "${big[@]}" --checkpoint big3.bin || fail "3 ranks, large checkpoint"
+cmp -s big1.bin big3.bin || fail "the large checkpoint of 3 ranks differs from one process's"
+echo "ok: a checkpoint of several gather chunks from 3 ranks = 1 process's"
+
 # Case: bad input is reported once, with exit status 2.
 "${mpi[@]}" -np 2 "$clopt" run "${common[@]}" --iters 5 --optimizer nosuch 2>bad.txt
 rc=$?

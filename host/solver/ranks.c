@@ -20,8 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Elements per gather of a collective read: bounded host memory and message sizes. */
-#define RANK_CHUNK ((size_t)1 << 20)
+#define RANK_CHUNK CLOPT_RANK_READ_CHUNK
 
 int clopt_ranks_active(const struct clopt_solver *s)
 {

@@ -359,6 +359,9 @@ int clopt_external_fold_loss(struct clopt_solver *s);
 int clopt_ranks_active(const struct clopt_solver *s);
 /* Splits the tiles over the ranks into [s->lo, s->hi); a single process owns all. */
 int clopt_ranks_split(struct clopt_solver *s, size_t tile, size_t slots_per_tile);
+/* Elements per gather of a collective read (clopt_ranks_read): bounded host memory and
+ * message sizes. A read of [0, n) is the reads of its chunks of this size, one by one. */
+#define CLOPT_RANK_READ_CHUNK ((size_t)1 << 20)
 /* Reads [offset, offset + count) of a vector into host on every rank (each rank reads its
  * part, then all parts are gathered in rank order). */
 int clopt_ranks_read(struct clopt_solver *s, size_t which, void *host,
