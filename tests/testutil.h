@@ -105,7 +105,7 @@ int test_skip_double_part(int dbl);
 #define SKIP_WITHOUT_FP64()                                                                        \
     do {                                                                                           \
         if (!test_device_has_fp64())                                                               \
-            cr_skip_test("the device has no fp64 (cl_khr_fp64): this test computes in double");   \
+            cr_skip_test("the device has no fp64 (cl_khr_fp64): this test computes in double");    \
     } while (0)
 
 #endif

@@ -276,8 +276,8 @@ int clopt_ranks_fold_groups(struct clopt_solver *s, size_t first)
         return clopt_fail_cl(ctx, err, "clEnqueueReadBuffer(the fold's groups to gather)");
     if (rk->allgatherv(rk->user, mine, all, bytes) != 0)
         return comm_failed(s, "gathering the loss fold's groups");
-    err = clEnqueueWriteBuffer(ctx->queue, s->reduce_stage, CL_TRUE, 0, groups * pair, all, 0,
-                               NULL, NULL);
+    err = clEnqueueWriteBuffer(ctx->queue, s->reduce_stage, CL_TRUE, 0, groups * pair, all, 0, NULL,
+                               NULL);
     return err == CL_SUCCESS ? CLOPT_OK
                              : clopt_fail_cl(ctx, err, "clEnqueueWriteBuffer(gathered groups)");
 }
