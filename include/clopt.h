@@ -116,8 +116,9 @@ struct clopt_context_options {
      * `device` picks. NULL or "" (default): the one device `device` picks. With a list,
      * `device` must be NULL or "". The devices must be of one model on one platform (they
      * share a cl_context, and results stay bit-identical to one such device); theta's tiles
-     * are split between them in contiguous, even ranges, one queue each. lbfgs/cg and
-     * external gradients (clopt_solver_create_external) run on one device only
+     * are split between them in contiguous, even ranges, one queue each. Every optimizer
+     * runs so (lbfgs/cg fold their dot products in tile order on the first device); external
+     * gradients (clopt_solver_create_external) run on one device only
      * (CLOPT_ERR_UNSUPPORTED). */
     const char *devices;
 };
@@ -539,8 +540,27 @@ CLOPT_API int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, d
  * The buffers may be the caller's, with no copy (on the clopt context's cl_context: the
  * caller's own with clopt_context_create_from_cl(), or clopt's from clopt_context_cl();
  * clopt keeps a reference of its own and writes theta and the state in place), or clopt's
- * (clopt_solver_buffer hands them out). Restrictions: first-order optimizers only
- * (not lbfgs/cg), knobs.fuse 1, and theta in one buffer (one shard). */
+ * (clopt_solver_buffer hands them out). Restrictions: knobs.fuse 1, and theta in one buffer
+ * (one shard): dim times the element size at most the device's largest buffer
+ * (clopt_device_info.max_alloc_bytes) and options.max_shard_bytes when set; for lbfgs and
+ * cg, which keep all their vectors of a shard in one buffer, (2 history + 3) times that
+ * (3 for cg).
+ *
+ * lbfgs and cg (external_options.has_loss must be non-zero: their line search compares
+ * losses) call ext->gradient once per function+gradient evaluation, i.e. for the start
+ * point and for every line-search trial (result.evaluations calls, plus one for the final
+ * clopt_solver_evaluate). clopt writes each trial point x + alpha d into the solver's theta
+ * buffer before the call, so call->theta is always that buffer (the caller's
+ * external_options.theta when given), but during the run it holds the point to evaluate,
+ * which the line search may refuse; the accepted iterate is there once clopt_solver_run
+ * returns. call->want_loss is always 1, and call->step stays clopt_solver_steps() (lbfgs
+ * and cg take no steps of the first-order kind): the callback must depend on theta only.
+ * Their history vectors are clopt's own buffers; state[0] holds the last trial's g. In
+ * float the loss is a float unless external_options.loss_double is set: the line search
+ * then sees it rounded to float (the built-in objectives sum it in double), and may stop
+ * with CLOPT_STOP_LINE_SEARCH earlier. The evaluations are queued and their results read back
+ * exactly as for a built-in objective's lbfgs/cg run (the line search chooses each trial
+ * from the results of the last). */
 
 /* What one call of the gradient callback must produce. */
 struct clopt_gradient_call {
@@ -548,7 +568,7 @@ struct clopt_gradient_call {
     cl_mem theta;  /* theta_t: n elements of the solver's precision; read only */
     cl_mem grad;   /* write g = grad L(theta_t) here: n elements of the solver's precision */
     cl_mem loss;   /* when want_loss: write L(theta_t) here, one element of the solver's
-                      precision (its value is summed in double where the device has fp64) */
+                      precision, or one double with external_options.loss_double */
     int want_loss; /* the loss of this step is read (loss_every, evaluate); 0 when the
                       external options say has_loss = 0 */
 };
@@ -566,8 +586,8 @@ struct clopt_external_options {
     clopt_gradient_fn gradient; /* required */
     void *gradient_user;        /* handed to gradient as is */
     int has_loss;               /* non-zero: the callback writes the loss when asked;
-                                   0 (default): the loss reads 0 and options.ftol and
-                                   options.target are refused */
+                                   0 (default): the loss reads 0 and options.ftol,
+                                   options.target, lbfgs and cg are refused */
     cl_mem theta;               /* the caller's theta: exactly dim * sizeof(real) bytes on the
                                    context's cl_context, read-write. options.init =
                                    CLOPT_INIT_NONE keeps its contents as the start point;
@@ -578,6 +598,12 @@ struct clopt_external_options {
     cl_mem state[3];            /* the caller's optimizer state vectors (clopt_solver_state_count
                                    of them, same size and context; zeroed at creation); NULL
                                    (default): clopt allocates them. Give all or none */
+    /* (Version 2.) */
+    int loss_double; /* non-zero: call->loss holds one double whatever the solver's
+                        precision, so that a float solver's lbfgs/cg line search and stopping
+                        tests see the loss as precisely as the built-in objectives' (which
+                        sum it in double); needs a device with fp64 (CLOPT_ERR_UNSUPPORTED
+                        otherwise). 0 (default): one element of the solver's precision */
 };
 
 /* Defaults for a struct of `size` bytes (the library's part of clopt_external_options_init). */
@@ -589,8 +615,8 @@ static inline void clopt_external_options_init(struct clopt_external_options *ex
 
 /* As clopt_solver_create, with the gradient from ext->gradient (opts->objective and
  * opts->params are not used). A buffer of the wrong size or of another context, a missing
- * callback, lbfgs/cg, knobs.fuse > 1, or a theta that needs several shards is
- * CLOPT_ERR_INVALID_ARG with a message naming the field. */
+ * callback, lbfgs/cg with has_loss 0, knobs.fuse > 1, or a theta that needs several shards
+ * is CLOPT_ERR_INVALID_ARG with a message naming the field. */
 CLOPT_API int clopt_solver_create_external(struct clopt_solver **out, struct clopt_context *ctx,
                                            const struct clopt_options *opts,
                                            const struct clopt_external_options *ext);
@@ -598,7 +624,8 @@ CLOPT_API int clopt_solver_create_external(struct clopt_solver **out, struct clo
 enum clopt_buffer {
     CLOPT_BUFFER_THETA = 0,  /* theta (the caller's when given) */
     CLOPT_BUFFER_GRAD = 1,   /* the gradient the callback writes (external solvers only) */
-    CLOPT_BUFFER_LOSS = 2,   /* the one-element loss the callback writes (external solvers) */
+    CLOPT_BUFFER_LOSS = 2,   /* the one-element loss the callback writes (external solvers;
+                                a double with external_options.loss_double) */
     CLOPT_BUFFER_STATE0 = 3, /* optimizer state vector 0; STATE0 + k for vector k */
 };
 

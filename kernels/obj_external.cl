@@ -26,3 +26,12 @@ __kernel void clopt_ext_loss(__global acc_t *result, __global const real *loss)
 {
     result[0] = (acc_t)loss[0];
 }
+
+/* The same with the caller's loss in double (external_options.loss_double), for float
+ * solvers whose line search or stopping tests need the loss more precisely than a float. */
+#if !defined(CLOPT_HAS_FP64) || CLOPT_HAS_FP64
+__kernel void clopt_ext_loss_double(__global acc_t *result, __global const double *loss)
+{
+    result[0] = (acc_t)loss[0];
+}
+#endif

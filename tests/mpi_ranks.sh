@@ -95,6 +95,32 @@ big=(run "${common[@]}" --dim 2100001 --optimizer adam --iters 4 --checkpoint-ev
 cmp -s big1.bin big3.bin || fail "the large checkpoint of 3 ranks differs from one process's"
 echo "ok: a checkpoint of several gather chunks from 3 ranks = 1 process's"
 
+# Case: lbfgs/cg checkpoints (x, g, d and the history pairs, gathered in rank order) written
+# by 2 ranks are the one process's bytes, and resume with 1 and 3 ranks bit for bit.
+qn_checkpoint() {
+  local name=$1
+  shift
+  local qn=(run "${common[@]}" "$@")
+  "$clopt" "${qn[@]}" --iters 25 --out "$name.full.npy" || fail "$name: uninterrupted run"
+  "$clopt" "${qn[@]}" --iters 12 --checkpoint "$name.ck1" --checkpoint-every 5 ||
+    fail "$name: 1 process checkpoint"
+  "${mpi[@]}" -np 2 "$clopt" "${qn[@]}" --iters 12 --checkpoint "$name.ck2" \
+    --checkpoint-every 5 || fail "$name: 2 ranks checkpoint"
+  cmp -s "$name.ck1" "$name.ck2" ||
+    fail "$name: the checkpoint of 2 ranks differs from one process's"
+  "$clopt" "${qn[@]}" --iters 25 --resume "$name.ck2" --out "$name.r1.npy" \
+    --trace "$name.r1.csv" || fail "$name: resume with 1"
+  "${mpi[@]}" -np 3 "$clopt" "${qn[@]}" --iters 25 --resume "$name.ck2" --out "$name.r3.npy" \
+    --trace "$name.r3.csv" || fail "$name: resume with 3"
+  cmp -s "$name.full.npy" "$name.r1.npy" || fail "$name: resumed with 1 process, theta differs"
+  cmp -s "$name.full.npy" "$name.r3.npy" || fail "$name: resumed with 3 ranks, theta differs"
+  diff -q <(cut -d, -f1-4 "$name.r1.csv") <(cut -d, -f1-4 "$name.r3.csv") >/dev/null ||
+    fail "$name: the resumed traces of 1 process and 3 ranks differ"
+  echo "ok: $name checkpoint of 2 ranks = 1 process's; resumed with 1 and 3 ranks"
+}
+qn_checkpoint lbfgs_ck --objective rosenbrock --optimizer lbfgs --history 3 --init init.npy
+qn_checkpoint cg_ck --objective ellipsoid --optimizer cg --precision double
+
 # Case: bad input is reported once, with exit status 2.
 "${mpi[@]}" -np 2 "$clopt" run "${common[@]}" --iters 5 --optimizer nosuch 2>bad.txt
 rc=$?

@@ -1,7 +1,8 @@
 /* Several devices in one process (--devices, context_options.devices): PoCL's two pthread
  * devices (POCL_DEVICES="pthread pthread", set before the first OpenCL call) give the same
- * theta, trace and JSON, less timings and the device and shard counts, as one of them; the
- * bad lists and the optimizers that need one device are refused with one line. */
+ * theta, trace and JSON, less timings and the device and shard counts, as one of them, for
+ * every optimizer (lbfgs and cg included); bad lists and external gradients (one device
+ * only) are refused with one line. */
 #include "abi.h"
 #include "testutil.h"
 
@@ -241,6 +242,93 @@ Test(devices, a_checkpoint_from_two_devices_resumes_on_one)
     free(ck), free(p1), free(p2), free(t1), free(t2);
 }
 
+/* lbfgs and cg: each device computes the dot-product partials of its own tiles and updates
+ * its own part of the vectors; the partials are folded in tile order on the first device,
+ * so every line-search decision is the one device's. Separable, 1-D stencil and grid
+ * objectives, float and double. */
+Test(devices, lbfgs_on_two_devices_matches_one)
+{
+    const char *separable[] = {"run",   SMALL,     "--objective", "ellipsoid", "--optimizer",
+                               "lbfgs", "--iters", "25",          NULL};
+    expect_same_on_two_devices(separable);
+    const char *stencil[] = {"run",     SMALL, "--objective", "rosenbrock", "--optimizer", "lbfgs",
+                             "--iters", "25",  "--precision", "double",     NULL};
+    expect_same_on_two_devices(stencil);
+}
+
+Test(devices, cg_on_two_devices_matches_one)
+{
+    const char *separable[] = {"run",     SMALL, "--objective", "ellipsoid", "--optimizer", "cg",
+                               "--iters", "25",  "--precision", "double",    NULL};
+    expect_same_on_two_devices(separable);
+    const char *stencil[] = {"run",     SMALL, "--objective", "rosenbrock", "--optimizer", "cg",
+                             "--iters", "25",  "--cg-beta",   "hs",         NULL};
+    expect_same_on_two_devices(stencil);
+}
+
+/* A grid (tv_denoise on 37x41): lbfgs in float, cg in double. */
+Test(devices, lbfgs_and_cg_on_a_grid_on_two_devices_match_one)
+{
+    float image[37 * 41];
+    for (size_t i = 0; i < 37 * 41; ++i)
+        image[i] = (float)((i * 7919u) % 101u) / 100.0f;
+    char *data = path_in(dir, "image.npy");
+    const uint64_t shape[] = {37, 41};
+    write_npy_shape(data, image, 2, shape, 0);
+    char param[4200];
+    snprintf(param, sizeof param, "image=%s", data);
+    const char *lbfgs[] = {"run",         "--shape",           "37,41", "--tune",
+                           "wg=16,epw=4", "--max-shard-bytes", "1024",  "--objective",
+                           "tv_denoise",  "--param",           param,   "--optimizer",
+                           "lbfgs",       "--iters",           "20",    NULL};
+    expect_same_on_two_devices(lbfgs);
+    const char *cg[] = {
+        "run",  "--shape",     "37,41",      "--tune",      "wg=16,epw=4", "--max-shard-bytes",
+        "2048", "--objective", "tv_denoise", "--param",     param,         "--optimizer",
+        "cg",   "--iters",     "20",         "--precision", "double",      NULL};
+    expect_same_on_two_devices(cg);
+    free(data);
+}
+
+#define LBFGS_RUN SMALL, "--objective", "rosenbrock", "--optimizer", "lbfgs"
+
+/* lbfgs's checkpoints (x, g, d and the history pairs) taken on two devices are the bytes of
+ * one device's, and resume on one or two devices to the bits of a run left alone. */
+Test(devices, an_lbfgs_checkpoint_from_two_devices_is_one_devices_and_resumes)
+{
+    char *ck1 = path_in(dir, "ck1"), *ck2 = path_in(dir, "ck2");
+    const char *straight[] = {"run", LBFGS_RUN, "--iters", "20", NULL};
+    cr_assert_eq(run_tagged(straight, "straight", NULL), 0);
+    const char *one[] = {
+        "run", LBFGS_RUN, "--iters", "12", "--checkpoint", ck1, "--checkpoint-every", "5", NULL};
+    cr_assert_eq(run_tagged(one, "first1", NULL), 0);
+    const char *two[] = {
+        "run", LBFGS_RUN, "--iters", "12", "--checkpoint", ck2, "--checkpoint-every", "5", NULL};
+    cr_assert_eq(run_tagged(two, "first2", "0,1"), 0);
+    size_t s1, s2;
+    unsigned char *b1 = read_bytes(ck1, &s1), *b2 = read_bytes(ck2, &s2);
+    cr_expect(s1 == s2 && memcmp(b1, b2, s1) == 0, "the checkpoints of one and two devices differ");
+    free(b1), free(b2);
+    const char *on_one[] = {"run", "--resume", ck2, "--tune", "wg=16,epw=4", "--iters", "20", NULL};
+    cr_assert_eq(run_tagged(on_one, "resumed1", NULL), 0);
+    const char *on_two[] = {"run",  "--resume", ck1,  "--tune", "wg=16,epw=4", "--max-shard-bytes",
+                            "2000", "--iters",  "20", NULL};
+    cr_assert_eq(run_tagged(on_two, "resumed2", "0,1"), 0);
+    char *p0 = path_in(dir, "straight.npy");
+    size_t s0;
+    unsigned char *t0 = read_bytes(p0, &s0);
+    const char *tags[] = {"resumed1.npy", "resumed2.npy"};
+    for (size_t k = 0; k < 2; ++k) {
+        char *p = path_in(dir, tags[k]);
+        size_t sk;
+        unsigned char *tk = read_bytes(p, &sk);
+        cr_expect(sk == s0 && memcmp(tk, t0, s0) == 0, "%s differs from the run left alone",
+                  tags[k]);
+        free(p), free(tk);
+    }
+    free(p0), free(t0), free(ck1), free(ck2);
+}
+
 static void expect_one_line_usage_error(const char *const *args, const char *needle)
 {
     struct cli_result r = cli_run(args);
@@ -260,14 +348,6 @@ Test(devices, bad_device_lists_exit_2_with_one_line)
     expect_one_line_usage_error(malformed, "not a list of device indexes");
     const char *both[] = {"run", "--dim", "100", "--device", "0", "--devices", "0,1", NULL};
     expect_one_line_usage_error(both, "--device and --devices");
-}
-
-Test(devices, one_device_optimizers_are_refused_on_two)
-{
-    const char *lbfgs[] = {"run", "--dim", "100", "--optimizer", "lbfgs", "--devices", "0,1", NULL};
-    expect_one_line_usage_error(lbfgs, "lbfgs runs on one device only");
-    const char *cg[] = {"run", "--dim", "100", "--optimizer", "cg", "--devices", "all", NULL};
-    expect_one_line_usage_error(cg, "cg runs on one device only");
 }
 
 /* The library: "all" opens both devices; a caller built before the field existed (struct

@@ -486,8 +486,11 @@ Test(extgrad, bad_input)
     e.gradient = NULL;
     expect_refused(&o, &e, "external_options.gradient is NULL");
     e = external();
+    /* lbfgs and cg need the caller's loss (their line search compares losses). */
     struct clopt_options q = options("lbfgs", n, 10);
-    expect_refused(&q, &e, "first-order");
+    expect_refused(&q, &e, "external_options.has_loss is 0");
+    q = options("cg", n, 10);
+    expect_refused(&q, &e, "external_options.has_loss is 0");
     q = options("gd", n, 10);
     q.knobs.fuse = 4;
     expect_refused(&q, &e, "knobs.fuse=4");

@@ -6,6 +6,7 @@
 
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,12 +92,20 @@ static int any(void *user, int flag, int *result)
     return 0;
 }
 
+/* Checkpoints of the next start_ranks (none when NULL) and its iteration limit (0: 25). */
+static struct {
+    const char *checkpoint, *resume;
+    uint64_t iters;
+} job;
+
 static struct clopt_options options(const struct rank *r)
 {
     struct clopt_options o;
     clopt_options_init(&o);
     o.dim = DIM;
-    o.max_iters = 25;
+    o.max_iters = job.iters ? job.iters : 25;
+    o.checkpoint = job.checkpoint;
+    o.checkpoint_every = job.checkpoint ? 5 : 0;
     o.objective = r->objective;
     o.optimizer = r->optimizer;
     o.lr = r->lr;
@@ -127,6 +136,8 @@ static void *run_rank(void *arg)
     const struct clopt_options o = options(r);
     if (r->status == CLOPT_OK)
         r->status = clopt_solver_create(&s, ctx, &o);
+    if (r->status == CLOPT_OK && job.resume)
+        r->status = clopt_solver_resume(s, job.resume);
     struct clopt_result res = {0};
     r->in_run = 1;
     if (r->status == CLOPT_OK)
@@ -252,4 +263,55 @@ Test(ranks, a_stencil_with_a_two_stage_fold_by_groups_is_one_process_bit_for_bit
 Test(ranks, lbfgs_with_a_two_stage_fold_by_groups_is_one_process_bit_for_bit)
 {
     same_as_one_with("ellipsoid", "lbfgs", 1, &group_fold);
+}
+
+/* The whole file; *size its length. */
+static unsigned char *file_bytes(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    const long length = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *data = malloc((size_t)length + 1);
+    cr_assert_not_null(data);
+    cr_assert_eq(fread(data, 1, (size_t)length, f), (size_t)length);
+    fclose(f);
+    *size = (size_t)length;
+    return data;
+}
+
+/* lbfgs checkpoints hold x, g, d and the history pairs: 2 ranks gather them in rank order
+ * and write the one process's bytes, and 3 ranks or one process resume them to the bits of
+ * a run left alone. */
+Test(ranks, an_lbfgs_checkpoint_of_2_ranks_is_one_processs_and_resumes_on_1_and_3)
+{
+    static struct rank full[1], one[1], many[MAX_RANKS];
+    char *dir = temp_dir();
+    char *ck1 = path_in(dir, "ck1"), *ck2 = path_in(dir, "ck2");
+    memset(&job, 0, sizeof job);
+    run_ranks(1, full, "laplacian", "lbfgs", 1, &chain_fold);
+    job.iters = 12;
+    job.checkpoint = ck1;
+    run_ranks(1, one, "laplacian", "lbfgs", 1, &chain_fold);
+    job.checkpoint = ck2;
+    run_ranks(2, many, "laplacian", "lbfgs", 1, &chain_fold);
+    size_t s1, s2;
+    unsigned char *b1 = file_bytes(ck1, &s1), *b2 = file_bytes(ck2, &s2);
+    cr_expect(s1 == s2 && !memcmp(b1, b2, s1), "the checkpoint of 2 ranks is not one process's");
+    free(b1), free(b2);
+    job.iters = 0;
+    job.checkpoint = NULL;
+    job.resume = ck2;
+    for (size_t size = 1; size <= MAX_RANKS; size += 2) {
+        struct rank *ranks = size == 1 ? one : many;
+        run_ranks(size, ranks, "laplacian", "lbfgs", 1, &chain_fold);
+        for (size_t k = 0; k < size; ++k)
+            cr_expect(!memcmp(full[0].theta, ranks[k].theta, sizeof full[0].theta),
+                      "resumed on %zu ranks: rank %zu's theta is not the run left alone's", size,
+                      k);
+    }
+    memset(&job, 0, sizeof job);
+    remove_tree(dir);
+    free(ck1), free(ck2), free(dir);
 }

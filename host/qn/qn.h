@@ -24,6 +24,16 @@
 
 struct qn_run;
 
+/* One device's part (struct lane of solver.h): lbfgs/cg's small buffers are per device, so
+ * that no buffer is used by two devices at once. Lane 0's entry names the buffers of struct
+ * clopt_qn (not owned); every other lane that holds tiles has its own copies of the pair and
+ * term lists and the coefficients, and partials for its own dot-product tiles, which lane
+ * 0's queue copies into place before the one fold. */
+struct qn_lane {
+    cl_mem pairs[2], terms, coef, partials;
+    size_t first_tile, end_tile; /* its dot-product tiles, [first, end) */
+};
+
 struct clopt_qn {
     size_t m;    /* history pairs (0 for cg) */
     size_t tile; /* elements per dot-product partial */
@@ -31,8 +41,11 @@ struct clopt_qn {
     cl_mem *vec; /* per shard: QN_VECTORS(m) vectors of the shard's count */
     cl_mem pairs[2], terms, coef, partials, dots;
     cl_kernel k_trial, k_accept, k_dots, k_dots_reduce, k_combine;
+    struct qn_lane *lanes; /* s->n_lanes of them */
     /* Host copies the non-blocking writes read from; each is changed only after a blocking
-     * read that follows its write in the queue. */
+     * read that follows its write in the queue. With several devices each lane's queue
+     * writes them too, and that read follows those writes as well: it waits for a copy of
+     * partials (loss or dot products) that lane 0's queue makes after each lane's work. */
     cl_uint pairs_host[2][2 * QN_MAX_PAIRS];
     cl_uint terms_host[QN_MAX_TERMS];
     double coef_host[QN_MAX_TERMS]; /* as acc_t: float coefficients use the first half */
@@ -50,7 +63,9 @@ size_t clopt_qn_vectors(const struct clopt_solver *s); /* per element, besides t
 int clopt_qn_create(struct clopt_solver *s);
 void clopt_qn_destroy(struct clopt_solver *s);
 /* theta = x + alpha d, then f, ||g||^2 and the dot products of list `which` (pairs of slots)
- * there; the trial gradient lands in state 0. With alpha NaN, theta is evaluated as it is. */
+ * there; the trial gradient lands in state 0. With alpha NaN, theta is evaluated as it is.
+ * An external solver's callback is called here, after the trial is queued: the one place
+ * lbfgs/cg meet external gradients. */
 int clopt_qn_eval(struct clopt_solver *s, double alpha, size_t which, size_t n_pairs, double *f,
                   double *g2, double *dots);
 int clopt_qn_accept(struct clopt_solver *s, int with_pair, size_t s_slot, size_t y_slot);

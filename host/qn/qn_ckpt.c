@@ -3,11 +3,16 @@
  * holds, in the container of host/checkpoint.c:
  *   config  the solver's configuration text, as for the other optimizers
  *   qnloop  u32 qn kind, u32 element size, u64 n, m, k, t, evaluations; f64 f, gg, gd,
- *           alpha_prev, gd_prev, f_prev; u64 tile; u64 order[k]; f64 sy[m][m], yy[m][m], sg[m],
- * yg[m] theta   x (so tools that read theta see the iterate) qnvec   every vector slot of
- * host/qn/qn.h in slot order, each n elements The other optimizers' files have a "loop" section
- * where this has "qnloop", so neither reader takes the other's file for its own. The loop waits
- * while the file is written: the vectors are 2m + 3 times theta, and a run checkpoints rarely. */
+ *           alpha_prev, gd_prev, f_prev; u64 tile; u64 order[k]; f64 sy[m][m], yy[m][m],
+ *           sg[m], yg[m]
+ *   theta   x (so tools that read theta see the iterate)
+ *   qnvec   every vector slot of host/qn/qn.h in slot order, each n elements
+ * The other optimizers' files have a "loop" section where this has "qnloop", so neither
+ * reader takes the other's file for its own. The loop waits while the file is written: the
+ * vectors are 2m + 3 times theta, and a run checkpoints rarely. Under several ranks every
+ * rank gathers the vectors in rank order (the scalars are the same on every rank) and rank
+ * 0 writes the one process's bytes; on resume each rank takes its own range, whatever the
+ * rank count that wrote the file. */
 #include "qn.h"
 
 #include <math.h>
@@ -61,11 +66,16 @@ static void encode(const struct clopt_solver *s, const struct qn_run *r, unsigne
     put(b, &at, r->yg, 8 * r->m);
 }
 
-/* The vector slots of every shard into image (slot-major, n elements each), or back. */
+/* The vector slots of this process's shards into image (slot-major, n elements each, at
+ * their global positions: a rank fills its own range only), or back. */
 static int move_vectors(struct clopt_solver *s, unsigned char *image, int to_device)
 {
     struct clopt_qn *q = s->qn;
     const size_t slots = QN_VECTORS(q->m), e = s->elem_size;
+    /* The copies go through lane 0's queue: with several devices, the others must be idle. */
+    int status = s->n_lanes > 1 ? clopt_sync_lanes(s, 1) : CLOPT_OK;
+    if (status != CLOPT_OK)
+        return status;
     for (size_t i = 0; i < s->n_shards; ++i) {
         const struct shard *sh = &s->shards[i];
         for (size_t v = 0; v < slots; ++v) {
@@ -83,6 +93,42 @@ static int move_vectors(struct clopt_solver *s, unsigned char *image, int to_dev
     }
     cl_int err = clFinish(s->ctx->queue);
     return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(s->ctx, err, "clFinish(qn checkpoint)");
+}
+
+/* Elements of one vector slot per gather between ranks: bounded messages and host memory. */
+#define QN_GATHER_CHUNK ((size_t)1 << 20)
+
+/* Several ranks: each rank has read its own part of every vector slot into image, at the
+ * global positions; the parts are gathered in rank order (which is element order), slot by
+ * slot, so that every rank holds the image one process reads. `sizes` (a size_t per rank)
+ * and `mine` (QN_GATHER_CHUNK elements) are scratch. */
+static int gather_image(struct clopt_solver *s, unsigned char *image, size_t *sizes,
+                        unsigned char *mine)
+{
+    const struct clopt_ranks *rk = &s->ctx->ranks;
+    const size_t e = s->elem_size, slots = QN_VECTORS(s->qn->m);
+    for (size_t v = 0; v < slots; ++v) {
+        unsigned char *vec = image + v * s->n * e;
+        for (size_t at = 0; at < s->n; at += QN_GATHER_CHUNK) {
+            const size_t end = s->n - at < QN_GATHER_CHUNK ? s->n : at + QN_GATHER_CHUNK;
+            for (size_t r = 0; r < rk->size; ++r) {
+                size_t lo, hi;
+                clopt_ranks_range(s, r, &lo, &hi);
+                lo = lo > at ? lo : at;
+                hi = hi < end ? hi : end;
+                sizes[r] = hi > lo ? (hi - lo) * e : 0;
+            }
+            const size_t my_lo = s->lo > at ? s->lo : at;
+            if (sizes[rk->rank])
+                memcpy(mine, vec + my_lo * e, sizes[rk->rank]);
+            if (rk->allgatherv(rk->user, mine, vec + at * e, sizes) != 0)
+                return clopt_fail(s->ctx, CLOPT_ERR_IO,
+                                  "rank %zu of %zu: gathering the lbfgs/cg vectors for a "
+                                  "checkpoint between ranks failed (see the message above)",
+                                  rk->rank, rk->size);
+        }
+    }
+    return CLOPT_OK;
 }
 
 static void note(struct clopt_solver *s, const char *why)
@@ -104,17 +150,22 @@ int clopt_qn_checkpoint(struct clopt_solver *s, struct qn_run *r)
 {
     const size_t slots = QN_VECTORS(r->m), vec_bytes = s->n * s->elem_size;
     const size_t loop_bytes = loop_length(r->m, r->k);
+    const int ranks = clopt_ranks_active(s);
     unsigned char *loop = malloc(loop_bytes);
     unsigned char *image = slots <= SIZE_MAX / vec_bytes ? malloc(slots * vec_bytes) : NULL;
-    if (!loop || !image) {
-        /* The run itself needs none of this: no checkpoint this time. */
-        free(loop);
-        free(image);
+    size_t *sizes = ranks ? calloc(s->ctx->ranks.size, sizeof *sizes) : NULL;
+    unsigned char *mine = ranks ? malloc(QN_GATHER_CHUNK * s->elem_size) : NULL;
+    /* The run itself needs none of this: no checkpoint this time. The ranks agree on it,
+     * as each one short of memory would otherwise leave the others in the gather. */
+    int short_of_memory = !loop || !image || (ranks && (!sizes || !mine));
+    int status = clopt_ranks_any(s, short_of_memory, &short_of_memory);
+    if (status == CLOPT_OK && short_of_memory)
         note(s, "out of host memory for a checkpoint of the lbfgs/cg vectors");
-        return CLOPT_OK;
-    }
-    int status = move_vectors(s, image, 0);
-    if (status == CLOPT_OK) {
+    if (status == CLOPT_OK && !short_of_memory)
+        status = move_vectors(s, image, 0);
+    if (status == CLOPT_OK && !short_of_memory && ranks)
+        status = gather_image(s, image, sizes, mine);
+    if (status == CLOPT_OK && !short_of_memory) {
         encode(s, r, loop);
         struct clopt_ckpt_section sec[4];
         tag(&sec[0], "config", strlen(s->config), s->config);
@@ -122,8 +173,10 @@ int clopt_qn_checkpoint(struct clopt_solver *s, struct qn_run *r)
         tag(&sec[2], "theta", vec_bytes, image + QN_X(r->m) * vec_bytes);
         tag(&sec[3], "qnvec", slots * vec_bytes, image);
         char err[512];
-        /* A file that cannot be written does not stop the run (as for the other optimizers). */
-        if (clopt_ckpt_write(s->checkpoint_path, sec, 4, NULL, NULL, err, sizeof err) == CLOPT_OK) {
+        /* A file that cannot be written does not stop the run (as for the other optimizers).
+         * Several ranks: rank 0 alone writes; the others count the checkpoint as written. */
+        if (!clopt_ranks_is_root(s) ||
+            clopt_ckpt_write(s->checkpoint_path, sec, 4, NULL, NULL, err, sizeof err) == CLOPT_OK) {
             ++s->ck_report.written;
             s->ck_report.last_written = r->t;
             r->written_t = r->t;
@@ -133,6 +186,8 @@ int clopt_qn_checkpoint(struct clopt_solver *s, struct qn_run *r)
     }
     free(loop);
     free(image);
+    free(sizes);
+    free(mine);
     return status;
 }
 
@@ -283,10 +338,6 @@ static int read_state(struct clopt_solver *s, struct clopt_ckpt_reader *rd, stru
 
 int clopt_qn_read_checkpoint(struct clopt_solver *s, struct clopt_ckpt_reader *rd, const char *path)
 {
-    if (clopt_ranks_active(s))
-        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
-                          "lbfgs and cg cannot resume under several ranks yet: resume in one "
-                          "process");
     struct qn_run *r = calloc(1, sizeof *r);
     if (!r)
         return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");

@@ -36,8 +36,16 @@ static size_t max_pairs(size_t m)
  * vector and the qn vectors; refused with the number of pairs that would fit. */
 static int check_memory(struct clopt_solver *s, size_t m)
 {
-    /* This rank's elements (all of theta in a single process). */
-    const double per_vector = (double)(s->hi - s->lo) * (double)s->elem_size;
+    /* The most elements one device holds: this rank's (all of theta in a single process),
+     * or the largest lane's with several devices. */
+    size_t most = 0;
+    for (size_t d = 0; d < s->n_lanes; ++d) {
+        size_t held = 0;
+        for (size_t i = s->lanes[d].first_shard; i < s->lanes[d].end_shard; ++i)
+            held += s->shards[i].count;
+        most = held > most ? held : most;
+    }
+    const double per_vector = (double)most * (double)s->elem_size;
     const double fixed = (2.0 + (s->halo ? 1.0 : 0.0) + (s->data_path ? 1.0 : 0.0) + 3.0);
     const double need = per_vector * (fixed + 2.0 * (double)m);
     const double have = (double)s->ctx->info.global_mem_bytes;
@@ -46,13 +54,15 @@ static int check_memory(struct clopt_solver *s, size_t m)
     const double spare = have / per_vector - fixed;
     if (m == 0 || spare < 2.0)
         return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY,
-                          "%s needs %.3g GB of device memory for n = %zu, the device has %.3g GB: "
-                          "lower options.dim",
-                          s->optimizer->name, need / 1e9, s->hi - s->lo, have / 1e9);
+                          "%s needs %.3g GB of device memory for %zu elements, the device has %.3g "
+                          "GB: "
+                          "lower options.dim%s",
+                          s->optimizer->name, need / 1e9, most, have / 1e9,
+                          s->n_lanes > 1 ? " or use more devices" : "");
     return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY,
-                      "options.history = %zu pairs need %.3g GB of device memory for n = %zu, the "
-                      "device has %.3g GB: at most %.0f pairs fit (set options.history)",
-                      m, need / 1e9, s->hi - s->lo, have / 1e9, floor(spare / 2.0));
+                      "options.history = %zu pairs need %.3g GB of device memory for %zu elements, "
+                      "the device has %.3g GB: at most %.0f pairs fit (set options.history)",
+                      m, need / 1e9, most, have / 1e9, floor(spare / 2.0));
 }
 
 static int make_kernel(struct clopt_solver *s, cl_kernel *k, const char *name)
@@ -73,6 +83,49 @@ static int make_buffer(struct clopt_solver *s, cl_mem *b, size_t bytes)
         return CLOPT_OK;
     *b = NULL;
     return clopt_fail_cl(s->ctx, err, "clCreateBuffer(qn)");
+}
+
+/* The lanes' dot-product tiles and, for lanes > 0 that hold tiles, their own buffers. */
+static int create_lanes(struct clopt_solver *s)
+{
+    struct clopt_qn *q = s->qn;
+    q->lanes = calloc(s->n_lanes, sizeof *q->lanes);
+    if (!q->lanes)
+        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    int status = CLOPT_OK;
+    for (size_t d = 0; d < s->n_lanes && status == CLOPT_OK; ++d) {
+        const struct lane *lane = &s->lanes[d];
+        struct qn_lane *ql = &q->lanes[d];
+        if (lane->first_shard < lane->end_shard) {
+            /* A lane's shards are consecutive; each starts on a step tile, which the
+             * dot-product tile divides. */
+            const struct shard *first = &s->shards[lane->first_shard],
+                               *last = &s->shards[lane->end_shard - 1];
+            ql->first_tile = first->offset / q->tile;
+            ql->end_tile = (last->offset + last->count + q->tile - 1) / q->tile;
+        }
+        if (d == 0) {
+            *ql = (struct qn_lane){{q->pairs[0], q->pairs[1]},
+                                   q->terms,
+                                   q->coef,
+                                   q->partials,
+                                   ql->first_tile,
+                                   ql->end_tile};
+            continue;
+        }
+        if (ql->first_tile == ql->end_tile)
+            continue; /* holds no tile: never launched on */
+        for (size_t i = 0; status == CLOPT_OK && i < 2; ++i)
+            status = make_buffer(s, &ql->pairs[i], sizeof q->pairs_host[i]);
+        if (status == CLOPT_OK)
+            status = make_buffer(s, &ql->terms, sizeof q->terms_host);
+        if (status == CLOPT_OK)
+            status = make_buffer(s, &ql->coef, sizeof q->coef_host);
+        if (status == CLOPT_OK)
+            status = make_buffer(s, &ql->partials,
+                                 (ql->end_tile - ql->first_tile) * max_pairs(q->m) * s->acc_size);
+    }
+    return status;
 }
 
 int clopt_qn_create(struct clopt_solver *s)
@@ -103,6 +156,8 @@ int clopt_qn_create(struct clopt_solver *s)
         status = make_buffer(s, &q->partials, q->n_tiles * max_pairs(q->m) * s->acc_size);
     if (status == CLOPT_OK)
         status = make_buffer(s, &q->dots, QN_MAX_PAIRS * s->acc_size);
+    if (status == CLOPT_OK)
+        status = create_lanes(s);
     const struct {
         cl_kernel *k;
         const char *name;
@@ -125,6 +180,15 @@ void clopt_qn_destroy(struct clopt_solver *s)
         if (q->vec[i])
             clReleaseMemObject(q->vec[i]);
     free(q->vec);
+    /* Lane 0's buffers are q's own, released below. */
+    for (size_t d = 1; q->lanes && d < s->n_lanes; ++d) {
+        struct qn_lane *ql = &q->lanes[d];
+        cl_mem own[] = {ql->pairs[0], ql->pairs[1], ql->terms, ql->coef, ql->partials};
+        for (size_t i = 0; i < sizeof own / sizeof *own; ++i)
+            if (own[i])
+                clReleaseMemObject(own[i]);
+    }
+    free(q->lanes);
     cl_mem buffers[] = {q->pairs[0], q->pairs[1], q->terms, q->coef, q->partials, q->dots};
     for (size_t i = 0; i < sizeof buffers / sizeof *buffers; ++i)
         if (buffers[i])
@@ -158,13 +222,25 @@ static int set_args(struct clopt_solver *s, cl_kernel k, const struct arg *args,
 /* One work-item per item, in groups of one; no launch for none. Items are few (chunks of
  * elements, tiles, dot products), and a fixed group size keeps CPU runtimes from compiling
  * the kernel again for each new launch size (PoCL does, per local size: the reduction's
- * size grows with the history, and the first iterations paid a build each). */
-static int launch(struct clopt_solver *s, cl_kernel k, size_t items, const char *name)
+ * size grows with the history, and the first iterations paid a build each). A launch over
+ * shard i goes to its device's queue, and the first of a lane's shards waits for what other
+ * queues did with the lane's buffers (lanes.c); NO_SHARD is a launch on lane 0's queue. */
+#define NO_SHARD SIZE_MAX
+
+static int launch(struct clopt_solver *s, size_t shard, cl_kernel k, size_t items, const char *name)
 {
     const size_t global = items, local = 1;
     if (global == 0)
         return CLOPT_OK;
-    cl_int err = clEnqueueNDRangeKernel(s->ctx->queue, k, 1, NULL, &global, &local, 0, NULL, NULL);
+    struct lane *lane = &s->lanes[shard == NO_SHARD ? 0 : s->shards[shard].lane];
+    cl_event wait[2];
+    cl_uint n_wait = 0;
+    if (shard != NO_SHARD && shard == lane->first_shard)
+        clopt_lane_take_waits(lane, wait, &n_wait);
+    cl_int err = clEnqueueNDRangeKernel(lane->queue, k, 1, NULL, &global, &local, n_wait,
+                                        n_wait ? wait : NULL, NULL);
+    for (cl_uint i = 0; i < n_wait; ++i)
+        clReleaseEvent(wait[i]);
     return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(s->ctx, err, name);
 }
 
@@ -192,10 +268,52 @@ static int enqueue_trial(struct clopt_solver *s, double alpha)
             {s->elem_size, &a}};
         status = set_args(s, q->k_trial, args, N_ARGS(args));
         if (status == CLOPT_OK)
-            status = launch(s, q->k_trial, chunks(s->shards[i].count),
+            status = launch(s, i, q->k_trial, chunks(s->shards[i].count),
                             "clEnqueueNDRangeKernel(qn trial)");
     }
     return status;
+}
+
+/* Several devices: the partials of lanes > 0 (tile-major from their first tile, n_pairs per
+ * tile) into place in q->partials, on lane 0's queue once each lane's dots are done; each
+ * lane's next launch waits for its copy (lanes.c). */
+static int gather_lanes(struct clopt_solver *s, size_t n_pairs)
+{
+    struct clopt_qn *q = s->qn;
+    const size_t unit = n_pairs * s->acc_size;
+    int copied = 0;
+    for (size_t d = 1; d < s->n_lanes; ++d) {
+        const struct qn_lane *ql = &q->lanes[d];
+        if (ql->first_tile == ql->end_tile)
+            continue;
+        int status = clopt_lane_copy_home(s, d, ql->partials, 0, q->partials, ql->first_tile * unit,
+                                          (ql->end_tile - ql->first_tile) * unit);
+        if (status != CLOPT_OK)
+            return status;
+        copied = 1;
+    }
+    cl_int err = copied ? clFlush(s->ctx->queue) : CL_SUCCESS;
+    return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(s->ctx, err, "clFlush");
+}
+
+/* Writes `bytes` of host into each device's copy of a list (lanes holding no tile have
+ * none); which: 0 and 1 the pair lists, 2 the terms, 3 the coefficients. Non-blocking: see
+ * struct clopt_qn for when host may change again. */
+static int write_lists(struct clopt_solver *s, size_t which, const void *host, size_t bytes,
+                       const char *name)
+{
+    struct clopt_qn *q = s->qn;
+    for (size_t d = 0; d < s->n_lanes; ++d) {
+        const struct qn_lane *ql = &q->lanes[d];
+        cl_mem buffer = which < 2 ? ql->pairs[which] : which == 2 ? ql->terms : ql->coef;
+        if (!buffer)
+            continue;
+        cl_int err = clEnqueueWriteBuffer(s->lanes[d].queue, buffer, CL_FALSE, 0, bytes, host, 0,
+                                          NULL, NULL);
+        if (err != CL_SUCCESS)
+            return clopt_fail_cl(s->ctx, err, name);
+    }
+    return CLOPT_OK;
 }
 
 int clopt_qn_fold_partials(struct clopt_solver *s, size_t n_pairs)
@@ -206,14 +324,15 @@ int clopt_qn_fold_partials(struct clopt_solver *s, size_t n_pairs)
     /* Several ranks: each computed its own tiles' partials; with every rank's gathered in
      * tile order, every rank folds the same numbers as one process, so all take the same
      * line-search decisions. */
-    int status = clopt_ranks_active(s)
-                     ? clopt_ranks_gather_tiles(s, q->partials, q->tile, n_pairs * s->acc_size)
-                     : CLOPT_OK;
+    int status = s->n_lanes > 1 ? gather_lanes(s, n_pairs) : CLOPT_OK;
+    if (status == CLOPT_OK && clopt_ranks_active(s))
+        status = clopt_ranks_gather_tiles(s, q->partials, q->tile, n_pairs * s->acc_size);
     const struct arg args[] = {ARG(q->partials), ARG(tiles), ARG(np), ARG(q->dots)};
     if (status == CLOPT_OK)
         status = set_args(s, q->k_dots_reduce, args, N_ARGS(args));
     if (status == CLOPT_OK)
-        status = launch(s, q->k_dots_reduce, n_pairs, "clEnqueueNDRangeKernel(qn dots reduce)");
+        status = launch(s, NO_SHARD, q->k_dots_reduce, n_pairs,
+                        "clEnqueueNDRangeKernel(qn dots reduce)");
     return status;
 }
 
@@ -222,21 +341,21 @@ static int enqueue_dots(struct clopt_solver *s, size_t which, size_t n_pairs)
 {
     struct clopt_qn *q = s->qn;
     const cl_uint extra = QN_EXTRA(q->m), np = (cl_uint)n_pairs;
-    cl_int err =
-        clEnqueueWriteBuffer(s->ctx->queue, q->pairs[which], CL_FALSE, 0,
-                             2 * n_pairs * sizeof(cl_uint), q->pairs_host[which], 0, NULL, NULL);
-    if (err != CL_SUCCESS)
-        return clopt_fail_cl(s->ctx, err, "clEnqueueWriteBuffer(qn pairs)");
-    int status = CLOPT_OK;
+    int status = write_lists(s, which, q->pairs_host[which], 2 * n_pairs * sizeof(cl_uint),
+                             "clEnqueueWriteBuffer(qn pairs)");
     for (size_t i = 0; i < s->n_shards && status == CLOPT_OK; ++i) {
         const struct shard *sh = &s->shards[i];
-        const cl_ulong pitch = sh->count, count = sh->count, first = sh->offset / q->tile;
+        /* Lane 0 writes into q->partials at the tile's global index, the other lanes into
+         * their own partials from their first tile. */
+        const struct qn_lane *ql = &q->lanes[sh->lane];
+        const cl_ulong pitch = sh->count, count = sh->count,
+                       first = sh->offset / q->tile - (sh->lane ? ql->first_tile : 0);
         const struct arg args[] = {ARG(q->vec[i]), ARG(sh->state[0]), ARG(pitch),
-                                   ARG(count),     ARG(extra),        ARG(q->pairs[which]),
-                                   ARG(np),        ARG(q->partials),  ARG(first)};
+                                   ARG(count),     ARG(extra),        ARG(ql->pairs[which]),
+                                   ARG(np),        ARG(ql->partials), ARG(first)};
         status = set_args(s, q->k_dots, args, N_ARGS(args));
         if (status == CLOPT_OK)
-            status = launch(s, q->k_dots, (sh->count + q->tile - 1) / q->tile,
+            status = launch(s, i, q->k_dots, (sh->count + q->tile - 1) / q->tile,
                             "clEnqueueNDRangeKernel(qn dots)");
     }
     return status == CLOPT_OK ? clopt_qn_fold_partials(s, n_pairs) : status;
@@ -268,6 +387,10 @@ int clopt_qn_eval(struct clopt_solver *s, double alpha, size_t which, size_t n_p
                   double *g2, double *dots)
 {
     int status = isnan(alpha) ? CLOPT_OK : enqueue_trial(s, alpha);
+    /* External gradients: the caller's kernels, queued behind the trial, read it in theta
+     * and write g and the loss there; the step kernel then copies g into state 0. */
+    if (status == CLOPT_OK && s->external)
+        status = clopt_external_gradient(s, 1);
     if (status == CLOPT_OK)
         status = clopt_enqueue_eval_store(s);
     if (status == CLOPT_OK)
@@ -301,7 +424,8 @@ int clopt_qn_accept(struct clopt_solver *s, int with_pair, size_t s_slot, size_t
             ARG(x),         ARG(g),         ARG(si),           ARG(yi),    ARG(wp)};
         status = set_args(s, q->k_accept, args, N_ARGS(args));
         if (status == CLOPT_OK)
-            status = launch(s, q->k_accept, chunks(sh->count), "clEnqueueNDRangeKernel(qn accept)");
+            status =
+                launch(s, i, q->k_accept, chunks(sh->count), "clEnqueueNDRangeKernel(qn accept)");
     }
     return status;
 }
@@ -316,25 +440,23 @@ int clopt_qn_combine(struct clopt_solver *s, size_t n_terms, size_t out)
             packed[k] = (float)q->coef_host[k];
         memcpy(q->coef_host, packed, n_terms * sizeof(float));
     }
-    cl_int err = clEnqueueWriteBuffer(s->ctx->queue, q->terms, CL_FALSE, 0,
-                                      n_terms * sizeof(cl_uint), q->terms_host, 0, NULL, NULL);
-    if (err == CL_SUCCESS)
-        err = clEnqueueWriteBuffer(s->ctx->queue, q->coef, CL_FALSE, 0, n_terms * s->acc_size,
-                                   q->coef_host, 0, NULL, NULL);
-    if (err != CL_SUCCESS)
-        return clopt_fail_cl(s->ctx, err, "clEnqueueWriteBuffer(qn combine)");
+    int status = write_lists(s, 2, q->terms_host, n_terms * sizeof(cl_uint),
+                             "clEnqueueWriteBuffer(qn combine)");
+    if (status == CLOPT_OK)
+        status = write_lists(s, 3, q->coef_host, n_terms * s->acc_size,
+                             "clEnqueueWriteBuffer(qn combine)");
     const cl_uint extra = QN_EXTRA(q->m), nt = (cl_uint)n_terms, o = (cl_uint)out;
-    int status = CLOPT_OK;
     for (size_t i = 0; i < s->n_shards && status == CLOPT_OK; ++i) {
         const struct shard *sh = &s->shards[i];
+        const struct qn_lane *ql = &q->lanes[sh->lane];
         const cl_ulong pitch = sh->count, count = sh->count;
         const struct arg args[] = {ARG(q->vec[i]), ARG(sh->state[0]), ARG(pitch),
-                                   ARG(count),     ARG(extra),        ARG(q->terms),
-                                   ARG(q->coef),   ARG(nt),           ARG(o)};
+                                   ARG(count),     ARG(extra),        ARG(ql->terms),
+                                   ARG(ql->coef),  ARG(nt),           ARG(o)};
         status = set_args(s, q->k_combine, args, N_ARGS(args));
         if (status == CLOPT_OK)
             status =
-                launch(s, q->k_combine, chunks(sh->count), "clEnqueueNDRangeKernel(qn combine)");
+                launch(s, i, q->k_combine, chunks(sh->count), "clEnqueueNDRangeKernel(qn combine)");
     }
     return status;
 }
@@ -347,10 +469,11 @@ int clopt_qn_copy_x(struct clopt_solver *s, int to_theta)
         const size_t x_at = QN_X(q->m) * sh->count * s->elem_size,
                      theta_at = s->halo * s->elem_size;
         const size_t bytes = sh->count * s->elem_size;
-        cl_int err = to_theta ? clEnqueueCopyBuffer(s->ctx->queue, q->vec[i], sh->theta, x_at,
-                                                    theta_at, bytes, 0, NULL, NULL)
-                              : clEnqueueCopyBuffer(s->ctx->queue, sh->theta, q->vec[i], theta_at,
-                                                    x_at, bytes, 0, NULL, NULL);
+        cl_command_queue queue = s->lanes[sh->lane].queue;
+        cl_int err = to_theta ? clEnqueueCopyBuffer(queue, q->vec[i], sh->theta, x_at, theta_at,
+                                                    bytes, 0, NULL, NULL)
+                              : clEnqueueCopyBuffer(queue, sh->theta, q->vec[i], theta_at, x_at,
+                                                    bytes, 0, NULL, NULL);
         if (err != CL_SUCCESS)
             return clopt_fail_cl(s->ctx, err, "clEnqueueCopyBuffer(qn x)");
     }

@@ -342,10 +342,6 @@ int clopt_qn_run(struct clopt_solver *s, struct clopt_result *res)
     r.q = s->qn;
     r.m = s->qn->m;
     r.written_t = UINT64_MAX;
-    if (s->checkpoint_path && clopt_ranks_active(s))
-        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
-                          "lbfgs and cg cannot write checkpoints under several ranks yet: leave "
-                          "options.checkpoint unset");
     memset(&s->ck_report, 0, sizeof s->ck_report);
     const double start = clopt_now_seconds();
     int reason = iterate(&r, res, start);
@@ -362,9 +358,8 @@ int clopt_qn_run(struct clopt_solver *s, struct clopt_result *res)
     }
     /* theta is x: the last trial may have been refused. */
     int status = clopt_qn_copy_x(s, 1);
-    cl_int err = status == CLOPT_OK ? clFinish(s->ctx->queue) : CL_SUCCESS;
-    if (err != CL_SUCCESS)
-        status = clopt_fail_cl(s->ctx, err, "clFinish");
+    if (status == CLOPT_OK)
+        status = clopt_sync_lanes(s, 1);
     res->seconds = clopt_now_seconds() - start;
     if (status == CLOPT_OK)
         status = clopt_solver_evaluate(s, &res->loss, &res->grad_norm);

@@ -198,6 +198,7 @@ int clopt_build_kernels(struct clopt_solver *s)
     /* The external objective's file also holds the kernel that puts the caller's loss in
      * the result. */
     if (status == CLOPT_OK && s->external)
-        status = create_kernel(s, &s->k_ext_loss, "clopt_ext_loss");
+        status = create_kernel(s, &s->k_ext_loss,
+                               s->ext.loss_double ? "clopt_ext_loss_double" : "clopt_ext_loss");
     return status;
 }

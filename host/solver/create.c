@@ -132,12 +132,6 @@ static int configure(struct clopt_solver *s, const struct clopt_options *opts)
     s->acc_size = s->knobs.accumulate == 1 ? sizeof(double) : sizeof(float);
     if (status == CLOPT_OK)
         status = clopt_resolve_objective(s);
-    /* lbfgs/cg's vectors, dot products and controller (host/qn/) live on one queue. */
-    if (status == CLOPT_OK && ctx->n_devices > 1 && s->optimizer->qn)
-        status = clopt_fail(ctx, CLOPT_ERR_UNSUPPORTED,
-                            "%s runs on one device only (context_options.devices names %zu): "
-                            "name one device",
-                            s->optimizer->name, ctx->n_devices);
     if (status == CLOPT_OK && s->knobs.fuse > 1 && s->halo)
         status =
             clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,

@@ -1,8 +1,11 @@
 /* External gradients: a solver whose g comes from the caller's kernel (written into the
  * data vector of the "external" objective kind), on the caller's buffers or clopt's. The
  * step, run loop, stopping tests, divergence replay and checkpoints are the ordinary ones;
- * this file adds the options, the buffer checks, the callback and the caller's loss. */
+ * this file adds the options, the buffer checks, the callback and the caller's loss.
+ * lbfgs/cg call the callback from their one evaluation, clopt_qn_eval (host/qn/), after
+ * the trial point is queued into theta. */
 #include "abi.h"
+#include "qn/qn.h"
 #include "solver.h"
 
 #include <math.h>
@@ -37,6 +40,10 @@ static int external_adopt(const struct clopt_external_options *in,
                           struct clopt_external_options *out, char *err, size_t errlen)
 {
     static const struct clopt_abi_version versions[] = {
+        /* 1: up to state */
+        {CLOPT_ABI_OLD_SIZE(struct clopt_external_options, loss_double),
+         offsetof(struct clopt_external_options, loss_double)},
+        /* 2: loss_double */
         {sizeof(struct clopt_external_options), sizeof(struct clopt_external_options)},
     };
     static const struct clopt_abi_layout layout = {"external_options",
@@ -56,10 +63,12 @@ static int check_request(struct clopt_context *ctx, const struct clopt_options *
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
                           "external_options.gradient is NULL: give the callback that queues your "
                           "gradient kernel");
-    if (type && type->qn)
+    /* lbfgs and cg compare losses at the line search's trial points (host/qn/). */
+    if (type && type->qn && !ext->has_loss)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
-                          "options.optimizer '%s' needs line-search evaluations clopt runs "
-                          "itself: external gradients work with the first-order optimizers",
+                          "options.optimizer '%s' compares losses in its line search, and "
+                          "external_options.has_loss is 0: write the loss in the callback and "
+                          "set has_loss",
                           optimizer);
     if (opts->knobs.fuse > 1)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
@@ -142,6 +151,19 @@ static int check_buffer(struct clopt_solver *s, cl_mem mem, const char *field, s
     return CLOPT_OK;
 }
 
+/* Elements of one lbfgs/cg shard: all its vectors share one buffer (host/qn/). */
+static size_t qn_fit(const struct clopt_solver *s)
+{
+    return (size_t)(s->ctx->info.max_alloc_bytes / clopt_qn_vectors(s) / s->elem_size);
+}
+
+/* Whether that, rather than options.max_shard_bytes, is what split theta. */
+static int qn_vectors_bind(const struct clopt_solver *s)
+{
+    const size_t cap = s->opts.max_shard_bytes;
+    return cap == 0 || cap / s->elem_size >= qn_fit(s);
+}
+
 int clopt_external_check(struct clopt_solver *s)
 {
     struct clopt_context *ctx = s->ctx;
@@ -151,6 +173,16 @@ int clopt_external_check(struct clopt_solver *s)
                           "external gradients run on one device (context_options.devices names "
                           "%zu): name one device",
                           ctx->n_devices);
+    if (s->n_shards != 1 && s->optimizer->qn && qn_vectors_bind(s))
+        return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
+                          "external gradients need theta in one buffer, and %s keeps a shard's "
+                          "%zu vectors in one buffer of at most %llu bytes (the device's "
+                          "largest): about %zu elements fit, options.dim = %zu takes %zu shards; "
+                          "lower %soptions.dim",
+                          s->optimizer->name, clopt_qn_vectors(s),
+                          (unsigned long long)ctx->info.max_alloc_bytes, qn_fit(s), s->n,
+                          s->n_shards,
+                          s->optimizer->qn == CLOPT_QN_LBFGS ? "options.history or " : "");
     if (s->n_shards != 1)
         return clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,
                           "external gradients need theta in one buffer, and options.dim = %zu "
@@ -162,6 +194,11 @@ int clopt_external_check(struct clopt_solver *s)
                           "knobs.fuse=%zu cannot fuse steps whose gradient comes from the "
                           "caller's kernel: use knobs.fuse=1",
                           s->knobs.fuse);
+    if (s->ext.loss_double && !ctx->info.has_fp64)
+        return clopt_fail(ctx, CLOPT_ERR_UNSUPPORTED,
+                          "external_options.loss_double needs a device with fp64, and %s has "
+                          "none: write the loss in the solver's precision (loss_double = 0)",
+                          ctx->info.name);
     const size_t bytes = s->n * s->elem_size;
     int status = CLOPT_OK;
     if (s->ext.theta)
@@ -217,12 +254,13 @@ int clopt_external_allocate(struct clopt_solver *s, struct shard *sh)
     for (size_t k = 0; k < s->n_state && status == CLOPT_OK; ++k)
         status = adopt_or_create(s, s->ext.state[k], &sh->state[k], bytes,
                                  "clCreateBuffer(optimizer state)");
+    const size_t loss_bytes = s->ext.loss_double ? sizeof(double) : s->elem_size;
     if (status == CLOPT_OK)
-        status = adopt_or_create(s, NULL, &s->ext_loss, s->elem_size, "clCreateBuffer(loss)");
+        status = adopt_or_create(s, NULL, &s->ext_loss, loss_bytes, "clCreateBuffer(loss)");
     /* A loss never written reads 0 (has_loss = 0, or a callback that skips it); the
      * gradient of the warm-up launch (no elements) is never read. */
     if (status == CLOPT_OK)
-        status = clopt_enqueue_zero(s, s->ext_loss, s->elem_size, "loss");
+        status = clopt_enqueue_zero(s, s->ext_loss, loss_bytes, "loss");
     return status;
 }
 

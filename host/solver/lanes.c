@@ -160,32 +160,41 @@ static void replace_event(cl_event *slot, cl_event event)
     *slot = event;
 }
 
+int clopt_lane_copy_home(struct clopt_solver *s, size_t d, cl_mem src, size_t src_at, cl_mem dst,
+                         size_t dst_at, size_t bytes)
+{
+    struct lane *home = &s->lanes[0], *lane = &s->lanes[d];
+    cl_event ready, done;
+    int status = marker(s, lane, &ready);
+    if (status != CLOPT_OK)
+        return status;
+    cl_int err =
+        clEnqueueCopyBuffer(home->queue, src, dst, src_at, dst_at, bytes, 1, &ready, &done);
+    clReleaseEvent(ready);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(s->ctx, err, "clEnqueueCopyBuffer(partials of a device)");
+    /* Lane 0's queue is in order: the latest copy covers the earlier ones. */
+    replace_event(&lane->after_gather, done);
+    return CLOPT_OK;
+}
+
 int clopt_gather_partials(struct clopt_solver *s, size_t slot)
 {
-    struct lane *home = &s->lanes[0];
     const size_t pair = 2 * s->acc_size;
     int copied = 0;
     for (size_t d = 1; d < s->n_lanes; ++d) {
         struct lane *lane = &s->lanes[d];
         if (!lane->n_slots)
             continue;
-        cl_event ready, done;
-        int status = marker(s, lane, &ready);
+        int status = clopt_lane_copy_home(
+            s, d, lane->partials, slot * lane->n_slots * pair, s->partials,
+            (slot * s->n_partials + lane->first_slot) * pair, lane->n_slots * pair);
         if (status != CLOPT_OK)
             return status;
-        cl_int err = clEnqueueCopyBuffer(home->queue, lane->partials, s->partials,
-                                         slot * lane->n_slots * pair,
-                                         (slot * s->n_partials + lane->first_slot) * pair,
-                                         lane->n_slots * pair, 1, &ready, &done);
-        clReleaseEvent(ready);
-        if (err != CL_SUCCESS)
-            return clopt_fail_cl(s->ctx, err, "clEnqueueCopyBuffer(loss partials of a device)");
-        /* Lane 0's queue is in order: the latest copy covers the earlier ones. */
-        replace_event(&lane->after_gather, done);
         copied = 1;
     }
     /* The lanes wait for these copies before their next launch. */
-    cl_int err = copied ? clFlush(home->queue) : CL_SUCCESS;
+    cl_int err = copied ? clFlush(s->lanes[0].queue) : CL_SUCCESS;
     return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(s->ctx, err, "clFlush");
 }
 

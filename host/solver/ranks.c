@@ -99,6 +99,16 @@ static int short_rank(const struct clopt_solver *s, size_t *r, size_t *count)
     return 0;
 }
 
+void clopt_ranks_range(const struct clopt_solver *s, size_t r, size_t *lo, size_t *hi)
+{
+    if (!clopt_ranks_active(s)) {
+        *lo = 0;
+        *hi = s->n;
+        return;
+    }
+    range_of(s, r, lo, hi);
+}
+
 int clopt_ranks_split(struct clopt_solver *s, size_t tile, size_t slots_per_tile)
 {
     const struct clopt_ranks *rk = &s->ctx->ranks;

@@ -274,6 +274,11 @@ void clopt_release_lanes(struct clopt_solver *s);
 int clopt_sync_lanes(struct clopt_solver *s, int finish);
 /* A marker on lane 0's queue that completes when every lane's work queued so far has. */
 int clopt_lanes_marker(struct clopt_solver *s, cl_event *out);
+/* Copies `bytes` of lane d's src (from src_at) into dst at dst_at on lane 0's queue once
+ * lane d's work queued so far is done; lane d's next launch waits for the copy (after_gather).
+ * The caller flushes lane 0's queue. */
+int clopt_lane_copy_home(struct clopt_solver *s, size_t d, cl_mem src, size_t src_at, cl_mem dst,
+                         size_t dst_at, size_t bytes);
 /* Copies iteration `slot`'s partials of lanes > 0 into s->partials, on lane 0's queue. */
 int clopt_gather_partials(struct clopt_solver *s, size_t slot);
 /* Copies the reduced loss and ||g||^2 from lane 0 to the other lanes (clip_norm's update
@@ -357,6 +362,8 @@ int clopt_external_gradient(struct clopt_solver *s, int want_loss);
 int clopt_external_fold_loss(struct clopt_solver *s);
 /* ranks.c: several processes, each owning a contiguous tile range (ctx->ranks). */
 int clopt_ranks_active(const struct clopt_solver *s);
+/* Rank r's elements [*lo, *hi) (all of theta in a single process). */
+void clopt_ranks_range(const struct clopt_solver *s, size_t r, size_t *lo, size_t *hi);
 /* Splits the tiles over the ranks into [s->lo, s->hi); a single process owns all. */
 int clopt_ranks_split(struct clopt_solver *s, size_t tile, size_t slots_per_tile);
 /* Elements per gather of a collective read (clopt_ranks_read): bounded host memory and

@@ -167,7 +167,8 @@ def minimize(objective="sphere", x0=None, dim=None, optimizer="gd", lr=None, ite
     schedule, history, c1, c2, max_ls, max_evals, line_search ("armijo"/"wolfe"), cg_beta
     ("fr"/"pr"/"hs"), gtol, ftol, target, loss_every, seed, init, max_shard_bytes, tune (knobs),
     tuning_db, checkpoint, checkpoint_every, resume, out (FILE.npy), kernel_dir,
-    program_cache.
+    program_cache. devices: several devices of one model at once ("all", "0,1" or [0, 1]),
+    as --devices (not with device=); the result is bit-identical to one device.
 
     Raises BadInput, DeviceError, Diverged (exc.result holds the last finite x) or Error;
     Ctrl-C stops after the current iteration and raises KeyboardInterrupt with .result.
@@ -195,7 +196,8 @@ def minimize(objective="sphere", x0=None, dim=None, optimizer="gd", lr=None, ite
         problem.dim_from_data_file()
         o = problem.opts
 
-        with context(device, options.get("kernel_dir"), options.get("program_cache")) as ctx:
+        with context(device, options.get("kernel_dir"), options.get("program_cache"),
+                     options.get("devices")) as ctx:
             def fail(status, result=None):
                 raise_status(status, _ffi.text(lib.clopt_errmsg(ctx)), problem.user_files,
                              result)
@@ -325,6 +327,7 @@ def _make_result(problem, ctx, r, status, x, rows, message):
         n=o.dim,
         precision="double" if o.precision == _ffi.DOUBLE else "float",
         device=_ffi.text(lib.clopt_context_device(ctx).contents.name),
+        devices=lib.clopt_context_device_count(ctx),
     )
     res["fun"] = res["loss"]
     res["nit"] = res["iterations"]
@@ -393,7 +396,7 @@ def check_gradient(objective="sphere", dim=None, samples=None, params=None, devi
                        passed=bool(r.worst_error <= tol), device=dev)
 
 
-_BENCH_KEYWORDS = RUN_KEYWORDS - {"resume", "out", "checkpoint", "checkpoint_every"}
+_BENCH_KEYWORDS = RUN_KEYWORDS - {"resume", "out", "checkpoint", "checkpoint_every", "devices"}
 
 
 def bench(objective="sphere", dim=None, optimizer="gd", lr=None, iters=None, params=None,
@@ -440,7 +443,8 @@ def bench(objective="sphere", dim=None, optimizer="gd", lr=None, iters=None, par
         knobs=knobs_text(step.knobs), knobs_source=problem.knob_source)
 
 
-_TUNE_KEYWORDS = RUN_KEYWORDS - {"resume", "out", "checkpoint", "checkpoint_every", "tune"}
+_TUNE_KEYWORDS = RUN_KEYWORDS - {"resume", "out", "checkpoint", "checkpoint_every", "tune",
+                                  "devices"}
 
 
 def tune(objective="sphere", dim=None, optimizer="gd", lr=None, iters=None, params=None,

@@ -330,6 +330,7 @@ _SIGNATURES = {
     "clopt_context_cache_stats": (c_int, [CONTEXT_P, _P(CacheStats)]),
     "clopt_errmsg": (c_char_p, [CONTEXT_P]),
     "clopt_context_device": (_P(DeviceInfo), [CONTEXT_P]),
+    "clopt_context_device_count": (c_size_t, [CONTEXT_P]),
     "clopt_options_init_size": (None, [_P(Options), c_size_t]),
     "clopt_solver_create": (c_int, [_P(SOLVER_P), CONTEXT_P, _P(Options)]),
     "clopt_solver_destroy": (None, [SOLVER_P]),

@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 import math
 import numbers
+import operator
 import os
 import re
 import tempfile
@@ -201,18 +202,39 @@ def program_cache_dir(value):
     return None
 
 
+def devices_text(devices):
+    """devices= as the library's list: "all", "0,1", or a sequence of indexes."""
+    if isinstance(devices, str):
+        return devices
+    try:
+        indexes = [operator.index(d) for d in devices]
+    except TypeError:
+        raise BadInput("devices=%r: give \"all\", \"0,1\" or a list of device indexes"
+                       % (devices,)) from None
+    if not indexes or min(indexes) < 0:
+        raise BadInput("devices=%r: give at least one device index, each >= 0" % (devices,))
+    return ",".join(str(i) for i in indexes)
+
+
 @contextlib.contextmanager
-def context(device=None, kernel_dir=None, program_cache=None):
+def context(device=None, kernel_dir=None, program_cache=None, devices=None):
     """A clopt_context for one call, destroyed on the way out. device: an index or a
-    name substring (default $CLOPT_DEVICE, else the library's choice)."""
+    name substring (default $CLOPT_DEVICE, else the library's choice). devices: several
+    devices of one model at once ("all", "0,1" or [0, 1]), as --devices; not with device."""
     lib = _ffi.lib()
-    if device is None:
+    if devices is not None:
+        if device is not None:
+            raise BadInput("device= and devices= are both given: name the devices in one of "
+                           "them")
+        devices = devices_text(devices)
+    elif device is None:
         device = os.environ.get("CLOPT_DEVICE")
     if kernel_dir is None:
         kernel_dir = os.environ.get("CLOPT_KERNEL_DIR")
     copts = _ffi.ContextOptions()
     _ffi.init(copts)
     copts.device = None if device is None else str(device).encode()
+    copts.devices = encode(devices)
     copts.kernel_dir = encode(kernel_dir)
     copts.program_cache = encode(program_cache_dir(program_cache))
     ctx = _ffi.CONTEXT_P()
@@ -276,7 +298,7 @@ _WORD_OPTIONS = {
 _STRING_OPTIONS = ("schedule",)
 _PATH_OPTIONS = ("checkpoint",)
 # Handled by Problem itself, or by the caller (minimize, bench, tune).
-_OTHER_OPTIONS = ("shape", "init", "tune", "tuning_db", "kernel_dir", "program_cache", "resume",
+_OTHER_OPTIONS = ("devices", "shape", "init", "tune", "tuning_db", "kernel_dir", "program_cache", "resume",
                   "out")
 RUN_KEYWORDS = frozenset(_NUMBER_OPTIONS) | frozenset(_FLAG_OPTIONS) | frozenset(
     _STRING_OPTIONS) | frozenset(_PATH_OPTIONS) | frozenset(_OTHER_OPTIONS) | frozenset(
@@ -300,7 +322,7 @@ def check_keywords(options, allowed, where):
         hint = _NOT_HERE.get(key)
         if key in ("reps", "space", "budget", "store"):
             hint = "it is an option of clopt.bench()/clopt.tune()"
-        elif key in ("x0", "callback", "trace", "resume", "out", "checkpoint"):
+        elif key in ("x0", "callback", "trace", "resume", "out", "checkpoint", "devices"):
             hint = hint or "it is an option of clopt.minimize()"
         raise BadInput("%s() got an unknown keyword %r%s" % (
             where, key, " (%s)" % hint if hint else
