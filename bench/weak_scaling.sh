@@ -6,12 +6,15 @@
 # partials, the stop agreement, halos; waiting for a slower rank counts too), from the
 # --json summary. On a machine with fewer cores than ranks x PoCL's threads the ranks share
 # the cores, so this measures the overhead of the ranks, not a speed-up.
+# WEAK_SCALING_ARGS adds run options, e.g. the two-stage fold whose groups the ranks own
+# (only the groups' pairs cross ranks): WEAK_SCALING_ARGS="--tune=partials=group,rwg=64".
 set -euo pipefail
 clopt=$1
 per_rank=${2:-1048576}
 iters=${3:-200}
 shift $(($# < 3 ? $# : 3))
 ranks=("$@")
+read -r -a extra <<<"${WEAK_SCALING_ARGS:-}"
 [ ${#ranks[@]} -gt 0 ] || ranks=(1 2)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 work=$(mktemp -d)
@@ -23,10 +26,11 @@ for opt in gd adam; do
     # The first run builds the kernels (program cache); the second is measured.
     for pass in warm measure; do
       if [ "$p" -eq 1 ]; then
-        "$clopt" run --dim $n --optimizer $opt --iters $iters --quiet --json "$work/r.json"
+        "$clopt" run --dim $n --optimizer $opt --iters $iters --quiet --json "$work/r.json" \
+          "${extra[@]}"
       else
         mpirun --oversubscribe -np $p "$clopt" run --dim $n --optimizer $opt --iters $iters \
-          --quiet --json "$work/r.json"
+          --quiet --json "$work/r.json" "${extra[@]}"
       fi
     done
     python3 - "$work/r.json" "$opt" "$p" <<'EOF'

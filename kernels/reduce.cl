@@ -1,5 +1,7 @@
-/* Folds the step kernel's partial pairs (f, g^2) into pairs of sums: group k of the launch
- * folds the k-th of get_num_groups(0) equal runs of the partials into out[2 k], out[2 k + 1].
+/* Folds the step kernel's partial pairs (f, g^2) into pairs of sums: group k of the fold
+ * folds pairs [k span, (k + 1) span) (cut at count) into out[2 k], out[2 k + 1]; a launch
+ * runs groups group0, group0 + 1, ... (MPI ranks each run the groups of their own pairs,
+ * host/solver/ranks.c). The host sets span = ceil(count / groups) for a fold of `groups`.
  * Within a group, work-item l sums the pairs l, l + CLOPT_RWG, l + 2 CLOPT_RWG, ... of the
  * run in that order (adjacent work-items read adjacent pairs: coalesced on GPUs), then a
  * fixed tree adds the items' sums. The host runs it once with one group (out = loss and
@@ -18,12 +20,11 @@ void clopt_acc_add(acc_t *s, acc_t *c, acc_t x);
 /* partials[2 first ..] are the pairs of one iteration (a fused launch writes several). The
  * host sets the arguments by the positions in host/solver/kernel_args.h. */
 __kernel void clopt_reduce(__global const acc_t *all_partials, ulong count, __global acc_t *out,
-                           ulong first)
+                           ulong first, ulong span, ulong group0)
 {
     __global const acc_t *partials = all_partials + 2 * first;
     const uint lid = get_local_id(0);
-    const ulong group = get_group_id(0), groups = get_num_groups(0);
-    const ulong span = (count + groups - 1) / groups;
+    const ulong group = group0 + get_group_id(0);
     const ulong begin = min(group * span, count);
     const ulong end = min(begin + span, count);
     acc_t f = 0, fc = 0, g2 = 0, g2c = 0;

@@ -59,6 +59,13 @@ same_as_one stencil --objective laplacian --optimizer gd --lr 0.1 --iters 30 --i
 # A grid stencil: 50x100 (n = --dim), a halo of one 100-element plane crosses the ranks.
 same_as_one grid --shape 50,100 --objective poisson --param source=init.npy --optimizer gd \
   --lr 0.1 --iters 30 --init init.npy
+# A two-stage fold (rwg > 1) whose groups the ranks own: 79 tiles of 64 (the last one short),
+# one partial each, in 5 groups of 16 (the last of 15): 2+3 groups on 2 ranks, 1+2+2 on 3.
+# Each rank folds its own groups; only the groups' pairs cross ranks (a later --tune wins).
+groups=(--tune=wg=16,epw=4,partials=group,rwg=2)
+same_as_one groups "${groups[@]}" --objective ellipsoid --optimizer adam --iters 30 --loss-every 3
+same_as_one groups_stencil "${groups[@]}" --objective laplacian --optimizer gd --lr 0.1 \
+  --iters 30 --init init.npy
 # lbfgs/cg: the dot products of the line search fold every rank's partials in tile order.
 same_as_one lbfgs --objective ellipsoid --optimizer lbfgs --iters 15
 same_as_one cg --objective ellipsoid --optimizer cg --iters 15
@@ -79,6 +86,14 @@ cmp -s ck1.bin ck2.bin || fail "the checkpoint of 2 ranks differs from one proce
 cmp -s full.npy r1.npy || fail "resumed with 1 process, theta differs"
 cmp -s full.npy r3.npy || fail "resumed with 3 ranks, theta differs"
 echo "ok: checkpoint of 2 ranks = 1 process's; resumed with 1 and 3 ranks"
+
+# Case: a checkpoint of more than one gather chunk (2^20 elements): ranks other than 0 take
+# part in rank 0's gather a chunk at a time, and the file is still one process's.
+big=(run "${common[@]}" --dim 2100001 --optimizer adam --iters 4 --checkpoint-every 2)
+"$clopt" "${big[@]}" --checkpoint big1.bin || fail "1 process, large checkpoint"
+"${mpi[@]}" -np 3 "$clopt" "${big[@]}" --checkpoint big3.bin || fail "3 ranks, large checkpoint"
+cmp -s big1.bin big3.bin || fail "the large checkpoint of 3 ranks differs from one process's"
+echo "ok: a checkpoint of several gather chunks from 3 ranks = 1 process's"
 
 # Case: lbfgs/cg checkpoints (x, g, d and the history pairs, gathered in rank order) written
 # by 2 ranks are the one process's bytes, and resume with 1 and 3 ranks bit for bit.

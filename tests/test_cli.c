@@ -105,6 +105,8 @@ Test(cli, summary_names_the_essentials)
 Test(cli, npy_init_sets_dimension_and_values)
 {
     for (int dbl = 0; dbl < 2; ++dbl) {
+        if (test_skip_double_part(dbl))
+            continue;
         const size_t n = 93;
         double values[93];
         float values_f[93];
@@ -313,6 +315,7 @@ Test(cli, gradient_check_flags_a_wrong_gradient_and_passes_right_ones)
 /* shifted_sphere takes n from its target file and one step of lr 0.5 lands on it. */
 Test(cli, shifted_sphere_reads_its_target_and_reaches_it)
 {
+    SKIP_WITHOUT_FP64();
     char *target = path_in(dir, "t.npy"), *out = path_in(dir, "theta.npy");
     double t[37];
     for (size_t i = 0; i < 37; ++i)

@@ -18,6 +18,7 @@ TEMP_DIR_SUITE(cli_files);
  * double can (issue 16, item 11). */
 Test(cli_files, tiny_values_run_in_double)
 {
+    SKIP_WITHOUT_FP64();
     const char *args[] = {"run",    "--optimizer", "adam",    "--eps", "1e-40",
                           "--dim",  "10",          "--iters", "2",     "--precision",
                           "double", "--quiet",     NULL};

@@ -328,6 +328,7 @@ Test(cli_habits, tune_space_takes_slashes_and_stores_before_printing)
 
 Test(cli_habits, checkpoint_info_and_export)
 {
+    SKIP_WITHOUT_FP64();
     char *ckpt = path_in(dir, "run.ckpt"), *out = path_in(dir, "theta.npy"),
          *exported = path_in(dir, "exported.npy"), *prefix = path_in(dir, "state"),
          *state1 = path_in(dir, "state1.npy"), *state2 = path_in(dir, "state2.npy");

@@ -189,6 +189,7 @@ Test(devices, clip_norm_on_two_devices_matches_one)
 /* An objective with a data vector, in double. */
 Test(devices, shifted_sphere_with_data_on_two_devices_matches_one)
 {
+    SKIP_WITHOUT_FP64();
     double target[5003];
     for (size_t i = 0; i < 5003; ++i)
         target[i] = 0.25 + 0.001 * (double)i;

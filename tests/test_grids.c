@@ -131,6 +131,7 @@ struct lib_run {
 static double *run_grid(const struct lib_run *r, const struct grid *g, const double *theta0,
                         const char *data, double *loss0, struct clopt_result *res, size_t *shards)
 {
+    SKIP_WITHOUT_FP64();
     struct clopt_context *ctx = test_context();
     /* Runs of one program (one shard and many) build it once. */
     char *cache = path_in(dir, "programs");
@@ -505,6 +506,7 @@ Test(grids, the_gradient_check_covers_grid_objectives)
  * bits. */
 Test(grids, a_radius_2_user_objective_passes_the_check_and_keeps_its_bits_in_shards)
 {
+    SKIP_WITHOUT_FP64();
     char *cl = path_in(dir, "r2.cl");
     FILE *f = fopen(cl, "w");
     cr_assert_not_null(f);

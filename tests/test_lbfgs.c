@@ -269,6 +269,7 @@ static unsigned long reference(const struct problem *p, const struct clopt_optio
 
 static void base_options(struct clopt_options *o, const struct problem *p, const char *optimizer)
 {
+    SKIP_WITHOUT_FP64();
     clopt_options_init(o);
     o->objective = p->objective;
     o->dim = p->n;
@@ -446,6 +447,7 @@ Test(lbfgs, shard_count_invariant)
 /* shifted_sphere's data vector: the minimum is the target, reached in a couple of steps. */
 Test(lbfgs, data_objective)
 {
+    SKIP_WITHOUT_FP64();
     char *dir = temp_dir();
     char *path = path_in(dir, "target.npy");
     double target[300];
@@ -486,6 +488,7 @@ Test(lbfgs, data_objective)
 static int run_rosenbrock(const char *optimizer, double max_evals, uint64_t max_iters,
                           struct clopt_result *res, double *theta)
 {
+    SKIP_WITHOUT_FP64();
     struct clopt_options o;
     clopt_options_init(&o);
     o.objective = "rosenbrock";

@@ -181,6 +181,8 @@ static double *random_theta(size_t n, enum clopt_precision precision, unsigned s
 static void check_step(const struct problem *p)
 {
     const int dbl = p->precision == CLOPT_DOUBLE;
+    if (test_skip_double_part(dbl))
+        return;
     const double rtol = dbl ? 1e-12 : 2e-6;
     double *x0 = random_theta(p->n, p->precision, 5);
     struct losses l;
@@ -319,6 +321,7 @@ static const double matrix_lrs[] = {0.003, 0.03, 0.3};
 static uint64_t iterations_to_minimum(const struct matrix_objective *m, const char *optimizer,
                                       double lr, const char *target_path)
 {
+    SKIP_WITHOUT_FP64();
     struct clopt_param param = {m->param_key, NULL};
     if (m->param_key)
         param.value = !strcmp(m->param_key, "cond") ? "100" : target_path;
@@ -394,6 +397,7 @@ Test(objectives, optimizer_objective_matrix_reaches_known_minima, .timeout = 600
  * 7-10 Adam iterations, so n = 1000 needs some 7000 (n = 1e5 needs ~1e6; see README). */
 Test(objectives, rosenbrock_from_zero_reaches_its_minimum_with_adam)
 {
+    SKIP_WITHOUT_FP64();
     const size_t n = 1000;
     struct clopt_options o;
     clopt_options_init(&o);
@@ -515,6 +519,7 @@ static char *readme_minimum(const char *readme, const char *name)
 
 Test(objectives, readme_objective_table_minima_are_reached, .timeout = 600)
 {
+    SKIP_WITHOUT_FP64();
     char *readme = read_text(CLOPT_SOURCE_DIR "/README.md");
     const char *table = strstr(readme, "## Objectives");
     cr_assert_not_null(table, "README.md has no '## Objectives' section");

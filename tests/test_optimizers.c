@@ -163,6 +163,8 @@ static struct config resolved(const struct config *c)
 static void check_against_reference(const struct config *given, const char *objective, size_t n,
                                     enum clopt_precision precision, size_t max_shard_bytes)
 {
+    if (test_skip_double_part(precision == CLOPT_DOUBLE))
+        return;
     struct clopt_param cond = {"cond", "10"};
     struct clopt_options o;
     fill_options(&o, given);
@@ -553,6 +555,7 @@ Test(optimizers, clip_norm_reports_the_loss_of_each_iterate)
 
 Test(optimizers, multimodal_objectives_reach_their_known_minima)
 {
+    SKIP_WITHOUT_FP64();
     /* From inside the global minimum's basin, gradient descent finds it within 300 steps:
      * Styblinski-Tang from -3 (minimum -39.16616570377142 per element at -2.9035...),
      * Rastrigin from U[-0.4, 0.4) (minimum 0 at 0). */
@@ -599,6 +602,7 @@ static void transplant(struct clopt_solver *from, struct clopt_solver *to, size_
 
 Test(optimizers, written_state_and_step_count_continue_a_run_exactly)
 {
+    SKIP_WITHOUT_FP64();
     const char *names[] = {"momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"};
     const size_t n = 777;
     for (size_t i = 0; i < sizeof names / sizeof *names; ++i) {

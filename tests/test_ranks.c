@@ -13,6 +13,17 @@
 #define MAX_RANKS 3
 #define DIM 5000 /* 10 tiles of 512: 5+5 on 2 ranks, 3+3+4 on 3 */
 
+/* The fold of the loss partials: one chain (the CPU default), or two stages whose groups the
+ * ranks own. Small tiles and a partial per tile make several groups of a small theta: 79
+ * tiles of 64 (the last one short) in groups of 16 partials (reduce_group 2 x 8 pairs per
+ * item): 16+16+16+16+15, owned 2+3 groups by 2 ranks, 1+2+2 by 3. */
+struct fold {
+    size_t work_group, elems_per_item, group_partials, reduce_group;
+    size_t groups; /* of the first stage with reduce_group > 1 */
+};
+static const struct fold chain_fold = {64, 8, 0, 0, 0};
+static const struct fold group_fold = {16, 4, 2, 2, 5};
+
 struct meeting {
     pthread_barrier_t barrier;
     size_t size;
@@ -27,6 +38,9 @@ struct rank {
     const char *objective;
     const char *optimizer;
     double lr;
+    const struct fold *fold;
+    size_t run_gather_max; /* the largest gather during the run, in bytes */
+    int in_run;
     struct clopt_context *ctx; /* made before the threads start: the OpenCL loader's
                                   first platform query is not safe from two threads */
     int status;
@@ -45,6 +59,8 @@ static int gather(void *user, const void *send, void *recv, const size_t *bytes)
         memcpy((char *)recv + at, r->m->send[k], bytes[k]);
         at += bytes[k];
     }
+    if (r->in_run && at > r->run_gather_max)
+        r->run_gather_max = at;
     pthread_barrier_wait(&r->m->barrier);
     return 0;
 }
@@ -94,8 +110,10 @@ static struct clopt_options options(const struct rank *r)
     o.optimizer = r->optimizer;
     o.lr = r->lr;
     o.seed = 3;
-    o.knobs.work_group = 64;
-    o.knobs.elems_per_item = 8;
+    o.knobs.work_group = r->fold->work_group;
+    o.knobs.elems_per_item = r->fold->elems_per_item;
+    o.knobs.group_partials = r->fold->group_partials;
+    o.knobs.reduce_group = r->fold->reduce_group;
     return o;
 }
 
@@ -121,8 +139,10 @@ static void *run_rank(void *arg)
     if (r->status == CLOPT_OK && job.resume)
         r->status = clopt_solver_resume(s, job.resume);
     struct clopt_result res = {0};
+    r->in_run = 1;
     if (r->status == CLOPT_OK)
         r->status = clopt_solver_run(s, &res) < 0 ? -1 : CLOPT_OK;
+    r->in_run = 0;
     r->loss = res.loss;
     r->grad_norm = res.grad_norm;
     if (r->status == CLOPT_OK)
@@ -135,7 +155,7 @@ static void *run_rank(void *arg)
 
 /* Runs `size` ranks to their end; each rank's status and theta are in ranks[]. */
 static void start_ranks(size_t size, struct rank *ranks, const char *objective,
-                        const char *optimizer, double lr)
+                        const char *optimizer, double lr, const struct fold *fold)
 {
     static struct meeting m;
     memset(&m, 0, sizeof m);
@@ -149,6 +169,7 @@ static void start_ranks(size_t size, struct rank *ranks, const char *objective,
         ranks[k].objective = objective;
         ranks[k].optimizer = optimizer;
         ranks[k].lr = lr;
+        ranks[k].fold = fold;
         cr_assert_eq(clopt_context_create(&ranks[k].ctx, NULL), CLOPT_OK);
     }
     for (size_t k = 0; k < size; ++k)
@@ -162,19 +183,30 @@ static void start_ranks(size_t size, struct rank *ranks, const char *objective,
 
 /* theta after `size` ranks, each rank's copy (all must agree). */
 static void run_ranks(size_t size, struct rank *ranks, const char *objective, const char *optimizer,
-                      double lr)
+                      double lr, const struct fold *fold)
 {
-    start_ranks(size, ranks, objective, optimizer, lr);
+    start_ranks(size, ranks, objective, optimizer, lr, fold);
     for (size_t k = 0; k < size; ++k)
         cr_assert_eq(ranks[k].status, CLOPT_OK, "rank %zu of %zu: %s", k, size, ranks[k].err);
 }
 
-static void same_as_one(const char *objective, const char *optimizer, double lr)
+static void same_as_one_with(const char *objective, const char *optimizer, double lr,
+                             const struct fold *fold)
 {
     static struct rank one[1], many[MAX_RANKS];
-    run_ranks(1, one, objective, optimizer, lr);
+    run_ranks(1, one, objective, optimizer, lr, fold);
     for (size_t size = 2; size <= MAX_RANKS; ++size) {
-        run_ranks(size, many, objective, optimizer, lr);
+        run_ranks(size, many, objective, optimizer, lr, fold);
+        /* A two-stage fold gathers the first stage's pairs only, never the partials (lbfgs
+         * and cg gather their per-tile dot-product partials as well). */
+        const size_t pair = 2 * sizeof(double);
+        const int first_order = strcmp(optimizer, "lbfgs") != 0 && strcmp(optimizer, "cg") != 0;
+        for (size_t k = 0; k < size && fold->groups && first_order; ++k)
+            cr_assert(many[k].run_gather_max <= fold->groups * pair,
+                      "%s/%s: rank %zu of %zu gathered %zu bytes in one go, more than the %zu "
+                      "groups' pairs (%zu bytes)",
+                      objective, optimizer, k, size, many[k].run_gather_max, fold->groups,
+                      fold->groups * pair);
         for (size_t k = 0; k < size; ++k)
             cr_assert(!memcmp(one[0].theta, many[k].theta, sizeof one[0].theta),
                       "%s/%s: rank %zu of %zu has another theta than one process", objective,
@@ -186,6 +218,11 @@ static void same_as_one(const char *objective, const char *optimizer, double lr)
                       objective, optimizer, k, size, many[k].loss, many[k].grad_norm, one[0].loss,
                       one[0].grad_norm);
     }
+}
+
+static void same_as_one(const char *objective, const char *optimizer, double lr)
+{
+    same_as_one_with(objective, optimizer, lr, &chain_fold);
 }
 
 Test(ranks, adam_on_2_and_3_ranks_is_one_process_bit_for_bit)
@@ -208,6 +245,24 @@ Test(ranks, lbfgs_on_2_and_3_ranks_is_one_process_bit_for_bit)
 Test(ranks, cg_on_a_stencil_on_2_and_3_ranks_is_one_process_bit_for_bit)
 {
     same_as_one("laplacian", "cg", 1);
+}
+
+/* Ranks folding their own groups of a two-stage fold (uneven groups, 2+3 and 1+2+2 groups
+ * per rank) give one process's loss bits; folding in any other order would change them. */
+Test(ranks, a_two_stage_fold_by_groups_on_2_and_3_ranks_is_one_process_bit_for_bit)
+{
+    same_as_one_with("ellipsoid", "adam", 1e-2, &group_fold);
+}
+
+Test(ranks, a_stencil_with_a_two_stage_fold_by_groups_is_one_process_bit_for_bit)
+{
+    same_as_one_with("rosenbrock", "gd", 1e-4, &group_fold);
+}
+
+/* lbfgs/cg reduce their loss with the same two-stage fold: by groups under ranks as well. */
+Test(ranks, lbfgs_with_a_two_stage_fold_by_groups_is_one_process_bit_for_bit)
+{
+    same_as_one_with("ellipsoid", "lbfgs", 1, &group_fold);
 }
 
 /* The whole file; *size its length. */
@@ -235,12 +290,12 @@ Test(ranks, an_lbfgs_checkpoint_of_2_ranks_is_one_processs_and_resumes_on_1_and_
     char *dir = temp_dir();
     char *ck1 = path_in(dir, "ck1"), *ck2 = path_in(dir, "ck2");
     memset(&job, 0, sizeof job);
-    run_ranks(1, full, "laplacian", "lbfgs", 1);
+    run_ranks(1, full, "laplacian", "lbfgs", 1, &chain_fold);
     job.iters = 12;
     job.checkpoint = ck1;
-    run_ranks(1, one, "laplacian", "lbfgs", 1);
+    run_ranks(1, one, "laplacian", "lbfgs", 1, &chain_fold);
     job.checkpoint = ck2;
-    run_ranks(2, many, "laplacian", "lbfgs", 1);
+    run_ranks(2, many, "laplacian", "lbfgs", 1, &chain_fold);
     size_t s1, s2;
     unsigned char *b1 = file_bytes(ck1, &s1), *b2 = file_bytes(ck2, &s2);
     cr_expect(s1 == s2 && !memcmp(b1, b2, s1), "the checkpoint of 2 ranks is not one process's");
@@ -250,7 +305,7 @@ Test(ranks, an_lbfgs_checkpoint_of_2_ranks_is_one_processs_and_resumes_on_1_and_
     job.resume = ck2;
     for (size_t size = 1; size <= MAX_RANKS; size += 2) {
         struct rank *ranks = size == 1 ? one : many;
-        run_ranks(size, ranks, "laplacian", "lbfgs", 1);
+        run_ranks(size, ranks, "laplacian", "lbfgs", 1, &chain_fold);
         for (size_t k = 0; k < size; ++k)
             cr_expect(!memcmp(full[0].theta, ranks[k].theta, sizeof full[0].theta),
                       "resumed on %zu ranks: rank %zu's theta is not the run left alone's", size,

@@ -243,6 +243,31 @@ struct clopt_context *test_context(void)
     return ctx;
 }
 
+int test_skip_double_part(int dbl)
+{
+    if (!dbl || test_device_has_fp64())
+        return 0;
+    cr_log_warn("the device has no fp64 (cl_khr_fp64): the double part of this test is left out");
+    return 1;
+}
+
+int test_device_has_fp64(void)
+{
+    /* CLOPT_TEST_NO_FP64=1 takes the path of a device without fp64 on one that has it, to
+     * check which tests skip (they are the ones that ask the device for double). */
+    const char *forced = getenv("CLOPT_TEST_NO_FP64");
+    if (forced && *forced && strcmp(forced, "0") != 0)
+        return 0;
+    /* Once per test process (Criterion runs each test in a process of its own). */
+    static int has = -1;
+    if (has < 0) {
+        struct clopt_context *ctx = test_context();
+        has = clopt_context_device(ctx)->has_fp64 != 0;
+        clopt_context_destroy(ctx);
+    }
+    return has;
+}
+
 pid_t cli_spawn(const char *const *args)
 {
     const char *argv[MAX_ARGS + 2];

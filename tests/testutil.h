@@ -93,5 +93,19 @@ int close_enough(double a, double b, double rtol, double atol);
 
 /* A context on the default device; aborts the test on failure. */
 struct clopt_context *test_context(void);
+/* Whether the tests' default device computes in double (cl_khr_fp64); 0 as well when
+ * CLOPT_TEST_NO_FP64 is set (to check the skips on a device that has it). */
+int test_device_has_fp64(void);
+/* In a test with a float and a double part: whether to leave out the double part (no fp64;
+ * says so in the test log). */
+int test_skip_double_part(int dbl);
+/* Skips the calling Criterion test, saying why, where the device has no fp64: the test asks
+ * the device for double precision (GPUs such as Intel Arc lack it). Tests that also check
+ * float run that part alone instead (`if (dbl && !test_device_has_fp64()) continue;`). */
+#define SKIP_WITHOUT_FP64()                                                                        \
+    do {                                                                                           \
+        if (!test_device_has_fp64())                                                               \
+            cr_skip_test("the device has no fp64 (cl_khr_fp64): this test computes in double");    \
+    } while (0)
 
 #endif

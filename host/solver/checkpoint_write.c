@@ -237,13 +237,6 @@ static int copy_and_start_writer(struct clopt_solver *s, struct checkpoint_job *
     }
     job->n_values = s->n; /* theta only: see checkpoint_writer */
     job->is_double = s->elem_size == sizeof(double);
-    if (!clopt_ranks_is_root(s)) {
-        /* Several ranks: every rank gathered the image (a collective read), rank 0 alone
-         * writes it; the others count it as rank 0 will, when the iterate is finite. */
-        job->written = all_finite(job);
-        settle_job(s, job);
-        return CLOPT_OK;
-    }
     /* Signals meant for the program (a CLI's SIGINT) go to the thread that runs the loop. */
     sigset_t stop_signals, old_mask;
     sigemptyset(&stop_signals);
@@ -258,6 +251,40 @@ static int copy_and_start_writer(struct clopt_solver *s, struct checkpoint_job *
         return CLOPT_OK;
     }
     s->job = job;
+    return CLOPT_OK;
+}
+
+/* Several ranks, on a rank other than 0: takes part in rank 0's gather of the image (its
+ * reads of theta and each state vector are gathers of CLOPT_RANK_READ_CHUNK elements, which
+ * this makes one by one), keeping one chunk at a time: only rank 0 needs all of theta and
+ * the state in host memory. The checkpoint counts as written, as rank 0 will count it,
+ * when theta is finite. */
+static int follow_root(struct clopt_solver *s, struct checkpoint_job *job)
+{
+    const size_t chunk = CLOPT_RANK_READ_CHUNK;
+    void *scratch = malloc(chunk * s->elem_size);
+    if (!scratch) {
+        free_job(job);
+        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY,
+                          "out of host memory for a checkpoint chunk of %zu bytes on rank %zu",
+                          chunk * s->elem_size, s->ctx->ranks.rank);
+    }
+    job->image = scratch; /* all_finite reads a chunk at a time from here */
+    job->is_double = s->elem_size == sizeof(double);
+    int finite = 1, status = CLOPT_OK;
+    for (size_t k = 0; k <= s->n_state && status == CLOPT_OK; ++k)
+        for (size_t at = 0; at < s->n && status == CLOPT_OK; at += chunk) {
+            job->n_values = s->n - at < chunk ? s->n - at : chunk;
+            status = clopt_transfer(s, k, scratch, s->opts.precision, at, job->n_values, 0);
+            if (status == CLOPT_OK && k == 0 && finite)
+                finite = all_finite(job);
+        }
+    if (status != CLOPT_OK) {
+        free_job(job);
+        return status;
+    }
+    job->written = finite;
+    settle_job(s, job);
     return CLOPT_OK;
 }
 
@@ -296,6 +323,8 @@ int clopt_write_checkpoint(struct clopt_solver *s, const struct run_state *rs,
     job->t = t;
     job->final = final;
     describe_sections(s, job, encode_loop(s, rs, ring, pending, t, final, job->loop));
+    if (!clopt_ranks_is_root(s))
+        return follow_root(s, job);
     const size_t bytes = s->n * s->elem_size;
     if (s->n_state + 1 <= SIZE_MAX / bytes)
         job->image = malloc(bytes * (s->n_state + 1));

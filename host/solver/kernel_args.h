@@ -39,6 +39,8 @@ enum reduce_arg {
     REDUCE_ARG_COUNT,
     REDUCE_ARG_OUT,
     REDUCE_ARG_FIRST,
+    REDUCE_ARG_SPAN,
+    REDUCE_ARG_GROUP0,
     REDUCE_ARGS
 };
 

@@ -236,12 +236,11 @@ int clopt_enqueue_read_result(struct clopt_solver *s, void *host, cl_event *done
     return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(s->ctx, err, "clEnqueueReadBuffer(loss)");
 }
 
-/* One launch of clopt_reduce: `groups` groups of knobs.reduce_group items fold `count` pairs
- * from pair `first` of `in` into `groups` pairs of `out`. */
-static int reduce_launch(struct clopt_solver *s, cl_mem in, cl_ulong count, cl_mem out,
-                         cl_ulong first, size_t groups)
+int clopt_reduce_launch(struct clopt_solver *s, cl_mem in, cl_ulong count, cl_mem out,
+                        cl_ulong first, cl_ulong span, size_t group0, size_t groups)
 {
     struct clopt_context *ctx = s->ctx;
+    const cl_ulong group0_arg = group0;
     int status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_PARTIALS, sizeof(cl_mem), &in);
     if (!status)
         status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_COUNT, sizeof count, &count);
@@ -249,6 +248,10 @@ static int reduce_launch(struct clopt_solver *s, cl_mem in, cl_ulong count, cl_m
         status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_OUT, sizeof(cl_mem), &out);
     if (!status)
         status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_FIRST, sizeof first, &first);
+    if (!status)
+        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_SPAN, sizeof span, &span);
+    if (!status)
+        status = clopt_set_arg(ctx, s->k_reduce, REDUCE_ARG_GROUP0, sizeof group0_arg, &group0_arg);
     if (status)
         return status;
     const size_t local = s->knobs.reduce_group, global = groups * local;
@@ -256,6 +259,14 @@ static int reduce_launch(struct clopt_solver *s, cl_mem in, cl_ulong count, cl_m
         clEnqueueNDRangeKernel(ctx->queue, s->k_reduce, 1, NULL, &global, &local, 0, NULL, NULL);
     return err == CL_SUCCESS ? CLOPT_OK
                              : clopt_fail_cl(ctx, err, "clEnqueueNDRangeKernel(clopt_reduce)");
+}
+
+/* A fold of `count` pairs from pair `first` of `in` in `groups` equal runs, into `out`. */
+static int reduce_launch(struct clopt_solver *s, cl_mem in, cl_ulong count, cl_mem out,
+                         cl_ulong first, size_t groups)
+{
+    const cl_ulong span = (count + groups - 1) / groups;
+    return clopt_reduce_launch(s, in, count, out, first, span, 0, groups);
 }
 
 size_t clopt_reduce_groups(size_t n_partials, size_t reduce_group)
@@ -275,13 +286,17 @@ int clopt_enqueue_reduce(struct clopt_solver *s, size_t iteration_slot, void *ho
     const cl_ulong count = s->n_partials, first = iteration_slot * s->n_partials;
     const size_t groups = clopt_reduce_groups(s->n_partials, s->knobs.reduce_group);
     /* The other devices' partials join the first's, in tile order, and then every rank's,
-     * so the fold below is one device's in one process. */
+     * so the fold below is one device's in one process; or, where ranks own whole groups of
+     * the first stage, each rank runs its groups and their pairs are gathered (ranks.c). */
+    const int rank_groups = clopt_ranks_active(s) && s->rank_blocks;
     int status = s->n_lanes > 1 ? clopt_gather_partials(s, iteration_slot) : CLOPT_OK;
-    if (!status && clopt_ranks_active(s))
+    if (!status && clopt_ranks_active(s) && !rank_groups)
         status = clopt_ranks_gather_partials(s, iteration_slot);
     if (!status)
-        status = groups == 1 ? reduce_launch(s, s->partials, count, s->result, first, 1)
-                             : reduce_launch(s, s->partials, count, s->reduce_stage, first, groups);
+        status = rank_groups ? clopt_ranks_fold_groups(s, first)
+                 : groups == 1
+                     ? reduce_launch(s, s->partials, count, s->result, first, 1)
+                     : reduce_launch(s, s->partials, count, s->reduce_stage, first, groups);
     if (status == CLOPT_OK && groups > 1)
         status = reduce_launch(s, s->reduce_stage, groups, s->result, 0, 1);
     if (status == CLOPT_OK && s->external)

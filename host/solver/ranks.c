@@ -1,17 +1,26 @@
 /* Several processes on one problem (DESIGN.md §4b "Scale"): each rank owns a contiguous
- * range of whole tiles, computes the loss partials of its tiles, and the partials of every
- * rank are gathered into every rank's partial buffer before the usual reduction, which then
- * folds them in tile order exactly as one process does: results are bit-identical for any
- * rank count. The ranks talk only through the caller's callbacks (struct clopt_ranks), so
- * the library has no MPI dependency. Which tiles are local is decided here; which shards
- * (buffers) hold the local range is the shard plan's business (shards.c). */
+ * range of whole tiles and computes the loss partials of its tiles; the fold of the partials
+ * is exactly one process's, so results are bit-identical for any rank count. How much
+ * crosses ranks depends on the fold (knobs.reduce_group):
+ * - a two-stage fold (reduce_group > 1, the GPU default) folds fixed runs of partials, its
+ *   groups, and then the groups' pairs. The runs depend only on the partial count and the
+ *   knob, never on the rank count, so ranks own whole runs: each rank runs the first stage
+ *   on its own runs and only the groups' pairs (at most REDUCE_GROUPS_MAX in all) are
+ *   gathered before the second stage, which every rank runs on the same pairs.
+ * - a one-group fold (reduce_group = 1, the CPU default) is one chain over all partials in
+ *   slot order, which no rank can start before the rank before it ends: every rank's
+ *   partials are gathered into every rank's buffer and folded there (traffic grows with the
+ *   tile count; README "Planning for real hardware"). So is a two-stage fold whose runs do
+ *   not fall on tile boundaries (per-item partials) or are fewer than the ranks.
+ * The ranks talk only through the caller's callbacks (struct clopt_ranks), so the library
+ * has no MPI dependency. Which tiles are local is decided here; which shards (buffers) hold
+ * the local range is the shard plan's business (shards.c). */
 #include "solver.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* Elements per gather of a collective read: bounded host memory and message sizes. */
-#define RANK_CHUNK ((size_t)1 << 20)
+#define RANK_CHUNK CLOPT_RANK_READ_CHUNK
 
 int clopt_ranks_active(const struct clopt_solver *s)
 {
@@ -28,15 +37,66 @@ static size_t tile_of(const struct clopt_solver *s)
     return s->knobs.work_group * s->knobs.elems_per_item;
 }
 
-/* Rank r's elements [*lo, *hi): tiles r*T/P .. (r+1)*T/P, so ranks differ by one tile at
- * most and every rank's range is whole tiles (the last one may end short with theta). */
+/* The first fold stage's groups [*g_lo, *g_hi) that rank r folds (s->rank_blocks > 0). */
+static void blocks_of(const struct clopt_solver *s, size_t r, size_t *g_lo, size_t *g_hi)
+{
+    const size_t groups = s->rank_blocks, p = s->ctx->ranks.size;
+    *g_lo = groups * r / p;
+    *g_hi = groups * (r + 1) / p;
+}
+
+/* Rank r's elements [*lo, *hi), whole tiles (the last one may end short with theta): the
+ * tiles of its fold groups (s->rank_blocks > 0), else tiles r*T/P .. (r+1)*T/P, so ranks
+ * differ by one tile at most. */
 static void range_of(const struct clopt_solver *s, size_t r, size_t *lo, size_t *hi)
 {
     const size_t tile = tile_of(s), tiles = (s->n + tile - 1) / tile, p = s->ctx->ranks.size;
-    const size_t t_lo = (size_t)((unsigned __int128)tiles * r / p);
-    const size_t t_hi = (size_t)((unsigned __int128)tiles * (r + 1) / p);
+    size_t t_lo, t_hi;
+    if (s->rank_blocks) {
+        blocks_of(s, r, &t_lo, &t_hi);
+        t_lo *= s->rank_block_tiles;
+        t_hi *= s->rank_block_tiles;
+    } else {
+        t_lo = (size_t)((unsigned __int128)tiles * r / p);
+        t_hi = (size_t)((unsigned __int128)tiles * (r + 1) / p);
+    }
     *lo = t_lo * tile < s->n ? t_lo * tile : s->n;
     *hi = t_hi * tile < s->n ? t_hi * tile : s->n;
+}
+
+/* Whether ranks can own whole groups of the fold's first stage: the groups' runs of partials
+ * must be whole tiles, and every rank must get tiles. Sets s->rank_blocks and
+ * s->rank_block_tiles when they can (left 0 otherwise: an even split of the tiles). */
+static void plan_blocks(struct clopt_solver *s, size_t tiles, size_t slots_per_tile)
+{
+    const size_t p = s->ctx->ranks.size;
+    const size_t groups = clopt_reduce_groups(s->n_partials, s->knobs.reduce_group);
+    s->rank_blocks = 0;
+    s->rank_block_tiles = 0;
+    if (s->knobs.reduce_group <= 1 || groups < p)
+        return;
+    const size_t span = (s->n_partials + groups - 1) / groups; /* as clopt_enqueue_reduce */
+    if (span % slots_per_tile)
+        return;
+    /* The last rank starts latest: its first group must hold tiles. */
+    if (groups * (p - 1) / p * (span / slots_per_tile) >= tiles)
+        return;
+    s->rank_blocks = groups;
+    s->rank_block_tiles = span / slots_per_tile;
+}
+
+/* The first rank (if any) holding fewer elements than a stencil halo needs: *r = its index. */
+static int short_rank(const struct clopt_solver *s, size_t *r, size_t *count)
+{
+    /* A halo comes from the neighbouring rank only: every rank but the last holds one. */
+    for (*r = 0; *r + 1 < s->ctx->ranks.size; ++*r) {
+        size_t lo, hi;
+        range_of(s, *r, &lo, &hi);
+        *count = hi - lo;
+        if (*count < s->halo)
+            return 1;
+    }
+    return 0;
 }
 
 void clopt_ranks_range(const struct clopt_solver *s, size_t r, size_t *lo, size_t *hi)
@@ -74,19 +134,19 @@ int clopt_ranks_split(struct clopt_solver *s, size_t tile, size_t slots_per_tile
                           "options.dim, lower knobs.work_group/knobs.elems_per_item, or use "
                           "fewer ranks",
                           tiles, tiles == 1 ? "" : "s", tile, rk->size);
+    plan_blocks(s, tiles, slots_per_tile);
+    size_t r, count;
+    /* Whole fold groups may leave a rank too short for a halo where an even split does not. */
+    if (s->rank_blocks && short_rank(s, &r, &count))
+        s->rank_blocks = s->rank_block_tiles = 0;
+    if (short_rank(s, &r, &count))
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "rank %zu holds %zu elements, fewer than the stencil radius %zu: "
+                          "use fewer ranks or a larger options.dim",
+                          r, count, s->halo);
     range_of(s, rk->rank, &s->lo, &s->hi);
     s->slot_lo = s->lo / tile * slots_per_tile;
     s->slot_hi = (s->hi + tile - 1) / tile * slots_per_tile;
-    /* A halo comes from the neighbouring rank only: every rank but the last holds one. */
-    for (size_t r = 0; r + 1 < rk->size; ++r) {
-        size_t lo, hi;
-        range_of(s, r, &lo, &hi);
-        if (hi - lo < s->halo)
-            return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
-                              "rank %zu holds %zu elements, fewer than the stencil radius %zu: "
-                              "use fewer ranks or a larger options.dim",
-                              r, hi - lo, s->halo);
-    }
     return CLOPT_OK;
 }
 
@@ -193,6 +253,43 @@ int clopt_ranks_gather_partials(struct clopt_solver *s, size_t slot)
     const size_t spt = s->n_partials / ((s->n + tile - 1) / tile);
     return gather_tiles(s, s->partials, slot * s->n_partials * pair, tile, spt * pair,
                         "gathering the loss partials");
+}
+
+int clopt_ranks_fold_groups(struct clopt_solver *s, size_t first)
+{
+    const struct clopt_ranks *rk = &s->ctx->ranks;
+    struct clopt_context *ctx = s->ctx;
+    const size_t groups = s->rank_blocks, pair = 2 * s->acc_size;
+    const size_t span = (s->n_partials + groups - 1) / groups;
+    size_t g_lo, g_hi;
+    blocks_of(s, rk->rank, &g_lo, &g_hi);
+    /* The counts, then this rank's pairs (a copy of its own: MPI forbids overlapping send and
+     * receive buffers), then every rank's. */
+    const size_t counts = rk->size * sizeof(size_t);
+    char *block = rank_scratch(s, counts + (g_hi - g_lo) * pair + groups * pair);
+    if (!block)
+        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    size_t *bytes = (size_t *)block;
+    char *mine = block + counts, *all = mine + (g_hi - g_lo) * pair;
+    for (size_t r = 0; r < rk->size; ++r) {
+        size_t lo, hi;
+        blocks_of(s, r, &lo, &hi);
+        bytes[r] = (hi - lo) * pair;
+    }
+    int status = clopt_reduce_launch(s, s->partials, s->n_partials, s->reduce_stage, first, span,
+                                     g_lo, g_hi - g_lo);
+    if (status != CLOPT_OK)
+        return status;
+    cl_int err = clEnqueueReadBuffer(ctx->queue, s->reduce_stage, CL_TRUE, g_lo * pair,
+                                     (g_hi - g_lo) * pair, mine, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(ctx, err, "clEnqueueReadBuffer(the fold's groups to gather)");
+    if (rk->allgatherv(rk->user, mine, all, bytes) != 0)
+        return comm_failed(s, "gathering the loss fold's groups");
+    err = clEnqueueWriteBuffer(ctx->queue, s->reduce_stage, CL_TRUE, 0, groups * pair, all, 0, NULL,
+                               NULL);
+    return err == CL_SUCCESS ? CLOPT_OK
+                             : clopt_fail_cl(ctx, err, "clEnqueueWriteBuffer(gathered groups)");
 }
 
 int clopt_ranks_gather_tiles(struct clopt_solver *s, cl_mem buf, size_t tile, size_t unit)

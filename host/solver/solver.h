@@ -224,6 +224,9 @@ struct clopt_solver {
     /* This rank's part of theta, [lo, hi), whole tiles (all of it in a single process), and
      * its loss partial slots [slot_lo, slot_hi) of one iteration (host/solver/ranks.c). */
     size_t lo, hi, slot_lo, slot_hi;
+    /* Ranks owning whole groups of the fold's first stage (ranks.c): the group count and
+     * tiles per group; 0 when the tiles are split evenly (and the partials gathered). */
+    size_t rank_blocks, rank_block_tiles;
     /* Host memory for what crosses ranks, kept between iterations (ranks.c): a fresh
      * allocation per loss evaluation would map and fault in the whole partials array. */
     char *rank_scratch;
@@ -306,6 +309,10 @@ size_t clopt_launch_chunk(const struct clopt_solver *s, size_t group);
 size_t clopt_fused_private_cap(const struct clopt_solver *s);
 /* Groups of the reduction's first stage for n_partials pairs; 1: a single stage. */
 size_t clopt_reduce_groups(size_t n_partials, size_t reduce_group);
+/* Queues clopt_reduce's groups group0 .. group0 + groups - 1 of a fold of `count` pairs from
+ * pair `first` of `in` in runs of `span` pairs, into pairs group0 .. of `out`. */
+int clopt_reduce_launch(struct clopt_solver *s, cl_mem in, cl_ulong count, cl_mem out,
+                        cl_ulong first, cl_ulong span, size_t group0, size_t groups);
 int clopt_enqueue_step(struct clopt_solver *s, int with_loss, cl_event *last);
 /* f and g at theta, g kept in state 0 (lbfgs/cg's step kernel), with loss partials. */
 int clopt_enqueue_eval_store(struct clopt_solver *s);
@@ -359,12 +366,19 @@ int clopt_ranks_active(const struct clopt_solver *s);
 void clopt_ranks_range(const struct clopt_solver *s, size_t r, size_t *lo, size_t *hi);
 /* Splits the tiles over the ranks into [s->lo, s->hi); a single process owns all. */
 int clopt_ranks_split(struct clopt_solver *s, size_t tile, size_t slots_per_tile);
+/* Elements per gather of a collective read (clopt_ranks_read): bounded host memory and
+ * message sizes. A read of [0, n) is the reads of its chunks of this size, one by one. */
+#define CLOPT_RANK_READ_CHUNK ((size_t)1 << 20)
 /* Reads [offset, offset + count) of a vector into host on every rank (each rank reads its
  * part, then all parts are gathered in rank order). */
 int clopt_ranks_read(struct clopt_solver *s, size_t which, void *host,
                      enum clopt_precision host_prec, size_t offset, size_t count);
 /* Every rank's partials of iteration slot `slot` into every rank's partial buffer. */
 int clopt_ranks_gather_partials(struct clopt_solver *s, size_t slot);
+/* Under ranks that own whole fold groups (s->rank_blocks): this rank's groups of the fold's
+ * first stage over the partials from pair `first`, then every rank's group pairs into every
+ * rank's s->reduce_stage, for the second stage. */
+int clopt_ranks_fold_groups(struct clopt_solver *s, size_t first);
 /* Every rank's records of buf (unit bytes per tile of `tile` elements, tile-major from byte 0)
  * into every rank's buf, in tile order; `tile` divides the step tile (lbfgs/cg's dots). */
 int clopt_ranks_gather_tiles(struct clopt_solver *s, cl_mem buf, size_t tile, size_t unit);
