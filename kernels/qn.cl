@@ -118,9 +118,11 @@ static inline clopt_qn_acc8 clopt_qn_lane_sums(__global const real *u, __global 
  * elements, each run pair by pair: every vector is read in runs of 8 KB (float) that the
  * prefetchers follow, and a run of all the vectors stays in L2 for the pairs that share
  * them. Pair by pair over 256-element blocks (every vector visited for 1 KB at a time, 21
- * to 43 streams at once) left the pass latency-bound on memory: 40 % of an lbfgs run at
- * n = 1e5, 10-20x under the bandwidth. Each pair's sums keep their order (lanes within a
- * block, blocks in element order), so the bits are those of the block-major loop. */
+ * to 43 streams at once) took 9 % more CPU time for lbfgs on ellipsoid n = 1e6 (30
+ * iterations, medians of 6 rounds); n = 1e5, which fits in L3, ran the same. Converting
+ * each vector once per 64 elements into a private acc_t buffer (4x fewer conversions)
+ * was 35 % slower at n = 1e5: short runs again. Each pair's sums keep their order (lanes
+ * within a block, blocks in element order), so the bits are those of the block-major loop. */
 __kernel void clopt_qn_dots(__global real *vec, __global real *extra, ulong pitch, ulong count,
                             uint extra_index, __global const uint *pairs, uint n_pairs,
                             __global acc_t *partials, ulong first_tile)
@@ -187,8 +189,8 @@ static inline void clopt_qn_acc_add8(clopt_qn_acc8 *s, clopt_qn_acc8 *c, clopt_q
 /* vec[out_index] = sum_k coef[k] vec[terms[k]], summed in term order (in acc_t). The output
  * may be one of the terms: each element is read before it is written. The chunk is taken in
  * runs of CLOPT_QN_CRUN elements, term by term over the run (4 KB of each float vector, the
- * run's sums 8 KB in L1): 256-element blocks visited 21 vectors for 1 KB each, and the pass
- * waited on memory (34 % of an lbfgs run at n = 1e5, 76 % of it on the term loads). Whole
+ * run's sums 8 KB in L1) rather than 256-element blocks that visit 21 vectors for 1 KB
+ * each (perf put 76 % of the kernel's samples on the term loads). Whole
  * lanes use vector loads, the run's last few elements scalar ones; the products are
  * statements of their own in both paths, so neither contracts them into an fma and the two
  * give the same bits. */
