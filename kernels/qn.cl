@@ -26,6 +26,14 @@ void clopt_acc_add(acc_t *s, acc_t *c, acc_t x);
  * L1) took lbfgs on ellipsoid n = 1e6 from 2.87 to 1.75 CPU seconds for 30 iterations:
  * longer runs of each vector for the prefetcher; 1024 gave no more. */
 #define CLOPT_QN_BLOCK 256
+/* Elements per run of the dot products and the combination (a multiple of the block; see
+ * the two kernels). */
+#ifndef CLOPT_QN_RUN
+#define CLOPT_QN_RUN 2048
+#endif
+#ifndef CLOPT_QN_CRUN
+#define CLOPT_QN_CRUN 1024
+#endif
 #define CLOPT_QN_CHUNK 4096
 #define CLOPT_QN_LANES 8 /* the width of clopt_qn_acc8 below */
 
@@ -106,7 +114,15 @@ static inline clopt_qn_acc8 clopt_qn_lane_sums(__global const real *u, __global 
 }
 
 /* Partial dot products of the listed pairs (a, b) over one tile per work-item:
- * partials[(first_tile + t) * n_pairs + p]. */
+ * partials[(first_tile + t) * n_pairs + p]. The tile is taken in runs of CLOPT_QN_RUN
+ * elements, each run pair by pair: every vector is read in runs of 8 KB (float) that the
+ * prefetchers follow, and a run of all the vectors stays in L2 for the pairs that share
+ * them. Pair by pair over 256-element blocks (every vector visited for 1 KB at a time, 21
+ * to 43 streams at once) took 9 % more CPU time for lbfgs on ellipsoid n = 1e6 (30
+ * iterations, medians of 6 rounds); n = 1e5, which fits in L3, ran the same. Converting
+ * each vector once per 64 elements into a private acc_t buffer (4x fewer conversions)
+ * was 35 % slower at n = 1e5: short runs again. Each pair's sums keep their order (lanes
+ * within a block, blocks in element order), so the bits are those of the block-major loop. */
 __kernel void clopt_qn_dots(__global real *vec, __global real *extra, ulong pitch, ulong count,
                             uint extra_index, __global const uint *pairs, uint n_pairs,
                             __global acc_t *partials, ulong first_tile)
@@ -119,19 +135,22 @@ __kernel void clopt_qn_dots(__global real *vec, __global real *extra, ulong pitc
     acc_t sum[CLOPT_QN_MAX_PAIRS], comp[CLOPT_QN_MAX_PAIRS];
     for (uint p = 0; p < n_pairs; ++p)
         sum[p] = comp[p] = 0;
-    for (ulong b = begin; b < end; b += CLOPT_QN_BLOCK) {
-        const uint len = (uint)min((ulong)CLOPT_QN_BLOCK, end - b);
+    for (ulong r = begin; r < end; r += CLOPT_QN_RUN) {
+        const ulong r_end = min(r + CLOPT_QN_RUN, end);
         for (uint p = 0; p < n_pairs; ++p) {
             __global const real *u = clopt_qn_vec(vec, extra, pitch, pairs[2 * p], extra_index);
             __global const real *v = clopt_qn_vec(vec, extra, pitch, pairs[2 * p + 1], extra_index);
-            /* CLOPT_QN_LANES independent sums (lane l takes j = l mod LANES) folded in lane
-             * order into the pair's sum at the end of the block: one chain of additions
-             * made the pass latency-bound (measured at n = 1e6). */
-            acc_t lane[CLOPT_QN_LANES];
-            vstore8(clopt_qn_lane_sums(u + b, v + b, len), 0, lane);
             acc_t su = sum[p], co = comp[p];
-            for (uint l = 0; l < CLOPT_QN_LANES; ++l)
-                clopt_acc_add(&su, &co, lane[l]);
+            for (ulong b = r; b < r_end; b += CLOPT_QN_BLOCK) {
+                const uint len = (uint)min((ulong)CLOPT_QN_BLOCK, r_end - b);
+                /* CLOPT_QN_LANES independent sums (lane l takes j = l mod LANES) folded in
+                 * lane order into the pair's sum at the end of the block: one chain of
+                 * additions made the pass latency-bound (measured at n = 1e6). */
+                acc_t lane[CLOPT_QN_LANES];
+                vstore8(clopt_qn_lane_sums(u + b, v + b, len), 0, lane);
+                for (uint l = 0; l < CLOPT_QN_LANES; ++l)
+                    clopt_acc_add(&su, &co, lane[l]);
+            }
             sum[p] = su;
             comp[p] = co;
         }
@@ -168,8 +187,11 @@ static inline void clopt_qn_acc_add8(clopt_qn_acc8 *s, clopt_qn_acc8 *c, clopt_q
 }
 
 /* vec[out_index] = sum_k coef[k] vec[terms[k]], summed in term order (in acc_t). The output
- * may be one of the terms: each element is read before it is written. Whole blocks use
- * vector loads (the scalar loop was 17 % of an lbfgs run at n = 1e5); the products are
+ * may be one of the terms: each element is read before it is written. The chunk is taken in
+ * runs of CLOPT_QN_CRUN elements, term by term over the run (4 KB of each float vector, the
+ * run's sums 8 KB in L1) rather than 256-element blocks that visit 21 vectors for 1 KB
+ * each (perf put 76 % of the kernel's samples on the term loads). Whole
+ * lanes use vector loads, the run's last few elements scalar ones; the products are
  * statements of their own in both paths, so neither contracts them into an fma and the two
  * give the same bits. */
 __kernel void clopt_qn_combine(__global real *vec, __global real *extra, ulong pitch, ulong count,
@@ -179,42 +201,35 @@ __kernel void clopt_qn_combine(__global real *vec, __global real *extra, ulong p
     const ulong begin = get_global_id(0) * CLOPT_QN_CHUNK;
     const ulong end = min(begin + CLOPT_QN_CHUNK, count);
     __global real *out = vec + (ulong)out_index * pitch;
-    for (ulong b = begin; b < end; b += CLOPT_QN_BLOCK) {
-        const uint len = (uint)min((ulong)CLOPT_QN_BLOCK, end - b);
-        if (len == CLOPT_QN_BLOCK) {
-            clopt_qn_acc8 sum[CLOPT_QN_BLOCK / CLOPT_QN_LANES],
-                comp[CLOPT_QN_BLOCK / CLOPT_QN_LANES];
-            for (uint e = 0; e < CLOPT_QN_BLOCK / CLOPT_QN_LANES; ++e)
-                sum[e] = comp[e] = 0;
-            for (uint k = 0; k < n_terms; ++k) {
-                __global const real *v = clopt_qn_vec(vec, extra, pitch, terms[k], extra_index) + b;
-                const acc_t c = coef[k];
-                for (uint e = 0; e < CLOPT_QN_BLOCK / CLOPT_QN_LANES; ++e) {
-                    const clopt_qn_acc8 prod = c * clopt_qn_convert_acc8(vload8(e, v));
-                    clopt_qn_acc_add8(&sum[e], &comp[e], prod);
-                }
-            }
-            for (uint e = 0; e < CLOPT_QN_BLOCK / CLOPT_QN_LANES; ++e) {
-#if CLOPT_DOUBLE
-                vstore8(convert_double8(sum[e] - comp[e]), e, out + b);
-#else
-                vstore8(convert_float8(sum[e] - comp[e]), e, out + b);
-#endif
-            }
-            continue;
-        }
-        acc_t sum[CLOPT_QN_BLOCK], comp[CLOPT_QN_BLOCK];
-        for (uint e = 0; e < CLOPT_QN_BLOCK; ++e)
+    clopt_qn_acc8 sum[CLOPT_QN_CRUN / CLOPT_QN_LANES], comp[CLOPT_QN_CRUN / CLOPT_QN_LANES];
+    for (ulong b = begin; b < end; b += CLOPT_QN_CRUN) {
+        const uint len = (uint)min((ulong)CLOPT_QN_CRUN, end - b);
+        const uint whole = len / CLOPT_QN_LANES;
+        for (uint e = 0; e < whole; ++e)
             sum[e] = comp[e] = 0;
         for (uint k = 0; k < n_terms; ++k) {
             __global const real *v = clopt_qn_vec(vec, extra, pitch, terms[k], extra_index) + b;
             const acc_t c = coef[k];
-            for (uint e = 0; e < len; ++e) {
-                const acc_t prod = c * (acc_t)v[e];
-                clopt_acc_add(&sum[e], &comp[e], prod);
+            for (uint e = 0; e < whole; ++e) {
+                const clopt_qn_acc8 prod = c * clopt_qn_convert_acc8(vload8(e, v));
+                clopt_qn_acc_add8(&sum[e], &comp[e], prod);
             }
         }
-        for (uint e = 0; e < len; ++e)
-            out[b + e] = (real)(sum[e] - comp[e]);
+        for (uint e = 0; e < whole; ++e) {
+#if CLOPT_DOUBLE
+            vstore8(convert_double8(sum[e] - comp[e]), e, out + b);
+#else
+            vstore8(convert_float8(sum[e] - comp[e]), e, out + b);
+#endif
+        }
+        for (uint j = whole * CLOPT_QN_LANES; j < len; ++j) {
+            acc_t su = 0, co = 0;
+            for (uint k = 0; k < n_terms; ++k) {
+                const acc_t prod =
+                    coef[k] * (acc_t)clopt_qn_vec(vec, extra, pitch, terms[k], extra_index)[b + j];
+                clopt_acc_add(&su, &co, prod);
+            }
+            out[b + j] = (real)(su - co);
+        }
     }
 }
