@@ -446,9 +446,9 @@ static int set_word(struct run_args *a, const struct run_flag *f, char *arg)
             return 0;
         }
     print_error("%s '%s': use %s", f->flag, arg,
-                !strcmp(f->flag, "--cg-beta")   ? "fr, pr or hs"
-                : !strcmp(f->flag, "--step") ? "fixed, bb1 or bb2"
-                                               : "armijo or wolfe");
+                !strcmp(f->flag, "--cg-beta") ? "fr, pr or hs"
+                : !strcmp(f->flag, "--step")  ? "fixed, bb1 or bb2"
+                                              : "armijo or wolfe");
     return EXIT_USAGE;
 }
 

@@ -72,8 +72,7 @@ _Static_assert(CLOPT_ABI_OLD_SIZE(struct clopt_options, n_axes) <
                        CLOPT_ABI_OLD_SIZE(struct clopt_options, max_evals) &&
                    CLOPT_ABI_OLD_SIZE(struct clopt_options, max_evals) <
                        CLOPT_ABI_OLD_SIZE(struct clopt_options, gd_step) &&
-                   CLOPT_ABI_OLD_SIZE(struct clopt_options, gd_step) <
-                       sizeof(struct clopt_options),
+                   CLOPT_ABI_OLD_SIZE(struct clopt_options, gd_step) < sizeof(struct clopt_options),
                "each version of struct clopt_options must be larger than the one before");
 
 int clopt_options_adopt(const struct clopt_options *in, struct clopt_options *out, char *err,
