@@ -279,3 +279,23 @@ Test(bb, help_and_json_name_the_step)
     cJSON_Delete(json);
     cli_result_free(&r);
 }
+
+/* A step that makes the loss Inf stops the run as diverged, theta the last finite iterate
+ * (here the start: BB takes every step, so there is no line search to back off). */
+Test(bb, a_non_finite_loss_is_divergence)
+{
+    SKIP_WITHOUT_FP64();
+    struct clopt_options o;
+    options(&o, 20, 1e3, 1e200, CLOPT_STEP_BB2);
+    o.max_iters = 10;
+    struct clopt_solver *s;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "create: %s", clopt_errmsg(ctx));
+    double x0[20], x[20];
+    cr_assert_eq(clopt_solver_read_theta(s, x0, CLOPT_DOUBLE, 0, 20), CLOPT_OK);
+    struct clopt_result res;
+    cr_expect_eq(clopt_solver_run(s, &res), CLOPT_ERR_DIVERGED, "%s", clopt_errmsg(ctx));
+    cr_expect_not_null(strstr(clopt_errmsg(ctx), "Barzilai-Borwein"), "%s", clopt_errmsg(ctx));
+    cr_assert_eq(clopt_solver_read_theta(s, x, CLOPT_DOUBLE, 0, 20), CLOPT_OK);
+    cr_expect(memcmp(x, x0, sizeof x) == 0, "theta is not the last finite iterate");
+    clopt_solver_destroy(s);
+}
