@@ -112,6 +112,17 @@ int clopt_solver_hyper(const struct clopt_solver *s, size_t k, const char **name
             *is_flag = rows[i].is_flag;
         return CLOPT_OK;
     }
+    /* gd with Barzilai-Borwein steps: options.gd_step, which no checkpoint configuration
+     * holds (such runs write none), after the rows. */
+    if (s->optimizer->qn == CLOPT_QN_BB && k == 0) {
+        if (name)
+            *name = "gd_step";
+        if (value)
+            *value = s->opts.gd_step;
+        if (is_flag)
+            *is_flag = 0;
+        return CLOPT_OK;
+    }
     return CLOPT_ERR_INVALID_ARG;
 }
 

@@ -137,6 +137,7 @@ struct clopt_hyper_in {
 #define CLOPT_HYPER_SLOTS 8
 #define CLOPT_QN_LBFGS 1
 #define CLOPT_QN_CG 2
+#define CLOPT_QN_BB 3 /* gd with options.gd_step (Barzilai-Borwein), no line search */
 
 struct clopt_optimizer_type {
     const char *name;
@@ -220,6 +221,8 @@ int clopt_check_grid(struct clopt_context *ctx, const struct clopt_check_options
 int clopt_inspect_user_objective(struct clopt_context *ctx, const char *path, size_t *radius,
                                  int *grid);
 const struct clopt_optimizer_type *clopt_find_optimizer(const char *name);
+/* gd as host/qn/ runs it with Barzilai-Borwein steps (options.gd_step set). */
+const struct clopt_optimizer_type *clopt_gd_bb_optimizer(void);
 
 /* CRC-32C (Castagnoli) of data, continuing from crc (0 to start). */
 uint32_t clopt_crc32c(uint32_t crc, const void *data, size_t length);

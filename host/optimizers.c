@@ -153,6 +153,37 @@ static const char *cg_check(const struct clopt_options *o)
                              : "options.cg_beta must be CLOPT_CG_FR, CLOPT_CG_PR or CLOPT_CG_HS";
 }
 
+/* gd with Barzilai-Borwein steps: the quotient needs g_k . g_k+1 before any element moves,
+ * so it cannot be fused into the step kernel; host/qn/ runs it, without a line search. */
+static const char *gd_bb_check(const struct clopt_options *o)
+{
+    if (o->gd_step != CLOPT_STEP_BB1 && o->gd_step != CLOPT_STEP_BB2)
+        return "options.gd_step must be CLOPT_STEP_BB1 or CLOPT_STEP_BB2 (NaN: the fixed step lr)";
+    if (o->weight_decay > 0 || o->maximize || o->clip_value > 0 || o->clip_norm > 0 || o->schedule)
+        return "gd with Barzilai-Borwein steps minimises the objective as it is: weight_decay, "
+               "maximize, clip_value, clip_norm and schedule are not available with it";
+    return NULL;
+}
+
+static const struct clopt_optimizer_type gd_bb = {
+    .name = "gd",
+    .file = "upd_qn.cl",
+    .summary = "theta -= alpha_k g, alpha_k the Barzilai-Borwein step",
+    .default_lr = 0.1,
+    .default_eps = 1e-8,
+    .default_weight_decay = 0,
+    .default_momentum = 0,
+    .qn = CLOPT_QN_BB,
+    .n_state = one_state,
+    .defines = no_defines,
+    .hyper = qn_hyper,
+    .check = gd_bb_check};
+
+const struct clopt_optimizer_type *clopt_gd_bb_optimizer(void)
+{
+    return &gd_bb;
+}
+
 static const struct clopt_optimizer_type optimizers[] = {
     {.name = "gd",
      .file = "upd_gd.cl",

@@ -393,6 +393,14 @@ struct clopt_options {
     double max_evals; /* lbfgs/cg: stop once this many function+gradient evaluations were
                          made (no line-search trial goes past it), a whole number in
                          [0, 2^53]; 0 (the default) = no limit */
+    /* The fifth version. */
+    double gd_step; /* gd: NaN (default) = the fixed step lr; CLOPT_STEP_BB1 or CLOPT_STEP_BB2 =
+                       Barzilai-Borwein steps (s.s/s.y or s.y/y.y, s and y the last change of
+                       theta and g), the first step lr, each step clamped to [lr 1e-6, lr 1e6]
+                       and the last step kept where the quotient is not positive and finite.
+                       It runs in the lbfgs/cg machinery (one host wait per iteration); no
+                       checkpoints, external gradients, weight_decay, maximize, clipping or
+                       schedule with it */
 };
 
 /* Values of options.line_search and options.cg_beta (doubles, as every hyper-parameter). */
@@ -401,6 +409,8 @@ struct clopt_options {
 #define CLOPT_CG_FR 1
 #define CLOPT_CG_PR 2
 #define CLOPT_CG_HS 3
+#define CLOPT_STEP_BB1 1
+#define CLOPT_STEP_BB2 2
 
 /* Defaults for a struct of `size` bytes (the library's part of clopt_options_init). */
 CLOPT_API void clopt_options_init_size(struct clopt_options *opts, size_t size);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,7 +424,10 @@ static const struct {
                    {"line_search", "--line-search", "wolfe", CLOPT_LINE_SEARCH_WOLFE},
                    {"cg_beta", "--cg-beta", "fr", CLOPT_CG_FR},
                    {"cg_beta", "--cg-beta", "pr", CLOPT_CG_PR},
-                   {"cg_beta", "--cg-beta", "hs", CLOPT_CG_HS}};
+                   {"cg_beta", "--cg-beta", "hs", CLOPT_CG_HS},
+                   {"gd_step", "--step", "fixed", NAN},
+                   {"gd_step", "--step", "bb1", CLOPT_STEP_BB1},
+                   {"gd_step", "--step", "bb2", CLOPT_STEP_BB2}};
 
 const char *hyper_word(const char *name, double value)
 {
@@ -433,7 +437,7 @@ const char *hyper_word(const char *name, double value)
     return NULL;
 }
 
-/* --line-search armijo|wolfe, --cg-beta fr|pr|hs. */
+/* --line-search armijo|wolfe, --cg-beta fr|pr|hs, --step fixed|bb1|bb2. */
 static int set_word(struct run_args *a, const struct run_flag *f, char *arg)
 {
     for (size_t i = 0; i < sizeof hyper_words / sizeof *hyper_words; ++i)
@@ -442,7 +446,9 @@ static int set_word(struct run_args *a, const struct run_flag *f, char *arg)
             return 0;
         }
     print_error("%s '%s': use %s", f->flag, arg,
-                strcmp(f->flag, "--cg-beta") ? "armijo or wolfe" : "fr, pr or hs");
+                !strcmp(f->flag, "--cg-beta") ? "fr, pr or hs"
+                : !strcmp(f->flag, "--step")  ? "fixed, bb1 or bb2"
+                                              : "armijo or wolfe");
     return EXIT_USAGE;
 }
 
@@ -516,6 +522,7 @@ static const struct run_flag run_flags[] = {
     {"--max-evals", 1, set_double, FIELD(opts.max_evals), 0},
     {"--line-search", 1, set_word, FIELD(opts.line_search), 0},
     {"--cg-beta", 1, set_word, FIELD(opts.cg_beta), 0},
+    {"--step", 1, set_word, FIELD(opts.gd_step), 0},
     {"--checkpoint", 1, set_string, FIELD(opts.checkpoint), 0},
     {"--checkpoint-every", 1, set_positive, FIELD(opts.checkpoint_every), MAX_COUNT},
     {"--resume", 1, set_string, FIELD(resume_path), 0},

@@ -111,6 +111,7 @@ struct qn_run {
     double alpha_prev, gd_prev;
     double gtd, gtg;            /* after a trial: g_trial . d, g_trial . g */
     double last_alpha, last_g2; /* the last trial: theta and g_trial are its */
+    double bb_alpha;            /* gd's Barzilai-Borwein run: the next step */
     uint64_t evaluations;
     /* Checkpoints (qn_ckpt.c): the next iteration, the loss before the last step, and
      * the last iteration a checkpoint was written at (UINT64_MAX: none). */

@@ -15,7 +15,7 @@ static int phi_at(void *user, double alpha, double *phi, double *dphi)
 {
     struct qn_run *r = user;
     double dots[2], g2;
-    const size_t n_pairs = r->s->optimizer->qn == CLOPT_QN_CG ? 2 : 1;
+    const size_t n_pairs = r->s->optimizer->qn != CLOPT_QN_LBFGS ? 2 : 1;
     dots[0] = dots[1] = NAN;
     int status = clopt_qn_eval(r->s, alpha, 1, n_pairs, phi, &g2, dots);
     r->last_alpha = alpha;
@@ -126,6 +126,24 @@ static int lbfgs_update(struct qn_run *r, int with_pair, size_t c)
     return CLOPT_OK;
 }
 
+/* gd's Barzilai-Borwein step after a step alpha along d = -g: with s = -alpha g_old and
+ * y = g_new - g_old, every quotient is a function of ||g_old||^2, ||g_new||^2 and
+ * g_new . g_old, which the trial's one dot-product pass gave (so no extra pass and no y
+ * vector): s.s = alpha^2 gg_old, s.y = alpha (gg_old - g_new.g_old), y.y = gg_new -
+ * 2 g_new.g_old + gg_old. BB1 = s.s/s.y, BB2 = s.y/y.y. A quotient that is not positive
+ * and finite (no positive curvature along s, or rounding) keeps the last step; the step
+ * stays within [lr 1e-6, lr 1e6], so that one bad quotient cannot throw theta far away or
+ * stall the run. */
+static void bb_next(struct qn_run *r, double alpha, double gg_old)
+{
+    const double lr = r->s->opts.lr, ss = alpha * alpha * gg_old;
+    const double sy = alpha * (gg_old - r->gtg), yy = r->gg - 2 * r->gtg + gg_old;
+    double next = r->s->opts.gd_step == CLOPT_STEP_BB1 ? ss / sy : sy / yy;
+    if (!(next > 0) || !isfinite(next) || !(sy > 0))
+        next = alpha;
+    r->bb_alpha = fmin(fmax(next, lr * 1e-6), lr * 1e6);
+}
+
 /* Accepts the line search's step: the new pair (lbfgs, when its curvature is positive),
  * x and g, then the next direction. */
 static int take_step(struct qn_run *r, const struct clopt_ls_result *ls, double g2_new)
@@ -153,6 +171,10 @@ static int take_step(struct qn_run *r, const struct clopt_ls_result *ls, double 
     if (lbfgs) {
         status = lbfgs_update(r, with_pair, c);
         return status == CLOPT_OK ? lbfgs_direction(r) : status;
+    }
+    if (r->s->optimizer->qn == CLOPT_QN_BB) {
+        bb_next(r, ls->alpha, gg_old);
+        return steepest(r);
     }
     /* cg: beta by the chosen formula, 0 (a restart) by Powell's test or when negative. */
     const double kind = r->s->opts.cg_beta;
@@ -259,6 +281,25 @@ static int begin_resumed(struct qn_run *r)
     return max_evals > 0 && r->evaluations >= max_evals ? CLOPT_STOP_MAX_EVALS : 0;
 }
 
+/* gd's Barzilai-Borwein iteration: one evaluation at the step, always taken (the method is
+ * not monotone), unless the loss or gradient there is not finite. */
+static int bb_trial(struct qn_run *r, struct clopt_ls_result *ls)
+{
+    memset(ls, 0, sizeof *ls);
+    ls->alpha = r->t == 0 ? r->s->opts.lr : r->bb_alpha;
+    int status = phi_at(r, ls->alpha, &ls->phi, &ls->dphi);
+    if (status != CLOPT_OK)
+        return status;
+    ls->evaluations = 1;
+    if (!isfinite(ls->phi) || !isfinite(r->last_g2))
+        return clopt_fail(r->s->ctx, CLOPT_ERR_DIVERGED,
+                          "gd's Barzilai-Borwein step %g made the loss NaN/Inf at iteration "
+                          "%llu: theta is the last finite iterate; use a smaller lr",
+                          ls->alpha, (unsigned long long)r->t);
+    ls->found = 1;
+    return CLOPT_OK;
+}
+
 /* The loop from an iteration boundary; returns a stop reason, or an error. */
 static int iterate(struct qn_run *r, struct clopt_result *res, double start)
 {
@@ -297,7 +338,9 @@ static int iterate(struct qn_run *r, struct clopt_result *res, double start)
         struct clopt_ls_result ls;
         const double f_prev = r->f;
         r->boundary = 0;
-        status = clopt_line_search(&s->opts, trials, phi_at, r, r->f, r->gd, alpha0, &ls);
+        status = s->optimizer->qn == CLOPT_QN_BB
+                     ? bb_trial(r, &ls)
+                     : clopt_line_search(&s->opts, trials, phi_at, r, r->f, r->gd, alpha0, &ls);
         r->evaluations += ls.evaluations;
         if (status != CLOPT_OK)
             return status;
@@ -346,6 +389,10 @@ int clopt_qn_run(struct clopt_solver *s, struct clopt_result *res)
     const double start = clopt_now_seconds();
     int reason = iterate(&r, res, start);
     res->evaluations = r.evaluations;
+    if (s->optimizer->qn == CLOPT_QN_BB) { /* lr is the first step; final_lr the last */
+        res->lr = s->opts.lr;
+        res->final_lr = r.t > 0 ? r.alpha_prev : s->opts.lr;
+    }
     if (reason < 0 && reason != CLOPT_ERR_DIVERGED)
         return reason;
     /* The last checkpoint is where the run stopped, when that is an iteration boundary (a

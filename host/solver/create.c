@@ -6,6 +6,7 @@
 
 #include "abi.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,6 +181,29 @@ int clopt_solver_create(struct clopt_solver **out, struct clopt_context *ctx,
     return clopt_solver_create_with(out, ctx, &adopted, NULL);
 }
 
+/* options.gd_step: gd with Barzilai-Borwein steps runs in host/qn/ (clopt_gd_bb_optimizer),
+ * which has no checkpoint format for it yet and no external-gradient path for it. */
+static int choose_gd_step(struct clopt_solver *s, const struct clopt_options *o)
+{
+    if (isnan(o->gd_step))
+        return CLOPT_OK;
+    if (strcmp(s->optimizer->name, "gd") != 0)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "options.gd_step (Barzilai-Borwein steps) is used by optimizer 'gd' "
+                          "only, not '%s'",
+                          s->optimizer->name);
+    if (s->external)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "options.gd_step (Barzilai-Borwein steps) is not available with "
+                          "external gradients: use gd's fixed step, lbfgs or cg");
+    if (o->checkpoint)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "options.gd_step (Barzilai-Borwein steps) writes no checkpoints: run "
+                          "without options.checkpoint, or use gd's fixed step, lbfgs or cg");
+    s->optimizer = clopt_gd_bb_optimizer();
+    return CLOPT_OK;
+}
+
 int clopt_solver_create_with(struct clopt_solver **out, struct clopt_context *ctx,
                              const struct clopt_options *complete,
                              const struct clopt_external_options *ext)
@@ -215,9 +239,11 @@ int clopt_solver_create_with(struct clopt_solver **out, struct clopt_context *ct
                        ? NULL
                        : clopt_find_objective(opts->objective);
     s->optimizer = clopt_find_optimizer(opts->optimizer);
+    status = choose_gd_step(s, opts);
     s->n = opts->dim;
     s->elem_size = opts->precision == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
-    status = configure(s, opts);
+    if (status == CLOPT_OK)
+        status = configure(s, opts);
     if (status == CLOPT_OK)
         status = set_up_device(s);
     /* Pointers into the caller's memory are not kept past this call. */

@@ -35,6 +35,7 @@ static void options_defaults(struct clopt_options *opts)
     opts->line_search = NAN;
     opts->cg_beta = NAN;
     opts->max_evals = NAN;
+    opts->gd_step = NAN;
     opts->max_iters = 1000;
     opts->gtol = NAN;
     opts->ftol = NAN;
@@ -61,6 +62,8 @@ static const struct clopt_abi_version options_versions[] = {
     {CLOPT_ABI_OLD_SIZE(struct clopt_options, max_evals),
      offsetof(struct clopt_options, max_evals)},
     /* 4: max_evals */
+    {CLOPT_ABI_OLD_SIZE(struct clopt_options, gd_step), offsetof(struct clopt_options, gd_step)},
+    /* 5: gd_step */
     {sizeof(struct clopt_options), sizeof(struct clopt_options)},
 };
 _Static_assert(CLOPT_ABI_OLD_SIZE(struct clopt_options, n_axes) <
@@ -68,7 +71,8 @@ _Static_assert(CLOPT_ABI_OLD_SIZE(struct clopt_options, n_axes) <
                    CLOPT_ABI_OLD_SIZE(struct clopt_options, history) <
                        CLOPT_ABI_OLD_SIZE(struct clopt_options, max_evals) &&
                    CLOPT_ABI_OLD_SIZE(struct clopt_options, max_evals) <
-                       sizeof(struct clopt_options),
+                       CLOPT_ABI_OLD_SIZE(struct clopt_options, gd_step) &&
+                   CLOPT_ABI_OLD_SIZE(struct clopt_options, gd_step) < sizeof(struct clopt_options),
                "each version of struct clopt_options must be larger than the one before");
 
 int clopt_options_adopt(const struct clopt_options *in, struct clopt_options *out, char *err,

@@ -548,6 +548,10 @@ int clopt_solver_resume(struct clopt_solver *s, const char *path)
     if (!path || !*path)
         return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
                           "clopt_solver_resume needs a checkpoint file");
+    if (s->optimizer->qn == CLOPT_QN_BB)
+        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
+                          "options.gd_step (Barzilai-Borwein steps) cannot resume a checkpoint: "
+                          "resume it with gd's fixed step (gd_step NaN)");
     int status = clopt_ckpt_open(&r, path, err, sizeof err);
     if (status == CLOPT_OK)
         status = read_config_section(&r, &config, err, sizeof err);
