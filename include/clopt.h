@@ -194,8 +194,8 @@ CLOPT_API const char *clopt_context_cache_problem(const struct clopt_context *ct
  * checkpoints are collective. Results (theta, the loss and ||g||, stopping decisions) are
  * bit-identical to one process: the loss partials are folded in one process's order (each
  * rank's own groups of a two-stage fold, then their gathered pairs; or all partials gathered
- * in tile order), never by a reduction whose order depends on the rank count. Only rank 0 writes files.
- * Each callback returns 0 on success (non-zero: CLOPT_ERR_IO). */
+ * in tile order), never by a reduction whose order depends on the rank count. Only rank 0 writes
+ * files. Each callback returns 0 on success (non-zero: CLOPT_ERR_IO). */
 struct clopt_ranks {
     size_t rank; /* this process, 0..size-1 */
     size_t size; /* processes; 0 or 1: a single process (the callbacks are not used) */

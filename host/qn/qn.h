@@ -50,7 +50,7 @@ struct clopt_qn {
     cl_uint terms_host[QN_MAX_TERMS];
     double coef_host[QN_MAX_TERMS]; /* as acc_t: float coefficients use the first half */
     double dots_host[QN_MAX_PAIRS];
-    double loss_host[2]; /* a trial's loss and ||g|| (its read does not block) */
+    double loss_host[2];   /* a trial's loss and ||g|| (its read does not block) */
     struct qn_run *resume; /* from a checkpoint, for the next run (heap) */
 };
 
