@@ -121,6 +121,23 @@ qn_checkpoint() {
 qn_checkpoint lbfgs_ck --objective rosenbrock --optimizer lbfgs --history 3 --init init.npy
 qn_checkpoint cg_ck --objective ellipsoid --optimizer cg --precision double
 
+# Case: an lbfgs checkpoint that rank 0 cannot write (a full file system) leaves every rank
+# in step: they agree it was not written and all take the run's last one (before, rank 1
+# counted it written and skipped that collective: a hang). Needs a small tmpfs (root).
+mkdir -p full
+if mount -t tmpfs -o size=16k tmpfs full 2>/dev/null; then
+  timeout 120 "${mpi[@]}" -np 2 "$clopt" run "${common[@]}" --optimizer lbfgs --iters 20 \
+    --checkpoint full/ck.clopt --checkpoint-every 5 2>full.txt
+  rc=$?
+  umount full
+  [ $rc -ne 124 ] || fail "a checkpoint rank 0 cannot write: the ranks hung"
+  grep -q "checkpoint writes to .* failed" full.txt ||
+    fail "a checkpoint rank 0 cannot write: no message (exit status $rc)"
+  echo "ok: an lbfgs checkpoint rank 0 cannot write ends every rank with its message"
+else
+  echo "skip: a full file system (cannot mount a tmpfs here)"
+fi
+
 # Case: bad input is reported once, with exit status 2.
 "${mpi[@]}" -np 2 "$clopt" run "${common[@]}" --iters 5 --optimizer nosuch 2>bad.txt
 rc=$?

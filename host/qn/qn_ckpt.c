@@ -76,23 +76,28 @@ static int move_vectors(struct clopt_solver *s, unsigned char *image, int to_dev
     int status = s->n_lanes > 1 ? clopt_sync_lanes(s, 1) : CLOPT_OK;
     if (status != CLOPT_OK)
         return status;
-    for (size_t i = 0; i < s->n_shards; ++i) {
+    for (size_t i = 0; i < s->n_shards && status == CLOPT_OK; ++i) {
         const struct shard *sh = &s->shards[i];
-        for (size_t v = 0; v < slots; ++v) {
+        for (size_t v = 0; v < slots && status == CLOPT_OK; ++v) {
             const size_t dev_at = v * sh->count * e, bytes = sh->count * e;
             unsigned char *host = image + (v * s->n + sh->offset) * e;
             cl_int err = to_device ? clEnqueueWriteBuffer(s->ctx->queue, q->vec[i], CL_FALSE,
                                                           dev_at, bytes, host, 0, NULL, NULL)
                                    : clEnqueueReadBuffer(s->ctx->queue, q->vec[i], CL_FALSE, dev_at,
                                                          bytes, host, 0, NULL, NULL);
-            if (err != CL_SUCCESS)
-                return clopt_fail_cl(s->ctx, err,
-                                     to_device ? "clEnqueueWriteBuffer(qn resume)"
-                                               : "clEnqueueReadBuffer(qn checkpoint)");
+            if (err != CL_SUCCESS) {
+                status = clopt_fail_cl(s->ctx, err,
+                                       to_device ? "clEnqueueWriteBuffer(qn resume)"
+                                                 : "clEnqueueReadBuffer(qn checkpoint)");
+            }
         }
     }
+    /* Also after a failed enqueue: the copies queued before it read or write image, which
+     * the caller frees on return. */
     cl_int err = clFinish(s->ctx->queue);
-    return err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(s->ctx, err, "clFinish(qn checkpoint)");
+    if (status == CLOPT_OK && err != CL_SUCCESS)
+        status = clopt_fail_cl(s->ctx, err, "clFinish(qn checkpoint)");
+    return status;
 }
 
 /* Elements of one vector slot per gather between ranks: bounded messages and host memory. */
@@ -174,14 +179,18 @@ int clopt_qn_checkpoint(struct clopt_solver *s, struct qn_run *r)
         tag(&sec[3], "qnvec", slots * vec_bytes, image);
         char err[512];
         /* A file that cannot be written does not stop the run (as for the other optimizers).
-         * Several ranks: rank 0 alone writes; the others count the checkpoint as written. */
-        if (!clopt_ranks_is_root(s) ||
-            clopt_ckpt_write(s->checkpoint_path, sec, 4, NULL, NULL, err, sizeof err) == CLOPT_OK) {
+         * Several ranks: rank 0 alone writes, and every rank learns whether it did: the run's
+         * last checkpoint is taken when this one was not, and all ranks must take it. */
+        int failed = clopt_ranks_is_root(s) &&
+                     clopt_ckpt_write(s->checkpoint_path, sec, 4, NULL, NULL, err, sizeof err) !=
+                         CLOPT_OK;
+        if (failed)
+            note(s, err);
+        status = clopt_ranks_any(s, failed, &failed);
+        if (status == CLOPT_OK && !failed) {
             ++s->ck_report.written;
             s->ck_report.last_written = r->t;
             r->written_t = r->t;
-        } else {
-            note(s, err);
         }
     }
     free(loop);

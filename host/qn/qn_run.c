@@ -393,8 +393,11 @@ int clopt_qn_run(struct clopt_solver *s, struct clopt_result *res)
         res->lr = s->opts.lr;
         res->final_lr = r.t > 0 ? r.alpha_prev : s->opts.lr;
     }
-    if (reason < 0 && reason != CLOPT_ERR_DIVERGED)
+    if (reason < 0 && reason != CLOPT_ERR_DIVERGED) {
+        /* Queued writes still read the host lists, which clopt_solver_destroy frees. */
+        clopt_sync_lanes(s, 1);
         return reason;
+    }
     /* The last checkpoint is where the run stopped, when that is an iteration boundary (a
      * line search that stopped the run leaves the one before). */
     if (reason > 0 && r.boundary && s->checkpoint_path) {
