@@ -181,9 +181,8 @@ int clopt_qn_checkpoint(struct clopt_solver *s, struct qn_run *r)
         /* A file that cannot be written does not stop the run (as for the other optimizers).
          * Several ranks: rank 0 alone writes, and every rank learns whether it did: the run's
          * last checkpoint is taken when this one was not, and all ranks must take it. */
-        int failed = clopt_ranks_is_root(s) &&
-                     clopt_ckpt_write(s->checkpoint_path, sec, 4, NULL, NULL, err, sizeof err) !=
-                         CLOPT_OK;
+        int failed = clopt_ranks_is_root(s) && clopt_ckpt_write(s->checkpoint_path, sec, 4, NULL,
+                                                                NULL, err, sizeof err) != CLOPT_OK;
         if (failed)
             note(s, err);
         status = clopt_ranks_any(s, failed, &failed);
