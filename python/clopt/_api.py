@@ -165,9 +165,9 @@ def minimize(objective="sphere", x0=None, dim=None, optimizer="gd", lr=None, ite
     Every other `clopt run` option by its long name, '_' for '-': momentum, beta1, beta2,
     eps, weight_decay, alpha, amsgrad, maximize, dampening, clip_value, clip_norm,
     schedule, history, c1, c2, max_ls, max_evals, line_search ("armijo"/"wolfe"), cg_beta
-    ("fr"/"pr"/"hs"), gtol, ftol, target, loss_every, seed, init, max_shard_bytes, tune (knobs),
-    tuning_db, checkpoint, checkpoint_every, resume, out (FILE.npy), kernel_dir,
-    program_cache. devices: several devices of one model at once ("all", "0,1" or [0, 1]),
+    ("fr"/"pr"/"hs"), step ("fixed"/"bb1"/"bb2": gd's Barzilai-Borwein steps), gtol, ftol,
+    target, loss_every, seed, init, max_shard_bytes, tune (knobs), tuning_db, checkpoint,
+    checkpoint_every, resume, out (FILE.npy), kernel_dir, program_cache. devices: several devices of one model at once ("all", "0,1" or [0, 1]),
     as --devices (not with device=); the result is bit-identical to one device.
 
     Raises BadInput, DeviceError, Diverged (exc.result holds the last finite x) or Error;

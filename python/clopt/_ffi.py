@@ -181,6 +181,7 @@ class Options(Structure):
         ("line_search", c_double),
         ("cg_beta", c_double),
         ("max_evals", c_double),
+        ("gd_step", c_double),  # version 5
     ]
 
 

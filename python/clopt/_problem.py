@@ -294,12 +294,15 @@ _FLAG_OPTIONS = ("amsgrad", "maximize")
 _WORD_OPTIONS = {
     "line_search": {"armijo": 1.0, "wolfe": 2.0},
     "cg_beta": {"fr": 1.0, "pr": 2.0, "hs": 3.0},
+    "step": {"fixed": math.nan, "bb1": 1.0, "bb2": 2.0},
 }
+# Word options whose field has another name.
+_WORD_FIELDS = {"step": "gd_step"}
 _STRING_OPTIONS = ("schedule",)
 _PATH_OPTIONS = ("checkpoint",)
 # Handled by Problem itself, or by the caller (minimize, bench, tune).
-_OTHER_OPTIONS = ("devices", "shape", "init", "tune", "tuning_db", "kernel_dir", "program_cache", "resume",
-                  "out")
+_OTHER_OPTIONS = ("devices", "shape", "init", "tune", "tuning_db", "kernel_dir", "program_cache",
+                  "resume", "out")
 RUN_KEYWORDS = frozenset(_NUMBER_OPTIONS) | frozenset(_FLAG_OPTIONS) | frozenset(
     _STRING_OPTIONS) | frozenset(_PATH_OPTIONS) | frozenset(_OTHER_OPTIONS) | frozenset(
     _WORD_OPTIONS)
@@ -447,7 +450,7 @@ class Problem:
             if value is not None:
                 if value not in words:
                     raise BadInput("%s=%r: use %s" % (key, value, " or ".join(words)))
-                setattr(o, key, words[value])
+                setattr(o, _WORD_FIELDS.get(key, key), words[value])
         for key in _STRING_OPTIONS + _PATH_OPTIONS:
             value = options.get(key)
             if value is not None:

@@ -135,3 +135,25 @@ def test_x0_of_any_shape_same_as_init_file(run_cli, tmp_path):
     assert_same(result, x_cli, summary)
     assert np.array_equal(np.load(out), x_cli)
     assert_same(clopt.minimize(x0=str(path), iters=25, trace=True), x_cli, summary)
+
+
+def test_barzilai_borwein_step_same_as_cli(run_cli):
+    """step="bb1" is --step bb1: the same bits, and fewer iterations than the fixed step."""
+    flags = ["--objective", "ellipsoid", "--param", "cond=1e3", "--precision", "double",
+             "--dim", "400", "--lr", "1e-3", "--iters", "3000", "--target", "1e-6"]
+    x_cli, summary = run_cli(*flags, "--step", "bb1")
+    kw = dict(objective="ellipsoid", params={"cond": 1e3}, precision="double", dim=400,
+              lr=1e-3, iters=3000, target=1e-6)
+    result = clopt.minimize(step="bb1", trace=True, **kw)
+    assert result.stop == "target"
+    assert np.array_equal(result.x, x_cli)
+    assert result.loss == summary["trace"]["loss"][-1]
+    assert result.iterations == summary["iterations"]
+    assert result.evaluations == summary["evaluations"]
+    assert np.array_equal(result.trace["lr"], summary["trace"]["lr"])
+    fixed = clopt.minimize(step="fixed", **kw)
+    assert fixed.iterations > 4 * result.iterations
+    with pytest.raises(clopt.BadInput, match="fixed or bb1 or bb2"):
+        clopt.minimize(dim=10, step="bb3")
+    with pytest.raises(clopt.BadInput):
+        clopt.minimize(dim=10, optimizer="adam", step="bb1")
