@@ -427,7 +427,9 @@ union clopt_vlanes {
     clopt_vreal v;
     real s[CLOPT_VW];
 };
-#ifdef __clang__
+/* Not on oclgrind (CLOPT_NO_ASSUME, set by the host), whose interpreter cannot run the
+ * llvm.assume calls clang emits for it. */
+#if defined(__clang__) && !defined(CLOPT_NO_ASSUME)
 #define CLOPT_ASSUME(c) __builtin_assume(c)
 #else
 #define CLOPT_ASSUME(c)
