@@ -31,22 +31,6 @@ static void teardown(void)
 
 TestSuite(devices, .init = setup, .fini = teardown);
 
-/* The whole file (theta is binary), or NULL; *size its length. */
-static unsigned char *read_bytes(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    const long length = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *data = malloc((size_t)length + 1);
-    cr_assert_not_null(data);
-    cr_assert_eq(fread(data, 1, (size_t)length, f), (size_t)length);
-    fclose(f);
-    *size = (size_t)length;
-    return data;
-}
-
 /* The trace without its seconds column (the last). */
 static char *trace_less_seconds(const char *path)
 {
@@ -126,7 +110,7 @@ static void expect_same_on_two_devices(const char *const *args)
     cr_assert_eq(run_tagged(args, "two", "0,1"), 0);
     char *p1 = path_in(dir, "one.npy"), *p2 = path_in(dir, "two.npy");
     size_t s1, s2;
-    unsigned char *t1 = read_bytes(p1, &s1), *t2 = read_bytes(p2, &s2);
+    unsigned char *t1 = read_binary(p1, &s1), *t2 = read_binary(p2, &s2);
     cr_expect(s1 == s2 && memcmp(t1, t2, s1) == 0, "theta differs between one and two devices");
     char *c1 = path_in(dir, "one.csv"), *c2 = path_in(dir, "two.csv");
     char *r1 = trace_less_seconds(c1), *r2 = trace_less_seconds(c2);
@@ -237,7 +221,7 @@ Test(devices, a_checkpoint_from_two_devices_resumes_on_one)
     cr_assert_eq(run_tagged(second, "second", NULL), 0);
     char *p1 = path_in(dir, "straight.npy"), *p2 = path_in(dir, "second.npy");
     size_t s1, s2;
-    unsigned char *t1 = read_bytes(p1, &s1), *t2 = read_bytes(p2, &s2);
+    unsigned char *t1 = read_binary(p1, &s1), *t2 = read_binary(p2, &s2);
     cr_expect(s1 == s2 && memcmp(t1, t2, s1) == 0, "the resumed theta differs");
     free(ck), free(p1), free(p2), free(t1), free(t2);
 }
@@ -306,7 +290,7 @@ Test(devices, an_lbfgs_checkpoint_from_two_devices_is_one_devices_and_resumes)
         "run", LBFGS_RUN, "--iters", "12", "--checkpoint", ck2, "--checkpoint-every", "5", NULL};
     cr_assert_eq(run_tagged(two, "first2", "0,1"), 0);
     size_t s1, s2;
-    unsigned char *b1 = read_bytes(ck1, &s1), *b2 = read_bytes(ck2, &s2);
+    unsigned char *b1 = read_binary(ck1, &s1), *b2 = read_binary(ck2, &s2);
     cr_expect(s1 == s2 && memcmp(b1, b2, s1) == 0, "the checkpoints of one and two devices differ");
     free(b1), free(b2);
     const char *on_one[] = {"run", "--resume", ck2, "--tune", "wg=16,epw=4", "--iters", "20", NULL};
@@ -316,12 +300,12 @@ Test(devices, an_lbfgs_checkpoint_from_two_devices_is_one_devices_and_resumes)
     cr_assert_eq(run_tagged(on_two, "resumed2", "0,1"), 0);
     char *p0 = path_in(dir, "straight.npy");
     size_t s0;
-    unsigned char *t0 = read_bytes(p0, &s0);
+    unsigned char *t0 = read_binary(p0, &s0);
     const char *tags[] = {"resumed1.npy", "resumed2.npy"};
     for (size_t k = 0; k < 2; ++k) {
         char *p = path_in(dir, tags[k]);
         size_t sk;
-        unsigned char *tk = read_bytes(p, &sk);
+        unsigned char *tk = read_binary(p, &sk);
         cr_expect(sk == s0 && memcmp(tk, t0, s0) == 0, "%s differs from the run left alone",
                   tags[k]);
         free(p), free(tk);

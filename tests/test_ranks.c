@@ -265,22 +265,6 @@ Test(ranks, lbfgs_with_a_two_stage_fold_by_groups_is_one_process_bit_for_bit)
     same_as_one_with("ellipsoid", "lbfgs", 1, &group_fold);
 }
 
-/* The whole file; *size its length. */
-static unsigned char *file_bytes(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    const long length = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *data = malloc((size_t)length + 1);
-    cr_assert_not_null(data);
-    cr_assert_eq(fread(data, 1, (size_t)length, f), (size_t)length);
-    fclose(f);
-    *size = (size_t)length;
-    return data;
-}
-
 /* lbfgs checkpoints hold x, g, d and the history pairs: 2 ranks gather them in rank order
  * and write the one process's bytes, and 3 ranks or one process resume them to the bits of
  * a run left alone. */
@@ -297,7 +281,7 @@ Test(ranks, an_lbfgs_checkpoint_of_2_ranks_is_one_processs_and_resumes_on_1_and_
     job.checkpoint = ck2;
     run_ranks(2, many, "laplacian", "lbfgs", 1, &chain_fold);
     size_t s1, s2;
-    unsigned char *b1 = file_bytes(ck1, &s1), *b2 = file_bytes(ck2, &s2);
+    unsigned char *b1 = read_binary(ck1, &s1), *b2 = read_binary(ck2, &s2);
     cr_expect(s1 == s2 && !memcmp(b1, b2, s1), "the checkpoint of 2 ranks is not one process's");
     free(b1), free(b2);
     job.iters = 0;

@@ -318,6 +318,22 @@ int cli_run_and_signal(const char *const *args, double seconds, int signo)
     return cli_wait(pid, 1);
 }
 
+unsigned char *read_binary(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    const long length = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    cr_assert_geq(length, 0, "cannot size %s", path);
+    unsigned char *data = malloc((size_t)length + 1);
+    cr_assert_not_null(data);
+    cr_assert_eq(fread(data, 1, (size_t)length, f), (size_t)length, "cannot read %s", path);
+    fclose(f);
+    *size = (size_t)length;
+    return data;
+}
+
 char *read_text(const char *path)
 {
     FILE *f = fopen(path, "rb");

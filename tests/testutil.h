@@ -74,6 +74,10 @@ void remove_tree(const char *dir);
 /* A text file's contents (the first 64 KiB), heap-allocated; fails the test when it is missing. */
 char *read_text(const char *path);
 
+/* A binary file's whole contents, heap-allocated, its length in *size; fails the test when
+ * it cannot be read. */
+unsigned char *read_binary(const char *path, size_t *size);
+
 /* Writes a 1-D .npy file of float32 (is_double = 0) or float64 values. */
 void write_npy(const char *path, const void *data, size_t count, int is_double);
 /* The same with a shape of n_axes axes (C order; the data holds their product). */
