@@ -388,8 +388,8 @@ def ratio_cell(row):
     ref = row["methods"].get("scipy L-BFGS-B")
     if ref is None:
         return "– (no scipy)"
-    clopt = [(r["seconds"], name) for name, r in row["methods"].items()
-             if name.startswith("clopt") and r and r["reached"]]
+    clopt = [(r["seconds"], r["name"].replace("clopt ", "")) for name, r in
+             row["methods"].items() if name.startswith("clopt") and r and r["reached"]]
     if not clopt:
         if not ref.get("at_limit"):
             # No clopt method reached it within the limit: clopt took longer than the limit.
@@ -397,12 +397,20 @@ def ratio_cell(row):
         return "– (no clopt method reached it)"
     seconds, name = min(clopt)
     sign = "≥ " if ref.get("at_limit") else ""
-    return f"{sign}{ref['seconds'] / seconds:.3g} ({name.replace('clopt ', '')})"
+    return f"{sign}{ref['seconds'] / seconds:.3g} ({name})"
 
 
 # --methods key: the summary column.
 METHODS = {"scipy": "scipy L-BFGS-B", "torch": "torch LBFGS", "lbfgs": "clopt lbfgs",
            "cg": "clopt cg", "first-order": "clopt first-order"}
+
+
+def n_text(problem, n):
+    """1e4 for the sizes as given; poisson's n, rounded to its grid, in full with the grid."""
+    if problem == "poisson":
+        shape = poisson_shape(n)
+        return f"{n:,} ({shape[0]}×{shape[1]})"
+    return f"{n:.0e}".replace("e+0", "e").replace("e+", "e")
 
 
 def summary_table(rows, methods):
@@ -417,7 +425,8 @@ def summary_table(rows, methods):
             if name == "clopt first-order" and r is not None:
                 text = f"{r['name']}: {text}"
             cells.append(text)
-        lines.append(f"| {row['problem']} | {row['n']:.0e} | {row['target']:.6g} "
+        lines.append(f"| {row['problem']} | {n_text(row['problem'], row['n'])} | "
+                     f"{row['target']:.6g} "
                      f"({row['target_kind']}) | " + " | ".join(cells) +
                      f" | {ratio_cell(row)} |")
     return lines
@@ -432,7 +441,7 @@ def details_table(rows):
             stop = r["stop"] + (f": {r['error']}" if r.get("error") else "")
             if r.get("tried") and len(r["tried"]) > 1:
                 stop += " (" + "; ".join(r["tried"]) + ")"
-            lines.append(f"| {row['problem']} | {row['n']:.0e} | {r['name']} | "
+            lines.append(f"| {row['problem']} | {n_text(row['problem'], row['n'])} | {r['name']} | "
                          f"{r['precision']} | {stop} | {fmt(r['evals'], ',d')} | "
                          f"{fmt(r['iters'], ',d')} | {fmt(r['seconds'], '.3g')} | "
                          f"{fmt(r['wall'], '.3g')} | {fmt(r['loss'], '.6g')} |")
@@ -568,8 +577,8 @@ def run_row(args, problem, n, limit, tmp):
 
     def keep(name, result, summary_name=None):
         if result is None:
-            print(f"# {problem} {n:.0e}: {name} skipped (not installed for {sys.executable})",
-                  flush=True)
+            print(f"# {problem} {n_text(problem, n)}: {name} skipped (not installed for "
+                  f"{sys.executable})", flush=True)
             return
         result["name"] = name
         row["runs"].append(result)
@@ -703,7 +712,7 @@ def plot(rows, path):
                           label=f"{r['name']} ({r['precision']})")
             ax.axhline(max(row["target"] - shift, 1e-300), color="grey", linestyle=":",
                        label=f"target ({row['target_kind']})")
-            ax.set_title(f"{problem}, n = {row['n']:.0e}")
+            ax.set_title(f"{problem}, n = {n_text(problem, row['n'])}")
             ax.set_xlabel("seconds")
             ax.set_ylabel("loss" if shift == 0 else "loss - f*")
             ax.legend(fontsize=7)

@@ -22,7 +22,7 @@ def test_quick_gives_a_table_with_numbers(cli, tmp_path):
     assert proc.returncode == 0, proc.stderr
     text = md.read_text()
     assert "- machine: " in text and "- load average after: " in text
-    summary = [line for line in text.splitlines() if line.startswith("| laplacian | 1e+03 |")]
+    summary = [line for line in text.splitlines() if line.startswith("| laplacian | 1e3 |")]
     # One summary row, then one row per run.
     cells = [c.strip() for c in summary[0].strip("|").split("|")]
     assert len(cells) == 6, summary[0]
