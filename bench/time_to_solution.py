@@ -493,12 +493,14 @@ def parse_list(text, convert):
     return [convert(float(s)) for s in text.split(",") if s.strip()]
 
 
-def limits_for(sizes, limits):
+def limits_for(parser, sizes, limits):
+    if not limits or not all(t > 0 for t in limits):
+        parser.error("--limit: seconds > 0, one value or one per size")
     if len(limits) == 1:
         return {n: limits[0] for n in sizes}
     if len(limits) != len(sizes):
-        raise SystemExit(f"time_to_solution: --limit has {len(limits)} values for "
-                         f"{len(sizes)} sizes: give one, or one per size")
+        parser.error(f"--limit has {len(limits)} values for {len(sizes)} sizes: give one, or "
+                     "one per size")
     return dict(zip(sizes, limits))
 
 
@@ -526,7 +528,6 @@ def parse_args(argv):
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    args.sizes = parse_list(args.sizes, int)
     args.problems = [p.strip() for p in args.problems.split(",") if p.strip()]
     unknown = [p for p in args.problems if p not in PROBLEMS]
     if unknown:
@@ -535,7 +536,14 @@ def parse_args(argv):
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
         parser.error(f"unknown method {', '.join(unknown)}; choose from {', '.join(METHODS)}")
-    args.limits = limits_for(args.sizes, parse_list(args.limit, float))
+    try:
+        args.sizes = parse_list(args.sizes, int)
+        limits = parse_list(args.limit, float)
+    except ValueError as e:
+        parser.error(f"--sizes/--limit: {e}")
+    if not args.sizes or min(args.sizes) < 2:
+        parser.error("--sizes: n >= 2 each")
+    args.limits = limits_for(parser, args.sizes, limits)
     if not os.access(args.clopt, os.X_OK):
         parser.error(f"{args.clopt} is not an executable: build clopt "
                      "(cmake -S . -B build/test && cmake --build build/test) or give --clopt")
@@ -648,9 +656,9 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     load_before = load_average()
     worst, likely = estimate(args)
-    print(f"# at most {worst / 60:.0f} min (every run to its limit); about "
-          f"{likely / 60:.0f} min when scipy and torch run to their limits and clopt is fast",
-          flush=True)
+    print(f"# at most {worst / 60:.0f} min (every run to its limit); at least about "
+          f"{likely / 60:.0f} min where scipy and torch run to their limits (the clopt runs "
+          "and kernel builds come on top)", flush=True)
     head = header_lines(args, load_before)
     for line in head:
         print("#", line[2:], flush=True)
