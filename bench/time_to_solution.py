@@ -656,8 +656,11 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     load_before = load_average()
     worst, likely = estimate(args)
-    print(f"# at most {worst / 60:.0f} min (every run to its limit); at least about "
-          f"{likely / 60:.0f} min where scipy and torch run to their limits (the clopt runs "
+    def duration(seconds):
+        return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+    print(f"# at most {duration(worst)} (every run to its limit); at least about "
+          f"{duration(likely)} where scipy and torch run to their limits (the clopt runs "
           "and kernel builds come on top)", flush=True)
     head = header_lines(args, load_before)
     for line in head:
