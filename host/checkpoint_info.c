@@ -20,7 +20,7 @@ struct ckpt_head {
     char *config;
     uint64_t t, step, n;
     uint32_t elem, n_state, decided;
-    int qn; /* lbfgs/cg: a qnloop section, theta, then qnvec (host/qn/qn_ckpt.c) */
+    int qn; /* lbfgs/cg/gd-BB: a qnloop section, theta, then qnvec (host/qn/qn_ckpt.c) */
 };
 
 static void config_value(const char *config, const char *key, char *out, size_t size);
@@ -98,9 +98,11 @@ static int check_qn_vectors(struct ckpt_head *h, void *chunk, char *why, size_t 
 /* The loop section's head (LOOP_HEAD bytes, see solver.h); the pending losses are skipped. */
 static int read_loop(struct ckpt_head *h, char *why, size_t size)
 {
-    char optimizer[32];
+    char optimizer[32], gd_step[32];
     config_value(h->config, "optimizer", optimizer, sizeof optimizer);
-    h->qn = !strcmp(optimizer, "lbfgs") || !strcmp(optimizer, "cg");
+    /* gd with Barzilai-Borwein steps writes the lbfgs/cg layout too, and a gd_step line. */
+    config_value(h->config, "gd_step", gd_step, sizeof gd_step);
+    h->qn = !strcmp(optimizer, "lbfgs") || !strcmp(optimizer, "cg") || gd_step[0];
     if (h->qn)
         return read_qn_loop(h, why, size);
     uint64_t length;

@@ -112,8 +112,8 @@ int clopt_solver_hyper(const struct clopt_solver *s, size_t k, const char **name
             *is_flag = rows[i].is_flag;
         return CLOPT_OK;
     }
-    /* gd with Barzilai-Borwein steps: options.gd_step, which no checkpoint configuration
-     * holds (such runs write none), after the rows. */
+    /* gd with Barzilai-Borwein steps: options.gd_step, after the rows (not a row: only these
+     * runs' checkpoint configurations hold it, host/solver/resume.c). */
     if (s->optimizer->qn == CLOPT_QN_BB && k == 0) {
         if (name)
             *name = "gd_step";

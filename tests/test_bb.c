@@ -1,13 +1,16 @@
 /* gd with Barzilai-Borwein steps (options.gd_step, --step bb1|bb2): the first steps against a
  * double reference written here (same quotients, same safeguard); far fewer iterations than
  * fixed-step gd with its best stable lr on an ill-conditioned quadratic; results independent
- * of the shard count; an older options struct runs fixed-step gd; bad options exit 2. */
+ * of the shard count; checkpoints and bit-identical resume; an older options struct runs
+ * fixed-step gd; bad options exit 2. */
 #include "testutil.h"
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <math.h>
+#include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,19 +18,7 @@
 #define REF_RTOL 1e-9
 #define REF_ATOL 1e-12
 
-static struct clopt_context *ctx;
-
-static void setup(void)
-{
-    ctx = test_context();
-}
-
-static void teardown(void)
-{
-    clopt_context_destroy(ctx);
-}
-
-TestSuite(bb, .init = setup, .fini = teardown);
+CONTEXT_TEMP_DIR_SUITE(bb);
 
 /* ellipsoid: f = sum c_i x_i^2, c_i = cond^(i/(n-1)). */
 static double ellipsoid(size_t n, double cond, const double *x, double *g)
@@ -250,8 +241,6 @@ Test(bb, bad_options_exit_2)
     expect_usage(RUN("--step", "bb3"), "fixed, bb1 or bb2");
     expect_usage(RUN("--optimizer", "adam", "--step", "bb1"), "'gd' only");
     expect_usage(RUN("--optimizer", "lbfgs", "--step", "bb2"), "'gd' only");
-    expect_usage(RUN("--step", "bb2", "--checkpoint", "/tmp/clopt-bb-never.ckpt"),
-                 "no checkpoints");
     expect_usage(RUN("--step", "bb1", "--weight-decay", "0.1"), "weight_decay");
     expect_usage(RUN("--step", "bb1", "--schedule", "exp:0.9"), "schedule");
     expect_usage(RUN("--step", "bb1", "--max-evals", "10"), "max_evals");
@@ -298,4 +287,217 @@ Test(bb, a_non_finite_loss_is_divergence)
     cr_assert_eq(clopt_solver_read_theta(s, x, CLOPT_DOUBLE, 0, 20), CLOPT_OK);
     cr_expect(memcmp(x, x0, sizeof x) == 0, "theta is not the last finite iterate");
     clopt_solver_destroy(s);
+}
+
+/* Checkpoints: a run stopped at iteration K and resumed to N ends with the bits of one that
+ * ran to N at once (theta, loss, evaluations and the last step), whether the checkpoint is
+ * the closing one, a periodic one or the one a stop request writes; many shards. The state
+ * beyond lbfgs/cg's is the next step s and y gave (bb_alpha). */
+#define RESUME_N 1000
+#define RESUME_ITERS 25
+
+struct watch {
+    uint64_t at;                 /* the iteration it acts at */
+    const char *from, *to;       /* renames `from` to `to` there (keeps a periodic checkpoint) */
+    volatile sig_atomic_t *stop; /* or sets *stop there, as the CLI's signal handler does */
+};
+
+static int on_progress(void *user, const struct clopt_progress *p)
+{
+    struct watch *w = user;
+    if (p->iteration != w->at)
+        return 0;
+    if (w->from)
+        cr_assert_eq(rename(w->from, w->to), 0, "the periodic checkpoint is not on disk");
+    if (w->stop)
+        *w->stop = 1;
+    return 0;
+}
+
+static void resume_options(struct clopt_options *o, const char *objective,
+                           enum clopt_precision prec, double kind)
+{
+    options(o, RESUME_N, 1e3, 1e-3, kind);
+    if (strcmp(objective, "ellipsoid") != 0) {
+        o->params = NULL;
+        o->n_params = 0;
+    }
+    o->objective = objective;
+    o->precision = prec;
+    o->max_iters = RESUME_ITERS;
+    o->knobs.work_group = 4;
+    o->knobs.elems_per_item = 8;
+    const size_t elem = prec == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    o->max_shard_bytes = 3 * 32 * elem; /* 96 elements per shard */
+}
+
+/* Runs o, resuming from `resume` when given; theta into out. */
+static void run_from(struct clopt_options *o, const char *resume, void *out,
+                     struct clopt_result *res, struct clopt_checkpoint_report *report)
+{
+    struct clopt_solver *s;
+    cr_assert_eq(clopt_solver_create(&s, ctx, o), CLOPT_OK, "create: %s", clopt_errmsg(ctx));
+    if (resume)
+        cr_assert_eq(clopt_solver_resume(s, resume), CLOPT_OK, "resume: %s", clopt_errmsg(ctx));
+    const int status = clopt_solver_run(s, res);
+    cr_assert(status > 0, "run: %d %s", status, clopt_errmsg(ctx));
+    cr_assert_eq(clopt_solver_read_theta(s, out, o->precision, 0, o->dim), CLOPT_OK);
+    if (report)
+        cr_assert_eq(clopt_solver_checkpoint_report(s, report), CLOPT_OK);
+    clopt_solver_destroy(s);
+}
+
+static void same_run(const char *what, const struct clopt_options *o, const double *a,
+                     const struct clopt_result *ra, const double *b, const struct clopt_result *rb)
+{
+    const size_t elem = o->precision == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    cr_expect_gt(rb->shards, 10);
+    cr_expect_eq(ra->iterations, rb->iterations, "%s %s: iterations", what, o->objective);
+    cr_expect_eq(ra->evaluations, rb->evaluations, "%s %s: evaluations", what, o->objective);
+    cr_expect(memcmp(&ra->loss, &rb->loss, sizeof ra->loss) == 0, "%s %s: loss %.17g vs %.17g",
+              what, o->objective, ra->loss, rb->loss);
+    cr_expect(memcmp(&ra->final_lr, &rb->final_lr, sizeof ra->final_lr) == 0,
+              "%s %s: last step %.17g vs %.17g", what, o->objective, ra->final_lr, rb->final_lr);
+    cr_expect(memcmp(a, b, o->dim * elem) == 0,
+              "%s %s (%zu-byte): theta differs from the run without a stop", what, o->objective,
+              elem);
+}
+
+static void resume_bits(const char *objective, enum clopt_precision prec, double kind)
+{
+    double full[RESUME_N], part[RESUME_N];
+    struct clopt_result rf, rp;
+    struct clopt_options o;
+    resume_options(&o, objective, prec, kind);
+    run_from(&o, NULL, full, &rf, NULL);
+    cr_assert_eq(rf.iterations, RESUME_ITERS, "%s: the run should reach the iteration limit",
+                 objective);
+
+    /* The closing checkpoint of a run with a lower limit. */
+    char *path = path_in(dir, "closing.ckpt");
+    resume_options(&o, objective, prec, kind);
+    o.max_iters = 10;
+    o.checkpoint = path;
+    struct clopt_checkpoint_report report;
+    run_from(&o, NULL, part, &rp, &report);
+    cr_expect_eq(report.written, 1);
+    cr_expect(report.final_written);
+    resume_options(&o, objective, prec, kind);
+    run_from(&o, path, part, &rp, NULL);
+    same_run("closing checkpoint", &o, full, &rf, part, &rp);
+
+    /* Periodic checkpoints (7, 14, 21, then the closing one at 25): 14 is kept and resumed. */
+    char *kept = path_in(dir, "periodic.ckpt");
+    struct watch w = {.at = 15, .from = path, .to = kept};
+    resume_options(&o, objective, prec, kind);
+    o.checkpoint = path;
+    o.checkpoint_every = 7;
+    o.progress = on_progress;
+    o.progress_user = &w;
+    run_from(&o, NULL, part, &rp, &report);
+    cr_expect_eq(report.written, 4, "%s: checkpoints written", objective);
+    cr_expect_eq(report.last_written, RESUME_ITERS);
+    same_run("checkpoint-every run", &o, full, &rf, part, &rp);
+    resume_options(&o, objective, prec, kind);
+    run_from(&o, kept, part, &rp, NULL);
+    same_run("periodic checkpoint", &o, full, &rf, part, &rp);
+
+    /* A stop request (the flag the CLI's SIGINT/SIGTERM handler sets) at iteration 12. */
+    volatile sig_atomic_t stop = 0;
+    struct watch ws = {.at = 12, .stop = &stop};
+    resume_options(&o, objective, prec, kind);
+    o.checkpoint = path;
+    o.progress = on_progress;
+    o.progress_user = &ws;
+    o.stop = &stop;
+    struct clopt_solver *s;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_expect_eq(clopt_solver_run(s, &rp), CLOPT_STOP_CANCELLED);
+    cr_expect_eq(rp.iterations, 12);
+    cr_assert_eq(clopt_solver_checkpoint_report(s, &report), CLOPT_OK);
+    cr_expect(report.final_written && report.last_written == 12);
+    clopt_solver_destroy(s);
+    resume_options(&o, objective, prec, kind);
+    run_from(&o, path, part, &rp, NULL);
+    same_run("stop request", &o, full, &rf, part, &rp);
+    free(kept);
+    free(path);
+}
+
+Test(bb, resume_is_bit_identical_float)
+{
+    resume_bits("ellipsoid", CLOPT_FLOAT, CLOPT_STEP_BB1);
+    resume_bits("laplacian", CLOPT_FLOAT, CLOPT_STEP_BB2); /* a stencil: halos between shards */
+}
+
+Test(bb, resume_is_bit_identical_double)
+{
+    SKIP_WITHOUT_FP64();
+    resume_bits("ellipsoid", CLOPT_DOUBLE, CLOPT_STEP_BB2);
+    resume_bits("laplacian", CLOPT_DOUBLE, CLOPT_STEP_BB1);
+}
+
+/* Resumes `path` with gd_step `kind`; expects a refusal that names gd_step. */
+static void expect_refused(const char *path, double kind)
+{
+    struct clopt_options o;
+    resume_options(&o, "ellipsoid", CLOPT_FLOAT, kind);
+    struct clopt_solver *s;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_expect_eq(clopt_solver_resume(s, path), CLOPT_ERR_INVALID_ARG, "gd_step %g", kind);
+    cr_expect(strstr(clopt_errmsg(ctx), "gd_step") != NULL, "%s", clopt_errmsg(ctx));
+    clopt_solver_destroy(s);
+}
+
+/* A bb1 checkpoint does not resume as bb2 or as fixed-step gd, nor a fixed-step one as BB:
+ * each would continue another trajectory. */
+Test(bb, another_step_rule_is_refused)
+{
+    char *bb1 = path_in(dir, "bb1.ckpt"), *fixed = path_in(dir, "fixed.ckpt");
+    float theta[RESUME_N];
+    struct clopt_result res;
+    struct clopt_options o;
+    resume_options(&o, "ellipsoid", CLOPT_FLOAT, CLOPT_STEP_BB1);
+    o.max_iters = 3;
+    o.checkpoint = bb1;
+    run_from(&o, NULL, theta, &res, NULL);
+    resume_options(&o, "ellipsoid", CLOPT_FLOAT, NAN);
+    o.max_iters = 3;
+    o.checkpoint = fixed;
+    run_from(&o, NULL, theta, &res, NULL);
+    expect_refused(bb1, CLOPT_STEP_BB2);
+    expect_refused(bb1, NAN);
+    expect_refused(fixed, CLOPT_STEP_BB1);
+    free(bb1);
+    free(fixed);
+}
+
+/* The CLI: --resume takes --step from the checkpoint, and the resumed run's --out has the
+ * bits of the run that went on at once. */
+Test(bb, cli_resume_takes_the_step_from_the_checkpoint)
+{
+    char *ck = path_in(dir, "cli.ckpt"), *a = path_in(dir, "a.npy"), *b = path_in(dir, "b.npy");
+    const char *const once[] = {"run",    "--objective", "laplacian", "--dim",   "500",
+                                "--step", "bb2",         "--lr",      "0.1",     "--iters",
+                                "30",     "--out",       a,           "--quiet", NULL};
+    const char *const first[] = {"run",    "--objective",  "laplacian", "--dim",   "500",
+                                 "--step", "bb2",          "--lr",      "0.1",     "--iters",
+                                 "12",     "--checkpoint", ck,          "--quiet", NULL};
+    const char *const rest[] = {"run",   "--resume", ck,        "--iters", "30",
+                                "--out", b,          "--quiet", NULL};
+    const char *const *runs[] = {once, first, rest};
+    for (size_t i = 0; i < 3; ++i) {
+        struct cli_result r = cli_run(runs[i]);
+        cr_assert_eq(r.exit_code, 0, "run %zu: %s", i, r.err);
+        cli_result_free(&r);
+    }
+    size_t na, nb;
+    unsigned char *da = read_binary(a, &na), *db = read_binary(b, &nb);
+    cr_assert(da && db);
+    cr_expect(na == nb && memcmp(da, db, na) == 0, "the resumed run's theta differs");
+    free(da);
+    free(db);
+    free(ck);
+    free(a);
+    free(b);
 }

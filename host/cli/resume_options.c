@@ -137,6 +137,8 @@ static void take_singles(struct run_args *a, const struct lines *c)
     for (size_t i = 0; clopt_hyper_name(i); ++i)
         take_hyper(a, c, clopt_hyper_name(i));
     take_count(a, c, "loss_every", "--loss-every", &a->opts.loss_every);
+    /* gd's Barzilai-Borwein step (CLOPT_STEP_BB1/BB2), which only its runs' files have. */
+    take_number(a, c, "gd_step", "--step", &a->opts.gd_step);
     take_number(a, c, "info.lr", "--lr", &a->opts.lr);
     take_number(a, c, "info.gtol", "--gtol", &a->opts.gtol);
     take_number(a, c, "info.ftol", "--ftol", &a->opts.ftol);

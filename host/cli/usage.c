@@ -74,7 +74,7 @@ static const char run_options_text[] =
     "  --step fixed|bb1|bb2      gd: the fixed step lr (default) or Barzilai-Borwein\n"
     "                            steps s.s/s.y (bb1) or s.y/y.y (bb2), first step lr,\n"
     "                            clamped to [lr 1e-6, lr 1e6]; one host wait per\n"
-    "                            iteration; no checkpoints\n"
+    "                            iteration\n"
     "  --maximize                ascend the objective instead\n"
     "  --schedule SPEC           constant, step:EVERY:GAMMA, exp:GAMMA,\n"
     "                            cosine:T_MAX[:ETA_MIN], warmup:STEPS[+OTHER]\n"

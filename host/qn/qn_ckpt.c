@@ -1,10 +1,11 @@
-/* lbfgs and cg checkpoints: the run's state at an iteration boundary (before a line search)
- * is x, g, d, the history pairs and the scalars of struct qn_run, so that is what the file
- * holds, in the container of host/checkpoint.c:
+/* lbfgs, cg and gd-BB checkpoints: the run's state at an iteration boundary (before a line
+ * search) is x, g, d, the history pairs and the scalars of struct qn_run, so that is what the
+ * file holds, in the container of host/checkpoint.c:
  *   config  the solver's configuration text, as for the other optimizers
  *   qnloop  u32 qn kind, u32 element size, u64 n, m, k, t, evaluations; f64 f, gg, gd,
  *           alpha_prev, gd_prev, f_prev; u64 tile; u64 order[k]; f64 sy[m][m], yy[m][m],
- *           sg[m], yg[m]
+ *           sg[m], yg[m]; then for kind CLOPT_QN_BB only, f64 bb_alpha (the next step,
+ *           which s and y gave and which nothing else holds; lbfgs/cg files are unchanged)
  *   theta   x (so tools that read theta see the iterate)
  *   qnvec   every vector slot of host/qn/qn.h in slot order, each n elements
  * The other optimizers' files have a "loop" section where this has "qnloop", so neither
@@ -33,9 +34,9 @@ static void get(const unsigned char *b, size_t *at, void *v, size_t size)
     *at += size;
 }
 
-static size_t loop_length(size_t m, size_t k)
+static size_t loop_length(uint32_t kind, size_t m, size_t k)
 {
-    return QN_LOOP_HEAD + 8 * k + 8 * (2 * m * m + 2 * m);
+    return QN_LOOP_HEAD + 8 * k + 8 * (2 * m * m + 2 * m) + (kind == CLOPT_QN_BB ? 8 : 0);
 }
 
 static void encode(const struct clopt_solver *s, const struct qn_run *r, unsigned char *b)
@@ -64,6 +65,8 @@ static void encode(const struct clopt_solver *s, const struct qn_run *r, unsigne
         put(b, &at, r->yy[i], 8 * r->m);
     put(b, &at, r->sg, 8 * r->m);
     put(b, &at, r->yg, 8 * r->m);
+    if (kind == CLOPT_QN_BB)
+        put(b, &at, &r->bb_alpha, 8);
 }
 
 /* The vector slots of this process's shards into image (slot-major, n elements each, at
@@ -154,7 +157,7 @@ static void tag(struct clopt_ckpt_section *sec, const char *name, uint64_t lengt
 int clopt_qn_checkpoint(struct clopt_solver *s, struct qn_run *r)
 {
     const size_t slots = QN_VECTORS(r->m), vec_bytes = s->n * s->elem_size;
-    const size_t loop_bytes = loop_length(r->m, r->k);
+    const size_t loop_bytes = loop_length((uint32_t)s->optimizer->qn, r->m, r->k);
     const int ranks = clopt_ranks_active(s);
     unsigned char *loop = malloc(loop_bytes);
     unsigned char *image = slots <= SIZE_MAX / vec_bytes ? malloc(slots * vec_bytes) : NULL;
@@ -209,6 +212,9 @@ static const char *impossible(const struct clopt_solver *s, const struct qn_run 
         return "its lbfgs/cg section is for another precision or dimension";
     if (k > m || r->evaluations == 0 || !isfinite(r->f) || !isfinite(r->gg))
         return "its lbfgs/cg section holds an impossible state";
+    /* After the first step the next BB step is a clamped positive quotient. */
+    if (kind == CLOPT_QN_BB && r->t > 0 && !(r->bb_alpha > 0 && isfinite(r->bb_alpha)))
+        return "its gd Barzilai-Borwein section holds an impossible next step";
     int seen[QN_MAX_HISTORY] = {0};
     for (size_t p = 0; p < k; ++p)
         if (r->order[p] >= m || seen[r->order[p]]++)
@@ -227,7 +233,7 @@ static int decode(const struct clopt_solver *s, const unsigned char *b, uint64_t
     get(b, &at, &n, 8);
     get(b, &at, &m, 8);
     get(b, &at, &k, 8);
-    if (m > QN_MAX_HISTORY || k > QN_MAX_HISTORY || length != loop_length(m, k)) {
+    if (m > QN_MAX_HISTORY || k > QN_MAX_HISTORY || length != loop_length(kind, m, k)) {
         snprintf(err, errlen, "its lbfgs/cg section has an impossible size");
         return CLOPT_ERR_BAD_FILE;
     }
@@ -261,6 +267,8 @@ static int decode(const struct clopt_solver *s, const unsigned char *b, uint64_t
         get(b, &at, r->yy[i], 8 * m);
     get(b, &at, r->sg, 8 * m);
     get(b, &at, r->yg, 8 * m);
+    if (kind == CLOPT_QN_BB)
+        get(b, &at, &r->bb_alpha, 8);
     const char *why = impossible(s, r, kind, elem, n, m, k);
     if (why) {
         snprintf(err, errlen, "%s", why);
@@ -314,8 +322,9 @@ static int read_state(struct clopt_solver *s, struct clopt_ckpt_reader *rd, stru
     const size_t slots = QN_VECTORS(s->qn->m), vec_bytes = s->n * s->elem_size;
     unsigned char *loop = NULL, *theta = NULL, *image = NULL;
     uint64_t got;
-    int status = read_section(rd, "qnloop", 0, loop_length(QN_MAX_HISTORY, QN_MAX_HISTORY), &loop,
-                              &got, err, errlen);
+    int status =
+        read_section(rd, "qnloop", 0, loop_length(CLOPT_QN_LBFGS, QN_MAX_HISTORY, QN_MAX_HISTORY),
+                     &loop, &got, err, errlen);
     if (status == CLOPT_OK)
         status = decode(s, loop, got, r, err, errlen);
     if (status == CLOPT_OK)

@@ -182,7 +182,8 @@ int clopt_solver_create(struct clopt_solver **out, struct clopt_context *ctx,
 }
 
 /* options.gd_step: gd with Barzilai-Borwein steps runs in host/qn/ (clopt_gd_bb_optimizer),
- * which has no checkpoint format for it yet and no external-gradient path for it. */
+ * which checkpoints it as it does lbfgs/cg (host/qn/qn_ckpt.c) but has no external-gradient
+ * path for it. */
 static int choose_gd_step(struct clopt_solver *s, const struct clopt_options *o)
 {
     if (isnan(o->gd_step))
@@ -196,10 +197,6 @@ static int choose_gd_step(struct clopt_solver *s, const struct clopt_options *o)
         return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
                           "options.gd_step (Barzilai-Borwein steps) is not available with "
                           "external gradients: use gd's fixed step, lbfgs or cg");
-    if (o->checkpoint)
-        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
-                          "options.gd_step (Barzilai-Borwein steps) writes no checkpoints: run "
-                          "without options.checkpoint, or use gd's fixed step, lbfgs or cg");
     s->optimizer = clopt_gd_bb_optimizer();
     return CLOPT_OK;
 }

@@ -134,8 +134,11 @@ static char *config_text(const struct clopt_solver *s, const struct clopt_option
     snprintf(dim, sizeof dim, "%zu", s->n);
     bad = bad || add_line(&text, "dim", dim) ||
           add_line(&text, "precision", o->precision == CLOPT_DOUBLE ? "double" : "float") ||
-          add_line(&text, "optimizer", s->optimizer->name) || add_hyper_lines(&text, o, 0) ||
-          add_number(&text, "loss_every", (double)o->loss_every) || add_hyper_lines(&text, o, 1) ||
+          add_line(&text, "optimizer", s->optimizer->name) ||
+          /* gd-BB only (its optimizer is "gd" too): files of other runs keep their text. */
+          (s->optimizer->qn == CLOPT_QN_BB && add_number(&text, "gd_step", o->gd_step)) ||
+          add_hyper_lines(&text, o, 0) || add_number(&text, "loss_every", (double)o->loss_every) ||
+          add_hyper_lines(&text, o, 1) ||
           add_line(&text, "info.schedule", in->schedule ? in->schedule : "constant") ||
           add_number(&text, "info.init", (double)o->init) ||
           add_number(&text, "info.init_value", o->init_value) ||
@@ -548,10 +551,6 @@ int clopt_solver_resume(struct clopt_solver *s, const char *path)
     if (!path || !*path)
         return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
                           "clopt_solver_resume needs a checkpoint file");
-    if (s->optimizer->qn == CLOPT_QN_BB)
-        return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
-                          "options.gd_step (Barzilai-Borwein steps) cannot resume a checkpoint: "
-                          "resume it with gd's fixed step (gd_step NaN)");
     int status = clopt_ckpt_open(&r, path, err, sizeof err);
     if (status == CLOPT_OK)
         status = read_config_section(&r, &config, err, sizeof err);
@@ -561,7 +560,7 @@ int clopt_solver_resume(struct clopt_solver *s, const char *path)
     if (status == CLOPT_OK)
         status = check_config(s, path, config, r.version);
     if (status == CLOPT_OK && s->optimizer->qn) {
-        /* lbfgs and cg keep their own state (host/qn/qn_ckpt.c). */
+        /* lbfgs, cg and gd-BB keep their own state (host/qn/qn_ckpt.c). */
         status = clopt_qn_read_checkpoint(s, &r, path);
     } else if (status == CLOPT_OK) {
         status = read_sections(s, path, &r, &point, &counts);

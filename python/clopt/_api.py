@@ -3,6 +3,7 @@ tune."""
 
 import collections
 import ctypes
+import math
 import os
 import signal
 import threading
@@ -317,8 +318,10 @@ def _make_result(problem, ctx, r, status, x, rows, message):
         gbytes_per_second=r.gbytes_per_second,
         bytes_per_iteration=r.bytes_per_iter,
         bytes_per_element=r.bytes_per_element,
-        lr=r.lr,
-        final_lr=r.final_lr,
+        # lbfgs and cg have no learning rate (their steps come from the line search): None,
+        # as the CLI's JSON writes null, rather than the library's NaN.
+        lr=None if math.isnan(r.lr) else r.lr,
+        final_lr=None if math.isnan(r.final_lr) else r.final_lr,
         shards=r.shards,
         knobs=knobs_text(r.knobs),
         knobs_source=problem.knob_source,

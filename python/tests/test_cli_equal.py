@@ -157,3 +157,17 @@ def test_barzilai_borwein_step_same_as_cli(run_cli):
         clopt.minimize(dim=10, step="bb3")
     with pytest.raises(clopt.BadInput):
         clopt.minimize(dim=10, optimizer="adam", step="bb1")
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "cg"])
+def test_no_learning_rate_is_none_as_the_cli_writes_null(optimizer, run_cli):
+    """lbfgs and cg take their steps from the line search: result.lr and final_lr are None
+    (the library's NaN), as the CLI's JSON has "lr": null; the bits are the CLI's."""
+    x_cli, summary = run_cli("--dim", "300", "--optimizer", optimizer, "--iters", "10")
+    result = clopt.minimize(dim=300, optimizer=optimizer, iters=10, trace=True)
+    assert summary["lr"] is None
+    assert result.lr is None and result.final_lr is None
+    assert_same(result, x_cli, summary)
+    # gd keeps its numbers.
+    gd = clopt.minimize(dim=300, iters=2, lr=0.25)
+    assert gd.lr == 0.25 and gd.final_lr == 0.25
