@@ -23,7 +23,7 @@
  * version 1 are still read. */
 #define VERSION 2u
 #define OLDEST_VERSION 1u
-#define CHUNK ((size_t)1 << 20)
+#define CHUNK CLOPT_CKPT_CHUNK
 
 static int little_endian(void)
 {

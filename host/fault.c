@@ -1,4 +1,6 @@
 /* The counter behind host/fault.h. Test builds only: the global counter is the point. */
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +70,31 @@ int clopt_fault_here(const char *what)
     return calls == fail_at;
 }
 
+int clopt_fault_point(const char *name)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static unsigned long passes;
+    static char armed[128];
+    const char *want = getenv("CLOPT_FAULT_POINT");
+    if (!want || strcmp(want, name) != 0)
+        return 0;
+    const char *at = getenv("CLOPT_FAULT_POINT_AT");
+    const unsigned long n = at ? strtoul(at, NULL, 10) : 1;
+    char key[128];
+    snprintf(key, sizeof key, "%s@%lu", want, n);
+    pthread_mutex_lock(&lock);
+    /* Another point or pass (a new test) counts from zero. */
+    if (strcmp(armed, key) != 0) {
+        snprintf(armed, sizeof armed, "%s", key);
+        passes = 0;
+    }
+    const int fails = ++passes == n;
+    pthread_mutex_unlock(&lock);
+    if (fails)
+        fprintf(stderr, "clopt fault: injected at %s (pass %lu)\n", name, n);
+    return fails;
+}
+
 int clopt_fault_io(const char *what, int error)
 {
     if (!clopt_fault_here(what))
@@ -76,19 +103,34 @@ int clopt_fault_io(const char *what, int error)
     return 1;
 }
 
+/* Whether one allocation of `bytes` passes $CLOPT_FAULT_MAX_ALLOC (unset: no limit): a
+ * test that a code path never holds more than so much host memory at once in one block
+ * (rank 0 streaming a checkpoint instead of holding its image). Read at every call, as
+ * tests set it around one run. */
+static int too_large(size_t bytes, const char *what)
+{
+    const char *cap = getenv("CLOPT_FAULT_MAX_ALLOC");
+    if (!cap || !*cap || bytes <= strtoull(cap, NULL, 10))
+        return 0;
+    fprintf(stderr, "clopt fault: %s of %zu bytes refused (CLOPT_FAULT_MAX_ALLOC=%s)\n", what,
+            bytes, cap);
+    return 1;
+}
+
 void *clopt_fault_malloc(size_t size)
 {
-    return clopt_fault_here("malloc") ? NULL : malloc(size);
+    return clopt_fault_here("malloc") || too_large(size, "malloc") ? NULL : malloc(size);
 }
 
 void *clopt_fault_calloc(size_t count, size_t size)
 {
-    return clopt_fault_here("calloc") ? NULL : calloc(count, size);
+    const int over = size && count > SIZE_MAX / size ? 0 : too_large(count * size, "calloc");
+    return clopt_fault_here("calloc") || over ? NULL : calloc(count, size);
 }
 
 void *clopt_fault_realloc(void *p, size_t size)
 {
-    return clopt_fault_here("realloc") ? NULL : realloc(p, size);
+    return clopt_fault_here("realloc") || too_large(size, "realloc") ? NULL : realloc(p, size);
 }
 
 char *clopt_fault_strdup(const char *s)

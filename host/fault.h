@@ -21,6 +21,12 @@
 /* Counts one call; non-zero when this one is to fail. */
 int clopt_fault_here(const char *what);
 
+/* A named fault point: the $CLOPT_FAULT_POINT_AT-th time (1 when unset) that any thread
+ * passes the point named $CLOPT_FAULT_POINT, it fails (non-zero), once. The environment is
+ * read at every call, so a test may set it between runs; thread ranks (tests/test_ranks.c)
+ * share the count, so exactly one rank fails there. Outside the CLOPT_FAULT_AT count. */
+int clopt_fault_point(const char *name);
+
 /* Live OpenCL objects, by kind. */
 enum clopt_fault_kind {
     CLOPT_FAULT_CONTEXT,
@@ -54,6 +60,7 @@ static inline cl_int clopt_fault_event(cl_int status, const cl_event *event)
     return status;
 }
 
+/* Allocations also fail where one block passes $CLOPT_FAULT_MAX_ALLOC bytes (fault.c). */
 void *clopt_fault_malloc(size_t size);
 void *clopt_fault_calloc(size_t count, size_t size);
 void *clopt_fault_realloc(void *p, size_t size);

@@ -235,6 +235,9 @@ struct clopt_ckpt_section {
     uint64_t length;
     const void *data;
 };
+/* The bytes of each fetch: a section's payload is fetched in pieces of this size from its
+ * start (the last one shorter), one section after the other. */
+#define CLOPT_CKPT_CHUNK ((size_t)1 << 20)
 typedef int (*clopt_ckpt_fetch)(void *user, size_t section, uint64_t offset, void *dst,
                                 size_t bytes);
 int clopt_ckpt_write(const char *path, const struct clopt_ckpt_section *sections, size_t n_sections,

@@ -506,6 +506,13 @@ struct clopt_checkpoint_report {
 CLOPT_API int clopt_solver_checkpoint_report(const struct clopt_solver *solver,
                                              struct clopt_checkpoint_report *report);
 
+/* Several ranks (clopt_context_set_ranks): the seconds the last run spent in its
+ * per-iteration communication (the loss partials or fold groups, stencil halos, lbfgs/cg dot
+ * products, the stop agreement: the callbacks, including waiting for the other ranks), not
+ * in set-up, checkpoints or reads; at most the run's wall seconds. 0 in a single process. */
+CLOPT_API int clopt_solver_communication_seconds(const struct clopt_solver *solver,
+                                                 double *seconds);
+
 /* Optimizer state vector `index` (0-based; see clopt_solver_state_count), like
  * clopt_solver_read_theta. Momentum: 0 = velocity; adam/adamw: 0 = m, 1 = v, 2 = max v;
  * rmsprop: 0 = mean square, 1 = velocity; adagrad: 0 = sum of squares. */

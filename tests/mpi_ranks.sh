@@ -222,3 +222,54 @@ fi
 wait $job
 grep -q "stopped by SIGTERM after iteration" qn_sig.txt || fail "SIGTERM on lbfgs ranks: no stop line"
 echo "ok: SIGTERM stops lbfgs's ranks together"
+
+# Case: communication_seconds counts the loop's per-iteration messages only (loss partials,
+# halos, dots, the stop agreement), never set-up or checkpoint gathers: 0 <= it <= seconds.
+for p in 2 3; do
+  "${mpi[@]}" -np $p "$clopt" run "${common[@]}" --optimizer adam --iters 20 \
+    --checkpoint comm.ck --checkpoint-every 5 --json "comm.$p.json" || fail "comm: $p ranks failed"
+  python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+c, s = d["communication_seconds"], d["seconds"]
+sys.exit(0 if 0 <= c <= s else 1)' "comm.$p.json" ||
+    fail "comm: $p ranks: communication_seconds is not within [0, seconds]: $(cat "comm.$p.json")"
+done
+echo "ok: communication_seconds within [0, the run's seconds]"
+
+# Case (fault-injection builds): one rank fails right before a collective (a named fault
+# point, host/fault.h) and every rank stops within seconds, with a non-zero status each and
+# one line naming the failing rank and its cause.
+# (The probe's output goes to a file: grep -q closing the pipe early would fail it.)
+CLOPT_FAULT_VERBOSE=1 "$clopt" devices >/dev/null 2>fault_probe.txt
+if grep -q '^fault point' fault_probe.txt; then
+  one_fails() {
+    local point=$1
+    shift
+    cat >fails.sh <<EOS
+#!/bin/sh
+[ "\$OMPI_COMM_WORLD_RANK" = 1 ] && export CLOPT_FAULT_POINT="$point" CLOPT_FAULT_POINT_AT=2
+"$clopt" run ${common[*]} $* 2>>fails.err.\$OMPI_COMM_WORLD_RANK
+echo \$? >rc.\$OMPI_COMM_WORLD_RANK
+EOS
+    chmod +x fails.sh
+    rm -f rc.* fails.err.*
+    timeout 120 "${mpi[@]}" -x ASAN_OPTIONS=detect_leaks=0 -np 3 ./fails.sh
+    [ $? -ne 124 ] || fail "$point failing on rank 1: the ranks hung"
+    for r in 0 1 2; do
+      [ -s rc.$r ] && [ "$(cat rc.$r)" -ne 0 ] || fail "$point failing on rank 1: rank $r exit status $(cat rc.$r 2>/dev/null)"
+    done
+    [ "$(cat fails.err.* | grep -c '^clopt: error:')" -eq 1 ] ||
+      fail "$point failing on rank 1: not one error line: $(cat fails.err.*)"
+    grep -q 'rank 1 of 3 failed.*injected' fails.err.0 ||
+      fail "$point failing on rank 1: rank 0 does not say so: $(cat fails.err.0)"
+    echo "ok: $point failing on rank 1 stops all 3 ranks with one line"
+  }
+  one_fails "ranks partials" --optimizer adam --iters 30
+  one_fails "ranks halo" --objective laplacian --optimizer gd --lr 0.1 --iters 30
+  one_fails "ranks dots" --objective ellipsoid --optimizer lbfgs --iters 15
+  one_fails "ranks checkpoint" --optimizer adam --iters 30 --checkpoint fck.bin --checkpoint-every 5
+  one_fails "ranks checkpoint" --objective ellipsoid --optimizer cg --iters 15 --checkpoint fqn.bin \
+    --checkpoint-every 5
+else
+  echo "skip: failures of one rank at a collective (needs -DCLOPT_FAULT_INJECTION=ON)"
+fi

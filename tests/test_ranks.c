@@ -44,6 +44,7 @@ struct rank {
     struct clopt_context *ctx; /* made before the threads start: the OpenCL loader's
                                   first platform query is not safe from two threads */
     int status;
+    int code; /* the first failing call's own status (status is -1 for any failed run) */
     double loss, grad_norm; /* the run's final ones: folded from every rank's partials */
     char err[512];
     double theta[DIM];
@@ -92,20 +93,24 @@ static int any(void *user, int flag, int *result)
     return 0;
 }
 
-/* Checkpoints of the next start_ranks (none when NULL) and its iteration limit (0: 25). */
+/* Checkpoints of the next start_ranks (none when NULL), its iteration limit (0: 25), its
+ * dimension (0: DIM; only the first DIM elements are read back) and checkpoint interval (0:
+ * 5). */
 static struct {
     const char *checkpoint, *resume;
     uint64_t iters;
+    size_t dim;
+    uint64_t every;
 } job;
 
 static struct clopt_options options(const struct rank *r)
 {
     struct clopt_options o;
     clopt_options_init(&o);
-    o.dim = DIM;
+    o.dim = job.dim ? job.dim : DIM;
     o.max_iters = job.iters ? job.iters : 25;
     o.checkpoint = job.checkpoint;
-    o.checkpoint_every = job.checkpoint ? 5 : 0;
+    o.checkpoint_every = job.checkpoint ? job.every ? job.every : 5 : 0;
     o.objective = r->objective;
     o.optimizer = r->optimizer;
     o.lr = r->lr;
@@ -140,13 +145,17 @@ static void *run_rank(void *arg)
         r->status = clopt_solver_resume(s, job.resume);
     struct clopt_result res = {0};
     r->in_run = 1;
-    if (r->status == CLOPT_OK)
-        r->status = clopt_solver_run(s, &res) < 0 ? -1 : CLOPT_OK;
+    r->code = r->status;
+    if (r->status == CLOPT_OK) {
+        const int ran = clopt_solver_run(s, &res);
+        r->code = ran < 0 ? ran : CLOPT_OK;
+        r->status = ran < 0 ? -1 : CLOPT_OK;
+    }
     r->in_run = 0;
     r->loss = res.loss;
     r->grad_norm = res.grad_norm;
     if (r->status == CLOPT_OK)
-        r->status = clopt_solver_read_theta(s, r->theta, CLOPT_DOUBLE, 0, DIM);
+        r->status = r->code = clopt_solver_read_theta(s, r->theta, CLOPT_DOUBLE, 0, DIM);
     if (r->status != CLOPT_OK && ctx)
         snprintf(r->err, sizeof r->err, "%s", clopt_errmsg(ctx));
     clopt_solver_destroy(s);
@@ -299,3 +308,119 @@ Test(ranks, an_lbfgs_checkpoint_of_2_ranks_is_one_processs_and_resumes_on_1_and_
     remove_tree(dir);
     free(ck1), free(ck2), free(dir);
 }
+
+#ifdef CLOPT_TEST_FAULTS
+/* A failure on one rank right before a collective (a named fault point of the
+ * fault-injection build: the `at`-th time any rank passes it) ends every rank with the same
+ * error; the others' message names the failing rank and repeats its cause. Before the
+ * agreement ahead of each collective, the failing rank returned alone and the others waited
+ * in the collective for ever (here: the test's timeout). */
+static void one_rank_fails_at(const char *point, const char *at, const char *objective,
+                              const char *optimizer, double lr, const struct fold *fold)
+{
+    static struct rank ranks[MAX_RANKS];
+    cr_assert_eq(setenv("CLOPT_FAULT_POINT", point, 1), 0);
+    cr_assert_eq(setenv("CLOPT_FAULT_POINT_AT", at, 1), 0);
+    start_ranks(MAX_RANKS, ranks, objective, optimizer, lr, fold);
+    unsetenv("CLOPT_FAULT_POINT");
+    size_t failed_alone = 0;
+    for (size_t k = 0; k < MAX_RANKS; ++k) {
+        cr_assert(ranks[k].code < 0, "%s: rank %zu of %d did not fail (status %d)", point, k,
+                  MAX_RANKS, ranks[k].code);
+        cr_assert_eq(ranks[k].code, ranks[0].code, "%s: rank %zu returned %d, rank 0 %d", point, k,
+                     ranks[k].code, ranks[0].code);
+        if (strstr(ranks[k].err, "injected at") && !strstr(ranks[k].err, "failed"))
+            ++failed_alone;
+        else
+            cr_assert(strstr(ranks[k].err, "rank ") && strstr(ranks[k].err, "injected at"),
+                      "%s: rank %zu's message does not name the failing rank and its cause: %s",
+                      point, k, ranks[k].err);
+    }
+    cr_assert_eq(failed_alone, 1, "%s: %zu ranks failed on their own, not 1", point, failed_alone);
+}
+
+Test(ranks_faults, a_rank_failing_before_the_loss_partials_gather_stops_every_rank, .timeout = 300)
+{
+    one_rank_fails_at("ranks partials", "4", "sphere", "adam", 1e-2, &chain_fold);
+}
+
+Test(ranks_faults, a_rank_failing_before_the_fold_groups_gather_stops_every_rank, .timeout = 300)
+{
+    one_rank_fails_at("ranks groups", "5", "ellipsoid", "adam", 1e-2, &group_fold);
+}
+
+Test(ranks_faults, a_rank_failing_before_the_halo_exchange_stops_every_rank, .timeout = 300)
+{
+    one_rank_fails_at("ranks halo", "7", "laplacian", "gd", 0.1, &chain_fold);
+}
+
+Test(ranks_faults, a_rank_failing_before_the_lbfgs_dot_gather_stops_every_rank, .timeout = 300)
+{
+    one_rank_fails_at("ranks dots", "8", "ellipsoid", "lbfgs", 1, &chain_fold);
+}
+
+Test(ranks_faults, a_rank_failing_before_a_checkpoint_gather_stops_every_rank, .timeout = 300)
+{
+    char *dir = temp_dir();
+    char *ck = path_in(dir, "ck");
+    memset(&job, 0, sizeof job);
+    job.checkpoint = ck;
+    one_rank_fails_at("ranks checkpoint", "2", "sphere", "adam", 1e-2, &chain_fold);
+    one_rank_fails_at("ranks checkpoint", "3", "laplacian", "lbfgs", 1, &chain_fold);
+    memset(&job, 0, sizeof job);
+    remove_tree(dir);
+    free(ck), free(dir);
+}
+
+Test(ranks_faults, a_rank_failing_before_a_collective_read_stops_every_rank, .timeout = 300)
+{
+    one_rank_fails_at("ranks read", "1", "sphere", "gd", 0.1, &chain_fold);
+}
+
+/* Host memory under ranks: with every single host allocation of the library capped far
+ * below the run's image (theta and the state: 4.8 MB for adam, 37 MB for lbfgs's vectors),
+ * 3 ranks still write the checkpoint one process writes, byte for byte: rank 0 writes each
+ * chunk as it is gathered and no rank holds the image. Before, rank 0 (first-order) or
+ * every rank (lbfgs/cg) allocated the whole image and the checkpoint failed. */
+#define CAP "1310720"
+static void bounded_checkpoint(const char *optimizer, double lr)
+{
+    /* A partial per tile (782 tiles: 13 KB gathered per loss) rather than per work-item,
+     * whose gather alone would pass the cap. */
+    static const struct fold tile_partials = {64, 8, 2, 0, 0};
+    static struct rank one[1], many[MAX_RANKS];
+    char *dir = temp_dir();
+    char *ck1 = path_in(dir, "ck1"), *ck3 = path_in(dir, "ck3");
+    memset(&job, 0, sizeof job);
+    job.dim = 400000;
+    job.iters = 4;
+    job.every = 2;
+    job.checkpoint = ck1;
+    run_ranks(1, one, "ellipsoid", optimizer, lr, &tile_partials);
+    job.checkpoint = ck3;
+    /* A file chunk (1 MiB) fits; the image does not, nor theta alone (1.6 MB). */
+    cr_assert_eq(setenv("CLOPT_FAULT_MAX_ALLOC", CAP, 1), 0);
+    run_ranks(MAX_RANKS, many, "ellipsoid", optimizer, lr, &tile_partials);
+    unsetenv("CLOPT_FAULT_MAX_ALLOC");
+    size_t s1 = 0, s3 = 0;
+    unsigned char *b1 = read_binary(ck1, &s1), *b3 = read_binary(ck3, &s3);
+    cr_assert(b1 && b3, "%s: a checkpoint is missing", optimizer);
+    cr_expect(s1 > strtoull(CAP, NULL, 10) && s1 == s3 && !memcmp(b1, b3, s1),
+              "%s: the checkpoint of 3 capped ranks is not one process's (%zu and %zu bytes)",
+              optimizer, s1, s3);
+    free(b1), free(b3);
+    memset(&job, 0, sizeof job);
+    remove_tree(dir);
+    free(ck1), free(ck3), free(dir);
+}
+
+Test(ranks_faults, ranks_stream_a_first_order_checkpoint_in_bounded_host_memory, .timeout = 600)
+{
+    bounded_checkpoint("adam", 1e-2);
+}
+
+Test(ranks_faults, ranks_stream_an_lbfgs_checkpoint_in_bounded_host_memory, .timeout = 600)
+{
+    bounded_checkpoint("lbfgs", 1);
+}
+#endif

@@ -20,9 +20,6 @@ size_t cli_rank_count(void);
 const char *cli_rank_device(int *rc);
 /* Hands the context the callbacks; 0 or an exit status. */
 int cli_ranks_attach(struct clopt_context *ctx);
-/* Seconds this rank spent in the callbacks so far (messages and waiting for the other
- * ranks); 0 in a single process. */
-double cli_ranks_comm_seconds(void);
 /* Ends the ranks with one exit status: every rank's status is gathered (a failure is
  * reported once: by rank 0, else by the lowest failing rank), or, when a failed rank does
  * not hear from the others within seconds (they wait inside the run for it), it shows its

@@ -33,8 +33,3 @@ int cli_ranks_finish(int rc)
 {
     return rc;
 }
-
-double cli_ranks_comm_seconds(void)
-{
-    return 0;
-}

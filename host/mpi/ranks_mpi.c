@@ -28,7 +28,6 @@ static struct {
     int saved_stderr; /* ranks > 0: the real standard error; stderr goes to a file meanwhile */
     FILE *kept;       /* ranks > 0: what this rank wrote to stderr */
     char device[24];
-    double comm_seconds; /* inside the callbacks: messages, and waiting for the others */
 } g = {.saved_stderr = -1};
 
 static int env_size(void)
@@ -123,10 +122,8 @@ static int gatherv(void *user, const void *send, void *recv, const size_t *bytes
         displs[r] = (int)at;
         at += bytes[r];
     }
-    const double start = MPI_Wtime();
     const int err =
         MPI_Allgatherv(send, counts[g.rank], MPI_BYTE, recv, counts, displs, MPI_BYTE, g.world);
-    g.comm_seconds += MPI_Wtime() - start;
     free(counts);
     return err != MPI_SUCCESS;
 }
@@ -140,7 +137,6 @@ static int neighbours(void *user, const void *to_prev, void *from_prev, const vo
     const int n = (int)bytes, tag = 17;
     MPI_Request req[4];
     int k = 0;
-    const double start = MPI_Wtime();
     if (g.rank > 0) {
         MPI_Irecv(from_prev, n, MPI_BYTE, g.rank - 1, tag, g.world, &req[k++]);
         MPI_Isend(to_prev, n, MPI_BYTE, g.rank - 1, tag, g.world, &req[k++]);
@@ -150,7 +146,6 @@ static int neighbours(void *user, const void *to_prev, void *from_prev, const vo
         MPI_Isend(to_next, n, MPI_BYTE, g.rank + 1, tag, g.world, &req[k++]);
     }
     const int err = MPI_Waitall(k, req, MPI_STATUSES_IGNORE);
-    g.comm_seconds += MPI_Wtime() - start;
     return err != MPI_SUCCESS;
 }
 
@@ -158,15 +153,8 @@ static int any(void *user, int flag, int *result)
 {
     (void)user;
     /* A logical OR of 0/1 flags: exact in any order. */
-    const double start = MPI_Wtime();
     const int err = MPI_Allreduce(&flag, result, 1, MPI_INT, MPI_LOR, g.world);
-    g.comm_seconds += MPI_Wtime() - start;
     return err != MPI_SUCCESS;
-}
-
-double cli_ranks_comm_seconds(void)
-{
-    return g.comm_seconds;
 }
 
 int cli_ranks_attach(struct clopt_context *ctx)

@@ -10,10 +10,11 @@
  *   qnvec   every vector slot of host/qn/qn.h in slot order, each n elements
  * The other optimizers' files have a "loop" section where this has "qnloop", so neither
  * reader takes the other's file for its own. The loop waits while the file is written: the
- * vectors are 2m + 3 times theta, and a run checkpoints rarely. Under several ranks every
- * rank gathers the vectors in rank order (the scalars are the same on every rank) and rank
- * 0 writes the one process's bytes; on resume each rank takes its own range, whatever the
- * rank count that wrote the file. */
+ * vectors are 2m + 3 times theta, and a run checkpoints rarely. Under several ranks the
+ * vectors are gathered a file chunk at a time in rank order (the scalars are the same on
+ * every rank) and rank 0 writes each chunk as it arrives: the one process's bytes, with no
+ * rank holding the vectors (host/solver/ranks_ckpt.c); on resume each rank takes its own
+ * range, whatever the rank count that wrote the file. */
 #include "qn.h"
 
 #include <math.h>
@@ -103,38 +104,25 @@ static int move_vectors(struct clopt_solver *s, unsigned char *image, int to_dev
     return status;
 }
 
-/* Elements of one vector slot per gather between ranks: bounded messages and host memory. */
-#define QN_GATHER_CHUNK ((size_t)1 << 20)
-
-/* Several ranks: each rank has read its own part of every vector slot into image, at the
- * global positions; the parts are gathered in rank order (which is element order), slot by
- * slot, so that every rank holds the image one process reads. `sizes` (a size_t per rank)
- * and `mine` (QN_GATHER_CHUNK elements) are scratch. */
-static int gather_image(struct clopt_solver *s, unsigned char *image, size_t *sizes,
-                        unsigned char *mine)
+/* This rank's elements [at, at + count) of vector slot `slot` (ranks_ckpt.c's reader): from
+ * the shards that hold them, in lane 0's queue order (after the kernels that wrote them). */
+static int slot_part(struct clopt_solver *s, void *user, size_t slot, size_t at, size_t count,
+                     void *dst)
 {
-    const struct clopt_ranks *rk = &s->ctx->ranks;
-    const size_t e = s->elem_size, slots = QN_VECTORS(s->qn->m);
-    for (size_t v = 0; v < slots; ++v) {
-        unsigned char *vec = image + v * s->n * e;
-        for (size_t at = 0; at < s->n; at += QN_GATHER_CHUNK) {
-            const size_t end = s->n - at < QN_GATHER_CHUNK ? s->n : at + QN_GATHER_CHUNK;
-            for (size_t r = 0; r < rk->size; ++r) {
-                size_t lo, hi;
-                clopt_ranks_range(s, r, &lo, &hi);
-                lo = lo > at ? lo : at;
-                hi = hi < end ? hi : end;
-                sizes[r] = hi > lo ? (hi - lo) * e : 0;
-            }
-            const size_t my_lo = s->lo > at ? s->lo : at;
-            if (sizes[rk->rank])
-                memcpy(mine, vec + my_lo * e, sizes[rk->rank]);
-            if (rk->allgatherv(rk->user, mine, vec + at * e, sizes) != 0)
-                return clopt_fail(s->ctx, CLOPT_ERR_IO,
-                                  "rank %zu of %zu: gathering the lbfgs/cg vectors for a "
-                                  "checkpoint between ranks failed (see the message above)",
-                                  rk->rank, rk->size);
-        }
+    (void)user;
+    struct clopt_qn *q = s->qn;
+    const size_t e = s->elem_size, end = at + count;
+    for (size_t i = 0; i < s->n_shards; ++i) {
+        const struct shard *sh = &s->shards[i];
+        const size_t lo = sh->offset > at ? sh->offset : at;
+        const size_t hi = sh->offset + sh->count < end ? sh->offset + sh->count : end;
+        if (hi <= lo)
+            continue;
+        cl_int err = clEnqueueReadBuffer(s->ctx->queue, q->vec[i], CL_TRUE,
+                                         (slot * sh->count + lo - sh->offset) * e, (hi - lo) * e,
+                                         (char *)dst + (lo - at) * e, 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            return clopt_fail_cl(s->ctx, err, "clEnqueueReadBuffer(qn checkpoint)");
     }
     return CLOPT_OK;
 }
@@ -154,51 +142,82 @@ static void tag(struct clopt_ckpt_section *sec, const char *name, uint64_t lengt
     sec->data = data;
 }
 
-int clopt_qn_checkpoint(struct clopt_solver *s, struct qn_run *r)
+/* The sections of the file: config, qnloop, theta (x), qnvec (every slot). image NULL:
+ * the vectors are gathered between ranks instead. */
+static void describe(struct clopt_solver *s, const struct qn_run *r, const unsigned char *loop,
+                     const unsigned char *image, struct clopt_ckpt_section sec[4])
 {
     const size_t slots = QN_VECTORS(r->m), vec_bytes = s->n * s->elem_size;
-    const size_t loop_bytes = loop_length((uint32_t)s->optimizer->qn, r->m, r->k);
-    const int ranks = clopt_ranks_active(s);
-    unsigned char *loop = malloc(loop_bytes);
-    unsigned char *image = slots <= SIZE_MAX / vec_bytes ? malloc(slots * vec_bytes) : NULL;
-    size_t *sizes = ranks ? calloc(s->ctx->ranks.size, sizeof *sizes) : NULL;
-    unsigned char *mine = ranks ? malloc(QN_GATHER_CHUNK * s->elem_size) : NULL;
-    /* The run itself needs none of this: no checkpoint this time. The ranks agree on it,
-     * as each one short of memory would otherwise leave the others in the gather. */
-    int short_of_memory = !loop || !image || (ranks && (!sizes || !mine));
-    int status = clopt_ranks_any(s, short_of_memory, &short_of_memory);
+    tag(&sec[0], "config", strlen(s->config), s->config);
+    tag(&sec[1], "qnloop", loop_length((uint32_t)s->optimizer->qn, r->m, r->k), loop);
+    tag(&sec[2], "theta", vec_bytes, image ? image + QN_X(r->m) * vec_bytes : NULL);
+    tag(&sec[3], "qnvec", slots * vec_bytes, image);
+}
+
+static void count_written(struct clopt_solver *s, struct qn_run *r)
+{
+    ++s->ck_report.written;
+    s->ck_report.last_written = r->t;
+    r->written_t = r->t;
+}
+
+/* Several ranks: every rank takes part in the gathers of the file's vector chunks, which
+ * rank 0 writes as they arrive (ranks_ckpt.c): no rank holds the vectors' image. */
+static int checkpoint_across_ranks(struct clopt_solver *s, struct qn_run *r)
+{
+    unsigned char *loop = malloc(loop_length((uint32_t)s->optimizer->qn, r->m, r->k));
+    /* The run itself needs none of this: no checkpoint this time, on every rank. */
+    int short_of_memory = !loop;
+    int status = clopt_ranks_flag(s, short_of_memory, &short_of_memory);
     if (status == CLOPT_OK && short_of_memory)
         note(s, "out of host memory for a checkpoint of the lbfgs/cg vectors");
-    if (status == CLOPT_OK && !short_of_memory)
-        status = move_vectors(s, image, 0);
-    if (status == CLOPT_OK && !short_of_memory && ranks)
-        status = gather_image(s, image, sizes, mine);
+    /* The copies go through lane 0's queue: with several devices, the others must be idle. */
+    if (status == CLOPT_OK && !short_of_memory && s->n_lanes > 1)
+        status = clopt_sync_lanes(s, 1);
     if (status == CLOPT_OK && !short_of_memory) {
         encode(s, r, loop);
         struct clopt_ckpt_section sec[4];
-        tag(&sec[0], "config", strlen(s->config), s->config);
-        tag(&sec[1], "qnloop", loop_bytes, loop);
-        tag(&sec[2], "theta", vec_bytes, image + QN_X(r->m) * vec_bytes);
-        tag(&sec[3], "qnvec", slots * vec_bytes, image);
-        char err[512];
-        /* A file that cannot be written does not stop the run (as for the other optimizers).
-         * Several ranks: rank 0 alone writes, and every rank learns whether it did: the run's
-         * last checkpoint is taken when this one was not, and all ranks must take it. */
-        int failed = clopt_ranks_is_root(s) && clopt_ckpt_write(s->checkpoint_path, sec, 4, NULL,
-                                                                NULL, err, sizeof err) != CLOPT_OK;
-        if (failed)
+        describe(s, r, loop, NULL, sec);
+        const size_t vec_of[4] = {0, 0, QN_X(r->m), 0};
+        char err[512] = "";
+        int written = 0;
+        status = clopt_ranks_write_checkpoint(s, s->checkpoint_path, sec, 4, vec_of, SIZE_MAX,
+                                              slot_part, NULL, &written, err, sizeof err);
+        if (status == CLOPT_OK && written)
+            count_written(s, r);
+        else if (status == CLOPT_OK && err[0])
             note(s, err);
-        status = clopt_ranks_any(s, failed, &failed);
-        if (status == CLOPT_OK && !failed) {
-            ++s->ck_report.written;
-            s->ck_report.last_written = r->t;
-            r->written_t = r->t;
-        }
+    }
+    free(loop);
+    return status;
+}
+
+int clopt_qn_checkpoint(struct clopt_solver *s, struct qn_run *r)
+{
+    if (clopt_ranks_active(s))
+        return checkpoint_across_ranks(s, r);
+    const size_t slots = QN_VECTORS(r->m), vec_bytes = s->n * s->elem_size;
+    unsigned char *loop = malloc(loop_length((uint32_t)s->optimizer->qn, r->m, r->k));
+    unsigned char *image = slots <= SIZE_MAX / vec_bytes ? malloc(slots * vec_bytes) : NULL;
+    int status = CLOPT_OK;
+    /* The run itself needs none of this: no checkpoint this time. */
+    if (!loop || !image)
+        note(s, "out of host memory for a checkpoint of the lbfgs/cg vectors");
+    else
+        status = move_vectors(s, image, 0);
+    if (status == CLOPT_OK && loop && image) {
+        encode(s, r, loop);
+        struct clopt_ckpt_section sec[4];
+        describe(s, r, loop, image, sec);
+        char err[512];
+        /* A file that cannot be written does not stop the run (as for the other optimizers). */
+        if (clopt_ckpt_write(s->checkpoint_path, sec, 4, NULL, NULL, err, sizeof err) == CLOPT_OK)
+            count_written(s, r);
+        else
+            note(s, err);
     }
     free(loop);
     free(image);
-    free(sizes);
-    free(mine);
     return status;
 }
 

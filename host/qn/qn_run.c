@@ -387,6 +387,7 @@ int clopt_qn_run(struct clopt_solver *s, struct clopt_result *res)
     r.written_t = UINT64_MAX;
     memset(&s->ck_report, 0, sizeof s->ck_report);
     const double start = clopt_now_seconds();
+    clopt_ranks_clock(s, 1);
     int reason = iterate(&r, res, start);
     res->evaluations = r.evaluations;
     if (s->optimizer->qn == CLOPT_QN_BB) { /* lr is the first step; final_lr the last */
@@ -411,6 +412,7 @@ int clopt_qn_run(struct clopt_solver *s, struct clopt_result *res)
     if (status == CLOPT_OK)
         status = clopt_sync_lanes(s, 1);
     res->seconds = clopt_now_seconds() - start;
+    clopt_ranks_clock(s, 0); /* the final evaluation is outside the loop's seconds */
     if (status == CLOPT_OK)
         status = clopt_solver_evaluate(s, &res->loss, &res->grad_norm);
     s->theta_generated = 0;

@@ -88,9 +88,17 @@ static int build_options(struct clopt_solver *s, char **options)
         free(defines);
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     }
-    char tile[48] = "";
+    char tile[80] = "";
+    /* lbfgs/cg's combination keeps a run of CLOPT_QN_CRUN elements' sums in private
+     * arrays (two acc8 per 8 elements: 16 KiB per work-item in double at the kernel's
+     * default of 1024). That default is a CPU figure (a run of each vector for the
+     * prefetcher, the sums in L1); on a GPU the arrays would spill to scratch memory and
+     * bound the occupancy, so any other device keeps 16 elements in registers. The run
+     * length only blocks the loop: each element's sum is in term order either way, so the
+     * bits do not change, and CPU builds keep the kernel's default (and their cache keys). */
     if (s->optimizer->qn)
-        snprintf(tile, sizeof tile, " -DCLOPT_QN_TILE=%zuUL", clopt_qn_tile(&s->knobs));
+        snprintf(tile, sizeof tile, " -DCLOPT_QN_TILE=%zuUL%s", clopt_qn_tile(&s->knobs),
+                 ctx->info.kind == CLOPT_DEVICE_CPU ? "" : " -DCLOPT_QN_CRUN=16");
     /* A grid's shape: its coordinates and neighbours are constants in the kernel. */
     char grid[160] = "";
     if (s->grid_radius) {

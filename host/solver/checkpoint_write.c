@@ -254,36 +254,33 @@ static int copy_and_start_writer(struct clopt_solver *s, struct checkpoint_job *
     return CLOPT_OK;
 }
 
-/* Several ranks, on a rank other than 0: takes part in rank 0's gather of the image (its
- * reads of theta and each state vector are gathers of CLOPT_RANK_READ_CHUNK elements, which
- * this makes one by one), keeping one chunk at a time: only rank 0 needs all of theta and
- * the state in host memory. The checkpoint counts as written, as rank 0 will count it,
- * when theta is finite. */
-static int follow_root(struct clopt_solver *s, struct checkpoint_job *job)
+/* This rank's elements [at, at + count) of theta (vector 0) or a state vector. */
+static int local_part(struct clopt_solver *s, void *user, size_t vector, size_t at, size_t count,
+                      void *dst)
 {
-    const size_t chunk = CLOPT_RANK_READ_CHUNK;
-    void *scratch = malloc(chunk * s->elem_size);
-    if (!scratch) {
-        free_job(job);
-        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY,
-                          "out of host memory for a checkpoint chunk of %zu bytes on rank %zu",
-                          chunk * s->elem_size, s->ctx->ranks.rank);
-    }
-    job->image = scratch; /* all_finite reads a chunk at a time from here */
-    job->is_double = s->elem_size == sizeof(double);
-    int finite = 1, status = CLOPT_OK;
-    for (size_t k = 0; k <= s->n_state && status == CLOPT_OK; ++k)
-        for (size_t at = 0; at < s->n && status == CLOPT_OK; at += chunk) {
-            job->n_values = s->n - at < chunk ? s->n - at : chunk;
-            status = clopt_transfer(s, k, scratch, s->opts.precision, at, job->n_values, 0);
-            if (status == CLOPT_OK && k == 0 && finite)
-                finite = all_finite(job);
-        }
+    (void)user;
+    return clopt_transfer_local(s, vector, dst, s->opts.precision, at, count, 0);
+}
+
+/* Several ranks: every rank takes part in the gathers of the file's chunks, which rank 0
+ * writes as they arrive (ranks_ckpt.c); no rank holds all of theta and the state. The
+ * file is written and counted synchronously: a writer thread would gather between ranks
+ * while the loop does too. */
+static int write_across_ranks(struct clopt_solver *s, struct checkpoint_job *job)
+{
+    size_t vec_of[2 + MAX_STATE + 1] = {0};
+    for (size_t k = 0; k <= s->n_state; ++k)
+        vec_of[2 + k] = k;
+    int written = 0;
+    int status =
+        clopt_ranks_write_checkpoint(s, job->path, job->sections, job->n_sections, vec_of, 2,
+                                     local_part, NULL, &written, job->err, sizeof job->err);
     if (status != CLOPT_OK) {
         free_job(job);
         return status;
     }
-    job->written = finite;
+    job->written = written;
+    job->status = !written && job->err[0] ? CLOPT_ERR_IO : CLOPT_OK;
     settle_job(s, job);
     return CLOPT_OK;
 }
@@ -298,8 +295,9 @@ int clopt_write_checkpoint(struct clopt_solver *s, const struct run_state *rs,
     /* A periodic checkpoint never waits for the previous one's disk write: while that is
      * still going on, this one is skipped. */
     int busy = !final && s->job && !atomic_load(&s->job->done);
-    /* Several ranks skip together: only rank 0 has a writer, and each checkpoint gathers. */
-    int status = clopt_ranks_any(s, busy, &busy);
+    /* Several ranks skip together (one process's rule; under ranks there is no writer
+     * thread, so nothing is ever busy there). */
+    int status = clopt_ranks_flag(s, busy, &busy);
     if (status != CLOPT_OK || busy)
         return status;
     status = clopt_finish_checkpoint(s);
@@ -313,28 +311,25 @@ int clopt_write_checkpoint(struct clopt_solver *s, const struct run_state *rs,
         job->path = clopt_format("%s", s->checkpoint_path);
         job->loop = malloc(LOOP_HEAD + pending * LOOP_ENTRY);
     }
-    if (!job || !job->path || !job->loop) {
-        /* Without memory for the small parts there is no checkpoint this time; the run
-         * itself needs none of it. */
+    /* Without memory for the small parts there is no checkpoint this time; the run itself
+     * needs none of it. Several ranks skip it together (each checkpoint gathers). */
+    int short_of_memory = !job || !job->path || !job->loop;
+    status = clopt_ranks_flag(s, short_of_memory, &short_of_memory);
+    if (status != CLOPT_OK || short_of_memory) {
         free_job(job);
+        if (status != CLOPT_OK)
+            return status;
         note_failure(s, "out of host memory for a checkpoint");
         return CLOPT_OK;
     }
     job->t = t;
     job->final = final;
     describe_sections(s, job, encode_loop(s, rs, ring, pending, t, final, job->loop));
-    if (!clopt_ranks_is_root(s))
-        return follow_root(s, job);
+    if (clopt_ranks_active(s))
+        return write_across_ranks(s, job);
     const size_t bytes = s->n * s->elem_size;
     if (s->n_state + 1 <= SIZE_MAX / bytes)
         job->image = malloc(bytes * (s->n_state + 1));
-    if (!job->image && clopt_ranks_active(s)) {
-        /* Streaming from the device would gather from the writer: not between ranks. */
-        free_job(job);
-        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY,
-                          "out of host memory for a checkpoint image of %zu bytes on rank %zu",
-                          bytes * (s->n_state + 1), s->ctx->ranks.rank);
-    }
     if (!job->image)
         return write_from_device(s, job);
     return copy_and_start_writer(s, job);

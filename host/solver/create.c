@@ -274,6 +274,7 @@ void clopt_solver_destroy(struct clopt_solver *s)
     clopt_qn_destroy(s); /* before the shards: it walks them */
     clopt_release_lanes(s);
     free(s->rank_scratch);
+    free(s->rank_meet);
     free(s->shards);
     free(s->data_path);
     clopt_finish_checkpoint(s); /* a failure here has nobody left to tell */

@@ -144,6 +144,12 @@ int clopt_ranks_split(struct clopt_solver *s, size_t tile, size_t slots_per_tile
                           "rank %zu holds %zu elements, fewer than the stencil radius %zu: "
                           "use fewer ranks or a larger options.dim",
                           r, count, s->halo);
+    /* The agreement before each collective must work when a rank is out of host memory:
+     * its arrays are made here, once. */
+    free(s->rank_meet);
+    s->rank_meet = calloc(rk->size, sizeof(size_t) + sizeof(int));
+    if (!s->rank_meet)
+        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     range_of(s, rk->rank, &s->lo, &s->hi);
     s->slot_lo = s->lo / tile * slots_per_tile;
     s->slot_hi = (s->hi + tile - 1) / tile * slots_per_tile;
@@ -152,9 +158,74 @@ int clopt_ranks_split(struct clopt_solver *s, size_t tile, size_t slots_per_tile
 
 static int comm_failed(struct clopt_solver *s, const char *what)
 {
+    /* The messages between ranks are broken: no later agreement can be trusted. */
+    s->rank_failed = 1;
     return clopt_fail(s->ctx, CLOPT_ERR_IO,
                       "rank %zu of %zu: %s between ranks failed (see the message above)",
                       s->ctx->ranks.rank, s->ctx->ranks.size, what);
+}
+
+/* Bytes of the failing rank's message that the other ranks repeat. */
+#define RANK_MESSAGE 480
+
+/* After some rank failed: every rank's status (gathered; `mine` is this rank's), the
+ * first failing rank's message to every rank, and that rank's status returned on all. */
+static int share_failure(struct clopt_solver *s, int mine, const char *what)
+{
+    const struct clopt_ranks *rk = &s->ctx->ranks;
+    size_t *bytes = s->rank_meet;
+    int *all = (int *)(void *)(bytes + rk->size);
+    for (size_t r = 0; r < rk->size; ++r)
+        bytes[r] = sizeof(int);
+    if (rk->allgatherv(rk->user, &mine, all, bytes) != 0)
+        return mine < 0 ? mine : comm_failed(s, what);
+    size_t first = 0;
+    while (first < rk->size && all[first] >= 0)
+        ++first;
+    if (first == rk->size)
+        return CLOPT_OK; /* nobody failed: a stop was wanted */
+    char text[RANK_MESSAGE] = "", own[RANK_MESSAGE] = "";
+    if (rk->rank == first)
+        snprintf(own, sizeof own, "%s", clopt_errmsg(s->ctx));
+    for (size_t r = 0; r < rk->size; ++r)
+        bytes[r] = r == first ? RANK_MESSAGE : 0;
+    if (rk->allgatherv(rk->user, own, text, bytes) != 0)
+        return mine < 0 ? mine : comm_failed(s, what);
+    s->rank_failed = 1;
+    if (rk->rank == first)
+        return mine; /* its own message stays */
+    text[RANK_MESSAGE - 1] = '\0';
+    return clopt_fail(s->ctx, all[first], "rank %zu of %zu failed %s: %s", first, rk->size, what,
+                      text);
+}
+
+/* The ranks' agreement before each collective (and at the end of a run): whether every rank
+ * is ready for it. A rank that failed on its own (out of host memory for scratch, a failed
+ * device read or kernel) would otherwise return and leave the others in the collective for
+ * ever. Cheap where all goes well: one OR of a flag. Where `flag` is set or some rank
+ * failed, every rank then learns every rank's status, and all return the first failing
+ * rank's status, the others with its message; *any = whether a flag was set. Every
+ * collective begins with this same step, so a rank that failed anywhere in a run meets the
+ * others at their next collective through its end-of-run agreement (clopt_ranks_settle). */
+static int agree(struct clopt_solver *s, int status, int flag, int *any, const char *what)
+{
+    const struct clopt_ranks *rk = &s->ctx->ranks;
+    const int failed = status < 0;
+    int some = failed || flag;
+    if (any)
+        *any = 0;
+    if (rk->any(rk->user, some, &some) != 0)
+        return failed ? status : comm_failed(s, what);
+    if (!some)
+        return status;
+    /* A stop wanted is 1, a failure its status, else 0. */
+    const int mine = failed ? status : flag ? 1 : 0;
+    const int agreed = share_failure(s, mine, what);
+    if (agreed != CLOPT_OK)
+        return agreed;
+    if (any)
+        *any = 1;
+    return status;
 }
 
 int clopt_ranks_read(struct clopt_solver *s, size_t which, void *host,
@@ -163,9 +234,12 @@ int clopt_ranks_read(struct clopt_solver *s, size_t which, void *host,
     const struct clopt_ranks *rk = &s->ctx->ranks;
     const size_t item = host_prec == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
     size_t *bytes = calloc(rk->size, sizeof *bytes);
-    char *mine = malloc(RANK_CHUNK * item);
+    char *mine = malloc((count < RANK_CHUNK ? count : RANK_CHUNK) * item + 1);
     int status = bytes && mine ? CLOPT_OK
                                : clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    /* Without memory for the chunks, the first chunk's agreement tells the others. */
+    if (status != CLOPT_OK && count)
+        status = agree(s, status, 0, NULL, "before gathering a vector");
     for (size_t at = offset; status == CLOPT_OK && at < offset + count; at += RANK_CHUNK) {
         const size_t end = offset + count - at < RANK_CHUNK ? offset + count : at + RANK_CHUNK;
         /* Ranks hold consecutive ranges: their parts of [at, end) follow each other. */
@@ -180,6 +254,9 @@ int clopt_ranks_read(struct clopt_solver *s, size_t which, void *host,
         if (bytes[rk->rank])
             status =
                 clopt_transfer_local(s, which, mine, host_prec, my_lo, bytes[rk->rank] / item, 0);
+        if (status == CLOPT_OK)
+            status = CLOPT_INJECTED(s, "ranks read");
+        status = agree(s, status, 0, NULL, "before gathering a vector");
         if (status == CLOPT_OK &&
             rk->allgatherv(rk->user, mine, (char *)host + (at - offset) * item, bytes) != 0)
             status = comm_failed(s, "gathering theta");
@@ -202,11 +279,24 @@ static char *rank_scratch(struct clopt_solver *s, size_t bytes)
     return s->rank_scratch;
 }
 
+/* The clock of the per-iteration communication (clopt_ranks_clock): time in the callbacks of
+ * the loss, halo and dot-product collectives and the agreements before them. */
+static double clock_start(const struct clopt_solver *s)
+{
+    return s->rank_clock ? clopt_now_seconds() : 0;
+}
+
+static void clock_stop(struct clopt_solver *s, double start)
+{
+    if (s->rank_clock)
+        s->rank_comm_seconds += clopt_now_seconds() - start;
+}
+
 /* Gathers every rank's per-tile records of `buf` (from byte `first`: `unit` bytes per tile of
  * `tile` elements, tile-major) into every rank's copy of it, in tile order. Rank ranges are
  * whole step tiles, so any tile that divides the step tile (lbfgs/cg's) splits them too. */
 static int gather_tiles(struct clopt_solver *s, cl_mem buf, size_t first, size_t tile, size_t unit,
-                        const char *what)
+                        const char *what, const char *fault)
 {
     const struct clopt_ranks *rk = &s->ctx->ranks;
     struct clopt_context *ctx = s->ctx;
@@ -219,25 +309,27 @@ static int gather_tiles(struct clopt_solver *s, cl_mem buf, size_t first, size_t
     const size_t counts = rk->size * sizeof(size_t);
     const size_t aligned = (total + sizeof(size_t) - 1) / sizeof(size_t) * sizeof(size_t);
     char *block = rank_scratch(s, counts + aligned + my_bytes);
-    if (!block)
-        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    int status = block ? CLOPT_INJECTED(s, fault)
+                       : clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     size_t *bytes = (size_t *)block;
-    char *all = block + counts, *mine = all + aligned;
-    for (size_t r = 0; r < rk->size; ++r) {
+    char *all = block ? block + counts : NULL, *mine = block ? all + aligned : NULL;
+    for (size_t r = 0; status == CLOPT_OK && r < rk->size; ++r) {
         size_t lo, hi;
         range_of(s, r, &lo, &hi);
         bytes[r] = ((hi + tile - 1) / tile - lo / tile) * unit;
     }
     const size_t my_at = s->lo / tile * unit;
-    int status = CLOPT_OK;
-    if (my_bytes) {
+    if (status == CLOPT_OK && my_bytes) {
         cl_int err = clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, first + my_at, my_bytes, mine, 0,
                                          NULL, NULL);
         if (err != CL_SUCCESS)
             status = clopt_fail_cl(ctx, err, "clEnqueueReadBuffer(partials to gather)");
     }
+    const double start = clock_start(s);
+    status = agree(s, status, 0, NULL, what);
     if (status == CLOPT_OK && rk->allgatherv(rk->user, mine, all, bytes) != 0)
         status = comm_failed(s, what);
+    clock_stop(s, start);
     if (status == CLOPT_OK) {
         cl_int err =
             clEnqueueWriteBuffer(ctx->queue, buf, CL_TRUE, first, total, all, 0, NULL, NULL);
@@ -252,7 +344,7 @@ int clopt_ranks_gather_partials(struct clopt_solver *s, size_t slot)
     const size_t pair = 2 * s->acc_size, tile = tile_of(s);
     const size_t spt = s->n_partials / ((s->n + tile - 1) / tile);
     return gather_tiles(s, s->partials, slot * s->n_partials * pair, tile, spt * pair,
-                        "gathering the loss partials");
+                        "gathering the loss partials", "ranks partials");
 }
 
 int clopt_ranks_fold_groups(struct clopt_solver *s, size_t first)
@@ -261,40 +353,47 @@ int clopt_ranks_fold_groups(struct clopt_solver *s, size_t first)
     struct clopt_context *ctx = s->ctx;
     const size_t groups = s->rank_blocks, pair = 2 * s->acc_size;
     const size_t span = (s->n_partials + groups - 1) / groups;
+    const char *what = "gathering the loss fold's groups";
     size_t g_lo, g_hi;
     blocks_of(s, rk->rank, &g_lo, &g_hi);
     /* The counts, then this rank's pairs (a copy of its own: MPI forbids overlapping send and
      * receive buffers), then every rank's. */
     const size_t counts = rk->size * sizeof(size_t);
     char *block = rank_scratch(s, counts + (g_hi - g_lo) * pair + groups * pair);
-    if (!block)
-        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    int status = block ? CLOPT_INJECTED(s, "ranks groups")
+                       : clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     size_t *bytes = (size_t *)block;
-    char *mine = block + counts, *all = mine + (g_hi - g_lo) * pair;
-    for (size_t r = 0; r < rk->size; ++r) {
+    char *mine = block ? block + counts : NULL, *all = block ? mine + (g_hi - g_lo) * pair : NULL;
+    for (size_t r = 0; status == CLOPT_OK && r < rk->size; ++r) {
         size_t lo, hi;
         blocks_of(s, r, &lo, &hi);
         bytes[r] = (hi - lo) * pair;
     }
-    int status = clopt_reduce_launch(s, s->partials, s->n_partials, s->reduce_stage, first, span,
+    if (status == CLOPT_OK)
+        status = clopt_reduce_launch(s, s->partials, s->n_partials, s->reduce_stage, first, span,
                                      g_lo, g_hi - g_lo);
+    if (status == CLOPT_OK) {
+        cl_int err = clEnqueueReadBuffer(ctx->queue, s->reduce_stage, CL_TRUE, g_lo * pair,
+                                         (g_hi - g_lo) * pair, mine, 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            status = clopt_fail_cl(ctx, err, "clEnqueueReadBuffer(the fold's groups to gather)");
+    }
+    const double start = clock_start(s);
+    status = agree(s, status, 0, NULL, what);
+    if (status == CLOPT_OK && rk->allgatherv(rk->user, mine, all, bytes) != 0)
+        status = comm_failed(s, what);
+    clock_stop(s, start);
     if (status != CLOPT_OK)
         return status;
-    cl_int err = clEnqueueReadBuffer(ctx->queue, s->reduce_stage, CL_TRUE, g_lo * pair,
-                                     (g_hi - g_lo) * pair, mine, 0, NULL, NULL);
-    if (err != CL_SUCCESS)
-        return clopt_fail_cl(ctx, err, "clEnqueueReadBuffer(the fold's groups to gather)");
-    if (rk->allgatherv(rk->user, mine, all, bytes) != 0)
-        return comm_failed(s, "gathering the loss fold's groups");
-    err = clEnqueueWriteBuffer(ctx->queue, s->reduce_stage, CL_TRUE, 0, groups * pair, all, 0, NULL,
-                               NULL);
+    cl_int err = clEnqueueWriteBuffer(ctx->queue, s->reduce_stage, CL_TRUE, 0, groups * pair, all,
+                                      0, NULL, NULL);
     return err == CL_SUCCESS ? CLOPT_OK
                              : clopt_fail_cl(ctx, err, "clEnqueueWriteBuffer(gathered groups)");
 }
 
 int clopt_ranks_gather_tiles(struct clopt_solver *s, cl_mem buf, size_t tile, size_t unit)
 {
-    return gather_tiles(s, buf, 0, tile, unit, "gathering the dot-product partials");
+    return gather_tiles(s, buf, 0, tile, unit, "gathering the dot-product partials", "ranks dots");
 }
 
 int clopt_ranks_halos(struct clopt_solver *s)
@@ -303,28 +402,36 @@ int clopt_ranks_halos(struct clopt_solver *s)
     struct clopt_context *ctx = s->ctx;
     const size_t width = s->halo * s->elem_size;
     const struct shard *first = &s->shards[0], *last = &s->shards[s->n_shards - 1];
+    const char *what = "the stencil halo exchange";
     char *buf = rank_scratch(s, 4 * width);
-    if (!buf)
-        return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
-    /* The halos beyond both ends of theta are zeros from the neighbour that is not there. */
-    memset(buf, 0, 4 * width);
-    char *to_prev = buf, *to_next = buf + width, *from_prev = buf + 2 * width,
-         *from_next = buf + 3 * width;
+    int status = buf ? CLOPT_INJECTED(s, "ranks halo")
+                     : clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
+    char *to_prev = buf, *to_next = buf ? buf + width : NULL,
+         *from_prev = buf ? buf + 2 * width : NULL, *from_next = buf ? buf + 3 * width : NULL;
     const int has_prev = rk->rank > 0, has_next = rk->rank + 1 < rk->size;
     /* The first `halo` elements of this range go to the rank before, the last ones to the
-     * rank after; the halos beyond both ends of theta stay zero. */
+     * rank after; the halos beyond both ends of theta are zeros from the neighbour that is
+     * not there. */
     cl_int err = CL_SUCCESS;
-    if (has_prev)
-        err = clEnqueueReadBuffer(ctx->queue, first->theta, CL_TRUE, width, width, to_prev, 0, NULL,
-                                  NULL);
-    if (err == CL_SUCCESS && has_next)
-        err = clEnqueueReadBuffer(ctx->queue, last->theta, CL_TRUE, last->count * s->elem_size,
-                                  width, to_next, 0, NULL, NULL);
-    int status =
-        err == CL_SUCCESS ? CLOPT_OK : clopt_fail_cl(ctx, err, "clEnqueueReadBuffer(halo)");
+    if (status == CLOPT_OK) {
+        memset(buf, 0, 4 * width);
+        if (has_prev)
+            err = clEnqueueReadBuffer(ctx->queue, first->theta, CL_TRUE, width, width, to_prev, 0,
+                                      NULL, NULL);
+        if (err == CL_SUCCESS && has_next)
+            err = clEnqueueReadBuffer(ctx->queue, last->theta, CL_TRUE, last->count * s->elem_size,
+                                      width, to_next, 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            status = clopt_fail_cl(ctx, err, "clEnqueueReadBuffer(halo)");
+    }
+    /* A neighbour exchange alone would leave the ranks beyond a failed one waiting for it
+     * elsewhere: all ranks agree first. */
+    const double start = clock_start(s);
+    status = agree(s, status, 0, NULL, "before the stencil halo exchange");
     if (status == CLOPT_OK &&
         rk->neighbours(rk->user, to_prev, from_prev, to_next, from_next, width) != 0)
-        status = comm_failed(s, "the stencil halo exchange");
+        status = comm_failed(s, what);
+    clock_stop(s, start);
     if (status == CLOPT_OK && has_prev)
         err = clEnqueueWriteBuffer(ctx->queue, first->theta, CL_TRUE, 0, width, from_prev, 0, NULL,
                                    NULL);
@@ -342,6 +449,46 @@ int clopt_ranks_any(struct clopt_solver *s, int flag, int *any)
     *any = flag != 0;
     if (!clopt_ranks_active(s))
         return CLOPT_OK;
-    const struct clopt_ranks *rk = &s->ctx->ranks;
-    return rk->any(rk->user, flag != 0, any) == 0 ? CLOPT_OK : comm_failed(s, "agreeing to stop");
+    const double start = clock_start(s);
+    const int status = agree(s, CLOPT_OK, flag != 0, any, "while agreeing to stop");
+    clock_stop(s, start);
+    return status;
+}
+
+int clopt_ranks_flag(struct clopt_solver *s, int flag, int *any)
+{
+    *any = flag != 0;
+    return clopt_ranks_active(s)
+               ? agree(s, CLOPT_OK, flag != 0, any, "while agreeing on a checkpoint")
+               : CLOPT_OK;
+}
+
+int clopt_ranks_agree(struct clopt_solver *s, int status, const char *what)
+{
+    return clopt_ranks_active(s) ? agree(s, status, 0, NULL, what) : status;
+}
+
+int clopt_ranks_settle(struct clopt_solver *s, int status)
+{
+    if (!clopt_ranks_active(s) || s->rank_failed)
+        return status;
+    /* A diverged run diverged on every rank (they fold the same losses): no failure. */
+    const int failed = status < 0 && status != CLOPT_ERR_DIVERGED;
+    const int agreed = agree(s, failed ? status : CLOPT_OK, 0, NULL, "during the run");
+    return agreed != CLOPT_OK ? agreed : status;
+}
+
+void clopt_ranks_clock(struct clopt_solver *s, int on)
+{
+    if (on)
+        s->rank_comm_seconds = 0;
+    s->rank_clock = on && clopt_ranks_active(s);
+}
+
+int clopt_solver_communication_seconds(const struct clopt_solver *s, double *seconds)
+{
+    if (!s || !seconds)
+        return CLOPT_ERR_INVALID_ARG;
+    *seconds = s->rank_comm_seconds;
+    return CLOPT_OK;
 }

@@ -320,6 +320,7 @@ static int end_loop(struct clopt_solver *s, struct clopt_result *res, struct run
     if (status != CLOPT_OK)
         return status;
     res->seconds = clopt_now_seconds() - rs->start;
+    clopt_ranks_clock(s, 0); /* the final evaluation is outside the loop's seconds */
     if (res->seconds > 0)
         res->gbytes_per_second = res->bytes_per_iter * (double)res->iterations / res->seconds / 1e9;
     /* The final loss is also the last look at theta: a run can blow up after its last loss
@@ -400,10 +401,8 @@ static void end_run(struct clopt_solver *s, struct clopt_result *res, struct run
     free(run->origin);
 }
 
-int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
+static int run_first_order(struct clopt_solver *s, struct clopt_result *res)
 {
-    if (s->optimizer->qn)
-        return clopt_qn_run(s, res);
     struct run run;
     begin_run(s, res, &run);
     int status = CLOPT_OK;
@@ -412,6 +411,7 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
     if (!run.origin_generated)
         status = clopt_snapshot(s, &run.origin);
     run.rs.start = clopt_now_seconds();
+    clopt_ranks_clock(s, 1);
     while (status == CLOPT_OK && run.t < s->opts.max_iters) {
         int stop;
         status = before_iteration(s, &run, &stop);
@@ -429,4 +429,14 @@ int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
         status = run.rs.reason;
     end_run(s, res, &run, status);
     return status;
+}
+
+int clopt_solver_run(struct clopt_solver *s, struct clopt_result *res)
+{
+    s->rank_failed = 0;
+    s->rank_comm_seconds = 0;
+    const int status = s->optimizer->qn ? clopt_qn_run(s, res) : run_first_order(s, res);
+    clopt_ranks_clock(s, 0);
+    /* Several ranks end a run together, whatever failed where (ranks.c). */
+    return clopt_ranks_settle(s, status);
 }

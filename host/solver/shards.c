@@ -318,7 +318,8 @@ int clopt_transfer_local(struct clopt_solver *s, size_t which, void *host,
     const int convert = host_size != s->elem_size;
     void *scratch = NULL;
     if (convert) {
-        scratch = malloc(CONVERT_CHUNK * s->elem_size);
+        /* A chunk at most: no more than the count (a short read stays small). */
+        scratch = malloc((count < CONVERT_CHUNK ? count : CONVERT_CHUNK) * s->elem_size + 1);
         if (!scratch)
             return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     }

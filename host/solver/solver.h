@@ -231,6 +231,15 @@ struct clopt_solver {
      * allocation per loss evaluation would map and fault in the whole partials array. */
     char *rank_scratch;
     size_t rank_scratch_bytes;
+    /* The agreement before each collective (ranks.c): a size_t and an int per rank, made
+     * once so that a rank out of host memory can still take part; and whether a failure
+     * was agreed (the ranks stopped together: no agreement is owed at the end of a run). */
+    size_t *rank_meet;
+    int rank_failed;
+    /* Seconds in the per-iteration collectives of the last run, and whether the clock runs
+     * (clopt_ranks_clock). */
+    double rank_comm_seconds;
+    int rank_clock;
 };
 
 /* A real-typed kernel argument holds either a float or a double. */
@@ -387,6 +396,45 @@ int clopt_ranks_halos(struct clopt_solver *s);
 /* Whether flag is set on some rank (the flag itself in a single process). */
 int clopt_ranks_any(struct clopt_solver *s, int flag, int *any);
 int clopt_ranks_is_root(const struct clopt_solver *s);
+/* Before a collective of the caller's own (several ranks): whether every rank got ready for
+ * it. `status` is this rank's; all ranks return the first failing rank's status (the others
+ * with its message, naming `what`, e.g. "before gathering the lbfgs/cg vectors"). Returns
+ * status itself in a single process. */
+int clopt_ranks_agree(struct clopt_solver *s, int status, const char *what);
+/* At the end of a run, on every rank: a rank that failed on its own meets the others at
+ * their next collective's agreement (or this one), and all return the same error. */
+int clopt_ranks_settle(struct clopt_solver *s, int status);
+/* Untimed clopt_ranks_any, for checkpoints (not the loop's communication). */
+int clopt_ranks_flag(struct clopt_solver *s, int flag, int *any);
+/* A named fault point of the fault-injection build (host/fault.h), so that tests make one
+ * rank fail right before a given collective: a status with a message; CLOPT_OK in other
+ * builds. */
+#ifdef CLOPT_FAULT_H
+#define CLOPT_INJECTED(s, name)                                                                    \
+    (clopt_fault_point(name) ? clopt_fail((s)->ctx, CLOPT_ERR_OUT_OF_MEMORY,                       \
+                                          "out of host memory (injected at %s)", name)             \
+                             : CLOPT_OK)
+#else
+#define CLOPT_INJECTED(s, name) ((void)(name), CLOPT_OK)
+#endif
+/* ranks_ckpt.c. The caller's read of this rank's elements [at, at + count) of vector
+ * `vector` (all within [s->lo, s->hi)) into dst: no communication. */
+typedef int (*clopt_rank_part)(struct clopt_solver *s, void *user, size_t vector, size_t at,
+                               size_t count, void *dst);
+/* Several ranks, on every rank: writes the checkpoint of `sections` (rank 0 only writes).
+ * The sections with data NULL are whole vectors of n elements, section i starting at
+ * vector vec_of[i]; they are gathered to every rank a file chunk (CLOPT_CKPT_CHUNK bytes)
+ * at a time, and rank 0 writes each chunk as it arrives: no rank holds more than a few
+ * chunks. check (a section index, or SIZE_MAX) must be finite, else no file is written.
+ * *written (the same on every rank): the file was written; a file rank 0 could not write
+ * is no failure (its cause in err on rank 0; err is left empty where the checked section
+ * was not finite). Fails, on every rank, where a rank failed. */
+int clopt_ranks_write_checkpoint(struct clopt_solver *s, const char *path,
+                                 const struct clopt_ckpt_section *sections, size_t n_sections,
+                                 const size_t *vec_of, size_t check, clopt_rank_part part,
+                                 void *user, int *written, char *err, size_t errlen);
+/* Starts (on 1: from zero) or stops the clock of the per-iteration communication. */
+void clopt_ranks_clock(struct clopt_solver *s, int on);
 
 /* resume.c */
 int clopt_build_config(struct clopt_solver *s, const struct clopt_options *in);
