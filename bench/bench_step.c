@@ -24,7 +24,8 @@
  * usage: clopt_bench_step [--dim N] [--iters I] [--rounds R] [--device D] [--loss-every K]
  *                         [--precision float|double] [--optimizers gd,adam,...|all]
  *                         [--fuse K] [--objectives sphere,ellipsoid,...|all]
- *                         [--shape S0,S1[,S2]] */
+ *                         [--shape S0,S1[,S2]] [--kernel-dir DIR]
+ * --kernel-dir loads the .cl files from DIR (e.g. another tree's kernels/, for A/B rounds). */
 #include "clopt.h"
 #include "numparse.h"
 
@@ -270,7 +271,9 @@ static int arg_shape(const char *text, struct bench_grid *grid, uint64_t *dim)
     grid->n_axes = 0;
     for (char *axis = strtok_r(copy, ",", &save); axis; axis = strtok_r(NULL, ",", &save)) {
         uint64_t len;
-        if (grid->n_axes == MAX_GRID_AXES || arg_count("--shape", axis, &len))
+        const char *why;
+        if (grid->n_axes == MAX_GRID_AXES ||
+            clopt_parse_count(axis, (uint64_t)1 << 40, &len, &why) || len == 0)
             goto bad;
         grid->shape[grid->n_axes++] = (size_t)len;
         n *= len;
@@ -296,7 +299,7 @@ int main(int argc, char **argv)
         execv("/proc/self/exe", argv);
     }
     uint64_t dim = 100000000, iters = 50, rounds = 3, loss_every = 1, fuse = 1;
-    const char *device = getenv("CLOPT_DEVICE");
+    const char *device = getenv("CLOPT_DEVICE"), *kernel_dir = NULL;
     int is_double = 0;
     const char *optimizers = "gd";
     const char *objectives = NULL;
@@ -320,6 +323,8 @@ int main(int argc, char **argv)
             bad = arg_count("--fuse", v, &fuse), ++i;
         else if (!strcmp(argv[i], "--device") && v)
             device = v, ++i;
+        else if (!strcmp(argv[i], "--kernel-dir") && v)
+            kernel_dir = v, ++i;
         else if (!strcmp(argv[i], "--precision") && v)
             is_double = !strcmp(v, "double"), ++i;
         else if (!strcmp(argv[i], "--optimizers") && v)
@@ -330,7 +335,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "usage: clopt_bench_step [--dim N] [--iters I] [--rounds R] "
                             "[--device D] [--loss-every K] [--precision float|double] "
                             "[--optimizers gd,adam,...|all] [--fuse K] "
-                            "[--objectives sphere,ellipsoid,...|all] [--shape S0,S1[,S2]]\n");
+                            "[--objectives sphere,ellipsoid,...|all] [--shape S0,S1[,S2]] "
+                            "[--kernel-dir DIR]\n");
             return 2;
         }
         if (bad)
@@ -389,6 +395,7 @@ int main(int argc, char **argv)
     struct clopt_context_options copts;
     clopt_context_options_init(&copts);
     copts.device = device;
+    copts.kernel_dir = kernel_dir;
     int status = clopt_context_create(&ctx, &copts);
     if (status != CLOPT_OK) {
         fprintf(stderr, "clopt_bench_step: %s\n", ctx ? clopt_errmsg(ctx) : "out of memory");
