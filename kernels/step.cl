@@ -548,10 +548,20 @@ CLOPT_INLINE void clopt_sweep_stencil(__global real *CLOPT_RESTRICT theta,
     ((long)((k) + 1 < CLOPT_GRID_AXES ? CLOPT_GRID_SHAPE((k) + 1) : 1UL) *                         \
      (long)((k) + 2 < CLOPT_GRID_AXES ? CLOPT_GRID_SHAPE((k) + 2) : 1UL))
 
-/* Coordinates of grid point i, and whether the boxes of i .. i + CLOPT_VW - 1 all lie
- * inside the grid (then those points share every coordinate but the last). */
-CLOPT_INLINE bool clopt_grid_group_inside(ulong i, ulong *c)
+/* The farthest box offset from a point, in elements: R steps along every axis. */
+#define CLOPT_GRID_REACH                                                                           \
+    (CLOPT_GRID_RADIUS *                                                                           \
+     (CLOPT_GRID_STRIDE(0) + (CLOPT_GRID_AXES > 1 ? CLOPT_GRID_STRIDE(1) : 0) +                    \
+      (CLOPT_GRID_AXES > 2 ? CLOPT_GRID_STRIDE(2) : 0)))
+
+/* Coordinates of grid point i (shard element j), and whether the boxes of i .. i +
+ * CLOPT_VW - 1 all lie inside the grid (then those points share every coordinate but the
+ * last) and inside the shard's src buffer: a shard may start or end inside a plane, and its
+ * halos (R planes) then miss the far corners of the boxes next to its ends. */
+CLOPT_INLINE bool clopt_grid_group_inside(ulong i, ulong j, ulong n_shard, ulong *c)
 {
+    if (j + CLOPT_HALO < CLOPT_GRID_REACH || j + CLOPT_VW + CLOPT_GRID_REACH > n_shard + CLOPT_HALO)
+        return false;
     ulong rest = i;
     for (int k = CLOPT_GRID_AXES - 1; k >= 0; --k) {
         c[k] = rest % CLOPT_GRID_SHAPE(k);
@@ -607,9 +617,9 @@ CLOPT_INLINE void
 clopt_sweep_grid(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTRICT s0,
                  __global real *CLOPT_RESTRICT s1, __global real *CLOPT_RESTRICT s2,
                  __global const real *CLOPT_RESTRICT src, __global const real *CLOPT_RESTRICT data,
-                 ulong offset, ulong base, struct clopt_lanes *acc, real h0, real h1, real h2,
-                 real h3, real h4, real h5, real h6, real h7, real gscale, const bool with_loss,
-                 const bool with_update)
+                 ulong n_shard, ulong offset, ulong base, struct clopt_lanes *acc, real h0, real h1,
+                 real h2, real h3, real h4, real h5, real h6, real h7, real gscale,
+                 const bool with_loss, const bool with_update)
 {
 #ifdef __clang__
 #pragma clang loop vectorize(disable)
@@ -644,7 +654,7 @@ clopt_sweep_grid(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTR
                 sc[l] = CLOPT_UPDATE_NSTATE > 2 && with_update ? s2[j + l] : 0;
             }
             ulong c0[CLOPT_GRID_AXES];
-            if (clopt_grid_group_inside(offset + j, c0)) {
+            if (clopt_grid_group_inside(offset + j, j, n_shard, c0)) {
                 clopt_grid_group_fdf(src, j, offset + j, c0, d, f, g);
             } else {
                 /* Long and rare (faces): not unrolled, as in clopt_sweep. */
@@ -901,8 +911,8 @@ CLOPT_INLINE void clopt_tile(__global real *CLOPT_RESTRICT theta, __global real 
                             with_update);
 #elif CLOPT_GRID_STREAM
     else if (full)
-        clopt_sweep_grid(theta, s0, s1, s2, src, data, offset, base, acc, hyp[0], hyp[1], hyp[2],
-                         hyp[3], hyp[4], hyp[5], hyp[6], hyp[7], gscale, loss_mask & 1,
+        clopt_sweep_grid(theta, s0, s1, s2, src, data, n_shard, offset, base, acc, hyp[0], hyp[1],
+                         hyp[2], hyp[3], hyp[4], hyp[5], hyp[6], hyp[7], gscale, loss_mask & 1,
                          with_update);
 #else
     else if (full)
