@@ -17,10 +17,15 @@
  * that needs no data file) side by side with the same in-place scale, in interleaved
  * rounds, and prints each one's ratio to the best scale: the speed of objectives that are
  * not plain sphere (separable ones with exp2 or cos, 1-D stencils) against the same limit.
+ * With --shape S0,S1[,S2] the grid objectives join them (poisson, tv_denoise; in `all`
+ * too): their data vector (poisson's source, tv_denoise's image) is generated here and
+ * handed over as a temporary .npy file, and the other objectives run on the same n.
  *
  * usage: clopt_bench_step [--dim N] [--iters I] [--rounds R] [--device D] [--loss-every K]
  *                         [--precision float|double] [--optimizers gd,adam,...|all]
- *                         [--fuse K] [--objectives sphere,ellipsoid,...|all] */
+ *                         [--fuse K] [--objectives sphere,ellipsoid,...|all]
+ *                         [--shape S0,S1[,S2]] [--kernel-dir DIR]
+ * --kernel-dir loads the .cl files from DIR (e.g. another tree's kernels/, for A/B rounds). */
 #include "clopt.h"
 #include "numparse.h"
 
@@ -52,12 +57,87 @@ double fused_gd_native(void *data, size_t n, int is_double, unsigned fuse);
 double fma_peak_native(void);
 
 #define MAX_OBJECTIVES 16
+#define MAX_GRID_AXES 3
+
+/* The grid of --shape (n_axes 0: none). */
+struct bench_grid {
+    size_t n_axes;
+    size_t shape[MAX_GRID_AXES];
+};
+
+/* The data parameter of a built-in grid objective, or NULL for the others. */
+static const char *grid_data_key(const char *objective)
+{
+    if (!strcmp(objective, "poisson"))
+        return "source";
+    if (!strcmp(objective, "tv_denoise"))
+        return "image";
+    return NULL;
+}
+
+/* A smooth field in [-1, 1] over the grid (flat index i, C order) with, for an image, a
+ * deterministic noise of amplitude 0.2 on top: what the two objectives are meant for. */
+static double grid_value(const struct bench_grid *g, size_t i, int noisy)
+{
+    double v = 1;
+    for (size_t k = g->n_axes; k-- > 0;) {
+        const size_t c = i % g->shape[k];
+        i /= g->shape[k];
+        v *= sin(3.14159265358979 * (double)(c + 1) / (double)(g->shape[k] + 1));
+    }
+    if (noisy) {
+        uint64_t h = (uint64_t)i * 0x9E3779B97F4A7C15u;
+        h ^= h >> 29;
+        v += 0.2 * ((double)(h >> 11) / 9007199254740992.0 - 0.5);
+    }
+    return v;
+}
+
+/* Writes objective's generated data vector (n elements over the grid) to a new temporary
+ * .npy file whose name goes to path (PATH_MAX bytes). 0 or -1 with the reason on stderr. */
+static int write_grid_data(const char *objective, const struct bench_grid *g, size_t n,
+                           int is_double, char *path, size_t path_size)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, path_size, "%s/clopt_bench_%s_XXXXXX", tmp && *tmp ? tmp : "/tmp", objective);
+    const int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        fprintf(stderr,
+                "clopt_bench_step: cannot create a temporary file %s for %s's data (set "
+                "TMPDIR to a writable directory)\n",
+                path, objective);
+        if (fd >= 0) {
+            close(fd);
+            unlink(path);
+        }
+        return -1;
+    }
+    char err[256];
+    int ok = clopt_npy_write_header(f, is_double ? CLOPT_DOUBLE : CLOPT_FLOAT, n, err,
+                                    sizeof err) == CLOPT_OK;
+    const int noisy = !strcmp(objective, "tv_denoise");
+    for (size_t i = 0; ok && i < n; ++i) {
+        const double v = grid_value(g, i, noisy);
+        const float vf = (float)v;
+        ok = is_double ? fwrite(&v, sizeof v, 1, f) == 1 : fwrite(&vf, sizeof vf, 1, f) == 1;
+    }
+    if (fclose(f) != 0)
+        ok = 0;
+    if (!ok) {
+        fprintf(stderr, "clopt_bench_step: cannot write %s (%s's data): disk full? set TMPDIR\n",
+                path, objective);
+        unlink(path);
+        return -1;
+    }
+    return 0;
+}
 
 /* Each round: the in-place scale, then for each objective a fresh solver (one at a time, so
  * that a large problem needs the device memory of one), a warm-up run and a timed run. */
 static int bench_objectives(struct clopt_context *ctx, void *stream, uint64_t dim, uint64_t iters,
                             uint64_t rounds, uint64_t loss_every, int is_double,
-                            const char *objectives)
+                            const char *objectives, const struct bench_grid *grid)
 {
     const char *names[MAX_OBJECTIVES];
     char list[512];
@@ -65,17 +145,39 @@ static int bench_objectives(struct clopt_context *ctx, void *stream, uint64_t di
     if (!strcmp(objectives, "all")) {
         for (const char *const *name = clopt_objective_names(); *name && count < MAX_OBJECTIVES;
              ++name)
-            if (strcmp(*name, "shifted_sphere") && strcmp(*name, "poisson") &&
-                strcmp(*name, "tv_denoise"))
+            if (strcmp(*name, "shifted_sphere") && (grid->n_axes || !grid_data_key(*name)))
                 names[count++] = *name;
-        printf("all: every built-in objective but those that need a data file (shifted_sphere, "
-               "poisson, tv_denoise)\n");
+        if (grid->n_axes)
+            printf("all: every built-in objective but shifted_sphere (it needs a data file); "
+                   "poisson and tv_denoise on the --shape grid with generated data\n");
+        else
+            printf("all: every built-in objective but those that need a data file "
+                   "(shifted_sphere; poisson and tv_denoise: give --shape)\n");
     } else {
         snprintf(list, sizeof list, "%s", objectives);
         char *save = NULL;
         for (char *name = strtok_r(list, ",", &save); name && count < MAX_OBJECTIVES;
              name = strtok_r(NULL, ",", &save))
             names[count++] = name;
+    }
+    /* The grid objectives' data, generated once for all rounds. */
+    char data_path[MAX_OBJECTIVES][512];
+    int rc = -1;
+    size_t written = 0;
+    for (; written < count; ++written) {
+        data_path[written][0] = '\0';
+        if (!grid_data_key(names[written]))
+            continue;
+        if (!grid->n_axes) {
+            fprintf(stderr,
+                    "clopt_bench_step: %s is a grid objective: give its grid with --shape "
+                    "S0,S1[,S2]\n",
+                    names[written]);
+            goto cleanup;
+        }
+        if (write_grid_data(names[written], grid, (size_t)dim, is_double, data_path[written],
+                            sizeof data_path[written]))
+            goto cleanup;
     }
     double gbs[MAX_OBJECTIVES][MAX_ROUNDS], stream_best = 0;
     double bytes[MAX_OBJECTIVES] = {0};
@@ -101,6 +203,15 @@ static int bench_objectives(struct clopt_context *ctx, void *stream, uint64_t di
             opts.init_value = 0.5;
             opts.lr = 1e-6; /* keeps theta near 0.5 for every objective */
             opts.precision = is_double ? CLOPT_DOUBLE : CLOPT_FLOAT;
+            const char *key = grid_data_key(names[o]);
+            struct clopt_param data = {key, data_path[o]};
+            if (key) {
+                opts.n_axes = grid->n_axes;
+                for (size_t k = 0; k < grid->n_axes; ++k)
+                    opts.shape[k] = grid->shape[k];
+                opts.params = &data;
+                opts.n_params = 1;
+            }
             struct clopt_solver *solver = NULL;
             struct clopt_result run;
             int status = clopt_solver_create(&solver, ctx, &opts);
@@ -111,7 +222,7 @@ static int bench_objectives(struct clopt_context *ctx, void *stream, uint64_t di
             clopt_solver_destroy(solver);
             if (status < 0) {
                 fprintf(stderr, "\nclopt_bench_step: %s: %s\n", names[o], clopt_errmsg(ctx));
-                return -1;
+                goto cleanup;
             }
             gbs[o][r] = run.gbytes_per_second;
             bytes[o] = run.bytes_per_element;
@@ -133,17 +244,50 @@ static int bench_objectives(struct clopt_context *ctx, void *stream, uint64_t di
     printf("ratio = median GB/s / best STREAM-style in-place scale of the same rounds (%.2f "
            "GB/s)\n",
            stream_best);
-    return 0;
+    rc = 0;
+cleanup:
+    for (size_t o = 0; o < written; ++o)
+        if (data_path[o][0])
+            unlink(data_path[o]);
+    return rc;
 }
 
 static int arg_count(const char *flag, const char *text, uint64_t *value)
 {
-    const char *why;
+    const char *why = "missing value";
     if (!text || clopt_parse_count(text, (uint64_t)1 << 40, value, &why)) {
         fprintf(stderr, "clopt_bench_step: %s '%s': %s\n", flag, text ? text : "", why);
         return -1;
     }
     return 0;
+}
+
+/* --shape S0,S1[,S2]: 1 to 3 axes, each >= 1; their product goes to dim. */
+static int arg_shape(const char *text, struct bench_grid *grid, uint64_t *dim)
+{
+    char copy[256], *save = NULL;
+    snprintf(copy, sizeof copy, "%s", text ? text : "");
+    uint64_t n = 1;
+    grid->n_axes = 0;
+    for (char *axis = strtok_r(copy, ",", &save); axis; axis = strtok_r(NULL, ",", &save)) {
+        uint64_t len;
+        const char *why;
+        if (grid->n_axes == MAX_GRID_AXES ||
+            clopt_parse_count(axis, (uint64_t)1 << 40, &len, &why) || len == 0)
+            goto bad;
+        grid->shape[grid->n_axes++] = (size_t)len;
+        n *= len;
+    }
+    if (grid->n_axes == 0 || n > ((uint64_t)1 << 40))
+        goto bad;
+    *dim = n;
+    return 0;
+bad:
+    fprintf(stderr,
+            "clopt_bench_step: --shape '%s': give 1 to %d axis lengths >= 1, e.g. "
+            "10000,10000 (at most 2^40 points)\n",
+            text ? text : "", MAX_GRID_AXES);
+    return -1;
 }
 
 int main(int argc, char **argv)
@@ -155,15 +299,20 @@ int main(int argc, char **argv)
         execv("/proc/self/exe", argv);
     }
     uint64_t dim = 100000000, iters = 50, rounds = 3, loss_every = 1, fuse = 1;
-    const char *device = getenv("CLOPT_DEVICE");
+    const char *device = getenv("CLOPT_DEVICE"), *kernel_dir = NULL;
     int is_double = 0;
     const char *optimizers = "gd";
     const char *objectives = NULL;
+    struct bench_grid grid = {0, {0, 0, 0}};
+    uint64_t shape_dim = 0;
+    int dim_given = 0;
     for (int i = 1; i < argc; ++i) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
         if (!strcmp(argv[i], "--dim"))
-            bad = arg_count("--dim", v, &dim), ++i;
+            bad = arg_count("--dim", v, &dim), dim_given = 1, ++i;
+        else if (!strcmp(argv[i], "--shape"))
+            bad = arg_shape(v, &grid, &shape_dim), ++i;
         else if (!strcmp(argv[i], "--iters"))
             bad = arg_count("--iters", v, &iters), ++i;
         else if (!strcmp(argv[i], "--rounds"))
@@ -174,6 +323,8 @@ int main(int argc, char **argv)
             bad = arg_count("--fuse", v, &fuse), ++i;
         else if (!strcmp(argv[i], "--device") && v)
             device = v, ++i;
+        else if (!strcmp(argv[i], "--kernel-dir") && v)
+            kernel_dir = v, ++i;
         else if (!strcmp(argv[i], "--precision") && v)
             is_double = !strcmp(v, "double"), ++i;
         else if (!strcmp(argv[i], "--optimizers") && v)
@@ -184,11 +335,27 @@ int main(int argc, char **argv)
             fprintf(stderr, "usage: clopt_bench_step [--dim N] [--iters I] [--rounds R] "
                             "[--device D] [--loss-every K] [--precision float|double] "
                             "[--optimizers gd,adam,...|all] [--fuse K] "
-                            "[--objectives sphere,ellipsoid,...|all]\n");
+                            "[--objectives sphere,ellipsoid,...|all] [--shape S0,S1[,S2]] "
+                            "[--kernel-dir DIR]\n");
             return 2;
         }
         if (bad)
             return 2;
+    }
+    if (grid.n_axes) {
+        if (dim_given && dim != shape_dim) {
+            fprintf(stderr,
+                    "clopt_bench_step: --dim %llu and --shape (%llu points) disagree: "
+                    "give one of them\n",
+                    (unsigned long long)dim, (unsigned long long)shape_dim);
+            return 2;
+        }
+        if (!objectives) {
+            fprintf(stderr, "clopt_bench_step: --shape is for the grid objectives: give "
+                            "--objectives poisson,tv_denoise (or all)\n");
+            return 2;
+        }
+        dim = shape_dim;
     }
     if (!dim || !iters || !loss_every || !rounds || rounds > MAX_ROUNDS || !fuse || fuse > 32) {
         fprintf(stderr,
@@ -228,6 +395,7 @@ int main(int argc, char **argv)
     struct clopt_context_options copts;
     clopt_context_options_init(&copts);
     copts.device = device;
+    copts.kernel_dir = kernel_dir;
     int status = clopt_context_create(&ctx, &copts);
     if (status != CLOPT_OK) {
         fprintf(stderr, "clopt_bench_step: %s\n", ctx ? clopt_errmsg(ctx) : "out of memory");
@@ -238,8 +406,14 @@ int main(int argc, char **argv)
     if (objectives) {
         printf("problem     n = %llu, %s, loss every %llu\n", (unsigned long long)dim,
                is_double ? "double" : "float", (unsigned long long)loss_every);
-        if (bench_objectives(ctx, stream, dim, iters, rounds, loss_every, is_double, objectives) ==
-            0)
+        if (grid.n_axes) {
+            printf("grid        ");
+            for (size_t k = 0; k < grid.n_axes; ++k)
+                printf("%s%zu", k ? " x " : "", grid.shape[k]);
+            printf(" (poisson, tv_denoise; the others on the same n)\n");
+        }
+        if (bench_objectives(ctx, stream, dim, iters, rounds, loss_every, is_double, objectives,
+                             &grid) == 0)
             rc = 0;
         goto cleanup;
     }

@@ -23,15 +23,16 @@ trap 'rm -rf "$work"' EXIT
 export CLOPT_TUNING_DB="$work/none.json" XDG_CACHE_HOME="$work/cache"
 start=$SECONDS
 
-# The data vector of shifted_sphere: 300 doubles.
-python3 - "$work/target.npy" <<'PY'
+# The data vector of shifted_sphere: 300 doubles (also the grids' data); 256 for a 16 x 16
+# grid.
+python3 - "$work/target.npy" "$work/grid256.npy" <<'PY'
 import struct, sys
-n = 300
-header = "{'descr': '<f8', 'fortran_order': False, 'shape': (%d,), }" % n
-header += " " * (64 - (10 + len(header) + 1) % 64) + "\n"
-with open(sys.argv[1], "wb") as f:
-    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
-    f.write(b"".join(struct.pack("<d", 0.25 + 0.001 * i) for i in range(n)))
+for path, n in ((sys.argv[1], 300), (sys.argv[2], 256)):
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (%d,), }" % n
+    header += " " * (64 - (10 + len(header) + 1) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+        f.write(b"".join(struct.pack("<d", 0.25 + 0.001 * i) for i in range(n)))
 PY
 
 # Reports come as blocks separated by blank lines; each becomes one line
@@ -152,6 +153,23 @@ run_case shards-adam-gpu $small --optimizer adam --max-shard-bytes 512 --tune "$
 checks=(--data-races --check-api)
 run_case shards-rosenbrock-cpu $small --objective rosenbrock --init uniform:0.5 --lr 1e-3 \
   --max-shard-bytes 520 --tune "$cpu"
+checks=(--data-races --uninitialized --check-api)
+# Grids: groups of 4 points away from the faces take the vectorised sweep (box offsets as
+# vector loads), the others the checked one; a 2-D and a 3-D grid of 300 points with last
+# axes longer than 4 + 2, the data vector from target.npy. The coordinates' division meets
+# oclgrind's missing `freeze` as the fused runs do (run_case_split). Then a 16 x 16 grid in
+# 4 shards of one tile (4 rows) with halos of one row (races, bounds and API only, as for the
+# shards above). Shards that
+# start inside a row are left out: the scalar gather reads the far corners of the boxes next
+# to a shard's ends past its halos (unused by poisson and tv_denoise; see the notes).
+run_case_split grid-poisson-cpu --shape 12,25 --objective poisson \
+  --param source="$work/target.npy" --tune "$cpu"
+run_case_split grid-tv-adam-cpu-double --shape 4,5,15 --objective tv_denoise \
+  --param image="$work/target.npy" --optimizer adam --tune "$cpu" --precision double
+checks=(--data-races --check-api)
+run_case grid-poisson-shards-cpu --shape 16,16 --objective poisson \
+  --param source="$work/grid256.npy" --max-shard-bytes $(((64 + 2 * 16) * 4)) \
+  --tune layout=contig,partials=item,wg=4,epw=16,vw=4,fblock=4,rwg=4
 checks=(--data-races --uninitialized --check-api)
 # Fused steps: stateless (pairs of iterations per sweep) and stateful rules, a data vector,
 # losses on some iterations of a block only, and a block that ends the run early.
