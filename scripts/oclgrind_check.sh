@@ -182,6 +182,16 @@ run_case fused-momentum-loss-every $small --optimizer momentum --iters 7 --loss-
   --tune "$gpu,fuse=4"
 run_case fused-shifted-sphere $small --objective shifted_sphere \
   --param target="$work/target.npy" --optimizer rmsprop --iters 4 --tune "$cpu,fuse=2"
+# Loss masks 0 and 1 on whole chunks go group by group (clopt_sweep_direct), on CPU devices
+# only: oclgrind's device says GPU too, so the build options switch the path on.
+direct=-DCLOPT_FUSE_DIRECT=1
+checks=(--data-races --check-api --build-options "$direct")
+run_case fused-gd-direct $small --optimizer gd --iters 8 --loss-every 8 --tune "$cpu,fuse=4"
+checks=(--data-races --uninitialized --check-api --build-options "-cl-opt-disable $direct")
+run_case fused-gd-direct-O0 $small --optimizer gd --iters 8 --loss-every 8 --tune "$cpu,fuse=4"
+checks=(--data-races --uninitialized --check-api --build-options "$direct")
+run_case fused-adam-direct $small --optimizer adam --iters 8 --loss-every 4 --tune "$cpu,fuse=4"
+checks=(--data-races --uninitialized --check-api)
 # lbfgs and cg: their evaluation, dot-product and direction kernels, on several shards too.
 run_case lbfgs-shards-gpu $small --optimizer lbfgs --iters 3 --max-shard-bytes 512 --tune "$gpu"
 run_case cg-cpu-double $small --optimizer cg --iters 3 --tune "$cpu" --precision double

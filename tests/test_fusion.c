@@ -164,6 +164,24 @@ Test(fusion, k_fused_iterations_equal_k_single_steps_bit_for_bit)
          * (full tiles) with a transcendental objective */
         {CASE("rastrigin", "adam", NULL, CLOPT_FLOAT, (1u << 17) + 5, 32, 70, 1), .amsgrad = 1,
          .maximize = 1, .clip_value = 5.0},
+        /* Whole chunks run loss masks 0 and 1 group by group (clopt_sweep_direct on CPUs):
+         * the loss every 2 K, so blocks alternate between the two; a schedule, so each
+         * iteration has its own learning rate; the default CPU knobs, several full chunks
+         * and a partial one, then single steps */
+        {CASE("sphere", "gd", "step:4:0.5", CLOPT_FLOAT, (2u << 16) + 3 * 4096 + 7, 8, 4 * 8 + 3,
+              16)},
+        /* ... with a data vector, three state vectors and the loss at iteration 0 only */
+        {CASE("shifted_sphere", "adam", "cosine:40", CLOPT_FLOAT, 513, 4, 5 * 4, 4), .amsgrad = 1,
+         .knobs = {.work_group = 4, .elems_per_item = 64, .vector_width = 8}},
+        /* ... with the strided layout, one term per lane block, compensated sums and shards */
+        {CASE("rastrigin", "momentum", NULL, CLOPT_FLOAT, 2500, 3, 6 * 3 + 1, 6),
+         .knobs = {.layout = 2,
+                   .work_group = 16,
+                   .elems_per_item = 16,
+                   .vector_width = 4,
+                   .loss_block = 1,
+                   .accumulate = 2},
+         .max_shard_bytes = 4096},
     };
 #undef CASE
     for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k) {
