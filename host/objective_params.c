@@ -11,7 +11,7 @@
 
 /* The widest stencil a user's file may declare; halos of this size are kept per shard. */
 #define MAX_STENCIL_RADIUS 16
-/* The widest box a user's grid objective may declare: R planes of halo per shard side. */
+/* The widest box a user's grid objective may declare (its halo per shard side grows with R). */
 #define MAX_GRID_RADIUS 8
 
 /* Parses a whole string as a finite double in the C locale's format, whatever the

@@ -76,9 +76,10 @@ void clopt_update(real *x, real g, real *s0, real *s1, real *s2, real h0, real h
 real clopt_fdf(real x, ulong i, real *g);
 #endif
 /* A grid objective (CLOPT_GRID_RADIUS R, 1..8) sees the box of radius R around a point
- * (common.cl); a shard keeps R planes of the slowest axis (R times the product of the other
- * axes) on each side, so CLOPT_HALO is that many elements and the 1-D halo exchange and
- * ping-pong serve grids unchanged. */
+ * (common.cl). The box's far corner lies R planes, R rows and R points away in the flat
+ * order (R times the sum of the axes' strides), and a shard may start inside a plane, so a
+ * shard keeps that many elements on each side: CLOPT_HALO, with which the 1-D halo exchange
+ * and ping-pong serve grids unchanged. */
 #ifdef CLOPT_GRID_RADIUS
 #if CLOPT_GRID_RADIUS < 1 || CLOPT_GRID_RADIUS > 8
 #error "CLOPT_GRID_RADIUS must be a whole number from 1 to 8"
@@ -97,7 +98,9 @@ real clopt_fdf_grid(const real *w, const ulong *c, ulong i, real *g);
  * side of the shard (from the neighbouring shards, or unused ends), and writes `theta`
  * with the same layout: ping-pong buffers. */
 #ifdef CLOPT_GRID_RADIUS
-#define CLOPT_HALO (CLOPT_GRID_RADIUS * CLOPT_GRID_S1 * CLOPT_GRID_S2)
+#define CLOPT_HALO                                                                                 \
+    (CLOPT_GRID_RADIUS * (CLOPT_GRID_S1 * CLOPT_GRID_S2 + (CLOPT_GRID_AXES > 1 ? CLOPT_GRID_S2 : 0) + \
+                          (CLOPT_GRID_AXES > 2 ? 1 : 0)))
 #elif defined(CLOPT_STENCIL_RADIUS)
 #define CLOPT_HALO CLOPT_STENCIL_RADIUS
 #if CLOPT_HALO < 1 || CLOPT_HALO > 16

@@ -592,7 +592,8 @@ Test(grids, a_radius_2_user_objective_passes_the_check_and_keeps_its_bits_in_sha
     cli_result_free(&r);
     char *one = path_in(dir, "one.npy"), *many = path_in(dir, "many.npy");
     char cap[32];
-    snprintf(cap, sizeof cap, "%d", (72 + 2 * 70) * 8); /* 72 of 210 points, halos of 2 planes */
+    /* 84 of 210 points, halos of 2 planes, 2 rows and 2 points (2 x (35 + 5 + 1)). */
+    snprintf(cap, sizeof cap, "%d", (84 + 2 * 82) * 8);
     const char *run_one[] = {
         "run",  "--objective", cl,       "--shape",         "6,7,5",       "--iters", "20",
         "--lr", "0.05",        "--tune", "wg=1,epw=4,vw=4", "--precision", "double",  "--out",
@@ -628,6 +629,56 @@ Test(grids, a_radius_2_user_objective_passes_the_check_and_keeps_its_bits_in_sha
     cr_assert_eq(n1, 210);
     cr_assert_eq(n2, 210);
     cr_expect_eq(memcmp(a, b, n1 * sizeof *a), 0, "theta differs between 3 shards and one");
+    free(a);
+    free(b);
+    free(one);
+    free(many);
+    free(cl);
+}
+
+/* A box's far corner lies a plane, a row and a point away: with halos of whole planes only,
+ * a shard starting inside a plane read its first point's lower corner from outside its
+ * buffer (oclgrind: invalid reads), so θ depended on the shard count. */
+Test(grids, a_user_objective_reading_box_corners_keeps_its_bits_in_shards_starting_mid_row)
+{
+    SKIP_WITHOUT_FP64();
+    char *cl = path_in(dir, "corner.cl");
+    FILE *f = fopen(cl, "w");
+    cr_assert_not_null(f);
+    fputs("#define CLOPT_GRID_RADIUS 1\n"
+          "real clopt_fdf_grid(const real *w, const ulong *c, ulong i, real *g)\n"
+          "{\n"
+          "    const int o = CLOPT_GRID_CENTER;\n"
+          "    const int d = CLOPT_GRID_STEP(0, -1) + CLOPT_GRID_STEP(1, -1);\n"
+          "    const real u = w[o];\n"
+          "    *g = (u - 1) + (w[o + d] + w[o - d]) / 4;\n"
+          "    return (u - 1) * (u - 1) / 2 + u * w[o + d] / 4;\n"
+          "}\n",
+          f);
+    fclose(f);
+    char *one = path_in(dir, "corner1.npy"), *many = path_in(dir, "corner8.npy");
+    char cap[32];
+    /* Shards of 44 points (11 tiles of 4) with halos of 37 + 1: they start inside rows of 37. */
+    snprintf(cap, sizeof cap, "%d", (44 + 2 * 38) * 8);
+    const char *shards[] = {"--max-shard-bytes", cap};
+    for (int k = 0; k < 2; ++k) {
+        const char *args[] = {"run",         "--objective",     cl,
+                              "--shape",     "9,37",            "--iters",
+                              "12",          "--lr",            "0.3",
+                              "--init",      "uniform:1",       "--tune",
+                              "wg=1,epw=4,vw=4", "--precision", "double",
+                              "--out",       k ? many : one,    "--quiet",
+                              k ? shards[0] : NULL, shards[1],  NULL};
+        struct cli_result r = cli_run(args);
+        cr_assert_eq(r.exit_code, 0, "%s", r.err);
+        cli_result_free(&r);
+    }
+    size_t n1, n2;
+    int d1, d2;
+    double *a = read_npy_as_double(one, &n1, &d1), *b = read_npy_as_double(many, &n2, &d2);
+    cr_assert_eq(n1, 333);
+    cr_assert_eq(n2, 333);
+    cr_expect_eq(memcmp(a, b, n1 * sizeof *a), 0, "theta differs between 8 shards and one");
     free(a);
     free(b);
     free(one);

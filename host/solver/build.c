@@ -9,8 +9,9 @@
 #include <string.h>
 
 /* The objective's shape: stencil radius, and the file of its data vector if it has one. */
-/* A grid objective's halo: R planes of the slowest axis (a vector theta is a grid of one
- * axis). */
+/* A grid objective's halo: R times the sum of the axes' strides, the flat distance to the far
+ * corner of a point's box (R planes of the slowest axis would miss the corners of a box whose
+ * point lies in a shard's first or last plane); a vector theta is a grid of one axis. */
 static int grid_halo(struct clopt_solver *s, size_t radius)
 {
     if (s->opts.n_axes > 3)
@@ -18,7 +19,10 @@ static int grid_halo(struct clopt_solver *s, size_t radius)
                           "objective '%s' works on grids of 1 to 3 axes, not options.n_axes = %zu",
                           s->opts.objective, s->opts.n_axes);
     s->grid_radius = radius;
-    s->halo = radius * (s->opts.n_axes ? s->n / s->opts.shape[0] : 1);
+    size_t strides = 0, stride = 1;
+    for (size_t k = s->opts.n_axes; k-- > 0; stride *= s->opts.shape[k])
+        strides += stride;
+    s->halo = radius * (s->opts.n_axes ? strides : 1);
     /* A grid's shape shapes its trajectory: a checkpoint resumes only on the same grid (a
      * "grid=" line, which configurations of other objectives do not have). */
     char shape[80] = "";

@@ -112,9 +112,9 @@ int clopt_plan_shards(struct clopt_solver *s)
             return clopt_fail(
                 ctx, CLOPT_ERR_INVALID_ARG,
                 "shards of %zu elements are smaller than the grid objective's halo of radius %zu "
-                "(%zu planes of %zu elements): raise options.max_shard_bytes or the tile "
-                "(knobs.work_group x knobs.elems_per_item)%s",
-                count, s->grid_radius, s->grid_radius, s->halo / s->grid_radius,
+                "(%zu elements: %zu planes, rows and points): raise options.max_shard_bytes or the "
+                "tile (knobs.work_group x knobs.elems_per_item)%s",
+                count, s->grid_radius, s->halo, s->grid_radius,
                 s->n_lanes > 1 ? ", or use fewer devices" : "");
         if (count < s->halo)
             return clopt_fail(
