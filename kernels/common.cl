@@ -98,4 +98,50 @@ static inline void clopt_acc_add(acc_t *s, acc_t *c, acc_t x)
      (CLOPT_GRID_AXES - 1 - (k) >= 2 ? CLOPT_GRID_W : 1))
 #endif
 
+/* Vector lanes (CLOPT_VW >= 2, the host's vector-width knob): clopt_vreal is real with
+ * CLOPT_VW lanes, clopt_vint and clopt_vuint int and uint with as many, clopt_vbits the
+ * unsigned integers of real's width (uint or ulong) with as many, clopt_vlanes the
+ * lanes of one as scalars. The 1-D stencil stream loads windows with them, and an objective
+ * may give a vector form of its clopt_fdf (see CLOPT_OBJECTIVE_VECTOR in step.cl). */
+#if defined(CLOPT_VW) && CLOPT_VW >= 2
+#define CLOPT_CAT2(a, b) a##b
+#define CLOPT_CAT(a, b) CLOPT_CAT2(a, b)
+#if CLOPT_DOUBLE
+typedef CLOPT_CAT(double, CLOPT_VW) clopt_vreal;
+typedef CLOPT_CAT(ulong, CLOPT_VW) clopt_vbits;
+#define CLOPT_CONVERT_VREAL CLOPT_CAT(convert_double, CLOPT_VW)
+#define CLOPT_AS_VREAL CLOPT_CAT(as_double, CLOPT_VW)
+#define CLOPT_AS_VBITS CLOPT_CAT(as_ulong, CLOPT_VW)
+#define CLOPT_CONVERT_VBITS CLOPT_CAT(convert_ulong, CLOPT_VW)
+#else
+typedef CLOPT_CAT(float, CLOPT_VW) clopt_vreal;
+typedef CLOPT_CAT(uint, CLOPT_VW) clopt_vbits;
+#define CLOPT_CONVERT_VREAL CLOPT_CAT(convert_float, CLOPT_VW)
+#define CLOPT_AS_VREAL CLOPT_CAT(as_float, CLOPT_VW)
+#define CLOPT_AS_VBITS CLOPT_CAT(as_uint, CLOPT_VW)
+#define CLOPT_CONVERT_VBITS CLOPT_CAT(convert_uint, CLOPT_VW)
+#endif
+typedef CLOPT_CAT(int, CLOPT_VW) clopt_vint;
+typedef CLOPT_CAT(uint, CLOPT_VW) clopt_vuint;
+#define CLOPT_CONVERT_VINT CLOPT_CAT(convert_int, CLOPT_VW)
+#define CLOPT_AS_VINT CLOPT_CAT(as_int, CLOPT_VW)
+/* 0, 1, .., CLOPT_VW - 1: a constant (built with a loop, it was a loop at run time). */
+#if CLOPT_VW == 2
+#define CLOPT_VLANE_NUMBERS ((clopt_vuint)(0, 1))
+#elif CLOPT_VW == 4
+#define CLOPT_VLANE_NUMBERS ((clopt_vuint)(0, 1, 2, 3))
+#elif CLOPT_VW == 8
+#define CLOPT_VLANE_NUMBERS ((clopt_vuint)(0, 1, 2, 3, 4, 5, 6, 7))
+#else
+#define CLOPT_VLANE_NUMBERS ((clopt_vuint)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+#endif
+#define CLOPT_HAS_VREAL 1
+union clopt_vlanes {
+    clopt_vreal v;
+    real s[CLOPT_VW];
+};
+#else
+#define CLOPT_HAS_VREAL 0
+#endif
+
 #endif /* CLOPT_COMMON_CL */

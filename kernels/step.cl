@@ -110,6 +110,23 @@ real clopt_fdf_grid(const real *w, const ulong *c, ulong i, real *g);
 #define CLOPT_HALO 0
 #endif
 /* The host sizes the halos from the radius it read in the objective file. */
+/* An objective may give, besides clopt_fdf, a vector form of it (it defines
+ * CLOPT_OBJECTIVE_VECTOR, and clopt_vreal exists: vector width >= 2):
+ *   clopt_vreal clopt_fdf_vec(clopt_vreal x, ulong first, ulong stride, clopt_vreal *g);
+ * lane l is element first + l * stride. Each lane must do exactly clopt_fdf's operations in
+ * the same order, so that the bits do not depend on the vector width or on the sweep that
+ * calls it (the fused sweep and clopt check call clopt_fdf). Why: the separable sweep below
+ * hands the lanes to PoCL's SLP vectoriser as unrolled scalar calls, and it leaves a long
+ * chain per element scalar (a polynomial exp2, a library cospi): ellipsoid and rastrigin
+ * ran at 5.3 and 10.2 instructions per element against sphere's 1.1 (callgrind, PoCL 3.1
+ * haswell). Written on vector types, they need no vectoriser. */
+#if defined(CLOPT_OBJECTIVE_VECTOR) && CLOPT_HAS_VREAL && CLOPT_HALO == 0 &&                      \
+    !defined(CLOPT_OBJECTIVE_DATA)
+#define CLOPT_SEPARABLE_VECTOR 1
+#else
+#define CLOPT_SEPARABLE_VECTOR 0
+#endif
+
 #if defined(CLOPT_HOST_HALO) && CLOPT_HOST_HALO != CLOPT_HALO
 #error "CLOPT_STENCIL_RADIUS differs from the radius the host read from the objective file"
 #endif
@@ -194,6 +211,24 @@ CLOPT_INLINE real clopt_grid_fdf(__global const real *src, ulong j, ulong i, boo
     }
     (void)d;
     return CLOPT_GRID_FDF(w, d, c, i, g);
+}
+#endif
+
+#if CLOPT_SEPARABLE_VECTOR
+/* f and g of the lanes x[0..CLOPT_VW-1], elements first + l * stride, in one call of the
+ * objective's vector form. */
+CLOPT_INLINE void clopt_lanes_fdf_vec(const real *x, ulong first, ulong stride, real *f, real *g)
+{
+    union clopt_vlanes xv, fv, gv;
+#pragma unroll
+    for (uint l = 0; l < CLOPT_VW; ++l)
+        xv.s[l] = x[l];
+    fv.v = clopt_fdf_vec(xv.v, first, stride, &gv.v);
+#pragma unroll
+    for (uint l = 0; l < CLOPT_VW; ++l) {
+        f[l] = fv.s[l];
+        g[l] = gv.s[l];
+    }
 }
 #endif
 
@@ -366,6 +401,9 @@ CLOPT_INLINE void clopt_sweep(__global real *CLOPT_RESTRICT theta, __global real
             }
             /* A grid point's gather and objective are long: unrolled over the lanes, they
              * made PoCL's build of the program take a minute (tv_denoise, 3-D). */
+#if CLOPT_SEPARABLE_VECTOR
+            clopt_lanes_fdf_vec(x, offset + base + (ulong)k * stride, stride, f, g);
+#else
 #ifdef CLOPT_GRID_RADIUS
 #pragma nounroll
 #else
@@ -373,6 +411,7 @@ CLOPT_INLINE void clopt_sweep(__global real *CLOPT_RESTRICT theta, __global real
 #endif
             for (uint l = 0; l < CLOPT_VW; ++l)
                 f[l] = CLOPT_OBJECTIVE_AT(l, offset + base + (ulong)(k + l) * stride);
+#endif
             if (with_update) {
 #pragma unroll
                 for (uint l = 0; l < CLOPT_VW; ++l)
@@ -430,19 +469,9 @@ CLOPT_INLINE void clopt_sweep(__global real *CLOPT_RESTRICT theta, __global real
 #endif
 
 #if CLOPT_STENCIL_STREAM || CLOPT_GRID_STREAM
-#define CLOPT_CAT2(a, b) a##b
-#define CLOPT_CAT(a, b) CLOPT_CAT2(a, b)
-#if CLOPT_DOUBLE
-typedef CLOPT_CAT(double, CLOPT_VW) clopt_vreal;
-#else
-typedef CLOPT_CAT(float, CLOPT_VW) clopt_vreal;
-#endif
+/* clopt_vreal and union clopt_vlanes (the lanes of one vector, as scalars for the
+ * objective) come from common.cl. */
 #define CLOPT_VLOAD CLOPT_CAT(vload, CLOPT_VW)
-/* The lanes of one vector, as scalars for the objective. */
-union clopt_vlanes {
-    clopt_vreal v;
-    real s[CLOPT_VW];
-};
 /* Not on oclgrind (CLOPT_NO_ASSUME, set by the host), whose interpreter cannot run the
  * llvm.assume calls clang emits for it. */
 #if defined(__clang__) && !defined(CLOPT_NO_ASSUME)

@@ -251,6 +251,47 @@ Test(fusion, simd_width_changes_no_bits)
     }
 }
 
+/* Objectives with a vector form (clopt_fdf_vec: ellipsoid, rastrigin) compute each lane as
+ * clopt_fdf does: theta and the state must be the bits of vw = 1 (the scalar clopt_fdf) for
+ * every vector width, float and double, with lanes past the end of theta. (The losses are
+ * summed per lane, so they may differ with the width in the last bits.) */
+Test(fusion, vector_form_gives_the_scalar_bits)
+{
+#define CASE(obj, prec)                                                                            \
+    .objective = obj, .optimizer = "adam", .precision = prec, .n = 4096 + 13, .fuse = 1,           \
+    .iters = 9, .loss_every = 1
+    const struct fused_case cases[] = {
+        {CASE("ellipsoid", CLOPT_FLOAT)},
+        {CASE("ellipsoid", CLOPT_DOUBLE)},
+        {CASE("rastrigin", CLOPT_FLOAT)},
+        {CASE("rastrigin", CLOPT_DOUBLE)},
+    };
+#undef CASE
+    const size_t widths[] = {2, 8, 16};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k) {
+        struct fused_case c = cases[k];
+        static struct trace scalar, vector;
+        memset(&scalar, 0, sizeof scalar);
+        struct clopt_result r1, rv;
+        size_t bytes1, bytesv;
+        c.knobs.vector_width = 1;
+        void *a = run_case(&c, 1, &scalar, &r1, &bytes1, NULL);
+        for (size_t w = 0; w < sizeof widths / sizeof *widths; ++w) {
+            memset(&vector, 0, sizeof vector);
+            c.knobs.vector_width = widths[w];
+            void *b = run_case(&c, 1, &vector, &rv, &bytesv, NULL);
+            char what[96];
+            snprintf(what, sizeof what, "%s %s vw=%zu against vw=1", c.objective,
+                     c.precision == CLOPT_DOUBLE ? "double" : "float", widths[w]);
+            cr_assert_eq(rv.knobs.vector_width, widths[w]);
+            cr_assert_eq(bytes1, bytesv);
+            cr_expect(!memcmp(a, b, bytes1), "%s: theta or the optimizer state differs", what);
+            free(b);
+        }
+        free(a);
+    }
+}
+
 /* f_i and g_i of sphere and rastrigin (A = 10) in double. */
 static double reference_fdf(const char *objective, double x, double *g)
 {
