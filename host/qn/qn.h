@@ -40,7 +40,12 @@ struct clopt_qn {
     size_t n_tiles;
     cl_mem *vec; /* per shard: QN_VECTORS(m) vectors of the shard's count */
     cl_mem pairs[2], terms, coef, partials, dots;
-    cl_kernel k_trial, k_accept, k_dots, k_dots_reduce, k_combine;
+    cl_kernel k_trial, k_accept, k_dots, k_dots_reduce, k_combine, k_accept_dots;
+    /* theta holds x + theta_alpha d (for this x and d) when theta_ready: a trial at that step
+     * needs no clopt_qn_trial pass. Set by a trial and by a combination that wrote the next
+     * first trial; cleared by anything else that changes x, d or theta. */
+    int theta_ready;
+    double theta_alpha;
     struct qn_lane *lanes; /* s->n_lanes of them */
     /* Host copies the non-blocking writes read from; each is changed only after a blocking
      * read that follows its write in the queue. With several devices each lane's queue
@@ -70,6 +75,10 @@ void clopt_qn_destroy(struct clopt_solver *s);
 int clopt_qn_eval(struct clopt_solver *s, double alpha, size_t which, size_t n_pairs, double *f,
                   double *g2, double *dots);
 int clopt_qn_accept(struct clopt_solver *s, int with_pair, size_t s_slot, size_t y_slot);
+/* clopt_qn_accept and then the dot products of list 0 (n_pairs pairs) into dots, in one
+ * pass over the vectors and one launch per shard: lbfgs's accepted step. */
+int clopt_qn_accept_dots(struct clopt_solver *s, int with_pair, size_t s_slot, size_t y_slot,
+                         size_t n_pairs, double *dots);
 /* The one fold of the dot products' per-tile partials (q->partials, tile-major, n_pairs
  * per tile) into q->dots, in tile order for each pair (kernels/qn.cl's
  * clopt_qn_dots_reduce): the order that makes the sums independent of the shard count.
@@ -78,8 +87,10 @@ int clopt_qn_accept(struct clopt_solver *s, int with_pair, size_t s_slot, size_t
 int clopt_qn_fold_partials(struct clopt_solver *s, size_t n_pairs);
 /* Dot products of list `which` (pairs_host[which], n_pairs pairs) into dots. */
 int clopt_qn_dots(struct clopt_solver *s, size_t which, size_t n_pairs, double *dots);
-/* vector out = sum_k coef_host[k] vector terms_host[k]. */
-int clopt_qn_combine(struct clopt_solver *s, size_t n_terms, size_t out);
+/* vector out = sum_k coef_host[k] vector terms_host[k]; with trial_alpha not NaN (out must
+ * then be d), theta = x + trial_alpha d as well, in the same pass: the next line search's
+ * first trial, which clopt_qn_eval then does not queue again. */
+int clopt_qn_combine(struct clopt_solver *s, size_t n_terms, size_t out, double trial_alpha);
 /* x into theta (the result), or theta into x (the start). */
 int clopt_qn_copy_x(struct clopt_solver *s, int to_theta);
 

@@ -65,6 +65,9 @@ static int check_memory(struct clopt_solver *s, size_t m)
                       m, need / 1e9, most, have / 1e9, floor(spare / 2.0));
 }
 
+static int write_lists(struct clopt_solver *s, size_t which, const void *host, size_t bytes,
+                       const char *name);
+
 static int make_kernel(struct clopt_solver *s, cl_kernel *k, const char *name)
 {
     cl_int err;
@@ -158,14 +161,17 @@ int clopt_qn_create(struct clopt_solver *s)
         status = make_buffer(s, &q->dots, QN_MAX_PAIRS * s->acc_size);
     if (status == CLOPT_OK)
         status = create_lanes(s);
+    /* The list after a trial never changes: written once here, not before every trial. */
+    if (status == CLOPT_OK)
+        status = write_lists(s, 1, q->pairs_host[1], sizeof after_trial,
+                             "clEnqueueWriteBuffer(qn pairs)");
     const struct {
         cl_kernel *k;
         const char *name;
-    } kernels[] = {{&q->k_trial, "clopt_qn_trial"},
-                   {&q->k_accept, "clopt_qn_accept"},
-                   {&q->k_dots, "clopt_qn_dots"},
-                   {&q->k_dots_reduce, "clopt_qn_dots_reduce"},
-                   {&q->k_combine, "clopt_qn_combine"}};
+    } kernels[] = {
+        {&q->k_trial, "clopt_qn_trial"},     {&q->k_accept, "clopt_qn_accept"},
+        {&q->k_dots, "clopt_qn_dots"},       {&q->k_dots_reduce, "clopt_qn_dots_reduce"},
+        {&q->k_combine, "clopt_qn_combine"}, {&q->k_accept_dots, "clopt_qn_accept_dots"}};
     for (size_t i = 0; status == CLOPT_OK && i < sizeof kernels / sizeof *kernels; ++i)
         status = make_kernel(s, kernels[i].k, kernels[i].name);
     return status;
@@ -193,7 +199,8 @@ void clopt_qn_destroy(struct clopt_solver *s)
     for (size_t i = 0; i < sizeof buffers / sizeof *buffers; ++i)
         if (buffers[i])
             clReleaseMemObject(buffers[i]);
-    cl_kernel kernels[] = {q->k_trial, q->k_accept, q->k_dots, q->k_dots_reduce, q->k_combine};
+    cl_kernel kernels[] = {q->k_trial,       q->k_accept,  q->k_dots,
+                           q->k_dots_reduce, q->k_combine, q->k_accept_dots};
     for (size_t i = 0; i < sizeof kernels / sizeof *kernels; ++i)
         if (kernels[i])
             clReleaseKernel(kernels[i]);
@@ -271,6 +278,8 @@ static int enqueue_trial(struct clopt_solver *s, double alpha)
             status = launch(s, i, q->k_trial, chunks(s->shards[i].count),
                             "clEnqueueNDRangeKernel(qn trial)");
     }
+    q->theta_ready = status == CLOPT_OK;
+    q->theta_alpha = alpha;
     return status;
 }
 
@@ -336,13 +345,24 @@ int clopt_qn_fold_partials(struct clopt_solver *s, size_t n_pairs)
     return status;
 }
 
-/* Queues the dot products of list `which` into q->dots, and their read into dots. */
-static int enqueue_dots(struct clopt_solver *s, size_t which, size_t n_pairs)
+/* An accepted step for clopt_qn_accept_dots: with_pair, the new pair's slots. */
+struct accept_args {
+    cl_uint with_pair, s_slot, y_slot;
+};
+
+/* Queues the dot products of list `which` into q->dots (none when n_pairs is 0), and their
+ * read into dots; with `accept`, the accepted step first, in the same launch. */
+static int enqueue_dots(struct clopt_solver *s, size_t which, size_t n_pairs,
+                        const struct accept_args *accept)
 {
     struct clopt_qn *q = s->qn;
-    const cl_uint extra = QN_EXTRA(q->m), np = (cl_uint)n_pairs;
-    int status = write_lists(s, which, q->pairs_host[which], 2 * n_pairs * sizeof(cl_uint),
-                             "clEnqueueWriteBuffer(qn pairs)");
+    const cl_uint extra = QN_EXTRA(q->m), np = (cl_uint)n_pairs, x = QN_X(q->m), g = QN_G(q->m);
+    /* List 1 (after a trial) is on the device since clopt_qn_create. */
+    int status = n_pairs && which != 1
+                     ? write_lists(s, which, q->pairs_host[which], 2 * n_pairs * sizeof(cl_uint),
+                                   "clEnqueueWriteBuffer(qn pairs)")
+                     : CLOPT_OK;
+    cl_kernel k = accept ? q->k_accept_dots : q->k_dots;
     for (size_t i = 0; i < s->n_shards && status == CLOPT_OK; ++i) {
         const struct shard *sh = &s->shards[i];
         /* Lane 0 writes into q->partials at the tile's global index, the other lanes into
@@ -350,15 +370,34 @@ static int enqueue_dots(struct clopt_solver *s, size_t which, size_t n_pairs)
         const struct qn_lane *ql = &q->lanes[sh->lane];
         const cl_ulong pitch = sh->count, count = sh->count,
                        first = sh->offset / q->tile - (sh->lane ? ql->first_tile : 0);
-        const struct arg args[] = {ARG(q->vec[i]), ARG(sh->state[0]), ARG(pitch),
-                                   ARG(count),     ARG(extra),        ARG(ql->pairs[which]),
-                                   ARG(np),        ARG(ql->partials), ARG(first)};
-        status = set_args(s, q->k_dots, args, N_ARGS(args));
+        if (accept) {
+            const struct arg args[] = {ARG(sh->theta),
+                                       ARG(q->vec[i]),
+                                       ARG(sh->state[0]),
+                                       ARG(pitch),
+                                       ARG(count),
+                                       ARG(extra),
+                                       ARG(x),
+                                       ARG(g),
+                                       ARG(accept->s_slot),
+                                       ARG(accept->y_slot),
+                                       ARG(accept->with_pair),
+                                       ARG(ql->pairs[which]),
+                                       ARG(np),
+                                       ARG(ql->partials),
+                                       ARG(first)};
+            status = set_args(s, k, args, N_ARGS(args));
+        } else {
+            const struct arg args[] = {ARG(q->vec[i]), ARG(sh->state[0]), ARG(pitch),
+                                       ARG(count),     ARG(extra),        ARG(ql->pairs[which]),
+                                       ARG(np),        ARG(ql->partials), ARG(first)};
+            status = set_args(s, k, args, N_ARGS(args));
+        }
         if (status == CLOPT_OK)
-            status = launch(s, i, q->k_dots, (sh->count + q->tile - 1) / q->tile,
+            status = launch(s, i, k, (sh->count + q->tile - 1) / q->tile,
                             "clEnqueueNDRangeKernel(qn dots)");
     }
-    return status == CLOPT_OK ? clopt_qn_fold_partials(s, n_pairs) : status;
+    return status == CLOPT_OK && n_pairs ? clopt_qn_fold_partials(s, n_pairs) : status;
 }
 
 /* Reads n acc_t values back (blocking) as doubles. */
@@ -379,14 +418,25 @@ int clopt_qn_dots(struct clopt_solver *s, size_t which, size_t n_pairs, double *
 {
     if (n_pairs == 0)
         return CLOPT_OK;
-    int status = enqueue_dots(s, which, n_pairs);
+    int status = enqueue_dots(s, which, n_pairs, NULL);
     return status == CLOPT_OK ? read_dots(s, n_pairs, dots) : status;
+}
+
+int clopt_qn_accept_dots(struct clopt_solver *s, int with_pair, size_t s_slot, size_t y_slot,
+                         size_t n_pairs, double *dots)
+{
+    const struct accept_args accept = {with_pair != 0, (cl_uint)s_slot, (cl_uint)y_slot};
+    s->qn->theta_ready = 0; /* x moves */
+    int status = enqueue_dots(s, 0, n_pairs, &accept);
+    return status == CLOPT_OK && n_pairs ? read_dots(s, n_pairs, dots) : status;
 }
 
 int clopt_qn_eval(struct clopt_solver *s, double alpha, size_t which, size_t n_pairs, double *f,
                   double *g2, double *dots)
 {
-    int status = isnan(alpha) ? CLOPT_OK : enqueue_trial(s, alpha);
+    /* The first trial of a line search is usually in theta already (clopt_qn_combine). */
+    const int ready = s->qn->theta_ready && alpha == s->qn->theta_alpha;
+    int status = isnan(alpha) || ready ? CLOPT_OK : enqueue_trial(s, alpha);
     /* External gradients: the caller's kernels, queued behind the trial, read it in theta
      * and write g and the loss there; the step kernel then copies g into state 0. */
     if (status == CLOPT_OK && s->external)
@@ -396,7 +446,7 @@ int clopt_qn_eval(struct clopt_solver *s, double alpha, size_t which, size_t n_p
     if (status == CLOPT_OK)
         status = clopt_enqueue_reduce(s, 0, NULL, NULL);
     if (status == CLOPT_OK && n_pairs)
-        status = enqueue_dots(s, which, n_pairs);
+        status = enqueue_dots(s, which, n_pairs, NULL);
     /* With dot products, the loss is read without blocking and the dots' blocking read,
      * queued behind it on the in-order queue, is the trial's one host wait: two blocking
      * reads made each trial wait for the device twice. */
@@ -428,6 +478,7 @@ int clopt_qn_accept(struct clopt_solver *s, int with_pair, size_t s_slot, size_t
     const cl_uint x = QN_X(q->m), g = QN_G(q->m), si = (cl_uint)s_slot, yi = (cl_uint)y_slot,
                   wp = with_pair != 0;
     int status = CLOPT_OK;
+    q->theta_ready = 0; /* x moves */
     for (size_t i = 0; i < s->n_shards && status == CLOPT_OK; ++i) {
         const struct shard *sh = &s->shards[i];
         const cl_ulong pitch = sh->count, count = sh->count;
@@ -442,7 +493,7 @@ int clopt_qn_accept(struct clopt_solver *s, int with_pair, size_t s_slot, size_t
     return status;
 }
 
-int clopt_qn_combine(struct clopt_solver *s, size_t n_terms, size_t out)
+int clopt_qn_combine(struct clopt_solver *s, size_t n_terms, size_t out, double trial_alpha)
 {
     struct clopt_qn *q = s->qn;
     /* The coefficients go as acc_t: float ones packed into the front of the same memory. */
@@ -457,25 +508,31 @@ int clopt_qn_combine(struct clopt_solver *s, size_t n_terms, size_t out)
     if (status == CLOPT_OK)
         status = write_lists(s, 3, q->coef_host, n_terms * s->acc_size,
                              "clEnqueueWriteBuffer(qn combine)");
-    const cl_uint extra = QN_EXTRA(q->m), nt = (cl_uint)n_terms, o = (cl_uint)out;
+    const cl_uint extra = QN_EXTRA(q->m), nt = (cl_uint)n_terms, o = (cl_uint)out, x = QN_X(q->m),
+                  with_trial = !isnan(trial_alpha);
+    const union real_arg a = clopt_real_value(s, with_trial ? trial_alpha : 0.0);
     for (size_t i = 0; i < s->n_shards && status == CLOPT_OK; ++i) {
         const struct shard *sh = &s->shards[i];
         const struct qn_lane *ql = &q->lanes[sh->lane];
         const cl_ulong pitch = sh->count, count = sh->count;
-        const struct arg args[] = {ARG(q->vec[i]), ARG(sh->state[0]), ARG(pitch),
-                                   ARG(count),     ARG(extra),        ARG(ql->terms),
-                                   ARG(ql->coef),  ARG(nt),           ARG(o)};
+        const struct arg args[] = {
+            ARG(q->vec[i]), ARG(sh->state[0]), ARG(pitch),        ARG(count), ARG(extra),
+            ARG(ql->terms), ARG(ql->coef),     ARG(nt),           ARG(o),     ARG(sh->theta),
+            ARG(x),         ARG(with_trial),   {s->elem_size, &a}};
         status = set_args(s, q->k_combine, args, N_ARGS(args));
         if (status == CLOPT_OK)
             status =
                 launch(s, i, q->k_combine, chunks(sh->count), "clEnqueueNDRangeKernel(qn combine)");
     }
+    q->theta_ready = status == CLOPT_OK && with_trial;
+    q->theta_alpha = trial_alpha;
     return status;
 }
 
 int clopt_qn_copy_x(struct clopt_solver *s, int to_theta)
 {
     struct clopt_qn *q = s->qn;
+    q->theta_ready = 0;
     for (size_t i = 0; i < s->n_shards; ++i) {
         const struct shard *sh = &s->shards[i];
         const size_t x_at = QN_X(q->m) * sh->count * s->elem_size,

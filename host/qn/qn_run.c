@@ -26,20 +26,41 @@ static int phi_at(void *user, double alpha, double *phi, double *dphi)
     return status;
 }
 
+/* The first trial step of iteration t, from the state at its boundary (d and its g . d
+ * known). First steps 1 / ||g|| (liblbfgs); then lbfgs tries 1, cg N&W's (3.60); gd's
+ * Barzilai-Borwein run its lr, then its last quotient. */
+static double first_alpha(const struct qn_run *r, uint64_t t)
+{
+    if (r->s->optimizer->qn == CLOPT_QN_BB)
+        return t == 0 ? r->s->opts.lr : r->bb_alpha;
+    const int fresh = t == 0 || (r->m > 0 ? r->k == 0 : r->gd == -r->gg);
+    double alpha0 = fresh ? 1.0 / sqrt(r->gg) : r->m > 0 ? 1.0 : r->alpha_prev * r->gd_prev / r->gd;
+    if (!(alpha0 > 0) || !isfinite(alpha0))
+        alpha0 = 1.0;
+    return alpha0;
+}
+
+/* The new direction d from the n_terms terms and coefficients in q's lists, and theta at
+ * iteration next_t's first trial in the same pass. */
+static int new_direction(struct qn_run *r, size_t n_terms, uint64_t next_t)
+{
+    return clopt_qn_combine(r->s, n_terms, QN_D(r->m), first_alpha(r, next_t));
+}
+
 /* d = -g. */
-static int steepest(struct qn_run *r)
+static int steepest(struct qn_run *r, uint64_t next_t)
 {
     r->q->terms_host[0] = QN_G(r->m);
     r->q->coef_host[0] = -1.0;
     r->gd = -r->gg;
-    return clopt_qn_combine(r->s, 1, QN_D(r->m));
+    return new_direction(r, 1, next_t);
 }
 
 /* d = -H g by the two-loop recursion on coefficients of g, y_i and s_i. */
-static int lbfgs_direction(struct qn_run *r)
+static int lbfgs_direction(struct qn_run *r, uint64_t next_t)
 {
     if (r->k == 0)
-        return steepest(r);
+        return steepest(r, next_t);
     double cg = 1, cy[QN_MAX_HISTORY] = {0}, cs[QN_MAX_HISTORY] = {0}, a[QN_MAX_HISTORY];
     for (size_t p = r->k; p-- > 0;) {
         const size_t i = r->order[p];
@@ -78,13 +99,13 @@ static int lbfgs_direction(struct qn_run *r)
     r->gd = -gd;
     if (!(r->gd < 0)) { /* not a descent direction (rounding): start the history again */
         r->k = 0;
-        return steepest(r);
+        return steepest(r, next_t);
     }
-    return clopt_qn_combine(r->s, 1 + 2 * r->k, QN_D(r->m));
+    return new_direction(r, 1 + 2 * r->k, next_t);
 }
 
-/* After an accepted step with a new pair in slot c (with_pair): the dot products that
- * involve it and the new g, into the matrices. */
+/* Accepts the step (x, g and, with_pair, the new pair in slot c) and, in the same pass,
+ * the dot products that involve the new pair and the new g, into the matrices. */
 static int lbfgs_update(struct qn_run *r, int with_pair, size_t c)
 {
     struct clopt_qn *q = r->q;
@@ -105,7 +126,7 @@ static int lbfgs_update(struct qn_run *r, int with_pair, size_t c)
     }
 #undef PAIR
     double *dots = q->dots_host;
-    int status = clopt_qn_dots(r->s, 0, n, dots);
+    int status = clopt_qn_accept_dots(r->s, with_pair, c, m + c, n, dots);
     if (status != CLOPT_OK)
         return status;
     size_t at = 0;
@@ -160,21 +181,22 @@ static int take_step(struct qn_run *r, const struct clopt_ls_result *ls, double 
             ++r->k;
         r->order[r->k - 1] = c;
     }
-    int status = clopt_qn_accept(r->s, with_pair, c, r->m + c);
     const double gg_old = r->gg, gd_old = r->gd;
     r->f = ls->phi;
     r->gg = g2_new;
     r->alpha_prev = ls->alpha;
     r->gd_prev = gd_old;
+    const uint64_t next_t = r->t + 1;
+    if (lbfgs) { /* the accept is part of the dot-product pass */
+        int status = lbfgs_update(r, with_pair, c);
+        return status == CLOPT_OK ? lbfgs_direction(r, next_t) : status;
+    }
+    int status = clopt_qn_accept(r->s, 0, 0, 0);
     if (status != CLOPT_OK)
         return status;
-    if (lbfgs) {
-        status = lbfgs_update(r, with_pair, c);
-        return status == CLOPT_OK ? lbfgs_direction(r) : status;
-    }
     if (r->s->optimizer->qn == CLOPT_QN_BB) {
         bb_next(r, ls->alpha, gg_old);
-        return steepest(r);
+        return steepest(r, next_t);
     }
     /* cg: beta by the chosen formula, 0 (a restart) by Powell's test or when negative. */
     const double kind = r->s->opts.cg_beta;
@@ -185,13 +207,13 @@ static int take_step(struct qn_run *r, const struct clopt_ls_result *ls, double 
         beta = 0;
     const double gd = -r->gg + beta * r->gtd;
     if (beta == 0 || !(gd < 0))
-        return steepest(r);
+        return steepest(r, next_t);
     r->q->terms_host[0] = QN_G(r->m);
     r->q->coef_host[0] = -1.0;
     r->q->terms_host[1] = QN_D(r->m);
     r->q->coef_host[1] = beta;
     r->gd = gd;
-    return clopt_qn_combine(r->s, 2, QN_D(r->m));
+    return new_direction(r, 2, next_t);
 }
 
 /* The stopping tests of run.c, on an accepted iterate. */
@@ -255,7 +277,7 @@ static int begin(struct qn_run *r, double start)
     const int reason = stop_test(s, NAN, r->f, sqrt(g2));
     if (reason)
         return reason;
-    status = steepest(r);
+    status = steepest(r, 0);
     r->boundary = status == CLOPT_OK;
     return status;
 }
@@ -286,7 +308,7 @@ static int begin_resumed(struct qn_run *r)
 static int bb_trial(struct qn_run *r, struct clopt_ls_result *ls)
 {
     memset(ls, 0, sizeof *ls);
-    ls->alpha = r->t == 0 ? r->s->opts.lr : r->bb_alpha;
+    ls->alpha = first_alpha(r, r->t);
     int status = phi_at(r, ls->alpha, &ls->phi, &ls->dphi);
     if (status != CLOPT_OK)
         return status;
@@ -323,13 +345,7 @@ static int iterate(struct qn_run *r, struct clopt_result *res, double start)
             return CLOPT_STOP_CANCELLED;
         if (status != CLOPT_OK)
             return status;
-        /* First steps 1 / ||g|| (liblbfgs); then lbfgs tries 1, cg N&W's (3.60). */
-        const int fresh = t == 0 || (r->m > 0 ? r->k == 0 : r->gd == -r->gg);
-        double alpha0 = fresh      ? 1.0 / sqrt(r->gg)
-                        : r->m > 0 ? 1.0
-                                   : r->alpha_prev * r->gd_prev / r->gd;
-        if (!(alpha0 > 0) || !isfinite(alpha0))
-            alpha0 = 1.0;
+        const double alpha0 = first_alpha(r, t);
         /* options.max_evals (0: none) caps the trials, so the count never passes it. */
         const uint64_t max_evals = (uint64_t)s->opts.max_evals;
         uint64_t trials = (uint64_t)s->opts.max_ls;
