@@ -161,7 +161,7 @@ struct checkpoint_job {
     char *path;
     char *image; /* theta and the state vectors, one after the other */
     unsigned char *loop;
-    struct clopt_ckpt_section sections[2 + MAX_STATE];
+    struct clopt_ckpt_section sections[3 + MAX_STATE]; /* config, loop, theta, the state */
     size_t n_sections;
     size_t n_values; /* theta's values at the start of image, checked finite before writing */
     int is_double;
