@@ -275,6 +275,8 @@ static int arg_shape(const char *text, struct bench_grid *grid, uint64_t *dim)
         if (grid->n_axes == MAX_GRID_AXES ||
             clopt_parse_count(axis, (uint64_t)1 << 40, &len, &why) || len == 0)
             goto bad;
+        if (len > ((uint64_t)1 << 40) / n) /* the product must not wrap */
+            goto bad;
         grid->shape[grid->n_axes++] = (size_t)len;
         n *= len;
     }

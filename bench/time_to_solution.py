@@ -115,16 +115,6 @@ def poisson(x, shape, b):
 
 
 PROBLEMS = {
-    # name: (function of (x, n), start, target from n)
-    "rosenbrock": (lambda x, n: rosenbrock(x), "zeros", lambda n: 1e-6),
-    "laplacian": (lambda x, n: laplacian(x), "zeros", lambda n: 1 / (2 * (n + 1)) * (1 + 1e-6)),
-    "ellipsoid": (None, "normal", lambda n: 1e-6),
-    # 2-D poisson on poisson_shape(n) (n rounded to the grid), b = A u*: f* (negative) +
-    # 1e-6 |f*|, the laplacian's relative gap.
-    "poisson": (None, "zeros", lambda n: poisson_source(poisson_shape(n))[1] * (1 - 1e-6)),
-}
-
-PROBLEMS = {
     # name: (start, the target from n, the minimum f* from n: the plot shows loss - f*)
     "rosenbrock": ("zeros", lambda n: 1e-6, lambda n: 0.0),
     "laplacian": ("zeros", lambda n: 1 / (2 * (n + 1)) * (1 + 1e-6), lambda n: 1 / (2 * (n + 1))),

@@ -280,8 +280,8 @@ Test(grids, poisson_matches_the_cpu_reference_at_1023x1025_in_several_shards)
 }
 
 /* Grids whose last axis is longer than a vector of lanes plus the box (16 + 2): the groups
- * of points away from the faces take the vectorised sweep (shards of 320 points, tiles of
- * 64, halos of one plane of 200), the others the checked one. */
+ * of points away from the faces take the vectorised sweep (shards of 192 points, tiles of
+ * 64, halos of 241: a plane of 200, a row of 40 and a point), the others the checked one. */
 Test(grids, the_vectorised_sweep_matches_the_cpu_reference_in_3d_and_several_shards)
 {
     struct grid g = make_grid(3, 6, 5, 40);

@@ -401,6 +401,9 @@ int clopt_qn_run(struct clopt_solver *s, struct clopt_result *res)
     r.q = s->qn;
     r.m = s->qn->m;
     r.written_t = UINT64_MAX;
+    /* A run that ended in an error, or a resume since, may have left theta other than the
+     * combine's trial: the first trial is computed again (the same expression, the same bits). */
+    s->qn->theta_ready = 0;
     memset(&s->ck_report, 0, sizeof s->ck_report);
     const double start = clopt_now_seconds();
     clopt_ranks_clock(s, 1);

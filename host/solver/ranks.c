@@ -141,8 +141,8 @@ int clopt_ranks_split(struct clopt_solver *s, size_t tile, size_t slots_per_tile
         s->rank_blocks = s->rank_block_tiles = 0;
     if (short_rank(s, &r, &count))
         return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
-                          "rank %zu holds %zu elements, fewer than the stencil radius %zu: "
-                          "use fewer ranks or a larger options.dim",
+                          "rank %zu holds %zu elements, fewer than the %zu-element halo the "
+                          "objective needs: use fewer ranks or a larger options.dim",
                           r, count, s->halo);
     /* The agreement before each collective must work when a rank is out of host memory:
      * its arrays are made here, once. */
