@@ -45,6 +45,7 @@ struct rank {
                                   first platform query is not safe from two threads */
     int status;
     int code; /* the first failing call's own status (status is -1 for any failed run) */
+    int save_status; /* clopt_solver_save_theta's, with job.save */
     double loss, grad_norm; /* the run's final ones: folded from every rank's partials */
     char err[512];
     double theta[DIM];
@@ -98,6 +99,7 @@ static int any(void *user, int flag, int *result)
  * 5). */
 static struct {
     const char *checkpoint, *resume;
+    const char *save; /* after the run, clopt_solver_save_theta there */
     uint64_t iters;
     size_t dim;
     uint64_t every;
@@ -156,6 +158,8 @@ static void *run_rank(void *arg)
     r->grad_norm = res.grad_norm;
     if (r->status == CLOPT_OK)
         r->status = r->code = clopt_solver_read_theta(s, r->theta, CLOPT_DOUBLE, 0, DIM);
+    if (r->status == CLOPT_OK && job.save)
+        r->save_status = clopt_solver_save_theta(s, job.save, CLOPT_DOUBLE);
     if (r->status != CLOPT_OK && ctx)
         snprintf(r->err, sizeof r->err, "%s", clopt_errmsg(ctx));
     clopt_solver_destroy(s);
@@ -307,6 +311,23 @@ Test(ranks, an_lbfgs_checkpoint_of_2_ranks_is_one_processs_and_resumes_on_1_and_
     memset(&job, 0, sizeof job);
     remove_tree(dir);
     free(ck1), free(ck2), free(dir);
+}
+
+/* Saving theta under ranks: rank 0 alone opens the file, every rank takes part in the reads.
+ * When rank 0 could not open it, it returned at once and the others waited in the first
+ * collective read for ever (here: the test's timeout); now every rank returns the error. */
+Test(ranks, a_file_rank_0_cannot_write_fails_the_save_on_every_rank, .timeout = 120)
+{
+    static struct rank ranks[MAX_RANKS];
+    memset(&job, 0, sizeof job);
+    job.iters = 3;
+    job.save = "/nonexistent-clopt-dir/theta.npy";
+    start_ranks(3, ranks, "laplacian", "adam", 0.01, &chain_fold);
+    for (size_t k = 0; k < 3; ++k) {
+        cr_expect_eq(ranks[k].status, CLOPT_OK, "rank %zu: %s", k, ranks[k].err);
+        cr_expect_neq(ranks[k].save_status, CLOPT_OK, "rank %zu saved theta", k);
+    }
+    memset(&job, 0, sizeof job);
 }
 
 #ifdef CLOPT_TEST_FAULTS

@@ -22,47 +22,53 @@ int clopt_solver_save_theta(struct clopt_solver *s, const char *path,
         return clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG,
                           "clopt_solver_save_theta: precision must be CLOPT_FLOAT or CLOPT_DOUBLE");
     const size_t item = precision == CLOPT_DOUBLE ? sizeof(double) : sizeof(float);
+    /* Several ranks: the reads are collective and rank 0 alone writes the file, so every
+     * rank learns whether all are ready before the first read, rank 0 stays in the reads
+     * after a failed write, and all learn at the end whether the file was written. A rank
+     * that returned early would leave the others in a collective read for ever. */
+    const int root = clopt_ranks_is_root(s), ranks = clopt_ranks_active(s);
     void *buffer = malloc(SAVE_CHUNK * item);
-    if (!buffer)
-        return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory writing '%s'", path);
-    if (!clopt_ranks_is_root(s)) {
-        /* Several ranks: the reads are collective, and rank 0 alone writes the file. */
-        int status = CLOPT_OK;
-        for (size_t done = 0; status == CLOPT_OK && done < s->n; done += SAVE_CHUNK)
-            status = clopt_solver_read_theta(s, buffer, precision, done,
-                                             s->n - done < SAVE_CHUNK ? s->n - done : SAVE_CHUNK);
-        free(buffer);
-        return status;
-    }
+    int status = buffer ? CLOPT_OK
+                        : clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY,
+                                     "out of host memory writing '%s'", path);
     char err[512];
     struct clopt_atomic_file file;
-    int status = clopt_atomic_open(&file, path, 0666, err, sizeof err);
-    if (status != CLOPT_OK) {
-        free(buffer);
-        return clopt_fail(s->ctx, status, "%s", err);
+    int opened = 0;
+    if (status == CLOPT_OK && root) {
+        status = clopt_atomic_open(&file, path, 0666, err, sizeof err);
+        opened = status == CLOPT_OK;
+        if (status != CLOPT_OK)
+            status = clopt_fail(s->ctx, status, "%s", err);
     }
-    /* options.shape, checked against dim by clopt_validate_options; none: a vector. */
-    uint64_t shape[CLOPT_MAX_AXES] = {s->n};
-    size_t n_axes = s->opts.n_axes ? s->opts.n_axes : 1;
-    for (size_t a = 0; a < s->opts.n_axes; ++a)
-        shape[a] = s->opts.shape[a];
-    status = clopt_npy_write_header_shape(file.stream, precision, n_axes, shape, err, sizeof err);
-    if (status != CLOPT_OK)
-        status = clopt_fail(s->ctx, status, "writing '%s': %s", path, err);
-    for (size_t done = 0; status == CLOPT_OK && done < s->n;) {
+    if (opened) {
+        /* options.shape, checked against dim by clopt_validate_options; none: a vector. */
+        uint64_t shape[CLOPT_MAX_AXES] = {s->n};
+        size_t n_axes = s->opts.n_axes ? s->opts.n_axes : 1;
+        for (size_t a = 0; a < s->opts.n_axes; ++a)
+            shape[a] = s->opts.shape[a];
+        status =
+            clopt_npy_write_header_shape(file.stream, precision, n_axes, shape, err, sizeof err);
+        if (status != CLOPT_OK)
+            status = clopt_fail(s->ctx, status, "writing '%s': %s", path, err);
+    }
+    status = clopt_ranks_agree(s, status, "before writing theta");
+    int written = CLOPT_OK;
+    for (size_t done = 0; status == CLOPT_OK && (written == CLOPT_OK || ranks) && done < s->n;) {
         const size_t chunk = s->n - done < SAVE_CHUNK ? s->n - done : SAVE_CHUNK;
         status = clopt_solver_read_theta(s, buffer, precision, done, chunk);
-        if (status == CLOPT_OK && fwrite(buffer, item, chunk, file.stream) != chunk)
-            status = clopt_fail(s->ctx, CLOPT_ERR_IO, "writing '%s': %s", path, strerror(errno));
+        if (status == CLOPT_OK && opened && written == CLOPT_OK &&
+            fwrite(buffer, item, chunk, file.stream) != chunk)
+            written = clopt_fail(s->ctx, CLOPT_ERR_IO, "writing '%s': %s", path, strerror(errno));
         done += chunk;
     }
     free(buffer);
-    if (status != CLOPT_OK) {
+    if (opened && status == CLOPT_OK && written == CLOPT_OK) {
+        const int committed = clopt_atomic_commit(&file, NULL, err, sizeof err);
+        if (committed != CLOPT_OK)
+            written = clopt_fail(s->ctx, committed, "%s", err);
+    } else if (opened)
         clopt_atomic_abort(&file);
-        return status;
-    }
-    status = clopt_atomic_commit(&file, NULL, err, sizeof err);
-    return status == CLOPT_OK ? CLOPT_OK : clopt_fail(s->ctx, status, "%s", err);
+    return status == CLOPT_OK ? clopt_ranks_agree(s, written, "while writing theta") : status;
 }
 
 int clopt_output_check(const char *path, char *err, size_t errlen)
