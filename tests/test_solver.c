@@ -455,8 +455,8 @@ static cl_uint kernel_args(cl_kernel kernel)
 }
 
 /* The host sets arguments by the positions in kernel_args.h; the kernels declare them in
- * kernels/ (step.cl, reduce.cl, init.cl). A parameter added on one side only must fail here, not
- * run shifted. */
+ * kernels/ (step_kernels.cl, reduce.cl, init.cl). A parameter added on one side only must fail
+ * here, not run shifted. */
 Test(solver, kernel_argument_layout_matches_the_kernels)
 {
     struct clopt_options o;

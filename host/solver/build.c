@@ -187,7 +187,13 @@ int clopt_build_kernels(struct clopt_solver *s)
         {"common.cl", 0},
         {s->objective ? s->objective->file : s->opts.objective, s->objective == NULL},
         {s->optimizer->file, 0},
+        /* step.cl's program text in five rooms, in this order (each continues the one
+         * before). */
         {"step.cl", 0},
+        {"sweep_stencil.cl", 0},
+        {"sweep_grid.cl", 0},
+        {"sweep_fused.cl", 0},
+        {"step_kernels.cl", 0},
         {"reduce.cl", 0},
         {"init.cl", 0},
         {"qn.cl", 0}, /* lbfgs and cg only: the parts count below leaves it out otherwise */

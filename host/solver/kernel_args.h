@@ -1,8 +1,8 @@
-/* The kernels' argument positions: the host's copy of the parameter lists in kernels/step.cl
- * (CLOPT_STEP_PARAMS and clopt_step_fused), reduce.cl and init.cl (clopt_init, clopt_zero,
- * clopt_put_hyper). Each enum ends with the
- * count, which tests/test_solver.c compares with CL_KERNEL_NUM_ARGS of the built kernels,
- * so a parameter added on one side only fails a test. */
+/* The kernels' argument positions: the host's copy of the parameter lists in
+ * kernels/step_kernels.cl (CLOPT_STEP_PARAMS and clopt_step_fused), reduce.cl and init.cl
+ * (clopt_init, clopt_zero, clopt_put_hyper). Each enum ends with the count, which
+ * tests/test_solver.c compares with CL_KERNEL_NUM_ARGS of the built kernels, so a parameter added
+ * on one side only fails a test. */
 #ifndef CLOPT_KERNEL_ARGS_H
 #define CLOPT_KERNEL_ARGS_H
 
