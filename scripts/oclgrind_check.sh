@@ -168,7 +168,7 @@ run_case_split grid-tv-adam-cpu-double --shape 4,5,15 --objective tv_denoise \
   --param image="$work/target.npy" --optimizer adam --tune "$cpu" --precision double
 checks=(--data-races --check-api)
 run_case grid-poisson-shards-cpu --shape 16,16 --objective poisson \
-  --param source="$work/grid256.npy" --max-shard-bytes $(((64 + 2 * 16) * 4)) \
+  --param source="$work/grid256.npy" --max-shard-bytes $(((64 + 2 * 17) * 4)) \
   --tune layout=contig,partials=item,wg=4,epw=16,vw=4,fblock=4,rwg=4
 checks=(--data-races --uninitialized --check-api)
 # Fused steps: stateless (pairs of iterations per sweep) and stateful rules, a data vector,

@@ -264,13 +264,13 @@ static void expect_reference(const char *objective, const struct grid *g, uint64
     free(ref);
 }
 
-/* 1 x 7 in one shard; 3 x 93 x 5 in shards of 512 elements with halos of 465 (one plane) on
- * each side, and in one. */
+/* 1 x 7 in one shard; 3 x 93 x 5 in shards of 512 elements with halos of 471 (a plane of
+ * 465, a row of 5 and a point) on each side, and in one. */
 Test(grids, poisson_matches_the_cpu_reference_on_odd_shapes_and_shard_counts)
 {
     struct grid a = make_grid(2, 1, 7, 1), b = make_grid(3, 3, 93, 5);
     expect_reference("poisson", &a, 4, 0, 1);
-    expect_reference("poisson", &b, 4, (512 + 2 * 465) * sizeof(double), 3);
+    expect_reference("poisson", &b, 4, (512 + 2 * 471) * sizeof(double), 3);
 }
 
 Test(grids, poisson_matches_the_cpu_reference_at_1023x1025_in_several_shards)
@@ -280,13 +280,13 @@ Test(grids, poisson_matches_the_cpu_reference_at_1023x1025_in_several_shards)
 }
 
 /* Grids whose last axis is longer than a vector of lanes plus the box (16 + 2): the groups
- * of points away from the faces take the vectorised sweep (shards of 192 points, tiles of
+ * of points away from the faces take the vectorised sweep (shards of 320 points, tiles of
  * 64, halos of 241: a plane of 200, a row of 40 and a point), the others the checked one. */
 Test(grids, the_vectorised_sweep_matches_the_cpu_reference_in_3d_and_several_shards)
 {
     struct grid g = make_grid(3, 6, 5, 40);
-    expect_reference("poisson", &g, 3, (320 + 2 * 200) * sizeof(double), 4);
-    expect_reference("tv_denoise", &g, 3, (320 + 2 * 200) * sizeof(double), 4);
+    expect_reference("poisson", &g, 3, (320 + 2 * 241) * sizeof(double), 4);
+    expect_reference("tv_denoise", &g, 3, (320 + 2 * 241) * sizeof(double), 4);
 }
 
 /* theta after a few steps is the same bits whether the points away from the faces go through
@@ -333,12 +333,13 @@ Test(grids, the_vectorised_sweep_gives_the_bits_of_the_scalar_one)
     expect_lane_invariance("tv_denoise", &b);
 }
 
-/* 5 x 7 in one shard; 5 x 4 x 5 in shards of 64 with halos of one plane (20), and in one. */
+/* 5 x 7 in one shard; 5 x 4 x 5 in shards of 64 with halos of 26 (a plane of 20, a row of 5
+ * and a point), and in one. */
 Test(grids, tv_denoise_matches_the_cpu_reference_on_shapes_and_shard_counts)
 {
     struct grid a = make_grid(2, 5, 7, 1), b = make_grid(3, 5, 4, 5);
     expect_reference("tv_denoise", &a, 3, 0, 1);
-    expect_reference("tv_denoise", &b, 3, (64 + 2 * 20) * sizeof(double), 2);
+    expect_reference("tv_denoise", &b, 3, (64 + 2 * 26) * sizeof(double), 2);
 }
 
 /* b = A u* for a known u*: L-BFGS finds u* (the discrete problem's exact solution) to the
@@ -491,8 +492,8 @@ Test(grids, the_cli_takes_a_shape_and_refuses_bad_ones)
     const char *init_args[] = {"run", "--objective", "poisson", "--shape", "3,7", "--param",
                                param, "--init",      init,      "--iters", "1",   NULL};
     expect_usage(init_args, "has shape (7, 3) but --shape is (3, 7)");
-    /* One plane of 7 is the halo; shards of 4 floats (80 bytes with both halos) cannot
-     * hold it. */
+    /* A plane of 7 and a point are the halo; shards of 4 floats (80 bytes with both halos)
+     * cannot hold it. */
     const char *halo[] = {
         "run",    "--objective",     "poisson",           "--shape", "3,7",     "--param", param,
         "--tune", "wg=1,epw=4,vw=4", "--max-shard-bytes", "80",      "--iters", "1",       NULL};
