@@ -565,6 +565,10 @@ int clopt_solver_resume(struct clopt_solver *s, const char *path)
     } else if (status == CLOPT_OK) {
         status = read_sections(s, path, &r, &point, &counts);
     }
+    /* Every rank read the same bytes, but a file that differs on one rank's path (or a
+     * device that failed on one) would leave the ranks to run apart: all return the first
+     * failing rank's status, the others with its message. */
+    status = clopt_ranks_agree(s, status, "while resuming");
     if (status == CLOPT_OK && !s->optimizer->qn) {
         s->step = counts.step;
         s->fresh_state = counts.fresh != 0;
