@@ -84,9 +84,9 @@ static int read_vectors(struct clopt_solver *s, unsigned char *image)
     for (size_t i = 0; i < s->n_shards && status == CLOPT_OK; ++i) {
         const struct shard *sh = &s->shards[i];
         for (size_t v = 0; v < slots && status == CLOPT_OK; ++v) {
-            cl_int err = clEnqueueReadBuffer(s->ctx->queue, q->vec[i], CL_FALSE,
-                                             v * sh->count * e, sh->count * e,
-                                             image + (v * s->n + sh->offset) * e, 0, NULL, NULL);
+            cl_int err = clEnqueueReadBuffer(s->ctx->queue, q->vec[i], CL_FALSE, v * sh->count * e,
+                                             sh->count * e, image + (v * s->n + sh->offset) * e, 0,
+                                             NULL, NULL);
             if (err != CL_SUCCESS)
                 status = clopt_fail_cl(s->ctx, err, "clEnqueueReadBuffer(qn checkpoint)");
         }
