@@ -3,8 +3,10 @@
  * (--checkpoint-every) or the one a stop request (SIGINT/SIGTERM's flag) writes; on a 1-D
  * stencil objective split into many shards, float and double. */
 #include "testutil.h"
+#include "internal.h" /* clopt_crc32c, to forge a matching checksum */
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,4 +236,65 @@ Test(qn_resume, info_and_export)
     cr_expect(memcmp(saved, theta, sizeof saved) == 0, "export's theta is not the run's");
     free(out);
     free(path);
+}
+
+/* Offset in a checkpoint image of the data of its section number `index` (0: config), and
+ * its length. */
+static size_t section_at(const unsigned char *b, size_t index, uint64_t *length)
+{
+    size_t at = 20; /* the file's header */
+    for (size_t i = 0;; ++i) {
+        memcpy(length, b + at + 8, 8);
+        if (i == index)
+            return at + 20;
+        at += 20 + (size_t)*length + 4;
+    }
+}
+
+/* theta[0] of the file set to v, with the theta section's checksum made to match, so that
+ * only the reader's own checks can tell. */
+static void write_with_theta0(const char *from, const char *to, double v)
+{
+    size_t size;
+    unsigned char *b = read_binary(from, &size);
+    cr_assert(b);
+    uint64_t length;
+    const size_t theta = section_at(b, 2, &length);
+    memcpy(b + theta, &v, sizeof v);
+    const uint32_t crc = clopt_crc32c(0, b + theta, (size_t)length);
+    memcpy(b + theta + length, &crc, 4);
+    FILE *f = fopen(to, "wb");
+    cr_assert(f && fwrite(b, 1, size, f) == size && fclose(f) == 0);
+    free(b);
+}
+
+/* The file's own checks, now made while it streams (no process holds theta or the vectors
+ * whole): a theta that is not the x of the vectors, or not finite, is refused with one line
+ * even where the checksums hold; the file as written resumes. */
+Test(qn_resume, a_theta_that_is_not_x_or_not_finite_is_refused)
+{
+    char *path = path_in(dir, "x.ckpt"), *bad = path_in(dir, "bad.ckpt");
+    struct clopt_options o;
+    options(&o, "lbfgs", CLOPT_DOUBLE);
+    o.max_iters = 3;
+    o.checkpoint = path;
+    double theta[N];
+    struct clopt_result res;
+    run(&o, NULL, theta, &res, NULL);
+    o.checkpoint = NULL;
+    const double values[] = {theta[0] + 1, NAN};
+    const char *says[] = {"is not the x", "not finite"};
+    for (size_t i = 0; i < 2; ++i) {
+        write_with_theta0(path, bad, values[i]);
+        struct clopt_solver *s;
+        cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+        cr_expect_eq(clopt_solver_resume(s, bad), CLOPT_ERR_BAD_FILE, "%s", says[i]);
+        cr_expect(strstr(clopt_errmsg(ctx), says[i]) != NULL, "%s", clopt_errmsg(ctx));
+        clopt_solver_destroy(s);
+    }
+    struct clopt_solver *s;
+    cr_assert_eq(clopt_solver_create(&s, ctx, &o), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    cr_expect_eq(clopt_solver_resume(s, path), CLOPT_OK, "%s", clopt_errmsg(ctx));
+    clopt_solver_destroy(s);
+    free(path), free(bad);
 }

@@ -444,4 +444,56 @@ Test(ranks_faults, ranks_stream_an_lbfgs_checkpoint_in_bounded_host_memory, .tim
 {
     bounded_checkpoint("lbfgs", 1);
 }
+
+/* Resuming under the same cap: 3 ranks read a checkpoint of one process (37 MB of lbfgs
+ * vectors, 4.8 MB of adam's theta and state) and go on to the bits of a run left alone
+ * (theta's first DIM elements, and the final loss and gradient norm, which every element
+ * enters). Each rank streams the file a file chunk (1 MiB) at a time and keeps its own
+ * range. Before, every rank read lbfgs's theta and vectors whole into host memory, and
+ * first-order runs streamed chunks of 2^20 elements (4 MiB of floats): both resumes failed. */
+static void bounded_resume(const char *optimizer, double lr)
+{
+    static const struct fold tile_partials = {64, 8, 2, 0, 0};
+    static struct rank full[1], one[1], many[MAX_RANKS];
+    char *dir = temp_dir();
+    char *ck = path_in(dir, "ck");
+    memset(&job, 0, sizeof job);
+    job.dim = 400000;
+    job.iters = 6;
+    run_ranks(1, full, "ellipsoid", optimizer, lr, &tile_partials);
+    job.iters = 3;
+    job.every = 3;
+    job.checkpoint = ck;
+    run_ranks(1, one, "ellipsoid", optimizer, lr, &tile_partials);
+    job.iters = 6;
+    job.checkpoint = NULL;
+    job.resume = ck;
+    cr_assert_eq(setenv("CLOPT_FAULT_MAX_ALLOC", CAP, 1), 0);
+    start_ranks(MAX_RANKS, many, "ellipsoid", optimizer, lr, &tile_partials);
+    unsetenv("CLOPT_FAULT_MAX_ALLOC");
+    for (size_t k = 0; k < MAX_RANKS; ++k) {
+        cr_expect_eq(many[k].status, CLOPT_OK, "%s: rank %zu of %d: %s", optimizer, k, MAX_RANKS,
+                     many[k].err);
+        cr_expect(!memcmp(full[0].theta, many[k].theta, sizeof full[0].theta) &&
+                      !memcmp(&full[0].loss, &many[k].loss, sizeof(double)) &&
+                      !memcmp(&full[0].grad_norm, &many[k].grad_norm, sizeof(double)),
+                  "%s: rank %zu of %d resumed under the cap is not the run left alone: loss "
+                  "%.17g, |g| %.17g; left alone %.17g, %.17g",
+                  optimizer, k, MAX_RANKS, many[k].loss, many[k].grad_norm, full[0].loss,
+                  full[0].grad_norm);
+    }
+    memset(&job, 0, sizeof job);
+    remove_tree(dir);
+    free(ck), free(dir);
+}
+
+Test(ranks_faults, ranks_resume_an_lbfgs_checkpoint_in_bounded_host_memory, .timeout = 600)
+{
+    bounded_resume("lbfgs", 1);
+}
+
+Test(ranks_faults, ranks_resume_a_first_order_checkpoint_in_bounded_host_memory, .timeout = 600)
+{
+    bounded_resume("adam", 1e-2);
+}
 #endif

@@ -13,8 +13,9 @@
  * vectors are 2m + 3 times theta, and a run checkpoints rarely. Under several ranks the
  * vectors are gathered a file chunk at a time in rank order (the scalars are the same on
  * every rank) and rank 0 writes each chunk as it arrives: the one process's bytes, with no
- * rank holding the vectors (host/solver/ranks_ckpt.c); on resume each rank takes its own
- * range, whatever the rank count that wrote the file. */
+ * rank holding the vectors (host/solver/ranks_ckpt.c). On resume every process streams the
+ * file a chunk at a time (checking its checksums) and keeps its own range of each chunk,
+ * whatever the rank count that wrote the file: no process holds a whole vector. */
 #include "qn.h"
 
 #include <math.h>
@@ -71,8 +72,8 @@ static void encode(const struct clopt_solver *s, const struct qn_run *r, unsigne
 }
 
 /* The vector slots of this process's shards into image (slot-major, n elements each, at
- * their global positions: a rank fills its own range only), or back. */
-static int move_vectors(struct clopt_solver *s, unsigned char *image, int to_device)
+ * their global positions): a single process's checkpoint. */
+static int read_vectors(struct clopt_solver *s, unsigned char *image)
 {
     struct clopt_qn *q = s->qn;
     const size_t slots = QN_VECTORS(q->m), e = s->elem_size;
@@ -83,21 +84,15 @@ static int move_vectors(struct clopt_solver *s, unsigned char *image, int to_dev
     for (size_t i = 0; i < s->n_shards && status == CLOPT_OK; ++i) {
         const struct shard *sh = &s->shards[i];
         for (size_t v = 0; v < slots && status == CLOPT_OK; ++v) {
-            const size_t dev_at = v * sh->count * e, bytes = sh->count * e;
-            unsigned char *host = image + (v * s->n + sh->offset) * e;
-            cl_int err = to_device ? clEnqueueWriteBuffer(s->ctx->queue, q->vec[i], CL_FALSE,
-                                                          dev_at, bytes, host, 0, NULL, NULL)
-                                   : clEnqueueReadBuffer(s->ctx->queue, q->vec[i], CL_FALSE, dev_at,
-                                                         bytes, host, 0, NULL, NULL);
-            if (err != CL_SUCCESS) {
-                status = clopt_fail_cl(s->ctx, err,
-                                       to_device ? "clEnqueueWriteBuffer(qn resume)"
-                                                 : "clEnqueueReadBuffer(qn checkpoint)");
-            }
+            cl_int err = clEnqueueReadBuffer(s->ctx->queue, q->vec[i], CL_FALSE, v * sh->count * e,
+                                             sh->count * e, image + (v * s->n + sh->offset) * e, 0,
+                                             NULL, NULL);
+            if (err != CL_SUCCESS)
+                status = clopt_fail_cl(s->ctx, err, "clEnqueueReadBuffer(qn checkpoint)");
         }
     }
-    /* Also after a failed enqueue: the copies queued before it read or write image, which
-     * the caller frees on return. */
+    /* Also after a failed enqueue: the copies queued before it write image, which the
+     * caller frees on return. */
     cl_int err = clFinish(s->ctx->queue);
     if (status == CLOPT_OK && err != CL_SUCCESS)
         status = clopt_fail_cl(s->ctx, err, "clFinish(qn checkpoint)");
@@ -204,7 +199,7 @@ int clopt_qn_checkpoint(struct clopt_solver *s, struct qn_run *r)
     if (!loop || !image)
         note(s, "out of host memory for a checkpoint of the lbfgs/cg vectors");
     else
-        status = move_vectors(s, image, 0);
+        status = read_vectors(s, image);
     if (status == CLOPT_OK && loop && image) {
         encode(s, r, loop);
         struct clopt_ckpt_section sec[4];
@@ -317,9 +312,10 @@ static int read_section(struct clopt_ckpt_reader *rd, const char *name, uint64_t
     return status;
 }
 
-static int x_finite(const struct clopt_solver *s, const unsigned char *x)
+/* Whether the first `count` elements of x are finite. */
+static int x_finite(const struct clopt_solver *s, const unsigned char *x, size_t count)
 {
-    for (size_t i = 0; i < s->n; ++i) {
+    for (size_t i = 0; i < count; ++i) {
         double v;
         if (s->elem_size == sizeof(double)) {
             memcpy(&v, x + i * sizeof v, sizeof v);
@@ -334,41 +330,117 @@ static int x_finite(const struct clopt_solver *s, const unsigned char *x)
     return 1;
 }
 
-/* The sections after config, into *r and the device; err describes a fault of the file. */
+/* The part in this process's shards of elements [at, at + count) of vector slot `slot`
+ * from src (slot_part's way back): a rank writes its own range only. Blocking, as src is
+ * the next chunk's buffer. */
+static int slot_part_to_device(struct clopt_solver *s, size_t slot, size_t at, size_t count,
+                               const unsigned char *src)
+{
+    struct clopt_qn *q = s->qn;
+    const size_t e = s->elem_size, end = at + count;
+    for (size_t i = 0; i < s->n_shards; ++i) {
+        const struct shard *sh = &s->shards[i];
+        const size_t lo = sh->offset > at ? sh->offset : at;
+        const size_t hi = sh->offset + sh->count < end ? sh->offset + sh->count : end;
+        if (hi <= lo)
+            continue;
+        cl_int err = clEnqueueWriteBuffer(s->ctx->queue, q->vec[i], CL_TRUE,
+                                          (slot * sh->count + lo - sh->offset) * e, (hi - lo) * e,
+                                          src + (lo - at) * e, 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            return clopt_fail_cl(s->ctx, err, "clEnqueueWriteBuffer(qn resume)");
+    }
+    return CLOPT_OK;
+}
+
+/* One n-element vector of the file, from the reader's position, a file chunk at a time
+ * (never the whole vector: at 1e10 parameters it is 40 GB, and there are 2m + 4 of them):
+ * into theta (slot SIZE_MAX; it must be finite) or vector slot `slot`, each rank keeping
+ * only its own range of each chunk. *crc accumulates the vector's bytes. Every rank reads
+ * every byte, so the section checksums are checked on each, and each comes to the same
+ * verdict on the same file. A fault of the file is in err; one of the device sets
+ * *in_file = 0 and is on the context. */
+static int stream_vector(struct clopt_solver *s, struct clopt_ckpt_reader *rd, size_t slot,
+                         unsigned char *chunk, uint32_t *crc, char *err, size_t errlen,
+                         int *in_file)
+{
+    const size_t e = s->elem_size, most = CLOPT_CKPT_CHUNK / e;
+    int status = CLOPT_OK;
+    for (size_t done = 0; done < s->n && status == CLOPT_OK;) {
+        const size_t m = s->n - done < most ? s->n - done : most;
+        status = clopt_ckpt_read(rd, chunk, m * e, err, errlen);
+        if (status != CLOPT_OK)
+            return status;
+        *crc = clopt_crc32c(*crc, chunk, m * e);
+        if (slot == SIZE_MAX && !x_finite(s, chunk, m)) {
+            snprintf(err, errlen, "theta is not finite, which no run checkpoints");
+            return CLOPT_ERR_BAD_FILE;
+        }
+        status = slot == SIZE_MAX ? clopt_transfer(s, 0, chunk, s->opts.precision, done, m, 1)
+                                  : slot_part_to_device(s, slot, done, m, chunk);
+        if (status != CLOPT_OK)
+            *in_file = 0;
+        done += m;
+    }
+    return status;
+}
+
+/* The sections after config, into *r and the device; err describes a fault of the file.
+ * Host memory: one file chunk, whatever n (the vectors stream to the device). */
 static int read_state(struct clopt_solver *s, struct clopt_ckpt_reader *rd, struct qn_run *r,
                       char *err, size_t errlen, int *in_file)
 {
     const size_t slots = QN_VECTORS(s->qn->m), vec_bytes = s->n * s->elem_size;
-    unsigned char *loop = NULL, *theta = NULL, *image = NULL;
+    unsigned char *loop = NULL, *chunk = NULL;
     uint64_t got;
     int status =
         read_section(rd, "qnloop", 0, loop_length(CLOPT_QN_LBFGS, QN_MAX_HISTORY, QN_MAX_HISTORY),
                      &loop, &got, err, errlen);
     if (status == CLOPT_OK)
         status = decode(s, loop, got, r, err, errlen);
+    if (status == CLOPT_OK) {
+        chunk = malloc(CLOPT_CKPT_CHUNK);
+        status = chunk ? CLOPT_OK : CLOPT_ERR_OUT_OF_MEMORY;
+    }
+    /* The vectors go through lane 0's queue: with several devices, the others must be idle. */
+    if (status == CLOPT_OK && s->n_lanes > 1) {
+        status = clopt_sync_lanes(s, 1);
+        *in_file = status == CLOPT_OK;
+    }
+    uint32_t theta_crc = 0, x_crc = 0, other_crc = 0;
     if (status == CLOPT_OK)
-        status = read_section(rd, "theta", vec_bytes, 0, &theta, &got, err, errlen);
-    if (status == CLOPT_OK && !x_finite(s, theta)) {
-        snprintf(err, errlen, "theta is not finite, which no run checkpoints");
+        status = clopt_ckpt_next(rd, "theta", &got, err, errlen);
+    if (status == CLOPT_OK && got != vec_bytes) {
+        snprintf(err, errlen, "section 'theta' has the wrong size");
         status = CLOPT_ERR_BAD_FILE;
     }
     if (status == CLOPT_OK)
-        status = read_section(rd, "qnvec", slots * vec_bytes, 0, &image, &got, err, errlen);
+        status = stream_vector(s, rd, SIZE_MAX, chunk, &theta_crc, err, errlen, in_file);
+    if (status == CLOPT_OK)
+        status = clopt_ckpt_end_section(rd, "theta", err, errlen);
+    if (status == CLOPT_OK)
+        status = clopt_ckpt_next(rd, "qnvec", &got, err, errlen);
+    if (status == CLOPT_OK && got != slots * vec_bytes) {
+        snprintf(err, errlen, "section 'qnvec' has the wrong size");
+        status = CLOPT_ERR_BAD_FILE;
+    }
+    for (size_t v = 0; v < slots && status == CLOPT_OK; ++v)
+        status = stream_vector(s, rd, v, chunk, v == QN_X(s->qn->m) ? &x_crc : &other_crc, err,
+                               errlen, in_file);
+    if (status == CLOPT_OK)
+        status = clopt_ckpt_end_section(rd, "qnvec", err, errlen);
     if (status == CLOPT_OK)
         status = clopt_ckpt_close(rd, 1, err, errlen);
-    if (status == CLOPT_OK && memcmp(theta, image + QN_X(s->qn->m) * vec_bytes, vec_bytes)) {
+    /* Both sections' checksums held, so the bytes are the writer's; a writer that was not
+     * clopt could still have put another theta than x. Neither is held whole any more to
+     * compare them byte for byte: their CRC32Cs of equal lengths are compared instead, which
+     * any difference short of one built to collide shows. */
+    if (status == CLOPT_OK && theta_crc != x_crc) {
         snprintf(err, errlen, "its theta is not the x of its lbfgs/cg vectors");
         status = CLOPT_ERR_BAD_FILE;
     }
-    if (status == CLOPT_OK) {
-        *in_file = 0;
-        status = move_vectors(s, image, 1);
-        if (status == CLOPT_OK)
-            status = clopt_transfer(s, 0, theta, s->opts.precision, 0, s->n, 1);
-    }
     free(loop);
-    free(theta);
-    free(image);
+    free(chunk);
     return status;
 }
 

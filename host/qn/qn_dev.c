@@ -182,6 +182,13 @@ void clopt_qn_destroy(struct clopt_solver *s)
     struct clopt_qn *q = s->qn;
     if (!q)
         return;
+    /* write_lists' copy from q->pairs_host is not waited for where it is queued: a solver
+     * destroyed before its first run (a resume that failed) freed q under it (ASan, test
+     * ranks_resume_an_lbfgs_checkpoint_in_bounded_host_memory before its fix). Nobody is
+     * left to tell of a failure here. */
+    for (size_t d = 0; s->lanes && d < s->n_lanes; ++d)
+        if (s->lanes[d].queue)
+            clFinish(s->lanes[d].queue);
     for (size_t i = 0; q->vec && i < s->n_shards; ++i)
         if (q->vec[i])
             clReleaseMemObject(q->vec[i]);

@@ -473,13 +473,16 @@ static size_t first_not_finite(const struct clopt_solver *s, const char *chunk, 
     return m;
 }
 
-/* Streams theta and the state to the device chunk by chunk, checked as they stream. A
- * failure of the file is described in err (and returned with *in_file set); one of the
- * device is already on the context. */
+/* Streams theta and the state to the device a file chunk (CLOPT_CKPT_CHUNK bytes) at a
+ * time, checked as they stream; under ranks each keeps its own range of each chunk
+ * (clopt_transfer), so no process holds more than a chunk whatever n. A failure of the file
+ * is described in err (and returned with *in_file set); one of the device is already on
+ * the context. */
 static int read_vectors(struct clopt_solver *s, struct clopt_ckpt_reader *r, char *chunk, char *err,
                         size_t errlen, int *in_file)
 {
     *in_file = 1;
+    const size_t most = CLOPT_CKPT_CHUNK / s->elem_size;
     for (size_t k = 0; k <= s->n_state; ++k) {
         uint64_t length;
         char tag[8] = "theta";
@@ -491,7 +494,7 @@ static int read_vectors(struct clopt_solver *s, struct clopt_ckpt_reader *r, cha
             status = CLOPT_ERR_BAD_FILE;
         }
         for (size_t done = 0; done < s->n && status == CLOPT_OK;) {
-            const size_t m = s->n - done < CONVERT_CHUNK ? s->n - done : CONVERT_CHUNK;
+            const size_t m = s->n - done < most ? s->n - done : most;
             status = clopt_ckpt_read(r, chunk, m * s->elem_size, err, errlen);
             /* A run never checkpoints a theta that is not finite (its state may be: an
              * overflowed adagrad sum is where that run is). */
@@ -528,7 +531,7 @@ static int read_sections(struct clopt_solver *s, const char *path, struct clopt_
     if (status != CLOPT_OK)
         return clopt_fail(s->ctx, status, "checkpoint '%s': %s", path,
                           status == CLOPT_ERR_OUT_OF_MEMORY ? "out of host memory" : err);
-    char *chunk = malloc(CONVERT_CHUNK * s->elem_size);
+    char *chunk = malloc(CLOPT_CKPT_CHUNK);
     if (!chunk)
         return clopt_fail(s->ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
     int in_file = 1;
@@ -565,6 +568,10 @@ int clopt_solver_resume(struct clopt_solver *s, const char *path)
     } else if (status == CLOPT_OK) {
         status = read_sections(s, path, &r, &point, &counts);
     }
+    /* Every rank read the same bytes, but a file that differs on one rank's path (or a
+     * device that failed on one) would leave the ranks to run apart: all return the first
+     * failing rank's status, the others with its message. */
+    status = clopt_ranks_agree(s, status, "while resuming");
     if (status == CLOPT_OK && !s->optimizer->qn) {
         s->step = counts.step;
         s->fresh_state = counts.fresh != 0;

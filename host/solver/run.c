@@ -104,9 +104,9 @@ struct run {
     struct loss_ring ring;
     cl_event throttle[THROTTLE_SLOTS];
     size_t throttle_next;
-    char *origin;         /* theta and state at the start, when not theta_0 (replay.c) */
-    int origin_generated; /* theta was theta_0 at the start: a replay regenerates it */
-    int stepped;          /* some step was queued: theta is no longer theta_0 */
+    struct snapshot *origin; /* theta and state at the start, when not theta_0 (replay.c) */
+    int origin_generated;    /* theta was theta_0 at the start: a replay regenerates it */
+    int stepped;             /* some step was queued: theta is no longer theta_0 */
     int resumed;
     uint64_t t0; /* the first iteration (not 0 when resumed) */
     uint64_t t;  /* the next iteration to queue */
@@ -398,7 +398,7 @@ static void end_run(struct clopt_solver *s, struct clopt_result *res, struct run
     for (size_t i = 0; i < THROTTLE_SLOTS; ++i)
         if (run->throttle[i])
             clReleaseEvent(run->throttle[i]);
-    free(run->origin);
+    clopt_snapshot_free(run->origin);
 }
 
 static int run_first_order(struct clopt_solver *s, struct clopt_result *res)

@@ -340,9 +340,15 @@ double clopt_now_seconds(void);
 int clopt_wait_event(struct clopt_context *ctx, cl_event *event);
 
 /* replay.c */
-int clopt_snapshot(struct clopt_solver *s, char **out);
-int clopt_replay(struct clopt_solver *s, const char *origin, uint64_t start_step, int start_fresh,
-                 uint64_t first_t, uint64_t iterations);
+/* A run's start point on the host (replay.c): this process's range of theta and each state
+ * vector, one block each. */
+struct snapshot {
+    char *vec[MAX_STATE + 1];
+};
+void clopt_snapshot_free(struct snapshot *snap);
+int clopt_snapshot(struct clopt_solver *s, struct snapshot **out);
+int clopt_replay(struct clopt_solver *s, const struct snapshot *origin, uint64_t start_step,
+                 int start_fresh, uint64_t first_t, uint64_t iterations);
 
 /* checkpoint_write.c */
 int clopt_write_checkpoint(struct clopt_solver *s, const struct run_state *rs,
