@@ -663,13 +663,27 @@ Test(grids, a_user_objective_reading_box_corners_keeps_its_bits_in_shards_starti
     snprintf(cap, sizeof cap, "%d", (44 + 2 * 38) * 8);
     const char *shards[] = {"--max-shard-bytes", cap};
     for (int k = 0; k < 2; ++k) {
-        const char *args[] = {"run",         "--objective",     cl,
-                              "--shape",     "9,37",            "--iters",
-                              "12",          "--lr",            "0.3",
-                              "--init",      "uniform:1",       "--tune",
-                              "wg=1,epw=4,vw=4", "--precision", "double",
-                              "--out",       k ? many : one,    "--quiet",
-                              k ? shards[0] : NULL, shards[1],  NULL};
+        const char *args[] = {"run",
+                              "--objective",
+                              cl,
+                              "--shape",
+                              "9,37",
+                              "--iters",
+                              "12",
+                              "--lr",
+                              "0.3",
+                              "--init",
+                              "uniform:1",
+                              "--tune",
+                              "wg=1,epw=4,vw=4",
+                              "--precision",
+                              "double",
+                              "--out",
+                              k ? many : one,
+                              "--quiet",
+                              k ? shards[0] : NULL,
+                              shards[1],
+                              NULL};
         struct cli_result r = cli_run(args);
         cr_assert_eq(r.exit_code, 0, "%s", r.err);
         cli_result_free(&r);

@@ -44,7 +44,7 @@ struct rank {
     struct clopt_context *ctx; /* made before the threads start: the OpenCL loader's
                                   first platform query is not safe from two threads */
     int status;
-    int code; /* the first failing call's own status (status is -1 for any failed run) */
+    int code;        /* the first failing call's own status (status is -1 for any failed run) */
     int save_status; /* clopt_solver_save_theta's, with job.save */
     double loss, grad_norm; /* the run's final ones: folded from every rank's partials */
     char err[512];
