@@ -99,8 +99,9 @@ real clopt_fdf_grid(const real *w, const ulong *c, ulong i, real *g);
  * with the same layout: ping-pong buffers. */
 #ifdef CLOPT_GRID_RADIUS
 #define CLOPT_HALO                                                                                 \
-    (CLOPT_GRID_RADIUS * (CLOPT_GRID_S1 * CLOPT_GRID_S2 + (CLOPT_GRID_AXES > 1 ? CLOPT_GRID_S2 : 0) + \
-                          (CLOPT_GRID_AXES > 2 ? 1 : 0)))
+    (CLOPT_GRID_RADIUS *                                                                           \
+     (CLOPT_GRID_S1 * CLOPT_GRID_S2 + (CLOPT_GRID_AXES > 1 ? CLOPT_GRID_S2 : 0) +                  \
+      (CLOPT_GRID_AXES > 2 ? 1 : 0)))
 #elif defined(CLOPT_STENCIL_RADIUS)
 #define CLOPT_HALO CLOPT_STENCIL_RADIUS
 #if CLOPT_HALO < 1 || CLOPT_HALO > 16
@@ -120,7 +121,7 @@ real clopt_fdf_grid(const real *w, const ulong *c, ulong i, real *g);
  * chain per element scalar (a polynomial exp2, a library cospi): ellipsoid and rastrigin
  * ran at 5.3 and 10.2 instructions per element against sphere's 1.1 (callgrind, PoCL 3.1
  * haswell). Written on vector types, they need no vectoriser. */
-#if defined(CLOPT_OBJECTIVE_VECTOR) && CLOPT_HAS_VREAL && CLOPT_HALO == 0 &&                      \
+#if defined(CLOPT_OBJECTIVE_VECTOR) && CLOPT_HAS_VREAL && CLOPT_HALO == 0 &&                       \
     !defined(CLOPT_OBJECTIVE_DATA)
 #define CLOPT_SEPARABLE_VECTOR 1
 #else
