@@ -53,8 +53,9 @@ typedef uint clopt_turn_bits;
  * instructions per element with main's add-and-subtract of 2^23, 10.5 with rint, 7.2 with
  * the builtin. All three give the same whole number; the + 0 where it is used turns the
  * -0 that rounding gives for x in [-1/2, 0] into the +0 that adding and subtracting 2^23
- * gave, so that x = -0 keeps xr = -0 and the bits of main. */
-#if defined(__has_builtin)
+ * gave, so that x = -0 keeps xr = -0 and the bits of main. Not on oclgrind
+ * (CLOPT_NO_ROUNDEVEN, set by the host), whose interpreter lacks llvm.roundeven. */
+#if defined(__has_builtin) && !defined(CLOPT_NO_ROUNDEVEN)
 #if __has_builtin(__builtin_elementwise_roundeven)
 #define CLOPT_TURN_ROUND(x) __builtin_elementwise_roundeven(x)
 #endif
