@@ -303,9 +303,6 @@ CLOPT_INLINE void clopt_prefetch_block(__global const real *theta, __global cons
                                        __global const real *data, ulong j, const bool with_state)
 {
 #if CLOPT_PREFETCH > 0 && CLOPT_LAYOUT == 1 && CLOPT_DEVICE_CPU && defined(__clang__)
-    /* Unrolled: as a loop, each prefetch cost a loop of 4 instructions, 0.25 per element of
-     * a float block (callgrind, PoCL 3.1 haswell), an eighth of sphere's whole step. */
-#pragma unroll
     for (uint k = 0; k < CLOPT_BLOCK; k += 64 / sizeof(real)) {
         __builtin_prefetch(theta + j + CLOPT_PREFETCH + k);
         if (CLOPT_UPDATE_NSTATE > 0 && with_state)
