@@ -132,8 +132,10 @@ typedef CLOPT_CAT(uint, CLOPT_VW) clopt_vbits;
  * face tests as such masks (see CLOPT_GRID_VECTOR in step.cl). */
 #if CLOPT_DOUBLE
 typedef CLOPT_CAT(long, CLOPT_VW) clopt_vmask;
+#define CLOPT_CONVERT_VMASK CLOPT_CAT(convert_long, CLOPT_VW)
 #else
 typedef CLOPT_CAT(int, CLOPT_VW) clopt_vmask;
+#define CLOPT_CONVERT_VMASK CLOPT_CAT(convert_int, CLOPT_VW)
 #endif
 typedef CLOPT_CAT(int, CLOPT_VW) clopt_vint;
 typedef CLOPT_CAT(uint, CLOPT_VW) clopt_vuint;

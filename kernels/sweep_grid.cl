@@ -104,7 +104,20 @@ CLOPT_INLINE void clopt_grid_group_vec(__global const real *CLOPT_RESTRICT src,
     if (interior) {
         for (int k = 0; k < CLOPT_GRID_AXES; ++k)
             lo[k] = hi[k] = (clopt_vmask)0;
+    } else if (c0[CLOPT_GRID_AXES - 1] + CLOPT_VW <= CLOPT_GRID_SHAPE(CLOPT_GRID_AXES - 1)) {
+        /* One row: the lanes share the other coordinates, and along the row only lane 0 can
+         * be on the first face and lane S - 1 - c on the last (CLOPT_VW: none). */
+        const ulong last = CLOPT_GRID_SHAPE(CLOPT_GRID_AXES - 1) - 1 - c0[CLOPT_GRID_AXES - 1];
+        const clopt_vmask lanes = CLOPT_CONVERT_VMASK(CLOPT_VLANE_NUMBERS);
+        for (int k = 0; k + 1 < CLOPT_GRID_AXES; ++k) {
+            lo[k] = (clopt_vmask)(c0[k] == 0 ? -1 : 0);
+            hi[k] = (clopt_vmask)(c0[k] + 1 == CLOPT_GRID_SHAPE(k) ? -1 : 0);
+        }
+        lo[CLOPT_GRID_AXES - 1] =
+            lanes == (clopt_vmask)(c0[CLOPT_GRID_AXES - 1] == 0 ? 0 : CLOPT_VW);
+        hi[CLOPT_GRID_AXES - 1] = lanes == (clopt_vmask)(last < CLOPT_VW ? (int)last : CLOPT_VW);
     } else {
+        /* The group crosses a row end: each lane's coordinates. */
         union clopt_vmasks ml[CLOPT_GRID_AXES], mh[CLOPT_GRID_AXES];
         ulong c[CLOPT_GRID_AXES];
         for (int k = 0; k < CLOPT_GRID_AXES; ++k)
