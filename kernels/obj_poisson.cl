@@ -49,6 +49,7 @@ static inline clopt_vreal clopt_fdf_grid_data_vec(const clopt_vreal *w, clopt_vr
     (void)hi;
     const clopt_vreal u = w[CLOPT_GRID_CENTER];
     clopt_vreal f = -b * u, grad = -b;
+#pragma unroll
     for (int k = 0; k < CLOPT_GRID_AXES; ++k) {
         const clopt_vreal below = w[CLOPT_GRID_CENTER - CLOPT_GRID_STEP(k, 1)];
         const clopt_vreal above = w[CLOPT_GRID_CENTER + CLOPT_GRID_STEP(k, 1)];

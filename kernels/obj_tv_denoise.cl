@@ -74,6 +74,7 @@ static inline clopt_vreal clopt_tv_link_vec(const clopt_vreal *w, const clopt_vm
                                             int moved, real eps2)
 {
     clopt_vreal sum = (clopt_vreal)eps2;
+#pragma unroll
     for (int j = 0; j < CLOPT_GRID_AXES; ++j) {
         const clopt_vreal diff = w[at + CLOPT_GRID_STEP(j, 1)] - w[at];
         const clopt_vreal with = sum + diff * diff;
@@ -91,11 +92,13 @@ static inline clopt_vreal clopt_fdf_grid_data_vec(const clopt_vreal *w, clopt_vr
     const clopt_vreal u = w[CLOPT_GRID_CENTER];
     const clopt_vreal own = clopt_tv_link_vec(w, hi, CLOPT_GRID_CENTER, -1, eps2);
     clopt_vreal grad = u - y;
+#pragma unroll
     for (int k = 0; k < CLOPT_GRID_AXES; ++k) {
         const clopt_vreal with =
             grad - lambda * (w[CLOPT_GRID_CENTER + CLOPT_GRID_STEP(k, 1)] - u) / own;
         grad = select(with, grad, hi[k]);
     }
+#pragma unroll
     for (int k = 0; k < CLOPT_GRID_AXES; ++k) {
         const int at = CLOPT_GRID_CENTER - CLOPT_GRID_STEP(k, 1);
         const clopt_vreal with = grad + lambda * (u - w[at]) / clopt_tv_link_vec(w, hi, at, k, eps2);

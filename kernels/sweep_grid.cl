@@ -102,6 +102,7 @@ CLOPT_INLINE void clopt_grid_group_vec(__global const real *CLOPT_RESTRICT src,
 {
     clopt_vmask lo[CLOPT_GRID_AXES], hi[CLOPT_GRID_AXES];
     if (interior) {
+#pragma unroll
         for (int k = 0; k < CLOPT_GRID_AXES; ++k)
             lo[k] = hi[k] = (clopt_vmask)0;
     } else if (c0[CLOPT_GRID_AXES - 1] + CLOPT_VW <= CLOPT_GRID_SHAPE(CLOPT_GRID_AXES - 1)) {
@@ -109,6 +110,7 @@ CLOPT_INLINE void clopt_grid_group_vec(__global const real *CLOPT_RESTRICT src,
          * be on the first face and lane S - 1 - c on the last (CLOPT_VW: none). */
         const ulong last = CLOPT_GRID_SHAPE(CLOPT_GRID_AXES - 1) - 1 - c0[CLOPT_GRID_AXES - 1];
         const clopt_vmask lanes = CLOPT_CONVERT_VMASK(CLOPT_VLANE_NUMBERS);
+#pragma unroll
         for (int k = 0; k + 1 < CLOPT_GRID_AXES; ++k) {
             lo[k] = (clopt_vmask)(c0[k] == 0 ? -1 : 0);
             hi[k] = (clopt_vmask)(c0[k] + 1 == CLOPT_GRID_SHAPE(k) ? -1 : 0);
@@ -120,15 +122,18 @@ CLOPT_INLINE void clopt_grid_group_vec(__global const real *CLOPT_RESTRICT src,
         /* The group crosses a row end: each lane's coordinates. */
         union clopt_vmasks ml[CLOPT_GRID_AXES], mh[CLOPT_GRID_AXES];
         ulong c[CLOPT_GRID_AXES];
+#pragma unroll
         for (int k = 0; k < CLOPT_GRID_AXES; ++k)
             c[k] = c0[k];
         for (uint l = 0; l < CLOPT_VW; ++l) {
+#pragma unroll
             for (int k = 0; k < CLOPT_GRID_AXES; ++k) {
                 ml[k].s[l] = c[k] == 0 ? -1 : 0;
                 mh[k].s[l] = c[k] + 1 == CLOPT_GRID_SHAPE(k) ? -1 : 0;
             }
             clopt_grid_advance(c, 1);
         }
+#pragma unroll
         for (int k = 0; k < CLOPT_GRID_AXES; ++k) {
             lo[k] = ml[k].v;
             hi[k] = mh[k].v;
