@@ -101,7 +101,8 @@ static inline clopt_vreal clopt_fdf_grid_data_vec(const clopt_vreal *w, clopt_vr
 #pragma unroll
     for (int k = 0; k < CLOPT_GRID_AXES; ++k) {
         const int at = CLOPT_GRID_CENTER - CLOPT_GRID_STEP(k, 1);
-        const clopt_vreal with = grad + lambda * (u - w[at]) / clopt_tv_link_vec(w, hi, at, k, eps2);
+        const clopt_vreal with =
+            grad + lambda * (u - w[at]) / clopt_tv_link_vec(w, hi, at, k, eps2);
         grad = select(with, grad, lo[k]);
     }
     *g = grad;

@@ -57,7 +57,8 @@ CLOPT_INLINE void clopt_grid_advance(ulong *c, ulong steps)
  * shard may start or end inside a plane. */
 CLOPT_INLINE bool clopt_grid_group_in_buffer(ulong j, ulong n_shard)
 {
-    return j + CLOPT_HALO >= CLOPT_GRID_REACH && j + CLOPT_VW + CLOPT_GRID_REACH <= n_shard + CLOPT_HALO;
+    return j + CLOPT_HALO >= CLOPT_GRID_REACH &&
+           j + CLOPT_VW + CLOPT_GRID_REACH <= n_shard + CLOPT_HALO;
 }
 
 /* Whether the boxes of the CLOPT_VW points from coordinates c all lie inside the grid (then
