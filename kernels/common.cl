@@ -127,6 +127,16 @@ typedef CLOPT_CAT(uint, CLOPT_VW) clopt_vbits;
 #define CLOPT_AS_VBITS CLOPT_CAT(as_uint, CLOPT_VW)
 #define CLOPT_CONVERT_VBITS CLOPT_CAT(convert_uint, CLOPT_VW)
 #endif
+/* A lane mask for select() on clopt_vreal: integers of real's width, all ones where true
+ * (what a comparison of two clopt_vreal gives). The grid objectives' vector forms take their
+ * face tests as such masks (see CLOPT_GRID_VECTOR in step.cl). */
+#if CLOPT_DOUBLE
+typedef CLOPT_CAT(long, CLOPT_VW) clopt_vmask;
+#define CLOPT_CONVERT_VMASK CLOPT_CAT(convert_long, CLOPT_VW)
+#else
+typedef CLOPT_CAT(int, CLOPT_VW) clopt_vmask;
+#define CLOPT_CONVERT_VMASK CLOPT_CAT(convert_int, CLOPT_VW)
+#endif
 typedef CLOPT_CAT(int, CLOPT_VW) clopt_vint;
 typedef CLOPT_CAT(uint, CLOPT_VW) clopt_vuint;
 #define CLOPT_CONVERT_VINT CLOPT_CAT(convert_int, CLOPT_VW)
@@ -145,6 +155,14 @@ typedef CLOPT_CAT(uint, CLOPT_VW) clopt_vuint;
 union clopt_vlanes {
     clopt_vreal v;
     real s[CLOPT_VW];
+};
+union clopt_vmasks {
+    clopt_vmask v;
+#if CLOPT_DOUBLE
+    long s[CLOPT_VW];
+#else
+    int s[CLOPT_VW];
+#endif
 };
 #else
 #define CLOPT_HAS_VREAL 0

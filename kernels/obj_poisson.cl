@@ -36,3 +36,28 @@ static inline real clopt_fdf_grid_data(const real *w, real b, const ulong *c, ul
     *g = grad;
     return f;
 }
+
+/* The vector form (see CLOPT_GRID_VECTOR in step.cl): lane l is point i + l, w[m] holds the
+ * lanes' box values, lo[k] marks the lanes on the first face of axis k. The same operations
+ * per lane as above, the face term taken by a select, so the bits are the scalar form's. */
+#if defined(CLOPT_HAS_VREAL) && CLOPT_HAS_VREAL
+#define CLOPT_GRID_VECTOR 1
+static inline clopt_vreal clopt_fdf_grid_data_vec(const clopt_vreal *w, clopt_vreal b,
+                                                  const clopt_vmask *lo, const clopt_vmask *hi,
+                                                  clopt_vreal *g)
+{
+    (void)hi;
+    const clopt_vreal u = w[CLOPT_GRID_CENTER];
+    clopt_vreal f = -b * u, grad = -b;
+#pragma unroll
+    for (int k = 0; k < CLOPT_GRID_AXES; ++k) {
+        const clopt_vreal below = w[CLOPT_GRID_CENTER - CLOPT_GRID_STEP(k, 1)];
+        const clopt_vreal above = w[CLOPT_GRID_CENTER + CLOPT_GRID_STEP(k, 1)];
+        f += (above - u) * (above - u) / (real)2;
+        f = select(f, f + u * u / (real)2, lo[k]);
+        grad += (u - below) + (u - above);
+    }
+    *g = grad;
+    return f;
+}
+#endif

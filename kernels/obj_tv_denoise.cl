@@ -61,3 +61,51 @@ static inline real clopt_fdf_grid_data(const real *w, real y, const ulong *c, ul
     *g = grad;
     return (u - y) * (u - y) / 2 + lambda * own;
 }
+
+/* The vector form (see CLOPT_GRID_VECTOR in step.cl): lane l is point i + l, w[m] holds the
+ * lanes' box values, lo[k] and hi[k] mark the lanes on the first and last face of axis k.
+ * The same operations per lane as above, each face test a select between the value with
+ * and without the term, so the bits are the scalar form's. */
+#if defined(CLOPT_HAS_VREAL) && CLOPT_HAS_VREAL
+#define CLOPT_GRID_VECTOR 1
+/* clopt_tv_link: along the moved axis q + e_k is p, inside the grid, so that difference
+ * always counts (the lanes on the first face, where q lies outside, are not used). */
+static inline clopt_vreal clopt_tv_link_vec(const clopt_vreal *w, const clopt_vmask *hi, int at,
+                                            int moved, real eps2)
+{
+    clopt_vreal sum = (clopt_vreal)eps2;
+#pragma unroll
+    for (int j = 0; j < CLOPT_GRID_AXES; ++j) {
+        const clopt_vreal diff = w[at + CLOPT_GRID_STEP(j, 1)] - w[at];
+        const clopt_vreal with = sum + diff * diff;
+        sum = j == moved ? with : select(with, sum, hi[j]);
+    }
+    return sqrt(sum);
+}
+
+static inline clopt_vreal clopt_fdf_grid_data_vec(const clopt_vreal *w, clopt_vreal y,
+                                                  const clopt_vmask *lo, const clopt_vmask *hi,
+                                                  clopt_vreal *g)
+{
+    const real lambda = (real)CLOPT_PARAM_LAMBDA;
+    const real eps2 = (real)CLOPT_PARAM_EPS * (real)CLOPT_PARAM_EPS;
+    const clopt_vreal u = w[CLOPT_GRID_CENTER];
+    const clopt_vreal own = clopt_tv_link_vec(w, hi, CLOPT_GRID_CENTER, -1, eps2);
+    clopt_vreal grad = u - y;
+#pragma unroll
+    for (int k = 0; k < CLOPT_GRID_AXES; ++k) {
+        const clopt_vreal with =
+            grad - lambda * (w[CLOPT_GRID_CENTER + CLOPT_GRID_STEP(k, 1)] - u) / own;
+        grad = select(with, grad, hi[k]);
+    }
+#pragma unroll
+    for (int k = 0; k < CLOPT_GRID_AXES; ++k) {
+        const int at = CLOPT_GRID_CENTER - CLOPT_GRID_STEP(k, 1);
+        const clopt_vreal with =
+            grad + lambda * (u - w[at]) / clopt_tv_link_vec(w, hi, at, k, eps2);
+        grad = select(with, grad, lo[k]);
+    }
+    *g = grad;
+    return (u - y) * (u - y) / (real)2 + lambda * own;
+}
+#endif

@@ -93,6 +93,21 @@ real clopt_fdf(real x, ulong i, real *g);
 real clopt_fdf_grid(const real *w, const ulong *c, ulong i, real *g);
 #define CLOPT_GRID_FDF(w, d, c, i, g) clopt_fdf_grid(w, c, i, g)
 #endif
+/* A built-in grid objective of radius 1 with a data vector may also give a vector form (it
+ * defines CLOPT_GRID_VECTOR; clopt_vreal exists: vector width >= 2):
+ *   clopt_vreal clopt_fdf_grid_data_vec(const clopt_vreal *w, clopt_vreal d,
+ *                                       const clopt_vmask *lo, const clopt_vmask *hi,
+ *                                       clopt_vreal *g);
+ * lane l is grid point i + l (flat order, so lanes may lie on different rows), w[m] the
+ * lanes' box values as in clopt_fdf_grid_data (0 outside the grid), lo[k] and hi[k] the lanes
+ * whose coordinate k is 0 and S_k - 1. Each lane must do exactly the scalar form's
+ * operations in the same order (a face test becomes a select between the results with and
+ * without the term), so the bits do not depend on which form ran. Why: the scalar form,
+ * called lane by lane on a transposed window, cost 125 instructions per point (poisson 2-D,
+ * callgrind, PoCL 3.1 haswell). */
+#if defined(CLOPT_GRID_VECTOR) && (CLOPT_GRID_RADIUS != 1 || !defined(CLOPT_OBJECTIVE_DATA))
+#error "CLOPT_GRID_VECTOR is for grid objectives of radius 1 with a data vector"
+#endif
 #endif
 /* A stencil objective reads theta from `src`, which holds CLOPT_HALO neighbours on each
  * side of the shard (from the neighbouring shards, or unused ends), and writes `theta`

@@ -2,13 +2,20 @@
  * vectorised grid sweep. */
 
 #if CLOPT_GRID_STREAM
-/* Grids, a work-item's whole chunk (contiguous layout): as clopt_sweep_stencil for each group
- * of CLOPT_VW points along the last axis whose boxes all lie inside the grid. Box offset m is
- * one vector load at a constant distance (a shifted load along the last axis, +-stride along
- * the others) in place of CLOPT_VW gathers of (2R+1)^axes checked scalar loads each, and the
- * compiler is told the coordinates are inside, so the objective's face tests fold away. A
- * group that touches a face takes clopt_grid_fdf lane by lane; both give each point the same
- * window, so f, g and the lane sums are the bits of clopt_sweep. */
+/* Grids, a work-item's whole chunk (contiguous layout), in groups of CLOPT_VW consecutive
+ * points, the coordinates carried along the chunk. Box offset m is one vector load at a
+ * constant distance (a shifted load along the last axis, +-stride along the others) in place
+ * of CLOPT_VW gathers of (2R+1)^axes checked scalar loads each.
+ * - An objective with a vector form (CLOPT_GRID_VECTOR: poisson, tv_denoise) takes every
+ *   group as vectors: inside the grid with no face tests, and where a group touches a face
+ *   or crosses a row end, with the box zeroed lane by lane outside the grid and the face
+ *   terms taken by selects.
+ * - Any other (a user's scalar form): a group whose boxes lie inside the grid is transposed
+ *   into one window per lane, and the compiler is told the coordinates are inside, so the
+ *   objective's face tests fold away; a group that touches a face takes clopt_grid_fdf lane
+ *   by lane.
+ * Every path gives each point the same window and the same operations, so f, g and the lane
+ * sums are the bits of clopt_sweep. */
 
 /* Elements between neighbours along axis k: the product of the later axes' lengths. */
 #define CLOPT_GRID_STRIDE(k)                                                                       \
@@ -21,19 +28,43 @@
      (CLOPT_GRID_STRIDE(0) + (CLOPT_GRID_AXES > 1 ? CLOPT_GRID_STRIDE(1) : 0) +                    \
       (CLOPT_GRID_AXES > 2 ? CLOPT_GRID_STRIDE(2) : 0)))
 
-/* Coordinates of grid point i (shard element j), and whether the boxes of i .. i +
- * CLOPT_VW - 1 all lie inside the grid (then those points share every coordinate but the
- * last) and inside the shard's src buffer: a shard may start or end inside a plane, and its
- * halos (R planes) then miss the far corners of the boxes next to its ends. */
-CLOPT_INLINE bool clopt_grid_group_inside(ulong i, ulong j, ulong n_shard, ulong *c)
+/* The coordinates of grid point i (C order, the last axis fastest). */
+CLOPT_INLINE void clopt_grid_coords(ulong i, ulong *c)
 {
-    if (j + CLOPT_HALO < CLOPT_GRID_REACH || j + CLOPT_VW + CLOPT_GRID_REACH > n_shard + CLOPT_HALO)
-        return false;
     ulong rest = i;
     for (int k = CLOPT_GRID_AXES - 1; k >= 0; --k) {
         c[k] = rest % CLOPT_GRID_SHAPE(k);
         rest /= CLOPT_GRID_SHAPE(k);
     }
+}
+
+/* Coordinates c moved `steps` points on in the flat order. The sweep carries each work-item's
+ * coordinates along its chunk this way: a 64-bit div/mod per axis for every group of
+ * CLOPT_VW points cost more than a 5-point stencil's arithmetic. The division here runs only
+ * when a row ends inside the group (every group when the last axis is shorter than it). */
+CLOPT_INLINE void clopt_grid_advance(ulong *c, ulong steps)
+{
+    c[CLOPT_GRID_AXES - 1] += steps;
+    for (int k = CLOPT_GRID_AXES - 1; k > 0; --k)
+        if (c[k] >= CLOPT_GRID_SHAPE(k)) {
+            const ulong rows = c[k] / CLOPT_GRID_SHAPE(k);
+            c[k] -= rows * CLOPT_GRID_SHAPE(k);
+            c[k - 1] += rows;
+        }
+}
+
+/* Whether the shard's src buffer holds the boxes of shard elements j .. j + CLOPT_VW - 1: a
+ * shard may start or end inside a plane. */
+CLOPT_INLINE bool clopt_grid_group_in_buffer(ulong j, ulong n_shard)
+{
+    return j + CLOPT_HALO >= CLOPT_GRID_REACH &&
+           j + CLOPT_VW + CLOPT_GRID_REACH <= n_shard + CLOPT_HALO;
+}
+
+/* Whether the boxes of the CLOPT_VW points from coordinates c all lie inside the grid (then
+ * those points share every coordinate but the last). */
+CLOPT_INLINE bool clopt_grid_group_interior(const ulong *c)
+{
     bool inside = c[CLOPT_GRID_AXES - 1] >= CLOPT_GRID_RADIUS &&
                   c[CLOPT_GRID_AXES - 1] + CLOPT_VW + CLOPT_GRID_RADIUS <=
                       CLOPT_GRID_SHAPE(CLOPT_GRID_AXES - 1);
@@ -42,6 +73,100 @@ CLOPT_INLINE bool clopt_grid_group_inside(ulong i, ulong j, ulong n_shard, ulong
             inside && c[k] >= CLOPT_GRID_RADIUS && c[k] + CLOPT_GRID_RADIUS < CLOPT_GRID_SHAPE(k);
     return inside;
 }
+
+/* Box offset m's step along axis k (m in base 2R+1, one digit per axis, the last axis
+ * fastest, as in clopt_grid_fdf), and its flat distance. */
+#define CLOPT_GRID_DIGIT(m, k)                                                                     \
+    ((int)(((m) / ((CLOPT_GRID_AXES - 1 - (k) >= 1 ? CLOPT_GRID_W : 1) *                           \
+                   (CLOPT_GRID_AXES - 1 - (k) >= 2 ? CLOPT_GRID_W : 1))) %                         \
+           CLOPT_GRID_W) -                                                                         \
+     CLOPT_GRID_RADIUS)
+CLOPT_INLINE long clopt_grid_offset(uint m)
+{
+    long off = 0;
+#pragma unroll
+    for (int k = 0; k < CLOPT_GRID_AXES; ++k)
+        off += (long)CLOPT_GRID_DIGIT(m, k) * CLOPT_GRID_STRIDE(k);
+    return off;
+}
+
+#ifdef CLOPT_GRID_VECTOR
+/* f and g of the CLOPT_VW points from shard element j (coordinates c0) through the
+ * objective's vector form: one vector load per box offset, no transposition. Inside the grid
+ * (`interior`, a constant after inlining) the face masks are constant zeros and fold away;
+ * otherwise each lane's coordinates give its masks, and each box vector is zeroed in the
+ * lanes where it leaves the grid, as clopt_grid_fdf's gather does. The loads stay inside src
+ * (clopt_grid_group_in_buffer). */
+CLOPT_INLINE void clopt_grid_group_vec(__global const real *CLOPT_RESTRICT src,
+                                       __global const real *CLOPT_RESTRICT data, ulong j,
+                                       const ulong *c0, const bool interior, real *f, real *g)
+{
+    clopt_vmask lo[CLOPT_GRID_AXES], hi[CLOPT_GRID_AXES];
+    if (interior) {
+#pragma unroll
+        for (int k = 0; k < CLOPT_GRID_AXES; ++k)
+            lo[k] = hi[k] = (clopt_vmask)0;
+    } else if (c0[CLOPT_GRID_AXES - 1] + CLOPT_VW <= CLOPT_GRID_SHAPE(CLOPT_GRID_AXES - 1)) {
+        /* One row: the lanes share the other coordinates, and along the row only lane 0 can
+         * be on the first face and lane S - 1 - c on the last (CLOPT_VW: none). */
+        const ulong last = CLOPT_GRID_SHAPE(CLOPT_GRID_AXES - 1) - 1 - c0[CLOPT_GRID_AXES - 1];
+        const clopt_vmask lanes = CLOPT_CONVERT_VMASK(CLOPT_VLANE_NUMBERS);
+#pragma unroll
+        for (int k = 0; k + 1 < CLOPT_GRID_AXES; ++k) {
+            lo[k] = (clopt_vmask)(c0[k] == 0 ? -1 : 0);
+            hi[k] = (clopt_vmask)(c0[k] + 1 == CLOPT_GRID_SHAPE(k) ? -1 : 0);
+        }
+        lo[CLOPT_GRID_AXES - 1] =
+            lanes == (clopt_vmask)(c0[CLOPT_GRID_AXES - 1] == 0 ? 0 : CLOPT_VW);
+        hi[CLOPT_GRID_AXES - 1] = lanes == (clopt_vmask)(last < CLOPT_VW ? (int)last : CLOPT_VW);
+    } else {
+        /* The group crosses a row end: each lane's coordinates. */
+        union clopt_vmasks ml[CLOPT_GRID_AXES], mh[CLOPT_GRID_AXES];
+        ulong c[CLOPT_GRID_AXES];
+#pragma unroll
+        for (int k = 0; k < CLOPT_GRID_AXES; ++k)
+            c[k] = c0[k];
+        for (uint l = 0; l < CLOPT_VW; ++l) {
+#pragma unroll
+            for (int k = 0; k < CLOPT_GRID_AXES; ++k) {
+                ml[k].s[l] = c[k] == 0 ? -1 : 0;
+                mh[k].s[l] = c[k] + 1 == CLOPT_GRID_SHAPE(k) ? -1 : 0;
+            }
+            clopt_grid_advance(c, 1);
+        }
+#pragma unroll
+        for (int k = 0; k < CLOPT_GRID_AXES; ++k) {
+            lo[k] = ml[k].v;
+            hi[k] = mh[k].v;
+        }
+    }
+    clopt_vreal w[CLOPT_GRID_WINDOW];
+    __global const real *at = src + CLOPT_HALO + j;
+#pragma unroll
+    for (uint m = 0; m < CLOPT_GRID_WINDOW; ++m) {
+        clopt_vreal v = CLOPT_VLOAD(0, at + clopt_grid_offset(m));
+        if (!interior) {
+            clopt_vmask out = (clopt_vmask)0;
+#pragma unroll
+            for (int k = 0; k < CLOPT_GRID_AXES; ++k) {
+                if (CLOPT_GRID_DIGIT(m, k) < 0)
+                    out |= lo[k];
+                if (CLOPT_GRID_DIGIT(m, k) > 0)
+                    out |= hi[k];
+            }
+            v = select(v, (clopt_vreal)0, out);
+        }
+        w[m] = v;
+    }
+    union clopt_vlanes fv, gv;
+    fv.v = clopt_fdf_grid_data_vec(w, CLOPT_VLOAD(0, data + j), lo, hi, &gv.v);
+#pragma unroll
+    for (uint l = 0; l < CLOPT_VW; ++l) {
+        f[l] = fv.s[l];
+        g[l] = gv.s[l];
+    }
+}
+#endif
 
 /* f and g of the CLOPT_VW points from shard element j (grid point i, coordinates c), all of
  * whose boxes lie inside the grid. */
@@ -52,16 +177,8 @@ CLOPT_INLINE void clopt_grid_group_fdf(__global const real *CLOPT_RESTRICT src, 
     __global const real *at = src + CLOPT_HALO + j;
 #pragma unroll
     for (uint m = 0; m < CLOPT_GRID_WINDOW; ++m) {
-        /* m in base 2R+1, one digit per axis, the last axis fastest (as clopt_grid_fdf). */
-        uint digits = m;
-        long off = 0;
-#pragma unroll
-        for (int k = CLOPT_GRID_AXES - 1; k >= 0; --k) {
-            off += ((long)(digits % CLOPT_GRID_W) - CLOPT_GRID_RADIUS) * CLOPT_GRID_STRIDE(k);
-            digits /= CLOPT_GRID_W;
-        }
         union clopt_vlanes u;
-        u.v = CLOPT_VLOAD(0, at + off);
+        u.v = CLOPT_VLOAD(0, at + clopt_grid_offset(m));
 #pragma unroll
         for (uint l = 0; l < CLOPT_VW; ++l)
             win[l][m] = u.s[l];
@@ -88,6 +205,8 @@ clopt_sweep_grid(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTR
                  real h2, real h3, real h4, real h5, real h6, real h7, real gscale,
                  const bool with_loss, const bool with_update)
 {
+    ulong c[CLOPT_GRID_AXES];
+    clopt_grid_coords(offset + base, c);
 #ifdef __clang__
 #pragma clang loop vectorize(disable)
 #endif
@@ -120,10 +239,17 @@ clopt_sweep_grid(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTR
                 sb[l] = CLOPT_UPDATE_NSTATE > 1 && with_update ? s1[j + l] : 0;
                 sc[l] = CLOPT_UPDATE_NSTATE > 2 && with_update ? s2[j + l] : 0;
             }
-            ulong c0[CLOPT_GRID_AXES];
-            if (clopt_grid_group_inside(offset + j, j, n_shard, c0)) {
-                clopt_grid_group_fdf(src, j, offset + j, c0, d, f, g);
-            } else {
+            const bool in_buffer = clopt_grid_group_in_buffer(j, n_shard);
+#ifdef CLOPT_GRID_VECTOR
+            if (in_buffer && clopt_grid_group_interior(c))
+                clopt_grid_group_vec(src, data, j, c, true, f, g);
+            else if (in_buffer)
+                clopt_grid_group_vec(src, data, j, c, false, f, g);
+#else
+            if (in_buffer && clopt_grid_group_interior(c))
+                clopt_grid_group_fdf(src, j, offset + j, c, d, f, g);
+#endif
+            else {
                 /* Long and rare (faces): not unrolled, as in clopt_sweep. */
 #pragma nounroll
                 for (uint l = 0; l < CLOPT_VW; ++l)
@@ -151,6 +277,7 @@ clopt_sweep_grid(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTR
                 for (uint l = 0; l < CLOPT_VW; ++l)
                     clopt_lane_add(acc, block_f, block_g2, l, f[l], g[l]);
             }
+            clopt_grid_advance(c, CLOPT_VW);
         }
         if (with_loss)
             clopt_block_fold(acc, block_f, block_g2);

@@ -333,6 +333,19 @@ Test(grids, the_vectorised_sweep_gives_the_bits_of_the_scalar_one)
     expect_lane_invariance("tv_denoise", &b);
 }
 
+/* The objectives' vector forms also take the groups that touch a face or cross a row end
+ * (masks per lane): rows of 21 (groups start mid-row, some lie inside) and a 3-D grid with
+ * rows shorter than a vector (a group spans several rows and both faces) give the bits of
+ * the scalar sweep. */
+Test(grids, the_vector_forms_give_the_scalar_bits_where_groups_cross_rows_and_faces)
+{
+    struct grid b = make_grid(2, 5, 21, 1), c = make_grid(3, 3, 4, 7);
+    expect_lane_invariance("poisson", &b);
+    expect_lane_invariance("tv_denoise", &b);
+    expect_lane_invariance("poisson", &c);
+    expect_lane_invariance("tv_denoise", &c);
+}
+
 /* 5 x 7 in one shard; 5 x 4 x 5 in shards of 64 with halos of 26 (a plane of 20, a row of 5
  * and a point), and in one. */
 Test(grids, tv_denoise_matches_the_cpu_reference_on_shapes_and_shard_counts)
