@@ -35,7 +35,7 @@ typedef float real;
  *    Taylor series took. Their coefficients are scaled by the objective's factors 2 pi a
  *    and a, so g = 2 x + sin term and f = a + x^2 - cos term need no multiplication, and the
  *    cos polynomial ends in + a, which keeps f(0) = a + 0 - a = 0 exactly.
- *    Callgrind, PoCL 3.1 haswell, n = 1e6: 7.23 -> see the commit message.
+ *    Callgrind, PoCL 3.1 haswell, n = 1e6, vw = 16: 7.23 -> 5.48 instructions per element.
  * Every choice is a select or a bit mask, not a branch, so the vector form has none. */
 
 /* x rounded to the nearest whole number, half to even, on scalars and vectors alike. PoCL's
