@@ -77,9 +77,13 @@ struct step_case {
     struct clopt_knobs knobs;
     size_t max_shard_bytes;
     size_t min_shards;
+    /* When set, theta_0 cycles through these n_points values instead of random ones. */
+    const double *points;
+    size_t n_points;
 };
 
-/* One step from a random theta_0 (values in [-2, 2)), checked element by element. */
+/* One step from a random theta_0 (values in [-2, 2)), or from c->points, checked element by
+ * element. */
 static void check_one_step(const struct step_case *c)
 {
     const int dbl = c->precision == CLOPT_DOUBLE;
@@ -91,6 +95,8 @@ static void check_one_step(const struct step_case *c)
     srand(7);
     for (size_t i = 0; i < c->n; ++i) {
         double v = 4.0 * rand() / ((double)RAND_MAX + 1.0) - 2.0;
+        if (c->points)
+            v = c->points[i % c->n_points];
         theta0[i] = dbl ? v : (double)(float)v; /* what the device will hold */
     }
     struct clopt_param cond = {"cond", "1e3"};
@@ -183,6 +189,31 @@ Test(kernels, rastrigin_and_styblinski_tang_match_reference)
                                             .min_shards = 1};
                 check_one_step(&c);
             }
+}
+
+/* Rastrigin's sin and cos reduce theta to a half turn in float and to a quarter turn in double
+ * (kernels/obj_rastrigin.cl): points on and next to the edges of those turns, at both signs,
+ * at -0 and where theta is so large that it is a whole or half number, on the scalar (n = 7)
+ * and vector paths. */
+Test(kernels, rastrigin_matches_reference_at_turn_edges)
+{
+    static const double points[] = {
+        0.0,        -0.0,        0.25,       -0.25,      0.24999999, 0.25000001, -0.24999999,
+        0.5,        -0.5,        0.49999997, 0.50000003, 0.75,       -0.75,      0.125,
+        -0.125,     0.375,       1.0,        -1.0,       1.25,       -2.75,      1.4999999,
+        1000000.25, -1000000.5,  4194304.5,  8388608.0,  -8388609.0, 3.0e7,      1e-30,
+    };
+    const size_t sizes[] = {7, 4096 + 3};
+    for (int p = 0; p < 2; ++p)
+        for (size_t k = 0; k < 2; ++k) {
+            const struct step_case c = {.objective = "rastrigin",
+                                        .n = sizes[k],
+                                        .precision = p ? CLOPT_DOUBLE : CLOPT_FLOAT,
+                                        .min_shards = 1,
+                                        .points = points,
+                                        .n_points = sizeof points / sizeof *points};
+            check_one_step(&c);
+        }
 }
 
 Test(kernels, many_shards_match_reference)
