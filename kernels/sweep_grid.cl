@@ -229,11 +229,30 @@ clopt_sweep_grid(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTR
             const real *d = 0;
             (void)data;
 #endif
+#ifdef CLOPT_GRID_VECTOR
+            /* One vector load, the box centre's: scalar loads of the same elements made the
+             * compiler build the box's +-1 vectors along the row out of them, with shifts and
+             * spills. */
+            union clopt_vlanes xv;
+            xv.v = CLOPT_VLOAD(0, src + CLOPT_HALO + j);
+#ifdef CLOPT_OBJECTIVE_DATA
+            union clopt_vlanes dv;
+            dv.v = CLOPT_VLOAD(0, data + j);
+#endif
+#endif
 #pragma unroll
             for (uint l = 0; l < CLOPT_VW; ++l) {
+#ifdef CLOPT_GRID_VECTOR
+                x[l] = xv.s[l];
+#else
                 x[l] = src[CLOPT_HALO + j + l];
+#endif
 #ifdef CLOPT_OBJECTIVE_DATA
+#ifdef CLOPT_GRID_VECTOR
+                d[l] = dv.s[l];
+#else
                 d[l] = data[j + l];
+#endif
 #endif
                 sa[l] = CLOPT_UPDATE_NSTATE > 0 && with_update ? s0[j + l] : 0;
                 sb[l] = CLOPT_UPDATE_NSTATE > 1 && with_update ? s1[j + l] : 0;
