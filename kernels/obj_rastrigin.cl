@@ -110,17 +110,17 @@ static inline real clopt_fdf(real x, ulong i, real *g)
 
 /* The float polynomials' coefficients times 2 pi a (sin, odd powers 1..9) and a (cos, even
  * powers 2..10), rounded once to float; the compiler folds the products. */
-#define CLOPT_RAST_SIN_TERMS(a)                                                               \
-    const real s0 = (real)6.283185273785263 * (real)6.283185307179586 * (a);                  \
-    const real s1 = (real)-41.34167747468807 * (real)6.283185307179586 * (a);                 \
-    const real s2 = (real)81.60223089456302 * (real)6.283185307179586 * (a);                  \
-    const real s3 = (real)-76.5749819899199 * (real)6.283185307179586 * (a);                  \
+#define CLOPT_RAST_SIN_TERMS(a)                                                                    \
+    const real s0 = (real)6.283185273785263 * (real)6.283185307179586 * (a);                       \
+    const real s1 = (real)-41.34167747468807 * (real)6.283185307179586 * (a);                      \
+    const real s2 = (real)81.60223089456302 * (real)6.283185307179586 * (a);                       \
+    const real s3 = (real)-76.5749819899199 * (real)6.283185307179586 * (a);                       \
     const real s4 = (real)39.710826445442116 * (real)6.283185307179586 * (a)
-#define CLOPT_RAST_COS_TERMS(a)                                                               \
-    const real c1 = (real)-19.739208624323837 * (a);                                          \
-    const real c2 = (real)64.93935359118734 * (a);                                            \
-    const real c3 = (real)-85.45383043448675 * (a);                                           \
-    const real c4 = (real)60.14819896794195 * (a);                                            \
+#define CLOPT_RAST_COS_TERMS(a)                                                                    \
+    const real c1 = (real)-19.739208624323837 * (a);                                               \
+    const real c2 = (real)64.93935359118734 * (a);                                                 \
+    const real c3 = (real)-85.45383043448675 * (a);                                                \
+    const real c4 = (real)60.14819896794195 * (a);                                                 \
     const real c5 = (real)-25.006752640678787 * (a)
 
 /* 2 pi a sin(2 pi x), and a cos(2 pi x) into *cos_term. */
