@@ -124,6 +124,7 @@ struct lib_run {
     size_t work_group, elems_per_item; /* 0: defaults */
     double gtol;
     int no_ftol; /* stop on gtol only (lbfgs's default ftol stops it earlier) */
+    int single;  /* float instead of double */
 };
 
 /* Runs the library on the grid from theta0 with data file `data`; returns theta, the
@@ -145,7 +146,7 @@ static double *run_grid(const struct lib_run *r, const struct grid *g, const dou
     o.n_axes = g->axes;
     for (size_t k = 0; k < g->axes; ++k)
         o.shape[k] = g->shape[k];
-    o.precision = CLOPT_DOUBLE;
+    o.precision = r->single ? CLOPT_FLOAT : CLOPT_DOUBLE;
     o.init = CLOPT_INIT_NONE;
     o.lr = r->lr;
     o.max_iters = r->iters;
@@ -293,7 +294,8 @@ Test(grids, the_vectorised_sweep_matches_the_cpu_reference_in_3d_and_several_sha
  * the vectorised sweep (16 lanes) or all through the scalar one (one lane): each point sees
  * the same box and arithmetic either way. (The losses may differ: the lanes sum in another
  * order.) */
-static void expect_lane_invariance(const char *objective, const struct grid *g)
+static void expect_lane_invariance_in(const char *objective, const struct grid *g, int single,
+                                      size_t max_shard_bytes)
 {
     const int tv = !strcmp(objective, "tv_denoise");
     double *u0 = values(g->n, 3), *data = values(g->n, 4);
@@ -304,24 +306,36 @@ static void expect_lane_invariance(const char *objective, const struct grid *g)
                         .lr = 0.01,
                         .iters = 4,
                         .work_group = 4,
-                        .elems_per_item = 16};
+                        .elems_per_item = 16,
+                        .max_shard_bytes = max_shard_bytes,
+                        .single = single};
     double loss0;
     struct clopt_result res;
     size_t shards;
     double *vec = run_grid(&r, g, u0, file, &loss0, &res, &shards);
+    if (max_shard_bytes)
+        cr_expect_gt(shards, 1, "%s: %zu shard(s) of at most %zu bytes", objective, shards,
+                     max_shard_bytes);
     r.elems_per_item = 1;
     double *scalar = run_grid(&r, g, u0, file, &loss0, &res, &shards);
     size_t first = g->n;
     for (size_t i = g->n; i-- > 0;)
         if (memcmp(&vec[i], &scalar[i], sizeof vec[i]))
             first = i;
-    cr_expect_eq(first, g->n, "%s: theta[%zu] = %.17g with 16 lanes, %.17g with one", objective,
-                 first, first < g->n ? vec[first] : 0.0, first < g->n ? scalar[first] : 0.0);
+    cr_expect_eq(first, g->n,
+                 "%s (%s, shards of %zu bytes): theta[%zu] = %.17g with 16 lanes, %.17g with one",
+                 objective, single ? "float" : "double", max_shard_bytes, first,
+                 first < g->n ? vec[first] : 0.0, first < g->n ? scalar[first] : 0.0);
     free(vec);
     free(scalar);
     free(file);
     free(u0);
     free(data);
+}
+
+static void expect_lane_invariance(const char *objective, const struct grid *g)
+{
+    expect_lane_invariance_in(objective, g, 0, 0);
 }
 
 Test(grids, the_vectorised_sweep_gives_the_bits_of_the_scalar_one)
@@ -344,6 +358,18 @@ Test(grids, the_vector_forms_give_the_scalar_bits_where_groups_cross_rows_and_fa
     expect_lane_invariance("tv_denoise", &b);
     expect_lane_invariance("poisson", &c);
     expect_lane_invariance("tv_denoise", &c);
+}
+
+/* The same in float (the masks are int vectors there, long in double), and in several
+ * shards: 9 x 37 in shards of one 64-point tile and halos of 38 (a row and a point), whose
+ * boundaries fall mid-row. */
+Test(grids, the_vector_forms_give_the_scalar_bits_in_float_and_in_shards)
+{
+    struct grid a = make_grid(2, 9, 37, 1), b = make_grid(2, 5, 21, 1), c = make_grid(3, 3, 4, 7);
+    expect_lane_invariance_in("poisson", &b, 1, 0);
+    expect_lane_invariance_in("tv_denoise", &c, 1, 0);
+    expect_lane_invariance_in("poisson", &a, 1, (64 + 2 * 38) * sizeof(float));
+    expect_lane_invariance_in("tv_denoise", &a, 0, (64 + 2 * 38) * sizeof(double));
 }
 
 /* 5 x 7 in one shard; 5 x 4 x 5 in shards of 64 with halos of 26 (a plane of 20, a row of 5
