@@ -4,7 +4,8 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(FILES include/clopt.h include/clopt_tune.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES include/clopt.h include/clopt_external.h include/clopt_files.h include/clopt_tune.h
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS clopt_shared EXPORT cloptTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

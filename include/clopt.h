@@ -541,115 +541,6 @@ CLOPT_API int clopt_solver_resume(struct clopt_solver *solver, const char *path)
 /* Loss and ||g|| at the current theta, without updating it. */
 CLOPT_API int clopt_solver_evaluate(struct clopt_solver *solver, double *loss, double *grad_norm);
 
-/* External gradients: the caller's own kernel computes g, clopt applies the fused update.
- *
- * A solver made by clopt_solver_create_external() has no objective of its own: before each
- * step, clopt_solver_run() calls ext->gradient, which queues the caller's kernels that read
- * theta_t and write g into call->grad (and, when call->want_loss, L(theta_t) into call->loss)
- * on the context's in-order queue, and returns at once. The step kernel, queued behind them,
- * reads g once per element and applies the optimizer's fused update with clipping, weight
- * decay and the schedule, summing ||g||^2 in the same pass. Everything else is as for a
- * built-in objective: loss_every, gtol/ftol/target, divergence (theta goes back to the last
- * iterate seen finite, replayed through the callback), checkpoints and clopt_solver_resume,
- * clopt_solver_evaluate (one more call). The host never waits for the device per step.
- * result.bytes_per_element counts the read of g (gd in float: 12).
- *
- * The buffers may be the caller's, with no copy (on the clopt context's cl_context: the
- * caller's own with clopt_context_create_from_cl(), or clopt's from clopt_context_cl();
- * clopt keeps a reference of its own and writes theta and the state in place), or clopt's
- * (clopt_solver_buffer hands them out). Restrictions: knobs.fuse 1, and theta in one buffer
- * (one shard): dim times the element size at most the device's largest buffer
- * (clopt_device_info.max_alloc_bytes) and options.max_shard_bytes when set; for lbfgs and
- * cg, which keep all their vectors of a shard in one buffer, (2 history + 3) times that
- * (3 for cg).
- *
- * lbfgs and cg (external_options.has_loss must be non-zero: their line search compares
- * losses) call ext->gradient once per function+gradient evaluation, i.e. for the start
- * point and for every line-search trial (result.evaluations calls, plus one for the final
- * clopt_solver_evaluate). clopt writes each trial point x + alpha d into the solver's theta
- * buffer before the call, so call->theta is always that buffer (the caller's
- * external_options.theta when given), but during the run it holds the point to evaluate,
- * which the line search may refuse; the accepted iterate is there once clopt_solver_run
- * returns. call->want_loss is always 1, and call->step stays clopt_solver_steps() (lbfgs
- * and cg take no steps of the first-order kind): the callback must depend on theta only.
- * Their history vectors are clopt's own buffers; state[0] holds the last trial's g. In
- * float the loss is a float unless external_options.loss_double is set: the line search
- * then sees it rounded to float (the built-in objectives sum it in double), and may stop
- * with CLOPT_STOP_LINE_SEARCH earlier. The evaluations are queued and their results read back
- * exactly as for a built-in objective's lbfgs/cg run (the line search chooses each trial
- * from the results of the last). */
-
-/* What one call of the gradient callback must produce. */
-struct clopt_gradient_call {
-    uint64_t step; /* optimizer steps applied before this one (clopt_solver_steps) */
-    cl_mem theta;  /* theta_t: n elements of the solver's precision; read only */
-    cl_mem grad;   /* write g = grad L(theta_t) here: n elements of the solver's precision */
-    cl_mem loss;   /* when want_loss: write L(theta_t) here, one element of the solver's
-                      precision, or one double with external_options.loss_double */
-    int want_loss; /* the loss of this step is read (loss_every, evaluate); 0 when the
-                      external options say has_loss = 0 */
-};
-
-/* Queues the kernels that write call->grad (and call->loss) on queue, the context's queue,
- * without waiting for them. *done is NULL on entry: a callback that works on another queue
- * sets it to an event of its last command (clopt's step waits for it and releases it).
- * Return 0, or non-zero to fail the run (CLOPT_ERR_OPENCL, naming the value returned). */
-typedef int (*clopt_gradient_fn)(void *user, cl_command_queue queue,
-                                 const struct clopt_gradient_call *call, cl_event *done);
-
-struct clopt_external_options {
-    size_t struct_size;         /* set by clopt_external_options_init(); see "Option
-                                   structs" above */
-    clopt_gradient_fn gradient; /* required */
-    void *gradient_user;        /* handed to gradient as is */
-    int has_loss;               /* non-zero: the callback writes the loss when asked;
-                                   0 (default): the loss reads 0 and options.ftol,
-                                   options.target, lbfgs and cg are refused */
-    cl_mem theta;               /* the caller's theta: exactly dim * sizeof(real) bytes on the
-                                   context's cl_context, read-write. options.init =
-                                   CLOPT_INIT_NONE keeps its contents as the start point;
-                                   another kind writes theta_0 into it. NULL (default): clopt
-                                   allocates theta */
-    cl_mem grad;                /* the caller's gradient buffer, same size and context; NULL
-                                   (default): clopt allocates one (clopt_solver_buffer) */
-    cl_mem state[3];            /* the caller's optimizer state vectors (clopt_solver_state_count
-                                   of them, same size and context; zeroed at creation); NULL
-                                   (default): clopt allocates them. Give all or none */
-    /* (Version 2.) */
-    int loss_double; /* non-zero: call->loss holds one double whatever the solver's
-                        precision, so that a float solver's lbfgs/cg line search and stopping
-                        tests see the loss as precisely as the built-in objectives' (which
-                        sum it in double); needs a device with fp64 (CLOPT_ERR_UNSUPPORTED
-                        otherwise). 0 (default): one element of the solver's precision */
-};
-
-/* Defaults for a struct of `size` bytes (the library's part of clopt_external_options_init). */
-CLOPT_API void clopt_external_options_init_size(struct clopt_external_options *ext, size_t size);
-static inline void clopt_external_options_init(struct clopt_external_options *ext)
-{
-    clopt_external_options_init_size(ext, sizeof *ext);
-}
-
-/* As clopt_solver_create, with the gradient from ext->gradient (opts->objective and
- * opts->params are not used). A buffer of the wrong size or of another context, a missing
- * callback, lbfgs/cg with has_loss 0, knobs.fuse > 1, or a theta that needs several shards
- * is CLOPT_ERR_INVALID_ARG with a message naming the field. */
-CLOPT_API int clopt_solver_create_external(struct clopt_solver **out, struct clopt_context *ctx,
-                                           const struct clopt_options *opts,
-                                           const struct clopt_external_options *ext);
-
-enum clopt_buffer {
-    CLOPT_BUFFER_THETA = 0,  /* theta (the caller's when given) */
-    CLOPT_BUFFER_GRAD = 1,   /* the gradient the callback writes (external solvers only) */
-    CLOPT_BUFFER_LOSS = 2,   /* the one-element loss the callback writes (external solvers;
-                                a double with external_options.loss_double) */
-    CLOPT_BUFFER_STATE0 = 3, /* optimizer state vector 0; STATE0 + k for vector k */
-};
-
-/* The solver's buffer `which` (no new reference: valid until clopt_solver_destroy), for a
- * solver whose theta is one buffer (one shard, no stencil halo). NULL when there is no such
- * buffer; clopt_errmsg then says why. */
-CLOPT_API cl_mem clopt_solver_buffer(struct clopt_solver *solver, enum clopt_buffer which);
 /* One line when the caller's knobs are shaped for CPUs (knobs.layout = 1, knobs.group_partials
  * = 1) and the device is not a CPU: accepted, with the same results, but slower than the
  * defaults there; for the front end to show once as a warning. NULL otherwise. */
@@ -722,93 +613,14 @@ CLOPT_API const char *clopt_hyper_name(size_t index);
  * unknown name. */
 CLOPT_API int clopt_options_set_hyper(struct clopt_options *opts, const char *name, double value);
 
-/* Checkpoint files, read without a device (host/checkpoint_info.c). */
-struct clopt_checkpoint_info {
-    char objective[256];
-    char optimizer[32];
-    enum clopt_precision precision;
-    uint64_t n;         /* elements of theta and of each state vector */
-    uint64_t iteration; /* where the run stopped: a resumed run starts here */
-    uint64_t steps;     /* optimizer steps applied over all runs */
-    size_t n_state;     /* optimizer state vectors besides theta (state0, state1, ...) */
-    int stopped;        /* the run had met a stopping test (a resume ends at once) */
-    char config[8192];  /* the configuration it resumes under: "key=value" lines, as stored
-                           (cut at a line end if longer) */
-};
-
-/* Reads the checkpoint at path, checking every section's checksum, into *info. Returns
- * CLOPT_OK, or CLOPT_ERR_BAD_FILE with the cause in err (may be NULL). */
-CLOPT_API int clopt_checkpoint_info(const char *path, struct clopt_checkpoint_info *info, char *err,
-                                    size_t errlen);
-
-/* Writes the checkpoint's theta to theta_path (NULL: not) and, when state_prefix is not NULL,
- * state vector k to state_prefix + k + ".npy", as 1-D .npy files of its precision; streamed
- * section by section, each file written atomically once its section's checksum matched.
- * CLOPT_ERR_BAD_FILE (the checkpoint) or CLOPT_ERR_IO (an output) with the cause in err. */
-CLOPT_API int clopt_checkpoint_export(const char *path, const char *theta_path,
-                                      const char *state_prefix, char *err, size_t errlen);
-
-/* .npy files (NumPy format, numpy/lib/format.py "NEP 1"): a small, strict reader and writer
- * of the headers of C-order arrays of little-endian float32 or float64, as clopt loads and
- * saves theta (a vector of count elements, whatever the array's shape). Only the header is
- * handled; the caller reads or writes the count * itemsize data bytes that follow it. */
-struct clopt_npy_info {
-    enum clopt_precision dtype;     /* '<f4' -> CLOPT_FLOAT, '<f8' -> CLOPT_DOUBLE */
-    uint64_t count;                 /* number of elements: the product of the shape */
-    uint64_t data_offset;           /* byte offset of the data in the file */
-    size_t n_axes;                  /* axes of the shape, 1..CLOPT_MAX_AXES */
-    uint64_t shape[CLOPT_MAX_AXES]; /* the shape, slowest axis first (C order); entries past
-                                       n_axes are 0 */
-};
-
-/* Reads and validates the header of the open file f (positioned anywhere; it seeks to 0).
- * On success f is positioned at the first data byte. err receives one line (no trailing
- * newline, without the file name: the caller prefixes it) naming the problem.
- *
- * Accepted: versions 1.0, 2.0 and 3.0; a dict with exactly the keys 'descr',
- * 'fortran_order' and 'shape' in any order; descr '<f4' or '<f8'; a shape of 1 to
- * CLOPT_MAX_AXES axes holding 1 to 2^62 elements in all; fortran_order False, or True for a
- * 1-D shape (the bytes are the same; a Fortran-order array of more axes is refused, as its
- * elements are not in C order). The file must hold exactly data_offset + count * itemsize
- * bytes. f must be seekable (a regular file), since the data size is checked against the
- * file size.
- *
- * Returns CLOPT_OK, CLOPT_ERR_BAD_FILE (malformed / unsupported content), CLOPT_ERR_IO
- * (read or seek failure), CLOPT_ERR_OUT_OF_MEMORY (no memory for the header text) or
- * CLOPT_ERR_INVALID_ARG (f or info is NULL). info is only written on success.
- * err may be NULL or errlen 0; the message is cut to fit errlen otherwise. */
-CLOPT_API int clopt_npy_read_header(FILE *f, struct clopt_npy_info *info, char *err, size_t errlen);
-
-/* Writes a version 1.0 header (total header length a multiple of 64 bytes, ending in '\n')
- * for a 1-D little-endian C-order array of count elements; version 2.0 if the header would
- * not fit 1.0's uint16 length. The header is written at the current position of f, which
- * should be the start of the file; the caller then writes the data.
- *
- * Returns CLOPT_OK, CLOPT_ERR_INVALID_ARG (unknown dtype, count 0, or a count the reader
- * would reject) or CLOPT_ERR_IO (write failure). */
-CLOPT_API int clopt_npy_write_header(FILE *f, enum clopt_precision dtype, uint64_t count, char *err,
-                                     size_t errlen);
-
-/* The same for a C-order array of the given shape (n_axes 1..CLOPT_MAX_AXES, every axis >= 1;
- * the caller then writes the product of the shape in elements). CLOPT_ERR_INVALID_ARG also
- * for a shape the reader would reject. */
-CLOPT_API int clopt_npy_write_header_shape(FILE *f, enum clopt_precision dtype, size_t n_axes,
-                                           const uint64_t *shape, char *err, size_t errlen);
-
-/* Numbers as text, strict and locale-independent (for flags and files). */
-
-/* A count such as 1000000, 1e6, 2^20 or 3*2^20: non-negative, integral, at most max.
- * Returns 0 on success, -1 with a reason in *why (a static string) otherwise. */
-CLOPT_API int clopt_parse_count(const char *text, uint64_t max, uint64_t *value, const char **why);
-
-/* A finite double written in full (no trailing characters, no leading blanks). */
-CLOPT_API int clopt_parse_double(const char *text, double *value, const char **why);
-
 #ifdef __cplusplus
 }
 #endif
 
-/* Measuring and tuning: bandwidth, step timing, knob text, the tuning database, the tuner. */
+/* External gradients; files without a device (checkpoints, .npy headers, numbers as text);
+ * measuring and tuning (bandwidth, step timing, knob text, the tuning database, the tuner). */
+#include "clopt_external.h"
+#include "clopt_files.h"
 #include "clopt_tune.h"
 
 #endif /* CLOPT_H */

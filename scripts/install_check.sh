@@ -17,7 +17,8 @@ cmake --install "$build/clopt" >/dev/null
 
 libdir=$(cd "$prefix" && ls -d lib*/ | head -1)
 libdir=${libdir%/}
-for f in include/clopt.h include/clopt_tune.h bin/clopt share/man/man1/clopt.1 "$libdir/libclopt.a" \
+for f in include/clopt.h include/clopt_external.h include/clopt_files.h include/clopt_tune.h \
+  bin/clopt share/man/man1/clopt.1 "$libdir/libclopt.a" \
   "$libdir/pkgconfig/clopt.pc" "$libdir/cmake/clopt/cloptConfig.cmake" \
   "$libdir/cmake/clopt/cloptConfigVersion.cmake"; do
   [ -e "$prefix/$f" ] || { echo "install-check: $f was not installed" >&2; exit 1; }
