@@ -12,9 +12,10 @@ import numpy as np
 
 from . import _ffi
 from ._errors import BadInput
-from ._problem import (Problem, RUN_KEYWORDS, check_keywords, context, device_dict,
-                       knobs_text, objective_names, optimizer_names, parse_count,
-                       parse_double, parse_init, raise_status, temporary_directory)
+from ._context import context, device_dict, raise_status
+from ._problem import (Problem, RUN_KEYWORDS, check_keywords, knobs_text, objective_names,
+                       optimizer_names, parse_count, parse_double, parse_init,
+                       temporary_directory)
 
 
 class _Bunch(dict):
