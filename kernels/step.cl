@@ -125,6 +125,17 @@ real clopt_fdf_grid(const real *w, const ulong *c, ulong i, real *g);
 #else
 #define CLOPT_HALO 0
 #endif
+/* Element 0 of a shard sits at buffer position CLOPT_LEAD of theta and src (the host's
+ * s->lead): the halo rounded up to 16 elements, so that lanes j..j+vw-1 of a vector sweep (j
+ * a multiple of vw) start on a boundary an aligned vector store needs. The
+ * left halo lies just before it. The step kernels move both pointers by CLOPT_LEAD -
+ * CLOPT_HALO once, so the sweeps index them from the halo's start as before. */
+#ifndef CLOPT_LEAD
+#define CLOPT_LEAD (CLOPT_HALO > 0 ? (CLOPT_HALO + 15) / 16 * 16 : 0)
+#endif
+#if CLOPT_LEAD < CLOPT_HALO || CLOPT_LEAD % 16 != 0
+#error "CLOPT_LEAD must be a multiple of 16 at least the halo (host s->lead)"
+#endif
 /* The host sizes the halos from the radius it read in the objective file. */
 /* An objective may give, besides clopt_fdf, a vector form of it (it defines
  * CLOPT_OBJECTIVE_VECTOR, and clopt_vreal exists: vector width >= 2):

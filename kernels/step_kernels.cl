@@ -129,6 +129,9 @@ clopt_step_body(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTRI
                 __local acc_t *local_g2, const uint loss_mask, const bool with_update,
                 const uint steps)
 {
+    /* From element 0 at CLOPT_LEAD to element 0 at CLOPT_HALO: the sweeps' indexing. */
+    theta += CLOPT_LEAD - CLOPT_HALO;
+    src += CLOPT_LEAD - CLOPT_HALO;
 #if CLOPT_GPCU > 0
     const ulong tile_elems = (ulong)CLOPT_WG * CLOPT_EPW;
     const ulong tiles = (n_shard + tile_elems - 1) / tile_elems;

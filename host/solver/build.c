@@ -117,12 +117,12 @@ static int build_options(struct clopt_solver *s, char **options)
         free(defines);
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "the knobs' defines do not fit");
     }
-    *options =
-        clopt_format("-cl-std=CL1.2 -cl-denorms-are-zero -DCLOPT_HAS_FP64=%d -DCLOPT_DOUBLE=%d%s%s "
-                     "-DCLOPT_WD=%d -DCLOPT_MAXIMIZE=%d -DCLOPT_HOST_HALO=%zu%s%s%s%s%s",
-                     ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, dim_define,
-                     knobs, s->opts.weight_decay > 0, s->opts.maximize != 0, s->halo,
-                     s->optimizer->defines(&s->opts), clip, defines, tile, grid);
+    *options = clopt_format(
+        "-cl-std=CL1.2 -cl-denorms-are-zero -DCLOPT_HAS_FP64=%d -DCLOPT_DOUBLE=%d%s%s "
+        "-DCLOPT_WD=%d -DCLOPT_MAXIMIZE=%d -DCLOPT_HOST_HALO=%zu -DCLOPT_LEAD=%zu%s%s%s%s%s",
+        ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, dim_define, knobs,
+        s->opts.weight_decay > 0, s->opts.maximize != 0, s->halo, s->lead,
+        s->optimizer->defines(&s->opts), clip, defines, tile, grid);
     free(defines);
     if (!*options)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
