@@ -209,6 +209,8 @@ struct clopt_solver {
     size_t lead;                   /* buffer position of a shard's element 0 in theta and
                                       theta_next: 0 without a halo, else the halo rounded up to
                                       CLOPT_LEAD_ALIGN elements (clopt_theta_at) */
+    int nt_store;                  /* non-temporal stores of theta in the ping-pong sweeps
+                                      (kernels/step.cl's CLOPT_NT_STORE; build.c) */
     size_t grid_radius;            /* grid objectives: R (halo = R planes) */
     size_t launch_items;           /* work-items per launch at most (LAUNCH_ITEMS_MAX) */
     char knob_warning[512];        /* clopt_solver_knob_warning(), "" when none */
