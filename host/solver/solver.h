@@ -106,8 +106,9 @@ struct lane {
 #define CLOPT_LEAD_ALIGN 16
 
 struct shard {
-    /* Stencil objectives: theta and theta_next hold halo elements on both sides and trade
-     * places after every update (ping-pong); separable ones update theta in place. */
+    /* Stencil objectives: theta and theta_next hold halo elements on both sides (element 0 at
+     * s->lead, the left halo just before it) and trade places after every update (ping-pong);
+     * separable ones update theta in place. */
     cl_mem theta, theta_next;
     cl_mem data; /* the objective's data vector (shifted_sphere's target), or NULL */
     cl_mem state[MAX_STATE];
