@@ -12,8 +12,9 @@ typedef float real;
 typedef double acc_t;
 void clopt_acc_add(acc_t *s, acc_t *c, acc_t x);
 #endif
-#ifndef CLOPT_HALO
-#define CLOPT_HALO 0
+/* Buffer position of element 0 in a stencil objective's theta (step.cl). */
+#ifndef CLOPT_LEAD
+#define CLOPT_LEAD 0
 #endif
 /* Dot products one launch may compute (5 per history pair and a few more). */
 #ifndef CLOPT_QN_MAX_PAIRS
@@ -50,7 +51,7 @@ __kernel void clopt_qn_trial(__global real *theta, __global const real *vec, ulo
     const ulong begin = get_global_id(0) * CLOPT_QN_CHUNK;
     const ulong end = min(begin + CLOPT_QN_CHUNK, count);
     __global const real *x = vec + (ulong)x_index * pitch, *d = vec + (ulong)d_index * pitch;
-    __global real *out = theta + CLOPT_HALO;
+    __global real *out = theta + CLOPT_LEAD;
     /* clopt_qn_combine's with_trial writes the same expression. */
     for (ulong j = begin; j < end; ++j)
         out[j] = x[j] + alpha * d[j];
@@ -66,7 +67,7 @@ static inline void clopt_qn_accept_range(__global const real *theta, __global re
     __global real *x = vec + (ulong)x_index * pitch, *g = vec + (ulong)g_index * pitch;
     __global real *s = vec + (ulong)s_index * pitch, *y = vec + (ulong)y_index * pitch;
     for (ulong j = begin; j < end; ++j) {
-        const real x_new = theta[CLOPT_HALO + j], g_new = extra[j];
+        const real x_new = theta[CLOPT_LEAD + j], g_new = extra[j];
         if (with_pair) {
             s[j] = x_new - x[j];
             y[j] = g_new - g[j];
@@ -333,7 +334,7 @@ __kernel void clopt_qn_combine(__global real *vec, __global real *extra, ulong p
     const ulong end = min(begin + CLOPT_QN_CHUNK, count);
     __global real *out = vec + (ulong)out_index * pitch;
     __global const real *x = vec + (ulong)x_index * pitch;
-    __global real *trial = theta + CLOPT_HALO;
+    __global real *trial = theta + CLOPT_LEAD;
     clopt_qn_acc8 sum[CLOPT_QN_CRUN / CLOPT_QN_LANES], comp[CLOPT_QN_CRUN / CLOPT_QN_LANES];
     for (ulong b = begin; b < end; b += CLOPT_QN_CRUN) {
         const uint len = (uint)min((ulong)CLOPT_QN_CRUN, end - b);

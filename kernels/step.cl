@@ -125,6 +125,17 @@ real clopt_fdf_grid(const real *w, const ulong *c, ulong i, real *g);
 #else
 #define CLOPT_HALO 0
 #endif
+/* Element 0 of a shard sits at buffer position CLOPT_LEAD of theta and src (the host's
+ * s->lead): the halo rounded up to 16 elements, so that lanes j..j+vw-1 of a vector sweep (j
+ * a multiple of vw) start on a boundary an aligned vector store needs (CLOPT_STORE_THETA). The
+ * left halo lies just before it. The step kernels move both pointers by CLOPT_LEAD -
+ * CLOPT_HALO once, so the sweeps index them from the halo's start as before. */
+#ifndef CLOPT_LEAD
+#define CLOPT_LEAD (CLOPT_HALO > 0 ? (CLOPT_HALO + 15) / 16 * 16 : 0)
+#endif
+#if CLOPT_LEAD < CLOPT_HALO || CLOPT_LEAD % 16 != 0
+#error "CLOPT_LEAD must be a multiple of 16 at least the halo (host s->lead)"
+#endif
 /* The host sizes the halos from the radius it read in the objective file. */
 /* An objective may give, besides clopt_fdf, a vector form of it (it defines
  * CLOPT_OBJECTIVE_VECTOR, and clopt_vreal exists: vector width >= 2):
@@ -167,6 +178,53 @@ real clopt_fdf_grid(const real *w, const ulong *c, ulong i, real *g);
 #if CLOPT_EPW % CLOPT_VW != 0
 #error "CLOPT_EPW must be a multiple of CLOPT_VW"
 #endif
+
+/* Non-temporal stores of theta in the ping-pong sweeps (the host's CLOPT_NT_STORE; used by
+ * the vector sweeps of sweep_stencil.cl and sweep_grid.cl). Those sweeps write theta without
+ * reading it, and a plain store to a line not in cache first reads the line (write-allocate):
+ * a 1-D stencil GD step moved 12 bytes per element where 8 are needed, 2-D poisson 16 where
+ * 12 are. A non-temporal vector store writes the line without reading it, and does not keep
+ * it in cache either: the host turns it on only where a sweep streams more than the
+ * last-level cache. p is theta + CLOPT_HALO + j with j a multiple of CLOPT_VW, which
+ * CLOPT_LEAD aligns to the vector's size: the vector pointer's type promises that alignment
+ * (vmovntps faults without it). Without the option (or with one lane, or on oclgrind, which
+ * has no such instruction: CLOPT_NO_NT_STORE), the lanes are plain stores. Either way the
+ * bits stored are the same. */
+#ifndef CLOPT_NT_STORE
+#define CLOPT_NT_STORE 0
+#endif
+#if CLOPT_NT_STORE && CLOPT_HAS_VREAL && CLOPT_LAYOUT == 1 && CLOPT_HALO > 0 &&                    \
+    defined(__clang__) && !defined(CLOPT_NO_NT_STORE)
+#define CLOPT_NT_STORES 1
+#else
+#define CLOPT_NT_STORES 0
+#endif
+CLOPT_INLINE void clopt_store_theta(__global real *p, const real *x)
+{
+#if CLOPT_NT_STORES
+    union clopt_vlanes u;
+#pragma unroll
+    for (uint l = 0; l < CLOPT_VW; ++l)
+        u.s[l] = x[l];
+    __builtin_nontemporal_store(u.v, (__global clopt_vreal *)p);
+#else
+#pragma unroll
+    for (uint l = 0; l < CLOPT_VW; ++l)
+        p[l] = x[l];
+#endif
+}
+
+/* After a work-item's last non-temporal store: x86 orders those stores with no other store,
+ * so an sfence makes them visible before anything this work-item does next (the runtime's
+ * signal that the kernel is done, after which the next launch reads theta). */
+CLOPT_INLINE void clopt_store_theta_done(void)
+{
+#if CLOPT_NT_STORES && defined(__x86_64__)
+    __builtin_ia32_sfence();
+#elif CLOPT_NT_STORES
+    write_mem_fence(CLK_GLOBAL_MEM_FENCE);
+#endif
+}
 
 /* Per lane: f and g^2 sums in acc_t, with compensation terms when acc_t is float. */
 struct clopt_lanes {

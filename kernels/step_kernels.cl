@@ -78,6 +78,7 @@ CLOPT_INLINE void clopt_tile(__global real *CLOPT_RESTRICT theta, __global real 
         clopt_sweep(theta, s0, s1, s2, src, data, n_shard, offset, n_total, base, stride, acc,
                     hyp[0], hyp[1], hyp[2], hyp[3], hyp[4], hyp[5], hyp[6], hyp[7], gscale, false,
                     loss_mask & 1, with_update);
+    clopt_store_theta_done();
 
     CLOPT_FUSE_LOOP
     for (uint s = 0; s < CLOPT_FUSE; ++s) {
@@ -129,6 +130,9 @@ clopt_step_body(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTRI
                 __local acc_t *local_g2, const uint loss_mask, const bool with_update,
                 const uint steps)
 {
+    /* From element 0 at CLOPT_LEAD to element 0 at CLOPT_HALO: the sweeps' indexing. */
+    theta += CLOPT_LEAD - CLOPT_HALO;
+    src += CLOPT_LEAD - CLOPT_HALO;
 #if CLOPT_GPCU > 0
     const ulong tile_elems = (ulong)CLOPT_WG * CLOPT_EPW;
     const ulong tiles = (n_shard + tile_elems - 1) / tile_elems;

@@ -103,9 +103,9 @@ CLOPT_INLINE void clopt_sweep_stencil(__global real *CLOPT_RESTRICT theta,
                 for (uint l = 0; l < CLOPT_VW; ++l)
                     clopt_element_update(&x[l], &sa[l], &sb[l], &sc[l], g[l], h0, h1, h2, h3, h4,
                                          h5, h6, h7, gscale);
+                clopt_store_theta(theta + CLOPT_HALO + j, x);
 #pragma unroll
                 for (uint l = 0; l < CLOPT_VW; ++l) {
-                    theta[CLOPT_HALO + j + l] = x[l];
                     if (CLOPT_UPDATE_NSTATE > 0)
                         s0[j + l] = sa[l];
                     if (CLOPT_UPDATE_NSTATE > 1)

@@ -542,8 +542,7 @@ int clopt_qn_copy_x(struct clopt_solver *s, int to_theta)
     q->theta_ready = 0;
     for (size_t i = 0; i < s->n_shards; ++i) {
         const struct shard *sh = &s->shards[i];
-        const size_t x_at = QN_X(q->m) * sh->count * s->elem_size,
-                     theta_at = s->halo * s->elem_size;
+        const size_t x_at = QN_X(q->m) * sh->count * s->elem_size, theta_at = clopt_theta_at(s, 0);
         const size_t bytes = sh->count * s->elem_size;
         cl_command_queue queue = s->lanes[sh->lane].queue;
         cl_int err = to_theta ? clEnqueueCopyBuffer(queue, q->vec[i], sh->theta, x_at, theta_at,

@@ -69,6 +69,36 @@ int clopt_resolve_objective(struct clopt_solver *s)
                       obj->name, obj->data_param);
 }
 
+/* Whether the vector sweeps of a stencil or grid objective store theta non-temporally
+ * (kernels/step.cl's CLOPT_NT_STORE). Those sweeps write a buffer they do not read (ping-pong),
+ * and a plain store first reads each line it writes: a non-temporal store saves that read but
+ * leaves the line out of cache too, so it helps only when one iteration streams more than the
+ * last-level cache (below that, the next iteration finds theta in cache). On CPUs only (not
+ * measured on GPUs), and only when the buffers' base alignment covers a vector of lanes, which
+ * the store's type promises. CLOPT_NT_STORE=on|off in the environment overrides the size test
+ * for experiments and tests, as CLOPT_MAX_LAUNCH_ITEMS does the launch size: the bits stored
+ * are the same either way. */
+static int resolve_nt_store(const struct clopt_solver *s)
+{
+    if (!s->halo || s->knobs.layout != 1 || s->knobs.vector_width < 2)
+        return 0;
+    cl_uint align_bits = 0;
+    if (clGetDeviceInfo(s->ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits,
+                        &align_bits, NULL) != CL_SUCCESS ||
+        align_bits / 8 < s->knobs.vector_width * s->elem_size)
+        return 0;
+    const char *forced = getenv("CLOPT_NT_STORE");
+    if (forced && !strcmp(forced, "on"))
+        return 1;
+    if ((forced && !strcmp(forced, "off")) || s->ctx->info.kind != CLOPT_DEVICE_CPU)
+        return 0;
+    /* theta, its ping-pong partner, the state vectors and the data vector of this process. */
+    const double vectors = 2.0 + (double)s->n_state + (s->data_path ? 1.0 : 0.0);
+    const double streamed = (double)(s->hi - s->lo) * (double)s->elem_size * vectors;
+    const uint64_t cache = clopt_context_cache_bytes(s->ctx);
+    return cache && streamed > (double)cache;
+}
+
 /* The build options: every knob and option the kernels see as a -D define. */
 static int build_options(struct clopt_solver *s, char **options)
 {
@@ -119,10 +149,11 @@ static int build_options(struct clopt_solver *s, char **options)
     }
     *options =
         clopt_format("-cl-std=CL1.2 -cl-denorms-are-zero -DCLOPT_HAS_FP64=%d -DCLOPT_DOUBLE=%d%s%s "
-                     "-DCLOPT_WD=%d -DCLOPT_MAXIMIZE=%d -DCLOPT_HOST_HALO=%zu%s%s%s%s%s",
+                     "-DCLOPT_WD=%d -DCLOPT_MAXIMIZE=%d -DCLOPT_HOST_HALO=%zu -DCLOPT_LEAD=%zu "
+                     "-DCLOPT_NT_STORE=%d%s%s%s%s%s",
                      ctx->info.has_fp64 ? 1 : 0, s->opts.precision == CLOPT_DOUBLE, dim_define,
-                     knobs, s->opts.weight_decay > 0, s->opts.maximize != 0, s->halo,
-                     s->optimizer->defines(&s->opts), clip, defines, tile, grid);
+                     knobs, s->opts.weight_decay > 0, s->opts.maximize != 0, s->halo, s->lead,
+                     s->nt_store, s->optimizer->defines(&s->opts), clip, defines, tile, grid);
     free(defines);
     if (!*options)
         return clopt_fail(ctx, CLOPT_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -180,6 +211,7 @@ static int create_kernel(struct clopt_solver *s, cl_kernel *kernel, const char *
 int clopt_build_kernels(struct clopt_solver *s)
 {
     char *options = NULL;
+    s->nt_store = resolve_nt_store(s);
     int status = build_options(s, &options);
     if (status != CLOPT_OK)
         return status;

@@ -51,7 +51,7 @@ int clopt_init_theta(struct clopt_solver *s)
         struct shard *sh = &s->shards[i];
         for (size_t start = 0; start < sh->count && !status; start += chunk) {
             const cl_ulong count = sh->count - start < chunk ? sh->count - start : chunk;
-            const cl_ulong offset = sh->offset + start, skip = s->halo + start;
+            const cl_ulong offset = sh->offset + start, skip = s->lead + start;
             status = clopt_set_arg(ctx, s->k_init, INIT_ARG_THETA, sizeof(cl_mem), &sh->theta);
             if (!status)
                 status = clopt_set_arg(ctx, s->k_init, INIT_ARG_N_SHARD, sizeof count, &count);
@@ -133,6 +133,8 @@ static int configure(struct clopt_solver *s, const struct clopt_options *opts)
     s->acc_size = s->knobs.accumulate == 1 ? sizeof(double) : sizeof(float);
     if (status == CLOPT_OK)
         status = clopt_resolve_objective(s);
+    /* Element 0 of a stencil's shard sits on an aligned position after its left halo. */
+    s->lead = s->halo ? (s->halo + CLOPT_LEAD_ALIGN - 1) / CLOPT_LEAD_ALIGN * CLOPT_LEAD_ALIGN : 0;
     if (status == CLOPT_OK && s->knobs.fuse > 1 && s->halo)
         status =
             clopt_fail(ctx, CLOPT_ERR_INVALID_ARG,

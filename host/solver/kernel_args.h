@@ -52,7 +52,7 @@ enum init_arg {
     INIT_ARG_VALUE,
     INIT_ARG_SEED_LO,
     INIT_ARG_SEED_HI,
-    INIT_ARG_SKIP, /* buffer position of element 0 of the chunk: the halo + the chunk's start */
+    INIT_ARG_SKIP, /* buffer position of element 0 of the chunk: s->lead + the chunk's start */
     INIT_ARGS
 };
 

@@ -235,14 +235,13 @@ int clopt_exchange_cross_halo(struct clopt_solver *s, size_t i)
     /* A lane of one shard is also the right side of the boundary before: the copies made
      * into it there come first. */
     cl_event wait[2] = {ready, own->after_halo}, copied_in;
-    cl_int err =
-        clEnqueueCopyBuffer(own->queue, left->theta, right->theta, left->count * s->elem_size, 0,
-                            width, wait[1] ? 2 : 1, wait, &copied_in);
+    cl_int err = clEnqueueCopyBuffer(
+        own->queue, left->theta, right->theta, clopt_theta_at(s, left->count - s->halo),
+        clopt_left_halo_at(s), width, wait[1] ? 2 : 1, wait, &copied_in);
     clReleaseEvent(ready);
     if (err == CL_SUCCESS) {
-        err = clEnqueueCopyBuffer(own->queue, right->theta, left->theta, width,
-                                  (s->halo + left->count) * s->elem_size, width, 1, &copied_in,
-                                  &done);
+        err = clEnqueueCopyBuffer(own->queue, right->theta, left->theta, clopt_theta_at(s, 0),
+                                  clopt_theta_at(s, left->count), width, 1, &copied_in, &done);
         clReleaseEvent(copied_in);
     }
     if (err != CL_SUCCESS)

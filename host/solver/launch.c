@@ -96,14 +96,14 @@ static int exchange_halos(struct clopt_solver *s)
         /* After another device's copies into this device's first shard, if any (lanes.c). */
         const cl_event *after =
             s->lanes[left->lane].after_halo ? &s->lanes[left->lane].after_halo : NULL;
-        /* The last `halo` elements of left (buffer positions count .. count + halo) go in
-         * front of right; the first ones of right (halo .. 2 halo) go behind left. */
-        cl_int err =
-            clEnqueueCopyBuffer(queue, left->theta, right->theta, left->count * s->elem_size, 0,
-                                width, after ? 1 : 0, after, NULL);
+        /* The last `halo` elements of left go in front of right's element 0; the first ones
+         * of right go behind left's last. */
+        cl_int err = clEnqueueCopyBuffer(queue, left->theta, right->theta,
+                                         clopt_theta_at(s, left->count - s->halo),
+                                         clopt_left_halo_at(s), width, after ? 1 : 0, after, NULL);
         if (err == CL_SUCCESS)
-            err = clEnqueueCopyBuffer(queue, right->theta, left->theta, width,
-                                      (s->halo + left->count) * s->elem_size, width, 0, NULL, NULL);
+            err = clEnqueueCopyBuffer(queue, right->theta, left->theta, clopt_theta_at(s, 0),
+                                      clopt_theta_at(s, left->count), width, 0, NULL, NULL);
         if (err != CL_SUCCESS)
             return clopt_fail_cl(s->ctx, err, "clEnqueueCopyBuffer(halo)");
     }

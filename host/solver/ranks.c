@@ -416,11 +416,12 @@ int clopt_ranks_halos(struct clopt_solver *s)
     if (status == CLOPT_OK) {
         memset(buf, 0, 4 * width);
         if (has_prev)
-            err = clEnqueueReadBuffer(ctx->queue, first->theta, CL_TRUE, width, width, to_prev, 0,
-                                      NULL, NULL);
+            err = clEnqueueReadBuffer(ctx->queue, first->theta, CL_TRUE, clopt_theta_at(s, 0),
+                                      width, to_prev, 0, NULL, NULL);
         if (err == CL_SUCCESS && has_next)
-            err = clEnqueueReadBuffer(ctx->queue, last->theta, CL_TRUE, last->count * s->elem_size,
-                                      width, to_next, 0, NULL, NULL);
+            err = clEnqueueReadBuffer(ctx->queue, last->theta, CL_TRUE,
+                                      clopt_theta_at(s, last->count - s->halo), width, to_next, 0,
+                                      NULL, NULL);
         if (err != CL_SUCCESS)
             status = clopt_fail_cl(ctx, err, "clEnqueueReadBuffer(halo)");
     }
@@ -433,12 +434,11 @@ int clopt_ranks_halos(struct clopt_solver *s)
         status = comm_failed(s, what);
     clock_stop(s, start);
     if (status == CLOPT_OK && has_prev)
-        err = clEnqueueWriteBuffer(ctx->queue, first->theta, CL_TRUE, 0, width, from_prev, 0, NULL,
-                                   NULL);
+        err = clEnqueueWriteBuffer(ctx->queue, first->theta, CL_TRUE, clopt_left_halo_at(s), width,
+                                   from_prev, 0, NULL, NULL);
     if (status == CLOPT_OK && err == CL_SUCCESS && has_next)
-        err = clEnqueueWriteBuffer(ctx->queue, last->theta, CL_TRUE,
-                                   (s->halo + last->count) * s->elem_size, width, from_next, 0,
-                                   NULL, NULL);
+        err = clEnqueueWriteBuffer(ctx->queue, last->theta, CL_TRUE, clopt_theta_at(s, last->count),
+                                   width, from_next, 0, NULL, NULL);
     if (status == CLOPT_OK && err != CL_SUCCESS)
         status = clopt_fail_cl(ctx, err, "clEnqueueWriteBuffer(halo)");
     return status;

@@ -21,7 +21,13 @@ static double gib(double bytes)
 static int tiles_per_shard_of(struct clopt_solver *s, size_t tile, size_t *out)
 {
     struct clopt_context *ctx = s->ctx;
-    size_t cap = (size_t)ctx->info.max_alloc_bytes;
+    /* The padding before a stencil's left halo (s->lead - s->halo, under 16 elements) counts
+     * against the device's limit; options.max_shard_bytes keeps its meaning, shard and halos,
+     * so that the shard counts it gives (tests, scripts) stay as they were. */
+    const size_t pad_bytes = (s->lead - s->halo) * s->elem_size;
+    size_t cap = (size_t)ctx->info.max_alloc_bytes > pad_bytes
+                     ? (size_t)ctx->info.max_alloc_bytes - pad_bytes
+                     : 0;
     if (s->opts.max_shard_bytes && s->opts.max_shard_bytes < cap)
         cap = s->opts.max_shard_bytes;
     /* lbfgs/cg keep all their vectors of a shard in one buffer (results do not depend on the
@@ -133,7 +139,7 @@ static int allocate_shard(struct clopt_solver *s, struct shard *sh)
     if (s->external)
         return clopt_external_allocate(s, sh);
     cl_int err;
-    const size_t theta_bytes = (sh->count + 2 * s->halo) * s->elem_size;
+    const size_t theta_bytes = clopt_theta_at(s, sh->count + s->halo);
     sh->theta = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, theta_bytes, NULL, &err);
     if (err != CL_SUCCESS) {
         sh->theta = NULL;
@@ -145,7 +151,8 @@ static int allocate_shard(struct clopt_solver *s, struct shard *sh)
             sh->theta_next = NULL;
             return clopt_fail_cl(ctx, err, "clCreateBuffer(theta, second copy for the stencil)");
         }
-        /* The halos beyond both ends of theta are never written: keep them at zero. */
+        /* The halos beyond both ends of theta are never written: keep them at zero (and the
+         * padding before the left halo, which nothing reads). */
         cl_mem both[2] = {sh->theta, sh->theta_next};
         for (size_t k = 0; k < 2; ++k) {
             int status = clopt_enqueue_zero(s, both[k], theta_bytes, "theta halo");
@@ -266,8 +273,9 @@ static int copy_piece(struct clopt_solver *s, size_t which, const struct shard *
                       size_t host_size, size_t at, size_t n, void *scratch, int to_device)
 {
     struct clopt_context *ctx = s->ctx;
-    /* theta of a stencil objective starts after its halo. */
-    const size_t dev_off = (at - sh->offset + (which == 0 ? s->halo : 0)) * s->elem_size;
+    /* theta of a stencil objective starts after its halo, at s->lead. */
+    const size_t dev_off =
+        which == 0 ? clopt_theta_at(s, at - sh->offset) : (at - sh->offset) * s->elem_size;
     cl_mem buffer = which == 0 ? sh->theta : which == WHICH_DATA ? sh->data : sh->state[which - 1];
     void *staging = scratch ? scratch : host;
     if (to_device && scratch)

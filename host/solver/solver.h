@@ -99,9 +99,16 @@ struct lane {
     cl_event after_gather, after_halo;
 };
 
+/* Stencil objectives keep element 0 of each shard's theta at a buffer position that is a
+ * multiple of this many elements (64 bytes in float, the widest vector store; 16 is the largest
+ * vector width), so that an aligned vector store of lanes j..j+vw-1 (j a multiple of vw) never
+ * faults: kernels/step.cl's CLOPT_LEAD, which must agree. The left halo lies just before it. */
+#define CLOPT_LEAD_ALIGN 16
+
 struct shard {
-    /* Stencil objectives: theta and theta_next hold halo elements on both sides and trade
-     * places after every update (ping-pong); separable ones update theta in place. */
+    /* Stencil objectives: theta and theta_next hold halo elements on both sides (element 0 at
+     * s->lead, the left halo just before it) and trade places after every update (ping-pong);
+     * separable ones update theta in place. */
     cl_mem theta, theta_next;
     cl_mem data; /* the objective's data vector (shifted_sphere's target), or NULL */
     cl_mem state[MAX_STATE];
@@ -200,6 +207,11 @@ struct clopt_solver {
     int theta_generated;           /* theta holds exactly what the init kernel produced */
     size_t n_state;                /* optimizer state vectors */
     size_t halo;                   /* stencil radius: neighbours kept on each side of a shard */
+    size_t lead;                   /* buffer position of a shard's element 0 in theta and
+                                      theta_next: 0 without a halo, else the halo rounded up to
+                                      CLOPT_LEAD_ALIGN elements (clopt_theta_at) */
+    int nt_store;                  /* non-temporal stores of theta in the ping-pong sweeps
+                                      (kernels/step.cl's CLOPT_NT_STORE; build.c) */
     size_t grid_radius;            /* grid objectives: R (halo = R planes) */
     size_t launch_items;           /* work-items per launch at most (LAUNCH_ITEMS_MAX) */
     char knob_warning[512];        /* clopt_solver_knob_warning(), "" when none */
@@ -241,6 +253,17 @@ struct clopt_solver {
     double rank_comm_seconds;
     int rank_clock;
 };
+
+/* Byte offsets in a shard's theta (and theta_next) buffer: of its element j, and of the
+ * first element of its left halo (element -halo). */
+static inline size_t clopt_theta_at(const struct clopt_solver *s, size_t j)
+{
+    return (s->lead + j) * s->elem_size;
+}
+static inline size_t clopt_left_halo_at(const struct clopt_solver *s)
+{
+    return (s->lead - s->halo) * s->elem_size;
+}
 
 /* A real-typed kernel argument holds either a float or a double. */
 union real_arg {
