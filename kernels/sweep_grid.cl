@@ -124,8 +124,7 @@ CLOPT_INLINE long clopt_grid_offset(uint m)
  * (clopt_grid_group_in_buffer). */
 CLOPT_INLINE clopt_vreal clopt_grid_group_vec(__global const real *CLOPT_RESTRICT src,
                                               __global const real *CLOPT_RESTRICT data, ulong j,
-                                              const ulong *c0, const bool interior,
-                                              clopt_vreal *g)
+                                              const ulong *c0, const bool interior, clopt_vreal *g)
 {
     clopt_vmask lo[CLOPT_GRID_AXES], hi[CLOPT_GRID_AXES];
     if (interior) {
@@ -329,9 +328,9 @@ clopt_grid_group_edge(__global const real *CLOPT_RESTRICT src,
 /* The update of the CLOPT_VW elements in x and their state: clopt_element_update lane by
  * lane, the same code for every lane, which the compiler turns back into vector operations
  * (one rule per optimizer, no vector copy of it to keep in step). */
-CLOPT_INLINE void clopt_lanes_update(clopt_vreal *x, clopt_vreal *a, clopt_vreal *b,
-                                     clopt_vreal *c, clopt_vreal g, real h0, real h1, real h2,
-                                     real h3, real h4, real h5, real h6, real h7, real gscale)
+CLOPT_INLINE void clopt_lanes_update(clopt_vreal *x, clopt_vreal *a, clopt_vreal *b, clopt_vreal *c,
+                                     clopt_vreal g, real h0, real h1, real h2, real h3, real h4,
+                                     real h5, real h6, real h7, real gscale)
 {
     union clopt_vlanes xl, al, bl, cl, gl;
     xl.v = *x;
@@ -371,16 +370,13 @@ CLOPT_INLINE void clopt_lanes_add(struct clopt_lanes *acc, clopt_vreal *block_f,
 
 /* One group's step from its f and g: the update of theta and the state, their stores, and
  * the lane sums. */
-CLOPT_INLINE void clopt_grid_group_step(__global real *CLOPT_RESTRICT theta,
-                                        __global real *CLOPT_RESTRICT s0,
-                                        __global real *CLOPT_RESTRICT s1,
-                                        __global real *CLOPT_RESTRICT s2,
-                                        __global const real *CLOPT_RESTRICT src, ulong j,
-                                        clopt_vreal f, clopt_vreal g, struct clopt_lanes *acc,
-                                        clopt_vreal *block_f, clopt_vreal *block_g2, real h0,
-                                        real h1, real h2, real h3, real h4, real h5, real h6,
-                                        real h7, real gscale, const bool with_loss,
-                                        const bool with_update)
+CLOPT_INLINE void
+clopt_grid_group_step(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTRICT s0,
+                      __global real *CLOPT_RESTRICT s1, __global real *CLOPT_RESTRICT s2,
+                      __global const real *CLOPT_RESTRICT src, ulong j, clopt_vreal f,
+                      clopt_vreal g, struct clopt_lanes *acc, clopt_vreal *block_f,
+                      clopt_vreal *block_g2, real h0, real h1, real h2, real h3, real h4, real h5,
+                      real h6, real h7, real gscale, const bool with_loss, const bool with_update)
 {
     if (with_update) {
         clopt_vreal xv = CLOPT_VLOAD(0, src + CLOPT_HALO + j);
@@ -454,16 +450,16 @@ clopt_sweep_grid(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTR
                 clopt_vreal g;
                 const clopt_vreal f = clopt_grid_group_vec(src, data, base + k, c, true, &g);
                 clopt_grid_group_step(theta, s0, s1, s2, src, base + k, f, g, acc, &block_f,
-                                      &block_g2, h0, h1, h2, h3, h4, h5, h6, h7, gscale,
-                                      with_loss, with_update);
+                                      &block_g2, h0, h1, h2, h3, h4, h5, h6, h7, gscale, with_loss,
+                                      with_update);
             }
             c[CLOPT_GRID_AXES - 1] += run * CLOPT_VW;
             if (k < b + CLOPT_BLOCK) {
                 clopt_vreal f, g;
                 clopt_grid_group_edge(src, data, base + k, n_shard, offset, c, &f, &g);
                 clopt_grid_group_step(theta, s0, s1, s2, src, base + k, f, g, acc, &block_f,
-                                      &block_g2, h0, h1, h2, h3, h4, h5, h6, h7, gscale,
-                                      with_loss, with_update);
+                                      &block_g2, h0, h1, h2, h3, h4, h5, h6, h7, gscale, with_loss,
+                                      with_update);
                 k += CLOPT_VW;
                 if (clopt_grid_advance(c, CLOPT_VW))
                     row_interior = chunk_in_buffer && clopt_grid_row_interior(c);
