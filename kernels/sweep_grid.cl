@@ -41,16 +41,19 @@ CLOPT_INLINE void clopt_grid_coords(ulong i, ulong *c)
 /* Coordinates c moved `steps` points on in the flat order. The sweep carries each work-item's
  * coordinates along its chunk this way: a 64-bit div/mod per axis for every group of
  * CLOPT_VW points cost more than a 5-point stencil's arithmetic. The division here runs only
- * when a row ends inside the group (every group when the last axis is shorter than it). */
-CLOPT_INLINE void clopt_grid_advance(ulong *c, ulong steps)
+ * when a row ends inside the group (every group when the last axis is shorter than it).
+ * Returns whether a row ended (the other coordinates changed). */
+CLOPT_INLINE bool clopt_grid_advance(ulong *c, ulong steps)
 {
     c[CLOPT_GRID_AXES - 1] += steps;
+    const bool row_ended = c[CLOPT_GRID_AXES - 1] >= CLOPT_GRID_SHAPE(CLOPT_GRID_AXES - 1);
     for (int k = CLOPT_GRID_AXES - 1; k > 0; --k)
         if (c[k] >= CLOPT_GRID_SHAPE(k)) {
             const ulong rows = c[k] / CLOPT_GRID_SHAPE(k);
             c[k] -= rows * CLOPT_GRID_SHAPE(k);
             c[k - 1] += rows;
         }
+    return row_ended;
 }
 
 /* Whether the shard's src buffer holds the boxes of shard elements j .. j + CLOPT_VW - 1: a
@@ -74,6 +77,25 @@ CLOPT_INLINE bool clopt_grid_group_interior(const ulong *c)
     return inside;
 }
 
+/* clopt_grid_group_interior in two parts, for the vector sweep: whether the row of
+ * coordinates c lies inside (every coordinate but the last R or more from the faces), kept
+ * per row, and whether the group from c_last along that row does. */
+CLOPT_INLINE bool clopt_grid_row_interior(const ulong *c)
+{
+    bool inside = true;
+    for (int k = 0; k + 1 < CLOPT_GRID_AXES; ++k)
+        inside =
+            inside && c[k] >= CLOPT_GRID_RADIUS && c[k] + CLOPT_GRID_RADIUS < CLOPT_GRID_SHAPE(k);
+    return inside;
+}
+CLOPT_INLINE bool clopt_grid_span_interior(ulong c_last)
+{
+    /* R <= c_last <= S - VW - R as one unsigned comparison (c_last < R wraps around). */
+    const ulong s = CLOPT_GRID_SHAPE(CLOPT_GRID_AXES - 1);
+    return s >= CLOPT_VW + 2 * CLOPT_GRID_RADIUS &&
+           c_last - CLOPT_GRID_RADIUS <= s - CLOPT_VW - 2 * CLOPT_GRID_RADIUS;
+}
+
 /* Box offset m's step along axis k (m in base 2R+1, one digit per axis, the last axis
  * fastest, as in clopt_grid_fdf), and its flat distance. */
 #define CLOPT_GRID_DIGIT(m, k)                                                                     \
@@ -91,15 +113,18 @@ CLOPT_INLINE long clopt_grid_offset(uint m)
 }
 
 #ifdef CLOPT_GRID_VECTOR
+#ifndef CLOPT_VSTORE
+#define CLOPT_VSTORE CLOPT_CAT(vstore, CLOPT_VW)
+#endif
 /* f and g of the CLOPT_VW points from shard element j (coordinates c0) through the
  * objective's vector form: one vector load per box offset, no transposition. Inside the grid
  * (`interior`, a constant after inlining) the face masks are constant zeros and fold away;
  * otherwise each lane's coordinates give its masks, and each box vector is zeroed in the
  * lanes where it leaves the grid, as clopt_grid_fdf's gather does. The loads stay inside src
  * (clopt_grid_group_in_buffer). */
-CLOPT_INLINE void clopt_grid_group_vec(__global const real *CLOPT_RESTRICT src,
-                                       __global const real *CLOPT_RESTRICT data, ulong j,
-                                       const ulong *c0, const bool interior, real *f, real *g)
+CLOPT_INLINE clopt_vreal clopt_grid_group_vec(__global const real *CLOPT_RESTRICT src,
+                                              __global const real *CLOPT_RESTRICT data, ulong j,
+                                              const ulong *c0, const bool interior, clopt_vreal *g)
 {
     clopt_vmask lo[CLOPT_GRID_AXES], hi[CLOPT_GRID_AXES];
     if (interior) {
@@ -158,13 +183,7 @@ CLOPT_INLINE void clopt_grid_group_vec(__global const real *CLOPT_RESTRICT src,
         }
         w[m] = v;
     }
-    union clopt_vlanes fv, gv;
-    fv.v = clopt_fdf_grid_data_vec(w, CLOPT_VLOAD(0, data + j), lo, hi, &gv.v);
-#pragma unroll
-    for (uint l = 0; l < CLOPT_VW; ++l) {
-        f[l] = fv.s[l];
-        g[l] = gv.s[l];
-    }
+    return clopt_fdf_grid_data_vec(w, CLOPT_VLOAD(0, data + j), lo, hi, g);
 }
 #endif
 
@@ -197,6 +216,7 @@ CLOPT_INLINE void clopt_grid_group_fdf(__global const real *CLOPT_RESTRICT src, 
     }
 }
 
+#ifndef CLOPT_GRID_VECTOR
 CLOPT_INLINE void
 clopt_sweep_grid(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTRICT s0,
                  __global real *CLOPT_RESTRICT s1, __global real *CLOPT_RESTRICT s2,
@@ -229,45 +249,18 @@ clopt_sweep_grid(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTR
             const real *d = 0;
             (void)data;
 #endif
-#ifdef CLOPT_GRID_VECTOR
-            /* One vector load, the box centre's: scalar loads of the same elements made the
-             * compiler build the box's +-1 vectors along the row out of them, with shifts and
-             * spills. */
-            union clopt_vlanes xv;
-            xv.v = CLOPT_VLOAD(0, src + CLOPT_HALO + j);
-#ifdef CLOPT_OBJECTIVE_DATA
-            union clopt_vlanes dv;
-            dv.v = CLOPT_VLOAD(0, data + j);
-#endif
-#endif
 #pragma unroll
             for (uint l = 0; l < CLOPT_VW; ++l) {
-#ifdef CLOPT_GRID_VECTOR
-                x[l] = xv.s[l];
-#else
                 x[l] = src[CLOPT_HALO + j + l];
-#endif
 #ifdef CLOPT_OBJECTIVE_DATA
-#ifdef CLOPT_GRID_VECTOR
-                d[l] = dv.s[l];
-#else
                 d[l] = data[j + l];
-#endif
 #endif
                 sa[l] = CLOPT_UPDATE_NSTATE > 0 && with_update ? s0[j + l] : 0;
                 sb[l] = CLOPT_UPDATE_NSTATE > 1 && with_update ? s1[j + l] : 0;
                 sc[l] = CLOPT_UPDATE_NSTATE > 2 && with_update ? s2[j + l] : 0;
             }
-            const bool in_buffer = clopt_grid_group_in_buffer(j, n_shard);
-#ifdef CLOPT_GRID_VECTOR
-            if (in_buffer && clopt_grid_group_interior(c))
-                clopt_grid_group_vec(src, data, j, c, true, f, g);
-            else if (in_buffer)
-                clopt_grid_group_vec(src, data, j, c, false, f, g);
-#else
-            if (in_buffer && clopt_grid_group_interior(c))
+            if (clopt_grid_group_in_buffer(j, n_shard) && clopt_grid_group_interior(c))
                 clopt_grid_group_fdf(src, j, offset + j, c, d, f, g);
-#endif
             else {
                 /* Long and rare (faces): not unrolled, as in clopt_sweep. */
 #pragma nounroll
@@ -302,4 +295,183 @@ clopt_sweep_grid(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTR
             clopt_block_fold(acc, block_f, block_g2);
     }
 }
+#else
+/* f and g of the CLOPT_VW points from shard element j whose boxes the shard's src buffer
+ * does not hold (a shard's first and last points): clopt_grid_fdf lane by lane. Long and rare,
+ * so not unrolled, as in clopt_sweep. */
+CLOPT_INLINE clopt_vreal clopt_grid_group_lanes(__global const real *CLOPT_RESTRICT src,
+                                                __global const real *CLOPT_RESTRICT data, ulong j,
+                                                ulong offset, clopt_vreal *g)
+{
+    union clopt_vlanes fl, gl;
+#pragma nounroll
+    for (uint l = 0; l < CLOPT_VW; ++l)
+        fl.s[l] = clopt_grid_fdf(src, j + l, offset + j + l, true, data[j + l], &gl.s[l]);
+    *g = gl.v;
+    return fl.v;
+}
+
+/* f and g of a group that touches a face, crosses a row end or lies where the src buffer
+ * does not hold its boxes. Out of line: inlined, its paths shared the hot path's values
+ * and the compiler kept them in 8-byte pieces on the stack for all three. */
+__attribute__((noinline)) static void
+clopt_grid_group_edge(__global const real *CLOPT_RESTRICT src,
+                      __global const real *CLOPT_RESTRICT data, ulong j, ulong n_shard,
+                      ulong offset, const ulong *c, clopt_vreal *f, clopt_vreal *g)
+{
+    if (clopt_grid_group_in_buffer(j, n_shard))
+        *f = clopt_grid_group_vec(src, data, j, c, false, g);
+    else
+        *f = clopt_grid_group_lanes(src, data, j, offset, g);
+}
+
+/* The update of the CLOPT_VW elements in x and their state: clopt_element_update lane by
+ * lane, the same code for every lane, which the compiler turns back into vector operations
+ * (one rule per optimizer, no vector copy of it to keep in step). */
+CLOPT_INLINE void clopt_lanes_update(clopt_vreal *x, clopt_vreal *a, clopt_vreal *b, clopt_vreal *c,
+                                     clopt_vreal g, real h0, real h1, real h2, real h3, real h4,
+                                     real h5, real h6, real h7, real gscale)
+{
+    union clopt_vlanes xl, al, bl, cl, gl;
+    xl.v = *x;
+    al.v = *a;
+    bl.v = *b;
+    cl.v = *c;
+    gl.v = g;
+#pragma unroll
+    for (uint l = 0; l < CLOPT_VW; ++l)
+        clopt_element_update(&xl.s[l], &al.s[l], &bl.s[l], &cl.s[l], gl.s[l], h0, h1, h2, h3, h4,
+                             h5, h6, h7, gscale);
+    *x = xl.v;
+    *a = al.v;
+    *b = bl.v;
+    *c = cl.v;
+}
+
+/* clopt_lane_add of every lane: the lanes' block sums as vectors, or with CLOPT_FBLOCK = 1
+ * each term straight into its acc_t sum. */
+CLOPT_INLINE void clopt_lanes_add(struct clopt_lanes *acc, clopt_vreal *block_f,
+                                  clopt_vreal *block_g2, clopt_vreal f, clopt_vreal g)
+{
+#if CLOPT_FBLOCK > 1
+    (void)acc;
+    *block_f += f;
+    *block_g2 += g * g;
+#else
+    union clopt_vlanes fl, gl;
+    fl.v = f;
+    gl.v = g;
+#pragma unroll
+    for (uint l = 0; l < CLOPT_VW; ++l)
+        clopt_lane_add(acc, 0, 0, l, fl.s[l], gl.s[l]);
+    (void)block_f, (void)block_g2;
+#endif
+}
+
+/* One group's step from its f and g: the update of theta and the state, their stores, and
+ * the lane sums. */
+CLOPT_INLINE void
+clopt_grid_group_step(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTRICT s0,
+                      __global real *CLOPT_RESTRICT s1, __global real *CLOPT_RESTRICT s2,
+                      __global const real *CLOPT_RESTRICT src, ulong j, clopt_vreal f,
+                      clopt_vreal g, struct clopt_lanes *acc, clopt_vreal *block_f,
+                      clopt_vreal *block_g2, real h0, real h1, real h2, real h3, real h4, real h5,
+                      real h6, real h7, real gscale, const bool with_loss, const bool with_update)
+{
+    if (with_update) {
+        clopt_vreal xv = CLOPT_VLOAD(0, src + CLOPT_HALO + j);
+        clopt_vreal sa = CLOPT_UPDATE_NSTATE > 0 ? CLOPT_VLOAD(0, s0 + j) : (clopt_vreal)0;
+        clopt_vreal sb = CLOPT_UPDATE_NSTATE > 1 ? CLOPT_VLOAD(0, s1 + j) : (clopt_vreal)0;
+        clopt_vreal sc = CLOPT_UPDATE_NSTATE > 2 ? CLOPT_VLOAD(0, s2 + j) : (clopt_vreal)0;
+        clopt_lanes_update(&xv, &sa, &sb, &sc, g, h0, h1, h2, h3, h4, h5, h6, h7, gscale);
+        /* Lane by lane (one vector store after compiling). */
+        union clopt_vlanes x;
+        x.v = xv;
+#pragma unroll
+        for (uint l = 0; l < CLOPT_VW; ++l)
+            theta[CLOPT_HALO + j + l] = x.s[l];
+        if (CLOPT_UPDATE_NSTATE > 0)
+            CLOPT_VSTORE(sa, 0, s0 + j);
+        if (CLOPT_UPDATE_NSTATE > 1)
+            CLOPT_VSTORE(sb, 0, s1 + j);
+        if (CLOPT_UPDATE_NSTATE > 2)
+            CLOPT_VSTORE(sc, 0, s2 + j);
+    }
+    if (with_loss)
+        clopt_lanes_add(acc, block_f, block_g2, f, g);
+}
+
+/* How many groups from coordinates c (the row interior or not) lie inside the grid, one after
+ * the other along the row: 0 when the group at c does not. */
+CLOPT_INLINE ulong clopt_grid_interior_run(const ulong *c, const bool row_interior)
+{
+    const ulong s = CLOPT_GRID_SHAPE(CLOPT_GRID_AXES - 1);
+    const ulong c_last = c[CLOPT_GRID_AXES - 1];
+    if (!row_interior || !clopt_grid_span_interior(c_last))
+        return 0;
+    return (s - CLOPT_VW - CLOPT_GRID_RADIUS - c_last) / CLOPT_VW + 1;
+}
+
+/* The grid sweep of an objective with a vector form: every group of CLOPT_VW points as
+ * vectors from the box loads through the update, the stores and the lane sums. The groups
+ * inside the grid come in runs along a row, swept with no test; the others (faces, row ends,
+ * shard ends) one at a time, out of line. */
+CLOPT_INLINE void
+clopt_sweep_grid(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTRICT s0,
+                 __global real *CLOPT_RESTRICT s1, __global real *CLOPT_RESTRICT s2,
+                 __global const real *CLOPT_RESTRICT src, __global const real *CLOPT_RESTRICT data,
+                 ulong n_shard, ulong offset, ulong base, struct clopt_lanes *acc, real h0, real h1,
+                 real h2, real h3, real h4, real h5, real h6, real h7, real gscale,
+                 const bool with_loss, const bool with_update)
+{
+    ulong c[CLOPT_GRID_AXES];
+    clopt_grid_coords(offset + base, c);
+    /* Whether the src buffer holds the boxes is an interval of j
+     * (clopt_grid_group_in_buffer): the chunk's two ends answer for all its groups. */
+    const bool chunk_in_buffer = clopt_grid_group_in_buffer(base, n_shard) &&
+                                 clopt_grid_group_in_buffer(base + CLOPT_EPW - CLOPT_VW, n_shard);
+    bool row_interior = chunk_in_buffer && clopt_grid_row_interior(c);
+#ifdef __clang__
+#pragma clang loop vectorize(disable)
+#endif
+    for (uint b = 0; b < CLOPT_EPW; b += CLOPT_BLOCK) {
+        clopt_vreal block_f = (clopt_vreal)0, block_g2 = (clopt_vreal)0;
+        clopt_prefetch_block(src, s0, s1, s2, data, base + b, with_update);
+        uint k = b;
+        while (k < b + CLOPT_BLOCK) {
+            /* A run of groups inside the grid, within this block and this row. */
+            const ulong inside = clopt_grid_interior_run(c, row_interior);
+            const uint run = (uint)min(inside, (ulong)((b + CLOPT_BLOCK - k) / CLOPT_VW));
+            const uint end = k + run * CLOPT_VW;
+#ifdef __clang__
+#pragma clang loop vectorize(disable)
+#endif
+            for (; k < end; k += CLOPT_VW) {
+                clopt_vreal g;
+                const clopt_vreal f = clopt_grid_group_vec(src, data, base + k, c, true, &g);
+                clopt_grid_group_step(theta, s0, s1, s2, src, base + k, f, g, acc, &block_f,
+                                      &block_g2, h0, h1, h2, h3, h4, h5, h6, h7, gscale, with_loss,
+                                      with_update);
+            }
+            c[CLOPT_GRID_AXES - 1] += run * CLOPT_VW;
+            if (k < b + CLOPT_BLOCK) {
+                clopt_vreal f, g;
+                clopt_grid_group_edge(src, data, base + k, n_shard, offset, c, &f, &g);
+                clopt_grid_group_step(theta, s0, s1, s2, src, base + k, f, g, acc, &block_f,
+                                      &block_g2, h0, h1, h2, h3, h4, h5, h6, h7, gscale, with_loss,
+                                      with_update);
+                k += CLOPT_VW;
+                if (clopt_grid_advance(c, CLOPT_VW))
+                    row_interior = chunk_in_buffer && clopt_grid_row_interior(c);
+            }
+        }
+        if (with_loss) {
+            union clopt_vlanes bf, bg2;
+            bf.v = block_f;
+            bg2.v = block_g2;
+            clopt_block_fold(acc, bf.s, bg2.s);
+        }
+    }
+}
+#endif
 #endif
