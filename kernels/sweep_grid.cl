@@ -384,12 +384,10 @@ clopt_grid_group_step(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_
         clopt_vreal sb = CLOPT_UPDATE_NSTATE > 1 ? CLOPT_VLOAD(0, s1 + j) : (clopt_vreal)0;
         clopt_vreal sc = CLOPT_UPDATE_NSTATE > 2 ? CLOPT_VLOAD(0, s2 + j) : (clopt_vreal)0;
         clopt_lanes_update(&xv, &sa, &sb, &sc, g, h0, h1, h2, h3, h4, h5, h6, h7, gscale);
-        /* Lane by lane (one vector store after compiling). */
+        /* Lane by lane (one vector store after compiling), or one non-temporal store. */
         union clopt_vlanes x;
         x.v = xv;
-#pragma unroll
-        for (uint l = 0; l < CLOPT_VW; ++l)
-            theta[CLOPT_HALO + j + l] = x.s[l];
+        clopt_store_theta(theta + CLOPT_HALO + j, x.s);
         if (CLOPT_UPDATE_NSTATE > 0)
             CLOPT_VSTORE(sa, 0, s0 + j);
         if (CLOPT_UPDATE_NSTATE > 1)
