@@ -161,7 +161,10 @@ static int sync_directory(const char *path)
 /* PATH.prev becomes a second name of the current file before the new one takes PATH, so
  * at every moment PATH is a whole file and PATH.prev the one before it. The link is made
  * under a unique name and renamed over PATH.prev: with unlink + link, two runs writing one
- * checkpoint path raced between the two calls and one failed with EEXIST. */
+ * checkpoint path raced between the two calls and one failed with EEXIST.
+ * link() can also fail with ENOENT while PATH exists: another run renamed its file over
+ * PATH after link looked PATH up, and Linux refuses to link an inode whose last name is
+ * gone. Looking PATH up again links the file that replaced it, which is as previous. */
 static int link_previous(const char *target, const char *previous)
 {
     struct stat st;
@@ -180,7 +183,15 @@ static int link_previous(const char *target, const char *previous)
             rc = 0;
             break;
         }
-        if (errno != EEXIST)
+        const int error = errno;
+        if (error == ENOENT && lstat(target, &st) != 0) {
+            /* PATH is really gone (someone removed it): there is nothing to keep. */
+            rc = errno == ENOENT ? 0 : -1;
+            free(name);
+            return rc;
+        }
+        errno = error;
+        if (error != EEXIST && error != ENOENT)
             break;
     }
     if (rc == 0 && rename(name, previous) != 0) {
@@ -188,6 +199,10 @@ static int link_previous(const char *target, const char *previous)
         unlink(name);
         errno = error;
         rc = -1;
+    } else if (rc == 0 && lstat(name, &st) == 0) {
+        /* PATH.prev was already a name of this file (another run linked it first): rename
+         * of two links to one file does nothing and leaves the unique name behind. */
+        unlink(name);
     }
     free(name);
     return rc;

@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -297,7 +298,9 @@ Test(run_outputs, an_overflowed_optimizer_state_is_checkpointed_and_resumes_exac
 
 /* Checkpoints are written through a unique temporary name (PATH.tmp-RANDOM, O_EXCL), so
  * two runs sharing a checkpoint path do not write into one temporary file, and a file
- * planted at the old fixed name PATH.tmp is neither used nor harmed. */
+ * planted at the old fixed name PATH.tmp is neither used nor harmed. Their races on
+ * PATH.prev (a link to a file another run just replaced; two links to one file) neither
+ * fail a write nor leave names behind. */
 Test(run_outputs, two_runs_sharing_a_checkpoint_path_do_not_collide)
 {
     char *ck = path_in(dir, "ck"), *planted = path_in(dir, "ck.tmp"), *err = path_in(dir, "e");
@@ -320,6 +323,17 @@ Test(run_outputs, two_runs_sharing_a_checkpoint_path_do_not_collide)
     char *p = read_text(planted);
     cr_expect_str_eq(p, "planted");
     free(p);
+    /* Nothing but the checkpoint, its previous version, the planted file and the error
+     * log is left: no temporary name survives the races. */
+    DIR *listing = opendir(dir);
+    cr_assert(listing);
+    for (struct dirent *entry; (entry = readdir(listing));) {
+        const char *name = entry->d_name;
+        cr_expect(!strcmp(name, ".") || !strcmp(name, "..") || !strcmp(name, "ck") ||
+                      !strcmp(name, "ck.prev") || !strcmp(name, "ck.tmp") || !strcmp(name, "e"),
+                  "a file was left behind: %s", name);
+    }
+    closedir(listing);
     free(ck);
     free(planted);
     free(err);
