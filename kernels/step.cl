@@ -153,6 +153,21 @@ real clopt_fdf_grid(const real *w, const ulong *c, ulong i, real *g);
 #else
 #define CLOPT_SEPARABLE_VECTOR 0
 #endif
+/* A vector form may also share work across a block of the sweep (CLOPT_BLOCK elements,
+ * below): the objective defines CLOPT_OBJECTIVE_VECTOR_BLOCK and
+ *   clopt_vblock clopt_fdf_vec_block(ulong first, ulong stride);
+ *   clopt_vreal clopt_fdf_vec_in_block(clopt_vreal x, clopt_vblock block, uint k, ulong first,
+ *                                      ulong stride, clopt_vreal *g);
+ * with a type clopt_vblock of its own: the first is called once per block with the block's
+ * first element, the second replaces clopt_fdf_vec for the block's k-th vector (first: its
+ * first element) and gets what the first returned. Same rule: the bits of clopt_fdf. Why:
+ * ellipsoid's 2^(a i) needs one polynomial per 16 elements; once per vector, it halved the speed of
+ * the CPU sweep (PoCL 3.1, AVX-512 EPYC, theta in L3: 4.2e9 elements/s against 9e9 without it). */
+#if CLOPT_SEPARABLE_VECTOR && defined(CLOPT_OBJECTIVE_VECTOR_BLOCK)
+#define CLOPT_SEPARABLE_VECTOR_BLOCK 1
+#else
+#define CLOPT_SEPARABLE_VECTOR_BLOCK 0
+#endif
 
 #if defined(CLOPT_HOST_HALO) && CLOPT_HOST_HALO != CLOPT_HALO
 #error "CLOPT_STENCIL_RADIUS differs from the radius the host read from the objective file"
@@ -291,13 +306,24 @@ CLOPT_INLINE real clopt_grid_fdf(__global const real *src, ulong j, ulong i, boo
 #if CLOPT_SEPARABLE_VECTOR
 /* f and g of the lanes x[0..CLOPT_VW-1], elements first + l * stride, in one call of the
  * objective's vector form. */
+#if CLOPT_SEPARABLE_VECTOR_BLOCK
+#define CLOPT_BLOCK_ARGS(block, k) , block, k
+CLOPT_INLINE void clopt_lanes_fdf_vec(const real *x, ulong first, ulong stride, real *f, real *g,
+                                      clopt_vblock block, uint k)
+#else
+#define CLOPT_BLOCK_ARGS(block, k)
 CLOPT_INLINE void clopt_lanes_fdf_vec(const real *x, ulong first, ulong stride, real *f, real *g)
+#endif
 {
     union clopt_vlanes xv, fv, gv;
 #pragma unroll
     for (uint l = 0; l < CLOPT_VW; ++l)
         xv.s[l] = x[l];
+#if CLOPT_SEPARABLE_VECTOR_BLOCK
+    fv.v = clopt_fdf_vec_in_block(xv.v, block, k, first, stride, &gv.v);
+#else
     fv.v = clopt_fdf_vec(xv.v, first, stride, &gv.v);
+#endif
 #pragma unroll
     for (uint l = 0; l < CLOPT_VW; ++l) {
         f[l] = fv.s[l];
@@ -428,9 +454,12 @@ CLOPT_INLINE void clopt_sweep(__global real *CLOPT_RESTRICT theta, __global real
         if (full)
             clopt_prefetch_block(CLOPT_HALO > 0 ? src : theta, s0, s1, s2, data, base + b,
                                  with_update);
-            /* The lanes unroll into one vector operation each. Vectorising the loops as well
-             * would treat the lanes as an interleaved access group and drown them in shuffles
-             * (seen on PoCL); when this loop is unrolled away, the outer one would be. */
+#if CLOPT_SEPARABLE_VECTOR_BLOCK
+        const clopt_vblock block = clopt_fdf_vec_block(offset + base + (ulong)b * stride, stride);
+#endif
+        /* The lanes unroll into one vector operation each. Vectorising the loops as well
+         * would treat the lanes as an interleaved access group and drown them in shuffles
+         * (seen on PoCL); when this loop is unrolled away, the outer one would be. */
 #ifdef __clang__
 #pragma clang loop vectorize(disable)
 #endif
@@ -476,7 +505,8 @@ CLOPT_INLINE void clopt_sweep(__global real *CLOPT_RESTRICT theta, __global real
             /* A grid point's gather and objective are long: unrolled over the lanes, they
              * made PoCL's build of the program take a minute (tv_denoise, 3-D). */
 #if CLOPT_SEPARABLE_VECTOR
-            clopt_lanes_fdf_vec(x, offset + base + (ulong)k * stride, stride, f, g);
+            clopt_lanes_fdf_vec(x, offset + base + (ulong)k * stride, stride, f,
+                                g CLOPT_BLOCK_ARGS(block, (k - b) / CLOPT_VW));
 #else
 #ifdef CLOPT_GRID_RADIUS
 #pragma nounroll

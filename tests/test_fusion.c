@@ -253,8 +253,10 @@ Test(fusion, simd_width_changes_no_bits)
 
 /* Objectives with a vector form (clopt_fdf_vec: ellipsoid, rastrigin) compute each lane as
  * clopt_fdf does: theta and the state must be the bits of vw = 1 (the scalar clopt_fdf) for
- * every vector width, float and double, with lanes past the end of theta. (The losses are
- * summed per lane, so they may differ with the width in the last bits.) */
+ * every vector width, float and double, with lanes past the end of theta. Ellipsoid's block
+ * form shares work across the 16-element groups of a block: epw = 8 puts half the blocks
+ * off a group boundary, where it falls back to the vector form. (The losses are summed per
+ * lane, so they may differ with the width in the last bits.) */
 Test(fusion, vector_form_gives_the_scalar_bits)
 {
 #define CASE(obj, prec)                                                                            \
@@ -267,7 +269,9 @@ Test(fusion, vector_form_gives_the_scalar_bits)
         {CASE("rastrigin", CLOPT_DOUBLE)},
     };
 #undef CASE
-    const size_t widths[] = {2, 8, 16};
+    const struct {
+        size_t vw, epw;
+    } widths[] = {{2, 0}, {4, 0}, {8, 0}, {16, 0}, {4, 8}, {8, 8}};
     for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k) {
         struct fused_case c = cases[k];
         static struct trace scalar, vector;
@@ -278,12 +282,14 @@ Test(fusion, vector_form_gives_the_scalar_bits)
         void *a = run_case(&c, 1, &scalar, &r1, &bytes1, NULL);
         for (size_t w = 0; w < sizeof widths / sizeof *widths; ++w) {
             memset(&vector, 0, sizeof vector);
-            c.knobs.vector_width = widths[w];
+            c.knobs.vector_width = widths[w].vw;
+            c.knobs.elems_per_item = widths[w].epw;
             void *b = run_case(&c, 1, &vector, &rv, &bytesv, NULL);
             char what[96];
-            snprintf(what, sizeof what, "%s %s vw=%zu against vw=1", c.objective,
-                     c.precision == CLOPT_DOUBLE ? "double" : "float", widths[w]);
-            cr_assert_eq(rv.knobs.vector_width, widths[w]);
+            snprintf(what, sizeof what, "%s %s vw=%zu epw=%zu against vw=1", c.objective,
+                     c.precision == CLOPT_DOUBLE ? "double" : "float", widths[w].vw,
+                     widths[w].epw);
+            cr_assert_eq(rv.knobs.vector_width, widths[w].vw);
             cr_assert_eq(bytes1, bytesv);
             cr_expect(!memcmp(a, b, bytes1), "%s: theta or the optimizer state differs", what);
             free(b);
