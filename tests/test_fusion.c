@@ -287,8 +287,7 @@ Test(fusion, vector_form_gives_the_scalar_bits)
             void *b = run_case(&c, 1, &vector, &rv, &bytesv, NULL);
             char what[96];
             snprintf(what, sizeof what, "%s %s vw=%zu epw=%zu against vw=1", c.objective,
-                     c.precision == CLOPT_DOUBLE ? "double" : "float", widths[w].vw,
-                     widths[w].epw);
+                     c.precision == CLOPT_DOUBLE ? "double" : "float", widths[w].vw, widths[w].epw);
             cr_assert_eq(rv.knobs.vector_width, widths[w].vw);
             cr_assert_eq(bytes1, bytesv);
             cr_expect(!memcmp(a, b, bytes1), "%s: theta or the optimizer state differs", what);
