@@ -14,6 +14,16 @@
 #else
 #define CLOPT_STENCIL_STREAM 0
 #endif
+/* A stencil objective may also give a vector form for these chunks (it defines
+ * CLOPT_STENCIL_VECTOR):
+ *   clopt_vreal clopt_fdf_stencil_vec(const clopt_vreal *w, clopt_vreal *g);
+ * w[r] holds the lanes' window entry r; every lane lies inside theta (0 < i - R,
+ * i + R < n), and each must do clopt_fdf_stencil's operations for such an i, in the same
+ * order: the same bits. */
+#if !CLOPT_STENCIL_STREAM || !defined(CLOPT_STENCIL_VECTOR)
+#undef CLOPT_STENCIL_VECTOR
+#define CLOPT_STENCIL_VECTOR 0
+#endif
 /* Grids: the same for points whose box lies inside the grid (clopt_sweep_grid below), when
  * the box is small enough for every lane's copy to live in registers. */
 #ifndef CLOPT_GRID_VEC_WINDOW
@@ -74,8 +84,26 @@ CLOPT_INLINE void clopt_sweep_stencil(__global real *CLOPT_RESTRICT theta,
         for (uint k = b; k < b + CLOPT_BLOCK; k += CLOPT_VW) {
             const ulong j = base + k;
             real x[CLOPT_VW], sa[CLOPT_VW], sb[CLOPT_VW], sc[CLOPT_VW], f[CLOPT_VW], g[CLOPT_VW];
-            real win[CLOPT_VW][2 * CLOPT_HALO + 1];
             /* src[j + r] is theta_{offset + j + r - CLOPT_HALO}. */
+#if CLOPT_STENCIL_VECTOR
+            (void)offset, (void)n_total;
+            clopt_vreal wv[2 * CLOPT_HALO + 1];
+#pragma unroll
+            for (uint r = 0; r <= 2 * CLOPT_HALO; ++r)
+                wv[r] = CLOPT_VLOAD(0, src + j + r);
+            {
+                union clopt_vlanes xv, fv, gv;
+                xv.v = wv[CLOPT_HALO];
+                fv.v = clopt_fdf_stencil_vec(wv, &gv.v);
+#pragma unroll
+                for (uint l = 0; l < CLOPT_VW; ++l) {
+                    x[l] = xv.s[l];
+                    f[l] = fv.s[l];
+                    g[l] = gv.s[l];
+                }
+            }
+#else
+            real win[CLOPT_VW][2 * CLOPT_HALO + 1];
 #pragma unroll
             for (uint r = 0; r <= 2 * CLOPT_HALO; ++r) {
                 union clopt_vlanes u;
@@ -86,17 +114,18 @@ CLOPT_INLINE void clopt_sweep_stencil(__global real *CLOPT_RESTRICT theta,
             }
 #pragma unroll
             for (uint l = 0; l < CLOPT_VW; ++l) {
-                x[l] = win[l][CLOPT_HALO];
-                sa[l] = CLOPT_UPDATE_NSTATE > 0 && with_update ? s0[j + l] : 0;
-                sb[l] = CLOPT_UPDATE_NSTATE > 1 && with_update ? s1[j + l] : 0;
-                sc[l] = CLOPT_UPDATE_NSTATE > 2 && with_update ? s2[j + l] : 0;
-            }
-#pragma unroll
-            for (uint l = 0; l < CLOPT_VW; ++l) {
                 const ulong index = offset + j + l;
                 CLOPT_ASSUME(index >= CLOPT_HALO);
                 CLOPT_ASSUME(index + CLOPT_HALO < n_total);
+                x[l] = win[l][CLOPT_HALO];
                 f[l] = clopt_fdf_stencil(win[l], index, n_total, &g[l]);
+            }
+#endif
+#pragma unroll
+            for (uint l = 0; l < CLOPT_VW; ++l) {
+                sa[l] = CLOPT_UPDATE_NSTATE > 0 && with_update ? s0[j + l] : 0;
+                sb[l] = CLOPT_UPDATE_NSTATE > 1 && with_update ? s1[j + l] : 0;
+                sc[l] = CLOPT_UPDATE_NSTATE > 2 && with_update ? s2[j + l] : 0;
             }
             if (with_update) {
 #pragma unroll

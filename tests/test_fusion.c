@@ -251,7 +251,8 @@ Test(fusion, simd_width_changes_no_bits)
     }
 }
 
-/* Objectives with a vector form (clopt_fdf_vec: ellipsoid, rastrigin) compute each lane as
+/* Objectives with a vector form (clopt_fdf_vec: ellipsoid, rastrigin; clopt_fdf_stencil_vec
+ * for the chunks inside theta: rosenbrock, which epw = 8 gives here) compute each lane as
  * clopt_fdf does: theta and the state must be the bits of vw = 1 (the scalar clopt_fdf) for
  * every vector width, float and double, with lanes past the end of theta. Ellipsoid's block
  * form shares work across the 16-element groups of a block: epw = 8 puts half the blocks
@@ -263,10 +264,9 @@ Test(fusion, vector_form_gives_the_scalar_bits)
     .objective = obj, .optimizer = "adam", .precision = prec, .n = 4096 + 13, .fuse = 1,           \
     .iters = 9, .loss_every = 1
     const struct fused_case cases[] = {
-        {CASE("ellipsoid", CLOPT_FLOAT)},
-        {CASE("ellipsoid", CLOPT_DOUBLE)},
-        {CASE("rastrigin", CLOPT_FLOAT)},
-        {CASE("rastrigin", CLOPT_DOUBLE)},
+        {CASE("ellipsoid", CLOPT_FLOAT)},  {CASE("ellipsoid", CLOPT_DOUBLE)},
+        {CASE("rastrigin", CLOPT_FLOAT)},  {CASE("rastrigin", CLOPT_DOUBLE)},
+        {CASE("rosenbrock", CLOPT_FLOAT)}, {CASE("rosenbrock", CLOPT_DOUBLE)},
     };
 #undef CASE
     const struct {
