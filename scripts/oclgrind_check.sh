@@ -130,6 +130,10 @@ run_case rmsprop-maximize $small --optimizer rmsprop --maximize --objective doub
   --init uniform:0.5 --tune "$cpu"
 # Objective kinds: separable built-ins, a data vector, 1-D stencils, user files.
 run_case ellipsoid-gpu $small --objective ellipsoid --param cond=100 --lr 0.004 --tune "$gpu"
+# The CPU-shaped knobs take ellipsoid's block form (blocks of 16 elements, one group each).
+run_case ellipsoid-cpu $small --objective ellipsoid --param cond=100 --lr 0.004 --tune "$cpu"
+run_case ellipsoid-cpu-double $small --objective ellipsoid --param cond=100 --lr 0.004 \
+  --tune "$cpu" --precision double
 run_case rastrigin-cpu $small --objective rastrigin --init uniform:0.5 --lr 1e-3 --tune "$cpu"
 run_case styblinski-gpu-double $small --objective styblinski_tang --init uniform:0.5 \
   --lr 0.01 --tune "$gpu" --precision double
