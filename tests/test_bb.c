@@ -32,9 +32,11 @@ static double ellipsoid(size_t n, double cond, const double *x, double *g)
     return f;
 }
 
-/* k BB steps from x (in place), with s and y formed as vectors. */
-static void reference(size_t n, double cond, double lr, double kind, double *x, uint64_t k)
+/* k BB steps from x (in place), with s and y formed as vectors. Returns how many of the
+ * quotients were clamped to lr 1e6. */
+static uint64_t reference(size_t n, double cond, double lr, double kind, double *x, uint64_t k)
 {
+    uint64_t clamped = 0;
     double g[MAX_N], xn[MAX_N], gn[MAX_N], alpha = lr;
     ellipsoid(n, cond, x, g);
     for (uint64_t t = 0; t < k; ++t) {
@@ -51,10 +53,12 @@ static void reference(size_t n, double cond, double lr, double kind, double *x, 
         double next = kind == CLOPT_STEP_BB1 ? ss / sy : sy / yy;
         if (!(next > 0) || !isfinite(next) || !(sy > 0))
             next = alpha;
+        clamped += t > 0 && next > lr * 1e6;
         alpha = fmin(fmax(next, lr * 1e-6), lr * 1e6);
         memcpy(x, xn, n * sizeof *x);
         memcpy(g, gn, n * sizeof *g);
     }
+    return clamped;
 }
 
 static struct clopt_param cond_param[1];
@@ -91,7 +95,10 @@ static int run(struct clopt_options *o, double *theta0, void *theta, struct clop
     return status;
 }
 
-static void compare(double kind, size_t n, double cond, double lr, uint64_t iters)
+/* k = 1..iters steps of clopt against the reference; with expect_clamped, every BB step
+ * (all after the first) must be one the reference clamped to lr 1e6. */
+static void compare(double kind, size_t n, double cond, double lr, uint64_t iters,
+                    bool expect_clamped)
 {
     SKIP_WITHOUT_FP64();
     for (uint64_t k = 1; k <= iters; ++k) {
@@ -103,7 +110,10 @@ static void compare(double kind, size_t n, double cond, double lr, uint64_t iter
         run(&o, x0, x, &res);
         cr_assert_eq(res.iterations, k);
         cr_expect_eq(res.evaluations, k + 1, "one evaluation per step, and the start");
-        reference(n, cond, lr, kind, x0, k);
+        const uint64_t clamped = reference(n, cond, lr, kind, x0, k);
+        if (expect_clamped)
+            cr_assert_eq(clamped, k - 1, "k=%llu: %llu of the BB steps clamped",
+                         (unsigned long long)k, (unsigned long long)clamped);
         for (size_t i = 0; i < n; ++i)
             cr_assert(close_enough(x[i], x0[i], REF_RTOL, REF_ATOL),
                       "bb%g k=%llu theta[%zu] = %.17g, reference %.17g", kind,
@@ -113,18 +123,22 @@ static void compare(double kind, size_t n, double cond, double lr, uint64_t iter
 
 Test(bb, bb1_matches_reference)
 {
-    compare(CLOPT_STEP_BB1, 50, 1e3, 1e-3, 12);
+    compare(CLOPT_STEP_BB1, 50, 1e3, 1e-3, 12, false);
 }
 
 Test(bb, bb2_matches_reference)
 {
-    compare(CLOPT_STEP_BB2, 50, 1e3, 1e-3, 12);
+    compare(CLOPT_STEP_BB2, 50, 1e3, 1e-3, 12, false);
 }
 
-/* The safeguard: a tiny lr bounds the steps to lr 1e6 (the quotient would be about 1e-3). */
+/* The safeguard: a tiny lr bounds the steps to lr 1e6 (the quotient would be about 1e-3).
+ * lr 1e-10, not smaller: clopt forms y.y as ||g_new||^2 - 2 g_new.g_old + ||g_old||^2, and
+ * after a first step of 1e-12 that difference (~1e-19 of ||g||^2) is rounding noise, whose
+ * sign decided whether clopt clamped or kept its step: the test passed or failed with the
+ * last bits of the ellipsoid's coefficients. After 1e-10 it is ~4e-14 of ||g||^2. */
 Test(bb, steps_are_clamped_to_lr_times_1e6)
 {
-    compare(CLOPT_STEP_BB2, 20, 1e3, 1e-12, 4);
+    compare(CLOPT_STEP_BB2, 20, 1e3, 1e-10, 4, true);
 }
 
 /* Ellipsoid cond 1e3, n = 1000: fixed-step gd's best stable lr is 2 / (L + mu) = 1 / 1001
