@@ -27,31 +27,37 @@ typedef float real;
  * long for a CPU's schedulers. Kept apart from the 1, e keeps its low bits until the one
  * rounding of c below. The macro serves the scalar and vector forms (T: real or
  * clopt_vreal), so that both round alike. */
+/* Every multiply-add is an explicit fma: the vector forms' low factors are folded at build
+ * time, where clang's folder always fuses a contracted a * b + c, while a device without
+ * fast fma may run the scalar form's as a multiply and an add; fma is the same everywhere. */
+#define CLOPT_FMA(T, a, b, c) fma((T)(a), (T)(b), (T)(c))
 #if CLOPT_DOUBLE
 #define CLOPT_EXP2M1_POLY(T, f, e)                                                                 \
     do {                                                                                           \
         const T f2 = (f) * (f);                                                                    \
         const T f4 = f2 * f2;                                                                      \
         const T f8 = f4 * f4;                                                                      \
-        const T q0 = (real)0.6931471805599453 + (real)0.2402265069591007 * (f);                    \
-        const T q1 = (real)0.055504108664821576 + (real)0.009618129107628477 * (f);                \
-        const T q2 = (real)0.0013333558146428441 + (real)0.00015403530393381606 * (f);             \
-        const T q3 = (real)1.5252733804059838e-05 + (real)1.3215486790144305e-06 * (f);            \
-        const T q4 = (real)1.0178086009239696e-07 + (real)7.054911620801121e-09 * (f);             \
-        const T q5 = (real)4.44553827187081e-10 + (real)2.5678435993488196e-11 * (f);              \
+        const T q0 = CLOPT_FMA(T, 0.2402265069591007, f, 0.6931471805599453);                      \
+        const T q1 = CLOPT_FMA(T, 0.009618129107628477, f, 0.055504108664821576);                  \
+        const T q2 = CLOPT_FMA(T, 0.00015403530393381606, f, 0.0013333558146428441);               \
+        const T q3 = CLOPT_FMA(T, 1.3215486790144305e-06, f, 1.5252733804059838e-05);              \
+        const T q4 = CLOPT_FMA(T, 7.054911620801121e-09, f, 1.0178086009239696e-07);               \
+        const T q5 = CLOPT_FMA(T, 2.5678435993488196e-11, f, 4.44553827187081e-10);                \
         const T q6 = (T)(real)1.3691488853904124e-12;                                              \
-        (e) = (f) * (((q0 + q1 * f2) + (q2 + q3 * f2) * f4) + ((q4 + q5 * f2) + q6 * f4) * f8);    \
+        const T low = CLOPT_FMA(T, CLOPT_FMA(T, q3, f2, q2), f4, CLOPT_FMA(T, q1, f2, q0));        \
+        const T high = CLOPT_FMA(T, q6, f4, CLOPT_FMA(T, q5, f2, q4));                             \
+        (e) = (f)*CLOPT_FMA(T, high, f8, low);                                                     \
     } while (0)
 #else
 #define CLOPT_EXP2M1_POLY(T, f, e)                                                                 \
     do {                                                                                           \
         const T f2 = (f) * (f);                                                                    \
         const T f4 = f2 * f2;                                                                      \
-        const T q0 = (real)0.6931471805599453 + (real)0.2402265069591007 * (f);                    \
-        const T q1 = (real)0.055504108664821576 + (real)0.009618129107628477 * (f);                \
-        const T q2 = (real)0.0013333558146428441 + (real)0.00015403530393381606 * (f);             \
+        const T q0 = CLOPT_FMA(T, (real)0.2402265069591007, f, (real)0.6931471805599453);          \
+        const T q1 = CLOPT_FMA(T, (real)0.009618129107628477, f, (real)0.055504108664821576);      \
+        const T q2 = CLOPT_FMA(T, (real)0.00015403530393381606, f, (real)0.0013333558146428441);   \
         const T q3 = (T)(real)1.5252733804059838e-05;                                              \
-        (e) = (f) * ((q0 + q1 * f2) + (q2 + q3 * f2) * f4);                                        \
+        (e) = (f)*CLOPT_FMA(T, CLOPT_FMA(T, q3, f2, q2), f4, CLOPT_FMA(T, q1, f2, q0));            \
     } while (0)
 #endif
 
@@ -89,7 +95,7 @@ typedef float real;
 static inline real clopt_ellipsoid_exp2m1(real m, real r_hi, real r_lo, real *scale)
 {
     const real t_hi = m * r_hi;
-    const real t_lo = fma(m, r_hi, -t_hi) + m * r_lo;
+    const real t_lo = fma(m, r_lo, fma(m, r_hi, -t_hi));
     const int k = (int)(t_hi + (real)0.5);
     const real f = (t_hi - (real)k) + t_lo;
     real e;
@@ -150,7 +156,7 @@ static inline clopt_vreal clopt_ellipsoid_exp2m1_vec(clopt_vreal m, real r_hi, r
                                                      clopt_vreal *scale)
 {
     const clopt_vreal t_hi = m * r_hi;
-    const clopt_vreal t_lo = fma(m, (clopt_vreal)r_hi, -t_hi) + m * r_lo;
+    const clopt_vreal t_lo = fma(m, (clopt_vreal)r_lo, fma(m, (clopt_vreal)r_hi, -t_hi));
     const clopt_vint k = CLOPT_CONVERT_VINT(t_hi + (real)0.5);
     const clopt_vreal f = (t_hi - CLOPT_CONVERT_VREAL(k)) + t_lo;
     clopt_vreal e;

@@ -17,7 +17,7 @@
 /* A stencil objective may also give a vector form for these chunks (it defines
  * CLOPT_STENCIL_VECTOR):
  *   clopt_vreal clopt_fdf_stencil_vec(const clopt_vreal *w, clopt_vreal *g);
- * w[r] holds the lanes' window entry r; every lane lies inside theta (0 < i - R,
+ * w[r] holds the lanes' window entry r; every lane lies inside theta (0 <= i - R,
  * i + R < n), and each must do clopt_fdf_stencil's operations for such an i, in the same
  * order: the same bits. */
 #if !CLOPT_STENCIL_STREAM || !defined(CLOPT_STENCIL_VECTOR)

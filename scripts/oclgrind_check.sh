@@ -130,8 +130,11 @@ run_case rmsprop-maximize $small --optimizer rmsprop --maximize --objective doub
   --init uniform:0.5 --tune "$cpu"
 # Objective kinds: separable built-ins, a data vector, 1-D stencils, user files.
 run_case ellipsoid-gpu $small --objective ellipsoid --param cond=100 --lr 0.004 --tune "$gpu"
-# The CPU-shaped knobs take ellipsoid's block form (blocks of 16 elements, one group each).
+# The CPU-shaped knobs take ellipsoid's block form (blocks of 16 elements, one group each);
+# blocks of 64 (four groups) take their group factors from every lane of the block vector.
 run_case ellipsoid-cpu $small --objective ellipsoid --param cond=100 --lr 0.004 --tune "$cpu"
+run_case ellipsoid-cpu-blocks $small --objective ellipsoid --param cond=100 --lr 0.004 \
+  --tune layout=contig,partials=item,wg=4,epw=64,vw=4,fblock=16,rwg=4
 run_case ellipsoid-cpu-double $small --objective ellipsoid --param cond=100 --lr 0.004 \
   --tune "$cpu" --precision double
 run_case rastrigin-cpu $small --objective rastrigin --init uniform:0.5 --lr 1e-3 --tune "$cpu"
