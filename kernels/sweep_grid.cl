@@ -2,8 +2,9 @@
  * vectorised grid sweep. */
 
 #if CLOPT_GRID_STREAM
-/* Grids, a work-item's whole chunk (contiguous layout), in groups of CLOPT_VW consecutive
- * points, the coordinates carried along the chunk. Box offset m is one vector load at a
+/* Grids, a work-item's whole chunk (contiguous layout; with a vector form also the shard's
+ * last, partial chunk), in groups of CLOPT_VW consecutive points, the coordinates carried
+ * along the chunk. Box offset m is one vector load at a
  * constant distance (a shifted load along the last axis, +-stride along the others) in place
  * of CLOPT_VW gathers of (2R+1)^axes checked scalar loads each.
  * - An objective with a vector form (CLOPT_GRID_VECTOR: poisson, tv_denoise) takes every
@@ -399,6 +400,52 @@ clopt_grid_group_step(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_
         clopt_lanes_add(acc, block_f, block_g2, f, g);
 }
 
+/* The group from shard element j whose last lanes lie past the shard (the shard's last
+ * group, when its length is not a multiple of CLOPT_VW): clopt_grid_fdf, the update, the
+ * stores and the loss terms of the lanes inside only, as clopt_sweep does with its bounds
+ * checks. Out of line: rare, and long. */
+__attribute__((noinline)) static void
+clopt_grid_group_tail(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTRICT s0,
+                      __global real *CLOPT_RESTRICT s1, __global real *CLOPT_RESTRICT s2,
+                      __global const real *CLOPT_RESTRICT src,
+                      __global const real *CLOPT_RESTRICT data, ulong j, ulong n_shard,
+                      ulong offset, struct clopt_lanes *acc, clopt_vreal *block_f,
+                      clopt_vreal *block_g2, real h0, real h1, real h2, real h3, real h4, real h5,
+                      real h6, real h7, real gscale, const bool with_loss, const bool with_update)
+{
+    union clopt_vlanes bf, bg2;
+    bf.v = *block_f;
+    bg2.v = *block_g2;
+#pragma nounroll
+    for (uint l = 0; l < CLOPT_VW && j + l < n_shard; ++l) {
+        real g;
+#ifdef CLOPT_OBJECTIVE_DATA
+        const real d = data[j + l];
+#else
+        const real d = 0;
+#endif
+        const real f = clopt_grid_fdf(src, j + l, offset + j + l, true, d, &g);
+        if (with_update) {
+            real x = src[CLOPT_HALO + j + l];
+            real sa = CLOPT_UPDATE_NSTATE > 0 ? s0[j + l] : 0;
+            real sb = CLOPT_UPDATE_NSTATE > 1 ? s1[j + l] : 0;
+            real sc = CLOPT_UPDATE_NSTATE > 2 ? s2[j + l] : 0;
+            clopt_element_update(&x, &sa, &sb, &sc, g, h0, h1, h2, h3, h4, h5, h6, h7, gscale);
+            theta[CLOPT_HALO + j + l] = x;
+            if (CLOPT_UPDATE_NSTATE > 0)
+                s0[j + l] = sa;
+            if (CLOPT_UPDATE_NSTATE > 1)
+                s1[j + l] = sb;
+            if (CLOPT_UPDATE_NSTATE > 2)
+                s2[j + l] = sc;
+        }
+        if (with_loss)
+            clopt_lane_add(acc, bf.s, bg2.s, l, f, g);
+    }
+    *block_f = bf.v;
+    *block_g2 = bg2.v;
+}
+
 /* How many groups from coordinates c (the row interior or not) lie inside the grid, one after
  * the other along the row: 0 when the group at c does not. */
 CLOPT_INLINE ulong clopt_grid_interior_run(const ulong *c, const bool row_interior)
@@ -418,28 +465,40 @@ CLOPT_INLINE void
 clopt_sweep_grid(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTRICT s0,
                  __global real *CLOPT_RESTRICT s1, __global real *CLOPT_RESTRICT s2,
                  __global const real *CLOPT_RESTRICT src, __global const real *CLOPT_RESTRICT data,
-                 ulong n_shard, ulong offset, ulong base, struct clopt_lanes *acc, real h0, real h1,
-                 real h2, real h3, real h4, real h5, real h6, real h7, real gscale,
-                 const bool with_loss, const bool with_update)
+                 ulong n_shard, ulong offset, ulong base, uint limit, struct clopt_lanes *acc,
+                 real h0, real h1, real h2, real h3, real h4, real h5, real h6, real h7,
+                 real gscale, const bool with_loss, const bool with_update)
 {
     ulong c[CLOPT_GRID_AXES];
     clopt_grid_coords(offset + base, c);
     /* Whether the src buffer holds the boxes is an interval of j
-     * (clopt_grid_group_in_buffer): the chunk's two ends answer for all its groups. */
-    const bool chunk_in_buffer = clopt_grid_group_in_buffer(base, n_shard) &&
-                                 clopt_grid_group_in_buffer(base + CLOPT_EPW - CLOPT_VW, n_shard);
+     * (clopt_grid_group_in_buffer): the chunk's first and last whole groups answer for all. */
+    const uint whole = limit / CLOPT_VW * CLOPT_VW;
+    const bool chunk_in_buffer = whole > 0 && clopt_grid_group_in_buffer(base, n_shard) &&
+                                 clopt_grid_group_in_buffer(base + whole - CLOPT_VW, n_shard);
     bool row_interior = chunk_in_buffer && clopt_grid_row_interior(c);
 #ifdef __clang__
 #pragma clang loop vectorize(disable)
 #endif
     for (uint b = 0; b < CLOPT_EPW; b += CLOPT_BLOCK) {
         clopt_vreal block_f = (clopt_vreal)0, block_g2 = (clopt_vreal)0;
+        /* Past the shard (the last chunk): no elements, and the zero loss terms clopt_sweep
+         * folds to keep a Kahan sum's bits. */
+        if (b >= limit) {
+            if (with_loss && CLOPT_ACC_KAHAN) {
+                union clopt_vlanes zero;
+                zero.v = block_f;
+                clopt_block_fold(acc, zero.s, zero.s);
+            }
+            continue;
+        }
         clopt_prefetch_block(src, s0, s1, s2, data, base + b, with_update);
         uint k = b;
-        while (k < b + CLOPT_BLOCK) {
-            /* A run of groups inside the grid, within this block and this row. */
+        while (k < b + CLOPT_BLOCK && k < limit) {
+            /* A run of groups inside the grid, within this block, this row and the shard. */
             const ulong inside = clopt_grid_interior_run(c, row_interior);
-            const uint run = (uint)min(inside, (ulong)((b + CLOPT_BLOCK - k) / CLOPT_VW));
+            const uint run = (uint)min(
+                inside, (ulong)((min(b + CLOPT_BLOCK, whole) - min(k, whole)) / CLOPT_VW));
             const uint end = k + run * CLOPT_VW;
 #ifdef __clang__
 #pragma clang loop vectorize(disable)
@@ -452,7 +511,12 @@ clopt_sweep_grid(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTR
                                       with_update);
             }
             c[CLOPT_GRID_AXES - 1] += run * CLOPT_VW;
-            if (k < b + CLOPT_BLOCK) {
+            if (k < b + CLOPT_BLOCK && k >= whole && k < limit) {
+                clopt_grid_group_tail(theta, s0, s1, s2, src, data, base + k, n_shard, offset, acc,
+                                      &block_f, &block_g2, h0, h1, h2, h3, h4, h5, h6, h7, gscale,
+                                      with_loss, with_update);
+                k += CLOPT_VW;
+            } else if (k < b + CLOPT_BLOCK && k < limit) {
                 clopt_vreal f, g;
                 clopt_grid_group_edge(src, data, base + k, n_shard, offset, c, &f, &g);
                 clopt_grid_group_step(theta, s0, s1, s2, src, base + k, f, g, acc, &block_f,

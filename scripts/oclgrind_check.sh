@@ -23,11 +23,11 @@ trap 'rm -rf "$work"' EXIT
 export CLOPT_TUNING_DB="$work/none.json" XDG_CACHE_HOME="$work/cache"
 start=$SECONDS
 
-# The data vector of shifted_sphere: 300 doubles (also the grids' data); 256 for a 16 x 16
-# grid.
-python3 - "$work/target.npy" "$work/grid256.npy" <<'PY'
+# The data vector of shifted_sphere: 300 doubles; 301 and 315 for the grids (7 x 43 and
+# 3 x 7 x 15); 256 for a 16 x 16 grid.
+python3 - "$work/target.npy" "$work/grid256.npy" "$work/grid301.npy" "$work/grid315.npy" <<'PY'
 import struct, sys
-for path, n in ((sys.argv[1], 300), (sys.argv[2], 256)):
+for path, n in zip(sys.argv[1:], (300, 256, 301, 315)):
     header = "{'descr': '<f8', 'fortran_order': False, 'shape': (%d,), }" % n
     header += " " * (64 - (10 + len(header) + 1) % 64) + "\n"
     with open(path, "wb") as f:
@@ -162,17 +162,18 @@ run_case shards-rosenbrock-cpu $small --objective rosenbrock --init uniform:0.5 
   --max-shard-bytes 520 --tune "$cpu"
 checks=(--data-races --uninitialized --check-api)
 # Grids: groups of 4 points away from the faces take the vectorised sweep (box offsets as
-# vector loads), the others the checked one; a 2-D and a 3-D grid of 300 points with last
-# axes longer than 4 + 2, the data vector from target.npy. The coordinates' division meets
+# vector loads), the others the checked one; a 2-D and a 3-D grid with last axes longer
+# than 4 + 2, whose sizes (301, 315) leave the last chunk a part-filled group of 4 (taken
+# lane by lane, the lanes past the end left alone). The coordinates' division meets
 # oclgrind's missing `freeze` as the fused runs do (run_case_split). Then a 16 x 16 grid in
 # 4 shards of one tile (4 rows) with halos of one row (races, bounds and API only, as for the
 # shards above). Shards that
 # start inside a row are left out: the scalar gather reads the far corners of the boxes next
 # to a shard's ends past its halos (unused by poisson and tv_denoise; see the notes).
-run_case_split grid-poisson-cpu --shape 12,25 --objective poisson \
-  --param source="$work/target.npy" --tune "$cpu"
-run_case_split grid-tv-adam-cpu-double --shape 4,5,15 --objective tv_denoise \
-  --param image="$work/target.npy" --optimizer adam --tune "$cpu" --precision double
+run_case_split grid-poisson-cpu --shape 7,43 --objective poisson \
+  --param source="$work/grid301.npy" --tune "$cpu"
+run_case_split grid-tv-adam-cpu-double --shape 3,7,15 --objective tv_denoise \
+  --param image="$work/grid315.npy" --optimizer adam --tune "$cpu" --precision double
 checks=(--data-races --check-api)
 run_case grid-poisson-shards-cpu --shape 16,16 --objective poisson \
   --param source="$work/grid256.npy" --max-shard-bytes $(((64 + 2 * 17) * 4)) \
