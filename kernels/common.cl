@@ -151,6 +151,22 @@ typedef CLOPT_CAT(uint, CLOPT_VW) clopt_vuint;
 #else
 #define CLOPT_VLANE_NUMBERS ((clopt_vuint)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
 #endif
+/* An empty asm that takes a vector in a register and gives it back: the compiler no longer
+ * sees that the value is a plain load. The sweeps update theta lane by lane, and a vector
+ * load whose only uses are single lanes is split into scalar loads, which the vectoriser
+ * then put back together from 8-byte pairs with permutes (PoCL 3.1, 512-bit: 16 of the 32
+ * instructions of laplacian's loop per group, 16 of poisson's 45; with the barrier, none).
+ * x86 only, where the vector fills one register or more (AVX-512: 16 to 64 bytes, AVX: 16
+ * or 32, SSE: 16; two floats in an xmm register came back wrong, PoCL 3.1); elsewhere
+ * (oclgrind, GPUs) nothing. The bits do not change. */
+#define CLOPT_VBYTES (CLOPT_VW * (CLOPT_DOUBLE ? 8 : 4))
+#if defined(__clang__) && defined(__x86_64__) && CLOPT_VBYTES >= 16 &&                             \
+    ((defined(__AVX512F__) && CLOPT_VBYTES <= 64) || (defined(__AVX__) && CLOPT_VBYTES <= 32) ||   \
+     CLOPT_VBYTES <= 16)
+#define CLOPT_OPAQUE_VREAL(v) __asm__("" : "+v"(v))
+#else
+#define CLOPT_OPAQUE_VREAL(v) (void)0
+#endif
 #define CLOPT_HAS_VREAL 1
 union clopt_vlanes {
     clopt_vreal v;

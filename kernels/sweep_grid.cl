@@ -384,6 +384,14 @@ clopt_grid_group_step(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_
         clopt_vreal sa = CLOPT_UPDATE_NSTATE > 0 ? CLOPT_VLOAD(0, s0 + j) : (clopt_vreal)0;
         clopt_vreal sb = CLOPT_UPDATE_NSTATE > 1 ? CLOPT_VLOAD(0, s1 + j) : (clopt_vreal)0;
         clopt_vreal sc = CLOPT_UPDATE_NSTATE > 2 ? CLOPT_VLOAD(0, s2 + j) : (clopt_vreal)0;
+        /* Each is read lane by lane below (see CLOPT_OPAQUE_VREAL). */
+        CLOPT_OPAQUE_VREAL(xv);
+        if (CLOPT_UPDATE_NSTATE > 0)
+            CLOPT_OPAQUE_VREAL(sa);
+        if (CLOPT_UPDATE_NSTATE > 1)
+            CLOPT_OPAQUE_VREAL(sb);
+        if (CLOPT_UPDATE_NSTATE > 2)
+            CLOPT_OPAQUE_VREAL(sc);
         clopt_lanes_update(&xv, &sa, &sb, &sc, g, h0, h1, h2, h3, h4, h5, h6, h7, gscale);
         /* Lane by lane (one vector store after compiling), or one non-temporal store. */
         union clopt_vlanes x;

@@ -94,6 +94,7 @@ CLOPT_INLINE void clopt_sweep_stencil(__global real *CLOPT_RESTRICT theta,
             {
                 union clopt_vlanes xv, fv, gv;
                 xv.v = wv[CLOPT_HALO];
+                CLOPT_OPAQUE_VREAL(xv.v);
                 fv.v = clopt_fdf_stencil_vec(wv, &gv.v);
 #pragma unroll
                 for (uint l = 0; l < CLOPT_VW; ++l) {
@@ -104,6 +105,7 @@ CLOPT_INLINE void clopt_sweep_stencil(__global real *CLOPT_RESTRICT theta,
             }
 #else
             real win[CLOPT_VW][2 * CLOPT_HALO + 1];
+            union clopt_vlanes xv;
 #pragma unroll
             for (uint r = 0; r <= 2 * CLOPT_HALO; ++r) {
                 union clopt_vlanes u;
@@ -112,12 +114,14 @@ CLOPT_INLINE void clopt_sweep_stencil(__global real *CLOPT_RESTRICT theta,
                 for (uint l = 0; l < CLOPT_VW; ++l)
                     win[l][r] = u.s[l];
             }
+            xv.v = CLOPT_VLOAD(0, src + j + CLOPT_HALO);
+            CLOPT_OPAQUE_VREAL(xv.v);
 #pragma unroll
             for (uint l = 0; l < CLOPT_VW; ++l) {
                 const ulong index = offset + j + l;
                 CLOPT_ASSUME(index >= CLOPT_HALO);
                 CLOPT_ASSUME(index + CLOPT_HALO < n_total);
-                x[l] = win[l][CLOPT_HALO];
+                x[l] = xv.s[l];
                 f[l] = clopt_fdf_stencil(win[l], index, n_total, &g[l]);
             }
 #endif
