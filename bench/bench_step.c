@@ -133,25 +133,27 @@ static int write_grid_data(const char *objective, const struct bench_grid *g, si
     return 0;
 }
 
-/* Each round: the in-place scale, then for each objective a fresh solver (one at a time, so
- * that a large problem needs the device memory of one), a warm-up run and a timed run. */
 /* On a CPU device, says when one vector of the problem fits in the host's last-level cache:
- * then the in-place scale and the kernels run from cache, and the ratios compare cache
- * speeds, not memory bandwidth (a 2-core EPYC with 32 MB of L3 streams n = 1e7 floats from
- * DRAM; a Xeon with 260 MB of L3 holds them). */
+ * then the in-place scale runs from cache, and so may much of a step's data (theta, its
+ * ping-pong copy, the state): the ratios then compare cache speeds more than memory
+ * bandwidth (a 2-core EPYC with 32 MB of L3 streams n = 1e7 floats from DRAM; a Xeon with
+ * 260 MB of L3 holds them). */
 static void warn_if_cached(const struct clopt_device_info *dev, size_t vector_bytes)
 {
 #ifdef _SC_LEVEL3_CACHE_SIZE
     const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
     if (dev->kind == CLOPT_DEVICE_CPU && l3 > 0 && vector_bytes <= (size_t)l3)
         printf("note        one vector (%.0f MB) fits in this CPU's L3 (%.0f MB): these "
-               "ratios compare cache speeds; for memory, give --dim a few times larger\n",
+               "ratios compare cache speeds more than memory; for memory, give --dim a few "
+               "times larger\n",
                (double)vector_bytes / 1e6, (double)l3 / 1e6);
 #else
     (void)dev, (void)vector_bytes;
 #endif
 }
 
+/* Each round: the in-place scale, then for each objective a fresh solver (one at a time, so
+ * that a large problem needs the device memory of one), a warm-up run and a timed run. */
 static int bench_objectives(struct clopt_context *ctx, void *stream, uint64_t dim, uint64_t iters,
                             uint64_t rounds, uint64_t loss_every, int is_double,
                             const char *objectives, const struct bench_grid *grid)

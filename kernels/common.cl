@@ -156,13 +156,20 @@ typedef CLOPT_CAT(uint, CLOPT_VW) clopt_vuint;
  * load whose only uses are single lanes is split into scalar loads, which the vectoriser
  * then put back together from 8-byte pairs with permutes (PoCL 3.1, 512-bit: 16 of the 32
  * instructions of laplacian's loop per group, 16 of poisson's 45; with the barrier, none).
- * x86 only, where the vector fills one register or more (AVX-512: 16 to 64 bytes, AVX: 16
- * or 32, SSE: 16; two floats in an xmm register came back wrong, PoCL 3.1); elsewhere
- * (oclgrind, GPUs) nothing. The bits do not change. */
+ * x86 only, for a vector that fits one register, which the constraint needs (64 bytes with
+ * 512-bit registers: AVX-512 without clang 18's 256-bit-only AVX10 mode; 32 with AVX; 16),
+ * and fills at least an xmm one (two floats came back wrong through it, PoCL 3.1);
+ * elsewhere (oclgrind, GPUs) nothing. The bits do not change. */
 #define CLOPT_VBYTES (CLOPT_VW * (CLOPT_DOUBLE ? 8 : 4))
+#if defined(__AVX512F__) && (defined(__EVEX512__) || __clang_major__ < 18)
+#define CLOPT_X86_VREG_BYTES 64
+#elif defined(__AVX__)
+#define CLOPT_X86_VREG_BYTES 32
+#else
+#define CLOPT_X86_VREG_BYTES 16
+#endif
 #if defined(__clang__) && defined(__x86_64__) && CLOPT_VBYTES >= 16 &&                             \
-    ((defined(__AVX512F__) && CLOPT_VBYTES <= 64) || (defined(__AVX__) && CLOPT_VBYTES <= 32) ||   \
-     CLOPT_VBYTES <= 16)
+    CLOPT_VBYTES <= CLOPT_X86_VREG_BYTES
 #define CLOPT_OPAQUE_VREAL(v) __asm__("" : "+v"(v))
 #else
 #define CLOPT_OPAQUE_VREAL(v) (void)0

@@ -63,7 +63,7 @@ CLOPT_INLINE void clopt_tile(__global real *CLOPT_RESTRICT theta, __global real 
                             with_update);
 #elif CLOPT_GRID_STREAM && defined(CLOPT_GRID_VECTOR)
     /* The last chunk too, up to the shard's end: clopt_sweep's gather per point there was
-     * the fixed cost of a small grid (poisson 100 x 100: 3.7 times sphere's iteration). */
+     * the fixed cost of a small grid (poisson 100 x 100: 5 times sphere's iteration). */
     else if (base < n_shard)
         clopt_sweep_grid(theta, s0, s1, s2, src, data, n_shard, offset, base,
                          full ? CLOPT_EPW : (uint)(n_shard - base), acc, hyp[0], hyp[1], hyp[2],
@@ -81,7 +81,8 @@ CLOPT_INLINE void clopt_tile(__global real *CLOPT_RESTRICT theta, __global real 
                     loss_mask & 1, with_update);
 #endif
     /* With CLOPT_STENCIL_STREAM, also a full chunk at an end of theta: the checks are right
-     * for it too, and one sweep fewer to inline keeps the build short. */
+     * for it too, and one sweep fewer to inline keeps the build short. With a grid's vector
+     * form, only chunks wholly past the shard come here (their blocks' zero folds). */
     else
         clopt_sweep(theta, s0, s1, s2, src, data, n_shard, offset, n_total, base, stride, acc,
                     hyp[0], hyp[1], hyp[2], hyp[3], hyp[4], hyp[5], hyp[6], hyp[7], gscale, false,

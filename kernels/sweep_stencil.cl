@@ -24,8 +24,9 @@
 #undef CLOPT_STENCIL_VECTOR
 #define CLOPT_STENCIL_VECTOR 0
 #endif
-/* Grids: the same for points whose box lies inside the grid (clopt_sweep_grid below), when
- * the box is small enough for every lane's copy to live in registers. */
+/* Grids with a scalar form only: the same for points whose box lies inside the grid
+ * (clopt_sweep_grid below), when the box is small enough for every lane's copy to live in
+ * registers. (A vector form takes every point: see sweep_grid.cl.) */
 #ifndef CLOPT_GRID_VEC_WINDOW
 #define CLOPT_GRID_VEC_WINDOW 27
 #endif

@@ -23,11 +23,12 @@ trap 'rm -rf "$work"' EXIT
 export CLOPT_TUNING_DB="$work/none.json" XDG_CACHE_HOME="$work/cache"
 start=$SECONDS
 
-# The data vector of shifted_sphere: 300 doubles; 301 and 315 for the grids (7 x 43 and
-# 3 x 7 x 15); 256 for a 16 x 16 grid.
-python3 - "$work/target.npy" "$work/grid256.npy" "$work/grid301.npy" "$work/grid315.npy" <<'PY'
+# The data vector of shifted_sphere: 300 doubles; 301, 315, 65 and 77 for the grids (7 x 43,
+# 3 x 7 x 15, 5 x 13, 7 x 11); 256 for a 16 x 16 grid.
+python3 - "$work/target.npy" "$work/grid256.npy" "$work/grid301.npy" "$work/grid315.npy" \
+  "$work/grid65.npy" "$work/grid77.npy" <<'PY'
 import struct, sys
-for path, n in zip(sys.argv[1:], (300, 256, 301, 315)):
+for path, n in zip(sys.argv[1:], (300, 256, 301, 315, 65, 77)):
     header = "{'descr': '<f8', 'fortran_order': False, 'shape': (%d,), }" % n
     header += " " * (64 - (10 + len(header) + 1) % 64) + "\n"
     with open(path, "wb") as f:
@@ -174,6 +175,12 @@ run_case_split grid-poisson-cpu --shape 7,43 --objective poisson \
   --param source="$work/grid301.npy" --tune "$cpu"
 run_case_split grid-tv-adam-cpu-double --shape 3,7,15 --objective tv_denoise \
   --param image="$work/grid315.npy" --optimizer adam --tune "$cpu" --precision double
+# Last chunks shorter than a block: 65 points in chunks of 64 leave one point (no whole
+# group; the empty blocks fold Kahan zeros), 77 leave 13 with one loss term per block.
+run_case_split grid-poisson-kahan-cpu --shape 5,13 --objective poisson \
+  --param source="$work/grid65.npy" --tune "$cpu,epw=64,acc=kahan"
+run_case_split grid-poisson-fblock1-cpu --shape 7,11 --objective poisson \
+  --param source="$work/grid77.npy" --tune "$cpu,epw=64,fblock=1"
 checks=(--data-races --check-api)
 run_case grid-poisson-shards-cpu --shape 16,16 --objective poisson \
   --param source="$work/grid256.npy" --max-shard-bytes $(((64 + 2 * 17) * 4)) \
