@@ -262,7 +262,8 @@ struct clopt_knobs {
                               elems_per_item elements; G in 1..1024: G work-groups per compute
                               unit loop over the tiles (the arithmetic is the same either way) */
     size_t prefetch;       /* software prefetch distance in elements: 0 (default) = 1024 on
-                              CPUs, off on GPUs; 1 = off; else a power of two <= 2^20.
+                              CPUs (on AMD CPUs only with fuse > 1, else off), off on GPUs;
+                              1 = off; else a power of two <= 2^20.
                               Contiguous layout and clang-based compilers (PoCL) only; never
                               changes results */
     size_t simd_bits;      /* 0 (default): 512 on CPUs, 256 elsewhere; 512 lets clang-based
