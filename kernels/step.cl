@@ -393,10 +393,12 @@ CLOPT_INLINE void clopt_block_fold(struct clopt_lanes *acc, const real *block_f,
  * little ahead of the last load and stops at page boundaries; the single step gains too.
  * A prefetch never faults on a CPU, so the last blocks may look past the buffer; clang's
  * builtin because PoCL's OpenCL prefetch() is a no-op. `theta` is the vector read (a
- * stencil's `src`). Contiguous layout only: the strided one is the GPU's, whose memory
- * system hides latency with threads. CPU devices only (CLOPT_DEVICE_CPU, set by the host
- * from the device type): __clang__ alone also admits GPU and SPIR-V compilers, some of
- * which are reported to abort on the builtin. */
+ * stencil's or grid's `src + 2 * CLOPT_HALO`: element j's farthest neighbour, where the
+ * vector's new lines enter; for a grid, `src` itself would be the row above, read already).
+ * Contiguous layout only: the strided one is the GPU's, whose memory system hides latency with
+ * threads. CPU devices only (CLOPT_DEVICE_CPU, set by the host from the device type): __clang__
+ * alone also admits GPU and SPIR-V compilers, some of which are reported to abort on the builtin.
+ */
 CLOPT_INLINE void clopt_prefetch_block(__global const real *theta, __global const real *s0,
                                        __global const real *s1, __global const real *s2,
                                        __global const real *data, ulong j, const bool with_state)
@@ -452,8 +454,8 @@ CLOPT_INLINE void clopt_sweep(__global real *CLOPT_RESTRICT theta, __global real
             continue;
         }
         if (full)
-            clopt_prefetch_block(CLOPT_HALO > 0 ? src : theta, s0, s1, s2, data, base + b,
-                                 with_update);
+            clopt_prefetch_block(CLOPT_HALO > 0 ? src + 2 * CLOPT_HALO : theta, s0, s1, s2, data,
+                                 base + b, with_update);
 #if CLOPT_SEPARABLE_VECTOR_BLOCK
         const clopt_vblock block = clopt_fdf_vec_block(offset + base + (ulong)b * stride, stride);
 #endif

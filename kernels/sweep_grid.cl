@@ -237,10 +237,10 @@ clopt_sweep_grid(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTR
             block_f[l] = 0;
             block_g2[l] = 0;
         }
-        /* theta's new lines enter at the box's far corner (the row or plane ahead): the
-         * point's own row was read as that corner a row or plane earlier. */
-        clopt_prefetch_block(src + CLOPT_HALO + CLOPT_GRID_REACH, s0, s1, s2, data, base + b,
-                             with_update);
+        /* theta's new lines enter at the box's far corner (the row or plane ahead,
+         * CLOPT_GRID_REACH = CLOPT_HALO away): the point's own row was read as that corner a
+         * row or plane earlier. */
+        clopt_prefetch_block(src + 2 * CLOPT_HALO, s0, s1, s2, data, base + b, with_update);
 #ifdef __clang__
 #pragma clang loop vectorize(disable)
 #endif
@@ -503,10 +503,10 @@ clopt_sweep_grid(__global real *CLOPT_RESTRICT theta, __global real *CLOPT_RESTR
             }
             continue;
         }
-        /* theta's new lines enter at the box's far corner (the row or plane ahead): the
-         * point's own row was read as that corner a row or plane earlier. */
-        clopt_prefetch_block(src + CLOPT_HALO + CLOPT_GRID_REACH, s0, s1, s2, data, base + b,
-                             with_update);
+        /* theta's new lines enter at the box's far corner (the row or plane ahead,
+         * CLOPT_GRID_REACH = CLOPT_HALO away): the point's own row was read as that corner a
+         * row or plane earlier. */
+        clopt_prefetch_block(src + 2 * CLOPT_HALO, s0, s1, s2, data, base + b, with_update);
         uint k = b;
         while (k < b + CLOPT_BLOCK && k < limit) {
             /* A run of groups inside the grid, within this block, this row and the shard. */

@@ -426,7 +426,8 @@ Test(grids, lbfgs_solves_a_manufactured_poisson_problem)
     free(zeros);
 }
 
-/* A user grid file with poisson's arithmetic and b = 1 gives the built-in's bits. */
+/* A user grid file with poisson's arithmetic (kernels/obj_poisson.cl, the same operations in
+ * the same order) and b = 1 gives the built-in's bits. */
 Test(grids, a_user_grid_objective_matches_the_builtin)
 {
     struct grid g = make_grid(2, 9, 11, 1);
@@ -437,17 +438,18 @@ Test(grids, a_user_grid_objective_matches_the_builtin)
           "real clopt_fdf_grid(const real *w, const ulong *c, ulong i, real *g)\n"
           "{\n"
           "    const real u = w[CLOPT_GRID_CENTER], b = 1;\n"
-          "    real f = -b * u, grad = -b;\n"
+          "    real s = 0, grad = -b;\n"
           "    for (int k = 0; k < CLOPT_GRID_AXES; ++k) {\n"
           "        const real below = w[CLOPT_GRID_CENTER - CLOPT_GRID_STEP(k, 1)];\n"
           "        const real above = w[CLOPT_GRID_CENTER + CLOPT_GRID_STEP(k, 1)];\n"
-          "        f += (above - u) * (above - u) / 2;\n"
+          "        const real d = above - u;\n"
+          "        s = k == 0 ? d * d : fma(d, d, s);\n"
           "        if (c[k] == 0)\n"
-          "            f += u * u / 2;\n"
-          "        grad += (u - below) + (u - above);\n"
+          "            s = fma(u, u, s);\n"
+          "        grad += (u - below) - d;\n"
           "    }\n"
           "    *g = grad;\n"
-          "    return f;\n"
+          "    return fma(s, (real)0.5, -(b * u));\n"
           "}\n",
           f);
     fclose(f);
