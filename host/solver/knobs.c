@@ -52,15 +52,16 @@ static void default_shape_knobs(struct clopt_knobs *k, int cpu, size_t group_lim
     }
 }
 
-/* Whether the device's vendor is AMD (PoCL names the CPU's: "AuthenticAMD"). A device that
- * does not answer gets the other vendors' defaults: only speed depends on it. */
-static int is_amd_device(cl_device_id device)
+/* Whether the device's vendor is AMD (PoCL names the CPU's: "AuthenticAMD"), into *amd. */
+static int query_amd_vendor(struct clopt_context *ctx, int *amd)
 {
     char vendor[128] = "";
-    if (clGetDeviceInfo(device, CL_DEVICE_VENDOR, sizeof vendor, vendor, NULL) != CL_SUCCESS)
-        return 0;
+    const cl_int err = clGetDeviceInfo(ctx->device, CL_DEVICE_VENDOR, sizeof vendor, vendor, NULL);
+    if (err != CL_SUCCESS)
+        return clopt_fail_cl(ctx, err, "clGetDeviceInfo(CL_DEVICE_VENDOR)");
     vendor[sizeof vendor - 1] = '\0';
-    return strstr(vendor, "AMD") != NULL || strstr(vendor, "Advanced Micro Devices") != NULL;
+    *amd = strstr(vendor, "AMD") != NULL || strstr(vendor, "Advanced Micro Devices") != NULL;
+    return CLOPT_OK;
 }
 
 /* The defaults of the code knobs: accumulators, fusion, prefetch and vector registers. */
@@ -181,11 +182,16 @@ int clopt_resolve_knobs(struct clopt_solver *s, size_t max_group)
     struct clopt_knobs k = s->opts.knobs;
     const int cpu = s->ctx->info.kind == CLOPT_DEVICE_CPU;
     default_shape_knobs(&k, cpu, floor_power_of_two(max_group), s->n_state);
-    default_code_knobs(&k, cpu, cpu && is_amd_device(s->ctx->device), s->ctx->info.has_fp64);
+    /* The vendor matters only for the prefetch default on CPUs. */
+    int amd_cpu = 0;
+    int status = cpu && !k.prefetch ? query_amd_vendor(s->ctx, &amd_cpu) : CLOPT_OK;
+    if (status != CLOPT_OK)
+        return status;
+    default_code_knobs(&k, cpu, amd_cpu, s->ctx->info.has_fp64);
     char why[256];
-    int status = clopt_knobs_check(&k, why, sizeof why) == CLOPT_OK
-                     ? CLOPT_OK
-                     : clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG, "%s", why);
+    status = clopt_knobs_check(&k, why, sizeof why) == CLOPT_OK
+                 ? CLOPT_OK
+                 : clopt_fail(s->ctx, CLOPT_ERR_INVALID_ARG, "%s", why);
     if (status == CLOPT_OK)
         status = check_device_knobs(s->ctx, &k, max_group);
     if (status == CLOPT_OK)
